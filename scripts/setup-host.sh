@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages podkit's tests and demo need on this host, installed once.
+set -euo pipefail
+
+packages=(docker.io containerd cgroup-tools busybox-static gcc libc6-dev util-linux procps psmisc python3-venv git)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "host: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "host: Debian packages present"
+fi

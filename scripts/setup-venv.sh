@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The project's Python environment in .venv, pinned by requirements-dev.txt and
+# constraints.txt; reinstalled only when those files change.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+venv=${PODKIT_VENV:-$top/.venv}
+python=${PODKIT_PYTHON:-python3}
+stamp="$venv/.podkit-requirements"
+want=$(cat "$top/requirements.txt" "$top/requirements-dev.txt" "$top/constraints.txt" | sha256sum | cut -c1-16)
+
+if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    echo "venv: $venv is up to date"
+    exit 0
+fi
+echo "venv: installing into $venv"
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r "$top/requirements-dev.txt" -c "$top/constraints.txt"
+echo "$want" >"$stamp"

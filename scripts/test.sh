@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Every test and gate, in order; `make test` calls this after `make setup`.
+# Each stage runs even when an earlier one failed, so one run shows everything;
+# the exit status is non-zero when any stage failed.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+bin="$top/.venv/bin"
+export PATH="$bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$top/build/collections"
+export ANSIBLE_ROLES_PATH="$top/roles"
+
+declare -a summary=()
+failed=0
+
+stage() {  # name, command...
+    local name=$1; shift
+    local start=$SECONDS rc
+    echo
+    echo "=== $name"
+    "$@"
+    rc=$?
+    summary+=("$(printf '%-12s %-6s %4ds' "$name" "$([ $rc -eq 0 ] && echo ok || echo FAILED)" $((SECONDS - start)))")
+    [ $rc -eq 0 ] || failed=1
+}
+
+stage lint        "$bin/ansible-lint" --profile production -q
+stage sanity      make -s --no-print-directory sanity
+stage unit        "$bin/pytest" -q tests/unit
+stage integration "$bin/pytest" -q tests/integration
+if [ -d molecule ] && ls molecule/*/molecule.yml >/dev/null 2>&1; then
+    stage molecule "$bin/molecule" test --all
+fi
+if [ -x tests/vm/run.sh ]; then
+    if tests/vm/run.sh --can-boot; then
+        stage vm tests/vm/run.sh
+    else
+        echo "=== vm: this machine cannot boot the test VM (see tests/vm/run.sh --can-boot); not run"
+    fi
+fi
+
+echo
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+exit $failed
