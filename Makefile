@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 # ansible-playbook and the tests import the collection through a link to this tree;
 # ansible-test needs a real copy (it checks the physical working directory).
 LINK := $(TOP)/build/collections/ansible_collections/podkit/docker
-COLL := $(TOP)/build/sanity/ansible_collections/podkit/docker
+COLL ?= $(TOP)/build/sanity/ansible_collections/podkit/docker
+SANITY_ARGS ?=
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(TOP)/build/collections
 export ANSIBLE_ROLES_PATH := $(TOP)/roles
@@ -45,12 +46,14 @@ collection:
 
 sanity-tree:
 	$(TOP)/scripts/layout-collection.sh $(COLL)
+	v=$$($(BIN)/python -c 'import re, ansible_test._internal.python_requirements as r, inspect; print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))'); \
+	  mkdir -p ~/.ansible/test/cache && cp $(TOP)/scripts/ansible-test-get-pip.py ~/.ansible/test/cache/get_pip_$${v//./_}.py
 
 lint: setup
 	cd $(TOP) && $(BIN)/ansible-lint --profile production
 
 sanity: setup sanity-tree
-	cd $(COLL) && $(BIN)/ansible-test sanity --venv --requirements --python 3.11 --color no
+	cd $(COLL) && $(BIN)/ansible-test sanity --venv --requirements --python 3.11 --color no $(SANITY_ARGS)
 
 unit: setup
 	cd $(TOP) && $(BIN)/pytest tests/unit

@@ -13,3 +13,7 @@ git ls-files -z --cached --others --exclude-standard \
     | tar --null -T - -cf - | tar -xf - -C "$dest.new"
 rm -rf "$dest"
 mv "$dest.new" "$dest"
+# ansible-test lists the files to check with git; this copy sits inside the project's
+# work tree under an ignored directory, so it gets a repository of its own.
+git -C "$dest" init -q
+git -C "$dest" add -A

@@ -70,7 +70,7 @@ class ModuleRunner:
         payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check, _ansible_diff=diff)}
         proc = subprocess.run(
             [sys.executable, "-m", "ansible_collections.podkit.docker.plugins.modules." + module],
-            input=json.dumps(payload), capture_output=True, text=True, env=ansible_env(), timeout=300)
+            input=json.dumps(payload), capture_output=True, text=True, env=ansible_env(), timeout=300, check=False)
         try:
             result = json.loads(proc.stdout)
         except ValueError:

@@ -59,7 +59,7 @@ def test_pause_reaps_orphans_in_shared_pid_namespace(docker_client, pod_name):
     time.sleep(3)  # the orphan has exited by now
     zombies = [(pid, state) for pid, state in _children(pause_pid) if state == "Z"]
     assert zombies == [], "pause left zombies: %s" % zombies
-    assert all(not os.path.exists("/proc/%d" % pid) for pid, _ in adopted)
+    assert all(not os.path.exists("/proc/%d" % pid) for pid, _state in adopted)
 
 
 def test_pause_version_flag(docker_client):
