@@ -1,0 +1,53 @@
+"""The collection as users get it: built into a tarball, installed into an empty path, documented."""
+
+import pathlib
+import subprocess
+import sys
+import tarfile
+
+from conftest import TOP, ansible_env
+
+BIN = pathlib.Path(sys.executable).parent
+MODULES = sorted(p.stem for p in (TOP / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
+ROLES = sorted(p.name for p in (TOP / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists()) \
+    if (TOP / "roles").is_dir() else []
+
+
+def _run(args, env):
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False, timeout=300)
+    assert proc.returncode == 0, "%s failed:\n%s\n%s" % (" ".join(map(str, args)), proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def test_build_install_and_document(tmp_path):
+    env = ansible_env()
+    out = tmp_path / "dist"
+    _run([BIN / "ansible-galaxy", "collection", "build", "--output-path", out, TOP], env)
+    tarballs = list(out.glob("podkit-docker-*.tar.gz"))
+    assert len(tarballs) == 1
+
+    with tarfile.open(tarballs[0]) as tar:
+        names = tar.getnames()
+    assert "galaxy.yml" not in names and "MANIFEST.json" in names
+    for module in MODULES:
+        assert "plugins/modules/%s.py" % module in names
+    for junk in (".venv", "build", "tests/output", ".git"):
+        assert not any(n == junk or n.startswith(junk + "/") for n in names), junk
+
+    # An empty collections path: nothing but what the tarball installs.
+    path = tmp_path / "collections"
+    env = dict(env, ANSIBLE_COLLECTIONS_PATH=str(path))
+    env.pop("PYTHONPATH", None)
+    _run([BIN / "ansible-galaxy", "collection", "install", "--offline", "-p", path, tarballs[0]], env)
+    assert (path / "ansible_collections" / "podkit" / "docker" / "MANIFEST.json").is_file()
+
+    listed = _run([BIN / "ansible-doc", "-l", "podkit.docker"], env)
+    assert MODULES, "the collection has no modules"
+    for module in MODULES:
+        assert "podkit.docker.%s " % module in listed, listed
+        text = _run([BIN / "ansible-doc", "podkit.docker.%s" % module], env)
+        assert "OPTIONS" in text and "RETURN VALUES" in text, text
+    for role in ROLES:
+        text = _run([BIN / "ansible-doc", "-t", "role", "podkit.docker.%s" % role], env)
+        assert "ENTRY POINT: main" in text, text
+
