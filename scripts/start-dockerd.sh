@@ -10,6 +10,7 @@ set -euo pipefail
 sock=${PODKIT_DOCKER_SOCK:-/var/run/docker.sock}
 log=${PODKIT_DOCKERD_LOG:-/var/log/podkit-dockerd.log}
 wait_s=${PODKIT_DOCKERD_WAIT:-60}
+proxy=${PODKIT_DOCKERD_PROXY:-http://127.0.0.1:9}
 
 answers() { docker -H "unix://$sock" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
@@ -36,7 +37,10 @@ else
     else
         rm -f "$sock" /var/run/docker/containerd/containerd.sock
         echo "dockerd: starting in the background, log in $log"
-        setsid nohup dockerd >>"$log" 2>&1 </dev/null &
+        # No registry is reachable from this project's machines, and tests must never
+        # send traffic off the host: any pull the engine attempts goes to a closed
+        # port on loopback and fails at once (and shows in the log, which the tests read).
+        HTTP_PROXY=$proxy HTTPS_PROXY=$proxy NO_PROXY= setsid nohup dockerd >>"$log" 2>&1 </dev/null &
     fi
 fi
 

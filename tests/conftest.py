@@ -183,3 +183,33 @@ def proc_cgroup(pid):
 
 def which(cmd):
     return shutil.which(cmd)
+
+
+_SESSION_START = None
+
+
+def pytest_sessionstart(session):
+    global _SESSION_START  # pylint: disable=global-statement
+    import time
+    _SESSION_START = int(time.time()) - 1
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if anything during it made the engine pull an image: tests never pull."""
+    import time
+    if _SESSION_START is None:
+        return
+    try:
+        import docker
+        client = docker.DockerClient(base_url=DOCKER_HOST, version="auto")
+        events = list(client.events(since=_SESSION_START, until=int(time.time()) + 1, decode=True,
+                                    filters={"type": "image", "event": "pull"}))
+    except Exception:  # pylint: disable=broad-except
+        return  # no engine: the tests that needed one have failed already
+    # An attempted pull cannot leave the host: scripts/start-dockerd.sh points the
+    # engine's proxy at a closed loopback port. A pull that succeeded shows here.
+    if events:
+        names = sorted({e.get("id", "?") for e in events})
+        session.config.get_terminal_writer().line(
+            "ERROR: the tests made the engine pull images: %s" % names, red=True)
+        session.exitstatus = 1

@@ -65,3 +65,15 @@ def test_pause_reaps_orphans_in_shared_pid_namespace(docker_client, pod_name):
 def test_pause_version_flag(docker_client):
     out = docker_client.containers.run(PAUSE_IMAGE, ["--version"], remove=True)
     assert out.decode().startswith("podkit-pause ")
+
+
+def test_images_are_not_rebuilt_when_sources_are_unchanged(docker_client):
+    import subprocess
+    from conftest import TOP
+
+    before = {name: docker_client.images.get(name).id for name in (PAUSE_IMAGE, BUSYBOX_IMAGE)}
+    proc = subprocess.run([str(TOP / "scripts" / "build-images.sh")], capture_output=True, text=True, check=True)
+    assert proc.stdout.count("is up to date") == 2, proc.stdout
+    assert "building" not in proc.stdout
+    after = {name: docker_client.images.get(name).id for name in (PAUSE_IMAGE, BUSYBOX_IMAGE)}
+    assert after == before
