@@ -11,6 +11,8 @@ export PATH="$bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$top/build/collections"
 export ANSIBLE_ROLES_PATH="$top/roles"
 
+reports="$top/build/reports"
+rm -rf "$reports" && mkdir -p "$reports"
 declare -a summary=()
 failed=0
 
@@ -27,8 +29,8 @@ stage() {  # name, command...
 
 stage lint        "$bin/ansible-lint" --profile production -q
 stage sanity      make -s --no-print-directory sanity
-stage unit        "$bin/pytest" -q tests/unit
-stage integration "$bin/pytest" -q tests/integration
+stage unit        "$bin/pytest" -q tests/unit --junitxml "$reports/unit.xml"
+stage integration "$bin/pytest" -q tests/integration --junitxml "$reports/integration.xml"
 if [ -d molecule ] && ls molecule/*/molecule.yml >/dev/null 2>&1; then
     stage molecule "$bin/molecule" test --all
 fi
@@ -43,4 +45,15 @@ fi
 echo
 echo "=== summary"
 printf '%s\n' "${summary[@]}"
+# One closing line over every pytest stage, from their JUnit reports.
+"$bin/python" - "$reports" <<'PY'
+import pathlib, sys, xml.etree.ElementTree as ET
+t = f = s = 0
+for report in sorted(pathlib.Path(sys.argv[1]).glob("*.xml")):
+    for suite in ET.parse(report).getroot().iter("testsuite"):
+        t += int(suite.get("tests", 0))
+        f += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        s += int(suite.get("skipped", 0))
+print("pytest: %d passed, %d failed, %d skipped" % (t - f - s, f, s))
+PY
 exit $failed
