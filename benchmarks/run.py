@@ -1,0 +1,614 @@
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""podkit against the raw docker CLI and community.docker, side by side (`make bench`).
+
+For N pods of a sandbox plus two members, in one run and interleaved (every tool's
+repetition 1, then every tool's repetition 2, ...), this times:
+
+- raw:     the article's recipe as a shell script (cgcreate, docker run sandbox, two
+           members joining it), and a re-run that inspects and skips what exists;
+- podkit:  ansible-playbook looping podkit.docker.pod over the pods, its no-op re-run,
+           and an ad-hoc `ansible localhost -m podkit.docker.pod_facts` over the pods;
+- cdocker: ansible-playbook with community.docker.docker_container plus a cgcreate
+           command, from the `ansible` package of PyPI in a separate environment.
+
+Everything made is named with a run-unique prefix and removed between repetitions
+(containers by name prefix, cgroup directories in every hierarchy); nothing else on
+the host is touched. Results go to benchmarks/results/ (latest.md, latest.png, raw/).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+TOP = pathlib.Path(__file__).resolve().parent.parent
+BENCH = TOP / "benchmarks"
+RESULTS = BENCH / "results"
+RAW = RESULTS / "raw"
+PROJECT_BIN = TOP / ".venv" / "bin"
+COLLECTIONS = TOP / "build" / "collections"
+CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
+# The comparison's own environment; never the project's .venv.
+BENCH_VENV = pathlib.Path(os.environ.get("PODKIT_BENCH_VENV", str(TOP / ".cache" / "bench-venv")))
+BENCH_REQUIREMENTS = BENCH / "requirements-bench.txt"
+
+PAUSE_IMAGE = "podkit/pause:latest"
+BUSYBOX_IMAGE = "podkit/busybox:latest"
+MEMBERS = ("app", "sidecar")
+MEMBER_MEMORY = "64m"  # the same limit for every tool: docker's 64m is podkit's 64Mi
+
+TOOLS = ("raw", "podkit", "cdocker")
+TOOL_LABELS = {"raw": "raw docker CLI", "podkit": "podkit", "cdocker": "community.docker"}
+PHASES = {"raw": ("cold", "noop"), "podkit": ("cold", "noop", "facts"), "cdocker": ("cold", "noop")}
+PHASE_LABELS = {"cold": "cold converge", "noop": "no-op re-run", "facts": "pod_facts (ad-hoc)"}
+
+DEFAULT_N = (1, 10)
+FULL_N = (1, 10, 30, 50)
+
+# Targets of issue 9, checked against the medians (reported, never asserted).
+TARGET_COLD_VS_RAW = 1.3
+TARGET_NOOP_VS_CDOCKER = 0.1
+TARGET_FACTS_SECONDS = 1.5
+TARGET_FLAT = 1.2  # per-container cost at the largest N at most this times the cost at N=10
+
+PODKIT_PLAYBOOK = """\
+- name: Converge the benchmark's pods with podkit
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Converge each pod (a sandbox and two members)
+      podkit.docker.pod:
+        name: "{{ item }}"
+        sandbox_image: %(pause)s
+        pull: never
+        containers:
+%(members)s
+      loop: "{{ bench_pods }}"
+"""
+
+PODKIT_MEMBER = """\
+          - name: %(name)s
+            image: %(busybox)s
+            command: [sleep, infinity]
+            resources:
+              limits:
+                memory: 64Mi
+"""
+
+# As a user writes it today: a cgroup per pod by command, then the containers.
+CDOCKER_PLAYBOOK = """\
+- name: Converge the benchmark's pods with community.docker
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Create each pod's cgroup parent
+      ansible.builtin.command:
+        cmd: "cgcreate -g cpu,memory:/{{ item }}"
+        creates: "/sys/fs/cgroup/memory/{{ item }}"
+      loop: "{{ bench_pods }}"
+
+    - name: Start each pod's sandbox
+      community.docker.docker_container:
+        name: "{{ item }}_sandbox"
+        image: %(pause)s
+        pull: never
+        cgroup_parent: "/{{ item }}"
+        ipc_mode: shareable
+        state: started
+      loop: "{{ bench_pods }}"
+
+    - name: Start each pod's members in the sandbox's namespaces
+      community.docker.docker_container:
+        name: "{{ item.0 }}_{{ item.1 }}"
+        image: %(busybox)s
+        pull: never
+        command: [sleep, infinity]
+        cgroup_parent: "/{{ item.0 }}"
+        network_mode: "container:{{ item.0 }}_sandbox"
+        ipc_mode: "container:{{ item.0 }}_sandbox"
+        memory: %(memory)s
+        state: started
+      loop: "{{ bench_pods | product(%(members)s) | list }}"
+"""
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(argv, **kwargs):
+    kwargs.setdefault("check", True)
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    return subprocess.run(argv, **kwargs)  # pylint: disable=subprocess-run-check
+
+
+# ---------------------------------------------------------------- environments
+
+def ensure_bench_venv():
+    """The separate environment with PyPI's `ansible` (community.docker inside) and matplotlib."""
+    want = hashlib.sha256(BENCH_REQUIREMENTS.read_bytes()).hexdigest()[:16]
+    stamp = BENCH_VENV / ".podkit-bench-requirements"
+    python = BENCH_VENV / "bin" / "python"
+    if python.exists() and stamp.exists() and stamp.read_text().strip() == want:
+        return
+    log("bench: installing the comparison environment into %s (once)" % BENCH_VENV)
+    if not python.exists():
+        BENCH_VENV.parent.mkdir(parents=True, exist_ok=True)
+        run([sys.executable, "-m", "venv", str(BENCH_VENV)])
+    run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+         "-r", str(BENCH_REQUIREMENTS)], capture_output=False)
+    stamp.write_text(want + "\n")
+
+
+def clean_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_") and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCALHOST_WARNING="False",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
+        ANSIBLE_RETRY_FILES_ENABLED="False",
+    )
+    return env
+
+
+class Bench:
+    """One run: its prefix, its scratch directory, its tools' environments."""
+
+    def __init__(self, args):
+        self.args = args
+        self.run_id = "bench" + uuid.uuid4().hex[:6]
+        self.work = pathlib.Path(tempfile.mkdtemp(prefix="podkit-%s-" % self.run_id))
+        empty = self.work / "no-collections"
+        empty.mkdir()
+        self.env = {}
+        self.bin = {"podkit": PROJECT_BIN, "cdocker": BENCH_VENV / "bin"}
+        env = clean_env()
+        env.update(ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_ROLES_PATH=str(TOP / "roles"),
+                   PATH="%s:%s" % (PROJECT_BIN, env.get("PATH", "")))
+        self.env["podkit"] = env
+        env = clean_env()
+        # Only the community.docker bundled with PyPI's `ansible`, nothing from the host.
+        env.update(ANSIBLE_COLLECTIONS_PATH=str(empty), PATH="%s:%s" % (BENCH_VENV / "bin", env.get("PATH", "")))
+        self.env["cdocker"] = env
+        members = "".join(PODKIT_MEMBER % dict(name=m, busybox=BUSYBOX_IMAGE) for m in MEMBERS)
+        (self.work / "podkit.yml").write_text(PODKIT_PLAYBOOK % dict(pause=PAUSE_IMAGE, members=members))
+        (self.work / "cdocker.yml").write_text(CDOCKER_PLAYBOOK % dict(
+            pause=PAUSE_IMAGE, busybox=BUSYBOX_IMAGE, memory=MEMBER_MEMORY, members=repr(list(MEMBERS))))
+        self.logs = self.work / "logs"
+        self.logs.mkdir()
+
+    # ------------------------------------------------------------ names, cleanup
+
+    def pods(self, tool, n, rep):
+        short = {"raw": "r", "podkit": "p", "cdocker": "c"}[tool]
+        return ["%s-%s%d-%d-%d" % (self.run_id, short, n, rep, i) for i in range(n)]
+
+    def containers(self, prefix):
+        """{name: id} of every container, running or not, whose name starts with ``prefix``."""
+        out = run(["docker", "ps", "-a", "--no-trunc", "--filter", "name=^/" + prefix,
+                   "--format", "{{.Names}} {{.ID}} {{.State}}"]).stdout
+        found = {}
+        for line in out.splitlines():
+            name, cid, state = line.split()
+            if name.startswith(prefix):
+                found[name] = (cid, state)
+        return found
+
+    def cleanup(self, prefix=None):
+        prefix = prefix or self.run_id + "-"
+        names = sorted(self.containers(prefix))
+        for i in range(0, len(names), 50):
+            run(["docker", "rm", "-f", "-v"] + names[i:i + 50])
+        # Docker removes a container's own cgroups as it stops it; the pod parents are ours.
+        for attempt in range(20):
+            left = remove_cgroups(self.run_id)
+            if not left:
+                return
+            time.sleep(0.25 * (attempt + 1))
+        log("bench: warning: cgroups left behind: %s" % ", ".join(left[:5]))
+
+    # ------------------------------------------------------------ one measurement
+
+    def timed(self, argv, tool, label, env=None):
+        logfile = self.logs / ("%s.log" % label)
+        with open(logfile, "w") as out:
+            start = time.perf_counter()
+            proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(self.work), check=False)
+            elapsed = time.perf_counter() - start
+        text = logfile.read_text()
+        if proc.returncode != 0:
+            raise BenchError("%s %s failed (rc %s), see %s:\n%s" % (tool, label, proc.returncode, logfile, text[-3000:]))
+        return elapsed, text
+
+    def raw_script(self, pods, noop):
+        lines = ["set -eu"]
+        for pod in pods:
+            sandbox = pod + "_sandbox"
+            cmds = [
+                ("cgroup", "cgcreate -g cpu,memory:/%s" % pod),
+                (sandbox, "docker run -d --name %s --cgroup-parent /%s --ipc shareable %s >/dev/null"
+                 % (sandbox, pod, PAUSE_IMAGE)),
+            ]
+            for member in MEMBERS:
+                name = "%s_%s" % (pod, member)
+                cmds.append((name, "docker run -d --name %s --cgroup-parent /%s --network container:%s --ipc container:%s "
+                                   "--memory %s %s sleep infinity >/dev/null"
+                             % (name, pod, sandbox, sandbox, MEMBER_MEMORY, BUSYBOX_IMAGE)))
+            for what, cmd in cmds:
+                if not noop:
+                    lines.append(cmd)
+                elif what == "cgroup":
+                    # What a careful user does on a re-run: look, and create only what is missing.
+                    lines.append("test -d /sys/fs/cgroup/memory/%s || %s" % (pod, cmd))
+                else:
+                    lines.append("docker container inspect %s >/dev/null 2>&1 || %s" % (what, cmd))
+        return "\n".join(lines) + "\n"
+
+    def measure(self, tool, n, rep):
+        pods = self.pods(tool, n, rep)
+        prefix = pods[0].rsplit("-", 1)[0] + "-"
+        tag = "%s-n%d-r%d" % (tool, n, rep)
+        result = {"tool": tool, "n": n, "rep": rep, "pods": len(pods)}
+        (self.work / ("%s.json" % tag)).write_text(json.dumps({"bench_pods": pods}))
+        try:
+            for phase in PHASES[tool]:
+                label = "%s-%s" % (tag, phase)
+                if tool == "raw":
+                    script = self.work / ("%s.sh" % label)
+                    script.write_text(self.raw_script(pods, noop=phase == "noop"))
+                    elapsed, _out = self.timed(["bash", str(script)], tool, label)
+                elif phase == "facts":
+                    elapsed, out = self.timed(
+                        [str(self.bin[tool] / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+                         "-e", "ansible_python_interpreter=%s" % (self.bin[tool] / "python"),
+                         "-m", "podkit.docker.pod_facts", "-a", json.dumps({"name": pods})],
+                        tool, label, env=self.env[tool])
+                    reported = facts_pods(out)
+                    if set(reported) != set(pods):
+                        raise BenchError("pod_facts reported %d of %d pods, see %s" % (len(reported), n, self.logs))
+                else:
+                    elapsed, out = self.timed(
+                        [str(self.bin[tool] / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                         "-e", "ansible_python_interpreter=%s" % (self.bin[tool] / "python"),
+                         "-e", "@%s" % (self.work / ("%s.json" % tag)), str(self.work / ("%s.yml" % tool))],
+                        tool, label, env=self.env[tool])
+                    result["%s_changed" % phase] = recap_changed(out)
+                result[phase] = elapsed
+                if phase in ("cold", "noop"):
+                    state = self.containers(prefix)
+                    running = sorted(name for name, (_cid, st) in state.items() if st == "running")
+                    if len(running) != len(pods) * (1 + len(MEMBERS)):
+                        raise BenchError("%s %s: %d containers running, expected %d" % (
+                            tool, label, len(running), len(pods) * (1 + len(MEMBERS))))
+                    ids = {name: cid for name, (cid, _st) in state.items()}
+                    if phase == "cold":
+                        result["_ids"] = ids
+                    else:
+                        # A no-op re-run that recreated something was no no-op: say so in the table.
+                        result["noop_recreated"] = sum(1 for name, cid in ids.items() if result["_ids"].get(name) != cid)
+        finally:
+            result.pop("_ids", None)
+            self.cleanup(prefix)
+        return result
+
+
+class BenchError(Exception):
+    pass
+
+
+def remove_cgroups(fragment):
+    """rmdir, deepest first, every cgroup directory whose path contains ``fragment``; return what stayed."""
+    left = []
+    if not CGROUP_ROOT.is_dir():
+        return left
+    for hierarchy in sorted(CGROUP_ROOT.iterdir()):
+        if not hierarchy.is_dir() or hierarchy.is_symlink():
+            continue
+        found = []
+        for dirpath, dirnames, _files in os.walk(str(hierarchy)):
+            for name in dirnames:
+                path = pathlib.Path(dirpath) / name
+                if fragment in path.relative_to(hierarchy).as_posix():
+                    found.append(path)
+        for path in sorted(found, key=lambda p: len(p.parts), reverse=True):
+            try:
+                path.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append(str(path))
+    return left
+
+
+def recap_changed(out):
+    match = re.search(r"^localhost\s*:.*\bchanged=(\d+)", out, re.M)
+    return int(match.group(1)) if match else None
+
+
+def facts_pods(out):
+    """Pod names an ad-hoc pod_facts run printed (`localhost | SUCCESS => {...}`)."""
+    start = out.find("{")
+    if start < 0:
+        return []
+    try:
+        data = json.loads(out[start:])
+    except ValueError:
+        return []
+    return list(data.get("ansible_facts", {}).get("podkit_pods", {}))
+
+
+# ---------------------------------------------------------------- statistics, report
+
+def summarise(results, ns):
+    """{(tool, phase, n): {median, min, max, reps}} over the repetitions."""
+    summary = {}
+    for tool in TOOLS:
+        for phase in PHASES[tool]:
+            for n in ns:
+                values = [r[phase] for r in results if r["tool"] == tool and r["n"] == n and phase in r]
+                if values:
+                    summary[(tool, phase, n)] = dict(median=statistics.median(values), min=min(values),
+                                                     max=max(values), reps=len(values), values=values)
+    return summary
+
+
+def paired_ratios(results, tool_a, tool_b, phase, n):
+    """Ratios within each repetition (the two ran back to back), to see the noise."""
+    by_rep = {}
+    for r in results:
+        if r["n"] == n and phase in r:
+            by_rep.setdefault(r["rep"], {})[r["tool"]] = r[phase]
+    return [v[tool_a] / v[tool_b] for v in by_rep.values() if tool_a in v and tool_b in v and v[tool_b] > 0]
+
+
+def fmt_s(cell):
+    if cell is None:
+        return "—"
+    return "%.2f s (%.2f–%.2f)" % (cell["median"], cell["min"], cell["max"])
+
+
+def ratio(summary, a, b):
+    if a not in summary or b not in summary or not summary[b]["median"]:
+        return None
+    return summary[a]["median"] / summary[b]["median"]
+
+
+def fmt_ratio(value, paired=None):
+    if value is None:
+        return "—"
+    text = "%.2fx" % value
+    if paired and len(paired) > 1:
+        text += " (%.2f–%.2f)" % (min(paired), max(paired))
+    return text
+
+
+def targets(summary, results, ns):
+    """[(met or None, text)] for the issue's four targets."""
+    out = []
+    if 10 in ns:
+        r = ratio(summary, ("podkit", "cold", 10), ("raw", "cold", 10))
+        out.append((None if r is None else r <= TARGET_COLD_VS_RAW,
+                    "podkit cold converge at N=10 at most %.1fx the raw CLI: %s" % (TARGET_COLD_VS_RAW, fmt_ratio(r))
+                    + ("" if r is None else " (%.2f s against %.2f s)" % (
+                        summary[("podkit", "cold", 10)]["median"], summary[("raw", "cold", 10)]["median"]))))
+        r = ratio(summary, ("podkit", "noop", 10), ("cdocker", "noop", 10))
+        out.append((None if r is None else r <= TARGET_NOOP_VS_CDOCKER,
+                    "podkit no-op re-run at N=10 at most %.1fx community.docker's: %s" % (TARGET_NOOP_VS_CDOCKER, fmt_ratio(r))
+                    + ("" if r is None else " (%.2f s against %.2f s)" % (
+                        summary[("podkit", "noop", 10)]["median"], summary[("cdocker", "noop", 10)]["median"]))))
+        cell = summary.get(("podkit", "facts", 10))
+        out.append((None if cell is None else cell["median"] < TARGET_FACTS_SECONDS,
+                    "pod_facts for 10 pods under %.1f s including ansible's start: %s"
+                    % (TARGET_FACTS_SECONDS, "not measured" if cell is None else "%.2f s" % cell["median"])))
+    else:
+        out.append((None, "the N=10 targets need N=10 in --n"))
+    big = max(ns)
+    if 10 in ns and big >= 30:
+        a, b = summary.get(("podkit", "cold", big)), summary.get(("podkit", "cold", 10))
+        if a and b:
+            per_big, per_10 = a["median"] / (big * 3), b["median"] / 30
+            growth = per_big / per_10
+            out.append((growth <= TARGET_FLAT,
+                        "per-container cost flat from N=10 to N=%d (at most %.1fx): %.3f s -> %.3f s a container, %.2fx"
+                        % (big, TARGET_FLAT, per_10, per_big, growth)))
+        else:
+            out.append((None, "per-container cost flat from N=10 to N=%d: podkit not measured" % big))
+    else:
+        out.append((None, "per-container cost flat from N=10 to N=50: not measured (run with --full)"))
+    return out
+
+
+def report(meta, results, ns, errors):
+    summary = summarise(results, ns)
+    lines = [
+        "# Benchmark: podkit, the raw docker CLI and community.docker",
+        "",
+        "Run `%s` on %s UTC, %s (%d cores, load %s at start, %s at end)." % (
+            meta["command"], meta["started"], meta["host"], meta["cores"], meta["load_start"], meta["load_end"]),
+        "Docker %s, cgroup v%s with the %s driver, kernel %s. podkit: ansible-core %s (project .venv); "
+        "community.docker %s with ansible-core %s (PyPI `ansible` %s, separate venv)." % (
+            meta["docker"], meta["cgroup_version"], meta["cgroup_driver"], meta["kernel"], meta["podkit_core"],
+            meta["cdocker_version"], meta["cdocker_core"], meta["ansible_package"]),
+        "",
+        "Each pod: a sandbox (`%s`) and two members (`%s sleep infinity`, 64 MiB limit) joining its "
+        "network and IPC namespaces, under a per-pod cgroup parent. Tools interleaved, %d repetitions, "
+        "everything removed between repetitions. Seconds of wall time, median (min–max). "
+        "Ratios are of medians, with the range of the per-repetition ratios." % (PAUSE_IMAGE, BUSYBOX_IMAGE, meta["reps"]),
+        "",
+        "| N | phase | raw docker CLI | podkit | community.docker | podkit / raw | podkit / community.docker |",
+        "|---:|---|---|---|---|---|---|",
+    ]
+    for n in ns:
+        for phase in ("cold", "noop", "facts"):
+            cells = [summary.get((tool, phase, n)) for tool in TOOLS]
+            if not any(cells):
+                continue
+            r_raw = ratio(summary, ("podkit", phase, n), ("raw", phase, n))
+            r_cd = ratio(summary, ("podkit", phase, n), ("cdocker", phase, n))
+            lines.append("| %d | %s | %s | %s | %s | %s | %s |" % (
+                n, PHASE_LABELS[phase], fmt_s(cells[0]), fmt_s(cells[1]), fmt_s(cells[2]),
+                fmt_ratio(r_raw, paired_ratios(results, "podkit", "raw", phase, n)),
+                fmt_ratio(r_cd, paired_ratios(results, "podkit", "cdocker", phase, n))))
+    lines += ["", "Cold converge per container (seconds, median / (3 N)):", "",
+              "| N | raw docker CLI | podkit | community.docker |", "|---:|---|---|---|"]
+    for n in ns:
+        row = []
+        for tool in TOOLS:
+            cell = summary.get((tool, "cold", n))
+            row.append("—" if cell is None else "%.3f" % (cell["median"] / (3 * n)))
+        lines.append("| %d | %s |" % (n, " | ".join(row)))
+    changed = ["%s N=%d rep %d: changed=%s, recreated %s" % (TOOL_LABELS[r["tool"]], r["n"], r["rep"],
+                                                             r.get("noop_changed"), r.get("noop_recreated"))
+               for r in results if r.get("noop_changed") or r.get("noop_recreated")]
+    lines += ["", "No-op re-runs: %s." % ("; ".join(changed) if changed else
+                                          "every tool changed and recreated nothing (checked: container IDs, PLAY RECAP)")]
+    lines += ["", "## Targets (issue 9)", ""]
+    for met, text in targets(summary, results, ns):
+        lines.append("- %s %s" % ({True: "MET", False: "MISSED", None: "n/a"}[met], text))
+    if errors:
+        lines += ["", "## Errors", ""] + ["- %s" % e.splitlines()[0] for e in errors]
+    lines += ["", "![time against N](latest.png)", "",
+              "Where podkit's time goes: [profile.md](profile.md). Raw figures of this run: `benchmarks/results/raw/%s.json` "
+              "(not committed)." % meta["run_id"], ""]
+    return "\n".join(lines), summary
+
+
+# ---------------------------------------------------------------- facts about the host
+
+def host_meta(args, bench):
+    def out(argv):
+        try:
+            return run(argv).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return "?"
+    info = out(["docker", "info", "--format", "{{.ServerVersion}} {{.CgroupVersion}} {{.CgroupDriver}}"]).split()
+    cd_version = out([str(BENCH_VENV / "bin" / "python"), "-c",
+                      "import json, ansible_collections.community.docker as c, pathlib; "
+                      "print(json.load(open(pathlib.Path(c.__path__[0]) / 'MANIFEST.json'))['collection_info']['version'])"])
+    return dict(
+        run_id=bench.run_id,
+        command="python benchmarks/run.py " + " ".join(args.argv),
+        started=datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
+        host=platform.node(), cores=os.cpu_count() or 0, kernel=platform.release(),
+        load_start=load(), load_end="?", reps=args.reps,
+        docker=info[0] if info else "?", cgroup_version=info[1] if len(info) > 1 else "?",
+        cgroup_driver=info[2] if len(info) > 2 else "?",
+        podkit_core=out([str(PROJECT_BIN / "python"), "-c", "import ansible; print(ansible.__version__)"]),
+        cdocker_core=out([str(BENCH_VENV / "bin" / "python"), "-c", "import ansible; print(ansible.__version__)"]),
+        cdocker_version=cd_version,
+        ansible_package=out([str(BENCH_VENV / "bin" / "python"), "-c",
+                             "import importlib.metadata as m; print(m.version('ansible'))"]),
+    )
+
+
+def load():
+    try:
+        return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, nargs="+", help="pod counts (default %s)" % " ".join(map(str, DEFAULT_N)))
+    parser.add_argument("--full", action="store_true", help="N in %s" % " ".join(map(str, FULL_N)))
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
+    parser.add_argument("--no-profile", action="store_true", help="skip profiling podkit")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the untimed N=1 round")
+    parser.add_argument("--output", default=str(RESULTS), help="where latest.md, latest.png go")
+    args = parser.parse_args(argv)
+    args.argv = argv
+    args.ns = sorted(set(args.n or (FULL_N if args.full else DEFAULT_N)))
+    return args
+
+
+def podkit_available():
+    return (TOP / "plugins" / "modules" / "pod.py").exists() and (TOP / "plugins" / "modules" / "pod_facts.py").exists()
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    tools = [t for t in TOOLS if t in args.tools]
+    if "podkit" in tools and not podkit_available():
+        log("bench: podkit's pod/pod_facts modules are not there yet; measuring without podkit")
+        tools.remove("podkit")
+    if "cdocker" in tools or not args.no_profile:
+        ensure_bench_venv()
+    bench = Bench(args)
+    meta = host_meta(args, bench)
+    meta["tools"] = tools
+    log("bench: run %s, N in %s, %d repetitions, tools %s, scratch %s" % (
+        bench.run_id, args.ns, args.reps, ", ".join(tools), bench.work))
+    results, errors = [], []
+    try:
+        if not args.no_warmup:
+            # Caches (page cache, .pyc, docker's image metadata) warm before the first timed run.
+            for tool in tools:
+                try:
+                    bench.measure(tool, 1, 0)
+                except BenchError as exc:
+                    errors.append("warm-up: %s" % exc)
+                    log("bench: %s" % exc)
+        for rep in range(1, args.reps + 1):
+            for n in args.ns:
+                # Rotate who goes first, so no tool always runs right after another's cleanup.
+                order = tools[(rep - 1) % len(tools):] + tools[:(rep - 1) % len(tools)]
+                for tool in order:
+                    try:
+                        result = bench.measure(tool, n, rep)
+                    except BenchError as exc:
+                        errors.append(str(exc))
+                        log("bench: %s" % exc)
+                        continue
+                    results.append(result)
+                    log("bench: rep %d N=%-3d %-8s %s" % (rep, n, tool, "  ".join(
+                        "%s %.2fs" % (p, result[p]) for p in PHASES[tool] if p in result)))
+    finally:
+        bench.cleanup()
+    meta["load_end"] = load()
+    text, summary = report(meta, results, args.ns, errors)
+    out = pathlib.Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    RAW.mkdir(parents=True, exist_ok=True)
+    raw_file = RAW / ("%s.json" % bench.run_id)
+    raw_file.write_text(json.dumps(dict(meta=meta, results=results, errors=errors, ns=args.ns,
+                                        summary=[dict(tool=k[0], phase=k[1], n=k[2], **v) for k, v in summary.items()]),
+                                   indent=1))
+    (out / "latest.md").write_text(text)
+    chart = subprocess.run([str(BENCH_VENV / "bin" / "python"), str(BENCH / "chart.py"), str(raw_file), str(out / "latest.png")],
+                           check=False, capture_output=True, text=True)
+    if chart.returncode != 0:
+        log("bench: chart not drawn: %s" % chart.stderr.strip()[-500:])
+    if "podkit" in tools and not args.no_profile:
+        import profile_podkit  # pylint: disable=import-outside-toplevel
+        profile_podkit.main(bench, out / "profile.md")
+    print()
+    print(text)
+    if errors:
+        log("bench: logs of the failed runs kept in %s" % bench.logs)
+    else:
+        shutil.rmtree(str(bench.work), ignore_errors=True)
+    return 1 if errors and not results else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(BENCH))
+    sys.exit(main())
