@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The Debian 12 VM end-to-end test: systemd, cgroup v2, Docker's systemd cgroup driver.
+#
+#   tests/vm/run.sh             build (or reuse) the disk, boot it, run tests/vm/test_*.py, stop it
+#   tests/vm/run.sh --can-boot  exit 0 when this machine can build and boot the VM, else say why
+#   tests/vm/run.sh --shell     boot it and wait (prints the ssh command); stopped on Ctrl-C
+#
+# The disk is built by build-image.sh and cached under $PODKIT_VM_CACHE (default
+# /var/cache/podkit-vm/<hash of build-image.sh>/), so it is rebuilt only when its
+# recipe changes. Every run boots a copy-on-write overlay of it with qemu (TCG: KVM
+# is not usable here), 2 CPUs and 2 GiB, reachable only through a port forwarded on
+# 127.0.0.1 to the VM's sshd, with a key made for the run and handed in by fw_cfg.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+cache_root=${PODKIT_VM_CACHE:-/var/cache/podkit-vm}
+packages=(debootstrap qemu-system-x86 qemu-utils e2fsprogs openssh-client)
+commands=(debootstrap qemu-system-x86_64 qemu-img mkfs.ext4 ssh ssh-keygen)
+need_disk_gib=10
+boot_timeout=${PODKIT_VM_BOOT_TIMEOUT:-420}
+start=$SECONDS
+
+log() { printf 'vm: %s\n' "$*"; }
+
+missing_commands() {
+    local c out=()
+    for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || out+=("$c"); done
+    echo "${out[*]}"
+}
+
+can_boot() {
+    local why=()
+    [ "$(uname -m)" = x86_64 ] || why+=("not an x86_64 machine")
+    [ "$(id -u)" = 0 ] || why+=("debootstrap needs root")
+    [ -x "$top/.venv/bin/ansible-playbook" ] || why+=("no $top/.venv (make venv)")
+    if [ -n "$(missing_commands)" ]; then
+        local p
+        for p in "${packages[@]}"; do
+            apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' || why+=("package $p is neither installed nor installable")
+        done
+    fi
+    mkdir -p "$cache_root"
+    local free
+    for dir in "$cache_root" /var/tmp; do
+        free=$(df -P -BG "$dir" | awk 'NR == 2 { sub("G", "", $4); print $4 }')
+        [ "$free" -ge "$need_disk_gib" ] || why+=("only ${free} GiB free under $dir (${need_disk_gib} needed)")
+    done
+    local mem
+    mem=$(awk '/MemAvailable/ { print int($2 / 1048576) }' /proc/meminfo)
+    [ "$mem" -ge 3 ] || why+=("only ${mem} GiB of memory available (3 needed)")
+    if [ ${#why[@]} -gt 0 ]; then
+        printf 'vm: cannot boot the test VM here: %s\n' "${why[@]}" >&2
+        return 1
+    fi
+}
+
+install_tools() {
+    [ -z "$(missing_commands)" ] && return 0
+    log "installing ${packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+}
+
+# Prints the directory holding base.img, vmlinuz and initrd.img for the current recipe.
+image() {
+    local hash dir
+    hash=$(sha256sum "$here/build-image.sh" | cut -c1-16)
+    dir=$cache_root/$hash
+    mkdir -p "$cache_root"
+    exec 9>"$cache_root/.lock"
+    flock 9  # two runs at once build it once
+    if [ ! -f "$dir/base.img" ]; then
+        log "building the disk (recipe $hash) into $dir" >&2
+        rm -rf "$dir.tmp"
+        "$here/build-image.sh" "$dir.tmp" >&2
+        mv "$dir.tmp" "$dir"
+        # Older recipes' images are only dead weight now.
+        find "$cache_root" -mindepth 1 -maxdepth 1 -type d ! -name "$hash" -exec rm -rf {} +
+    else
+        log "reusing the disk built from recipe $hash" >&2
+    fi
+    flock -u 9
+    echo "$dir"
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+run_dir=
+qemu_pid=
+stop_vm() {
+    if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
+        log "stopping the VM (qemu pid $qemu_pid)"
+        kill "$qemu_pid" 2>/dev/null || true
+        for _ in $(seq 20); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.5; done
+        kill -9 "$qemu_pid" 2>/dev/null || true
+        wait "$qemu_pid" 2>/dev/null || true
+    fi
+    [ -n "$run_dir" ] && [ -z "${PODKIT_VM_KEEP_RUN_DIR:-}" ] && rm -rf "$run_dir"
+    log "wall time $((SECONDS - start)) s"
+}
+
+serial_tail() {
+    echo "--- the VM's serial console (last 80 lines) ---" >&2
+    tail -n 80 "$run_dir/serial.log" >&2 || true
+    echo "--- end of serial console ---" >&2
+}
+
+vm_ssh() {
+    ssh -i "$run_dir/id_ed25519" -p "$port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o LogLevel=ERROR -o ConnectTimeout=10 -o BatchMode=yes root@127.0.0.1 "$@"
+}
+
+boot() {
+    local images=$1
+    run_dir=$(mktemp -d /var/tmp/podkit-vm-run.XXXXXX)
+    ssh-keygen -q -t ed25519 -N '' -C podkit-vm-test -f "$run_dir/id_ed25519"
+    qemu-img create -q -f qcow2 -b "$images/base.img" -F raw "$run_dir/overlay.qcow2"
+    port=$(free_port)
+    log "booting Debian 12 (TCG, 2 CPUs, 2 GiB), ssh on 127.0.0.1:$port"
+    qemu-system-x86_64 \
+        -name podkit-vm-test -machine pc -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
+        -display none -monitor none -serial "file:$run_dir/serial.log" \
+        -kernel "$images/vmlinuz" -initrd "$images/initrd.img" \
+        -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.unified_cgroup_hierarchy=1 quiet" \
+        -drive "file=$run_dir/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe,discard=unmap" \
+        -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:22" -device virtio-net-pci,netdev=net0 \
+        -fw_cfg "name=opt/podkit/authorized_keys,file=$run_dir/id_ed25519.pub" \
+        -device virtio-rng-pci \
+        >"$run_dir/qemu.log" 2>&1 &
+    qemu_pid=$!
+    local t0=$SECONDS
+    until vm_ssh true 2>/dev/null; do
+        if ! kill -0 "$qemu_pid" 2>/dev/null; then
+            log "qemu exited before the VM answered on ssh:" >&2
+            cat "$run_dir/qemu.log" >&2
+            serial_tail
+            return 1
+        fi
+        if [ $((SECONDS - t0)) -ge "$boot_timeout" ]; then
+            log "no ssh answer after ${boot_timeout} s" >&2
+            serial_tail
+            return 1
+        fi
+        sleep 3
+    done
+    log "ssh answered after $((SECONDS - t0)) s: $(vm_ssh 'uname -r; stat -fc %T /sys/fs/cgroup' | tr '\n' ' ')"
+}
+
+case "${1:-}" in
+    --can-boot)
+        can_boot
+        exit $?
+        ;;
+    --shell | "")
+        ;;
+    *)
+        echo "usage: $0 [--can-boot|--shell]" >&2
+        exit 2
+        ;;
+esac
+
+can_boot
+install_tools
+images=$(image)
+trap stop_vm EXIT
+trap 'exit 130' INT TERM
+boot "$images"
+
+if [ "${1:-}" = --shell ]; then
+    log "ssh -i $run_dir/id_ed25519 -p $port -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1"
+    log "Ctrl-C stops the VM"
+    PODKIT_VM_KEEP_RUN_DIR=
+    wait "$qemu_pid"
+    exit 0
+fi
+
+export PODKIT_VM_SSH_PORT=$port PODKIT_VM_SSH_KEY=$run_dir/id_ed25519 PODKIT_VM_RUN_DIR=$run_dir
+mkdir -p "$top/build/reports"
+cd "$top"
+"$top/.venv/bin/pytest" -p no:cacheprovider -v tests/vm --junitxml "$top/build/reports/vm.xml"
