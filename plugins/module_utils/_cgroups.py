@@ -57,6 +57,8 @@ SYSTEMD_UNIT_DIR = "/etc/systemd/system"
 UNLIMITED = -1
 
 DEFAULT_PERIOD_US = 100000
+# Below this the kernel cannot run a container's first process (Docker's own minimum).
+MIN_MEMORY_BYTES = 6 * 1024 * 1024
 # The kubelet never sets a CFS quota below 1ms (the kernel refuses < 1000 µs).
 MIN_QUOTA_US = 1000
 MIN_SHARES = 2
@@ -164,6 +166,38 @@ def limits_from(memory_bytes=None, cpu_millis=None, cpu_request_millis=None, pid
     return limits
 
 
+def parse_limit_options(memory=None, cpus=None, cpu_shares=None, pids_limit=None):
+    # type: (object, object, Optional[int], Optional[int]) -> Dict[str, Optional[int]]
+    """Module options (memory, cpus, cpu_shares, pids_limit) as keyword arguments of limits_from.
+
+    Every error names the option and says what would be accepted.
+    """
+    from ansible_collections.podkit.docker.plugins.module_utils._quantity import parse_cpu, parse_memory
+    result = dict(memory_bytes=None, cpu_millis=None, cpu_shares=None, pids=None)
+    if memory is not None:
+        result["memory_bytes"] = parse_memory(memory, "memory")
+        if result["memory_bytes"] < MIN_MEMORY_BYTES:
+            raise PodkitError("memory: %s is below the 6 MiB the kernel needs for a cgroup; give at least 6Mi."
+                              % (memory,))
+    if cpus is not None:
+        millis = parse_cpu(cpus, "cpus")
+        if millis <= 0:
+            raise PodkitError("cpus: %s is not a CPU limit; give a positive number of CPUs (0.5, 2) or "
+                              "millicores (500m)." % (cpus,))
+        result["cpu_millis"] = millis
+    if cpu_shares is not None:
+        if not MIN_SHARES <= cpu_shares <= MAX_SHARES:
+            raise PodkitError("cpu_shares: %d is outside %d..%d, the range of cpu.shares."
+                              % (cpu_shares, MIN_SHARES, MAX_SHARES))
+        result["cpu_shares"] = cpu_shares
+    if pids_limit is not None:
+        if pids_limit == 0 or pids_limit < UNLIMITED:
+            raise PodkitError("pids_limit: %d is not a process limit; give a positive number, or -1 for "
+                              "no limit." % pids_limit)
+        result["pids"] = pids_limit
+    return result
+
+
 # ---------------------------------------------------------------------------
 # The host
 
@@ -249,8 +283,8 @@ def _validate_slice(name, field):
     # type: (str, str) -> None
     if "/" in name:
         raise PodkitError(
-            "%s: %r is a path, but the Docker daemon uses the systemd cgroup driver, which takes only "
-            "a slice unit name such as podkit-pod_foo.slice. Use a *.slice name." % (field, name))
+            "%s: %r is a path, but the systemd cgroup driver (Docker refuses a path parent there) takes "
+            "only a slice unit name such as podkit-pod_foo.slice. Use a *.slice name." % (field, name))
     if not name.endswith(".slice"):
         raise PodkitError(
             "%s: %r is not a slice: with the systemd cgroup driver the cgroup parent is a slice unit "
@@ -274,8 +308,8 @@ def _validate_path(name, host_root, field):
     # type: (str, str, str) -> None
     if name.endswith(".slice") and "/" not in name:
         raise PodkitError(
-            "%s: %r is a systemd slice, but the Docker daemon uses the cgroupfs driver, which takes a "
-            "cgroup path such as /pod-foo. Use a path." % (field, name))
+            "%s: %r is a systemd slice, but the cgroupfs driver takes a cgroup path such as /pod-foo "
+            "(a slice would only be a directory named like one, with no systemd unit). Use a path." % (field, name))
     parts = name.split("/")
     if ".." in parts:
         raise PodkitError("%s: %r contains '..'; a cgroup parent must stay inside the cgroup tree. "
