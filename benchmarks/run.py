@@ -532,12 +532,23 @@ def parse_args(argv):
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
     parser.add_argument("--no-profile", action="store_true", help="skip profiling podkit")
+    parser.add_argument("--profile-only", action="store_true", help="only profile podkit (profile.md)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed N=1 round")
     parser.add_argument("--output", default=str(RESULTS), help="where latest.md, latest.png go")
     args = parser.parse_args(argv)
     args.argv = argv
     args.ns = sorted(set(args.n or (FULL_N if args.full else DEFAULT_N)))
     return args
+
+
+def profile(bench, out):
+    import profile_podkit  # pylint: disable=import-outside-toplevel
+    try:
+        profile_podkit.main(bench, out / "profile.md")
+    except (BenchError, subprocess.CalledProcessError) as exc:
+        log("bench: profiling failed: %s" % exc)
+        return ["profiling: %s" % exc]
+    return []
 
 
 def podkit_available():
@@ -553,6 +564,13 @@ def main(argv=None):
     if "cdocker" in tools or not args.no_profile:
         ensure_bench_venv()
     bench = Bench(args)
+    if args.profile_only:
+        if "podkit" not in tools:
+            return 1
+        errors = profile(bench, pathlib.Path(args.output))
+        for error in errors:
+            log(error)
+        return 1 if errors else 0
     meta = host_meta(args, bench)
     meta["tools"] = tools
     log("bench: run %s, N in %s, %d repetitions, tools %s, scratch %s" % (
@@ -598,8 +616,7 @@ def main(argv=None):
     if chart.returncode != 0:
         log("bench: chart not drawn: %s" % chart.stderr.strip()[-500:])
     if "podkit" in tools and not args.no_profile:
-        import profile_podkit  # pylint: disable=import-outside-toplevel
-        profile_podkit.main(bench, out / "profile.md")
+        errors += profile(bench, out)
     print()
     print(text)
     if errors:
@@ -610,5 +627,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # profile_podkit imports this file as `run`: one module object, one BenchError.
+    sys.modules.setdefault("run", sys.modules[__name__])
     sys.path.insert(0, str(BENCH))
     sys.exit(main())
