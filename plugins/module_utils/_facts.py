@@ -1,0 +1,668 @@
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a pod is on this host, read from Docker, /proc and cgroupfs: facts and a picture.
+
+Three steps, each usable on its own:
+
+- ``list_containers`` asks Docker once for the containers (one list call, then the
+  inspect data of the ones that matter: only inspect carries HostConfig).
+- ``group_containers`` sorts inspect data into pods: by podkit's labels, and, on
+  request, by who joins whose namespaces (``container:<id>`` network/IPC/PID modes)
+  for pods made by hand. Pure logic, no I/O.
+- ``pod_entry`` reads the kernel's view of one group: PIDs, namespace inodes, cgroup
+  paths, limits and usage. ``render_tree`` draws the result for a person.
+
+``pod_facts(client, host, pod, containers)`` is the one call the pod module makes to
+return a ``pod`` equal to an entry of ``podkit_pods``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
+    SystemdBackend, V1Backend, V2Backend, cgroup_dirs_for_pid, detect_host, read_limits, read_usage)
+from ansible_collections.podkit.docker.plugins.module_utils._docker import (
+    LABEL_CONTAINER, LABEL_POD, LABEL_ROLE, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, DockerException)
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
+    NS_TYPES, read_cmdline, read_namespaces, read_proc_cgroup)
+
+# Set by the pod module on the sandbox when it knows the pod's QoS class from the spec
+# (requests are not all recoverable from Docker's configuration); it wins when present.
+LABEL_QOS = "io.podkit.qos-class"
+QOS_CLASSES = ("Guaranteed", "Burstable", "BestEffort")
+
+# A member of a hand-made pod that joins another container's namespaces without podkit labels.
+ROLE_UNMANAGED = "unmanaged"
+
+# Docker's HostConfig fields that join another container's namespace, in the order used to
+# find the container that owns a hand-made pod's namespaces.
+JOIN_MODES = (("net", "NetworkMode"), ("ipc", "IpcMode"), ("pid", "PidMode"))
+
+# Hierarchies whose cgroup.procs lists a container's processes, best first.
+_PROCS_FROM = ("pids", "memory", "cpu", "unified", "name=systemd")
+# Processes drawn under one container in the tree; the facts keep them all.
+TREE_PROCESSES = 8
+TREE_COMMAND_WIDTH = 100
+
+KIB = 1024
+MIB = KIB * 1024
+GIB = MIB * 1024
+
+
+# ---------------------------------------------------------------------------
+# Asking Docker
+
+
+def host_facts(info):
+    # type: (Dict[str, Any]) -> Dict[str, Any]
+    """``podkit_host`` from ``docker info``."""
+    return dict(
+        docker_version=info.get("ServerVersion"),
+        cgroup_version=int(info.get("CgroupVersion") or 1),
+        cgroup_driver=info.get("CgroupDriver"),
+        kernel=info.get("KernelVersion") or os.uname()[2],
+    )
+
+
+def list_containers(client, names=None, include_unmanaged=False):
+    # type: (Any, Optional[List[str]], bool) -> List[Dict[str, Any]]
+    """Inspect data of the containers that may belong to a pod in ``names`` (None: every pod).
+
+    One list call; only the containers that can belong to a wanted pod are inspected
+    (the list answer lacks HostConfig, so they must be). Containers removed between the
+    two calls are skipped.
+    """
+    filters = None if include_unmanaged else {"label": LABEL_POD}
+    try:
+        summaries = client.api.containers(all=True, filters=filters)
+    except DockerException as exc:
+        raise PodkitError("docker_host: listing containers failed: %s" % exc)
+    wanted = set(names) if names else None
+    result = []
+    for summary in summaries:
+        labels = summary.get("Labels") or {}
+        pod = labels.get(LABEL_POD)
+        # Unmanaged groups are named after a container only known after grouping; keep them all.
+        if wanted is not None and pod is not None and pod not in wanted:
+            continue
+        try:
+            result.append(client.api.inspect_container(summary["Id"]))
+        except DockerException as exc:
+            if getattr(exc, "status_code", None) == 404:
+                continue
+            raise PodkitError("docker_host: inspecting container %s failed: %s" % (summary["Id"][:12], exc))
+    return result
+
+
+def _attrs(container):
+    # type: (Any) -> Dict[str, Any]
+    """Inspect data from an SDK Container model or the dict itself."""
+    return getattr(container, "attrs", container)
+
+
+# ---------------------------------------------------------------------------
+# Grouping (pure)
+
+
+@dataclass
+class PodGroup:
+    """The containers of one pod, before reading the kernel."""
+    name: str
+    managed: bool
+    sandbox: Optional[Dict[str, Any]] = None
+    # (key in ``containers``, role, inspect data)
+    members: List[Any] = field(default_factory=list)
+
+
+def container_name(attrs):
+    # type: (Dict[str, Any]) -> str
+    return (attrs.get("Name") or "").lstrip("/") or attrs.get("Id", "")[:12]
+
+
+def _labels(attrs):
+    # type: (Dict[str, Any]) -> Dict[str, str]
+    return (attrs.get("Config") or {}).get("Labels") or {}
+
+
+def _running(attrs):
+    # type: (Dict[str, Any]) -> bool
+    return bool((attrs.get("State") or {}).get("Running"))
+
+
+def joined(attrs):
+    # type: (Dict[str, Any]) -> Dict[str, str]
+    """{namespace type: reference} for every ``container:<ref>`` mode of a container."""
+    host_config = attrs.get("HostConfig") or {}
+    result = {}
+    for ns, key in JOIN_MODES:
+        mode = host_config.get(key) or ""
+        if mode.startswith("container:"):
+            result[ns] = mode[len("container:"):]
+    return result
+
+
+def _resolver(containers):
+    # type: (List[Dict[str, Any]]) -> Any
+    by_id = dict((c["Id"], c) for c in containers)
+    by_name = dict((container_name(c), c) for c in containers)
+
+    def resolve(ref):
+        # Docker stores the id it resolved, but accepts names and id prefixes on the CLI.
+        found = by_id.get(ref) or by_name.get(ref.lstrip("/"))
+        if found is None and len(ref) >= 4:
+            matches = [c for i, c in by_id.items() if i.startswith(ref)]
+            found = matches[0] if len(matches) == 1 else None
+        return found
+    return resolve
+
+
+def _pick_sandbox(candidates):
+    # type: (List[Dict[str, Any]]) -> Dict[str, Any]
+    # During a recreation two sandboxes may exist for a moment: the running, newest one counts.
+    return sorted(candidates, key=lambda c: (_running(c), c.get("Created") or ""))[-1]
+
+
+def group_containers(containers, include_unmanaged=False):
+    # type: (List[Any], bool) -> Dict[str, PodGroup]
+    """Sort inspect data into pods, keyed by pod name.
+
+    A podkit pod is every container labelled ``io.podkit.pod=<pod>``. With
+    ``include_unmanaged``, containers without that label that join another container's
+    namespaces form a pod named after the container at the end of the chain (the one
+    owning the namespaces, the article's ``foo_sandbox``); one that joins a podkit pod's
+    container is reported in that pod with the role ``unmanaged``.
+    """
+    containers = [_attrs(c) for c in containers]
+    pods = {}  # type: Dict[str, PodGroup]
+    sandboxes = {}  # type: Dict[str, List[Dict[str, Any]]]
+    for attrs in containers:
+        labels = _labels(attrs)
+        pod = labels.get(LABEL_POD)
+        if pod is None:
+            continue
+        group = pods.setdefault(pod, PodGroup(name=pod, managed=True))
+        role = labels.get(LABEL_ROLE) or ROLE_MEMBER
+        if role == ROLE_SANDBOX:
+            sandboxes.setdefault(pod, []).append(attrs)
+            continue
+        key = labels.get(LABEL_CONTAINER) or _strip_prefix(container_name(attrs), pod)
+        group.members.append((key, role, attrs))
+    for pod, candidates in sandboxes.items():
+        chosen = _pick_sandbox(candidates)
+        pods[pod].sandbox = chosen
+        for other in candidates:
+            if other is not chosen:
+                pods[pod].members.append((container_name(other), ROLE_SANDBOX, other))
+    if include_unmanaged:
+        _group_unmanaged(containers, pods)
+    for group in pods.values():
+        group.members.sort(key=_member_order)
+    return pods
+
+
+def _strip_prefix(name, pod):
+    # type: (str, str) -> str
+    prefix = pod + "_"
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+def _member_order(member):
+    # Init containers first (they ran first), then members by name, as a reader expects.
+    key, role, _attrs_ = member
+    order = {ROLE_INIT: 0, ROLE_MEMBER: 1, ROLE_UNMANAGED: 2}.get(role, 3)
+    return (order, key)
+
+
+def _group_unmanaged(containers, pods):
+    # type: (List[Dict[str, Any]], Dict[str, PodGroup]) -> None
+    resolve = _resolver(containers)
+    for attrs in containers:
+        if LABEL_POD in _labels(attrs) or not joined(attrs):
+            continue
+        root, ref = _owner(attrs, resolve)
+        if root is None:
+            # The owner is gone (removed while this one stayed): a pod named after the reference.
+            name = ref[:12]
+            group = pods.setdefault(name, PodGroup(name=name, managed=False))
+        elif LABEL_POD in _labels(root):
+            group = pods.setdefault(_labels(root)[LABEL_POD], PodGroup(name=_labels(root)[LABEL_POD], managed=True))
+            group.members.append((container_name(attrs), ROLE_UNMANAGED, attrs))
+            continue
+        else:
+            name = container_name(root)
+            group = pods.get(name)
+            if group is None or group.managed:
+                # A podkit pod may not share a name with a hand-made one; podkit's wins the key.
+                if group is not None:
+                    name = "%s (unmanaged)" % name
+                group = pods.setdefault(name, PodGroup(name=name, managed=False, sandbox=root))
+        group.members.append((container_name(attrs), ROLE_MEMBER, attrs))
+
+
+def _owner(attrs, resolve):
+    """Follow ``container:`` references to the container that joins nobody: (owner or None, last ref)."""
+    seen = set([attrs["Id"]])
+    current = attrs
+    ref = ""
+    while True:
+        refs = joined(current)
+        if not refs:
+            return current, ref
+        ref = next(refs[ns] for ns, _key in JOIN_MODES if ns in refs)
+        target = resolve(ref)
+        if target is None:
+            return None, ref
+        if target["Id"] in seen:
+            # A cycle cannot be built through Docker, but never loop on odd data.
+            return current, ref
+        seen.add(target["Id"])
+        current = target
+
+
+# ---------------------------------------------------------------------------
+# QoS (pure)
+
+
+def _cpu_limit_millis(host_config):
+    # type: (Dict[str, Any]) -> Optional[int]
+    nano = host_config.get("NanoCpus") or 0
+    if nano > 0:
+        return nano // 1000000
+    quota = host_config.get("CpuQuota") or 0
+    period = host_config.get("CpuPeriod") or 100000
+    if quota > 0:
+        return quota * 1000 // period
+    return None
+
+
+def qos_class(sandbox, members):
+    # type: (Optional[Dict[str, Any]], List[Dict[str, Any]]) -> str
+    """The pod's Kubernetes QoS class.
+
+    The ``io.podkit.qos-class`` label, set by the pod module from the spec, wins. Otherwise
+    it is derived from what Docker was told, as the kubelet would from the spec: limits from
+    Memory and NanoCpus/CpuQuota, requests from MemoryReservation and CpuShares (a request
+    equals its limit when not given; shares of 2 or less mean no CPU request). The sandbox
+    does not count, as the kubelet ignores the pause container.
+    """
+    for attrs in [sandbox] + list(members):
+        label = _labels(attrs).get(LABEL_QOS) if attrs else None
+        if label in QOS_CLASSES:
+            return label
+    if not members:
+        return "BestEffort"
+    anything = False
+    guaranteed = True
+    for attrs in members:
+        host_config = attrs.get("HostConfig") or {}
+        memory = host_config.get("Memory") or 0
+        memory_request = host_config.get("MemoryReservation") or 0
+        cpu = _cpu_limit_millis(host_config)
+        shares = host_config.get("CpuShares") or 0
+        cpu_request = shares > 2
+        if memory or memory_request or cpu or cpu_request:
+            anything = True
+        if not memory or not cpu:
+            guaranteed = False
+            continue
+        if memory_request and memory_request != memory:
+            guaranteed = False
+        if cpu_request and shares != max(2, cpu * 1024 // 1000):
+            guaranteed = False
+    if not anything:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+# ---------------------------------------------------------------------------
+# Reading the kernel
+
+
+def _status(attrs):
+    # type: (Dict[str, Any]) -> str
+    return (attrs.get("State") or {}).get("Status") or "unknown"
+
+
+def read_processes(dirs):
+    # type: (Dict[str, str]) -> List[Dict[str, Any]]
+    """[{pid, command}] of the processes in a container's cgroup, as systemd-cgls lists them."""
+    for key in _PROCS_FROM:
+        if key not in dirs:
+            continue
+        try:
+            with open(os.path.join(dirs[key], "cgroup.procs")) as handle:
+                pids = sorted(int(p) for p in handle.read().split())
+        except (OSError, ValueError):
+            continue
+        result = []
+        for pid in pids:
+            command = read_cmdline(pid)
+            if command is not None:
+                result.append(dict(pid=pid, command=command))
+        return result
+    return []
+
+
+def _configured_limits(host_config, version):
+    # type: (Dict[str, Any], int) -> Dict[str, Optional[int]]
+    """The limits Docker applies when the container starts (for one that is not running)."""
+    nano = host_config.get("NanoCpus") or 0
+    quota = host_config.get("CpuQuota") or 0
+    period = host_config.get("CpuPeriod") or 0
+    if nano:
+        # Docker turns --cpus into a quota over a 100ms period.
+        period = 100000
+        quota = nano * period // 1000000000
+    limits = dict(memory_bytes=host_config.get("Memory") or None,
+                  cpu_quota_us=quota or None,
+                  cpu_period_us=period or None)
+    shares = host_config.get("CpuShares") or None
+    if version == 2:
+        limits["cpu_weight"] = None if shares is None else 1 + ((shares - 2) * 9999) // 262142
+    else:
+        limits["cpu_shares"] = shares
+    limits["pids_max"] = host_config.get("PidsLimit") or None
+    return limits
+
+
+def container_entry(attrs, host, role, sandbox_ns=None, host_ns=None):
+    # type: (Dict[str, Any], Any, str, Optional[Dict[str, int]], Optional[Dict[str, int]]) -> Dict[str, Any]
+    """One container as the facts report it; a stopped or vanishing one keeps its status."""
+    state = attrs.get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    status = _status(attrs)
+    entry = dict(
+        id=attrs.get("Id"),
+        name=container_name(attrs),
+        role=role,
+        image=(attrs.get("Config") or {}).get("Image") or attrs.get("Image"),
+        status=status,
+        pid=pid,
+        exit_code=state.get("ExitCode"),
+        namespaces={},
+        cgroup_paths={},
+        limits=_configured_limits(attrs.get("HostConfig") or {}, host.version),
+        usage=dict(memory_bytes=None),
+        processes=[],
+    )
+    if sandbox_ns is not None:
+        entry["shared_with_sandbox"] = []
+    if pid <= 0:
+        return entry
+    namespaces = read_namespaces(pid)
+    cgroup_paths = _cgroup_paths(read_proc_cgroup(pid))
+    dirs = cgroup_dirs_for_pid(pid, host)
+    if not namespaces or not cgroup_paths:
+        # The process ended between Docker's answer and this read.
+        entry.update(pid=0, status="exited" if status == "running" else status)
+        return entry
+    entry.update(namespaces=namespaces, cgroup_paths=cgroup_paths,
+                 limits=read_limits(dirs, host.version), usage=read_usage(dirs, host.version),
+                 processes=read_processes(dirs), cgroup_dirs=dirs)
+    if sandbox_ns is not None:
+        entry["shared_with_sandbox"] = shared_with(namespaces, sandbox_ns, host_ns or {})
+    return entry
+
+
+def _cgroup_paths(entries):
+    # type: (Dict[str, str]) -> Dict[str, str]
+    """/proc/<pid>/cgroup as {controller: path}; the v2 line ``0::`` is ``unified``."""
+    return dict(("unified" if key == "" else key, path) for key, path in entries.items())
+
+
+def shared_with(namespaces, sandbox_ns, host_ns):
+    # type: (Dict[str, int], Dict[str, int], Dict[str, int]) -> List[str]
+    """Namespace types a container shares with its sandbox, in lsns order.
+
+    A namespace every host process is in (the initial user namespace, the host's cgroup
+    and time namespaces) is not something the pod shares, so it is left out.
+    """
+    return [ns for ns in NS_TYPES
+            if ns in namespaces and namespaces[ns] == sandbox_ns.get(ns) and namespaces[ns] != host_ns.get(ns)]
+
+
+def _backend(host):
+    # The pod facts only read paths: no cgroupspy or running systemd needed.
+    if host.driver == "systemd":
+        return SystemdBackend(host)
+    if host.version == 2:
+        return V2Backend(host)
+    return V1Backend(host)
+
+
+def pod_cgroup(parent, host, running_dirs):
+    # type: (str, Any, List[Dict[str, str]]) -> Optional[Dict[str, Any]]
+    """The pod's cgroup parent as cgroup_parent returns it, plus usage; None without a parent.
+
+    Its directories come from a running container's own cgroup (the kernel's truth, for
+    any driver); with nothing running, from where the driver puts ``parent``.
+    """
+    if not parent:
+        return None
+    paths = {}  # type: Dict[str, str]
+    for dirs in running_dirs:
+        if dirs:
+            paths = dict((key, os.path.dirname(directory)) for key, directory in dirs.items())
+            break
+    backend = _backend(host)
+    if not paths:
+        paths = backend.paths(parent)
+    return dict(name=parent, driver=host.driver, version=host.version,
+                docker_cgroup_parent=backend.docker_cgroup_parent(parent), paths=paths,
+                limits=read_limits(paths, host.version), usage=read_usage(paths, host.version))
+
+
+def pod_entry(group, host, host_ns=None):
+    # type: (PodGroup, Any, Optional[Dict[str, int]]) -> Dict[str, Any]
+    """One entry of ``podkit_pods`` for a group of containers."""
+    if host_ns is None:
+        host_ns = read_namespaces("self")
+    sandbox = None
+    sandbox_ns = {}  # type: Dict[str, int]
+    if group.sandbox is not None:
+        sandbox = container_entry(group.sandbox, host, ROLE_SANDBOX)
+        sandbox_ns = sandbox["namespaces"]
+    containers = {}
+    for key, role, attrs in group.members:
+        containers[key] = container_entry(attrs, host, role, sandbox_ns, host_ns)
+    parent_owner = group.sandbox if group.sandbox is not None else (group.members[0][2] if group.members else {})
+    parent = (parent_owner.get("HostConfig") or {}).get("CgroupParent") or ""
+    running = [e.pop("cgroup_dirs", None) for e in [sandbox] + list(containers.values()) if e]
+    members = [attrs for _key, role, attrs in group.members if role in (ROLE_MEMBER, ROLE_INIT)]
+    return dict(
+        name=group.name,
+        managed=group.managed,
+        qos_class=qos_class(group.sandbox, members),
+        cgroup=pod_cgroup(parent, host, [d for d in running if d]),
+        sandbox=sandbox,
+        containers=containers,
+    )
+
+
+def pod_facts(client, host, pod, containers=None):
+    # type: (Any, Any, str, Optional[List[Any]]) -> Dict[str, Any]
+    """The ``podkit_pods`` entry of podkit pod ``pod``; None when it has no container.
+
+    ``containers`` (inspect dicts or SDK models) saves the list call when the caller has
+    them already; only those labelled for ``pod`` are used.
+    """
+    if containers is None:
+        containers = list_containers(client, [pod])
+    groups = group_containers(containers)
+    group = groups.get(pod)
+    if group is None:
+        return None
+    return pod_entry(group, host)
+
+
+def gather(client, names=None, include_unmanaged=False):
+    """(podkit_host, podkit_pods, host cgroups) for the pods named in ``names`` (None: all)."""
+    try:
+        info = client.info()
+    except DockerException as exc:
+        raise PodkitError("docker_host: docker info failed: %s" % exc)
+    host = detect_host(info)
+    groups = group_containers(list_containers(client, names, include_unmanaged), include_unmanaged)
+    host_ns = read_namespaces("self")
+    pods = {}
+    for name in sorted(groups):
+        if names and name not in names:
+            continue
+        pods[name] = pod_entry(groups[name], host, host_ns)
+    return host_facts(info), pods, host
+
+
+def run_query(expression, pods):
+    """Evaluate a JMESPath expression over ``podkit_pods``; a bad one is a PodkitError."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+    try:
+        return jmespath.search(expression, pods)
+    except JMESPathError as exc:
+        raise PodkitError("query: %r is not a valid JMESPath expression over podkit_pods (%s). "
+                          "Example: \"foo.containers.*.shared_with_sandbox\"."
+                          % (expression, str(exc).replace("\n", " ")))
+
+
+# ---------------------------------------------------------------------------
+# The picture (pure)
+
+
+def format_bytes(value):
+    # type: (Optional[int]) -> str
+    if value is None:
+        return "-"
+    for unit, size in (("Gi", GIB), ("Mi", MIB), ("Ki", KIB)):
+        if value >= size and value % size == 0:
+            return "%d%s" % (value // size, unit)
+    if value >= MIB:
+        return "%.1fMi" % (value / MIB)
+    return str(value)
+
+
+def format_limits(limits, version=1):
+    # type: (Optional[Dict[str, Optional[int]]], int) -> str
+    """``memory=512Mi cpu=500m pids=100``; kernel defaults (shares 1024, weight 100) left out."""
+    limits = limits or {}
+    parts = []
+    if limits.get("memory_bytes") is not None:
+        parts.append("memory=%s" % format_bytes(limits["memory_bytes"]))
+    quota, period = limits.get("cpu_quota_us"), limits.get("cpu_period_us")
+    if quota is not None and period:
+        millis = quota * 1000 // period
+        parts.append("cpu=%s" % (str(millis // 1000) if millis % 1000 == 0 else "%dm" % millis))
+    if limits.get("cpu_shares") not in (None, 1024):
+        parts.append("shares=%d" % limits["cpu_shares"])
+    if limits.get("cpu_weight") not in (None, 100):
+        parts.append("weight=%d" % limits["cpu_weight"])
+    if limits.get("pids_max") is not None:
+        parts.append("pids=%d" % limits["pids_max"])
+    return " ".join(parts)
+
+
+def _status_text(entry):
+    # type: (Dict[str, Any]) -> str
+    status = entry.get("status") or "unknown"
+    if entry.get("pid"):
+        return "pid %d %s" % (entry["pid"], status)
+    if status == "exited" and entry.get("exit_code") is not None:
+        return "exited (%s)" % entry["exit_code"]
+    return status
+
+
+def _truncate(text, width=TREE_COMMAND_WIDTH):
+    # type: (str, int) -> str
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _container_lines(label, entry, owned, last, prefix):
+    # type: (str, Dict[str, Any], List[str], bool, str) -> List[str]
+    head = "%s%s%s %s" % (prefix, "└─" if last else "├─", label, _status_text(entry))
+    if owned:
+        head += ", ns " + " ".join("%s:%s" % (ns, entry["namespaces"][ns]) for ns in owned)
+    elif "shared_with_sandbox" in entry and entry.get("pid"):
+        shared = entry["shared_with_sandbox"]
+        head += " [%s]" % (" ".join(shared) if shared else "shares nothing")
+    limits = format_limits(entry.get("limits"))
+    if limits and entry.get("pid"):
+        head += ", " + limits
+    lines = [head]
+    child_prefix = prefix + ("  " if last else "│ ")
+    processes = entry.get("processes") or []
+    shown = processes[:TREE_PROCESSES]
+    hidden = len(processes) - len(shown)
+    for index, process in enumerate(shown):
+        end = index == len(shown) - 1 and not hidden
+        lines.append("%s%s%d %s" % (child_prefix, "└─" if end else "├─", process["pid"], _truncate(process["command"])))
+    if hidden:
+        lines.append("%s└─... %d more" % (child_prefix, hidden))
+    return lines
+
+
+def _label(key, entry):
+    # type: (str, Dict[str, Any]) -> str
+    """``app (foo_app)``; the role first when it is not a plain member: ``init setup (foo_setup)``."""
+    name = entry.get("name") or key
+    text = key if name == key else "%s (%s)" % (key, name)
+    role = entry.get("role")
+    return text if role in (None, ROLE_MEMBER) else "%s %s" % (role, text)
+
+
+def render_pod(pod):
+    # type: (Dict[str, Any]) -> List[str]
+    """The lines of one pod: pod, its cgroup parent with limits, the sandbox, then members.
+
+    Members mark the namespaces they share with the sandbox (``[net ipc]``); the sandbox
+    line gives those namespaces' inodes, as lsns shows them.
+    """
+    kind = "podkit" if pod.get("managed", True) else "unmanaged"
+    lines = ["pod %s (%s, %s)" % (pod.get("name"), kind, pod.get("qos_class"))]
+    cgroup = pod.get("cgroup")
+    if cgroup:
+        text = "cgroup %s: %s" % (cgroup.get("name"), format_limits(cgroup.get("limits")) or "no limits")
+        used = (cgroup.get("usage") or {}).get("memory_bytes")
+        if used is not None:
+            text += ", memory used %s" % format_bytes(used)
+    else:
+        text = "cgroup parent: none (the containers are in Docker's default cgroup)"
+    lines.append("└─" + text)
+    sandbox = pod.get("sandbox")
+    containers = pod.get("containers") or {}
+    rows = []
+    if sandbox:
+        shared = set()
+        for entry in containers.values():
+            shared.update(entry.get("shared_with_sandbox") or [])
+        owned = [ns for ns in NS_TYPES if ns in shared and ns in (sandbox.get("namespaces") or {})]
+        rows.append(("sandbox %s" % sandbox.get("name"), sandbox, owned))
+    else:
+        rows.append(("sandbox (gone)", dict(status="missing"), []))
+    for key, entry in containers.items():
+        rows.append((_label(key, entry), entry, []))
+    for index, (label, entry, owned) in enumerate(rows):
+        lines.extend(_container_lines(label, entry, owned, index == len(rows) - 1, "  "))
+    return lines
+
+
+def render_tree(pods, host=None):
+    # type: (Dict[str, Dict[str, Any]], Optional[Dict[str, Any]]) -> List[str]
+    """What a person reads at a glance: systemd-cgls's tree with lsns's namespace inodes.
+
+    ``host`` is ``podkit_host``; ``pods`` is ``podkit_pods``.
+    """
+    lines = []
+    if host:
+        lines.append("host: Docker %s, cgroup v%s (%s driver), kernel %s" % (
+            host.get("docker_version"), host.get("cgroup_version"), host.get("cgroup_driver"), host.get("kernel")))
+    if not pods:
+        lines.append("no pods")
+    for name in sorted(pods):
+        lines.extend(render_pod(dict(pods[name], name=pods[name].get("name", name))))
+    return lines

@@ -1,0 +1,293 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: pod_facts
+short_description: Report the namespace and cgroup layout of the pods on a Docker host
+version_added: 0.1.0
+description:
+  - Reads every pod on the Docker host (or the ones named) from Docker, C(/proc) and the cgroup
+    filesystem, and returns them as facts and as a text picture.
+  - For every container, its PID, status, image, the inode of each namespace the kernel exposes
+    (as C(lsns) shows them), which of them it shares with the pod's sandbox, its cgroup path per
+    hierarchy as C(/proc/<pid>/cgroup) gives it, its limits and its memory usage read from the
+    cgroup files; for every pod, its cgroup parent with limits and usage, its QoS class and its
+    sandbox.
+  - A podkit pod is every container labelled C(io.podkit.pod). With O(include_unmanaged), containers
+    without podkit labels that join another container's namespaces (C(--network container:...),
+    C(--ipc container:...), C(--pid container:...)) are reported too, as a pod named after the
+    container owning the namespaces, like the hand-made C(foo_sandbox), C(app), C(sidecar) of
+    C(docker run --cgroup-parent /pod-foo).
+  - Stopped containers, and containers whose process ends while they are read, are reported with
+    their status and PID 0, without namespaces or cgroup paths; their limits are then the ones Docker
+    will apply when they start.
+  - Never changes anything.
+author:
+  - podkit.docker contributors
+extends_documentation_fragment:
+  - podkit.docker.docker
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing is changed, so there is no difference to show.
+  idempotent:
+    support: full
+    description: Never changes anything; C(changed) is always false.
+  facts:
+    support: full
+    description: Returns C(podkit_host) and C(podkit_pods) in C(ansible_facts).
+options:
+  name:
+    description:
+      - The pods to report, by name. A hand-made pod's name is the name of the container that owns
+        its namespaces.
+      - Omitted or empty, every pod on the host.
+    type: list
+    elements: str
+  include_unmanaged:
+    description:
+      - Also report groups of containers without podkit labels that join another container's
+        network, IPC or PID namespace.
+      - A container without podkit labels that joins a podkit pod's container is then reported in
+        that pod with the role C(unmanaged).
+    type: bool
+    default: false
+  query:
+    description:
+      - A JMESPath expression evaluated over RV(ansible_facts.podkit_pods); its result is returned in
+        RV(query_result).
+      - For example C(foo.containers.*.shared_with_sandbox) or C(*.cgroup.limits.memory_bytes).
+      - Needs the C(jmespath) Python library on the host. An expression that does not parse fails
+        the module, naming it.
+    type: str
+notes:
+  - The QoS class comes from the label C(io.podkit.qos-class) when the pod module set one; otherwise
+    it is derived from the containers' Docker settings as the kubelet derives it from requests and
+    limits (limits from the memory and CPU limits, requests from the memory reservation and the CPU
+    shares; a request not given equals its limit). The sandbox does not count.
+  - Namespaces every process of the host is in (the initial user namespace, the host's cgroup and
+    time namespaces) are not listed in RV(ansible_facts.podkit_pods.containers.shared_with_sandbox);
+    their inodes are in C(namespaces).
+  - Docker is asked once for the list of containers, then for the inspect data of the containers that
+    can belong to a wanted pod.
+seealso:
+  - module: podkit.docker.pod
+  - module: podkit.docker.cgroup_parent
+"""
+
+EXAMPLES = r"""
+- name: Read every podkit pod on the host
+  podkit.docker.pod_facts:
+
+- name: Read one pod and print its picture
+  podkit.docker.pod_facts:
+    name: [foo]
+  register: foo_facts
+
+- name: Print the picture
+  ansible.builtin.debug:
+    var: foo_facts.tree
+
+- name: Which namespaces do the members of pod foo share with its sandbox?
+  podkit.docker.pod_facts:
+    name: [foo]
+    query: "foo.containers.*.shared_with_sandbox"
+  register: shared
+
+- name: Check that every member of foo shares net and ipc
+  ansible.builtin.assert:
+    that:
+      - shared.query_result | map('sort') | unique | list == [['ipc', 'net']]
+
+- name: Include pods made by hand with docker run --network container:...
+  podkit.docker.pod_facts:
+    include_unmanaged: true
+  register: all_pods
+
+- name: Fail when a container of pod foo has no memory limit
+  ansible.builtin.assert:
+    that:
+      - ansible_facts.podkit_pods.foo.containers.values() | map(attribute='limits.memory_bytes') | select('none') | list == []
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts about the host and its pods.
+  returned: always
+  type: dict
+  contains:
+    podkit_host:
+      description: The Docker host.
+      returned: always
+      type: dict
+      contains:
+        docker_version:
+          description: The Docker engine's version.
+          type: str
+          sample: 20.10.24+dfsg1
+        cgroup_version:
+          description: The cgroup version Docker uses, 1 or 2.
+          type: int
+          sample: 1
+        cgroup_driver:
+          description: Docker's cgroup driver, C(cgroupfs) or C(systemd).
+          type: str
+          sample: cgroupfs
+        kernel:
+          description: The kernel release.
+          type: str
+          sample: 6.1.0-18-amd64
+    podkit_pods:
+      description:
+        - The pods, keyed by pod name.
+        - The pod module returns one such entry as C(pod).
+      returned: always
+      type: dict
+      sample:
+        foo:
+          name: foo
+          managed: true
+          qos_class: Burstable
+          cgroup:
+            name: /podkit/pod-foo
+            driver: cgroupfs
+            version: 1
+            docker_cgroup_parent: /podkit/pod-foo
+            paths: {memory: /sys/fs/cgroup/memory/podkit/pod-foo, cpu: /sys/fs/cgroup/cpu/podkit/pod-foo}
+            limits: {memory_bytes: 536870912, cpu_quota_us: 50000, cpu_period_us: 100000, cpu_shares: 1024, pids_max: null}
+            usage: {memory_bytes: 3371008}
+          sandbox:
+            id: 69358425a7f1...
+            name: foo_sandbox
+            role: sandbox
+            pid: 15383
+            status: running
+            namespaces: {mnt: 4026532180, uts: 4026532181, ipc: 4026532182, pid: 4026532183, net: 4026532184}
+          containers:
+            app:
+              id: c65350dd0b98...
+              name: foo_app
+              role: member
+              image: podkit/busybox:latest
+              status: running
+              pid: 15433
+              exit_code: 0
+              namespaces: {mnt: 4026532253, uts: 4026532254, ipc: 4026532182, pid: 4026532255, net: 4026532184}
+              shared_with_sandbox: [ipc, net]
+              cgroup_paths: {memory: /podkit/pod-foo/c65350dd0b98..., unified: /podkit/pod-foo/c65350dd0b98...}
+              limits: {memory_bytes: 268435456, cpu_quota_us: null, cpu_period_us: 100000, cpu_shares: 1024, pids_max: null}
+              usage: {memory_bytes: 1470464}
+              processes: [{pid: 15433, command: httpd -f -p 80}]
+      contains:
+        name:
+          description: The pod's name.
+          type: str
+        managed:
+          description: Whether podkit made the pod (false for a hand-made pod found by O(include_unmanaged)).
+          type: bool
+        qos_class:
+          description: The Kubernetes QoS class, C(Guaranteed), C(Burstable) or C(BestEffort).
+          type: str
+        cgroup:
+          description:
+            - The pod's cgroup parent, as the cgroup_parent module returns it, plus C(usage).
+            - C(paths) maps each hierarchy (v1 controllers, C(name=systemd), C(unified)) to the
+              absolute directory; C(limits) has C(memory_bytes), C(cpu_quota_us), C(cpu_period_us),
+              C(cpu_shares) (v1) or C(cpu_weight) (v2) and C(pids_max), null where unlimited.
+            - Null when the pod's containers have no cgroup parent.
+          type: dict
+        sandbox:
+          description:
+            - The container owning the pod's shared namespaces, with the keys of a container below
+              except C(shared_with_sandbox).
+            - Null when the owner of a hand-made pod's namespaces no longer exists.
+          type: dict
+        containers:
+          description:
+            - The pod's other containers (members, init containers), keyed by the container's name in
+              the pod (a hand-made pod's by its Docker name).
+            - Each has C(id), C(name) (Docker's), C(role) (C(member), C(init), C(unmanaged), or C(sandbox)
+              for a leftover sandbox), C(image), C(status), C(pid) (0 when not running), C(exit_code),
+              C(namespaces) (type to inode), C(shared_with_sandbox) (the types whose namespace is the
+              sandbox's, in lsns order), C(cgroup_paths) (controller to path as in C(/proc/<pid>/cgroup);
+              the v2 line is C(unified)), C(limits) (as for C(cgroup)), C(usage) (C(memory_bytes)) and
+              C(processes) (C(pid) and C(command) of every process in its cgroup).
+          type: dict
+tree:
+  description:
+    - The pods as a picture, one line an element, in the spirit of C(systemd-cgls) and C(lsns)
+      pod, cgroup parent with limits, sandbox with the inodes of the namespaces its members join, each
+      container with PID and status and the namespaces it shares in brackets, its processes.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "host: Docker 20.10.24+dfsg1, cgroup v1 (cgroupfs driver), kernel 6.1.0-18-amd64"
+    - "pod foo (podkit, Burstable)"
+    - "└─cgroup /podkit/pod-foo: memory=512Mi cpu=500m, memory used 3.2Mi"
+    - "  ├─sandbox foo_sandbox pid 15383 running, ns ipc:4026532182 net:4026532184"
+    - "  │ └─15383 /pause"
+    - "  └─app (foo_app) pid 15433 running [ipc net], memory=256Mi"
+    - "    └─15433 httpd -f -p 80"
+query_result:
+  description: The result of O(query) over RV(ansible_facts.podkit_pods).
+  returned: when O(query) is given
+  type: raw
+  sample: [[ipc, net], [ipc, net]]
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DOCKER_COMMON_ARGS, connect, require_sdk
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, fail
+from ansible_collections.podkit.docker.plugins.module_utils._facts import gather, render_tree, run_query
+
+try:
+    import jmespath  # noqa: F401  pylint: disable=unused-import
+    HAS_JMESPATH = True
+    JMESPATH_IMPORT_ERROR = None
+except ImportError:
+    HAS_JMESPATH = False
+    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="list", elements="str"),
+            include_unmanaged=dict(type="bool", default=False),
+            query=dict(type="str"),
+            **DOCKER_COMMON_ARGS
+        ),
+        supports_check_mode=True,
+    )
+    require_sdk(module)
+    params = module.params
+    if params["query"] is not None and not HAS_JMESPATH:
+        module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
+    result = dict(changed=False)
+    try:
+        client = connect(params["docker_host"], params["timeout"])
+        host, pods, _cgroups = gather(client, params["name"] or None, params["include_unmanaged"])
+        result["ansible_facts"] = dict(podkit_host=host, podkit_pods=pods)
+        result["tree"] = render_tree(pods, host)
+        if params["query"] is not None:
+            result["query_result"] = run_query(params["query"], pods)
+    except PodkitError as error:
+        fail(module, error, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
