@@ -14,8 +14,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from dataclasses import dataclass, field
+import hashlib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Dict, List, Optional, Tuple
+
+from ansible.module_utils.common.yaml import HAS_YAML, yaml_load
+
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
+    MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 PULL_POLICIES = ("missing", "always", "never")
@@ -108,3 +118,661 @@ class PodSpec:
     volumes: List[Volume] = field(default_factory=list)
     restart_policy: str = "Always"
     resources: Optional[Resources] = None    # pod-level override of the derived limits
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing: a Kubernetes v1 Pod manifest or the pod module's native options -> PodSpec.
+#
+# Both inputs go through the same translator; only the field paths in messages and the quantity
+# rules differ (a manifest follows Kubernetes rules only, native options also take Docker sizes).
+# Every mapping is checked against a whitelist: a field podkit does not implement is an error that
+# names its path, never silently dropped, because a silently ignored livenessProbe or securityContext
+# is a pod that behaves differently from what its author reads.
+# ---------------------------------------------------------------------------------------------
+
+# Accepted and ignored: they carry no runtime meaning on a single Docker host.
+_IGNORED_METADATA = ("namespace", "annotations")
+_METADATA_FIELDS = ("name", "labels") + _IGNORED_METADATA
+_SPEC_FIELDS = ("containers", "initContainers", "restartPolicy", "shareProcessNamespace", "hostname",
+                "dnsConfig", "hostAliases", "volumes", "resources")
+_K8S_CONTAINER_FIELDS = ("name", "image", "command", "args", "env", "ports", "resources", "volumeMounts",
+                         "workingDir", "imagePullPolicy")
+# Native container entries take the Kubernetes keys plus these podkit extras (and snake_case aliases).
+_NATIVE_CONTAINER_EXTRAS = ("user", "share", "secret_env", "working_dir", "volume_mounts", "pull")
+_PORT_FIELDS = ("containerPort", "hostPort", "hostIP", "protocol", "name")
+_MOUNT_FIELDS = ("name", "mountPath", "readOnly", "subPath")
+_VOLUME_FIELDS = ("name", "hostPath", "emptyDir")
+_HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice")
+_PULL_MAP = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
+_PROTOCOLS = ("tcp", "udp", "sctp")
+_SHARE = ("net", "ipc", "pid")
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+# Container names that would collide with the sandbox's own Docker name <pod>_sandbox.
+_RESERVED_CONTAINER_NAMES = ("sandbox",)
+
+
+def validate_pod_name(name, field="name"):
+    # type: (object, str) -> str
+    """Check a pod name: Docker must accept ``<pod>_sandbox`` and the cgroup/slice names built from it.
+
+    Allowed: letters, digits, ``_ . -``, starting with a letter or digit, at most 63 characters
+    (so the default hostname, the pod name, fits a DNS label's length).
+    """
+    if not isinstance(name, str) or not name:
+        raise PodkitError("%s: a pod name is required (a string such as 'web')." % field)
+    if len(name) > 63 or not _DOCKER_NAME.match(name):
+        raise PodkitError("%s: %r is not a valid pod name; use at most 63 letters, digits, '_', '.' or '-',"
+                          " starting with a letter or digit (for example 'web-1')." % (field, name))
+    return name
+
+
+def _validate_container_name(name, field):
+    if not isinstance(name, str) or not name:
+        raise PodkitError("%s: a container name is required." % field)
+    if len(name) > 63 or not _DNS1123_LABEL.match(name):
+        raise PodkitError("%s: %r is not a valid container name; use a DNS-1123 label: at most 63 lowercase"
+                          " letters, digits or '-', starting and ending with a letter or digit." % (field, name))
+    if name in _RESERVED_CONTAINER_NAMES:
+        raise PodkitError("%s: %r is reserved for the pod's sandbox container; choose another name." % (field, name))
+    return name
+
+
+def _check_fields(obj, allowed, path, what="mapping"):
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise PodkitError("%s must be a %s, got %s." % (path, what, type(obj).__name__))
+    for key in obj:
+        if key not in allowed:
+            raise PodkitError("%s.%s is not supported by podkit; remove it (supported here: %s)."
+                              % (path, key, ", ".join(allowed)))
+    return obj
+
+
+def _list(value, path):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PodkitError("%s must be a list, got %s." % (path, type(value).__name__))
+    return value
+
+
+def _string(value, path, required=False):
+    if value is None or value == "":
+        if required:
+            raise PodkitError("%s is required." % path)
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise PodkitError("%s must be a string, got %r." % (path, value))
+    return str(value)
+
+
+def _string_list(value, path):
+    if isinstance(value, str):
+        raise PodkitError("%s must be a list of strings, e.g. [\"sh\", \"-c\", \"...\"], got the string %r." % (path, value))
+    return [_string(item, "%s[%d]" % (path, i), required=True) if item != "" else ""
+            for i, item in enumerate(_list(value, path))]
+
+
+def _bool(value, path):
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise PodkitError("%s must be true or false, got %r." % (path, value))
+    return value
+
+
+def _absolute(value, path):
+    text = _string(value, path, required=True)
+    if not text.startswith("/"):
+        raise PodkitError("%s: %r must be an absolute path." % (path, text))
+    return text
+
+
+def parse_port(text, field):
+    # type: (object, str) -> PortMapping
+    """Parse ``[host_ip:]host_port:container_port[/proto]`` (``8080:80``, ``127.0.0.1:8080:80/udp``).
+
+    An IPv6 host address is written in brackets: ``[::1]:8080:80``.
+    """
+    def bad(why):
+        return PodkitError("%s: %r is not a valid port mapping (%s); use [host_ip:]host_port:container_port[/protocol],"
+                           " for example 8080:80 or 127.0.0.1:8080:80/udp." % (field, text, why))
+    if isinstance(text, bool) or not isinstance(text, str):
+        raise bad("not a string")
+    rest, protocol = text.strip(), "tcp"
+    if "/" in rest:
+        rest, protocol = rest.rsplit("/", 1)
+        protocol = protocol.lower()
+        if protocol not in _PROTOCOLS:
+            raise bad("protocol must be tcp, udp or sctp")
+    host_ip = ""
+    if rest.startswith("["):
+        end = rest.find("]:")
+        if end < 0:
+            raise bad("unterminated IPv6 address")
+        host_ip, rest = rest[1:end], rest[end + 2:]
+    parts = rest.split(":")
+    if len(parts) == 3 and not host_ip:
+        host_ip, parts = parts[0], parts[1:]
+    if len(parts) != 2:
+        raise bad("host and container port are both required")
+    host_port = _port_number(parts[0], field, bad)
+    container_port = _port_number(parts[1], field, bad)
+    if host_ip:
+        _check_ip(host_ip, field)
+    return PortMapping(container_port=container_port, host_port=host_port, host_ip=host_ip, protocol=protocol)
+
+
+def _port_number(value, field, bad=None):
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or not 1 <= number <= 65535:
+        if bad is not None:
+            raise bad("%r is not a port number 1-65535" % (value,))
+        raise PodkitError("%s: %r is not a port number; use an integer from 1 to 65535." % (field, value))
+    return number
+
+
+def _check_ip(text, field):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise PodkitError("%s: %r is not an IP address." % (field, text))
+    return text
+
+
+def _parse_resources(obj, path, kubernetes):
+    # type: (object, str, bool) -> Resources
+    """resources: {limits: {memory, cpu}, requests: {memory, cpu}}; a request defaults to its limit."""
+    obj = _check_fields(obj, ("limits", "requests"), path)
+    result = Resources()
+    for section in ("limits", "requests"):
+        values = _check_fields(obj.get(section), ("memory", "cpu"), "%s.%s" % (path, section))
+        for key, value in values.items():
+            where = "%s.%s.%s" % (path, section, key)
+            if key == "memory":
+                # A request only weighs the pod for scheduling/reclaim; the 6 MiB floor is for limits.
+                parsed = parse_memory(value, where, kubernetes=kubernetes,
+                                      minimum=MIN_MEMORY if section == "limits" else 1)
+            else:
+                parsed = parse_cpu(value, where, kubernetes=kubernetes)
+            setattr(result, "%s_%s" % (key, section[:-1]), parsed)
+    # As the API server defaults it: a limit without a request requests the limit.
+    if result.memory_request is None:
+        result.memory_request = result.memory_limit
+    if result.cpu_request is None:
+        result.cpu_request = result.cpu_limit
+    for key, fmt in (("memory", format_bytes), ("cpu", format_cpu)):
+        limit, request = getattr(result, key + "_limit"), getattr(result, key + "_request")
+        if limit is not None and request is not None and request > limit:
+            raise PodkitError("%s.requests.%s (%s) is above %s.limits.%s (%s); a request must not exceed its limit."
+                              % (path, key, fmt(request), path, key, fmt(limit)))
+    return result
+
+
+def _parse_env(value, path, kubernetes):
+    # type: (object, str, bool) -> Tuple[Dict[str, str], List[str]]
+    env = {}  # type: Dict[str, str]
+    secret = []  # type: List[str]
+    if isinstance(value, dict) and not kubernetes:
+        items = [{"name": k, "value": v} for k, v in value.items()]
+        paths = ["%s.%s" % (path, k) for k in value]
+    else:
+        items = _list(value, path)
+        paths = ["%s[%d]" % (path, i) for i in range(len(items))]
+    allowed = ("name", "value", "valueFrom") if kubernetes else ("name", "value", "valueFrom", "secret")
+    for item, where in zip(items, paths):
+        _check_fields(item, allowed, where)
+        name = _string(item.get("name"), where + ".name", required=True)
+        if not _ENV_NAME.match(name):
+            raise PodkitError("%s.name: %r is not a valid environment variable name." % (where, name))
+        if "valueFrom" in item:
+            raise PodkitError("%s.valueFrom is not supported by podkit (there is no API server to resolve it);"
+                              " give the value directly with value:." % where)
+        if name in env:
+            raise PodkitError("%s.name: %r is set twice in this container's env." % (where, name))
+        raw = item.get("value")
+        if isinstance(raw, bool):
+            raise PodkitError("%s.value: %r must be a string; quote it (\"%s\")." % (where, raw, str(raw).lower()))
+        env[name] = "" if raw is None else _string(raw, where + ".value") or ""
+        if _bool(item.get("secret"), where + ".secret"):
+            secret.append(name)
+    return env, secret
+
+
+def _parse_container_port(item, path, kubernetes):
+    if isinstance(item, str) and not kubernetes:
+        return parse_port(item, path)
+    _check_fields(item, _PORT_FIELDS, path)
+    if item.get("containerPort") is None:
+        raise PodkitError("%s.containerPort is required." % path)
+    container_port = _port_number(item.get("containerPort"), path + ".containerPort")
+    host_port = None
+    if item.get("hostPort") not in (None, 0):
+        host_port = _port_number(item.get("hostPort"), path + ".hostPort")
+    host_ip = _string(item.get("hostIP"), path + ".hostIP") or ""
+    if host_ip:
+        _check_ip(host_ip, path + ".hostIP")
+    protocol = (_string(item.get("protocol"), path + ".protocol") or "TCP").lower()
+    if protocol not in _PROTOCOLS:
+        raise PodkitError("%s.protocol: %r is not supported; use TCP, UDP or SCTP." % (path, item.get("protocol")))
+    return PortMapping(container_port=container_port, host_port=host_port, host_ip=host_ip, protocol=protocol)
+
+
+def _parse_container(item, path, kubernetes, init, pod_restart, default_pull, share_pid):
+    # type: (object, str, bool, bool, str, str, bool) -> ContainerSpec
+    allowed = _K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS
+    _check_fields(item, allowed, path)
+    if not item:
+        raise PodkitError("%s must be a mapping with at least name and image." % path)
+    name = _validate_container_name(item.get("name"), path + ".name")
+    image = _string(item.get("image"), path + ".image", required=True)
+    for camel, snake in (("workingDir", "working_dir"), ("volumeMounts", "volume_mounts"), ("imagePullPolicy", "pull")):
+        if camel in item and snake in item:
+            raise PodkitError("%s: give either %s or %s, not both." % (path, camel, snake))
+    env, secret = _parse_env(item.get("env"), path + ".env", kubernetes)
+    for i, extra in enumerate(_list(item.get("secret_env"), path + ".secret_env")):
+        extra = _string(extra, "%s.secret_env[%d]" % (path, i), required=True)
+        if extra not in env:
+            raise PodkitError("%s.secret_env[%d]: %r is not set in this container's env." % (path, i, extra))
+        if extra not in secret:
+            secret.append(extra)
+    pull = default_pull
+    if item.get("imagePullPolicy") is not None:
+        if item["imagePullPolicy"] not in _PULL_MAP:
+            raise PodkitError("%s.imagePullPolicy: %r is not one of Always, IfNotPresent, Never."
+                              % (path, item["imagePullPolicy"]))
+        pull = _PULL_MAP[item["imagePullPolicy"]]
+    elif item.get("pull") is not None:
+        if item["pull"] not in PULL_POLICIES:
+            raise PodkitError("%s.pull: %r is not one of %s." % (path, item["pull"], ", ".join(PULL_POLICIES)))
+        pull = item["pull"]
+    share = ("net", "ipc", "pid") if share_pid else ("net", "ipc")
+    if item.get("share") is not None:
+        share = tuple(_string_list(item["share"], path + ".share"))
+        unknown = [s for s in share if s not in _SHARE]
+        if unknown:
+            raise PodkitError("%s.share: %s not a namespace podkit can share; use a subset of net, ipc, pid."
+                              % (path, ", ".join(repr(u) for u in unknown)))
+    mounts = []
+    seen_paths = set()
+    mounts_key = "volume_mounts" if "volume_mounts" in item else "volumeMounts"
+    for i, mount in enumerate(_list(item.get(mounts_key), "%s.%s" % (path, mounts_key))):
+        where = "%s.%s[%d]" % (path, mounts_key, i)
+        _check_fields(mount, _MOUNT_FIELDS, where)
+        mount_path = _absolute(mount.get("mountPath"), where + ".mountPath")
+        if mount_path in seen_paths:
+            raise PodkitError("%s.mountPath: %r is mounted twice in this container." % (where, mount_path))
+        seen_paths.add(mount_path)
+        sub_path = _string(mount.get("subPath"), where + ".subPath") or ""
+        if sub_path.startswith("/") or ".." in sub_path.split("/"):
+            raise PodkitError("%s.subPath: %r must be a relative path without '..'." % (where, sub_path))
+        mounts.append(Mount(volume=_string(mount.get("name"), where + ".name", required=True), mount_path=mount_path,
+                            read_only=_bool(mount.get("readOnly"), where + ".readOnly"), sub_path=sub_path))
+    working_dir = item.get("workingDir", item.get("working_dir"))
+    if working_dir is not None:
+        working_dir = _absolute(working_dir, path + (".workingDir" if "workingDir" in item else ".working_dir"))
+    return ContainerSpec(
+        name=name,
+        image=image,
+        command=_string_list(item["command"], path + ".command") if item.get("command") is not None else None,
+        args=_string_list(item["args"], path + ".args") if item.get("args") is not None else None,
+        env=env,
+        secret_env=tuple(secret),
+        working_dir=working_dir,
+        user=_string(item.get("user"), path + ".user"),
+        mounts=mounts,
+        ports=[_parse_container_port(p, "%s.ports[%d]" % (path, i), kubernetes)
+               for i, p in enumerate(_list(item.get("ports"), path + ".ports"))],
+        resources=_parse_resources(item.get("resources"), path + ".resources", kubernetes),
+        share=share,
+        # An init container runs once to completion; Docker must never restart it.
+        restart_policy="Never" if init else pod_restart,
+        pull=pull,
+        init=init,
+    )
+
+
+def _parse_volumes(value, path, kubernetes):
+    volumes = []
+    names = set()
+    for i, item in enumerate(_list(value, path)):
+        where = "%s[%d]" % (path, i)
+        _check_fields(item, _VOLUME_FIELDS, where)
+        name = _string(item.get("name"), where + ".name", required=True)
+        if len(name) > 63 or not _DNS1123_LABEL.match(name):
+            raise PodkitError("%s.name: %r is not a valid volume name; use a DNS-1123 label (lowercase letters,"
+                              " digits, '-')." % (where, name))
+        if name in names:
+            raise PodkitError("%s.name: the volume %r is defined twice." % (where, name))
+        names.add(name)
+        kinds = [k for k in ("hostPath", "emptyDir") if k in item]
+        if len(kinds) != 1:
+            raise PodkitError("%s: a volume needs exactly one of hostPath or emptyDir (podkit supports only these two)."
+                              % where)
+        if kinds[0] == "hostPath":
+            host = _check_fields(item["hostPath"], ("path", "type"), where + ".hostPath")
+            host_type = _string(host.get("type"), where + ".hostPath.type") or ""
+            if host_type not in _HOST_PATH_TYPES:
+                raise PodkitError("%s.hostPath.type: %r is not one of %s." % (where, host_type, ", ".join(t or '""' for t in _HOST_PATH_TYPES)))
+            volumes.append(Volume(name=name, kind="hostPath", host_path=_absolute(host.get("path"), where + ".hostPath.path"),
+                                  host_path_type=host_type))
+        else:
+            empty = _check_fields(item["emptyDir"], ("medium", "sizeLimit"), where + ".emptyDir")
+            medium = _string(empty.get("medium"), where + ".emptyDir.medium") or ""
+            if medium not in ("", "Memory"):
+                raise PodkitError("%s.emptyDir.medium: %r is not supported; use \"\" (disk) or Memory." % (where, medium))
+            size = None
+            if empty.get("sizeLimit") is not None:
+                size = parse_memory(empty["sizeLimit"], where + ".emptyDir.sizeLimit", kubernetes=kubernetes, minimum=1)
+            volumes.append(Volume(name=name, kind="emptyDir", medium=medium, size_limit=size))
+    return volumes
+
+
+def _parse_host_aliases(value, path):
+    hosts = {}  # type: Dict[str, str]
+    if isinstance(value, dict):  # native shorthand: {hostname: ip}
+        items = [{"ip": ip, "hostnames": [host]} for host, ip in value.items()]
+    else:
+        items = _list(value, path)
+    for i, item in enumerate(items):
+        where = "%s[%d]" % (path, i)
+        _check_fields(item, ("ip", "hostnames"), where)
+        ip = _check_ip(_string(item.get("ip"), where + ".ip", required=True), where + ".ip")
+        for j, host in enumerate(_string_list(item.get("hostnames"), where + ".hostnames")):
+            if hosts.get(host, ip) != ip:
+                raise PodkitError("%s.hostnames[%d]: %r is already mapped to %s." % (where, j, host, hosts[host]))
+            hosts[host] = ip
+    return hosts
+
+
+def _check_hostname(value, path):
+    hostname = _string(value, path)
+    if hostname is not None and (len(hostname) > 63 or not _DNS1123_LABEL.match(hostname)):
+        raise PodkitError("%s: %r is not a valid hostname; use a DNS-1123 label (at most 63 lowercase letters,"
+                          " digits or '-')." % (path, hostname))
+    return hostname
+
+
+def _check_restart_policy(value, path):
+    policy = value if value is not None else "Always"
+    if policy not in RESTART_POLICIES:
+        raise PodkitError("%s: %r is not one of %s." % (path, policy, ", ".join(RESTART_POLICIES)))
+    return policy
+
+
+def _finish(pod, prefix, kubernetes):
+    # type: (PodSpec, str, bool) -> PodSpec
+    """Cross-container checks: unique names, known volumes, no two containers on one host port."""
+    if not pod.containers:
+        raise PodkitError("%scontainers is required: a pod needs at least one container." % prefix)
+    init_key = "initContainers" if kubernetes else "init_containers"
+    seen = {}  # type: Dict[str, str]
+    volumes = set(v.name for v in pod.volumes)
+    published = []  # type: List[Tuple[PortMapping, str]]
+    for j, port in enumerate(pod.sandbox.ports):
+        _claim_port(published, port, "ports[%d]" % j)
+    for key, containers in ((init_key, pod.init_containers), ("containers", pod.containers)):
+        for i, container in enumerate(containers):
+            where = "%s%s[%d]" % (prefix, key, i)
+            if container.name in seen:
+                raise PodkitError("%s.name: %r is already the name of %s; container names must be unique in a pod"
+                                  " (init containers included)." % (where, container.name, seen[container.name]))
+            seen[container.name] = where
+            for j, mount in enumerate(container.mounts):
+                if mount.volume not in volumes:
+                    raise PodkitError("%s.volumeMounts[%d].name: no volume named %r in %svolumes (defined: %s)."
+                                      % (where, j, mount.volume, prefix, ", ".join(sorted(volumes)) or "none"))
+            for j, port in enumerate(container.ports):
+                if port.host_port is not None:
+                    _claim_port(published, port, "%s.ports[%d]" % (where, j))
+                    # The sandbox owns the network namespace, so it is the one that publishes the port.
+                    pod.sandbox.ports.append(replace(port))
+    return pod
+
+
+def _claim_port(published, port, where):
+    # type: (List[Tuple[PortMapping, str]], PortMapping, str) -> None
+    # Binding 0.0.0.0:80 and 127.0.0.1:80 at once fails in Docker too, so "all addresses" overlaps every IP.
+    for other, owner in published:
+        if other.host_port == port.host_port and other.protocol == port.protocol and (
+                not other.host_ip or not port.host_ip or other.host_ip == port.host_ip):
+            raise PodkitError("%s: host port %s%d/%s is already asked for by %s; each hostPort (with its protocol"
+                              " and hostIP) can be published only once." % (
+                                  where, (port.host_ip + ":") if port.host_ip else "", port.host_port,
+                                  port.protocol, owner))
+    published.append((port, where))
+
+
+def pod_spec_from_manifest(manifest, name=None, cgroup_parent=None, sandbox_image=None, pull="missing",
+                           resources=None):
+    # type: (object, Optional[str], Optional[str], Optional[str], str, Optional[dict]) -> PodSpec
+    """Translate a Kubernetes v1 Pod (a dict or YAML text) into a PodSpec, Kubernetes rules only.
+
+    The pod's name is ``metadata.name``; the module's ``name`` may be given too and must then agree
+    (a manifest reused under another name would otherwise deploy something other than it says).
+    ``metadata.labels`` become the sandbox's labels; ``metadata.namespace`` and ``annotations`` are
+    accepted and ignored. Images default to pull policy ``pull`` (``missing``), not Kubernetes'
+    "Always for :latest", so that a manifest never pulls unless it says imagePullPolicy: Always.
+    ``cgroup_parent``, ``sandbox_image`` and ``resources`` (pod-level override) come from the module.
+    """
+    if isinstance(manifest, str):
+        if not HAS_YAML:
+            raise PodkitError("manifest: YAML text needs PyYAML on the target host; install python3-yaml or pass the manifest as a dict.")
+        try:
+            manifest = yaml_load(manifest)
+        except Exception as exc:  # pylint: disable=broad-except  # any YAML parser error is a user error here
+            raise PodkitError("manifest: not valid YAML: %s" % exc)
+    if not isinstance(manifest, dict):
+        raise PodkitError("manifest must be a Kubernetes Pod: a mapping (or YAML text) with apiVersion: v1, kind: Pod.")
+    _check_fields(manifest, ("apiVersion", "kind", "metadata", "spec"), "manifest")
+    if manifest.get("apiVersion") != "v1":
+        raise PodkitError("manifest.apiVersion: %r is not supported; podkit reads apiVersion: v1." % manifest.get("apiVersion"))
+    if manifest.get("kind") != "Pod":
+        raise PodkitError("manifest.kind: %r is not supported; podkit deploys kind: Pod (for a Deployment, take its"
+                          " spec.template)." % manifest.get("kind"))
+    metadata = _check_fields(manifest.get("metadata"), _METADATA_FIELDS, "metadata")
+    pod_name = metadata.get("name")
+    if name is not None and pod_name is not None and name != pod_name:
+        raise PodkitError("name: %r does not match the manifest's metadata.name %r; make them agree or leave one out."
+                          % (name, pod_name))
+    pod_name = validate_pod_name(pod_name if pod_name is not None else name,
+                                 "metadata.name" if pod_name is not None else "name")
+    labels = metadata.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise PodkitError("metadata.labels must be a mapping of label names to strings.")
+    spec = _check_fields(manifest.get("spec"), _SPEC_FIELDS, "spec")
+    if not spec.get("containers"):
+        raise PodkitError("spec.containers is required: a pod needs at least one container.")
+    dns = _check_fields(spec.get("dnsConfig"), ("nameservers", "searches", "options"), "spec.dnsConfig")
+    options = []
+    for i, option in enumerate(_list(dns.get("options"), "spec.dnsConfig.options")):
+        where = "spec.dnsConfig.options[%d]" % i
+        _check_fields(option, ("name", "value"), where)
+        opt = _string(option.get("name"), where + ".name", required=True)
+        value = _string(option.get("value"), where + ".value")
+        options.append(opt if value is None else "%s:%s" % (opt, value))
+    native = {
+        "name": pod_name,
+        "restart_policy": spec.get("restartPolicy"),
+        "share_process_namespace": spec.get("shareProcessNamespace"),
+        "hostname": spec.get("hostname"),
+        "dns": dns.get("nameservers"),
+        "dns_search": dns.get("searches"),
+        "host_aliases": spec.get("hostAliases"),
+        "cgroup_parent": cgroup_parent,
+        "sandbox_image": sandbox_image,
+        "pull": pull,
+        "resources": resources,
+    }
+    pod = _build(native, spec.get("containers"), spec.get("initContainers"), spec.get("volumes"), "spec.", True,
+                 {"restart_policy": "spec.restartPolicy", "share_process_namespace": "spec.shareProcessNamespace",
+                  "hostname": "spec.hostname", "dns": "spec.dnsConfig.nameservers",
+                  "dns_search": "spec.dnsConfig.searches", "host_aliases": "spec.hostAliases"})
+    pod.sandbox.dns_options = options
+    pod.sandbox.labels = dict((str(k), _string(v, "metadata.labels.%s" % k) or "") for k, v in labels.items())
+    if spec.get("resources") is not None:
+        if resources is not None:
+            raise PodkitError("resources: the manifest already sets spec.resources; give the pod-level resources in one place.")
+        pod.resources = _parse_resources(spec["resources"], "spec.resources", True)
+    return pod
+
+
+# The pod module's options that describe the pod itself (everything else is how to run it).
+NATIVE_POD_FIELDS = ("containers", "init_containers", "restart_policy", "share_process_namespace", "hostname",
+                     "ports", "dns", "dns_search", "host_aliases", "volumes")
+
+
+def pod_spec_from_params(params):
+    # type: (dict) -> PodSpec
+    """The PodSpec for the pod module's parameters: from ``manifest`` if given, else the native options.
+
+    Native options follow Kubernetes keys but accept Docker memory sizes (``512m``) as well; ``ports``
+    are pod-level ``[host_ip:]host_port:container_port[/proto]`` strings published by the sandbox.
+    """
+    name = params.get("name")
+    if params.get("manifest") is not None:
+        given = [key for key in NATIVE_POD_FIELDS if params.get(key) not in (None, [], {}, False)]
+        if given:
+            raise PodkitError("manifest: give the pod either as manifest or as native options, not both (also given: %s)."
+                              % ", ".join(given))
+        return pod_spec_from_manifest(params["manifest"], name=name, cgroup_parent=params.get("cgroup_parent"),
+                                      sandbox_image=params.get("sandbox_image"), pull=params.get("pull") or "missing",
+                                      resources=params.get("resources"))
+    validate_pod_name(name, "name")
+    return _build(params, params.get("containers"), params.get("init_containers"), params.get("volumes"), "", False, {})
+
+
+def _build(params, containers, init_containers, volumes, prefix, kubernetes, paths):
+    # type: (dict, object, object, object, str, bool, Dict[str, str]) -> PodSpec
+    def where(key):
+        return paths.get(key, key)
+    pull = params.get("pull") or "missing"
+    if pull not in PULL_POLICIES:
+        raise PodkitError("pull: %r is not one of %s." % (pull, ", ".join(PULL_POLICIES)))
+    restart = _check_restart_policy(params.get("restart_policy"), where("restart_policy"))
+    share_pid = _bool(params.get("share_process_namespace"), where("share_process_namespace"))
+    containers_key = prefix + ("containers")
+    init_key = prefix + ("initContainers" if kubernetes else "init_containers")
+    sandbox = SandboxSpec(
+        pod=params["name"],
+        image=params.get("sandbox_image") or DEFAULT_SANDBOX_IMAGE,
+        cgroup_parent=params.get("cgroup_parent"),
+        hostname=_check_hostname(params.get("hostname"), where("hostname")),
+        ports=[parse_port(p, "ports[%d]" % i) for i, p in enumerate(_list(params.get("ports"), "ports"))],
+        dns=[_check_ip(_string(d, "%s[%d]" % (where("dns"), i), required=True), "%s[%d]" % (where("dns"), i))
+             for i, d in enumerate(_list(params.get("dns"), where("dns")))],
+        dns_search=_string_list(params.get("dns_search"), where("dns_search")),
+        dns_options=_string_list(params.get("dns_options"), "dns_options"),
+        extra_hosts=_parse_host_aliases(params.get("host_aliases"), where("host_aliases")),
+        share_pid=share_pid,
+        pull=pull,
+    )
+    pod = PodSpec(
+        name=params["name"],
+        sandbox=sandbox,
+        containers=[_parse_container(c, "%s[%d]" % (containers_key, i), kubernetes, False, restart, pull, share_pid)
+                    for i, c in enumerate(_list(containers, containers_key))],
+        init_containers=[_parse_container(c, "%s[%d]" % (init_key, i), kubernetes, True, restart, pull, share_pid)
+                         for i, c in enumerate(_list(init_containers, init_key))],
+        volumes=_parse_volumes(volumes, prefix + "volumes", kubernetes),
+        restart_policy=restart,
+    )
+    if params.get("resources") is not None:
+        pod.resources = _parse_resources(params["resources"], "resources", False)
+    return _finish(pod, prefix, kubernetes)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the kubelet derives from a pod: its QoS class and its pod-level cgroup values.
+# ---------------------------------------------------------------------------------------------
+
+def qos_class(pod):
+    # type: (PodSpec) -> str
+    """The pod's QoS class, computed as Kubernetes does (init containers included).
+
+    BestEffort: no container sets any CPU or memory request or limit. Guaranteed: every container
+    has both a CPU and a memory limit and its requests equal them. Anything else is Burstable.
+    A pod-level ``resources`` override, when it sets anything, decides on its own (as Kubernetes'
+    pod-level resources do).
+    """
+    override = pod.resources
+    if override is not None and any(getattr(override, f) is not None for f in _RESOURCE_FIELDS):
+        groups = [override]
+    else:
+        groups = [c.resources for c in pod.init_containers + pod.containers]
+    if all(getattr(r, f) is None for r in groups for f in _RESOURCE_FIELDS):
+        return "BestEffort"
+    for r in groups:
+        if r.memory_limit is None or r.cpu_limit is None:
+            return "Burstable"
+        if r.memory_request not in (None, r.memory_limit) or r.cpu_request not in (None, r.cpu_limit):
+            return "Burstable"
+    return "Guaranteed"
+
+
+_RESOURCE_FIELDS = ("memory_limit", "memory_request", "cpu_limit", "cpu_request")
+
+
+def _effective(pod, attribute, require_all):
+    # type: (PodSpec, str, bool) -> Optional[int]
+    """max(sum over regular containers, largest init container), as the kubelet sizes a pod."""
+    values = [getattr(c.resources, attribute) for c in pod.containers]
+    init_values = [getattr(c.resources, attribute) for c in pod.init_containers]
+    if require_all and any(v is None for v in values + init_values):
+        return None  # one container without a limit leaves the whole pod unlimited
+    total = sum(v for v in values if v is not None)
+    largest_init = max([v for v in init_values if v is not None] or [0])
+    result = max(total, largest_init)
+    return result or None
+
+
+def pod_resources(pod):
+    # type: (PodSpec) -> Resources
+    """The pod cgroup's values as the kubelet derives them, with the pod-level override winning.
+
+    Limits (memory, CPU) only when every container, init containers included, declares one: then
+    max(sum of the regular containers' limits, the largest init container's limit). Requests (CPU
+    request -> cpu.shares / cpu.weight) are the same max-of-sum over whatever is set; None when
+    nothing is requested (the cgroup code then uses the BestEffort minimum).
+    """
+    derived = Resources(
+        memory_limit=_effective(pod, "memory_limit", True),
+        memory_request=_effective(pod, "memory_request", False),
+        cpu_limit=_effective(pod, "cpu_limit", True),
+        cpu_request=_effective(pod, "cpu_request", False),
+    )
+    if pod.resources is not None:
+        for attribute in _RESOURCE_FIELDS:
+            value = getattr(pod.resources, attribute)
+            if value is not None:
+                setattr(derived, attribute, value)
+    return derived
+
+
+def _plain(obj):
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return dict((f.name, _plain(getattr(obj, f.name))) for f in fields(obj))
+    if isinstance(obj, dict):
+        return dict((str(k), _plain(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def config_hash(obj):
+    # type: (object) -> str
+    """A stable short hash of ``obj`` (dataclasses, dicts, lists, scalars) for io.podkit.config-hash.
+
+    sha256 over canonical JSON (sorted keys, no whitespace); 16 hex characters are plenty to tell
+    two configurations of one container apart.
+    """
+    text = json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
