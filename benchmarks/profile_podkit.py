@@ -66,7 +66,7 @@ class Profiler:
 
     def timed(self, argv):
         values = []
-        for _ in range(REPEAT):
+        for _repeat in range(REPEAT):
             start = time.perf_counter()
             subprocess.run(argv, capture_output=True, text=True, env=self.env, cwd=str(self.bench.work), check=True)
             values.append(time.perf_counter() - start)
