@@ -27,7 +27,7 @@ description:
     is still inside, and names them.
   - Limits not given are left as they are.
 author:
-  - podkit.docker contributors
+  - podkit.docker contributors (@podkit)
 options:
   name:
     description:

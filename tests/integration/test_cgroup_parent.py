@@ -37,7 +37,7 @@ def start_member(client, pod, parent, command="sleep 300", name="app", **extra):
     container = client.containers.run(
         BUSYBOX_IMAGE, command, name="%s_%s" % (pod, name), detach=True, cgroup_parent=parent,
         labels={LABEL_POD: pod}, **extra)
-    for _ in range(100):
+    for _attempt in range(100):
         container.reload()
         if container.attrs["State"]["Pid"]:
             break
@@ -159,7 +159,7 @@ def test_lowering_memory_below_usage_is_a_clear_error(run_module, docker_client,
     container = start_member(docker_client, pod_name, name,
                              command=["sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=40 && sleep 300"])
     usage_file = CGROUP_ROOT / "memory" / pod_name / "memory.usage_in_bytes"
-    for _ in range(200):
+    for _attempt in range(200):
         if int(read(usage_file)) > 40 << 20:
             break
         time.sleep(0.05)
