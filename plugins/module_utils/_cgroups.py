@@ -40,6 +40,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_proc_cgroup
+from ansible_collections.podkit.docker.plugins.module_utils._quantity import MIN_MEMORY, parse_cpu, parse_memory
 
 try:
     from cgroupspy.nodes import Node
@@ -58,7 +59,7 @@ UNLIMITED = -1
 
 DEFAULT_PERIOD_US = 100000
 # Below this the kernel cannot run a container's first process (Docker's own minimum).
-MIN_MEMORY_BYTES = 6 * 1024 * 1024
+MIN_MEMORY_BYTES = MIN_MEMORY
 # The kubelet never sets a CFS quota below 1ms (the kernel refuses < 1000 µs).
 MIN_QUOTA_US = 1000
 MIN_SHARES = 2
@@ -172,7 +173,6 @@ def parse_limit_options(memory=None, cpus=None, cpu_shares=None, pids_limit=None
 
     Every error names the option and says what would be accepted.
     """
-    from ansible_collections.podkit.docker.plugins.module_utils._quantity import parse_cpu, parse_memory
     result = dict(memory_bytes=None, cpu_millis=None, cpu_shares=None, pids=None)
     if memory is not None:
         result["memory_bytes"] = parse_memory(memory, "memory")

@@ -25,7 +25,8 @@ description:
   - O(state=absent) removes the parent from every hierarchy it exists in (Docker's cgroupfs driver
     creates it in all of them, not only in O(controllers)), deepest first. It refuses while any process
     is still inside, and names them.
-  - Limits not given are left as they are.
+  - Limits not given are left as they are. Ancestors the module had to create (such as C(/podkit)
+    for C(/podkit/pod-foo)) are shared by pods and left in place on removal.
 author:
   - podkit.docker contributors (@podkit)
 options:
