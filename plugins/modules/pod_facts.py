@@ -29,7 +29,7 @@ description:
     will apply when they start.
   - Never changes anything.
 author:
-  - podkit.docker contributors
+  - podkit.docker contributors (@podkit)
 extends_documentation_fragment:
   - podkit.docker.docker
 attributes:
@@ -75,7 +75,7 @@ notes:
     limits (limits from the memory and CPU limits, requests from the memory reservation and the CPU
     shares; a request not given equals its limit). The sandbox does not count.
   - Namespaces every process of the host is in (the initial user namespace, the host's cgroup and
-    time namespaces) are not listed in RV(ansible_facts.podkit_pods.containers.shared_with_sandbox);
+    time namespaces) are not listed in a container's C(shared_with_sandbox);
     their inodes are in C(namespaces).
   - Docker is asked once for the list of containers, then for the inspect data of the containers that
     can belong to a wanted pod.
