@@ -378,12 +378,22 @@ def _parse_container(item, path, kubernetes, init, pod_restart, default_pull, sh
         if camel in item and snake in item:
             raise PodkitError("%s: give either %s or %s, not both." % (path, camel, snake))
     env, secret = _parse_env(item.get("env"), path + ".env", kubernetes)
-    for i, extra in enumerate(_list(item.get("secret_env"), path + ".secret_env")):
-        extra = _string(extra, "%s.secret_env[%d]" % (path, i), required=True)
-        if extra not in env:
-            raise PodkitError("%s.secret_env[%d]: %r is not set in this container's env." % (path, i, extra))
-        if extra not in secret:
-            secret.append(extra)
+    secret_env = item.get("secret_env")
+    if isinstance(secret_env, dict):
+        # As pod_container takes it: {NAME: value}, set like env but never shown.
+        extra_env, _ = _parse_env(secret_env, path + ".secret_env", False)
+        for name in extra_env:
+            if name in env:
+                raise PodkitError("%s.secret_env.%s is also set in env; give each variable in one of them." % (path, name))
+        env.update(extra_env)
+        secret.extend(sorted(extra_env))
+    else:
+        for i, extra in enumerate(_list(secret_env, path + ".secret_env")):
+            extra = _string(extra, "%s.secret_env[%d]" % (path, i), required=True)
+            if extra not in env:
+                raise PodkitError("%s.secret_env[%d]: %r is not set in this container's env." % (path, i, extra))
+            if extra not in secret:
+                secret.append(extra)
     pull = default_pull
     if item.get("imagePullPolicy") is not None:
         if item["imagePullPolicy"] not in _PULL_MAP:
@@ -588,6 +598,10 @@ def pod_spec_from_manifest(manifest, name=None, cgroup_parent=None, sandbox_imag
     labels = metadata.get("labels") or {}
     if not isinstance(labels, dict):
         raise PodkitError("metadata.labels must be a mapping of label names to strings.")
+    for key in labels:
+        if str(key).startswith("io.podkit."):
+            # These labels are how podkit recognises what it owns; a manifest must not forge them.
+            raise PodkitError("metadata.labels.%s: labels starting with io.podkit. are reserved for podkit; rename it." % key)
     spec = _check_fields(manifest.get("spec"), _SPEC_FIELDS, "spec")
     if not spec.get("containers"):
         raise PodkitError("spec.containers is required: a pod needs at least one container.")

@@ -567,3 +567,17 @@ def test_config_hash_is_stable_and_sensitive():
     # Pinned: the hash ends up in container labels, so it must not change between runs or Python versions.
     assert config_hash({"image": "podkit/busybox", "env": {"A": "1"}}) == __import__("hashlib").sha256(
         b'{"env":{"A":"1"},"image":"podkit/busybox"}').hexdigest()[:16]
+
+
+def test_native_secret_env_as_a_dict():
+    pod = pod_spec_from_params(params(containers=[container(env={"A": "1"}, secret_env={"TOKEN": "s3cret", "PW": 7})]))
+    app = pod.containers[0]
+    assert app.env == {"A": "1", "TOKEN": "s3cret", "PW": "7"} and app.secret_env == ("PW", "TOKEN")
+    msg = fails(pod_spec_from_params, params(containers=[container(env={"A": "1"}, secret_env={"A": "2"})]))
+    assert "containers[0].secret_env.A is also set in env" in msg
+
+
+def test_reserved_labels_in_a_manifest():
+    doc = manifest()
+    doc["metadata"]["labels"] = {"io.podkit.pod": "other"}
+    bad_manifest(doc, "metadata.labels.io.podkit.pod")
