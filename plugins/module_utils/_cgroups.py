@@ -78,6 +78,9 @@ V2_CONTROLLERS = ("cpu", "memory", "pids")
 _V1_MEMORY_UNLIMITED_FLOOR = 1 << 62
 
 _PATH_COMPONENT = re.compile(r"^[A-Za-z0-9_@:+-][A-Za-z0-9_.@:+-]*$")
+# Files the kernel puts in every cgroup directory: no cgroup can be named like them.
+_CONTROL_FILES = ("tasks", "notify_on_release", "release_agent")
+_CONTROL_PREFIXES = V1_CONTROLLERS + ("cgroup", "io")
 _SLICE_NAME = re.compile(r"^[A-Za-z0-9_:\\.-]+\.slice$")
 # Top directories of a Linux filesystem: a name starting with one is a filesystem path
 # given by mistake (/sys/fs/cgroup/memory/x, /tmp/x), not a cgroup path.
@@ -334,6 +337,10 @@ def _validate_path(name, host_root, field):
             raise PodkitError(
                 "%s: %r has an invalid component %r; use letters, digits, '_', '-', '.', '@', ':' and '+' "
                 "(not starting with '.')." % (field, name, part))
+        if part in _CONTROL_FILES or ("." in part and part.split(".", 1)[0] in _CONTROL_PREFIXES):
+            raise PodkitError(
+                "%s: %r has a component %r that is the name of a cgroup control file; choose another name, "
+                "such as pod-foo." % (field, name, part))
 
 
 def validate_name(name, host=None, field="name", driver=None):
@@ -744,7 +751,11 @@ class V1Backend(CgroupBackend):
             after = self._structure(name, dict(before["paths"] if before else {}, **wanted_paths))
             after["limits"] = _predict(observed, limits)
             return True, before, after
-        nodes = dict((c, self._node(c, name)) for c in wanted_paths)
+        try:
+            nodes = dict((c, self._node(c, name)) for c in wanted_paths)
+        except OSError as exc:
+            raise PodkitError("cgroup %s: could not create it (%s: %s). Run as root on the Docker host, with the "
+                              "cgroup hierarchies mounted read-write." % (name, os.fsdecode(exc.filename or ""), exc.strerror))
         order = [("memory_bytes", "memory", "memory.limit_in_bytes"),
                  # A quota is checked against the current period, so set the period first.
                  ("cpu_period_us", "cpu", "cpu.cfs_period_us"),

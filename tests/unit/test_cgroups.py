@@ -85,6 +85,8 @@ def test_valid_cgroupfs_names(name, canonical):
     ("/sys/fs/cgroup/memory/pod", "is a filesystem path"), ("/sys/fs/cgroup", "is a filesystem path"),
     ("/tmp/pod", "outside the cgroup root"), ("/etc/x", "outside the cgroup root"),
     ("pod-foo.slice", "is a systemd slice, but the cgroupfs driver"),
+    ("/cgroup.procs/x", "cgroup control file"), ("/pod/memory.max", "cgroup control file"),
+    ("/tasks", "cgroup control file"),
     ("/a/./b", "invalid component '.'"), ("/.hidden", "invalid component"), ("/a/b$c", "invalid component"),
 ])
 def test_invalid_cgroupfs_names(name, message):
