@@ -865,9 +865,14 @@ def v2_writes(limits, observed, changes):
 class SystemdBackend(CgroupBackend):
     """Docker's systemd driver (v2 or v1): a slice unit whose limits systemd applies and keeps."""
 
+    def __init__(self, host, controllers=None, unit_dir=SYSTEMD_UNIT_DIR):
+        # type: (HostCgroups, Optional[List[str]], str) -> None
+        super(SystemdBackend, self).__init__(host, controllers)
+        self.unit_dir = unit_dir
+
     def unit_path(self, name):
         # type: (str) -> str
-        return os.path.join(SYSTEMD_UNIT_DIR, name)
+        return os.path.join(self.unit_dir, name)
 
     def paths(self, name):
         relative = slice_cgroup_path(name)

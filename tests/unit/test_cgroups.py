@@ -277,3 +277,86 @@ def test_backend_for_picks_by_driver_and_version(monkeypatch):
     backend = cg.SystemdBackend(V2_SYSTEMD)
     assert backend.docker_cgroup_parent("podkit-pod_foo.slice") == "podkit-pod_foo.slice"
     assert backend.unit_path("podkit-pod_foo.slice") == "/etc/systemd/system/podkit-pod_foo.slice"
+
+
+def fake_v2_root(tmp_path):
+    """A directory shaped like a cgroup v2 root (regular files: the kernel's side effects do not happen)."""
+    root = tmp_path / "cgroup"
+    write_files(root, {"cgroup.controllers": "cpuset cpu io memory pids", "cgroup.subtree_control": ""})
+    return root
+
+
+def test_v2_backend_enables_controllers_down_the_path_and_writes_unified_files(tmp_path):
+    # Regular files stand in for cgroupfs here; the same code against the kernel runs in the VM tests.
+    root = fake_v2_root(tmp_path)
+    write_files(root / "podkit", {"cgroup.controllers": "cpu memory pids", "cgroup.subtree_control": ""})
+    host = cg.HostCgroups(version=2, driver="cgroupfs", root=str(root), mountpoints={"unified": str(root)})
+    backend = cg.backend_for(host)
+    limits = cg.limits_from(memory_bytes=512 << 20, cpu_millis=500, cpu_shares=1024, pids=64, version=2)
+    changed, before, after = backend.ensure("/podkit/pod-foo", limits, check_mode=True)
+    assert changed and before is None
+    assert after["limits"] == dict(memory_bytes=512 << 20, cpu_quota_us=50000, cpu_period_us=100000,
+                                   cpu_weight=39, pids_max=64)
+    assert not (root / "podkit" / "pod-foo").exists()
+
+    changed, before, after = backend.ensure("/podkit/pod-foo", limits)
+    assert changed
+    leaf = root / "podkit" / "pod-foo"
+    assert (root / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert (root / "podkit" / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert (leaf / "memory.max").read_text() == str(512 << 20)
+    assert (leaf / "cpu.max").read_text() == "50000 100000"
+    assert (leaf / "cpu.weight").read_text() == "39"
+    assert (leaf / "pids.max").read_text() == "64"
+    assert after["paths"] == {"unified": str(leaf)}
+    assert after["limits"]["memory_bytes"] == 512 << 20 and after["version"] == 2
+
+    again = backend.ensure("/podkit/pod-foo", limits)
+    assert again[0] is False
+
+
+def test_systemd_backend_writes_a_unit_and_drives_systemctl(tmp_path, monkeypatch):
+    # A stand-in systemctl records its calls; the real one runs in the VM tests.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "systemctl.log"
+    script = bindir / "systemctl"
+    script.write_text("#!/bin/sh\necho \"$@\" >> %s\n" % log)
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
+    units = tmp_path / "units"
+    units.mkdir()
+    root = fake_v2_root(tmp_path)
+    host = cg.HostCgroups(version=2, driver="systemd", root=str(root), mountpoints={"unified": str(root)})
+    backend = cg.SystemdBackend(host, unit_dir=str(units))
+    limits = cg.limits_from(memory_bytes=256 << 20, cpu_millis=250, version=2)
+
+    changed, before, _after = backend.ensure("podkit-pod_foo.slice", limits, check_mode=True)
+    assert changed and before is None
+    assert not log.exists() and not (units / "podkit-pod_foo.slice").exists()
+
+    changed, _before, _after = backend.ensure("podkit-pod_foo.slice", limits)
+    assert changed
+    assert (units / "podkit-pod_foo.slice").read_text() == cg.render_slice_unit("podkit-pod_foo.slice", limits)
+    calls = log.read_text().splitlines()
+    assert calls[0] == "daemon-reload"
+    assert calls[1] == "start podkit-pod_foo.slice"
+    assert calls[2].startswith("set-property --runtime podkit-pod_foo.slice ")
+    assert "MemoryMax=268435456" in calls[2] and "CPUQuota=25%" in calls[2]
+
+    # The slice's cgroup, as systemd would have made it, with the limits applied.
+    write_files(root / "podkit.slice" / "podkit-pod_foo.slice",
+                {"memory.max": str(256 << 20), "cpu.max": "25000 100000", "cgroup.procs": ""})
+    log.unlink()
+    assert backend.ensure("podkit-pod_foo.slice", limits)[0] is False
+    assert not log.exists()
+
+    assert backend.remove("podkit-pod_foo.slice", check_mode=True)
+    assert (units / "podkit-pod_foo.slice").exists() and not log.exists()
+    write_files(root / "podkit.slice" / "podkit-pod_foo.slice", {"cgroup.procs": "%d" % os.getpid()})
+    with pytest.raises(PodkitError, match="still has processes: %d" % os.getpid()):
+        backend.remove("podkit-pod_foo.slice")
+    write_files(root / "podkit.slice" / "podkit-pod_foo.slice", {"cgroup.procs": ""})
+    assert backend.remove("podkit-pod_foo.slice")
+    assert not (units / "podkit-pod_foo.slice").exists()
+    assert log.read_text().splitlines() == ["stop podkit-pod_foo.slice", "daemon-reload"]
