@@ -1,0 +1,230 @@
+"""The Debian 12 VM end to end: systemd, cgroup v2 and Docker's systemd cgroup driver, for real.
+
+The tests run in file order against one VM (run.sh boots it): site.yml makes it a pod
+host and deploys the article's pod `foo`; the kernel (/proc, /sys/fs/cgroup) and
+systemd are then asked what they made of it; site.yml again must change nothing;
+cgroup_parent is driven on the VM directly; last, one ansible-playbook run converges
+localhost (cgroup v1, cgroupfs) and the VM together.
+"""
+
+import json
+import re
+import uuid
+
+import pytest
+
+from conftest import TOP, VM_HOST
+
+POD = "foo"  # the article's pod, as inventory/group_vars/podkit_hosts.yml defines it
+POD_MEMORY = 402653184  # app 256Mi + sidecar 128Mi: the kubelet's pod limit
+MEMBER_MEMORY = {"app": 268435456, "sidecar": 134217728}
+INVENTORY = TOP / "inventory"
+SITE = TOP / "playbooks" / "site.yml"
+
+
+def site(vm, *args, name="site"):
+    """playbooks/site.yml against the VM only, with the project's inventory (group_vars) plus the VM's."""
+    return vm.playbook(SITE, "--limit", VM_HOST, *args, inventories=[INVENTORY, vm.inventory], name=name)
+
+
+def inode(link):
+    return int(re.search(r"\[(\d+)\]", link).group(1))
+
+
+class Member:
+    """What the VM's kernel and Docker say about one container of a pod."""
+
+    def __init__(self, vm, name):
+        self.name = name
+        inspect = json.loads(vm.out("docker inspect %s" % name))[0]
+        self.id = inspect["Id"]
+        self.pid = inspect["State"]["Pid"]
+        self.cgroup_parent = inspect["HostConfig"]["CgroupParent"]
+        self.memory = inspect["HostConfig"]["Memory"]
+        lines = vm.out("cat /proc/%d/cgroup" % self.pid).splitlines()
+        # cgroup v2: a single line `0::/path`.
+        assert len(lines) == 1 and lines[0].startswith("0::"), lines
+        self.cgroup = lines[0][3:]
+        self.ns = {ns: inode(vm.out("readlink /proc/%d/ns/%s" % (self.pid, ns))) for ns in ("net", "ipc", "uts", "mnt")}
+
+
+@pytest.fixture(scope="module")
+def converged(vm):
+    """The first site.yml run: Docker installed from Debian's packages, the pod deployed."""
+    result = site(vm, name="site-first")
+    result.assert_ok(VM_HOST)
+    return result
+
+
+@pytest.fixture(scope="module")
+def pod(vm, converged):  # pylint: disable=unused-argument,redefined-outer-name
+    return {name: Member(vm, "%s_%s" % (POD, name)) for name in ("sandbox", "app", "sidecar")}
+
+
+def test_site_installs_docker_from_debian_under_systemd_with_cgroup_v2(vm, converged):  # pylint: disable=redefined-outer-name
+    assert converged.changed_tasks(VM_HOST), "the first run on a fresh VM must have changed something"
+    assert vm.out("stat -fc %T /sys/fs/cgroup") == "cgroup2fs"
+    assert vm.out("ps -p 1 -o comm=") == "systemd"
+    assert vm.out("dpkg-query -W -f='${Status}' docker.io") == "install ok installed"
+    assert vm.out("systemctl is-active docker") == "active"
+    assert vm.out("systemctl is-enabled docker") == "enabled"
+    assert vm.out("docker info --format '{{.CgroupDriver}} {{.CgroupVersion}}'") == "systemd 2"
+    # No registry in the VM either: the images were built there from the role's sources.
+    assert vm.out("docker image inspect -f '{{index .Config.Labels \"io.podkit.source-hash\"}}' podkit/pause:latest")
+
+
+def test_pod_cgroup_is_a_systemd_slice(vm, pod):  # pylint: disable=redefined-outer-name
+    parents = {m.cgroup_parent for m in pod.values()}
+    assert len(parents) == 1, parents
+    slice_name = parents.pop()
+    assert slice_name.endswith(".slice"), slice_name
+    for member in pod.values():
+        # systemd puts each container in its own scope right under the pod's slice.
+        parent_dir, leaf = member.cgroup.rsplit("/", 1)
+        assert leaf == "docker-%s.scope" % member.id, member.cgroup
+        assert parent_dir.rsplit("/", 1)[1] == slice_name, member.cgroup
+    assert vm.out("systemctl show %s -p ActiveState --value" % slice_name) == "active"
+    assert vm.out("systemctl show %s -p ControlGroup --value" % slice_name) == pod["app"].cgroup.rsplit("/", 1)[0]
+
+
+def test_pod_memory_max_is_the_pod_limit_and_each_scope_has_its_own(vm, pod):  # pylint: disable=redefined-outer-name
+    slice_dir = "/sys/fs/cgroup" + pod["app"].cgroup.rsplit("/", 1)[0]
+    assert int(vm.out("cat %s/memory.max" % slice_dir)) == POD_MEMORY
+    for name, limit in MEMBER_MEMORY.items():
+        assert int(vm.out("cat /sys/fs/cgroup%s/memory.max" % pod[name].cgroup)) == limit
+        assert pod[name].memory == limit
+
+
+def test_systemctl_show_agrees_on_memory_max(vm, pod):  # pylint: disable=redefined-outer-name
+    slice_name = pod["app"].cgroup_parent
+    assert vm.out("systemctl show %s -p MemoryMax" % slice_name) == "MemoryMax=%d" % POD_MEMORY
+    for name, limit in MEMBER_MEMORY.items():
+        scope = "docker-%s.scope" % pod[name].id
+        assert vm.out("systemctl show %s -p MemoryMax" % scope) == "MemoryMax=%d" % limit
+
+
+def test_members_share_the_sandbox_net_and_ipc_namespaces(vm, pod):  # pylint: disable=redefined-outer-name
+    sandbox = pod["sandbox"]
+    for name in ("app", "sidecar"):
+        assert pod[name].ns["net"] == sandbox.ns["net"]
+        assert pod[name].ns["ipc"] == sandbox.ns["ipc"]
+        # ...and only those: their own filesystem and hostname namespace stay their own.
+        assert pod[name].ns["mnt"] != sandbox.ns["mnt"]
+    assert pod["app"].ns["net"] != inode(vm.out("readlink /proc/1/ns/net"))
+    # The sidecar reaches the app's server over the pod's shared loopback: any HTTP
+    # answer (even 404 for the empty document root) proves it; a refused connection does not.
+    answer = vm.ssh("docker exec %s_sidecar wget -S -O /dev/null http://localhost:80/ 2>&1" % POD, check=False).stdout
+    assert "HTTP/1." in answer, answer
+
+
+def test_pod_facts_report_cgroup_v2_the_systemd_driver_paths_and_limits(vm, pod):  # pylint: disable=redefined-outer-name
+    result = vm.module("podkit.docker.pod_facts", name=[POD])
+    assert not result.get("failed"), result.get("msg")
+    facts = result["ansible_facts"]
+    host = facts["podkit_host"]
+    assert int(host["cgroup_version"]) == 2
+    assert host["cgroup_driver"] == "systemd"
+    foo = facts["podkit_pods"][POD]
+    cgroup = foo["cgroup"]
+    slice_dir = "/sys/fs/cgroup" + pod["app"].cgroup.rsplit("/", 1)[0]
+    assert cgroup["driver"] == "systemd"
+    assert int(cgroup["version"]) == 2
+    assert cgroup["docker_cgroup_parent"] == pod["app"].cgroup_parent
+    assert slice_dir in cgroup["paths"].values(), cgroup["paths"]
+    assert cgroup["limits"]["memory_bytes"] == POD_MEMORY
+    assert foo["sandbox"]["pid"] == pod["sandbox"].pid
+    assert foo["sandbox"]["namespaces"]["net"] == pod["sandbox"].ns["net"]
+    for name, limit in MEMBER_MEMORY.items():
+        member = foo["containers"][name]
+        assert member["pid"] == pod[name].pid
+        assert member["limits"]["memory_bytes"] == limit
+        assert set(member["shared_with_sandbox"]) >= {"net", "ipc"}
+        paths = member["cgroup_paths"]
+        paths = paths.values() if isinstance(paths, dict) else paths
+        assert any(str(p).endswith(pod[name].cgroup) for p in paths), (paths, pod[name].cgroup)
+
+
+def test_a_second_site_run_changes_nothing(vm, pod):  # pylint: disable=redefined-outer-name
+    result = site(vm, name="site-second")
+    result.assert_ok(VM_HOST)
+    assert result.stats[VM_HOST]["changed"] == 0, result.changed_tasks(VM_HOST)
+    # Nothing was recreated behind the back of `changed`.
+    assert Member(vm, "%s_app" % POD).id == pod["app"].id
+    assert Member(vm, "%s_sandbox" % POD).id == pod["sandbox"].id
+
+
+def test_cgroup_parent_writes_updates_in_place_and_removes_a_slice(vm, converged):  # pylint: disable=redefined-outer-name,unused-argument
+    name = "podkit-vmtest_%s.slice" % uuid.uuid4().hex[:8]
+
+    def kernel():
+        cgroup = vm.out("systemctl show %s -p ControlGroup --value" % name)
+        assert cgroup.endswith("/" + name), cgroup
+        path = "/sys/fs/cgroup" + cgroup
+        return path, vm.out("cat %s/memory.max" % path), vm.out("cat %s/cpu.max" % path), vm.out("stat -c %%i %s" % path)
+
+    made = vm.module("podkit.docker.cgroup_parent", name=name, memory="100Mi", cpus=0.5)
+    assert made["changed"] and not made.get("failed"), made.get("msg")
+    path, memory_max, cpu_max, dir_inode = kernel()
+    assert (memory_max, cpu_max) == ("104857600", "50000 100000")
+    assert vm.out("systemctl show %s -p MemoryMax" % name) == "MemoryMax=104857600"
+    assert made["cgroup"]["driver"] == "systemd" and made["cgroup"]["version"] == 2
+    assert made["cgroup"]["docker_cgroup_parent"] == name
+    assert path in made["cgroup"]["paths"].values(), made["cgroup"]["paths"]
+    assert made["cgroup"]["limits"]["memory_bytes"] == 104857600
+    assert (made["cgroup"]["limits"]["cpu_quota_us"], made["cgroup"]["limits"]["cpu_period_us"]) == (50000, 100000)
+
+    again = vm.module("podkit.docker.cgroup_parent", name=name, memory="100Mi", cpus=0.5)
+    assert not again["changed"], again
+
+    checked = vm.module("podkit.docker.cgroup_parent", check=True, name=name, memory="200Mi", cpus="1500m")
+    assert checked["changed"]
+    assert kernel()[1:3] == ("104857600", "50000 100000"), "check mode changed the kernel's limits"
+
+    updated = vm.module("podkit.docker.cgroup_parent", name=name, memory="200Mi", cpus="1500m")
+    assert updated["changed"] and not updated.get("failed"), updated.get("msg")
+    assert kernel() == (path, "209715200", "150000 100000", dir_inode), "not updated in place"
+    assert vm.out("systemctl show %s -p MemoryMax" % name) == "MemoryMax=209715200"
+
+    removed = vm.module("podkit.docker.cgroup_parent", name=name, state="absent")
+    assert removed["changed"] and not removed.get("failed"), removed.get("msg")
+    assert vm.ssh("test -e %s" % path, check=False).returncode == 1, "the slice's cgroup is still there"
+    # systemd synthesises any slice asked about, so "gone" means: inactive, no unit
+    # file, no drop-in (set-property's included) that would bring old limits back.
+    shown = dict(line.split("=", 1) for line in vm.out(
+        "systemctl show %s -p ActiveState -p FragmentPath -p DropInPaths -p MemoryMax" % name).splitlines())
+    assert shown == {"ActiveState": "inactive", "FragmentPath": "", "DropInPaths": "", "MemoryMax": "infinity"}, shown
+    assert not vm.module("podkit.docker.cgroup_parent", name=name, state="absent")["changed"]
+
+
+def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm, pod_name, docker_client):
+    """site.yml on both hosts at once, then pod_facts on each (tests/vm/both-hosts.yml)."""
+    pods = [{
+        "name": pod_name,
+        "pull": "never",
+        "containers": [
+            {"name": "app", "image": "podkit/busybox:latest", "command": ["httpd", "-f", "-p", "80", "-h", "/var/www"],
+             "resources": {"limits": {"memory": "256Mi"}}},
+            {"name": "sidecar", "image": "podkit/busybox:latest", "command": ["sleep", "3650d"],
+             "resources": {"limits": {"memory": "128Mi"}}},
+        ],
+    }]
+    expect = {
+        "localhost": {"version": 1, "driver": "cgroupfs", "parent": "/podkit/pod-%s" % pod_name, "memory_bytes": POD_MEMORY},
+        VM_HOST: {"version": 2, "driver": "systemd", "parent": "podkit-pod_%s.slice" % pod_name, "memory_bytes": POD_MEMORY},
+    }
+    extra = vm.run_dir / "both-hosts-vars.json"
+    extra.write_text(json.dumps({"podkit_pods": pods, "podkit_vm_test_pod": pod_name, "podkit_vm_expect": expect}))
+    result = vm.playbook(TOP / "tests" / "vm" / "both-hosts.yml", "-e", "@%s" % extra,
+                         inventories=[INVENTORY, vm.inventory], name="both-hosts")
+    # both-hosts.yml asserts each host's facts; a failed assertion fails the run.
+    result.assert_ok("localhost", VM_HOST)
+    for line in ("localhost: cgroup v1, cgroupfs", "%s: cgroup v2, systemd" % VM_HOST):
+        assert line in result.stdout, result.stdout[-3000:]
+
+    # What each kernel says: a v1 memory hierarchy path here, a slice there.
+    local_app = docker_client.containers.get("%s_app" % pod_name)
+    with open("/proc/%d/cgroup" % local_app.attrs["State"]["Pid"]) as handle:
+        memory_line = [line for line in handle if re.match(r"^\d+:([^:]*,)?memory(,[^:]*)?:", line)][0]
+    assert memory_line.rstrip().split(":", 2)[2].startswith("/podkit/pod-%s/" % pod_name)
+    remote_app = Member(vm, "%s_app" % pod_name)
+    assert remote_app.cgroup.rsplit("/", 2)[1] == "podkit-pod_%s.slice" % pod_name
