@@ -6,6 +6,7 @@ Every assertion that matters reads the kernel: the cgroup files, directory inode
 
 import os
 import pathlib
+import subprocess
 import time
 
 import pytest
@@ -135,6 +136,26 @@ def test_container_joins_parent_and_absent_removes_it_everywhere(run_module, doc
     assert removed["diff"]["before"]["limits"]["memory_bytes"] == 128 << 20
     assert dirs_named(pod_name) == []
     assert not run_module(MODULE, name=name, state="absent")["changed"]
+
+
+def test_absent_looks_in_every_hierarchy_and_below(run_module, pod_name):
+    # A process in a child cgroup of a hierarchy the module never created in (freezer) still blocks removal,
+    # and the child goes before its parent once the process is gone.
+    name = "/" + pod_name
+    run_module(MODULE, name=name, memory="64Mi")
+    child = CGROUP_ROOT / "freezer" / pod_name / "inner"
+    child.mkdir(parents=True)
+    sleeper = subprocess.Popen(["sleep", "301"])
+    try:
+        (child / "cgroup.procs").write_text(str(sleeper.pid))
+        refused = run_module(MODULE, expect_fail=True, name=name, state="absent")
+        assert "%d (sleep 301)" % sleeper.pid in refused["msg"], refused["msg"]
+        assert child.is_dir() and (CGROUP_ROOT / "memory" / pod_name).is_dir()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert run_module(MODULE, name=name, state="absent")["changed"]
+    assert dirs_named(pod_name) == []
 
 
 def test_cpuset_parent_made_by_podkit_still_takes_containers(run_module, docker_client, pod_name):
