@@ -80,6 +80,10 @@ class Action:
     def __str__(self):
         if self.kind == "run":
             text = "run init %s" % self.target
+        elif self.kind == "cgroup":
+            text = "%s cgroup %s" % ("update" if self.reason else "create", self.target)
+        elif self.kind == "volume":
+            text = "create volume %s" % self.target
         else:
             text = "%s %s" % (self.kind, self.target)
         return text + (": " + self.reason if self.reason else "")
@@ -733,6 +737,10 @@ class Applier:
         self.touched[action.target] = action.seen.id
 
     def do_remove(self, action, _start):
+        if action.seen is None:
+            # A pod volume or the pod cgroup: ``wanted`` does the removal.
+            action.wanted()
+            return
         self.remove(action.seen)
         self.removed.add(action.target)
         if action.target == "sandbox":
@@ -1093,3 +1101,154 @@ def converge_container(client, params, check_mode, diff=False):
                 seen.attrs if seen else None)
         result["container"] = container_result(attrs, sandbox.namespaces if sandbox else {})
         return _finish(result, state, actions, {spec.name: wanted} if wanted.config else {}, diff)
+
+
+def pod_cgroup_limits(spec, host):
+    """The pod cgroup's limits as the kubelet derives them; no limit is written as 'unlimited'."""
+    from ansible_collections.podkit.docker.plugins.module_utils._cgroups import UNLIMITED, limits_from
+    from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_resources
+    resources = pod_resources(spec)
+    return limits_from(
+        memory_bytes=resources.memory_limit if resources.memory_limit is not None else UNLIMITED,
+        cpu_millis=resources.cpu_limit if resources.cpu_limit is not None else UNLIMITED,
+        # The kubelet gives a pod without CPU requests the minimum shares, not the default 1024.
+        cpu_request_millis=resources.cpu_request or 0,
+        version=host.version)
+
+
+def plan_cgroup(planner, backend, parent, limits):
+    changed, before, after = backend.ensure(parent, limits, check_mode=True)
+    if not changed:
+        return
+    reason = ""
+    if before is not None:
+        old, new = before.get("limits") or {}, (after or {}).get("limits") or {}
+        reason = "%s changed" % ", ".join(sorted(k for k in new if new.get(k) != old.get(k)) or ["limits"])
+
+    def apply():
+        backend.ensure(parent, limits, check_mode=False)
+    planner.add(Action("cgroup", parent, reason, wanted=apply))
+
+
+def _pod_name(params, spec):
+    if spec is not None:
+        return spec.name
+    from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
+    if not params.get("name"):
+        raise PodkitError("name is required (or a manifest with metadata.name).")
+    return validate_pod_name(params["name"], "name")
+
+
+def converge_pod(client, params, check_mode, diff=False, secrets=None):
+    # type: (Any, Dict[str, Any], bool, bool, Optional[Any]) -> Dict[str, Any]
+    """podkit.docker.pod: cgroup parent, sandbox, init containers, members, as one reconcile cycle.
+
+    ``secrets`` (a set) receives the values of secret env variables so the module can mask them.
+    """
+    from ansible_collections.podkit.docker.plugins.module_utils._cgroups import backend_for
+    from ansible_collections.podkit.docker.plugins.module_utils._facts import pod_facts
+    from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params, qos_class
+    state_name = params.get("state") or "present"
+    spec = None
+    given = params.get("manifest") is not None or params.get("containers")
+    if state_name in ("present", "started", "restarted") or given:
+        spec = pod_spec_from_params(params)
+        if secrets is not None:
+            for container in spec.containers + spec.init_containers:
+                secrets.update(container.env[k] for k in container.secret_env if container.env.get(k))
+    pod = _pod_name(params, spec)
+    host = _host(client)
+    wanted = {}     # type: Dict[str, Wanted]
+    with pod_lock(pod):
+        state = observe(client, pod)
+        images = Images(client, check_mode)
+        planner = Planner(state, images)
+        if state_name == "absent":
+            parent = params.get("cgroup_parent") or (spec.sandbox.cgroup_parent if spec else None)
+            if not parent and state.sandbox is not None:
+                parent = (state.sandbox.attrs.get("HostConfig") or {}).get("CgroupParent")
+            parent = _cgroup_parent(host, pod, parent)
+            plan_absent(client, planner, pod, backend_for(host), parent)
+        elif state_name == "stopped":
+            for key in sorted(state.containers):
+                seen = state.containers[key]
+                if seen.state.get("Running"):
+                    planner.add(Action("stop", key, "", seen=seen))
+            planner.sandbox(None, "stopped")
+        else:
+            parent = _cgroup_parent(host, pod, spec.sandbox.cgroup_parent)
+            plan_cgroup(planner, backend_for(host), parent, pod_cgroup_limits(spec, host))
+            sandbox = sandbox_wanted(spec.sandbox, parent, labels={LABEL_QOS: qos_class(spec)})
+            sandbox.config["qos_class"] = qos_class(spec)
+            sandbox.pull = spec.sandbox.pull
+            wanted["sandbox"] = sandbox
+            planner.sandbox(sandbox, state_name)
+            volumes = dict((v.name, v) for v in spec.volumes)
+            used = []
+            for container in spec.init_containers + spec.containers:
+                used.extend(m.volume for m in container.mounts if m.volume not in used)
+            plan_volumes(client, pod, volumes, planner, used)
+            rerun = None
+            for index, container in enumerate(spec.init_containers):
+                item = member_wanted(pod, container, volumes, parent, role=ROLE_INIT,
+                                     field_name="init_containers[%d]" % index)
+                wanted[item.key] = item
+                rerun = planner.init(item, rerun)
+            for index, container in enumerate(spec.containers):
+                item = member_wanted(pod, container, volumes, parent, restart_policy=spec.restart_policy,
+                                     field_name="containers[%d]" % index)
+                wanted[item.key] = item
+                planner.member(item, state_name, "containers[%d].image" % index)
+            planner.remove_others(list(wanted))
+        actions = planner.actions
+        check_foreign(client, pod, actions)
+        result = {}
+        containers = None
+        if actions and not check_mode:
+            applier = Applier(client, pod, state, images, params.get("wait_timeout") or 60)
+            try:
+                applier.run(actions, start=state_name != "stopped")
+            except PodkitError as error:
+                error.details.setdefault("actions", [str(a) for a in actions])
+                raise
+            if params.get("wait", True) and state_name not in ("absent", "stopped"):
+                started = [a.target for a in actions if a.kind in ("create", "recreate", "start", "restart")
+                           and a.target != "sandbox"]
+                applier.wait_running(started, params.get("wait_timeout") or 60)
+            if state_name == "absent":
+                remove_lock(pod)
+        else:
+            containers = [s.attrs for s in [state.sandbox] + list(state.containers.values()) if s is not None]
+        result["pod"] = None
+        if not (state_name == "absent" and actions and not check_mode):
+            result["pod"] = pod_facts(client, host, pod, containers=containers)
+        return _finish(result, state, actions, wanted, diff)
+
+
+def plan_absent(client, planner, pod, backend, parent):
+    """Remove every container labelled with the pod (members first), its volumes and its cgroup."""
+    state = planner.state
+    for key in sorted(state.containers):
+        planner.add(Action("remove", key, "", seen=state.containers[key]))
+    for seen in state.extra:
+        planner.add(Action("remove", seen.name, "", seen=seen))
+    if state.sandbox is not None:
+        planner.add(Action("remove", "sandbox", "", seen=state.sandbox))
+    try:
+        found = client.api.volumes(filters={"label": "%s=%s" % (LABEL_POD, pod)}).get("Volumes") or []
+    except DockerException as exc:
+        raise PodkitError("docker_host: listing the volumes of pod %s failed: %s" % (pod, exc))
+    for volume in sorted(found, key=lambda v: v["Name"]):
+        planner.add(Action("remove", "volume %s" % volume["Name"], "",
+                           wanted=_remover(client.api.remove_volume, volume["Name"], force=True)))
+    if backend.observe(parent) is not None:
+        planner.add(Action("remove", "cgroup %s" % parent, "", wanted=_remover(backend.remove, parent, False)))
+
+
+def _remover(func, *args, **kwargs):
+    def remove():
+        try:
+            func(*args, **kwargs)
+        except DockerException as exc:
+            raise PodkitError("removing %s failed: %s" % (args[0], _explain(exc)))
+    return remove

@@ -1,0 +1,309 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: pod
+short_description: A whole Kubernetes-style pod on a Docker host, from a Pod manifest or native options
+version_added: 0.1.0
+description:
+  - Runs a pod as the kubelet would on Docker, in one reconcile cycle - observe (the pod's containers by
+    label, their namespaces in C(/proc), the pod cgroup), plan (the actions that close the gap, each with
+    its reason), apply (skipped in check mode). The same plan gives RV(actions), the diff and check mode,
+    so they cannot disagree.
+  - What it makes - the pod's cgroup parent with pod-level limits derived as the kubelet does (memory and
+    CPU limits are the sum of the containers' limits when every container has one; CPU requests become
+    C(cpu.shares) or C(cpu.weight)); the sandbox C(<pod>_sandbox) (C(--ipc shareable), hostname, published
+    ports, DNS, C(/etc/hosts) entries); init containers C(<pod>_<name>), run in order to completion;
+    members C(<pod>_<name>) joined to the sandbox's network and IPC (and PID with
+    O(share_process_namespace)) namespaces and cgroup parent.
+  - On change only what changed is recreated, with the reason (C(recreate app: config changed (env)),
+    C(recreate app: image changed (...))). A new sandbox (ports, hostname, DNS, host aliases, cgroup parent,
+    QoS class, sandbox image changed), a restarted sandbox or a member left in the sandbox's old
+    namespaces means every member is recreated, as the kubelet does.
+  - Init containers that completed are not run again while the sandbox is unchanged; they run again (all
+    of them, in order) when the sandbox is new or restarted, or from the first whose configuration
+    changed. A failing init container fails the run with its exit code and the tail of its log, and the
+    members are not started.
+  - A container's C(ports) with a C(hostPort) are published on the sandbox, which owns the network
+    namespace.
+  - Supported manifest fields - C(apiVersion) (v1), C(kind) (Pod), C(metadata.name), C(metadata.labels)
+    (sandbox labels), C(metadata.namespace) and C(metadata.annotations) (ignored); C(spec.containers),
+    C(spec.initContainers), C(spec.restartPolicy), C(spec.shareProcessNamespace), C(spec.hostname),
+    C(spec.dnsConfig) (nameservers, searches, options), C(spec.hostAliases), C(spec.volumes) (C(hostPath) and
+    C(emptyDir)), C(spec.resources) (pod-level); per container C(name), C(image), C(command), C(args),
+    C(env) (C(name)/C(value)), C(ports), C(resources) (limits and requests of memory and cpu),
+    C(volumeMounts), C(workingDir), C(imagePullPolicy). Any other field is an error naming it, never
+    silently ignored. Quantities in a manifest follow Kubernetes rules only.
+  - An C(emptyDir) volume is a Docker volume C(<pod>_<volume>) labelled with the pod (tmpfs for
+    C(medium: Memory)), kept while the pod exists, removed with it.
+  - Containers without the label C(io.podkit.pod=<pod>) are never changed; a name clash with one fails
+    the run naming it. Concurrent runs on one pod are serialised by C(flock) on C(/run/podkit/<pod>.lock).
+author:
+  - podkit.docker contributors (@podkit)
+options:
+  name:
+    description:
+      - The pod's name. Containers are C(<pod>_sandbox) and C(<pod>_<container>).
+      - With O(manifest), it defaults to C(metadata.name) and must agree with it when both are given.
+    type: str
+  state:
+    description:
+      - C(present) and C(started) - the pod exists and its members run.
+      - C(stopped) - the pod's running containers are stopped (members, then the sandbox); nothing is created.
+      - C(restarted) - the sandbox is restarted and every member recreated in its new namespaces.
+      - C(absent) - every container labelled with the pod, its volumes, its cgroup and its lock file are
+        removed. No manifest or containers are needed.
+    type: str
+    choices: [present, started, stopped, restarted, absent]
+    default: present
+  manifest:
+    description:
+      - A Kubernetes C(v1) C(Pod), as a dict or as YAML text. Mutually exclusive with the native options
+        O(containers), O(init_containers), O(restart_policy), O(share_process_namespace), O(hostname),
+        O(ports), O(dns), O(dns_search), O(host_aliases) and O(volumes).
+    type: raw
+  containers:
+    description:
+      - The pod's containers, with Kubernetes keys - C(name), C(image), C(command), C(args), C(env) (a list of
+        C(name)/C(value), where C(secret=true) hides the value from results, or a dict), C(ports),
+        C(resources) (C(limits)/C(requests) of C(memory) and C(cpu); Docker sizes such as C(512m) are accepted
+        too), C(volumeMounts), C(workingDir), C(imagePullPolicy); and podkit's C(user), C(share) (subset
+        of C(net), C(ipc), C(pid)), C(secret_env) (names of env variables to hide), C(pull).
+    type: list
+    elements: dict
+  init_containers:
+    description:
+      - Containers run to completion, in order, before the members start. Same keys as O(containers).
+    type: list
+    elements: dict
+  restart_policy:
+    description:
+      - The pod's restart policy, mapped to Docker's C(always), C(on-failure) and C(no) for members.
+        Default C(Always).
+    type: str
+    choices: [Always, OnFailure, Never]
+  share_process_namespace:
+    description:
+      - Members join the sandbox's PID namespace (they see the pause process as PID 1).
+    type: bool
+  hostname:
+    description:
+      - The pod's hostname. Default the pod name.
+    type: str
+  ports:
+    description:
+      - Ports published on the pod, C([host_ip:]host_port:container_port[/proto]), besides the containers'
+        C(hostPort) entries.
+    type: list
+    elements: str
+  dns:
+    description:
+      - DNS servers of the pod.
+    type: list
+    elements: str
+  dns_search:
+    description:
+      - DNS search domains of the pod.
+    type: list
+    elements: str
+  host_aliases:
+    description:
+      - Entries for the pod's C(/etc/hosts) - Kubernetes' C(hostAliases) list (C(ip), C(hostnames)) or a
+        dict of hostname to IP.
+    type: raw
+  volumes:
+    description:
+      - Pod volumes, Kubernetes style - C(name) with C(hostPath) (C(path), C(type)) or C(emptyDir)
+        (C(medium), C(sizeLimit)).
+    type: list
+    elements: dict
+  cgroup_parent:
+    description:
+      - The pod's cgroup parent. Default C(/podkit/pod-<pod>) with Docker's cgroupfs driver,
+        C(podkit-pod_<pod>.slice) with the systemd driver.
+    type: str
+  sandbox_image:
+    description:
+      - The sandbox (pause) image. Default C(registry.k8s.io/pause:3.10); where no registry answers, use the
+        image the P(podkit.docker.host#role) role builds, C(podkit/pause:latest).
+    type: str
+  pull:
+    description:
+      - Default pull policy of the pod's images - C(missing), C(always) (containers are recreated only when
+        the image ID changed) or C(never). A container's C(imagePullPolicy) wins.
+    type: str
+    choices: [missing, always, never]
+    default: missing
+  resources:
+    description:
+      - Pod-level C(limits) and C(requests) (C(memory), C(cpu)) overriding those derived from the containers.
+    type: dict
+  wait:
+    description:
+      - Return only when the members started by this run are running.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for each init container to complete and for the members to run.
+    type: int
+    default: 60
+extends_documentation_fragment:
+  - podkit.docker.docker
+  - podkit.docker.docker.attributes
+seealso:
+  - module: podkit.docker.pod_facts
+  - module: podkit.docker.pod_sandbox
+  - module: podkit.docker.pod_container
+  - module: podkit.docker.cgroup_parent
+"""
+
+EXAMPLES = r"""
+- name: The article's pod, from its manifest
+  podkit.docker.pod:
+    sandbox_image: podkit/pause:latest
+    pull: never
+    manifest:
+      apiVersion: v1
+      kind: Pod
+      metadata:
+        name: foo
+      spec:
+        containers:
+          - name: app
+            image: podkit/busybox:latest
+            command: [httpd, -f, -p, "80", -h, /]
+            ports:
+              - containerPort: 80
+                hostPort: 8080
+                hostIP: 127.0.0.1
+            resources:
+              limits:
+                memory: 256Mi
+          - name: sidecar
+            image: podkit/busybox:latest
+            command: [/bin/sleep, 3650d]
+            resources:
+              limits:
+                memory: 128Mi
+
+- name: The same pod with native options and an init container
+  podkit.docker.pod:
+    name: foo
+    sandbox_image: podkit/pause:latest
+    pull: never
+    volumes:
+      - name: data
+        emptyDir: {}
+    init_containers:
+      - name: setup
+        image: podkit/busybox:latest
+        command: [sh, -c, "echo ready > /data/state"]
+        volumeMounts:
+          - {name: data, mountPath: /data}
+    containers:
+      - name: app
+        image: podkit/busybox:latest
+        command: [httpd, -f, -p, "80", -h, /data]
+        env:
+          - {name: TOKEN, value: "{{ app_token }}", secret: true}
+        volumeMounts:
+          - {name: data, mountPath: /data}
+        resources:
+          limits: {memory: 256Mi}
+
+- name: Remove the pod and everything of it
+  podkit.docker.pod:
+    name: foo
+    state: absent
+"""
+
+RETURN = r"""
+pod:
+  description:
+    - The pod after the run (before it in check mode), as one entry of RV(podkit.docker.pod_facts#module:ansible_facts.podkit_pods)
+      - QoS class, cgroup, sandbox and containers with their PIDs, namespace inodes, shared namespaces,
+      cgroup paths and limits. Null once the pod is removed.
+  returned: always
+  type: dict
+  contains:
+    qos_class:
+      description: Guaranteed, Burstable or BestEffort.
+      type: str
+    cgroup:
+      description: The pod cgroup as M(podkit.docker.cgroup_parent) returns it, plus usage.
+      type: dict
+    sandbox:
+      description: The sandbox container.
+      type: dict
+    containers:
+      description: Members and init containers by name - id, pid, status, image, namespaces, shared_with_sandbox, cgroup_paths, limits, usage.
+      type: dict
+  sample: {"qos_class": "Burstable", "containers": {"app": {"status": "running", "shared_with_sandbox": ["net", "ipc"]}}}
+actions:
+  description: What was done (in check mode, what would be done), in order, each with its reason.
+  returned: always
+  type: list
+  elements: str
+  sample: ["recreate sandbox: ports changed", "recreate app: sandbox recreated", "recreate sidecar: sandbox recreated"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DOCKER_COMMON_ARGS, connect, require_sdk
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, fail
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str"),
+            state=dict(type="str", default="present", choices=["present", "started", "stopped", "restarted", "absent"]),
+            manifest=dict(type="raw"),
+            containers=dict(type="list", elements="dict"),
+            init_containers=dict(type="list", elements="dict"),
+            restart_policy=dict(type="str", choices=["Always", "OnFailure", "Never"]),
+            share_process_namespace=dict(type="bool"),
+            hostname=dict(type="str"),
+            ports=dict(type="list", elements="str"),
+            dns=dict(type="list", elements="str"),
+            dns_search=dict(type="list", elements="str"),
+            host_aliases=dict(type="raw"),
+            volumes=dict(type="list", elements="dict"),
+            cgroup_parent=dict(type="str"),
+            sandbox_image=dict(type="str"),
+            pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
+            resources=dict(type="dict"),
+            wait=dict(type="bool", default=True),
+            wait_timeout=dict(type="int", default=60),
+            **DOCKER_COMMON_ARGS
+        ),
+        required_one_of=[["name", "manifest"]],
+        supports_check_mode=True,
+    )
+    require_sdk(module)
+    result = dict(changed=False, pod=None, actions=[])
+    # Values of env variables marked secret: Ansible masks them everywhere in the result.
+    secrets = set()
+    try:
+        client = connect(module.params["docker_host"], module.params["timeout"])
+        try:
+            result.update(converge_pod(client, module.params, module.check_mode, module._diff, secrets))
+        finally:
+            client.close()
+    except PodkitError as error:
+        module.no_log_values.update(secrets)
+        fail(module, error, **result)
+    module.no_log_values.update(secrets)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
