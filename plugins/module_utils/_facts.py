@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    SystemdBackend, V1Backend, V2Backend, cgroup_dirs_for_pid, detect_host, read_limits, read_usage)
+    SystemdBackend, V1Backend, V2Backend, cgroup_dirs_for_pid, detect_host, read_limits, read_usage, shares_to_weight)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
     LABEL_CONTAINER, LABEL_POD, LABEL_ROLE, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, DockerException)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
@@ -365,7 +365,7 @@ def _configured_limits(host_config, version):
                   cpu_period_us=period or None)
     shares = host_config.get("CpuShares") or None
     if version == 2:
-        limits["cpu_weight"] = None if shares is None else 1 + ((shares - 2) * 9999) // 262142
+        limits["cpu_weight"] = None if shares is None else shares_to_weight(shares)
     else:
         limits["cpu_shares"] = shares
     limits["pids_max"] = host_config.get("PidsLimit") or None

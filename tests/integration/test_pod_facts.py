@@ -5,8 +5,6 @@ import os
 import pathlib
 import subprocess
 
-import pytest
-
 from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE, ansible_env, container_pid, ns_inode, proc_cgroup
 
 CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")

@@ -42,10 +42,10 @@ def test_podkit_pod_is_grouped_by_labels_with_members_keyed_by_container_label()
     other = podkit("bar", "sandbox")
     pods = _facts.group_containers([app, other, init, sandbox])
     assert sorted(pods) == ["bar", "foo"]
-    foo = pods["foo"]
-    assert foo.managed and foo.sandbox is sandbox
+    group = pods["foo"]
+    assert group.managed and group.sandbox is sandbox
     # Init containers first: they ran first.
-    assert [(key, role) for key, role, _a in foo.members] == [("setup", "init"), ("app", "member")]
+    assert [(key, role) for key, role, _a in group.members] == [("setup", "init"), ("app", "member")]
     assert pods["bar"].members == []
 
 
