@@ -283,6 +283,11 @@ class Background:
         return result
 
 
+def run_any(module, **args):
+    """Run a module where success and a clear refusal are both acceptable; the caller checks which."""
+    return Background(module, args).result()
+
+
 def run_as(module, args, uid=65534, gid=65534, groups=(), check=False):
     """Run a module process under another user (setpriv), as Ansible's become would; returns its result."""
     cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid]

@@ -1,0 +1,112 @@
+"""dockerd stopped and started again: pods come back as their restart policy says, and a converge
+afterwards repairs what did not (or reports no change when nothing needs it).
+
+This stops the engine every other suite runs against, so it is marked ``disruptive``: it runs
+only with PODKIT_TEST_DISRUPTIVE=1, which scripts/test.sh sets in its own stage
+(reliability-disruptive) after every other pytest stage; elsewhere it is deselected, and the
+summary line says it was not run.
+"""
+
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import docker
+import pytest
+
+from conftest import DOCKER_HOST, TOP
+
+from .helpers import MEMBERS, assert_converged, basic_pod, pod_containers
+
+pytestmark = [pytest.mark.disruptive, pytest.mark.reliability("faults")]
+
+PIDFILE = pathlib.Path("/var/run/docker.pid")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop_dockerd():
+    pid = int(PIDFILE.read_text().strip())
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 180
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(pid), "dockerd (pid %d) did not exit after SIGTERM" % pid
+
+
+def _start_dockerd():
+    subprocess.run([str(TOP / "scripts" / "start-dockerd.sh")], check=True, timeout=300)
+
+
+def _wait(predicate, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return predicate()
+
+
+def _running(client, pod):
+    states = {}
+    for container in pod_containers(client, pod):
+        key = container.labels.get("io.podkit.container") or container.labels.get("io.podkit.role")
+        states[key] = container.attrs["State"]["Running"]
+    return states
+
+
+def test_dockerd_stopped_and_started(run_module, pod_names):
+    pods = dict(Always=pod_names(), Never=pod_names())
+    for policy, pod in pods.items():
+        result = run_module("pod", **basic_pod(pod, restart_policy=policy))
+        assert result["changed"]
+    client = docker.DockerClient(base_url=DOCKER_HOST, version="auto")
+    pids = {}
+    for pod in pods.values():
+        assert_converged(client, pod)
+        pids[pod] = [c.attrs["State"]["Pid"] for c in pod_containers(client, pod)]
+    client.close()
+
+    try:
+        _stop_dockerd()
+        for pod, pod_pids in pids.items():
+            assert not any(_alive(pid) for pid in pod_pids), "pod %s kept processes without dockerd" % pod
+    finally:
+        _start_dockerd()
+
+    client = docker.DockerClient(base_url=DOCKER_HOST, version="auto")
+    try:
+        always, never = pods["Always"], pods["Never"]
+        # restartPolicy Always: Docker itself brings the whole pod back.
+        assert _wait(lambda: _running(client, always) == dict(dict.fromkeys(MEMBERS, True), sandbox=True)), \
+            "pod %s (Always) did not come back with dockerd: %s" % (always, _running(client, always))
+        # restartPolicy Never: the members stay down until podkit is asked.
+        assert not any(_running(client, never).get(m) for m in MEMBERS), _running(client, never)
+
+        # Always: the converge finds the pod whole (or repairs stale members).
+        run_module("pod", **basic_pod(always, restart_policy="Always"))
+        assert_converged(client, always)
+        again = run_module("pod", **basic_pod(always, restart_policy="Always"))
+        assert not again["changed"] and again["actions"] == [], again["actions"]
+
+        # Never: as the kubelet does, podkit does not restart members that ran and exited; the
+        # converge reports no change for them and leaves them exited (the sandbox runs).
+        result = run_module("pod", **basic_pod(never, restart_policy="Never"))
+        assert not any(a.split(":")[0].split()[-1] in MEMBERS for a in result["actions"]), result["actions"]
+        states = _running(client, never)
+        assert states == dict(dict.fromkeys(MEMBERS, False), sandbox=True), states
+        again = run_module("pod", **basic_pod(never, restart_policy="Never"))
+        assert not again["changed"] and again["actions"] == [], again["actions"]
+        # Asked to start (state: restarted), the Never pod comes back whole in the sandbox's namespaces.
+        run_module("pod", **basic_pod(never, restart_policy="Never", state="restarted"))
+        assert_converged(client, never)
+    finally:
+        client.close()

@@ -1,0 +1,118 @@
+"""Secrets: environment values marked secret never show in module results, Ansible's output at -v
+and --diff (real runs and check mode), Ansible's log file, or facts. The container does get
+them (the positive control that the secret was really passed).
+"""
+
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ansible_env
+
+from .helpers import MEMBER_COMMAND, assert_converged, basic_pod, run_any
+
+pytestmark = pytest.mark.reliability("secrets")
+
+PLAYBOOK = """
+- name: Secrets stay secret
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Deploy a pod with a secret environment value
+      podkit.docker.pod:
+        name: "{{ pod }}"
+        sandbox_image: %(pause)s
+        pull: never
+        containers:
+          - name: app
+            image: %(busybox)s
+            command: %(command)s
+            env:
+              - name: TOKEN
+                value: "{{ token }}"
+                secret: true
+              - name: API_KEY
+                value: "{{ api_key }}"
+              - name: PLAIN
+                value: plain-value
+            secret_env: [API_KEY]
+      register: deployed
+
+    - name: Show what was registered
+      ansible.builtin.debug:
+        var: deployed
+
+    - name: Read the pod's facts
+      podkit.docker.pod_facts:
+        name: ["{{ pod }}"]
+"""
+
+
+def _secret():
+    return "s3cr3t-%s" % uuid.uuid4().hex
+
+
+def _playbook(tmp_path, pod, token, api_key, *extra):
+    path = tmp_path / "secrets.yml"
+    path.write_text(PLAYBOOK % dict(pause=PAUSE_IMAGE, busybox=BUSYBOX_IMAGE, command=MEMBER_COMMAND))
+    log = tmp_path / "ansible.log"
+    env = ansible_env(ANSIBLE_LOG_PATH=str(log))
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", "localhost,", "-v", "--diff", str(path), "-e", "pod=%s" % pod,
+         "-e", "token=%s" % token, "-e", "api_key=%s" % api_key] + list(extra),
+        capture_output=True, text=True, env=env, cwd=str(TOP), timeout=600, check=False)
+    output = proc.stdout + proc.stderr + (log.read_text() if log.exists() else "")
+    return proc, output
+
+
+def _printenv(client, pod, name):
+    return client.containers.get("%s_app" % pod).exec_run(["printenv", name]).output.decode().strip()
+
+
+def test_secret_env_hidden_in_output_diff_and_log(docker_client, pod_name, tmp_path):
+    token, api_key = _secret(), _secret()
+    proc, output = _playbook(tmp_path, pod_name, token, api_key)
+    assert proc.returncode == 0, output[-3000:]
+    assert_converged(docker_client, pod_name, members=("app",), memory=None, cpu_quota=None)
+    assert _printenv(docker_client, pod_name, "TOKEN") == token
+    assert _printenv(docker_client, pod_name, "API_KEY") == api_key
+    assert "TOKEN" in output and "podkit_pods" in output, "the run printed too little to check: %s" % output[-2000:]
+    for value in (token, api_key):
+        assert value not in output, "a secret value was printed:\n%s" % output[-4000:]
+
+    # A changed secret recreates the container; the diff shows that, without either value.
+    new_token = _secret()
+    check, check_output = _playbook(tmp_path, pod_name, new_token, api_key, "--check")
+    assert check.returncode == 0, check_output[-3000:]
+    assert "recreate" in check_output, check_output[-3000:]
+    proc, output = _playbook(tmp_path, pod_name, new_token, api_key)
+    assert proc.returncode == 0, output[-3000:]
+    assert "recreate" in output
+    assert _printenv(docker_client, pod_name, "TOKEN") == new_token
+    for value in (token, new_token, api_key):
+        assert value not in check_output + output, "a secret value was printed"
+
+
+def test_secret_env_hidden_in_a_failed_run(run_module, docker_client, pod_name):
+    token = _secret()
+    args = basic_pod(pod_name, containers=[dict(
+        name="app", image=BUSYBOX_IMAGE, command=MEMBER_COMMAND, resources=dict(limits=dict(memory="12Q")),
+        env=[dict(name="TOKEN", value=token, secret=True)])])
+    result = run_any("pod", **args)
+    assert result.get("failed") and "memory" in result["msg"], result
+    assert token not in repr(result), result
+
+
+def test_secret_env_hidden_in_module_result_and_diff(run_module, docker_client, pod_name):
+    token = _secret()
+    containers = [dict(name="app", image=BUSYBOX_IMAGE, command=MEMBER_COMMAND,
+                       env=[dict(name="TOKEN", value=token, secret=True)])]
+    for check in (True, False):
+        result = run_module("pod", check=check, diff=True, **basic_pod(pod_name, containers=containers))
+        assert result["changed"] and result.get("diff"), result
+        assert token not in repr(result), "secret in the %s result: %s" % ("check-mode" if check else "real", result)
+    assert _printenv(docker_client, pod_name, "TOKEN") == token
+    facts = run_module("pod_facts", name=[pod_name])
+    assert token not in repr(facts)
