@@ -25,7 +25,7 @@ root=$work/root
 cleanup() {
     # debootstrap mounts proc/sys inside the root while it runs; never leave them behind.
     for m in "$root/proc" "$root/sys" "$root/dev/pts" "$root/dev"; do
-        mountpoint -q "$m" 2>/dev/null && umount -l "$m" || true
+        if mountpoint -q "$m" 2>/dev/null; then umount -l "$m" || true; fi
     done
     rm -rf "$work"
 }
@@ -114,7 +114,7 @@ done
 
 echo "vm-build: kernel, initrd and a ${size} ext4 image"
 mkdir -p "$out"
-kernel=$(ls "$root"/boot/vmlinuz-*-cloud-amd64 | sort -V | tail -n 1)
+kernel=$(find "$root/boot" -name 'vmlinuz-*-cloud-amd64' | sort -V | tail -n 1)
 initrd=$root/boot/initrd.img-${kernel##*/vmlinuz-}
 grep -Eq '^CONFIG_FW_CFG_SYSFS=(y|m)' "$root/boot/config-${kernel##*/vmlinuz-}" || {
     echo "vm-build: the cloud kernel lacks qemu_fw_cfg; the key cannot be handed in" >&2

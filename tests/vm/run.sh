@@ -36,6 +36,8 @@ can_boot() {
     [ -x "$top/.venv/bin/ansible-playbook" ] || why+=("no $top/.venv (make venv)")
     if [ -n "$(missing_commands)" ]; then
         local p
+        # A fresh machine's package lists may predate its packages: read them once.
+        apt-cache policy "${packages[0]}" 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq >/dev/null 2>&1 || true
         for p in "${packages[@]}"; do
             apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' || why+=("package $p is neither installed nor installable")
         done
@@ -100,7 +102,8 @@ stop_vm() {
         wait "$qemu_pid" 2>/dev/null || true
     fi
     [ -n "$run_dir" ] && [ -z "${PODKIT_VM_KEEP_RUN_DIR:-}" ] && rm -rf "$run_dir"
-    log "wall time $((SECONDS - start)) s"
+    local took=$((SECONDS - start))
+    log "the whole VM test took $((took / 60))m$((took % 60))s (wall time)"
 }
 
 serial_tail() {

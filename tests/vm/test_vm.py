@@ -124,18 +124,18 @@ def test_pod_facts_report_cgroup_v2_the_systemd_driver_paths_and_limits(vm, pod)
     host = facts["podkit_host"]
     assert int(host["cgroup_version"]) == 2
     assert host["cgroup_driver"] == "systemd"
-    foo = facts["podkit_pods"][POD]
-    cgroup = foo["cgroup"]
+    article_pod = facts["podkit_pods"][POD]
+    cgroup = article_pod["cgroup"]
     slice_dir = "/sys/fs/cgroup" + pod["app"].cgroup.rsplit("/", 1)[0]
     assert cgroup["driver"] == "systemd"
     assert int(cgroup["version"]) == 2
     assert cgroup["docker_cgroup_parent"] == pod["app"].cgroup_parent
     assert slice_dir in cgroup["paths"].values(), cgroup["paths"]
     assert cgroup["limits"]["memory_bytes"] == POD_MEMORY
-    assert foo["sandbox"]["pid"] == pod["sandbox"].pid
-    assert foo["sandbox"]["namespaces"]["net"] == pod["sandbox"].ns["net"]
+    assert article_pod["sandbox"]["pid"] == pod["sandbox"].pid
+    assert article_pod["sandbox"]["namespaces"]["net"] == pod["sandbox"].ns["net"]
     for name, limit in MEMBER_MEMORY.items():
-        member = foo["containers"][name]
+        member = article_pod["containers"][name]
         assert member["pid"] == pod[name].pid
         assert member["limits"]["memory_bytes"] == limit
         assert set(member["shared_with_sandbox"]) >= {"net", "ipc"}
