@@ -74,36 +74,20 @@ def assert_matches_kernel(entry, client, name):
 # Building pods
 
 
-def make_cgroup(parent, memory=None, quota=None, pids=None):
-    """The pod's cgroup parent with limits, written directly in the v1 hierarchies."""
-    for controller in ("memory", "cpu", "pids"):
-        (CGROUP_ROOT / controller / parent.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    if memory:
-        (CGROUP_ROOT / "memory" / parent.lstrip("/") / "memory.limit_in_bytes").write_text(str(memory))
-    if quota:
-        (CGROUP_ROOT / "cpu" / parent.lstrip("/") / "cpu.cfs_quota_us").write_text(str(quota))
-    if pids:
-        (CGROUP_ROOT / "pids" / parent.lstrip("/") / "pids.max").write_text(str(pids))
+def make_podkit_pod(run_module, pod, members=("app", "sidecar"), share_pid=False):
+    """A pod made by the pod module: 64Mi and 500m CPU limits per member, so Guaranteed.
+
+    Returns the module's result; its cgroup parent is the default /podkit/pod-<pod>.
+    """
+    containers = [dict(name=name, image=BUSYBOX_IMAGE, command=["sleep", "3600"],
+                       resources=dict(limits=dict(memory="64Mi", cpu="500m")))
+                  for name in members]
+    return run_module("pod", name=pod, sandbox_image=PAUSE_IMAGE, pull="never", containers=containers,
+                      share_process_namespace=share_pid)
 
 
-def make_podkit_pod(client, pod, members=("app", "sidecar"), share=("net", "ipc")):
-    """A pod laid out as the pod module lays it out: DESIGN labels, names and cgroup parent."""
-    parent = "/podkit/pod-%s" % pod
-    make_cgroup(parent, memory=256 << 20, quota=100000, pids=64)
-    sandbox = client.containers.run(
-        PAUSE_IMAGE, name="%s_sandbox" % pod, detach=True, hostname=pod, ipc_mode="shareable",
-        cgroup_parent=parent,
-        labels={"io.podkit.pod": pod, "io.podkit.role": "sandbox", "io.podkit.container": "sandbox"})
-    join = "container:" + sandbox.id
-    for name in members:
-        client.containers.run(
-            BUSYBOX_IMAGE, ["sleep", "3600"], name="%s_%s" % (pod, name), detach=True, cgroup_parent=parent,
-            network_mode=join if "net" in share else None, ipc_mode=join if "ipc" in share else None,
-            pid_mode=join if "pid" in share else None,
-            mem_limit="64m", nano_cpus=500000000, cpu_shares=512,
-            labels={"io.podkit.pod": pod, "io.podkit.role": "member", "io.podkit.container": name,
-                    "io.podkit.sandbox-id": sandbox.id, "io.podkit.config-hash": "test"})
-    return parent
+def parent_of(pod):
+    return "/podkit/pod-%s" % pod
 
 
 def docker_cli(*args):
@@ -132,7 +116,8 @@ def snapshot(client, prefix, parent):
 
 
 def test_podkit_pod_facts_equal_what_the_kernel_says(docker_client, run_module, pod_name):
-    parent = make_podkit_pod(docker_client, pod_name)
+    made = make_podkit_pod(run_module, pod_name)
+    parent = parent_of(pod_name)
     before = snapshot(docker_client, pod_name, parent)
 
     result = run_module("pod_facts", name=[pod_name])
@@ -146,7 +131,7 @@ def test_podkit_pod_facts_equal_what_the_kernel_says(docker_client, run_module, 
     assert list(pods) == [pod_name]
     pod = pods[pod_name]
     assert pod["managed"] is True
-    # 64Mi and 0.5 CPU limits, shares 512 = the request 500m: every request equals its limit.
+    # Every member has memory and CPU limits and no smaller request.
     assert pod["qos_class"] == "Guaranteed"
 
     sandbox_pid = container_pid(docker_client, pod_name + "_sandbox")
@@ -176,13 +161,14 @@ def test_podkit_pod_facts_equal_what_the_kernel_says(docker_client, run_module, 
     assert cgroup["paths"]["memory"] == str(CGROUP_ROOT / "memory" / parent.lstrip("/"))
     assert cgroup["paths"]["cpu"] == str(CGROUP_ROOT / "cpu" / parent.lstrip("/"))
     assert cgroup["limits"] == kernel_limits(parent)
-    assert cgroup["limits"]["memory_bytes"] == 256 << 20
-    assert cgroup["limits"]["pids_max"] == 64
-    assert 0 < cgroup["usage"]["memory_bytes"] <= 256 << 20
+    # The pod module sums the members' limits into the parent: 2 x 64Mi, 2 x 500m.
+    assert cgroup["limits"]["memory_bytes"] == 128 << 20
+    assert cgroup["limits"]["cpu_quota_us"] == 100000
+    assert 0 < cgroup["usage"]["memory_bytes"] <= 128 << 20
 
     tree = result["tree"]
     assert "pod %s (podkit, Guaranteed)" % pod_name in tree
-    assert "└─cgroup %s: memory=256Mi cpu=1 pids=64" % parent in [line.split(",")[0] for line in tree]
+    assert "└─cgroup %s: memory=128Mi cpu=1" % parent in [line.split(",")[0] for line in tree]
     sandbox_line = next(line for line in tree if "sandbox %s_sandbox" % pod_name in line)
     assert "pid %d running" % sandbox_pid in sandbox_line
     assert "net:%d" % ns_inode(sandbox_pid, "net") in sandbox_line
@@ -192,9 +178,16 @@ def test_podkit_pod_facts_equal_what_the_kernel_says(docker_client, run_module, 
 
     assert snapshot(docker_client, pod_name, parent) == before
 
+    # The pod module returns the same structure for its pod (usage aside, which moves).
+    for entry in (made["pod"], pod):
+        for item in [entry["sandbox"], entry["cgroup"]] + list(entry["containers"].values()):
+            item.pop("usage")
+    assert made["pod"] == pod
+
 
 def test_check_mode_reads_the_same_and_changes_nothing(docker_client, run_module, pod_name):
-    parent = make_podkit_pod(docker_client, pod_name, members=("app",))
+    make_podkit_pod(run_module, pod_name, members=("app",))
+    parent = parent_of(pod_name)
     before = snapshot(docker_client, pod_name, parent)
     checked = run_module("pod_facts", check=True, name=[pod_name])
     real = run_module("pod_facts", name=[pod_name])
@@ -233,7 +226,7 @@ def test_hand_made_pod_of_the_article(docker_client, run_module, pod_name):
 
 
 def test_query_returns_the_shared_namespaces(docker_client, run_module, pod_name):
-    make_podkit_pod(docker_client, pod_name)
+    make_podkit_pod(run_module, pod_name)
     result = run_module("pod_facts", name=[pod_name], query="%s.containers.*.shared_with_sandbox" % pod_name)
     assert result["query_result"] == [["ipc", "net"], ["ipc", "net"]]
     sandbox_pid = container_pid(docker_client, pod_name + "_sandbox")
@@ -248,7 +241,7 @@ def test_bad_query_is_a_clear_error(docker_client, run_module):
 
 
 def test_pid_sharing_pod(docker_client, run_module, pod_name):
-    make_podkit_pod(docker_client, pod_name, members=("app",), share=("net", "ipc", "pid"))
+    make_podkit_pod(run_module, pod_name, members=("app",), share_pid=True)
     pod = run_module("pod_facts", name=[pod_name])["ansible_facts"]["podkit_pods"][pod_name]
     app = pod["containers"]["app"]
     sandbox_pid = container_pid(docker_client, pod_name + "_sandbox")
@@ -256,7 +249,7 @@ def test_pid_sharing_pod(docker_client, run_module, pod_name):
 
 
 def test_stopped_members_are_reported_with_their_status(docker_client, run_module, pod_name):
-    make_podkit_pod(docker_client, pod_name)
+    make_podkit_pod(run_module, pod_name)
     docker_client.containers.get(pod_name + "_sidecar").stop(timeout=0)
     result = run_module("pod_facts", name=[pod_name])
     pod = result["ansible_facts"]["podkit_pods"][pod_name]
@@ -279,10 +272,10 @@ def test_stopped_members_are_reported_with_their_status(docker_client, run_modul
     assert pod["cgroup"]["paths"]["memory"] == str(CGROUP_ROOT / "memory" / "podkit" / ("pod-" + pod_name))
 
 
-def test_container_whose_process_is_gone_while_read(docker_client, pod_name):
+def test_container_whose_process_is_gone_while_read(docker_client, run_module, pod_name):
     """Docker said running, but the process ended before /proc was read: reported as exited."""
     from ansible_collections.podkit.docker.plugins.module_utils import _cgroups, _facts
-    make_podkit_pod(docker_client, pod_name, members=("app",))
+    make_podkit_pod(run_module, pod_name, members=("app",))
     attrs = docker_client.api.inspect_container(pod_name + "_app")
     gone = subprocess.Popen(["true"])
     gone.wait()
@@ -292,10 +285,10 @@ def test_container_whose_process_is_gone_while_read(docker_client, pod_name):
         ("exited", 0, {}, [])
 
 
-def test_pod_facts_function_reuses_the_callers_containers(docker_client, pod_name):
+def test_pod_facts_function_reuses_the_callers_containers(docker_client, run_module, pod_name):
     """The pod module passes the containers it inspected; the result equals the module's entry."""
     from ansible_collections.podkit.docker.plugins.module_utils import _cgroups, _facts
-    make_podkit_pod(docker_client, pod_name)
+    make_podkit_pod(run_module, pod_name)
     host = _cgroups.detect_host(docker_client)
     containers = docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=" + pod_name})
     given = _facts.pod_facts(docker_client, host, pod_name, containers)
@@ -309,8 +302,8 @@ def test_pod_facts_function_reuses_the_callers_containers(docker_client, pod_nam
     assert _facts.pod_facts(docker_client, host, pod_name + "x") is None
 
 
-def test_ad_hoc_prints_the_facts_and_the_tree(docker_client, pod_name):
-    make_podkit_pod(docker_client, pod_name)
+def test_ad_hoc_prints_the_facts_and_the_tree(docker_client, run_module, pod_name):
+    make_podkit_pod(run_module, pod_name)
     proc = subprocess.run(
         ["ansible", "localhost", "-c", "local", "-i", "localhost,", "-m", "podkit.docker.pod_facts",
          "-a", "name=%s" % pod_name],
