@@ -31,7 +31,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import (
     LABEL_CONTAINER, LABEL_POD, LABEL_ROLE, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, DockerException)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
-    NS_TYPES, read_cmdline, read_namespaces, read_proc_cgroup)
+    NS_TYPES, SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
 
 # Set by the pod module on the sandbox when it knows the pod's QoS class from the spec
 # (requests are not all recoverable from Docker's configuration); it wins when present.
@@ -399,7 +399,7 @@ def container_entry(attrs, host, role, sandbox_ns=None, host_ns=None):
     namespaces = read_namespaces(pid)
     cgroup_paths = _cgroup_paths(read_proc_cgroup(pid))
     dirs = cgroup_dirs_for_pid(pid, host)
-    if not namespaces or not cgroup_paths:
+    if not os.path.isdir("/proc/%d" % pid):
         # The process ended between Docker's answer and this read.
         entry.update(pid=0, status="exited" if status == "running" else status)
         return entry
@@ -640,7 +640,8 @@ def render_pod(pod):
         shared = set()
         for entry in containers.values():
             shared.update(entry.get("shared_with_sandbox") or [])
-        owned = [ns for ns in NS_TYPES if ns in shared and ns in (sandbox.get("namespaces") or {})]
+        # With no member running, still show what a pod shares by design.
+        owned = [ns for ns in NS_TYPES if ns in (shared or SHAREABLE[:2]) and ns in (sandbox.get("namespaces") or {})]
         rows.append(("sandbox %s" % sandbox.get("name"), sandbox, owned))
     else:
         rows.append(("sandbox (gone)", dict(status="missing"), []))

@@ -285,3 +285,11 @@ def test_bad_query_is_a_clear_error():
 def test_query_over_pods():
     pods = {"foo": sample_pod()}
     assert sorted(_facts.run_query("foo.containers.*.shared_with_sandbox", pods)) == [[], [], ["ipc", "net"]]
+
+
+def test_tree_sandbox_shows_net_and_ipc_when_no_member_runs():
+    pod = sample_pod()
+    pod["containers"] = dict(sidecar=entry("foo_sidecar", 0, shared=[], status="exited"))
+    assert _facts.render_pod(pod)[2] == "  ├─sandbox foo_sandbox pid 100 running, ns ipc:4026532182 net:4026532184"
+    pod["containers"] = dict(app=entry("foo_app", 200, shared=["ipc", "pid", "net"]))
+    assert _facts.render_pod(pod)[2].endswith("ns ipc:4026532182 pid:4026532183 net:4026532184")
