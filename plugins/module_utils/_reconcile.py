@@ -549,6 +549,18 @@ class Planner:
                             seen=seen))
 
 
+def labels_for(pod, wanted, extra=None):
+    # type: (str, Wanted, Optional[Dict[str, str]]) -> Dict[str, str]
+    """The labels a container is created with: the user's, then podkit's own (which win)."""
+    digest, fields = wanted.hashes()
+    labels = dict(wanted.config.get("labels") or {})
+    labels.update(wanted.labels)
+    labels.update({LABEL_POD: pod, LABEL_ROLE: wanted.role, LABEL_CONTAINER: wanted.key,
+                   LABEL_HASH: digest, LABEL_FIELDS: ",".join("%s=%s" % kv for kv in sorted(fields.items()))})
+    labels.update(extra or {})
+    return labels
+
+
 def check_foreign(client, pod, actions):
     # type: (Any, str, List[Action]) -> None
     """Fail, before anything is done, when a name we would create is taken by a foreign container."""
@@ -605,13 +617,7 @@ class Applier:
         self._call("removing container %s" % seen.name, self.api.remove_container, seen.id, force=True)
 
     def labels_for(self, wanted, extra=None):
-        digest, fields = wanted.hashes()
-        labels = dict(wanted.config.get("labels") or {})
-        labels.update(wanted.labels)
-        labels.update({LABEL_POD: self.pod, LABEL_ROLE: wanted.role, LABEL_CONTAINER: wanted.key,
-                       LABEL_HASH: digest, LABEL_FIELDS: ",".join("%s=%s" % kv for kv in sorted(fields.items()))})
-        labels.update(extra or {})
-        return labels
+        return labels_for(self.pod, wanted, extra)
 
     def create_sandbox(self, wanted):
         # type: (Wanted) -> str
