@@ -31,7 +31,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import (
     LABEL_CONTAINER, LABEL_POD, LABEL_ROLE, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, DockerException)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
-    NS_TYPES, SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
+    SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
 
 # Set by the pod module on the sandbox when it knows the pod's QoS class from the spec
 # (requests are not all recoverable from Docker's configuration); it wins when present.
@@ -44,6 +44,9 @@ ROLE_UNMANAGED = "unmanaged"
 # Docker's HostConfig fields that join another container's namespace, in the order used to
 # find the container that owns a hand-made pod's namespaces.
 JOIN_MODES = (("net", "NetworkMode"), ("ipc", "IpcMode"), ("pid", "PidMode"))
+
+# The order shared namespaces are listed in: the pod's own first, as pod_container lists them.
+SHARE_ORDER = ("net", "ipc", "pid", "uts", "mnt", "cgroup", "user", "time")
 
 # Hierarchies whose cgroup.procs lists a container's processes, best first.
 _PROCS_FROM = ("pids", "memory", "cpu", "unified", "name=systemd")
@@ -419,12 +422,12 @@ def _cgroup_paths(entries):
 
 def shared_with(namespaces, sandbox_ns, host_ns):
     # type: (Dict[str, int], Dict[str, int], Dict[str, int]) -> List[str]
-    """Namespace types a container shares with its sandbox, in lsns order.
+    """Namespace types a container shares with its sandbox: net, ipc, pid first, as pod_container.
 
     A namespace every host process is in (the initial user namespace, the host's cgroup
     and time namespaces) is not something the pod shares, so it is left out.
     """
-    return [ns for ns in NS_TYPES
+    return [ns for ns in SHARE_ORDER
             if ns in namespaces and namespaces[ns] == sandbox_ns.get(ns) and namespaces[ns] != host_ns.get(ns)]
 
 
@@ -641,7 +644,7 @@ def render_pod(pod):
         for entry in containers.values():
             shared.update(entry.get("shared_with_sandbox") or [])
         # With no member running, still show what a pod shares by design.
-        owned = [ns for ns in NS_TYPES if ns in (shared or SHAREABLE[:2]) and ns in (sandbox.get("namespaces") or {})]
+        owned = [ns for ns in SHARE_ORDER if ns in (shared or SHAREABLE[:2]) and ns in (sandbox.get("namespaces") or {})]
         rows.append(("sandbox %s" % sandbox.get("name"), sandbox, owned))
     else:
         rows.append(("sandbox (gone)", dict(status="missing"), []))

@@ -106,7 +106,7 @@ EXAMPLES = r"""
 - name: Check that every member of foo shares net and ipc
   ansible.builtin.assert:
     that:
-      - shared.query_result | map('sort') | unique | list == [['ipc', 'net']]
+      - shared.query_result | unique | list == [['net', 'ipc']]
 
 - name: Include pods made by hand with docker run --network container:...
   podkit.docker.pod_facts:
@@ -182,7 +182,7 @@ ansible_facts:
               pid: 15433
               exit_code: 0
               namespaces: {mnt: 4026532253, uts: 4026532254, ipc: 4026532182, pid: 4026532255, net: 4026532184}
-              shared_with_sandbox: [ipc, net]
+              shared_with_sandbox: [net, ipc]
               cgroup_paths: {memory: /podkit/pod-foo/c65350dd0b98..., unified: /podkit/pod-foo/c65350dd0b98...}
               limits: {memory_bytes: 268435456, cpu_quota_us: null, cpu_period_us: 100000, cpu_shares: 1024, pids_max: null}
               usage: {memory_bytes: 1470464}
@@ -218,7 +218,7 @@ ansible_facts:
             - Each has C(id), C(name) (Docker's), C(role) (C(member), C(init), C(unmanaged), or C(sandbox)
               for a leftover sandbox), C(image), C(status), C(pid) (0 when not running), C(exit_code),
               C(namespaces) (type to inode), C(shared_with_sandbox) (the types whose namespace is the
-              sandbox's, in lsns order), C(cgroup_paths) (controller to path as in C(/proc/<pid>/cgroup);
+              sandbox's - net, ipc, pid first), C(cgroup_paths) (controller to path as in C(/proc/<pid>/cgroup);
               the v2 line is C(unified)), C(limits) (as for C(cgroup)), C(usage) (C(memory_bytes)) and
               C(processes) (C(pid) and C(command) of every process in its cgroup).
           type: dict
@@ -234,15 +234,15 @@ tree:
     - "host: Docker 20.10.24+dfsg1, cgroup v1 (cgroupfs driver), kernel 6.1.0-18-amd64"
     - "pod foo (podkit, Burstable)"
     - "└─cgroup /podkit/pod-foo: memory=512Mi cpu=500m, memory used 3.2Mi"
-    - "  ├─sandbox foo_sandbox pid 15383 running, ns ipc:4026532182 net:4026532184"
+    - "  ├─sandbox foo_sandbox pid 15383 running, ns net:4026532184 ipc:4026532182"
     - "  │ └─15383 /pause"
-    - "  └─app (foo_app) pid 15433 running [ipc net], memory=256Mi"
+    - "  └─app (foo_app) pid 15433 running [net ipc], memory=256Mi"
     - "    └─15433 httpd -f -p 80"
 query_result:
   description: The result of O(query) over RV(ansible_facts.podkit_pods).
   returned: when O(query) is given
   type: raw
-  sample: [[ipc, net], [ipc, net]]
+  sample: [[net, ipc], [net, ipc]]
 """
 
 import traceback

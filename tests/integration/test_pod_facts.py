@@ -147,6 +147,7 @@ def test_podkit_pod_facts_equal_what_the_kernel_says(docker_client, run_module, 
         pid = entry["pid"]
         # Sharing agrees with lsns, and is what the pod was built with.
         assert sorted(entry["shared_with_sandbox"]) == lsns_shared(pid, sandbox_pid) == ["ipc", "net"]
+        assert entry["shared_with_sandbox"] == ["net", "ipc"]
         assert entry["namespaces"]["net"] == ns_inode(sandbox_pid, "net")
         assert entry["namespaces"]["pid"] != ns_inode(sandbox_pid, "pid")
         # The member limits Docker set are in the container's own cgroup files.
@@ -174,7 +175,7 @@ def test_podkit_pod_facts_equal_what_the_kernel_says(docker_client, run_module, 
     assert "net:%d" % ns_inode(sandbox_pid, "net") in sandbox_line
     for name, entry in pod["containers"].items():
         line = next(line for line in tree if "%s (%s_%s)" % (name, pod_name, name) in line)
-        assert "pid %d running [ipc net]" % entry["pid"] in line
+        assert "pid %d running [net ipc]" % entry["pid"] in line
 
     assert snapshot(docker_client, pod_name, parent) == before
 
@@ -228,7 +229,7 @@ def test_hand_made_pod_of_the_article(docker_client, run_module, pod_name):
 def test_query_returns_the_shared_namespaces(docker_client, run_module, pod_name):
     make_podkit_pod(run_module, pod_name)
     result = run_module("pod_facts", name=[pod_name], query="%s.containers.*.shared_with_sandbox" % pod_name)
-    assert result["query_result"] == [["ipc", "net"], ["ipc", "net"]]
+    assert result["query_result"] == [["net", "ipc"], ["net", "ipc"]]
     sandbox_pid = container_pid(docker_client, pod_name + "_sandbox")
     result = run_module("pod_facts", name=[pod_name], query="%s.sandbox.namespaces.net" % pod_name)
     assert result["query_result"] == ns_inode(sandbox_pid, "net")
@@ -246,6 +247,7 @@ def test_pid_sharing_pod(docker_client, run_module, pod_name):
     app = pod["containers"]["app"]
     sandbox_pid = container_pid(docker_client, pod_name + "_sandbox")
     assert sorted(app["shared_with_sandbox"]) == lsns_shared(app["pid"], sandbox_pid) == ["ipc", "net", "pid"]
+    assert app["shared_with_sandbox"] == ["net", "ipc", "pid"]
 
 
 def test_stopped_members_are_reported_with_their_status(docker_client, run_module, pod_name):

@@ -176,8 +176,8 @@ def test_shared_with_leaves_out_the_hosts_namespaces():
     host = dict(user=1, cgroup=2, time=3, net=10, ipc=11)
     sandbox = dict(user=1, cgroup=2, time=3, net=20, ipc=21, pid=22, mnt=23, uts=24)
     app = dict(user=1, cgroup=2, time=3, net=20, ipc=21, pid=32, mnt=33, uts=34)
-    assert _facts.shared_with(app, sandbox, host) == ["ipc", "net"]
-    assert _facts.shared_with(dict(app, pid=22), sandbox, host) == ["ipc", "pid", "net"]
+    assert _facts.shared_with(app, sandbox, host) == ["net", "ipc"]
+    assert _facts.shared_with(dict(app, pid=22), sandbox, host) == ["net", "ipc", "pid"]
     assert _facts.shared_with({}, sandbox, host) == []
 
 
@@ -216,7 +216,7 @@ def sample_pod():
                       processes=[dict(pid=100, command="/pause")]),
         containers=dict(
             setup=entry("foo_setup", 0, role="init", shared=[], status="exited"),
-            app=entry("foo_app", 200, shared=["ipc", "net"], limits=dict(memory_bytes=256 << 20, cpu_shares=1024),
+            app=entry("foo_app", 200, shared=["net", "ipc"], limits=dict(memory_bytes=256 << 20, cpu_shares=1024),
                       processes=[dict(pid=200, command="httpd -f"), dict(pid=201, command="sh")]),
             sidecar=entry("foo_sidecar", 0, shared=[], status="exited", exit_code=137),
         ))
@@ -227,10 +227,10 @@ def test_tree_shows_pod_cgroup_limits_sandbox_first_and_shared_namespaces():
         "host: Docker 20.10.24, cgroup v1 (cgroupfs driver), kernel 6.1.0",
         "pod foo (podkit, Burstable)",
         "└─cgroup /pod-foo: memory=512Mi cpu=500m, memory used 3Mi",
-        "  ├─sandbox foo_sandbox pid 100 running, ns ipc:4026532182 net:4026532184",
+        "  ├─sandbox foo_sandbox pid 100 running, ns net:4026532184 ipc:4026532182",
         "  │ └─100 /pause",
         "  ├─init setup (foo_setup) exited (0)",
-        "  ├─app (foo_app) pid 200 running [ipc net], memory=256Mi",
+        "  ├─app (foo_app) pid 200 running [net ipc], memory=256Mi",
         "  │ ├─200 httpd -f",
         "  │ └─201 sh",
         "  └─sidecar (foo_sidecar) exited (137)",
@@ -284,12 +284,12 @@ def test_bad_query_is_a_clear_error():
 
 def test_query_over_pods():
     pods = {"foo": sample_pod()}
-    assert sorted(_facts.run_query("foo.containers.*.shared_with_sandbox", pods)) == [[], [], ["ipc", "net"]]
+    assert sorted(_facts.run_query("foo.containers.*.shared_with_sandbox", pods)) == [[], [], ["net", "ipc"]]
 
 
 def test_tree_sandbox_shows_net_and_ipc_when_no_member_runs():
     pod = sample_pod()
     pod["containers"] = dict(sidecar=entry("foo_sidecar", 0, shared=[], status="exited"))
-    assert _facts.render_pod(pod)[2] == "  ├─sandbox foo_sandbox pid 100 running, ns ipc:4026532182 net:4026532184"
-    pod["containers"] = dict(app=entry("foo_app", 200, shared=["ipc", "pid", "net"]))
-    assert _facts.render_pod(pod)[2].endswith("ns ipc:4026532182 pid:4026532183 net:4026532184")
+    assert _facts.render_pod(pod)[2] == "  ├─sandbox foo_sandbox pid 100 running, ns net:4026532184 ipc:4026532182"
+    pod["containers"] = dict(app=entry("foo_app", 200, shared=["net", "ipc", "pid"]))
+    assert _facts.render_pod(pod)[2].endswith("ns net:4026532184 ipc:4026532182 pid:4026532183")
