@@ -333,24 +333,65 @@ def _status(attrs):
     return (attrs.get("State") or {}).get("Status") or "unknown"
 
 
-def read_processes(dirs):
-    # type: (Dict[str, str]) -> List[Dict[str, Any]]
-    """[{pid, command}] of the processes in a container's cgroup, as systemd-cgls lists them."""
+def read_processes(dirs, main_pid=0):
+    # type: (Dict[str, str], int) -> List[Dict[str, Any]]
+    """[{pid, command}] of the processes in a container's cgroup, as systemd-cgls lists them.
+
+    The container's main process first, then each process after its parent, so that PIDs
+    that wrapped around do not put a child before its parent.
+    """
     for key in _PROCS_FROM:
         if key not in dirs:
             continue
         try:
             with open(os.path.join(dirs[key], "cgroup.procs")) as handle:
-                pids = sorted(int(p) for p in handle.read().split())
+                pids = [int(p) for p in handle.read().split()]
         except (OSError, ValueError):
             continue
         result = []
-        for pid in pids:
+        for pid in order_processes(dict((pid, _ppid(pid)) for pid in pids), main_pid):
             command = read_cmdline(pid)
             if command is not None:
                 result.append(dict(pid=pid, command=command))
         return result
     return []
+
+
+def _ppid(pid):
+    # type: (int) -> int
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            stat = handle.read()
+    except OSError:
+        return 0
+    # The command name is in parentheses and may itself contain spaces or ')'.
+    return int(stat[stat.rfind(")") + 2:].split()[1])
+
+
+def order_processes(parents, main_pid=0):
+    # type: (Dict[int, int], int) -> List[int]
+    """PIDs of ``parents`` ({pid: ppid}) depth first from their roots, ``main_pid``'s tree first."""
+    children = {}  # type: Dict[int, List[int]]
+    roots = []
+    for pid, ppid in parents.items():
+        if ppid in parents and ppid != pid:
+            children.setdefault(ppid, []).append(pid)
+        else:
+            roots.append(pid)
+    roots.sort(key=lambda pid: (pid != main_pid, pid))
+    result = []
+    seen = set()
+    stack = list(reversed(roots))
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        result.append(pid)
+        stack.extend(sorted(children.get(pid, ()), reverse=True))
+    # A cycle (impossible in the kernel, possible in odd data) leaves nodes unvisited.
+    result.extend(sorted(set(parents) - seen))
+    return result
 
 
 def _configured_limits(host_config, version):
@@ -408,7 +449,7 @@ def container_entry(attrs, host, role, sandbox_ns=None, host_ns=None):
         return entry
     entry.update(namespaces=namespaces, cgroup_paths=cgroup_paths,
                  limits=read_limits(dirs, host.version), usage=read_usage(dirs, host.version),
-                 processes=read_processes(dirs), cgroup_dirs=dirs)
+                 processes=read_processes(dirs, pid), cgroup_dirs=dirs)
     if sandbox_ns is not None:
         entry["shared_with_sandbox"] = shared_with(namespaces, sandbox_ns, host_ns or {})
     return entry

@@ -293,3 +293,10 @@ def test_tree_sandbox_shows_net_and_ipc_when_no_member_runs():
     assert _facts.render_pod(pod)[2] == "  ├─sandbox foo_sandbox pid 100 running, ns net:4026532184 ipc:4026532182"
     pod["containers"] = dict(app=entry("foo_app", 200, shared=["net", "ipc", "pid"]))
     assert _facts.render_pod(pod)[2].endswith("ns net:4026532184 ipc:4026532182 pid:4026532183")
+
+
+def test_processes_are_ordered_main_first_then_each_after_its_parent():
+    # 32741 is the main process (sh), its child 308 got a wrapped-around PID; 500 came by docker exec.
+    assert _facts.order_processes({308: 32741, 32741: 1000, 500: 900, 501: 500}, 32741) == [32741, 308, 500, 501]
+    assert _facts.order_processes({5: 4, 4: 5}) == [4, 5]
+    assert _facts.order_processes({}) == []
