@@ -66,7 +66,10 @@ def assert_matches_kernel(entry, client, name):
     assert entry["cgroup_paths"] == kernel_cgroup_paths(pid)
     # One path for memory, cpu and pids with the cgroupfs driver.
     assert entry["limits"] == kernel_limits(proc_cgroup(pid)["memory"])
-    assert pid in [p["pid"] for p in entry["processes"]]
+    # The processes are the cgroup's (systemd-cgls's view), the main one first.
+    procs = (CGROUP_ROOT / "pids" / proc_cgroup(pid)["pids"].lstrip("/") / "cgroup.procs").read_text().split()
+    assert sorted(p["pid"] for p in entry["processes"]) == sorted(int(p) for p in procs)
+    assert entry["processes"][0]["pid"] == pid
     assert entry["usage"]["memory_bytes"] > 0
 
 
