@@ -60,7 +60,7 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not _category_of:
+    if not _outcomes and not _deselected:
         return
     write = terminalreporter.write_line
     write("")

@@ -10,6 +10,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import docker
@@ -257,8 +258,13 @@ class Background:
         self.proc = subprocess.Popen(module_command(module), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env or ansible_env(),
                                      preexec_fn=preexec)
-        self.proc.stdin.write(module_input(args))
-        self.proc.stdin.close()
+        self._output = None
+        # communicate() feeds stdin and drains both pipes, so a chatty module never blocks on a full pipe.
+        self._reader = threading.Thread(target=self._communicate, args=(module_input(args),), daemon=True)
+        self._reader.start()
+
+    def _communicate(self, text):
+        self._output = self.proc.communicate(text)
 
     @property
     def pid(self):
@@ -268,11 +274,15 @@ class Background:
         return self.proc.poll() is None
 
     def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
+        if self.running():
+            self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
+        self._reader.join(timeout=30)
 
     def result(self, timeout=300):
-        stdout, stderr = self.proc.communicate(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        assert not self._reader.is_alive(), "module %s still running after %ss" % (self.module, timeout)
+        stdout, stderr = self._output
         try:
             result = json.loads(stdout)
         except ValueError:

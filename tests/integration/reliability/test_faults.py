@@ -124,7 +124,10 @@ def test_pod_cgroup_limits_changed_behind_podkit(run_module, docker_client, pod_
 def _slow_init_pod(pod):
     # An init container that takes a while gives the interrupted run a well-defined middle:
     # the sandbox exists, the init container runs, no member exists yet.
-    return basic_pod(pod, init_containers=[dict(name="setup", image=BUSYBOX_IMAGE, command=["sleep", "3"])])
+    return basic_pod(pod, init_containers=[dict(
+        name="setup", image=BUSYBOX_IMAGE, command=["sleep", "3"],
+        # With a limit, so the pod keeps its kubelet-derived limits (every container has one).
+        resources=dict(limits=dict(memory="16Mi", cpu="100m")))])
 
 
 def _wait_for_container(client, name, proc, timeout=120):

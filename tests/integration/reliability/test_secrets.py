@@ -68,7 +68,7 @@ def _playbook(tmp_path, pod, token, api_key, *extra):
 
 
 def _printenv(client, pod, name):
-    return client.containers.get("%s_app" % pod).exec_run(["printenv", name]).output.decode().strip()
+    return client.containers.get("%s_app" % pod).exec_run(["sh", "-c", 'printf %%s "$%s"' % name]).output.decode().strip()
 
 
 def test_secret_env_hidden_in_output_diff_and_log(docker_client, pod_name, tmp_path):
@@ -102,6 +102,15 @@ def test_secret_env_hidden_in_a_failed_run(run_module, docker_client, pod_name):
         env=[dict(name="TOKEN", value=token, secret=True)])])
     result = run_any("pod", **args)
     assert result.get("failed") and "memory" in result["msg"], result
+    assert token not in repr(result), result
+
+
+def test_secret_env_hidden_when_the_daemon_is_unreachable(docker_client, pod_name):
+    token = _secret()
+    args = basic_pod(pod_name, docker_host="unix:///nonexistent.sock", containers=[dict(
+        name="app", image=BUSYBOX_IMAGE, command=MEMBER_COMMAND, env=[dict(name="TOKEN", value=token, secret=True)])])
+    result = run_any("pod", **args)
+    assert result.get("failed") and "docker_host" in result["msg"], result
     assert token not in repr(result), result
 
 
