@@ -600,6 +600,7 @@ class Applier:
         self.sandbox = state.sandbox          # type: Optional[Seen]
         self.touched = {}                     # type: Dict[str, str]  # key -> container id (new or changed)
         self.removed = set()
+        self.deferred = []                    # type: List[Tuple[str, str, str]]  # members created, to start
 
     def sandbox_id(self):
         if self.sandbox is None:
@@ -693,8 +694,33 @@ class Applier:
 
     def run(self, actions, start=True):
         # type: (List[Action], bool) -> None
-        for action in actions:
-            getattr(self, "do_" + action.kind)(action, start)
+        self.deferred = []
+        done = 0
+        try:
+            for action in actions:
+                member = action.kind in ("create", "recreate") and action.wanted is not None \
+                    and action.wanted.role == ROLE_MEMBER
+                if not member:
+                    self.start_deferred()
+                getattr(self, "do_" + action.kind)(action, start)
+                done += 1
+            self.start_deferred()
+        except PodkitError as error:
+            # Whatever ran before the failure did change the host.
+            error.details.setdefault("changed", done > 0)
+            error.details.setdefault("actions", [str(a) for a in actions])
+            raise
+
+    def start_deferred(self):
+        """Start the members created in a row together: Docker starts them in parallel just fine."""
+        pending, self.deferred = self.deferred, []
+        if len(pending) == 1:
+            self.start(*pending[0])
+        elif pending:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:
+                for future in [pool.submit(self.start, *item) for item in pending]:
+                    future.result()
 
     # One method per action kind.
 
@@ -721,7 +747,7 @@ class Applier:
         new_id = self.create_member(action.wanted)
         self.touched[action.target] = new_id
         if start:
-            self.start(action.target, new_id, action.wanted.name)
+            self.deferred.append((action.target, new_id, action.wanted.name))
 
     do_recreate = do_create
 
@@ -1212,11 +1238,7 @@ def converge_pod(client, params, check_mode, diff=False, secrets=None):
         containers = None
         if actions and not check_mode:
             applier = Applier(client, pod, state, images, params.get("wait_timeout") or 60)
-            try:
-                applier.run(actions, start=state_name != "stopped")
-            except PodkitError as error:
-                error.details.setdefault("actions", [str(a) for a in actions])
-                raise
+            applier.run(actions, start=state_name != "stopped")
             if params.get("wait", True) and state_name not in ("absent", "stopped"):
                 started = [a.target for a in actions if a.kind in ("create", "recreate", "start", "restart")
                            and a.target != "sandbox"]

@@ -22,8 +22,8 @@ description:
     ports, DNS, C(/etc/hosts) entries); init containers C(<pod>_<name>), run in order to completion;
     members C(<pod>_<name>) joined to the sandbox's network and IPC (and PID with
     O(share_process_namespace)) namespaces and cgroup parent.
-  - On change only what changed is recreated, with the reason (C(recreate app: config changed (env)),
-    C(recreate app: image changed (...))). A new sandbox (ports, hostname, DNS, host aliases, cgroup parent,
+  - On change only what changed is recreated, and RV(actions) says why (the configuration fields that
+    changed, a changed image ID, a stale sandbox). A new sandbox (ports, hostname, DNS, host aliases, cgroup parent,
     QoS class, sandbox image changed), a restarted sandbox or a member left in the sandbox's old
     namespaces means every member is recreated, as the kubelet does.
   - Init containers that completed are not run again while the sandbox is unchanged; they run again (all
@@ -41,7 +41,7 @@ description:
     C(volumeMounts), C(workingDir), C(imagePullPolicy). Any other field is an error naming it, never
     silently ignored. Quantities in a manifest follow Kubernetes rules only.
   - An C(emptyDir) volume is a Docker volume C(<pod>_<volume>) labelled with the pod (tmpfs for
-    C(medium: Memory)), kept while the pod exists, removed with it.
+    C(medium=Memory)), kept while the pod exists, removed with it.
   - Containers without the label C(io.podkit.pod=<pod>) are never changed; a name clash with one fails
     the run naming it. Concurrent runs on one pod are serialised by C(flock) on C(/run/podkit/<pod>.lock).
 author:

@@ -235,8 +235,8 @@ def test_concurrent_playbooks_on_a_new_pod_leave_one_of_each(docker_client, pod_
     }]))
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", str(playbook)]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ansible_env(),
-                              cwd=str(TOP)) for _ in range(2)]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
+                              cwd=str(TOP)) for run in range(2)]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
     for proc, output in zip(procs, outputs):
         assert proc.returncode == 0, output
     roles = sorted((c.labels["io.podkit.role"], c.labels["io.podkit.container"]) for c in labelled(docker_client, pod_name))
