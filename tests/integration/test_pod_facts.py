@@ -323,3 +323,9 @@ def test_ad_hoc_prints_the_facts_and_the_tree(docker_client, run_module, pod_nam
     assert '"pod %s (podkit, Guaranteed)",' % pod_name in proc.stdout
     assert "├─sandbox %s_sandbox pid %d running" % (pod_name, sandbox_pid) in proc.stdout
     assert "\\u2500" not in proc.stdout
+
+
+def test_no_daemon_is_a_clear_error(run_module, tmp_path):
+    result = run_module("pod_facts", docker_host="unix://%s/none.sock" % tmp_path, timeout=5, expect_fail=True)
+    assert result["msg"].startswith("docker_host: no Docker daemon answers at unix://")
+    assert result["changed"] is False
