@@ -530,6 +530,12 @@ class Planner:
                 reason = "not run yet"
             else:
                 reason = self.recreate_reason(wanted, seen)
+                sandbox = self.state.sandbox
+                if reason is None and sandbox is not None and \
+                        _timestamp(sandbox.state.get("StartedAt")) > _timestamp(seen.state.get("StartedAt")):
+                    # An exited init container has no namespaces to compare: its start time tells
+                    # that the sandbox was restarted after it ran.
+                    reason = "sandbox restarted"
                 if reason is None and (seen.state.get("Running") or seen.exit_code != 0):
                     reason = "did not complete" if not seen.state.get("Running") or seen.exit_code else "still running"
         if reason:
@@ -559,6 +565,14 @@ def labels_for(pod, wanted, extra=None):
                    LABEL_HASH: digest, LABEL_FIELDS: ",".join("%s=%s" % kv for kv in sorted(fields.items()))})
     labels.update(extra or {})
     return labels
+
+
+def _timestamp(text):
+    # type: (Optional[str]) -> Tuple[str, int]
+    """Docker's RFC 3339 time (nanoseconds, trailing zeros trimmed) as a sortable pair."""
+    text = (text or "").rstrip("Z")
+    whole, _sep, fraction = text.partition(".")
+    return whole, int((fraction + "000000000")[:9] or 0)
 
 
 def check_foreign(client, pod, actions):

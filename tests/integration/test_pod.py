@@ -320,3 +320,39 @@ def test_bad_manifest_is_a_clear_error_and_creates_nothing(docker_client, run_mo
 def test_manifest_and_native_options_are_exclusive(run_module, pod_name):
     result = deploy(run_module, article_manifest(pod_name), expect_fail=True, hostname="x")
     assert "manifest" in result["msg"] and "hostname" in result["msg"]
+
+
+def test_init_containers_rerun_after_the_sandbox_restarted(docker_client, run_module, pod_name):
+    deploy(run_module, init_pod(pod_name))
+    docker_client.containers.get(pod_name + "_sandbox").restart(timeout=1)
+    checked = deploy(run_module, init_pod(pod_name), check=True)
+    assert checked["actions"] == ["run init one: sandbox restarted", "run init two: after one",
+                                  "recreate app: stale network namespace"]
+    result = deploy(run_module, init_pod(pod_name))
+    assert result["actions"] == checked["actions"]
+    # The emptyDir outlives the sandbox, as in Kubernetes: both init containers appended again.
+    assert exec_out(docker_client, pod_name + "_app", ["cat", "/tmp/seen-at-start"]) == "one\ntwo\none\ntwo\n"
+    sandbox_pid = container_pid(docker_client, pod_name + "_sandbox")
+    assert ns_inode(container_pid(docker_client, pod_name + "_app"), "net") == ns_inode(sandbox_pid, "net")
+
+
+def test_restarted_state_gives_new_namespaces_that_members_share(docker_client, run_module, pod_name):
+    manifest = article_manifest(pod_name)
+    deploy(run_module, manifest)
+    old_net = ns_inode(container_pid(docker_client, pod_name + "_sandbox"), "net")
+    result = deploy(run_module, manifest, state="restarted")
+    assert result["actions"] == ["restart sandbox: state restarted", "recreate app: sandbox restarted",
+                                 "recreate sidecar: sandbox restarted"]
+    sandbox_net = ns_inode(container_pid(docker_client, pod_name + "_sandbox"), "net")
+    assert sandbox_net != old_net
+    for name in ("app", "sidecar"):
+        assert ns_inode(container_pid(docker_client, "%s_%s" % (pod_name, name)), "net") == sandbox_net
+    assert deploy(run_module, manifest)["actions"] == []
+
+
+def test_missing_image_with_pull_never_is_a_clear_error(docker_client, run_module, pod_name):
+    manifest = article_manifest(pod_name)
+    manifest["spec"]["containers"][1]["image"] = "podkit/not-here:%s" % pod_name
+    result = deploy(run_module, manifest, expect_fail=True)
+    assert "podkit/not-here:%s" % pod_name in result["msg"] and "never" in result["msg"]
+    assert labelled(docker_client, pod_name) == []

@@ -151,3 +151,23 @@ def test_split_ref():
     assert _split_ref("podkit/busybox:latest") == ("podkit/busybox", "latest")
     assert _split_ref("localhost:5000/x") == ("localhost:5000/x", "latest")
     assert _split_ref("registry.k8s.io/pause:3.10") == ("registry.k8s.io/pause", "3.10")
+
+
+def test_timestamps_compare_with_trimmed_nanoseconds():
+    from ansible_collections.podkit.docker.plugins.module_utils._reconcile import _timestamp
+    assert _timestamp("2026-11-24T21:01:02.12Z") > _timestamp("2026-11-24T21:01:02.1Z")
+    assert _timestamp("2026-11-24T21:01:03Z") > _timestamp("2026-11-24T21:01:02.999999999Z")
+
+
+def test_init_reruns_when_the_sandbox_started_after_it():
+    state = running_pod()
+    one = member_wanted(POD, ContainerSpec(name="one", image="busybox", init=True), {}, PARENT, role="init")
+    state.containers["one"] = seen(one, "1" * 64, "sha256:b", running=False, extra={LABEL_SANDBOX_ID: SANDBOX_ID})
+    state.containers["one"].attrs["State"]["StartedAt"] = "2026-11-24T21:00:00.5Z"
+    state.sandbox.attrs["State"]["StartedAt"] = "2026-11-24T20:59:59Z"
+    planner = Planner(state, images())
+    assert planner.init(one, None) is None
+    state.sandbox.attrs["State"]["StartedAt"] = "2026-11-24T21:00:01Z"
+    planner = Planner(state, images())
+    planner.init(one, None)
+    assert [str(a) for a in planner.actions] == ["run init one: sandbox restarted"]
