@@ -224,9 +224,11 @@ ansible_facts:
           type: dict
 tree:
   description:
-    - The pods as a picture, one line an element, in the spirit of C(systemd-cgls) and C(lsns)
-      pod, cgroup parent with limits, sandbox with the inodes of the namespaces its members join, each
-      container with PID and status and the namespaces it shares in brackets, its processes.
+    - The pods as a picture, one line an element, in the spirit of C(systemd-cgls) and C(lsns) - the
+      host, then per pod its cgroup parent with limits and memory used, the sandbox with the inodes of
+      the namespaces its members join, each container with its PID and status (or exit code), the
+      namespaces it shares with the sandbox in brackets and its limits, and under it its processes.
+    - Printed as it is by C(ansible -m podkit.docker.pod_facts) and by P(podkit.docker.pods#role).
   returned: always
   type: list
   elements: str
