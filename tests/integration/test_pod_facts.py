@@ -226,7 +226,12 @@ def test_hand_made_pod_of_the_article(docker_client, run_module, pod_name):
     assert pod["cgroup"]["docker_cgroup_parent"] == "/" + pod_name
     assert pod["cgroup"]["paths"]["memory"] == str(CGROUP_ROOT / "memory" / pod_name)
     assert pod["cgroup"]["limits"] == kernel_limits("/" + pod_name)
-    assert "pod %s (unmanaged, BestEffort)" % owner in result["tree"]
+    tree = result["tree"]
+    assert "pod %s (unmanaged, BestEffort)" % owner in tree
+    assert "└─cgroup /%s: no limits" % pod_name in [line.split(",")[0] for line in tree]
+    for name, entry in pod["containers"].items():
+        assert "  ├─%s pid %d running [net ipc]" % (name, entry["pid"]) in tree or \
+            "  └─%s pid %d running [net ipc]" % (name, entry["pid"]) in tree
 
 
 def test_query_returns_the_shared_namespaces(docker_client, run_module, pod_name):
