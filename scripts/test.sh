@@ -34,6 +34,10 @@ stage integration "$bin/pytest" -q tests/integration --junitxml "$reports/integr
 if [ -d molecule ] && ls molecule/*/molecule.yml >/dev/null 2>&1; then
     stage molecule "$bin/molecule" test --all
 fi
+# Tests that stop and start the shared dockerd (marked `disruptive`) run alone, after every other
+# stage that uses the engine; the integration stage above deselects them (and says so).
+stage reliability-disruptive env PODKIT_TEST_DISRUPTIVE=1 "$bin/pytest" -q -m disruptive tests/integration \
+    --junitxml "$reports/reliability-disruptive.xml"
 if [ -x tests/vm/run.sh ]; then
     if tests/vm/run.sh --can-boot; then
         stage vm tests/vm/run.sh
