@@ -162,8 +162,13 @@ def test_podkit_pod_facts_equal_what_the_kernel_says(docker_client, run_module, 
     cgroup = pod["cgroup"]
     assert cgroup["name"] == cgroup["docker_cgroup_parent"] == parent
     assert (cgroup["driver"], cgroup["version"]) == ("cgroupfs", 1)
+    # Every hierarchy the sandbox is in has the parent directory, named as the facts name it.
+    mounts = {"name=systemd": "systemd"}
+    expected = dict((key, os.path.dirname(str(CGROUP_ROOT / mounts.get(key, key) / path.lstrip("/"))))
+                    for key, path in kernel_cgroup_paths(sandbox_pid).items())
+    assert cgroup["paths"] == expected
     assert cgroup["paths"]["memory"] == str(CGROUP_ROOT / "memory" / parent.lstrip("/"))
-    assert cgroup["paths"]["cpu"] == str(CGROUP_ROOT / "cpu" / parent.lstrip("/"))
+    assert all(os.path.isdir(path) for path in cgroup["paths"].values())
     assert cgroup["limits"] == kernel_limits(parent)
     # The pod module sums the members' limits into the parent: 2 x 64Mi, 2 x 500m.
     assert cgroup["limits"]["memory_bytes"] == 128 << 20
