@@ -78,11 +78,13 @@ image() {
         rm -rf "$dir.tmp"
         "$here/build-image.sh" "$dir.tmp" >&2
         mv "$dir.tmp" "$dir"
-        # Older recipes' images are only dead weight now.
-        find "$cache_root" -mindepth 1 -maxdepth 1 -type d ! -name "$hash" -exec rm -rf {} +
     else
         log "reusing the disk built from recipe $hash" >&2
     fi
+    # Marks it used. Disks of other recipes (a checkout of another commit may still
+    # boot one) go once unused for a day; each holds about 0.7 GiB (sparse).
+    touch "$dir"
+    find "$cache_root" -mindepth 1 -maxdepth 1 -type d ! -name "$hash" -mmin +1440 -exec rm -rf {} +
     flock -u 9
     echo "$dir"
 }
@@ -125,7 +127,7 @@ boot() {
     port=$(free_port)
     log "booting Debian 12 (TCG, 2 CPUs, 2 GiB), ssh on 127.0.0.1:$port"
     qemu-system-x86_64 \
-        -name podkit-vm-test -machine pc -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
+        -name podkit-vm-test -machine pc -accel tcg,thread=multi -cpu "${PODKIT_VM_CPU:-max}" -smp 2 -m 2048 \
         -display none -monitor none -serial "file:$run_dir/serial.log" \
         -kernel "$images/vmlinuz" -initrd "$images/initrd.img" \
         -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.unified_cgroup_hierarchy=1 quiet" \
