@@ -225,7 +225,8 @@ def assert_converged(client, pod, members=MEMBERS, parent=None, memory=POD_MEMOR
 
 MSG_FIX_WORDS = ("use ", "give ", "write ", "set ", "remove ", "start ", "choose ", "pick ", "rename ", "add ",
                  "build ", "load ", "point ", "run ", "change ", "stop ", "delete ", "such as", "for example",
-                 "e.g.", "must ", "expected", "only ")
+                 "e.g.", "must ", "expected", "only ", "take ", " reads ", " deploys ", "accepts", "quote", "fix ",
+                 "instead")
 
 
 def assert_refused(result, *needles):
