@@ -615,6 +615,7 @@ class Applier:
         self.touched = {}                     # type: Dict[str, str]  # key -> container id (new or changed)
         self.removed = set()
         self.deferred = []                    # type: List[Tuple[str, str, str]]  # members created, to start
+        self.final = {}                       # type: Dict[str, Dict[str, Any]]  # container id -> inspect after
 
     def sandbox_id(self):
         if self.sandbox is None:
@@ -754,7 +755,7 @@ class Applier:
             new_id = self.create_sandbox(action.wanted)
             if start:
                 self.start("sandbox", new_id, action.wanted.name)
-            attrs = self.inspect(new_id)
+            attrs = self.final[new_id] = self.inspect(new_id)
             self.sandbox = Seen(attrs, read_namespaces(attrs["State"]["Pid"]) if attrs["State"].get("Pid") else {})
             self.touched["sandbox"] = new_id
             return
@@ -768,14 +769,14 @@ class Applier:
     def do_start(self, action, _start):
         self.start(action.target, action.seen.id, action.seen.name)
         if action.target == "sandbox":
-            attrs = self.inspect(action.seen.id)
+            attrs = self.final[action.seen.id] = self.inspect(action.seen.id)
             self.sandbox = Seen(attrs, read_namespaces(attrs["State"]["Pid"]))
 
     def do_restart(self, action, _start):
         self._call("restarting container %s" % action.seen.name, self.api.restart, action.seen.id, timeout=STOP_TIMEOUT)
         self.touched[action.target] = action.seen.id
         if action.target == "sandbox":
-            attrs = self.inspect(action.seen.id)
+            attrs = self.final[action.seen.id] = self.inspect(action.seen.id)
             self.sandbox = Seen(attrs, read_namespaces(attrs["State"]["Pid"]))
 
     def do_stop(self, action, _start):
@@ -813,6 +814,30 @@ class Applier:
                               "started. Last lines of its log:\n%s" % (wanted.key, code, self.log_tail(new_id)),
                               init_container=wanted.key, exit_code=code, log_tail=self.log_tail(new_id))
 
+    def final_containers(self):
+        # type: () -> List[Dict[str, Any]]
+        """Inspect data of every container of the pod after the run, asking Docker only about changed ones."""
+        result = []
+        ids = {}
+        for key, seen in [("sandbox", self.state.sandbox)] + list(self.state.containers.items()):
+            if seen is not None and key not in self.removed:
+                ids[key] = seen.id
+        ids.update(self.touched)
+        if self.sandbox is not None:
+            ids["sandbox"] = self.sandbox.id
+        unchanged = dict((s.id, s.attrs) for s in [self.state.sandbox] + list(self.state.containers.values())
+                         if s is not None)
+        for key, container_id in ids.items():
+            if key in self.removed and key not in self.touched:
+                continue
+            attrs = self.final.get(container_id)
+            if attrs is None and key not in self.touched:
+                attrs = unchanged.get(container_id)
+            if attrs is None:
+                attrs = self.inspect(container_id)
+            result.append(attrs)
+        return result
+
     def log_tail(self, container_id):
         try:
             return self.api.logs(container_id, tail=LOG_TAIL).decode("utf-8", "replace")
@@ -826,7 +851,9 @@ class Applier:
         for key in keys:
             container_id = self.touched[key]
             while True:
-                state = self.inspect(container_id)["State"]
+                attrs = self.inspect(container_id)
+                self.final[container_id] = attrs
+                state = attrs["State"]
                 if state.get("Running") and not state.get("Restarting"):
                     break
                 if not state.get("Running") and not state.get("Restarting") and state.get("ExitCode") == 0:
@@ -1259,6 +1286,8 @@ def converge_pod(client, params, check_mode, diff=False, secrets=None):
                 applier.wait_running(started, params.get("wait_timeout") or 60)
             if state_name == "absent":
                 remove_lock(pod)
+            else:
+                containers = applier.final_containers()
         else:
             containers = [s.attrs for s in [state.sandbox] + list(state.containers.values()) if s is not None]
         result["pod"] = None
