@@ -324,3 +324,32 @@ def test_user_who_cannot_write_cgroups_absent_changes_nothing(run_module, docker
     msg = assert_refused(result)
     assert "permission" in msg.lower() or "root" in msg.lower(), msg
     assert host_state(docker_client, pod_name) == before
+
+
+@pytest.mark.parametrize("name", ESCAPING + OUTSIDE + SLICES)
+def test_pod_sandbox_cgroup_parent_refused(run_module, docker_client, pod_name, name):
+    name = name.format(pod=pod_name)
+    result = run_module("pod_sandbox", expect_fail=True, pod=pod_name, image=PAUSE_IMAGE, pull="never",
+                        cgroup_parent=name)
+    assert_refused(result, "cgroup_parent", name)
+    assert_nothing_of(docker_client, pod_name)
+
+
+@pytest.mark.parametrize("module,args", [
+    ("pod_sandbox", dict(pod="bad name!", image=PAUSE_IMAGE, pull="never")),
+    ("pod_container", dict(pod="bad name!", name="app", image=BUSYBOX_IMAGE, pull="never")),
+    ("pod_container", dict(pod="{pod}", name="bad name!", image=BUSYBOX_IMAGE, pull="never")),
+    ("pod_container", dict(pod="{pod}", name="a/b", image=BUSYBOX_IMAGE, pull="never")),
+], ids=["sandbox-pod", "container-pod", "container-name", "container-slash"])
+def test_names_refused_by_the_lower_modules(run_module, docker_client, pod_name, module, args):
+    args = dict((k, v.format(pod=pod_name) if isinstance(v, str) else v) for k, v in args.items())
+    bad = "bad name!" if "bad name!" in args.values() else "a/b"
+    field = [k for k, v in args.items() if v == bad][0]
+    if args["pod"] == pod_name:
+        # A bad member name in a pod whose sandbox runs: the name is what is wrong, nothing else.
+        run_module("pod_sandbox", pod=pod_name, image=PAUSE_IMAGE, pull="never")
+    before = host_state(docker_client, pod_name)
+    result = run_module(module, expect_fail=True, **args)
+    assert_refused(result, field, bad)
+    assert host_state(docker_client, pod_name) == before
+    assert host_state(docker_client, "bad name") == dict(containers={}, cgroups=[], locks=[], slices=[])

@@ -125,3 +125,22 @@ def test_secret_env_hidden_in_module_result_and_diff(run_module, docker_client, 
     assert _printenv(docker_client, pod_name, "TOKEN") == token
     facts = run_module("pod_facts", name=[pod_name])
     assert token not in repr(facts)
+
+
+def test_pod_container_secret_env_hidden(run_module, docker_client, pod_name):
+    token, other = _secret(), _secret()
+    run_module("pod_sandbox", pod=pod_name, image=PAUSE_IMAGE, pull="never")
+    args = dict(pod=pod_name, name="app", image=BUSYBOX_IMAGE, pull="never", command=MEMBER_COMMAND,
+                env=dict(PLAIN="plain"), secret_env=dict(TOKEN=token))
+    for check in (True, False):
+        result = run_module("pod_container", check=check, diff=True, **args)
+        assert result["changed"], result
+        assert token not in repr(result), result
+    assert _printenv(docker_client, pod_name, "TOKEN") == token
+    # A changed secret recreates the container, and neither value shows.
+    result = run_module("pod_container", diff=True, **dict(args, secret_env=dict(TOKEN=other)))
+    assert result["changed"] and token not in repr(result) and other not in repr(result), result
+    assert _printenv(docker_client, pod_name, "TOKEN") == other
+    # A refused run does not echo it either.
+    failed = run_any("pod_container", **dict(args, memory="12Q"))
+    assert failed.get("failed") and other not in repr(failed), failed
