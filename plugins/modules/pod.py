@@ -33,7 +33,8 @@ description:
   - A container's C(ports) with a C(hostPort) are published on the sandbox, which owns the network
     namespace.
   - Supported manifest fields - C(apiVersion) (v1), C(kind) (Pod), C(metadata.name), C(metadata.labels)
-    (sandbox labels), C(metadata.namespace) and C(metadata.annotations) (ignored); C(spec.containers),
+    (sandbox labels; Docker cannot relabel a container, so changing them recreates the pod),
+    C(metadata.namespace) and C(metadata.annotations) (ignored); C(spec.containers),
     C(spec.initContainers), C(spec.restartPolicy), C(spec.shareProcessNamespace), C(spec.hostname),
     C(spec.dnsConfig) (nameservers, searches, options), C(spec.hostAliases), C(spec.volumes) (C(hostPath) and
     C(emptyDir)), C(spec.resources) (pod-level); per container C(name), C(image), C(command), C(args),
