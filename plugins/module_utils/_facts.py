@@ -21,17 +21,29 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import http.client
+import json
 import os
+import socket
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
+from urllib.parse import quote, urlencode
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     SystemdBackend, V1Backend, V2Backend, cgroup_dirs_for_pid, detect_host, read_limits, read_usage, shares_to_weight)
-from ansible_collections.podkit.docker.plugins.module_utils._docker import (
-    LABEL_CONTAINER, LABEL_POD, LABEL_ROLE, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, DockerException)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
     SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
+
+# The labels of _docker.py, repeated so that reading facts does not import the Docker SDK
+# (a tenth of a second of every ad-hoc run); a unit test keeps the two equal.
+LABEL_POD = "io.podkit.pod"
+LABEL_ROLE = "io.podkit.role"
+LABEL_CONTAINER = "io.podkit.container"
+ROLE_SANDBOX = "sandbox"
+ROLE_MEMBER = "member"
+ROLE_INIT = "init"
 
 # Set by the pod module on the sandbox when it knows the pod's QoS class from the spec
 # (requests are not all recoverable from Docker's configuration); it wins when present.
@@ -63,6 +75,110 @@ GIB = MIB * 1024
 # Asking Docker
 
 
+class DockerReadError(Exception):
+    """A failed read from the Docker API (``status_code`` as the SDK's errors carry it)."""
+
+    def __init__(self, msg, status_code=None):
+        super(DockerReadError, self).__init__(msg)
+        self.status_code = status_code
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        http.client.HTTPConnection.__init__(self, "localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class LocalDockerApi:
+    """The three reads facts need from the local daemon's socket, without the Docker SDK.
+
+    Importing the SDK (requests, urllib3...) and its per-call overhead cost more than the
+    facts themselves; one kept-alive connection does it. It answers to the SDK's method
+    names (``client.api.containers``, ``client.api.inspect_container``, ``client.info``),
+    so the readers below take either it or an SDK client (the pod module passes its own).
+    """
+
+    def __init__(self, path, timeout=60):
+        self._connection = _UnixConnection(path, timeout)
+        self.api = self
+
+    def _get(self, url):
+        for attempt in (1, 2):
+            try:
+                self._connection.request("GET", url)
+                response = self._connection.getresponse()
+                body = response.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self._connection.close()
+                # A kept-alive connection the daemon closed meanwhile: a GET may be sent again.
+                if attempt == 2 or isinstance(exc, (FileNotFoundError, ConnectionRefusedError, PermissionError,
+                                                    socket.timeout)):
+                    raise DockerReadError(str(exc) or exc.__class__.__name__)
+        if response.status != 200:
+            try:
+                message = json.loads(body).get("message")
+            except ValueError:
+                message = None
+            raise DockerReadError(message or body.decode("utf-8", "replace").strip() or response.reason,
+                                  response.status)
+        return body
+
+    def ping(self):
+        return self._get("/_ping")
+
+    def info(self):
+        return json.loads(self._get("/info"))
+
+    def containers(self, all=False, filters=None):  # pylint: disable=redefined-builtin
+        params = {"all": "1" if all else "0"}
+        if filters:
+            params["filters"] = json.dumps(dict((key, [value] if isinstance(value, str) else list(value))
+                                                for key, value in filters.items()))
+        return json.loads(self._get("/containers/json?" + urlencode(params)))
+
+    def inspect_container(self, container):
+        return json.loads(self._get("/containers/%s/json" % quote(container, safe="")))
+
+    def close(self):
+        self._connection.close()
+
+
+def connect(docker_host, timeout=60):
+    """A client for reading: LocalDockerApi on a unix socket, the Docker SDK for anything else."""
+    if not docker_host.startswith("unix://"):
+        from ansible_collections.podkit.docker.plugins.module_utils._docker import connect as sdk_connect
+        return sdk_connect(docker_host, timeout)
+    client = LocalDockerApi(docker_host[len("unix://"):], timeout)
+    try:
+        client.ping()
+    except DockerReadError as exc:
+        raise PodkitError(
+            "docker_host: no Docker daemon answers at %s (%s). Start the engine "
+            "(systemctl start docker, or dockerd) or point docker_host at its socket."
+            % (docker_host, exc))
+    return client
+
+
+def _docker_errors():
+    """What a read may raise: ours, and the SDK's when an SDK client is in use (it is imported then)."""
+    errors = (DockerReadError,)
+    sdk = sys.modules.get("docker.errors")
+    if sdk is not None:
+        errors += (sdk.DockerException,)
+    return errors
+
+
 def host_facts(info):
     # type: (Dict[str, Any]) -> Dict[str, Any]
     """``podkit_host`` from ``docker info``."""
@@ -85,7 +201,7 @@ def list_containers(client, names=None, include_unmanaged=False):
     filters = None if include_unmanaged else {"label": LABEL_POD}
     try:
         summaries = client.api.containers(all=True, filters=filters)
-    except DockerException as exc:
+    except _docker_errors() as exc:
         raise PodkitError("docker_host: listing containers failed: %s" % exc)
     wanted = set(names) if names else None
     result = []
@@ -97,7 +213,7 @@ def list_containers(client, names=None, include_unmanaged=False):
             continue
         try:
             result.append(client.api.inspect_container(summary["Id"]))
-        except DockerException as exc:
+        except _docker_errors() as exc:
             if getattr(exc, "status_code", None) == 404:
                 continue
             raise PodkitError("docker_host: inspecting container %s failed: %s" % (summary["Id"][:12], exc))
@@ -550,7 +666,7 @@ def gather(client, names=None, include_unmanaged=False):
     """(podkit_host, podkit_pods, host cgroups) for the pods named in ``names`` (None: all)."""
     try:
         info = client.info()
-    except DockerException as exc:
+    except _docker_errors() as exc:
         raise PodkitError("docker_host: docker info failed: %s" % exc)
     host = detect_host(info)
     groups = group_containers(list_containers(client, names, include_unmanaged), include_unmanaged)

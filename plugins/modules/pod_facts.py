@@ -79,6 +79,8 @@ notes:
     their inodes are in C(namespaces).
   - Docker is asked once for the list of containers, then for the inspect data of the containers that
     can belong to a wanted pod.
+  - On a C(unix://) O(docker_host) the module reads the Docker API itself and does not need the Docker
+    SDK for Python; any other address goes through the SDK.
 seealso:
   - module: podkit.docker.pod
   - module: podkit.docker.cgroup_parent
@@ -251,9 +253,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DOCKER_COMMON_ARGS, connect, require_sdk
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, fail
-from ansible_collections.podkit.docker.plugins.module_utils._facts import gather, render_tree, run_query
+from ansible_collections.podkit.docker.plugins.module_utils._facts import connect, gather, render_tree, run_query
 
 try:
     import jmespath  # noqa: F401  pylint: disable=unused-import
@@ -270,12 +271,17 @@ def main():
             name=dict(type="list", elements="str"),
             include_unmanaged=dict(type="bool", default=False),
             query=dict(type="str"),
-            **DOCKER_COMMON_ARGS
+            # As _docker.DOCKER_COMMON_ARGS; not imported from there, which would load the Docker
+            # SDK that reading a local socket does without.
+            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
+            timeout=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
-    require_sdk(module)
     params = module.params
+    if not params["docker_host"].startswith("unix://"):
+        from ansible_collections.podkit.docker.plugins.module_utils._docker import require_sdk
+        require_sdk(module)
     if params["query"] is not None and not HAS_JMESPATH:
         module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
     result = dict(changed=False)

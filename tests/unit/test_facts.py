@@ -300,3 +300,9 @@ def test_processes_are_ordered_main_first_then_each_after_its_parent():
     assert _facts.order_processes({308: 32741, 32741: 1000, 500: 900, 501: 500}, 32741) == [32741, 308, 500, 501]
     assert _facts.order_processes({5: 4, 4: 5}) == [4, 5]
     assert _facts.order_processes({}) == []
+
+
+def test_labels_are_the_ones_docker_module_utils_define():
+    from ansible_collections.podkit.docker.plugins.module_utils import _docker
+    for name in ("LABEL_POD", "LABEL_ROLE", "LABEL_CONTAINER", "ROLE_SANDBOX", "ROLE_MEMBER", "ROLE_INIT"):
+        assert getattr(_facts, name) == getattr(_docker, name)
