@@ -228,3 +228,22 @@ def test_absent_removes_member_then_sandbox(docker_client, run_module, pod_name)
     assert result["actions"] == ["remove sandbox"]
     names = [c.name for c in docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=" + pod_name})]
     assert names == [pod_name + "_app"]
+
+
+def test_pod_volumes_and_host_paths(docker_client, run_module, pod_name, tmp_path):
+    (tmp_path / "config.txt").write_text("from-the-host\n")
+    sandbox(run_module, pod_name)
+    first = member(run_module, pod_name, "app", SLEEP, "64Mi", volumes=["shared:/shared", "%s:/config:ro" % tmp_path])
+    assert first["actions"] == ["create volume %s_shared: emptyDir shared" % pod_name, "create app"]
+    member(run_module, pod_name, "sidecar", SLEEP, "64Mi", volumes=["shared:/shared"])
+    exec_out(docker_client, pod_name + "_app", ["sh", "-c", "echo via-volume > /shared/file"])
+    assert exec_out(docker_client, pod_name + "_sidecar", ["cat", "/shared/file"]).strip() == "via-volume"
+    assert exec_out(docker_client, pod_name + "_app", ["cat", "/config/config.txt"]).strip() == "from-the-host"
+    code, _output = docker_client.containers.get(pod_name + "_app").exec_run(["sh", "-c", "echo x > /config/new"])
+    assert code != 0    # read-only bind
+    volume = docker_client.volumes.get(pod_name + "_shared")
+    assert volume.attrs["Labels"]["io.podkit.pod"] == pod_name
+    again = member(run_module, pod_name, "app", SLEEP, "64Mi", volumes=["shared:/shared", "%s:/config:ro" % tmp_path])
+    assert not again["changed"]
+    bad = member(run_module, pod_name, "app", SLEEP, "64Mi", volumes=["relative"], expect_fail=True)
+    assert "volumes[0]" in bad["msg"]
