@@ -5,6 +5,8 @@ import os
 import pathlib
 import subprocess
 
+import pytest
+
 from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE, ansible_env, container_pid, ns_inode, proc_cgroup
 
 CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
@@ -339,3 +341,26 @@ def test_no_daemon_is_a_clear_error(run_module, tmp_path):
     result = run_module("pod_facts", docker_host="unix://%s/none.sock" % tmp_path, timeout=5, expect_fail=True)
     assert result["msg"].startswith("docker_host: no Docker daemon answers at unix://")
     assert result["changed"] is False
+
+
+def test_socket_reader_answers_as_the_sdk_does(docker_client, run_module, pod_name):
+    """pod_facts reads the local socket without the SDK: the same data, the same errors."""
+    from ansible_collections.podkit.docker.plugins.module_utils import _facts
+    make_podkit_pod(run_module, pod_name, members=("app",))
+    api = _facts.connect("unix:///var/run/docker.sock", 10)
+    labelled = {"label": "io.podkit.pod=" + pod_name}
+    ours = api.containers(all=True, filters=labelled)
+    assert sorted(c["Id"] for c in ours) == sorted(c["Id"] for c in docker_client.api.containers(all=True, filters=labelled))
+    for summary in ours:
+        assert api.inspect_container(summary["Id"]) == docker_client.api.inspect_container(summary["Id"])
+    assert api.info()["ID"] == docker_client.info()["ID"]
+    with pytest.raises(_facts.DockerReadError) as err:
+        api.inspect_container(pod_name + "_nothing")
+    assert err.value.status_code == 404
+    api.close()
+
+
+def test_tcp_docker_host_goes_through_the_sdk(run_module):
+    # A closed loopback port: the SDK answers, and its failure is the same clear error.
+    result = run_module("pod_facts", docker_host="tcp://127.0.0.1:1", timeout=5, expect_fail=True)
+    assert result["msg"].startswith("docker_host: no Docker daemon answers at tcp://127.0.0.1:1")
