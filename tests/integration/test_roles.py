@@ -1,0 +1,155 @@
+"""The roles podkit.docker.host and podkit.docker.pods, run by ansible-playbook on this machine.
+
+This machine has no systemd (PID 1 is not systemd) and a shared dockerd that must keep
+running: the host role is run with an empty daemon.json (it never rewrites the file nor
+restarts the engine then). Pods get unique names; the demo's and molecule's `foo` is never
+used here.
+"""
+
+import hashlib
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import yaml
+
+from conftest import BUSYBOX_IMAGE, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env
+
+BIN = pathlib.Path(sys.executable).parent
+MEMORY_ROOT = pathlib.Path("/sys/fs/cgroup/memory")
+RECAP = re.compile(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def play(tmp_path, roles, variables, expect_fail=False, name="play"):
+    """Run ``roles`` on localhost with ``variables``; return (stdout, recap dict)."""
+    playbook = tmp_path / ("%s.yml" % name)
+    playbook.write_text(yaml.safe_dump([{
+        "name": "Roles under test",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "roles": [{"role": "podkit.docker.%s" % role} for role in roles],
+    }]))
+    extra = tmp_path / ("%s-vars.json" % name)
+    extra.write_text(json.dumps(variables))
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e", "@%s" % extra, str(playbook)],
+        capture_output=True, text=True, env=ansible_env(ANSIBLE_CALLBACK_RESULT_FORMAT="yaml"),
+        timeout=900, check=False, cwd=str(tmp_path))
+    out = proc.stdout + proc.stderr
+    match = RECAP.search(proc.stdout)
+    assert match, "no PLAY RECAP:\n" + out
+    recap = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
+    if expect_fail:
+        assert proc.returncode != 0 and recap["failed"] == 1, out
+    else:
+        assert proc.returncode == 0 and recap["failed"] == 0, out
+    return out, recap
+
+
+def podkit_containers(client, pod):
+    return client.containers.list(all=True, filters={"label": "%s=%s" % (LABEL_POD, pod)})
+
+
+def sleeper_pod(name):
+    return {"name": name, "containers": [{"name": "main", "image": BUSYBOX_IMAGE, "command": ["sleep", "3650d"],
+                                          "resources": {"limits": {"memory": "64Mi"}}}]}
+
+
+HOST_VARS = {
+    # The engine's own pause image is built from the role's source when its hash
+    # changed; nothing is pulled.
+    "podkit_host_sandbox_image": PAUSE_IMAGE,
+    "podkit_host_build_demo_images": True,
+}
+
+
+def test_host_role_on_a_host_without_systemd_then_changes_nothing(tmp_path, docker_client):
+    assert pathlib.Path("/proc/1/comm").read_text().strip() != "systemd", "this test is for hosts without systemd"
+    out, first = play(tmp_path, ["host"], HOST_VARS, name="first")
+    assert "Start the Docker engine in the background and wait for it (no systemd here)" in out
+
+    # The engine answers, cgroup-tools is installed, the interpreter Ansible used imports the libraries.
+    docker_client.ping()
+    dpkg = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", "cgroup-tools"],
+                          capture_output=True, text=True, check=False)
+    assert dpkg.stdout.startswith("ii"), dpkg
+    imports = subprocess.run([sys.executable, "-c", "import docker, cgroupspy, jmespath"],
+                             capture_output=True, text=True, check=False)
+    assert imports.returncode == 0, imports.stderr
+
+    # The pause image on the engine is the one built from the role's source.
+    sources = TOP / "roles" / "host" / "files" / "pause"
+    want = hashlib.sha256((sources / "pause.c").read_bytes() + (sources / "Dockerfile").read_bytes()).hexdigest()[:16]
+    assert docker_client.images.get(PAUSE_IMAGE).labels.get("io.podkit.source-hash") == want
+
+    _out, second = play(tmp_path, ["host"], HOST_VARS, name="second")
+    assert second["changed"] == 0, _out
+    assert second["ok"] == first["ok"]
+
+
+def test_roles_render_with_ansible_doc():
+    for role, option in (("host", "podkit_host_docker_source"), ("pods", "podkit_pods_prune")):
+        proc = subprocess.run([str(BIN / "ansible-doc"), "-t", "role", "podkit.docker.%s" % role],
+                              capture_output=True, text=True, env=ansible_env(), check=False, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        # Without a terminal ansible-doc marks bold as *main*.
+        assert re.search(r"ENTRY POINT: \*?main\b", proc.stdout) and option in proc.stdout, proc.stdout
+
+
+def test_wrong_type_fails_at_the_roles_start(tmp_path):
+    out, recap = play(tmp_path, ["pods"], {"podkit_pods_prune": "sometimes"}, expect_fail=True, name="pods")
+    assert "Validating arguments against arg spec 'main'" in out
+    assert "argument 'podkit_pods_prune' is of type" in out and "unable to convert to bool" in out, out
+    assert recap["ok"] == 0, "a task ran before the argument spec was checked:\n" + out
+
+    out, recap = play(tmp_path, ["host"], {"podkit_host_dockerd_wait_timeout": "soon"}, expect_fail=True, name="host")
+    assert "argument 'podkit_host_dockerd_wait_timeout' is of type" in out and "unable to convert to int" in out, out
+    assert recap["ok"] == 0, out
+
+    out, recap = play(tmp_path, ["pods"], {"podkit_pods": [{"name": "x", "containrs": []}]}, expect_fail=True, name="key")
+    assert "containrs" in out and "Supported parameters include" in out, out
+    assert recap["ok"] == 0, out
+
+
+def test_prune_removes_a_dropped_pod_and_leaves_foreign_containers(tmp_path, docker_client, pod_names):
+    kept, dropped, other = pod_names(), pod_names(), pod_names()
+    # `kept` comes from a manifest file, named by its metadata.name.
+    manifest = tmp_path / "kept.yml"
+    manifest.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": kept},
+        "spec": {"containers": [{"name": "main", "image": BUSYBOX_IMAGE, "command": ["sleep", "3650d"]}]}}))
+    common = {"podkit_pods_sandbox_image": PAUSE_IMAGE, "podkit_pods_pull": "never"}
+    # Only this test's pods are candidates for pruning (other tests share the engine), and
+    # `other` is left out of the pattern to show that the pattern limits pruning.
+    scope = {"podkit_pods_prune_pattern": "^(%s|%s)$" % (kept, dropped)}
+
+    play(tmp_path, ["pods"], dict(common, podkit_pods=[sleeper_pod(other)]), name="other")
+    out, _ = play(tmp_path, ["pods"], dict(common, podkit_pods=[{"manifest_file": str(manifest)}, sleeper_pod(dropped)]),
+                  name="deploy")
+    assert "pod %s (podkit" % kept in out and "pod %s (podkit" % dropped in out, "no tree printed:\n" + out
+    for pod in (kept, dropped, other):
+        assert {c.status for c in podkit_containers(docker_client, pod)} == {"running"}, pod
+    assert (MEMORY_ROOT / "podkit" / ("pod-" + dropped)).is_dir()
+
+    # Foreign containers, one named as if it were in the dropped pod: never podkit's to touch.
+    foreign = [docker_client.containers.run(BUSYBOX_IMAGE, ["sleep", "3650d"], name="%s_foreign" % pod, detach=True)
+               for pod in (kept, dropped)]
+
+    out, recap = play(tmp_path, ["pods"], dict(common, **scope, podkit_pods=[{"manifest_file": str(manifest)}],
+                                               podkit_pods_prune=True), name="prune")
+    assert recap["changed"] == 1, out
+    assert podkit_containers(docker_client, dropped) == []
+    assert not (MEMORY_ROOT / "podkit" / ("pod-" + dropped)).exists()
+    assert {c.status for c in podkit_containers(docker_client, kept)} == {"running"}
+    # Listed nowhere but outside the prune pattern: left alone.
+    assert {c.status for c in podkit_containers(docker_client, other)} == {"running"}
+    for container in foreign:
+        container.reload()
+        assert container.status == "running", container.name
+
+    # Pruning again finds nothing more to do.
+    out, recap = play(tmp_path, ["pods"], dict(common, **scope, podkit_pods=[{"manifest_file": str(manifest)}],
+                                               podkit_pods_prune=True), name="again")
+    assert recap["changed"] == 0, out
