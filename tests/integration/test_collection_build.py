@@ -49,5 +49,6 @@ def test_build_install_and_document(tmp_path):
         assert "OPTIONS" in text and "RETURN VALUES" in text, text
     for role in ROLES:
         text = _run([BIN / "ansible-doc", "-t", "role", "podkit.docker.%s" % role], env)
-        assert "ENTRY POINT: main" in text, text
+        # Without a terminal ansible-doc marks bold text as *main*.
+        assert "ENTRY POINT: main" in text.replace("*", ""), text
 
