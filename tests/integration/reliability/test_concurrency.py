@@ -107,3 +107,16 @@ def test_two_runs_with_different_specs_on_one_pod(run_module, docker_client, pod
             memory = limit
             assert_converged(docker_client, pod_name, memory=limit, cpu_quota=quota)
     assert memory is not None, "the pod matches neither run's spec"
+
+
+def test_the_smaller_spec_after_the_bigger_one(run_module, docker_client, pod_name):
+    """The sequential core of the test above: a pod whose members had 1 CPU each is converged to 500m
+    and 250m. The pod's CFS quota shrinks below the running members' own quotas, which cgroup v1
+    refuses until they are recreated, so the order of the writes matters."""
+    big = basic_pod(pod_name)
+    big["containers"] = [dict(c, resources=dict(limits=dict(memory="128Mi", cpu="1"))) for c in big["containers"]]
+    run_module("pod", **big)
+    assert_converged(docker_client, pod_name, memory=256 * 1024 * 1024, cpu_quota=200000)
+    result = run_module("pod", **basic_pod(pod_name))
+    assert result["changed"]
+    assert_converged(docker_client, pod_name)
