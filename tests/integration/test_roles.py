@@ -153,3 +153,65 @@ def test_prune_removes_a_dropped_pod_and_leaves_foreign_containers(tmp_path, doc
     out, recap = play(tmp_path, ["pods"], dict(common, **scope, podkit_pods=[{"manifest_file": str(manifest)}],
                                                podkit_pods_prune=True), name="again")
     assert recap["changed"] == 0, out
+
+
+STUB_DOCKERD = """#!/bin/sh
+# A stand-in engine: records its pid, "answers" while it runs, exits on TERM.
+echo $$ >"$PODKIT_DOCKERD_PIDFILE"
+echo "$$" >"$STUB_DIR/answering"
+trap 'rm -f "$STUB_DIR/answering"; exit 0' TERM
+while :; do sleep 0.1; done
+"""
+STUB_DOCKER = """#!/bin/sh
+# `docker version` succeeds while the stand-in engine runs.
+[ -f "$STUB_DIR/answering" ] && kill -0 "$(cat "$STUB_DIR/answering")" 2>/dev/null && echo stub-engine
+"""
+STUB_PGREP = """#!/bin/sh
+# Sees only the stand-in engine, never this host's real dockerd.
+pid=$(cat "$PODKIT_DOCKERD_PIDFILE" 2>/dev/null) && kill -0 "$pid" 2>/dev/null && echo "$pid"
+"""
+
+
+def test_dockerd_script_starts_and_restarts_an_engine_without_systemd(tmp_path):
+    """The role's start task and restart handler run podkit-dockerd.sh; here against a stand-in
+    engine (stub dockerd, docker and pgrep first on PATH, pid file and sockets under tmp_path),
+    so this machine's shared dockerd is never stopped."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for name, text in (("dockerd", STUB_DOCKERD), ("docker", STUB_DOCKER), ("pgrep", STUB_PGREP)):
+        (stubs / name).write_text(text)
+        (stubs / name).chmod(0o755)
+    pidfile = tmp_path / "docker.pid"
+    env = dict(ansible_env(), PATH="%s:/usr/bin:/bin" % stubs, STUB_DIR=str(tmp_path),
+               PODKIT_DOCKERD_PIDFILE=str(pidfile), PODKIT_CONTAINERD_DIR=str(tmp_path / "containerd"),
+               PODKIT_DOCKER_SOCK=str(tmp_path / "docker.sock"), PODKIT_DOCKERD_LOG=str(tmp_path / "dockerd.log"),
+               PODKIT_DOCKERD_WAIT="10")
+    script = TOP / "roles" / "host" / "files" / "podkit-dockerd.sh"
+
+    def run(mode):
+        proc = subprocess.run([str(script), mode], capture_output=True, text=True, env=env, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout.strip().splitlines()
+
+    def alive(pid):
+        return pathlib.Path("/proc/%d" % pid).exists() and \
+            "Z" not in pathlib.Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[0]
+
+    pidfile.write_text("999999999\n")  # stale: names no process
+    try:
+        out = run("start")
+        assert out[-1] == "podkit-dockerd: changed" and any("removing stale" in line for line in out), out
+        first = int(pidfile.read_text())
+        assert alive(first)
+
+        assert run("start")[-1] == "podkit-dockerd: unchanged"
+        assert int(pidfile.read_text()) == first
+
+        out = run("restart")
+        assert out[-1] == "podkit-dockerd: changed", out
+        second = int(pidfile.read_text())
+        assert second != first and alive(second) and not alive(first)
+    finally:
+        pid = pidfile.read_text().strip()
+        if pid.isdigit() and alive(int(pid)):
+            subprocess.run(["kill", pid], check=False)

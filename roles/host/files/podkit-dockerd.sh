@@ -14,7 +14,8 @@ set -eu
 sock=${PODKIT_DOCKER_SOCK:-/var/run/docker.sock}
 log=${PODKIT_DOCKERD_LOG:-/var/log/podkit-dockerd.log}
 wait_s=${PODKIT_DOCKERD_WAIT:-60}
-pidfile=/var/run/docker.pid
+pidfile=${PODKIT_DOCKERD_PIDFILE:-/var/run/docker.pid}
+containerd_dir=${PODKIT_CONTAINERD_DIR:-/var/run/docker/containerd}
 
 answers() { docker -H "unix://$sock" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
@@ -55,7 +56,7 @@ stop_engine() {
 start_engine() {
     # What an engine killed earlier leaves behind would stop a new one from starting:
     # a pid file naming a dead process, containerd's pid file and socket.
-    for file in "$pidfile" /var/run/docker/containerd/containerd.pid; do
+    for file in "$pidfile" "$containerd_dir/containerd.pid"; do
         if [ -f "$file" ] && ! alive "$(cat "$file" 2>/dev/null || true)"; then
             echo "podkit-dockerd: removing stale $file"
             rm -f "$file"
@@ -64,7 +65,7 @@ start_engine() {
     if pgrep -x dockerd >/dev/null; then
         echo "podkit-dockerd: a dockerd process exists but does not answer yet; waiting for it"
     else
-        rm -f "$sock" /var/run/docker/containerd/containerd.sock
+        rm -f "$sock" "$containerd_dir/containerd.sock"
         echo "podkit-dockerd: starting dockerd in the background, log in $log"
         setsid nohup dockerd >>"$log" 2>&1 </dev/null &
     fi
