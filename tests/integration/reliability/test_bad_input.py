@@ -300,11 +300,29 @@ def _docker_gid():
 
 
 def test_user_who_cannot_write_cgroups_pod(docker_client, pod_name):
-    """nobody in the socket's group: Docker answers, but the cgroup tree is root's."""
+    """nobody in the socket's group: Docker answers, but /run/podkit and the cgroup tree are root's."""
     result = run_as("pod", basic_pod(pod_name), groups=[_docker_gid()])
-    msg = assert_refused(result, "cgroup")
+    msg = assert_refused(result)
     assert "permission" in msg.lower() or "root" in msg.lower(), msg
+    assert "cgroup" in msg.lower() or "/run/podkit" in msg, "msg does not name what was denied: %s" % msg
     assert_nothing_of(docker_client, pod_name)
+
+
+def test_user_who_cannot_write_cgroups_but_may_take_the_lock(docker_client, pod_name):
+    """As above, with the pod's lock file open to everyone, so the cgroup write is what is denied."""
+    os.makedirs("/run/podkit", exist_ok=True)
+    lock = "/run/podkit/%s.lock" % pod_name
+    with open(lock, "a"):
+        pass
+    os.chmod(lock, 0o666)
+    try:
+        result = run_as("pod", basic_pod(pod_name), groups=[_docker_gid()])
+        msg = assert_refused(result, "cgroup")
+        assert "permission" in msg.lower() or "root" in msg.lower(), msg
+        state = host_state(docker_client, pod_name)
+        assert state == dict(containers={}, cgroups=[], locks=[lock], slices=[]), state
+    finally:
+        os.unlink(lock)
 
 
 def test_user_who_cannot_write_cgroups_cgroup_parent(docker_client, pod_name):
