@@ -1144,7 +1144,17 @@ def converge_container(client, params, check_mode, diff=False):
         planner = Planner(state, images)
         sandbox = state.sandbox
         wanted = None
-        if state_name in ("present", "started", "restarted"):
+        planned = False
+        if state_name in ("present", "started", "restarted") and check_mode and (sandbox is None or not sandbox.running):
+            # In a check-mode play the pod_sandbox task before this one only said it would create or
+            # start the sandbox: report what this task would then do instead of failing.
+            seen = state.containers.get(spec.name)
+            wanted = member_wanted(pod, spec, volumes, "", share=spec.share or ("net", "ipc"))
+            planner.need_image(wanted, "image")
+            planner.add(Action("recreate" if seen else "create", spec.name,
+                               "sandbox missing" if sandbox is None else "sandbox not running", wanted=wanted, seen=seen))
+            planned = True
+        elif state_name in ("present", "started", "restarted"):
             if sandbox is None:
                 raise PodkitError("pod %s has no sandbox (%s); create it first with podkit.docker.pod_sandbox "
                                   "(or use podkit.docker.pod)." % (pod, sandbox_name(pod)))
@@ -1159,7 +1169,8 @@ def converge_container(client, params, check_mode, diff=False):
         else:
             wanted = Wanted(key=spec.name, role=ROLE_MEMBER, name=member_name(pod, spec.name), image=spec.image,
                             pull=spec.pull, config={})
-        planner.member(wanted, state_name)
+        if not planned:
+            planner.member(wanted, state_name)
         actions = planner.actions
         check_foreign(client, pod, actions)
         result = {}

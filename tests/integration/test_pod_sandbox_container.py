@@ -210,9 +210,14 @@ def test_foreign_container_with_a_member_name_is_never_touched(docker_client, ru
         foreign.remove(force=True)
 
 
-def test_member_needs_a_sandbox_and_rejects_sandbox_options(run_module, pod_name):
+def test_member_needs_a_sandbox_and_rejects_sandbox_options(docker_client, run_module, pod_name):
     result = member(run_module, pod_name, "app", SLEEP, "64Mi", expect_fail=True)
     assert "sandbox" in result["msg"] and "pod_sandbox" in result["msg"]
+    # A check-mode play: the pod_sandbox task only said it would create the sandbox.
+    assert sandbox(run_module, pod_name, check=True)["actions"] == ["create sandbox"]
+    result = member(run_module, pod_name, "app", SLEEP, "64Mi", check=True)
+    assert result["actions"] == ["create app: sandbox missing"]
+    assert not docker_client.containers.list(all=True, filters={"name": "^/%s_" % pod_name})
     result = member(run_module, pod_name, "app", SLEEP, "64Mi", expect_fail=True, ports=["8080:80"])
     assert "ports" in result["msg"]
     result = member(run_module, pod_name, "app", SLEEP, "1Mi", expect_fail=True)
