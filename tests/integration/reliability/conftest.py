@@ -10,8 +10,6 @@ own ``reliability-disruptive`` stage, where nothing else runs against the engine
 
 import os
 
-import pytest
-
 CATEGORIES = (
     ("faults", "faults survived"),
     ("bad_input", "bad inputs refused"),
@@ -29,7 +27,7 @@ _deselected = []
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "reliability(category): a case of the reliability suite, counted in "
-                            "its category's summary line (%s)" % ", ".join(c for c, _ in CATEGORIES))
+                            "its category's summary line (%s)" % ", ".join(c[0] for c in CATEGORIES))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -26,7 +26,7 @@ def _expected(pod):
 
 
 def test_three_runs_on_one_new_pod_at_once(docker_client, pod_name):
-    runs = [Background("pod", basic_pod(pod_name)) for _ in range(3)]
+    runs = [Background("pod", basic_pod(pod_name)) for _run in range(3)]
     results = [run.result() for run in runs]
     for result in results:
         assert not result.get("failed"), result.get("msg")
