@@ -29,6 +29,7 @@ import pathlib
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -230,7 +231,15 @@ class Bench:
         logfile = self.logs / ("%s.log" % label)
         with open(logfile, "w") as out:
             start = time.perf_counter()
-            proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(self.work), check=False)
+            # A session of its own: an interrupted run takes ansible's worker processes down with it.
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(self.work),
+                                    start_new_session=True)
+            try:
+                proc.wait()
+            except BaseException:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
             elapsed = time.perf_counter() - start
         text = logfile.read_text()
         if proc.returncode != 0:
@@ -435,7 +444,7 @@ def targets(summary, results, ns):
     return out
 
 
-def report(meta, results, ns, errors):
+def report(meta, results, ns, errors, out=RESULTS):
     summary = summarise(results, ns)
     lines = [
         "# Benchmark: podkit, the raw docker CLI and community.docker",
@@ -484,7 +493,10 @@ def report(meta, results, ns, errors):
         lines.append("- %s %s" % ({True: "MET", False: "MISSED", None: "n/a"}[met], text))
     if errors:
         lines += ["", "## Errors", ""] + ["- %s" % e.splitlines()[0] for e in errors]
-    lines += ["", "![time against N](latest.png)", "",
+    lines += ["", "![time against N](latest.png)", ""]
+    if (out / "full" / "latest.md").exists():
+        lines += ["A run up to N=50 (`--full`, `--output benchmarks/results/full`): [full/latest.md](full/latest.md).", ""]
+    lines += [
               "Where podkit's time goes: [profile.md](profile.md). Raw figures of this run: `benchmarks/results/raw/%s.json` "
               "(not committed)." % meta["run_id"], ""]
     return "\n".join(lines), summary
@@ -576,6 +588,13 @@ def main(argv=None):
     log("bench: run %s, N in %s, %d repetitions, tools %s, scratch %s" % (
         bench.run_id, args.ns, args.reps, ", ".join(tools), bench.work))
     results, errors = [], []
+    RAW.mkdir(parents=True, exist_ok=True)
+    raw_file = RAW / ("%s.json" % bench.run_id)
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         if not args.no_warmup:
             # Caches (page cache, .pyc, docker's image metadata) warm before the first timed run.
@@ -597,16 +616,19 @@ def main(argv=None):
                         log("bench: %s" % exc)
                         continue
                     results.append(result)
+                    # Written as it goes: a run stopped half-way still leaves its figures.
+                    raw_file.write_text(json.dumps(dict(meta=meta, results=results, errors=errors, ns=args.ns), indent=1))
                     log("bench: rep %d N=%-3d %-8s %s" % (rep, n, tool, "  ".join(
                         "%s %.2fs" % (p, result[p]) for p in PHASES[tool] if p in result)))
+    except KeyboardInterrupt:
+        errors.append("interrupted: the table holds the repetitions finished before")
+        log("bench: interrupted; reporting what was measured")
     finally:
         bench.cleanup()
     meta["load_end"] = load()
-    text, summary = report(meta, results, args.ns, errors)
     out = pathlib.Path(args.output)
+    text, summary = report(meta, results, args.ns, errors, out)
     out.mkdir(parents=True, exist_ok=True)
-    RAW.mkdir(parents=True, exist_ok=True)
-    raw_file = RAW / ("%s.json" % bench.run_id)
     raw_file.write_text(json.dumps(dict(meta=meta, results=results, errors=errors, ns=args.ns,
                                         summary=[dict(tool=k[0], phase=k[1], n=k[2], **v) for k, v in summary.items()]),
                                    indent=1))
