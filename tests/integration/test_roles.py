@@ -22,19 +22,22 @@ MEMORY_ROOT = pathlib.Path("/sys/fs/cgroup/memory")
 RECAP = re.compile(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def play(tmp_path, roles, variables, expect_fail=False, name="play"):
-    """Run ``roles`` on localhost with ``variables``; return (stdout, recap dict)."""
+def play(tmp_path, roles, variables, expect_fail=False, name="play", host_vars=None, tasks=None):
+    """Run ``roles`` (then ``tasks``) on localhost with ``variables``; return (stdout, recap dict)."""
     playbook = tmp_path / ("%s.yml" % name)
     playbook.write_text(yaml.safe_dump([{
         "name": "Roles under test",
         "hosts": "localhost",
         "gather_facts": False,
         "roles": [{"role": "podkit.docker.%s" % role} for role in roles],
+        "tasks": tasks or [],
     }]))
     extra = tmp_path / ("%s-vars.json" % name)
     extra.write_text(json.dumps(variables))
+    inventory = tmp_path / ("%s-inventory.yml" % name)
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": dict(ansible_connection="local", **(host_vars or {}))}}}))
     proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-e", "@%s" % extra, str(playbook)],
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), "-e", "@%s" % extra, str(playbook)],
         capture_output=True, text=True, env=ansible_env(ANSIBLE_CALLBACK_RESULT_FORMAT="yaml"),
         timeout=900, check=False, cwd=str(tmp_path))
     out = proc.stdout + proc.stderr
@@ -87,6 +90,30 @@ def test_host_role_on_a_host_without_systemd_then_changes_nothing(tmp_path, dock
     _out, second = play(tmp_path, ["host"], HOST_VARS, name="second")
     assert second["changed"] == 0, _out
     assert second["ok"] == first["ok"]
+
+
+def test_host_role_with_the_system_python_uses_debian_packages_and_a_venv(tmp_path, docker_client):
+    """A host whose interpreter is Debian's Python (a VM, a Vagrant box): the libraries Debian
+    packages come from apt, cgroupspy from a venv seeing the system packages, and Ansible is
+    pointed at that venv; pip never installs into the system Python."""
+    system_python = "/usr/bin/python3"
+    # The modules run after the role, through the interpreter the role chose.
+    tasks = [{"name": "Read the host through a podkit module", "podkit.docker.pod_facts": {"name": ["no-such-pod"]},
+              "register": "facts"},
+             {"name": "Show the interpreter", "ansible.builtin.debug": {"msg": "interpreter={{ ansible_python_interpreter }}"}},
+             {"name": "Check the module ran", "ansible.builtin.assert": {"that": ["facts.ansible_facts.podkit_host.docker_version | length > 0"]}}]
+    host_vars = {"ansible_python_interpreter": system_python}
+    out, _ = play(tmp_path, ["host"], HOST_VARS, name="first", host_vars=host_vars, tasks=tasks)
+    assert "interpreter=/opt/podkit/venv/bin/python" in out, out
+    venv_python = "/opt/podkit/venv/bin/python"
+    probe = subprocess.run([venv_python, "-c", "import cgroupspy, docker, jmespath; print(docker.__file__)"],
+                           capture_output=True, text=True, check=False)
+    assert probe.returncode == 0 and probe.stdout.startswith("/usr/lib/python3/dist-packages/"), probe
+    untouched = subprocess.run([system_python, "-c", "import cgroupspy"], capture_output=True, text=True, check=False)
+    assert untouched.returncode != 0, "cgroupspy was installed into the system Python"
+
+    out, second = play(tmp_path, ["host"], HOST_VARS, name="second", host_vars=host_vars, tasks=tasks)
+    assert second["changed"] == 0, out
 
 
 def test_roles_render_with_ansible_doc():
