@@ -21,6 +21,7 @@ VM_HOST = "debian12"
 # The virtual environment the host role makes on Debian (PEP 668 forbids pip in
 # the system Python); ad-hoc module runs use it, as playbooks/facts.yml does.
 VM_PYTHON = os.environ.get("PODKIT_VM_PYTHON", "/opt/podkit/venv/bin/python")
+VM_WHEELS = "/var/cache/podkit-wheels"
 
 if not os.environ.get("PODKIT_VM_SSH_PORT"):
     collect_ignore_glob = ["test_*.py"]  # pylint: disable=invalid-name
@@ -54,8 +55,36 @@ class VM:
             "ansible_ssh_private_key_file": self.key,
             "ansible_ssh_common_args": " ".join(shlex.quote(o) for o in self.ssh_options),
             "ansible_python_interpreter": "/usr/bin/python3",
+            # The VM reaches Debian's mirror (plain HTTP) through qemu's user network,
+            # but HTTPS out of it meets this workplace's TLS interception, which the VM
+            # does not trust: what the host role installs with pip comes from wheels
+            # the test copies in (provide_wheels), the role's path for air-gapped hosts.
+            "podkit_host_pip_extra_args": "--no-index --find-links %s" % VM_WHEELS,
         }
         self.inventory.write_text(json.dumps({"podkit_hosts": {"hosts": {VM_HOST: host}}}, indent=2))
+
+    def provide_wheels(self):
+        """Wheels of the modules' libraries (requirements.txt), made here with this host's pip, copied into the VM.
+
+        Wheels, not sdists: cgroupspy ships only an sdist, and building it in the VM
+        would need setuptools from an index the VM cannot use. Both Pythons are 3.11.
+        """
+        wheels = self.run_dir / "wheels"
+        pip = os.path.join(os.path.dirname(sys.executable), "pip")
+        subprocess.run([pip, "wheel", "--quiet", "--wheel-dir", str(wheels), "--requirement", str(TOP / "requirements.txt"),
+                        "--constraint", str(TOP / "constraints.txt")], check=True, timeout=600, capture_output=True)
+        tar = subprocess.Popen(["tar", "-C", str(wheels), "-cf", "-", "."], stdout=subprocess.PIPE)
+        try:
+            self.ssh_stdin("mkdir -p %s && tar -C %s -xf -" % (VM_WHEELS, VM_WHEELS), tar.stdout)
+        finally:
+            tar.stdout.close()
+            tar.wait()
+
+    def ssh_stdin(self, command, stdin):
+        proc = subprocess.run(
+            ["ssh", "-i", self.key, "-p", str(self.port)] + self.ssh_options + self.control_options + ["root@127.0.0.1", command],
+            stdin=stdin, capture_output=True, text=True, timeout=600, check=False)
+        assert proc.returncode == 0, "in the VM, `%s` exited %s: %s" % (command, proc.returncode, proc.stderr)
 
     def ssh(self, command, check=True, timeout=600):
         """Run ``command`` (a shell string) as root in the VM."""
@@ -91,8 +120,12 @@ class VM:
         """Run an ansible command; keep its output in the run directory for a person to read."""
         self.runs += 1
         log = self.run_dir / ("%02d-%s.log" % (self.runs, name))
-        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env(), cwd=str(TOP), timeout=1800, check=False)
-        log.write_text("$ %s\n%s\n--- stderr ---\n%s" % (" ".join(argv), proc.stdout, proc.stderr))
+        # Written as it runs, so `tail -f` shows where a long run is.
+        with open(str(log), "w") as out:
+            out.write("$ %s\n" % " ".join(argv))
+            out.flush()
+            proc = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, text=True, env=self.env(), cwd=str(TOP), timeout=1800, check=False)
+        proc.stdout = log.read_text().split("\n", 1)[1]
         return proc
 
     def playbook(self, playbook, *args, inventories=None, name="playbook"):

@@ -51,6 +51,7 @@ class Member:
 @pytest.fixture(scope="module")
 def converged(vm):
     """The first site.yml run: Docker installed from Debian's packages, the pod deployed."""
+    vm.provide_wheels()
     result = site(vm, name="site-first")
     result.assert_ok(VM_HOST)
     return result
