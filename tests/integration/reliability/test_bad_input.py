@@ -134,7 +134,7 @@ def test_pod_cgroup_parent_refused(run_module, docker_client, pod_name, name):
 
 
 @pytest.mark.parametrize("name", ["/{pod}", "/podkit/pod-{pod}", "{pod}", "/sys/fs/cgroup/{pod}.slice",
-                                  "../{pod}.slice", "-{pod}.slice", "{pod}", "podkit--{pod}.slice"])
+                                  "../{pod}.slice", "-{pod}.slice", "podkit/{pod}.slice", "podkit--{pod}.slice"])
 def test_path_on_a_systemd_host_refused_by_the_validator(name):
     """A path (or a malformed slice) on a systemd host. This host's dockerd uses cgroupfs, and no
     systemd runs here, so the refusal is checked at the validator every module calls
