@@ -615,6 +615,7 @@ class Applier:
         self.touched = {}                     # type: Dict[str, str]  # key -> container id (new or changed)
         self.removed = set()
         self.deferred = []                    # type: List[Tuple[str, str, str]]  # members created, to start
+        self.finally_ = []                    # type: List[Any]  # steps for after every action (lowered limits)
         self.final = {}                       # type: Dict[str, Dict[str, Any]]  # container id -> inspect after
 
     def sandbox_id(self):
@@ -720,6 +721,8 @@ class Applier:
                 getattr(self, "do_" + action.kind)(action, start)
                 done += 1
             self.start_deferred()
+            for step in self.finally_:
+                step()
         except PodkitError as error:
             # Whatever ran before the failure did change the host.
             error.details.setdefault("changed", done > 0)
@@ -743,7 +746,7 @@ class Applier:
         self.images.pull(action.target)
 
     def do_cgroup(self, action, _start):
-        action.wanted()
+        action.wanted(self)
 
     def do_volume(self, action, _start):
         self._call("creating volume %s" % action.wanted["name"], self.api.create_volume, **action.wanted)
@@ -886,16 +889,35 @@ def _parse_port_text(text):
 # The lock
 
 
+class PodLock:
+    """A held pod lock. ``keep`` False: the lock file is removed on release (the pod has nothing)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.keep = True
+
+
 @contextmanager
 def pod_lock(pod, lock_dir=LOCK_DIR):
-    """Serialise runs on one pod on this host (flock on /run/podkit/<pod>.lock)."""
+    """Serialise runs on one pod on this host (flock on /run/podkit/<pod>.lock).
+
+    Yields a PodLock: a run that leaves the pod without any container sets ``keep`` to False,
+    so neither a removed pod nor a refused first run leaves a lock file behind. A run waiting
+    on a file removed meanwhile notices (another inode at the path) and locks the new file.
+    """
     try:
         os.makedirs(lock_dir, exist_ok=True)
     except OSError as exc:
-        raise PodkitError("cannot create %s for the pod lock: %s" % (lock_dir, exc.strerror))
+        raise PodkitError("cannot create %s for the pod lock: %s; run the module as root (become: true)."
+                          % (lock_dir, exc.strerror))
     path = os.path.join(lock_dir, "%s.lock" % pod)
     while True:
-        handle = open(path, "a")
+        try:
+            handle = open(path, "a")
+        except OSError as exc:
+            raise PodkitError("cannot open the pod lock %s: %s. podkit serialises runs on a pod through it; run "
+                              "the module as root (become: true), as it also writes the cgroup filesystem."
+                              % (path, exc.strerror))
         fcntl.flock(handle, fcntl.LOCK_EX)
         # The file may have been removed (state absent) while we waited: lock the new one then.
         try:
@@ -907,17 +929,21 @@ def pod_lock(pod, lock_dir=LOCK_DIR):
         if same:
             break
         handle.close()
+    lock = PodLock(path)
     try:
-        yield path
+        yield lock
     finally:
+        if not lock.keep:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass    # gone already, or not ours to remove (a lock file made for another user)
         handle.close()
 
 
-def remove_lock(pod, lock_dir=LOCK_DIR):
-    try:
-        os.unlink(os.path.join(lock_dir, "%s.lock" % pod))
-    except FileNotFoundError:
-        pass
+def _has_containers(state):
+    # type: (PodState) -> bool
+    return bool(state.sandbox is not None or state.containers or state.extra)
 
 
 # ---------------------------------------------------------------------------
@@ -1022,8 +1048,9 @@ def converge_sandbox(client, params, check_mode, diff=False):
     spec = sandbox_spec_from_params(params)
     state_name = params.get("state") or "present"
     host = _host(client) if state_name not in ("absent", "stopped") else None
-    with pod_lock(spec.pod):
+    with pod_lock(spec.pod) as lock:
         state = observe(client, spec.pod)
+        lock.keep = _has_containers(state)
         images = Images(client, check_mode)
         planner = Planner(state, images)
         wanted = None
@@ -1037,6 +1064,8 @@ def converge_sandbox(client, params, check_mode, diff=False):
             attrs = state.sandbox.attrs if state.sandbox else None
         else:
             applier = Applier(client, spec.pod, state, images)
+            # Removing the sandbox leaves the lock only to members still there.
+            lock.keep = state_name != "absent" or bool(state.containers or state.extra)
             applier.run(actions, start=state_name != "stopped")
             attrs = applier.inspect(applier.sandbox.id) if applier.sandbox else None
         result["sandbox"] = container_result(attrs)
@@ -1138,8 +1167,9 @@ def converge_container(client, params, check_mode, diff=False):
         raise PodkitError("image is required when state is %s." % state_name)
     spec, volumes = container_spec_from_params(dict(params, image=params.get("image") or ""))
     pod = params["pod"]
-    with pod_lock(pod):
+    with pod_lock(pod) as lock:
         state = observe(client, pod)
+        lock.keep = _has_containers(state)
         images = Images(client, check_mode)
         planner = Planner(state, images)
         sandbox = state.sandbox
@@ -1179,6 +1209,9 @@ def converge_container(client, params, check_mode, diff=False):
             attrs = seen.attrs if seen else None
         else:
             applier = Applier(client, pod, state, images, params.get("wait_timeout") or 60)
+            lock.keep = state_name != "absent" or _has_containers(
+                PodState(pod, state.sandbox, dict((k, v) for k, v in state.containers.items() if k != spec.name),
+                         state.extra))
             applier.run(actions)
             new_id = applier.touched.get(spec.name)
             attrs = None if spec.name in applier.removed else applier.inspect(new_id) if new_id else (
@@ -1200,17 +1233,73 @@ def pod_cgroup_limits(spec, host):
         version=host.version)
 
 
+# Limits a child cgroup may not exceed (the CFS quota) or that cannot drop below usage (memory):
+# raised before the members are recreated, lowered only after.
+_ORDERED_LIMITS = ("memory_bytes", "cpu_quota_us")
+
+
+def _unbounded(value):
+    # type: (Optional[int]) -> float
+    return float("inf") if value is None or value < 0 else value
+
+
+def split_limits(limits, observed):
+    """(what to write before the members change, what to write after): raise first, lower last."""
+    from ansible_collections.podkit.docker.plugins.module_utils._cgroups import CgroupLimits
+    first = CgroupLimits(**limits.__dict__)
+    lowering = False
+    for key in _ORDERED_LIMITS:
+        wanted = getattr(limits, key)
+        if wanted is not None and _unbounded(wanted) < _unbounded(observed.get(key)):
+            setattr(first, key, None)
+            lowering = True
+    if lowering and first.cpu_quota_us is None:
+        first.cpu_period_us = None
+    return first, (limits if lowering else None)
+
+
+def foreign_processes(state, cgroup):
+    # type: (PodState, Optional[Dict[str, Any]]) -> List[int]
+    """PIDs in the pod's cgroup parent that are not in one of the pod's own containers' cgroups."""
+    if not cgroup:
+        return []
+    ours = [s.id for s in [state.sandbox] + list(state.containers.values()) + state.extra if s is not None]
+    pids = set()
+    for directory in (cgroup.get("paths") or {}).values():
+        for dirpath, dirnames, _files in os.walk(directory):
+            if dirpath != directory and any(container_id in os.path.basename(dirpath) for container_id in ours):
+                dirnames[:] = []
+                continue
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as handle:
+                    pids.update(int(p) for p in handle.read().split())
+            except (OSError, ValueError):
+                continue
+    return sorted(pids)
+
+
 def plan_cgroup(planner, backend, parent, limits):
     changed, before, after = backend.ensure(parent, limits, check_mode=True)
+    foreign = foreign_processes(planner.state, before)
+    if foreign:
+        from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline
+        raise PodkitError(
+            "cgroup_parent: %s already exists and holds processes that are not this pod's: %s. podkit does not "
+            "take over a cgroup in use; stop those processes, or give the pod another cgroup_parent."
+            % (parent, ", ".join("%d (%s)" % (pid, read_cmdline(pid) or "?") for pid in foreign[:10])))
     if not changed:
         return
     reason = ""
     if before is not None:
         old, new = before.get("limits") or {}, (after or {}).get("limits") or {}
         reason = "%s changed" % ", ".join(sorted(k for k in new if new.get(k) != old.get(k)) or ["limits"])
+    # A new cgroup has no member to conflict with: everything is written at once.
+    first, last = split_limits(limits, before["limits"] or {}) if before is not None else (limits, None)
 
-    def apply():
-        backend.ensure(parent, limits, check_mode=False)
+    def apply(applier):
+        backend.ensure(parent, first, check_mode=False)
+        if last is not None:
+            applier.finally_.append(lambda: backend.ensure(parent, last, check_mode=False))
     planner.add(Action("cgroup", parent, reason, wanted=apply))
 
 
@@ -1221,6 +1310,28 @@ def _pod_name(params, spec):
     if not params.get("name"):
         raise PodkitError("name is required (or a manifest with metadata.name).")
     return validate_pod_name(params["name"], "name")
+
+
+def secret_values(params):
+    # type: (Dict[str, Any]) -> List[str]
+    """Values of env variables marked secret in the pod module's raw options, found before anything is
+    parsed, so that even a refused run cannot show them."""
+    found = []
+    for key in ("containers", "init_containers"):
+        for item in params.get(key) or []:
+            if not isinstance(item, dict):
+                continue
+            env = item.get("env")
+            names = item.get("secret_env") or []
+            names = names if isinstance(names, list) else []
+            if isinstance(env, dict):
+                found.extend(str(v) for k, v in env.items() if k in names and v not in (None, ""))
+            elif isinstance(env, list):
+                for entry in env:
+                    if isinstance(entry, dict) and entry.get("value") not in (None, "") and (
+                            entry.get("secret") in (True, "true", "True", "yes", 1) or entry.get("name") in names):
+                        found.append(str(entry["value"]))
+    return found
 
 
 def converge_pod(client, params, check_mode, diff=False, secrets=None):
@@ -1243,8 +1354,9 @@ def converge_pod(client, params, check_mode, diff=False, secrets=None):
     pod = _pod_name(params, spec)
     host = _host(client)
     wanted = {}     # type: Dict[str, Wanted]
-    with pod_lock(pod):
+    with pod_lock(pod) as lock:
         state = observe(client, pod)
+        lock.keep = _has_containers(state)
         images = Images(client, check_mode)
         planner = Planner(state, images)
         if state_name == "absent":
@@ -1290,14 +1402,13 @@ def converge_pod(client, params, check_mode, diff=False, secrets=None):
         containers = None
         if actions and not check_mode:
             applier = Applier(client, pod, state, images, params.get("wait_timeout") or 60)
+            lock.keep = state_name != "absent"
             applier.run(actions, start=state_name != "stopped")
             if params.get("wait", True) and state_name not in ("absent", "stopped"):
                 started = [a.target for a in actions if a.kind in ("create", "recreate", "start", "restart")
                            and a.target != "sandbox"]
                 applier.wait_running(started, params.get("wait_timeout") or 60)
-            if state_name == "absent":
-                remove_lock(pod)
-            else:
+            if state_name != "absent":
                 containers = applier.final_containers()
         else:
             containers = [s.attrs for s in [state.sandbox] + list(state.containers.values()) if s is not None]
@@ -1323,7 +1434,8 @@ def plan_absent(client, planner, pod, backend, parent):
     for volume in sorted(found, key=lambda v: v["Name"]):
         planner.add(Action("remove", "volume %s" % volume["Name"], "",
                            wanted=_remover(client.api.remove_volume, volume["Name"], force=True)))
-    if backend.observe(parent) is not None:
+    # Without a container of the pod there is no evidence the cgroup at that path is the pod's.
+    if _has_containers(state) and backend.observe(parent) is not None:
         planner.add(Action("remove", "cgroup %s" % parent, "", wanted=_remover(backend.remove, parent, False)))
 
 

@@ -259,7 +259,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.podkit.docker.plugins.module_utils._docker import DOCKER_COMMON_ARGS, connect, require_sdk
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, fail
-from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod, secret_values
 
 
 def main():
@@ -289,10 +289,12 @@ def main():
         required_one_of=[["name", "manifest"]],
         supports_check_mode=True,
     )
+    # Values of env variables marked secret: Ansible masks them everywhere in the result, even
+    # when the run is refused before the pod is parsed.
+    secrets = set(secret_values(module.params))
+    module.no_log_values.update(secrets)
     require_sdk(module)
     result = dict(changed=False, pod=None, actions=[])
-    # Values of env variables marked secret: Ansible masks them everywhere in the result.
-    secrets = set()
     try:
         client = connect(module.params["docker_host"], module.params["timeout"])
         try:

@@ -171,3 +171,25 @@ def test_init_reruns_when_the_sandbox_started_after_it():
     planner = Planner(state, images())
     planner.init(one, None)
     assert [str(a) for a in planner.actions] == ["run init one: sandbox restarted"]
+
+
+def test_limits_are_raised_first_and_lowered_last():
+    from ansible_collections.podkit.docker.plugins.module_utils._cgroups import UNLIMITED, CgroupLimits
+    from ansible_collections.podkit.docker.plugins.module_utils._reconcile import split_limits
+    wanted = CgroupLimits(memory_bytes=200, cpu_quota_us=50000, cpu_period_us=100000, cpu_shares=512)
+    first, last = split_limits(wanted, dict(memory_bytes=100, cpu_quota_us=200000, cpu_shares=1024))
+    assert first.memory_bytes == 200 and first.cpu_quota_us is None and first.cpu_shares == 512
+    assert last is wanted
+    first, last = split_limits(wanted, dict(memory_bytes=100, cpu_quota_us=20000))
+    assert first == wanted and last is None
+    unlimited = CgroupLimits(memory_bytes=UNLIMITED)
+    assert split_limits(unlimited, dict(memory_bytes=100)) == (unlimited, None)
+
+
+def test_secret_values_found_in_raw_options():
+    from ansible_collections.podkit.docker.plugins.module_utils._reconcile import secret_values
+    params = dict(containers=[
+        dict(name="a", env=[dict(name="T", value="hidden", secret=True), dict(name="P", value="plain")]),
+        dict(name="b", env=dict(K="also-hidden", L="shown"), secret_env=["K"]),
+        "not a dict"])
+    assert sorted(secret_values(params)) == ["also-hidden", "hidden"]
