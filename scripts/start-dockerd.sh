@@ -39,8 +39,8 @@ else
         echo "dockerd: starting in the background, log in $log"
         # No registry is reachable from this project's machines, and tests must never
         # send traffic off the host: any pull the engine attempts goes to a closed
-        # port on loopback and fails at once (and shows in the log, which the tests read).
-        HTTP_PROXY=$proxy HTTPS_PROXY=$proxy NO_PROXY= setsid nohup dockerd >>"$log" 2>&1 </dev/null &
+        # port on loopback and fails at once.
+        HTTP_PROXY=$proxy HTTPS_PROXY=$proxy NO_PROXY="" setsid nohup dockerd >>"$log" 2>&1 </dev/null &
     fi
 fi
 

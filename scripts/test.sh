@@ -5,7 +5,7 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 bin="$top/.venv/bin"
 export PATH="$bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$top/build/collections"
