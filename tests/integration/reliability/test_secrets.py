@@ -95,14 +95,35 @@ def test_secret_env_hidden_in_output_diff_and_log(docker_client, pod_name, tmp_p
         assert value not in check_output + output, "a secret value was printed"
 
 
-def test_secret_env_hidden_in_a_failed_run(run_module, docker_client, pod_name):
+def _secret_forms(token):
+    """The three ways the pod module takes a secret env value."""
+    return dict(
+        flagged=dict(env=[dict(name="TOKEN", value=token, secret=True)]),
+        named=dict(env=[dict(name="TOKEN", value=token)], secret_env=["TOKEN"]),
+        mapping=dict(secret_env=dict(TOKEN=token)),
+    )
+
+
+@pytest.mark.parametrize("form", ["flagged", "named", "mapping"])
+def test_secret_env_hidden_in_a_failed_run(run_module, docker_client, pod_name, form):
     token = _secret()
-    args = basic_pod(pod_name, containers=[dict(
-        name="app", image=BUSYBOX_IMAGE, command=MEMBER_COMMAND, resources=dict(limits=dict(memory="12Q")),
-        env=[dict(name="TOKEN", value=token, secret=True)])])
-    result = run_any("pod", **args)
+    container = dict(name="app", image=BUSYBOX_IMAGE, command=MEMBER_COMMAND, resources=dict(limits=dict(memory="12Q")))
+    container.update(_secret_forms(token)[form])
+    result = run_any("pod", **basic_pod(pod_name, containers=[container]))
     assert result.get("failed") and "memory" in result["msg"], result
     assert token not in repr(result), result
+
+
+@pytest.mark.parametrize("form", ["flagged", "named", "mapping"])
+def test_secret_env_forms_hidden_in_result_and_diff(run_module, docker_client, pod_name, form):
+    token = _secret()
+    container = dict(name="app", image=BUSYBOX_IMAGE, command=MEMBER_COMMAND)
+    container.update(_secret_forms(token)[form])
+    result = run_module("pod", diff=True, **basic_pod(pod_name, containers=[container]))
+    assert result["changed"] and result.get("diff") and token not in repr(result), result
+    # The pod is the one asked for (the container is app, whatever the secret is called).
+    assert_converged(docker_client, pod_name, members=("app",), memory=None, cpu_quota=None)
+    assert _printenv(docker_client, pod_name, "TOKEN") == token
 
 
 def test_secret_env_hidden_when_the_daemon_is_unreachable(docker_client, pod_name):
