@@ -939,6 +939,10 @@ class SystemdBackend(CgroupBackend):
         if not check_mode:
             if paths:
                 self._systemctl("stop", name)
+            # ensure's set-property --runtime left drop-ins under /run/systemd/system.control;
+            # left there, they would give a later slice of the same name the old limits.
+            # revert removes them (and keeps the unit file, which has no vendor version).
+            self._systemctl("revert", name)
             if unit:
                 os.unlink(self.unit_path(name))
                 self._systemctl("daemon-reload")

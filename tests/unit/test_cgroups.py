@@ -359,4 +359,4 @@ def test_systemd_backend_writes_a_unit_and_drives_systemctl(tmp_path, monkeypatc
     write_files(root / "podkit.slice" / "podkit-pod_foo.slice", {"cgroup.procs": ""})
     assert backend.remove("podkit-pod_foo.slice")
     assert not (units / "podkit-pod_foo.slice").exists()
-    assert log.read_text().splitlines() == ["stop podkit-pod_foo.slice", "daemon-reload"]
+    assert log.read_text().splitlines() == ["stop podkit-pod_foo.slice", "revert podkit-pod_foo.slice", "daemon-reload"]
