@@ -10,6 +10,8 @@ own ``reliability-disruptive`` stage, where nothing else runs against the engine
 
 import os
 
+import pytest
+
 CATEGORIES = (
     ("faults", "faults survived"),
     ("bad_input", "bad inputs refused"),
@@ -85,3 +87,35 @@ def pytest_terminal_summary(terminalreporter):
         if extra:
             line += " (" + "; ".join(extra) + ")"
         write(line, red=bool(counts["failed"]), green=not counts["failed"] and bool(counts["passed"]))
+
+
+# The root fixtures remove a test pod's containers, volumes and cgroups; a pod the test did not
+# remove with state absent also keeps its lock file (/run/podkit/<pod>.lock, as a running pod
+# should). These overrides drop it too, so the suite leaves /run/podkit as it found it.
+LOCK_DIR = "/run/podkit"
+
+
+def _drop_lock(pod):
+    try:
+        os.unlink(os.path.join(LOCK_DIR, "%s.lock" % pod))
+    except FileNotFoundError:
+        pass
+
+
+@pytest.fixture
+def pod_name(pod_name):  # pylint: disable=redefined-outer-name
+    yield pod_name
+    _drop_lock(pod_name)
+
+
+@pytest.fixture
+def pod_names(pod_names):  # pylint: disable=redefined-outer-name
+    made = []
+
+    def make():
+        made.append(pod_names())
+        return made[-1]
+
+    yield make
+    for pod in made:
+        _drop_lock(pod)
