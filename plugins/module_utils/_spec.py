@@ -382,9 +382,9 @@ def _parse_container(item, path, kubernetes, init, pod_restart, default_pull, sh
     if isinstance(secret_env, dict):
         # As pod_container takes it: {NAME: value}, set like env but never shown.
         extra_env = _parse_env(secret_env, path + ".secret_env", False)[0]
-        for name in extra_env:
-            if name in env:
-                raise PodkitError("%s.secret_env.%s is also set in env; give each variable in one of them." % (path, name))
+        for env_name in extra_env:
+            if env_name in env:
+                raise PodkitError("%s.secret_env.%s is also set in env; give each variable in one of them." % (path, env_name))
         env.update(extra_env)
         secret.extend(sorted(extra_env))
     else:
