@@ -1323,6 +1323,10 @@ def secret_values(params):
                 continue
             env = item.get("env")
             names = item.get("secret_env") or []
+            if isinstance(names, dict):
+                # secret_env as a mapping: every value in it is secret.
+                found.extend(str(v) for v in names.values() if v not in (None, ""))
+                names = list(names)
             names = names if isinstance(names, list) else []
             if isinstance(env, dict):
                 found.extend(str(v) for k, v in env.items() if k in names and v not in (None, ""))

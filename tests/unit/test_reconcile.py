@@ -191,5 +191,6 @@ def test_secret_values_found_in_raw_options():
     params = dict(containers=[
         dict(name="a", env=[dict(name="T", value="hidden", secret=True), dict(name="P", value="plain")]),
         dict(name="b", env=dict(K="also-hidden", L="shown"), secret_env=["K"]),
+        dict(name="c", secret_env=dict(M="mapped")),
         "not a dict"])
-    assert sorted(secret_values(params)) == ["also-hidden", "hidden"]
+    assert sorted(secret_values(params)) == ["also-hidden", "hidden", "mapped"]
