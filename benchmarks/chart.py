@@ -49,8 +49,11 @@ def main(raw_path, png_path):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
     meta = data["meta"]
-    fig.suptitle("podkit against the raw docker CLI and community.docker — %s, %d cores, %d repetitions"
-                 % (meta["started"], meta["cores"], meta["reps"]), fontsize=10)
+    reps = sorted({c["reps"] for c in data["summary"]})
+    fig.suptitle("podkit against the raw docker CLI and community.docker — %s UTC, %d cores, load %s, %s repetition(s)"
+                 % (meta["started"], meta["cores"], meta["load_start"].split()[0],
+                    "–".join(str(r) for r in (reps[0], reps[-1]) if reps) if len(reps) > 1 else reps[0] if reps else 0),
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
 

@@ -497,8 +497,8 @@ def report(meta, results, ns, errors, out=RESULTS):
     if (out / "full" / "latest.md").exists():
         lines += ["A run up to N=50 (`--full`, `--output benchmarks/results/full`): [full/latest.md](full/latest.md).", ""]
     lines += [
-              "Where podkit's time goes: [profile.md](profile.md). Raw figures of this run: `benchmarks/results/raw/%s.json` "
-              "(not committed)." % meta["run_id"], ""]
+              "Where podkit's time goes: [profile.md](%s). Raw figures of this run: `benchmarks/results/raw/%s.json` "
+              "(not committed)." % (os.path.relpath(str(RESULTS / "profile.md"), str(out)), meta["run_id"]), ""]
     return "\n".join(lines), summary
 
 
@@ -546,6 +546,7 @@ def parse_args(argv):
     parser.add_argument("--no-profile", action="store_true", help="skip profiling podkit")
     parser.add_argument("--profile-only", action="store_true", help="only profile podkit (profile.md)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed N=1 round")
+    parser.add_argument("--report", metavar="RAW_JSON", help="only write latest.md and latest.png again from a raw file")
     parser.add_argument("--output", default=str(RESULTS), help="where latest.md, latest.png go")
     args = parser.parse_args(argv)
     args.argv = argv
@@ -569,6 +570,11 @@ def podkit_available():
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.report:
+        raw_file = pathlib.Path(args.report)
+        data = json.loads(raw_file.read_text())
+        print(write_report(pathlib.Path(args.output), raw_file, data["meta"], data["results"], data["ns"], data["errors"]))
+        return 0
     tools = [t for t in TOOLS if t in args.tools]
     if "podkit" in tools and not podkit_available():
         log("bench: podkit's pod/pod_facts modules are not there yet; measuring without podkit")
@@ -626,19 +632,9 @@ def main(argv=None):
     finally:
         bench.cleanup()
     meta["load_end"] = load()
-    out = pathlib.Path(args.output)
-    text, summary = report(meta, results, args.ns, errors, out)
-    out.mkdir(parents=True, exist_ok=True)
-    raw_file.write_text(json.dumps(dict(meta=meta, results=results, errors=errors, ns=args.ns,
-                                        summary=[dict(tool=k[0], phase=k[1], n=k[2], **v) for k, v in summary.items()]),
-                                   indent=1))
-    (out / "latest.md").write_text(text)
-    chart = subprocess.run([str(BENCH_VENV / "bin" / "python"), str(BENCH / "chart.py"), str(raw_file), str(out / "latest.png")],
-                           check=False, capture_output=True, text=True)
-    if chart.returncode != 0:
-        log("bench: chart not drawn: %s" % chart.stderr.strip()[-500:])
+    text = write_report(pathlib.Path(args.output), raw_file, meta, results, args.ns, errors)
     if "podkit" in tools and not args.no_profile:
-        errors += profile(bench, out)
+        errors += profile(bench, pathlib.Path(args.output))
     print()
     print(text)
     if errors:
@@ -646,6 +642,21 @@ def main(argv=None):
     else:
         shutil.rmtree(str(bench.work), ignore_errors=True)
     return 1 if errors and not results else 0
+
+
+def write_report(out, raw_file, meta, results, ns, errors):
+    """latest.md, latest.png under ``out``, the raw file with its summary; print the table."""
+    text, summary = report(meta, results, ns, errors, out)
+    out.mkdir(parents=True, exist_ok=True)
+    raw_file.write_text(json.dumps(dict(meta=meta, results=results, errors=errors, ns=ns,
+                                        summary=[dict(tool=k[0], phase=k[1], n=k[2], **v) for k, v in summary.items()]),
+                                   indent=1))
+    (out / "latest.md").write_text(text)
+    chart = subprocess.run([str(BENCH_VENV / "bin" / "python"), str(BENCH / "chart.py"), str(raw_file), str(out / "latest.png")],
+                           check=False, capture_output=True, text=True)
+    if chart.returncode != 0:
+        log("bench: chart not drawn: %s" % chart.stderr.strip()[-500:])
+    return text
 
 
 if __name__ == "__main__":
