@@ -579,15 +579,16 @@ def pod_spec_from_manifest(manifest, name=None, cgroup_parent=None, sandbox_imag
         try:
             manifest = yaml_load(manifest)
         except Exception as exc:  # pylint: disable=broad-except  # any YAML parser error is a user error here
-            raise PodkitError("manifest: not valid YAML: %s" % exc)
+            raise PodkitError("manifest: not valid YAML (%s); fix the text, or pass the manifest as a mapping." % exc)
     if not isinstance(manifest, dict):
         raise PodkitError("manifest must be a Kubernetes Pod: a mapping (or YAML text) with apiVersion: v1, kind: Pod.")
     _check_fields(manifest, ("apiVersion", "kind", "metadata", "spec"), "manifest")
-    if manifest.get("apiVersion") != "v1":
-        raise PodkitError("manifest.apiVersion: %r is not supported; podkit reads apiVersion: v1." % manifest.get("apiVersion"))
+    # kind first: a Deployment (apps/v1) is wrong for its kind, and saying so helps more than its apiVersion.
     if manifest.get("kind") != "Pod":
         raise PodkitError("manifest.kind: %r is not supported; podkit deploys kind: Pod (for a Deployment, take its"
                           " spec.template)." % manifest.get("kind"))
+    if manifest.get("apiVersion") != "v1":
+        raise PodkitError("manifest.apiVersion: %r is not supported; podkit reads apiVersion: v1." % manifest.get("apiVersion"))
     metadata = _check_fields(manifest.get("metadata"), _METADATA_FIELDS, "metadata")
     pod_name = metadata.get("name")
     if name is not None and pod_name is not None and name != pod_name:
