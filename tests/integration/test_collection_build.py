@@ -51,4 +51,3 @@ def test_build_install_and_document(tmp_path):
         text = _run([BIN / "ansible-doc", "-t", "role", "podkit.docker.%s" % role], env)
         # Without a terminal ansible-doc marks bold text as *main*.
         assert "ENTRY POINT: main" in text.replace("*", ""), text
-
