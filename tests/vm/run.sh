@@ -186,4 +186,4 @@ fi
 export PODKIT_VM_SSH_PORT=$port PODKIT_VM_SSH_KEY=$run_dir/id_ed25519 PODKIT_VM_RUN_DIR=$run_dir
 mkdir -p "$top/build/reports"
 cd "$top"
-"$top/.venv/bin/pytest" -p no:cacheprovider -v tests/vm --junitxml "$top/build/reports/vm.xml"
+"$top/.venv/bin/pytest" -p no:cacheprovider -v --durations=0 tests/vm --junitxml "$top/build/reports/vm.xml"
