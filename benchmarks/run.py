@@ -516,7 +516,7 @@ def host_meta(args, bench):
                       "print(json.load(open(pathlib.Path(c.__path__[0]) / 'MANIFEST.json'))['collection_info']['version'])"])
     return dict(
         run_id=bench.run_id,
-        command="python benchmarks/run.py " + " ".join(args.argv),
+        command=" ".join(["python benchmarks/run.py"] + list(args.argv)),
         started=datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
         host=platform.node(), cores=os.cpu_count() or 0, kernel=platform.release(),
         load_start=load(), load_end="?", reps=args.reps,
