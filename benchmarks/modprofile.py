@@ -109,19 +109,27 @@ def main(module, report_path, batch=False):
     mod = importlib.import_module("ansible_collections.podkit.docker.plugins.modules." + module)
     imported = clock()
     profiler.disable()
-    # Patched once the module has imported (or not) the SDK, so its import stays in the figure above.
-    import requests  # pylint: disable=import-outside-toplevel
-    real_send = requests.Session.send
+    # Timed at http.client, under both the Docker SDK (requests, urllib3) and a plain
+    # http.client over the socket: from the request line to the response's headers.
+    import http.client  # pylint: disable=import-outside-toplevel
+    real_putrequest = http.client.HTTPConnection.putrequest
+    real_getresponse = http.client.HTTPConnection.getresponse
 
-    def send(self, request, **kwargs):
-        begin = clock()
+    def putrequest(self, method, url, *rest, **kwargs):
+        self._podkit_profile = (method, url.split("?", 1)[0], clock())  # pylint: disable=protected-access
+        return real_putrequest(self, method, url, *rest, **kwargs)
+
+    def getresponse(self, *rest, **kwargs):
         try:
-            return real_send(self, request, **kwargs)
+            return real_getresponse(self, *rest, **kwargs)
         finally:
-            path = request.path_url.split("?", 1)[0]
-            api.append((request.method, path, clock() - begin))
+            began = getattr(self, "_podkit_profile", None)
+            if began:
+                api.append((began[0], began[1], clock() - began[2]))
+                self._podkit_profile = None  # pylint: disable=protected-access
 
-    requests.Session.send = send
+    http.client.HTTPConnection.putrequest = putrequest
+    http.client.HTTPConnection.getresponse = getresponse
     # AnsibleModule reads an args file named on the command line; ours are on stdin.
     sys.argv = [mod.__file__]
     run_profiler = cProfile.Profile()
@@ -144,7 +152,7 @@ def main(module, report_path, batch=False):
     run_rows, run_packages = digest(run_profiler)
     report = dict(
         module=module, exit_code=code, import_seconds=imported - start, run_seconds=done - ran,
-        requests_import_seconds=ran - imported, slept_seconds=slept[0],
+        slept_seconds=slept[0],
         api=api, commands=commands, top=run_rows[:TOP_FUNCTIONS], self_by_package=run_packages,
         import_top=[r for r in imports_rows if r["where"].endswith("(<module>)")][:TOP_FUNCTIONS],
         import_by_package=imports_packages,

@@ -129,7 +129,7 @@ def api_table(report):
         pattern = re.sub(r"^/v[0-9.]+", "", path)
         if pattern in ("/containers/json", "/images/json", "/volumes", "/networks"):
             pattern += " (list)"
-        else:
+        elif pattern not in ("/containers/create", "/volumes/create"):
             pattern = re.sub(r"^/images/.+/json$", "/images/{name}/json", pattern)
             pattern = re.sub(r"^/(containers|volumes|networks)/[^/]+", r"/\1/{id}", pattern)
         key = "%s %s" % (method, pattern)
