@@ -103,7 +103,7 @@ def test_host_role_with_the_system_python_uses_debian_packages_and_a_venv(tmp_pa
              {"name": "Show the interpreter", "ansible.builtin.debug": {"msg": "interpreter={{ ansible_python_interpreter }}"}},
              {"name": "Check the module ran", "ansible.builtin.assert": {"that": ["facts.ansible_facts.podkit_host.docker_version | length > 0"]}}]
     host_vars = {"ansible_python_interpreter": system_python}
-    out, _ = play(tmp_path, ["host"], HOST_VARS, name="first", host_vars=host_vars, tasks=tasks)
+    out, _recap = play(tmp_path, ["host"], HOST_VARS, name="first", host_vars=host_vars, tasks=tasks)
     assert "interpreter=/opt/podkit/venv/bin/python" in out, out
     venv_python = "/opt/podkit/venv/bin/python"
     probe = subprocess.run([venv_python, "-c", "import cgroupspy, docker, jmespath; print(docker.__file__)"],
@@ -153,7 +153,7 @@ def test_prune_removes_a_dropped_pod_and_leaves_foreign_containers(tmp_path, doc
     scope = {"podkit_pods_prune_pattern": "^(%s|%s)$" % (kept, dropped)}
 
     play(tmp_path, ["pods"], dict(common, podkit_pods=[sleeper_pod(other)]), name="other")
-    out, _ = play(tmp_path, ["pods"], dict(common, podkit_pods=[{"manifest_file": str(manifest)}, sleeper_pod(dropped)]),
+    out, _recap = play(tmp_path, ["pods"], dict(common, podkit_pods=[{"manifest_file": str(manifest)}, sleeper_pod(dropped)]),
                   name="deploy")
     assert "pod %s (podkit" % kept in out and "pod %s (podkit" % dropped in out, "no tree printed:\n" + out
     for pod in (kept, dropped, other):
