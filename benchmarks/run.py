@@ -496,8 +496,7 @@ def report(meta, results, ns, errors, out=RESULTS):
     lines += ["", "![time against N](latest.png)", ""]
     if (out / "full" / "latest.md").exists():
         lines += ["A run up to N=50 (`--full`, `--output benchmarks/results/full`): [full/latest.md](full/latest.md).", ""]
-    lines += [
-              "Where podkit's time goes: [profile.md](%s). Raw figures of this run: `benchmarks/results/raw/%s.json` "
+    lines += ["Where podkit's time goes: [profile.md](%s). Raw figures of this run: `benchmarks/results/raw/%s.json` "
               "(not committed)." % (os.path.relpath(str(RESULTS / "profile.md"), str(out)), meta["run_id"]), ""]
     return "\n".join(lines), summary
 
