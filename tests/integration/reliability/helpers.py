@@ -301,7 +301,11 @@ def run_any(module, **args):
 
 def run_as(module, args, uid=65534, gid=65534, groups=(), check=False):
     """Run a module process under another user (setpriv), as Ansible's become would; returns its result."""
-    cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid]
+    # CAP_DAC_READ_SEARCH alone lets the user read the project wherever it was cloned (CI's clone may sit
+    # under a 0700 directory, and the venv's Python under /root): it grants no write, so cgroups and the
+    # Docker socket stay out of reach, which is what these cases are about.
+    cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+           "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
     cmd += ["--groups=%s" % ",".join(str(g) for g in groups)] if groups else ["--clear-groups"]
     env = ansible_env(HOME="/tmp", TMPDIR="/tmp")
     proc = subprocess.run(cmd + module_command(module), input=module_input(args, check=check), capture_output=True,
