@@ -4,18 +4,22 @@ Everything here reads the Docker engine (the SDK), /proc and the cgroup filesyst
 independently of podkit's module_utils, so a test never trusts podkit to report on itself.
 """
 
+import atexit
+import importlib
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 import docker
 
-from conftest import (BUSYBOX_IMAGE, CGROUP_ROOT, DOCKER_HOST, LABEL_POD, PAUSE_IMAGE, ansible_env, ns_inode,
+from conftest import (BUSYBOX_IMAGE, CGROUP_ROOT, DOCKER_HOST, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env, ns_inode,
                       proc_cgroup)
 
 MIB = 1024 * 1024
@@ -299,17 +303,56 @@ def run_any(module, **args):
     return Background(module, args).result()
 
 
+# Libraries a podkit module imports on a host, copied for run_as (Ansible ships its own module_utils
+# with every module; the others are what the host role installs system-wide).
+_PAYLOAD_LIBS = ("docker", "requests", "urllib3", "idna", "certifi", "charset_normalizer", "cgroupspy", "yaml",
+                 "jmespath", "packaging")
+_payload = []
+
+
+def _module_payload():
+    """A directory any user can read holding the collection's plugins, Ansible's module_utils and the
+    libraries the modules import: what Ansible puts in place when it runs a module with become_user.
+    The checkout itself may sit under a directory only root can enter (a CI work dir)."""
+    if _payload:
+        return _payload[0]
+    import ansible
+    top = tempfile.mkdtemp(prefix="podkit-rel-payload-")
+    atexit.register(shutil.rmtree, top, True)
+    collection = pathlib.Path(top, "ansible_collections", "podkit", "docker")
+    shutil.copytree(str(TOP / "plugins"), str(collection / "plugins"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    pathlib.Path(top, "ansible").mkdir()
+    pathlib.Path(top, "ansible", "__init__.py").write_text("")
+    shutil.copytree(os.path.join(os.path.dirname(ansible.__file__), "module_utils"),
+                    os.path.join(top, "ansible", "module_utils"), ignore=shutil.ignore_patterns("__pycache__"))
+    for name in _PAYLOAD_LIBS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        shutil.copytree(os.path.dirname(module.__file__), os.path.join(top, name),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    for dirpath, dirnames, filenames in os.walk(top):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+    _payload.append(top)
+    return top
+
+
 def run_as(module, args, uid=65534, gid=65534, groups=(), check=False):
-    """Run a module process under another user (setpriv), as Ansible's become would; returns its result."""
-    # CAP_DAC_READ_SEARCH alone lets the user read the project wherever it was cloned (CI's clone may sit
-    # under a 0700 directory, and the venv's Python under /root): it grants no write, so cgroups and the
-    # Docker socket stay out of reach, which is what these cases are about.
-    cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
-           "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+    """Run a module process under another user (setpriv), as Ansible's become_user would; returns its result."""
+    cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid]
     cmd += ["--groups=%s" % ",".join(str(g) for g in groups)] if groups else ["--clear-groups"]
-    env = ansible_env(HOME="/tmp", TMPDIR="/tmp")
-    proc = subprocess.run(cmd + module_command(module), input=module_input(args, check=check), capture_output=True,
-                          text=True, env=env, timeout=300, check=False)
+    # The interpreter without the test venv (which the user may not be able to read): the standard
+    # library of the same Python, the payload for everything else.
+    python = "/usr/bin/python%d.%d" % sys.version_info[:2]
+    env = dict(PATH="/usr/sbin:/usr/bin:/sbin:/bin", HOME="/tmp", TMPDIR="/tmp", LANG="C.UTF-8",
+               PYTHONPATH=_module_payload(), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(cmd + [python, "-s", "-m", "ansible_collections.podkit.docker.plugins.modules." + module],
+                          input=module_input(args, check=check), capture_output=True, text=True, env=env,
+                          timeout=300, check=False, cwd="/")
     try:
         result = json.loads(proc.stdout)
     except ValueError:
