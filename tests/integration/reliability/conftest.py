@@ -74,13 +74,15 @@ def pytest_terminal_summary(terminalreporter):
             if outcome in counts:
                 counts[outcome] += 1
         ran = counts["passed"] + counts["failed"] + counts["skipped"]
+        gated = [i for i in _deselected if _category_of.get(i.nodeid) == category]
+        if not ran and not gated:
+            continue    # not part of this run (e.g. pytest -m disruptive)
         line = "reliability: %s %d/%d" % (label, counts["passed"], ran)
         extra = []
         if counts["failed"]:
             extra.append("%d FAILED" % counts["failed"])
         if counts["skipped"]:
             extra.append("%d skipped (not counted as survived)" % counts["skipped"])
-        gated = [i for i in _deselected if _category_of.get(i.nodeid) == category]
         if gated:
             extra.append("%d disruptive not run here: stage reliability-disruptive runs them with %s=1"
                          % (len(gated), DISRUPTIVE_ENV))
