@@ -628,6 +628,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         errors.append("interrupted: the table holds the repetitions finished before")
         log("bench: interrupted; reporting what was measured")
+        # dockerd may still finish a create the killed client had asked for: look again after it.
+        bench.cleanup()
+        time.sleep(3)
     finally:
         bench.cleanup()
     meta["load_end"] = load()
