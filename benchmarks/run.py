@@ -237,7 +237,10 @@ class Bench:
             try:
                 proc.wait()
             except BaseException:
-                os.killpg(proc.pid, signal.SIGKILL)
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass  # it had just ended
                 proc.wait()
                 raise
             elapsed = time.perf_counter() - start
