@@ -113,6 +113,10 @@ def remove_pod_leftovers(client, pod):
     for volume in client.volumes.list(filters={"label": "%s=%s" % (LABEL_POD, pod)}):
         volume.remove(force=True)
     remove_cgroups_named(pod)
+    try:
+        os.unlink("/run/podkit/%s.lock" % pod)
+    except FileNotFoundError:
+        pass
 
 
 def remove_cgroups_named(fragment):
