@@ -154,7 +154,7 @@ def test_prune_removes_a_dropped_pod_and_leaves_foreign_containers(tmp_path, doc
 
     play(tmp_path, ["pods"], dict(common, podkit_pods=[sleeper_pod(other)]), name="other")
     out, _recap = play(tmp_path, ["pods"], dict(common, podkit_pods=[{"manifest_file": str(manifest)}, sleeper_pod(dropped)]),
-                  name="deploy")
+                       name="deploy")
     assert "pod %s (podkit" % kept in out and "pod %s (podkit" % dropped in out, "no tree printed:\n" + out
     for pod in (kept, dropped, other):
         assert {c.status for c in podkit_containers(docker_client, pod)} == {"running"}, pod
