@@ -62,15 +62,18 @@ def ansible_env(**extra):
 class ModuleRunner:
     """Runs a podkit module as Ansible runs it on the target: a process, JSON in, JSON out."""
 
-    def __init__(self, docker_host=DOCKER_HOST):
+    def __init__(self, docker_host=DOCKER_HOST, collections=COLLECTIONS):
         self.docker_host = docker_host
+        # Where ansible_collections/podkit/docker is taken from (another checkout for upgrade tests).
+        self.collections = collections
 
     def __call__(self, module, check=False, diff=False, expect_fail=False, **args):
         args.setdefault("docker_host", self.docker_host)
         payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check, _ansible_diff=diff)}
         proc = subprocess.run(
             [sys.executable, "-m", "ansible_collections.podkit.docker.plugins.modules." + module],
-            input=json.dumps(payload), capture_output=True, text=True, env=ansible_env(), timeout=300, check=False)
+            input=json.dumps(payload), capture_output=True, text=True, env=ansible_env(PYTHONPATH=str(self.collections)),
+            timeout=300, check=False)
         try:
             result = json.loads(proc.stdout)
         except ValueError:
