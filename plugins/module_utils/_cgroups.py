@@ -38,7 +38,7 @@ import subprocess
 from dataclasses import dataclass, field as dc_field
 from typing import Dict, List, Optional, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._errors import MissingLibrary, PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_proc_cgroup
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import MIN_MEMORY, parse_cpu, parse_memory
 
@@ -52,6 +52,8 @@ except ImportError:
     CGROUPSPY_IMPORT_ERROR = traceback.format_exc()
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+# Docker's cgroup drivers (``docker info``: CgroupDriver).
+CGROUP_DRIVERS = ("cgroupfs", "systemd")
 SYSTEMD_UNIT_DIR = "/etc/systemd/system"
 
 # -1 in a CgroupLimits field: remove the limit (write -1 / "max" / "infinity").
@@ -660,7 +662,14 @@ class CgroupBackend:
     def remove(self, name, check_mode=False):
         # type: (str, bool) -> bool
         """Remove ``name`` everywhere it exists; refuses while processes remain."""
-        raise NotImplementedError
+        paths = self.paths(name)
+        if not paths:
+            return False
+        _refuse_if_busy(name, list(paths.values()))
+        if not check_mode:
+            for directory in paths.values():
+                _rmdir_tree(directory)
+        return True
 
 
 class V1Backend(CgroupBackend):
@@ -770,16 +779,6 @@ class V1Backend(CgroupBackend):
                 self._write(name, nodes[controller], filename, value)
         return True, before, self.observe(name)
 
-    def remove(self, name, check_mode=False):
-        paths = self.paths(name)
-        if not paths:
-            return False
-        _refuse_if_busy(name, list(paths.values()))
-        if not check_mode:
-            for directory in paths.values():
-                _rmdir_tree(directory)
-        return True
-
 
 class V2Backend(CgroupBackend):
     """cgroup v2 with Docker's cgroupfs driver: one directory, controllers enabled from the root down."""
@@ -834,15 +833,6 @@ class V2Backend(CgroupBackend):
             except OSError as exc:
                 raise _write_error(name, filename, value, exc, _read_int(os.path.join(directory, "memory.current")))
         return True, before, self.observe(name)
-
-    def remove(self, name, check_mode=False):
-        paths = self.paths(name)
-        if not paths:
-            return False
-        _refuse_if_busy(name, list(paths.values()))
-        if not check_mode:
-            _rmdir_tree(paths["unified"])
-        return True
 
 
 def v2_writes(limits, observed, changes):
@@ -949,9 +939,16 @@ class SystemdBackend(CgroupBackend):
         return True
 
 
-def backend_for(host, controllers=None):
-    # type: (HostCgroups, Optional[List[str]]) -> CgroupBackend
-    """The backend for the host's Docker cgroup driver and cgroup version."""
+def backend_for(host, controllers=None, read_only=False):
+    # type: (HostCgroups, Optional[List[str]], bool) -> CgroupBackend
+    """The backend for the host's Docker cgroup driver and cgroup version.
+
+    ``read_only``: for reading paths only (facts), so neither cgroupspy nor a running systemd is needed.
+    """
+    if read_only:
+        if host.driver == "systemd":
+            return SystemdBackend(host, controllers)
+        return V2Backend(host, controllers) if host.version == 2 else V1Backend(host, controllers)
     if host.driver == "systemd":
         if not host.systemd_running():
             raise PodkitError(
@@ -964,3 +961,102 @@ def backend_for(host, controllers=None):
         raise PodkitError("the cgroupspy Python library is needed for cgroup v1 hosts; install it "
                           "(pip install cgroupspy) for the Python Ansible uses.")
     return V1Backend(host, controllers)
+
+
+# ---------------------------------------------------------------------------
+# A pod's cgroup parent under its containers
+
+
+# Limits a child cgroup may not exceed (the CFS quota) or that cannot drop below usage (memory):
+# raised before the members are recreated, lowered only after.
+_ORDERED_LIMITS = ("memory_bytes", "cpu_quota_us")
+
+
+def _unbounded(value):
+    # type: (Optional[int]) -> float
+    return float("inf") if value is None or value < 0 else value
+
+
+def split_limits(limits, observed):
+    # type: (CgroupLimits, Dict[str, Optional[int]]) -> Tuple[CgroupLimits, Optional[CgroupLimits]]
+    """(what to write before the members change, what to write after): raise first, lower last."""
+    first = CgroupLimits(**limits.__dict__)
+    lowering = False
+    for key in _ORDERED_LIMITS:
+        wanted = getattr(limits, key)
+        if wanted is not None and _unbounded(wanted) < _unbounded(observed.get(key)):
+            setattr(first, key, None)
+            lowering = True
+    if lowering and first.cpu_quota_us is None:
+        first.cpu_period_us = None
+    return first, (limits if lowering else None)
+
+
+def foreign_processes(cgroup, container_ids):
+    # type: (Optional[Dict[str, object]], List[str]) -> List[int]
+    """PIDs in a pod's cgroup parent that are not in the cgroup of one of ``container_ids``."""
+    if not cgroup:
+        return []
+    pids = set()
+    for directory in (cgroup.get("paths") or {}).values():
+        for dirpath, dirnames, _files in os.walk(directory):
+            if dirpath != directory and any(cid in os.path.basename(dirpath) for cid in container_ids):
+                dirnames[:] = []
+                continue
+            text = _read(os.path.join(dirpath, "cgroup.procs"))
+            try:
+                pids.update(int(p) for p in (text or "").split())
+            except ValueError:
+                continue
+    return sorted(pids)
+
+
+# ---------------------------------------------------------------------------
+# The cgroup_parent module
+
+
+def check_cgroup_options(params):
+    # type: (Dict[str, object]) -> Dict[str, Optional[int]]
+    """Everything a user can get wrong in cgroup_parent's options, checked before the host is touched."""
+    validate_controllers(params.get("controllers"))
+    return parse_limit_options(params.get("memory"), params.get("cpus"), params.get("cpu_shares"),
+                               params.get("pids_limit"))
+
+
+def converge_cgroup_parent(client, params, check_mode, diff=False):
+    # type: (object, Dict[str, object], bool, bool) -> Dict[str, object]
+    """podkit.docker.cgroup_parent: one cgroup parent made, updated or removed."""
+    wanted = check_cgroup_options(params)
+    host = detect_host(client)
+    driver = params.get("driver") or "auto"
+    name = validate_name(params["name"], host, "name", driver=host.driver if driver == "auto" else driver)
+    if driver != "auto" and driver != host.driver:
+        if driver == "systemd" and not host.systemd_running():
+            raise PodkitError(
+                "driver: systemd, but systemd is not running on this host (no /run/systemd/system), so no "
+                "slice can be made; the Docker daemon here uses the %s driver. Use driver: auto." % host.driver)
+        raise PodkitError(
+            "driver: %s, but the Docker daemon uses the %s cgroup driver, so its containers could not join "
+            "this parent. Use driver: auto (or %s)." % (driver, host.driver, host.driver))
+    controllers = validate_controllers(params.get("controllers"), host)
+    if host.version == 1 and not HAS_CGROUPSPY and host.driver == "cgroupfs":
+        raise MissingLibrary("cgroupspy", CGROUPSPY_IMPORT_ERROR)
+    backend = backend_for(host, controllers)
+    result = dict(changed=False, cgroup=None)
+    if params.get("state") == "absent":
+        before = backend.observe(name)
+        result["changed"] = backend.remove(name, check_mode)
+        if diff:
+            result["diff"] = dict(before=_diff_view(before), after={})
+        return result
+    changed, before, after = backend.ensure(name, limits_from(version=host.version, **wanted), check_mode)
+    result.update(changed=changed, cgroup=after)
+    if diff:
+        result["diff"] = dict(before=_diff_view(before), after=_diff_view(after))
+    return result
+
+
+def _diff_view(cgroup):
+    if not cgroup:
+        return {}
+    return dict(name=cgroup["name"], paths=cgroup["paths"], limits=cgroup["limits"])

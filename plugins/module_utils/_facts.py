@@ -14,44 +14,27 @@ Three steps, each usable on its own:
   paths, limits and usage. ``render_tree`` draws the result for a person.
 
 ``pod_facts(client, host, pod, containers)`` is the one call the pod module makes to
-return a ``pod`` equal to an entry of ``podkit_pods``.
+return a ``pod`` equal to an entry of ``podkit_pods``; ``container_summary`` is the container
+pod_sandbox and pod_container return.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import http.client
-import json
 import os
-import socket
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
-from urllib.parse import quote, urlencode
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    SystemdBackend, V1Backend, V2Backend, cgroup_dirs_for_pid, detect_host, read_limits, read_usage, shares_to_weight)
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+    backend_for, cgroup_dirs_for_pid, detect_host, kubelet_shares, read_limits, read_usage, shares_to_weight)
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
+from ansible_collections.podkit.docker.plugins.module_utils._errors import MissingLibrary, PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import (
+    LABEL_CONTAINER, LABEL_POD, LABEL_QOS, LABEL_ROLE, QOS_CLASSES, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
+    ROLE_UNMANAGED)
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
     SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
-
-# The labels of _docker.py, repeated so that reading facts does not import the Docker SDK
-# (a tenth of a second of every ad-hoc run); a unit test keeps the two equal.
-LABEL_POD = "io.podkit.pod"
-LABEL_ROLE = "io.podkit.role"
-LABEL_CONTAINER = "io.podkit.container"
-ROLE_SANDBOX = "sandbox"
-ROLE_MEMBER = "member"
-ROLE_INIT = "init"
-
-# Set by the pod module on the sandbox when it knows the pod's QoS class from the spec
-# (requests are not all recoverable from Docker's configuration); it wins when present.
-LABEL_QOS = "io.podkit.qos-class"
-QOS_CLASSES = ("Guaranteed", "Burstable", "BestEffort")
-
-# A member of a hand-made pod that joins another container's namespaces without podkit labels.
-ROLE_UNMANAGED = "unmanaged"
 
 # Docker's HostConfig fields that join another container's namespace, in the order used to
 # find the container that owns a hand-made pod's namespaces.
@@ -72,111 +55,7 @@ GIB = MIB * 1024
 
 
 # ---------------------------------------------------------------------------
-# Asking Docker
-
-
-class DockerReadError(Exception):
-    """A failed read from the Docker API (``status_code`` as the SDK's errors carry it)."""
-
-    def __init__(self, msg, status_code=None):
-        super(DockerReadError, self).__init__(msg)
-        self.status_code = status_code
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        http.client.HTTPConnection.__init__(self, "localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-class LocalDockerApi:
-    """The three reads facts need from the local daemon's socket, without the Docker SDK.
-
-    Importing the SDK (requests, urllib3...) and its per-call overhead cost more than the
-    facts themselves; one kept-alive connection does it. It answers to the SDK's method
-    names (``client.api.containers``, ``client.api.inspect_container``, ``client.info``),
-    so the readers below take either it or an SDK client (the pod module passes its own).
-    """
-
-    def __init__(self, path, timeout=60):
-        self._connection = _UnixConnection(path, timeout)
-        self.api = self
-
-    def _get(self, url):
-        for attempt in (1, 2):
-            try:
-                self._connection.request("GET", url)
-                response = self._connection.getresponse()
-                body = response.read()
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                self._connection.close()
-                # A kept-alive connection the daemon closed meanwhile: a GET may be sent again.
-                if attempt == 2 or isinstance(exc, (FileNotFoundError, ConnectionRefusedError, PermissionError,
-                                                    socket.timeout)):
-                    raise DockerReadError(str(exc) or exc.__class__.__name__)
-        if response.status != 200:
-            try:
-                message = json.loads(body).get("message")
-            except ValueError:
-                message = None
-            raise DockerReadError(message or body.decode("utf-8", "replace").strip() or response.reason,
-                                  response.status)
-        return body
-
-    def ping(self):
-        return self._get("/_ping")
-
-    def info(self):
-        return json.loads(self._get("/info"))
-
-    def containers(self, all=False, filters=None):  # pylint: disable=redefined-builtin
-        params = {"all": "1" if all else "0"}
-        if filters:
-            params["filters"] = json.dumps(dict((key, [value] if isinstance(value, str) else list(value))
-                                                for key, value in filters.items()))
-        return json.loads(self._get("/containers/json?" + urlencode(params)))
-
-    def inspect_container(self, container):
-        return json.loads(self._get("/containers/%s/json" % quote(container, safe="")))
-
-    def close(self):
-        self._connection.close()
-
-
-def connect(docker_host, timeout=60):
-    """A client for reading: LocalDockerApi on a unix socket, the Docker SDK for anything else."""
-    if not docker_host.startswith("unix://"):
-        from ansible_collections.podkit.docker.plugins.module_utils._docker import connect as sdk_connect
-        return sdk_connect(docker_host, timeout)
-    client = LocalDockerApi(docker_host[len("unix://"):], timeout)
-    try:
-        client.ping()
-    except DockerReadError as exc:
-        raise PodkitError(
-            "docker_host: no Docker daemon answers at %s (%s). Start the engine "
-            "(systemctl start docker, or dockerd) or point docker_host at its socket."
-            % (docker_host, exc))
-    return client
-
-
-def _docker_errors():
-    """What a read may raise: ours, and the SDK's when an SDK client is in use (it is imported then)."""
-    errors = (DockerReadError,)
-    sdk = sys.modules.get("docker.errors")
-    if sdk is not None:
-        errors += (sdk.DockerException,)
-    return errors
+# Asking Docker (a SocketApi or an SdkApi from _docker.connect)
 
 
 def host_facts(info):
@@ -201,7 +80,7 @@ def list_containers(client, names=None, include_unmanaged=False):
     filters = None if include_unmanaged else {"label": LABEL_POD}
     try:
         summaries = client.api.containers(all=True, filters=filters)
-    except _docker_errors() as exc:
+    except DockerError as exc:
         raise PodkitError("docker_host: listing containers failed: %s" % exc)
     wanted = set(names) if names else None
     result = []
@@ -213,7 +92,7 @@ def list_containers(client, names=None, include_unmanaged=False):
             continue
         try:
             result.append(client.api.inspect_container(summary["Id"]))
-        except _docker_errors() as exc:
+        except DockerError as exc:
             if getattr(exc, "status_code", None) == 404:
                 continue
             raise PodkitError("docker_host: inspecting container %s failed: %s" % (summary["Id"][:12], exc))
@@ -433,7 +312,7 @@ def qos_class(sandbox, members):
             continue
         if memory_request and memory_request != memory:
             guaranteed = False
-        if cpu_request and shares != max(2, cpu * 1024 // 1000):
+        if cpu_request and shares != kubelet_shares(cpu):
             guaranteed = False
     if not anything:
         return "BestEffort"
@@ -571,6 +450,22 @@ def container_entry(attrs, host, role, sandbox_ns=None, host_ns=None):
     return entry
 
 
+def container_summary(attrs, sandbox_ns=None):
+    # type: (Optional[Dict[str, Any]], Optional[Dict[str, int]]) -> Optional[Dict[str, Any]]
+    """A container as pod_sandbox and pod_container return it: the head of ``container_entry``."""
+    if attrs is None:
+        return None
+    state = attrs.get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    namespaces = read_namespaces(pid) if pid else {}
+    result = dict(id=attrs["Id"], name=container_name(attrs), pid=pid, status=state.get("Status"),
+                  image=(attrs.get("Config") or {}).get("Image"), image_id=attrs.get("Image"), namespaces=namespaces)
+    if sandbox_ns is not None:
+        result["shared_with_sandbox"] = [ns for ns in ("net", "ipc", "pid", "uts")
+                                         if ns in namespaces and namespaces[ns] == sandbox_ns.get(ns)]
+    return result
+
+
 def _cgroup_paths(entries):
     # type: (Dict[str, str]) -> Dict[str, str]
     """/proc/<pid>/cgroup as {controller: path}; the v2 line ``0::`` is ``unified``."""
@@ -588,15 +483,6 @@ def shared_with(namespaces, sandbox_ns, host_ns):
             if ns in namespaces and namespaces[ns] == sandbox_ns.get(ns) and namespaces[ns] != host_ns.get(ns)]
 
 
-def _backend(host):
-    # The pod facts only read paths: no cgroupspy or running systemd needed.
-    if host.driver == "systemd":
-        return SystemdBackend(host)
-    if host.version == 2:
-        return V2Backend(host)
-    return V1Backend(host)
-
-
 def pod_cgroup(parent, host, running_dirs):
     # type: (str, Any, List[Dict[str, str]]) -> Optional[Dict[str, Any]]
     """The pod's cgroup parent as cgroup_parent returns it, plus usage; None without a parent.
@@ -611,7 +497,8 @@ def pod_cgroup(parent, host, running_dirs):
         if dirs:
             paths = dict((key, os.path.dirname(directory)) for key, directory in dirs.items())
             break
-    backend = _backend(host)
+    # The pod facts only read paths: no cgroupspy or running systemd needed.
+    backend = backend_for(host, read_only=True)
     if not paths:
         paths = backend.paths(parent)
     return dict(name=parent, driver=host.driver, version=host.version,
@@ -666,7 +553,7 @@ def gather(client, names=None, include_unmanaged=False):
     """(podkit_host, podkit_pods, host cgroups) for the pods named in ``names`` (None: all)."""
     try:
         info = client.info()
-    except _docker_errors() as exc:
+    except DockerError as exc:
         raise PodkitError("docker_host: docker info failed: %s" % exc)
     host = detect_host(info)
     groups = group_containers(list_containers(client, names, include_unmanaged), include_unmanaged)
@@ -677,6 +564,26 @@ def gather(client, names=None, include_unmanaged=False):
             continue
         pods[name] = pod_entry(groups[name], host, host_ns)
     return host_facts(info), pods, host
+
+
+def check_query_library(params):
+    # type: (Dict[str, Any]) -> None
+    """Before anything is read: a query needs jmespath on the host."""
+    if params.get("query") is not None:
+        try:
+            import jmespath  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+        except ImportError:
+            raise MissingLibrary("jmespath")
+
+
+def facts_result(client, params, _check_mode=False, _diff=False):
+    # type: (Any, Dict[str, Any], bool, bool) -> Dict[str, Any]
+    """pod_facts: the facts, the tree and the query's result."""
+    host, pods, _host_cgroups = gather(client, params.get("name") or None, params.get("include_unmanaged"))
+    result = dict(ansible_facts=dict(podkit_host=host, podkit_pods=pods), tree=render_tree(pods, host))
+    if params.get("query") is not None:
+        result["query_result"] = run_query(params["query"], pods)
+    return result
 
 
 def run_query(expression, pods):

@@ -24,11 +24,15 @@ from typing import Dict, List, Optional, Tuple
 from ansible.module_utils.common.yaml import HAS_YAML, yaml_load
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
     MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 PULL_POLICIES = ("missing", "always", "never")
+# The states of the pod module, and of the modules that manage one container of a pod.
+POD_STATES = ("present", "started", "stopped", "restarted", "absent")
+SANDBOX_STATES = ("present", "started", "stopped", "absent")
 DEFAULT_SANDBOX_IMAGE = "registry.k8s.io/pause:3.10"
 
 
@@ -600,7 +604,7 @@ def pod_spec_from_manifest(manifest, name=None, cgroup_parent=None, sandbox_imag
     if not isinstance(labels, dict):
         raise PodkitError("metadata.labels must be a mapping of label names to strings.")
     for key in labels:
-        if str(key).startswith("io.podkit."):
+        if str(key).startswith(LABEL_PREFIX):
             # These labels are how podkit recognises what it owns; a manifest must not forge them.
             raise PodkitError("metadata.labels.%s: labels starting with io.podkit. are reserved for podkit; rename it." % key)
     spec = _check_fields(manifest.get("spec"), _SPEC_FIELDS, "spec")
@@ -703,6 +707,113 @@ def _build(params, containers, init_containers, volumes, prefix, kubernetes, pat
     if params.get("resources") is not None:
         pod.resources = _parse_resources(params["resources"], "resources", False)
     return _finish(pod, prefix, kubernetes)
+
+
+# ---------------------------------------------------------------------------------------------
+# The options of pod_sandbox and pod_container, and the secrets among the pod module's options.
+# ---------------------------------------------------------------------------------------------
+
+def secret_values(params):
+    # type: (dict) -> List[str]
+    """Values of env variables marked secret in the pod module's raw options, found before anything is
+    parsed, so that even a refused run cannot show them."""
+    found = []
+    for key in ("containers", "init_containers"):
+        for item in params.get(key) or []:
+            if not isinstance(item, dict):
+                continue
+            env = item.get("env")
+            names = item.get("secret_env") or []
+            if isinstance(names, dict):
+                # secret_env as a mapping: every value in it is secret.
+                found.extend(str(v) for v in names.values() if v not in (None, ""))
+                names = list(names)
+            names = names if isinstance(names, list) else []
+            if isinstance(env, dict):
+                found.extend(str(v) for k, v in env.items() if k in names and v not in (None, ""))
+            elif isinstance(env, list):
+                for entry in env:
+                    if isinstance(entry, dict) and entry.get("value") not in (None, "") and (
+                            entry.get("secret") in (True, "true", "True", "yes", 1) or entry.get("name") in names):
+                        found.append(str(entry["value"]))
+    return found
+
+
+def sandbox_spec_from_params(params):
+    # type: (dict) -> SandboxSpec
+    validate_pod_name(params["pod"], "pod")
+    return SandboxSpec(
+        pod=params["pod"], image=params["image"], cgroup_parent=params.get("cgroup_parent"),
+        hostname=params.get("hostname"),
+        ports=[parse_port(p, "ports[%d]" % i) for i, p in enumerate(params.get("ports") or [])],
+        dns=list(params.get("dns") or []), dns_search=list(params.get("dns_search") or []),
+        extra_hosts=dict((str(k), str(v)) for k, v in (params.get("extra_hosts") or {}).items()),
+        network=params.get("network") or "bridge", share_pid=bool(params.get("share_pid")),
+        labels=dict((str(k), str(v)) for k, v in (params.get("labels") or {}).items()),
+        pull=params.get("pull") or "missing")
+
+
+def _split_volume(text, index):
+    # type: (str, int) -> Tuple[str, str, bool]
+    where = "volumes[%d]" % index
+    parts = str(text).split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
+        raise PodkitError("%s: %r is not a volume; use source:/path/in/container[:ro|rw], where source is an "
+                          "absolute host path (bind) or a pod volume name (a Docker volume <pod>_<name>)."
+                          % (where, text))
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if mode not in ("ro", "rw"):
+        raise PodkitError("%s: mode %r must be ro or rw." % (where, mode))
+    return parts[0], parts[1], mode == "ro"
+
+
+def container_spec_from_params(params):
+    # type: (dict) -> Tuple[ContainerSpec, Dict[str, Volume]]
+    """pod_container's options as a ContainerSpec and the pod volumes it mounts."""
+    validate_pod_name(params["pod"], "pod")
+    resources = Resources()
+    if params.get("memory") is not None:
+        resources.memory_limit = parse_memory(params["memory"], "memory")
+    if params.get("memory_request") is not None:
+        resources.memory_request = parse_memory(params["memory_request"], "memory_request", minimum=1)
+    if params.get("cpus") is not None:
+        resources.cpu_limit = parse_cpu(params["cpus"], "cpus")
+    if params.get("cpu_request") is not None:
+        resources.cpu_request = parse_cpu(params["cpu_request"], "cpu_request")
+    # As the API server defaults it: a limit without a request requests the limit.
+    if resources.memory_request is None:
+        resources.memory_request = resources.memory_limit
+    if resources.cpu_request is None:
+        resources.cpu_request = resources.cpu_limit
+    for key in ("memory", "cpu"):
+        limit, request = getattr(resources, key + "_limit"), getattr(resources, key + "_request")
+        if limit is not None and request is not None and request > limit:
+            raise PodkitError("%s_request is above the limit %s; a request must not exceed its limit."
+                              % (key, "memory" if key == "memory" else "cpus"))
+    env = dict((str(k), "" if v is None else str(v)) for k, v in (params.get("env") or {}).items())
+    secret = dict((str(k), "" if v is None else str(v)) for k, v in (params.get("secret_env") or {}).items())
+    both = sorted(set(env) & set(secret))
+    if both:
+        raise PodkitError("secret_env: %s also set in env; give each variable in one of them." % ", ".join(both))
+    env.update(secret)
+    volumes = {}    # type: Dict[str, Volume]
+    mounts = []
+    for index, text in enumerate(params.get("volumes") or []):
+        source, target, read_only = _split_volume(text, index)
+        if source.startswith("/"):
+            name = "host%d" % index
+            volumes[name] = Volume(name=name, kind="hostPath", host_path=source)
+        else:
+            name = source
+            volumes[name] = Volume(name=name, kind="emptyDir")
+        mounts.append(Mount(volume=name, mount_path=target, read_only=read_only))
+    spec = ContainerSpec(
+        name=params["name"], image=params["image"], command=params.get("command"), args=params.get("args"),
+        env=env, secret_env=tuple(sorted(secret)), working_dir=params.get("working_dir"), user=params.get("user"),
+        mounts=mounts, resources=resources, share=tuple(params.get("share") or ()),
+        restart_policy=params.get("restart_policy") or "Always", pull=params.get("pull") or "missing")
+    return spec, volumes
+
 
 
 # ---------------------------------------------------------------------------------------------

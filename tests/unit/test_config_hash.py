@@ -7,10 +7,12 @@ commit adddfb5 and must never be regenerated to make a refactoring pass. A delib
 the hashed configuration needs a changelog entry saying every pod is recreated.
 """
 
-from ansible_collections.podkit.docker.plugins.module_utils._docker import ROLE_INIT
-from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
-    LABEL_QOS, container_spec_from_params, labels_for, member_wanted, sandbox_spec_from_params, sandbox_wanted)
-from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params, qos_class
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import want_member, want_pod, want_sandbox
+from ansible_collections.podkit.docker.plugins.module_utils._spec import (
+    container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params)
+
+HOST = HostCgroups(version=1, driver="cgroupfs")
 
 PARENT = "/podkit/pod-golden"
 
@@ -54,20 +56,11 @@ CONTAINER_PARAMS = dict(pod="solo", name="one", image="podkit/busybox:latest", c
 def pod_wanted(params, parent):
     """The wanted containers of a pod module run, keyed as the plan keys them."""
     spec = pod_spec_from_params(params)
-    wanted = {}
-    sandbox = sandbox_wanted(spec.sandbox, parent, labels={LABEL_QOS: qos_class(spec)})
-    sandbox.config["qos_class"] = qos_class(spec)
-    wanted["sandbox"] = sandbox
-    volumes = dict((v.name, v) for v in spec.volumes)
-    for index, container in enumerate(spec.init_containers):
-        item = member_wanted(spec.name, container, volumes, parent, role=ROLE_INIT,
-                             field_name="init_containers[%d]" % index)
-        wanted[item.key] = item
-    for index, container in enumerate(spec.containers):
-        item = member_wanted(spec.name, container, volumes, parent, restart_policy=spec.restart_policy,
-                             field_name="containers[%d]" % index)
-        wanted[item.key] = item
-    return spec.name, wanted
+    return spec.name, want_pod(spec, HOST, parent).by_key()
+
+
+def labels_for(pod, wanted):
+    return wanted.labels_for(pod)
 
 
 NATIVE_HASHES = {'app': ('6f01f5b665c5a072',
@@ -192,13 +185,13 @@ def test_manifest_pod_labels_are_unchanged():
 
 
 def test_pod_sandbox_module_labels_are_unchanged():
-    wanted = sandbox_wanted(sandbox_spec_from_params(SANDBOX_PARAMS), "/podkit/pod-solo")
+    wanted = want_sandbox(sandbox_spec_from_params(SANDBOX_PARAMS), "/podkit/pod-solo")
     assert labels_for("solo", wanted) == SANDBOX_MODULE_LABELS
 
 
 def test_pod_container_module_labels_are_unchanged():
     spec, volumes = container_spec_from_params(CONTAINER_PARAMS)
-    wanted = member_wanted("solo", spec, volumes, "/podkit/pod-solo", share=("net", "ipc", "pid"))
+    wanted = want_member("solo", spec, volumes, "/podkit/pod-solo", share=("net", "ipc", "pid"))
     assert labels_for("solo", wanted) == CONTAINER_MODULE_LABELS
 
 
@@ -206,4 +199,4 @@ def test_secret_values_are_hashed_not_labelled():
     pod, wanted = pod_wanted(NATIVE, PARENT)
     assert "s3cret" not in repr(labels_for(pod, wanted["app"]))
     spec, volumes = container_spec_from_params(CONTAINER_PARAMS)
-    assert "hidden" not in repr(labels_for("solo", member_wanted("solo", spec, volumes, "/podkit/pod-solo")))
+    assert "hidden" not in repr(labels_for("solo", want_member("solo", spec, volumes, "/podkit/pod-solo")))
