@@ -214,7 +214,7 @@ def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm,
         VM_HOST: {"version": 2, "driver": "systemd", "parent": "podkit-pod_%s.slice" % pod_name, "memory_bytes": POD_MEMORY},
     }
     extra = vm.run_dir / "both-hosts-vars.json"
-    extra.write_text(json.dumps({"podkit_pods": pods, "podkit_vm_test_pod": pod_name, "podkit_vm_expect": expect}))
+    extra.write_text(json.dumps({"podkit_pods_definitions": pods, "podkit_vm_test_pod": pod_name, "podkit_vm_expect": expect}))
     result = vm.playbook(TOP / "tests" / "vm" / "both-hosts.yml", "-e", "@%s" % extra,
                          inventories=[INVENTORY, vm.inventory], name="both-hosts")
     # both-hosts.yml asserts each host's facts; a failed assertion fails the run.
