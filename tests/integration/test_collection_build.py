@@ -5,7 +5,7 @@ import subprocess
 import sys
 import tarfile
 
-from conftest import TOP, ansible_env
+from helpers import TOP, ansible_env
 
 BIN = pathlib.Path(sys.executable).parent
 MODULES = sorted(p.stem for p in (TOP / "plugins" / "modules").glob("*.py") if p.stem != "__init__")

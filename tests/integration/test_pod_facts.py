@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE, ansible_env, container_pid, ns_inode, proc_cgroup
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ansible_env, container_pid, ns_inode, proc_cgroup
 
 CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
 V1_UNLIMITED = 1 << 62

@@ -15,7 +15,7 @@ import sys
 
 import yaml
 
-from conftest import BUSYBOX_IMAGE, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env
+from helpers import BUSYBOX_IMAGE, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env
 
 BIN = pathlib.Path(sys.executable).parent
 MEMORY_ROOT = pathlib.Path("/sys/fs/cgroup/memory")

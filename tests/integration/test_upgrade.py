@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ModuleRunner
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ModuleRunner
 
 PREVIOUS = "adddfb5"
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"]
