@@ -18,9 +18,7 @@ return a ``pod`` equal to an entry of ``podkit_pods``; ``container_summary`` is 
 pod_sandbox and pod_container return.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
@@ -58,8 +56,7 @@ GIB = MIB * 1024
 # Asking Docker (a SocketApi or an SdkApi from _docker.connect)
 
 
-def host_facts(info):
-    # type: (Dict[str, Any]) -> Dict[str, Any]
+def host_facts(info: Dict[str, Any]) -> Dict[str, Any]:
     """``podkit_host`` from ``docker info``."""
     return dict(
         docker_version=info.get("ServerVersion"),
@@ -69,8 +66,8 @@ def host_facts(info):
     )
 
 
-def list_containers(client, names=None, include_unmanaged=False):
-    # type: (Any, Optional[List[str]], bool) -> List[Dict[str, Any]]
+def list_containers(client: Any, names: Optional[List[str]] = None,
+                    include_unmanaged: bool = False) -> List[Dict[str, Any]]:
     """Inspect data of the containers that may belong to a pod in ``names`` (None: every pod).
 
     One list call; only the containers that can belong to a wanted pod are inspected
@@ -99,8 +96,7 @@ def list_containers(client, names=None, include_unmanaged=False):
     return result
 
 
-def _attrs(container):
-    # type: (Any) -> Dict[str, Any]
+def _attrs(container: Any) -> Dict[str, Any]:
     """Inspect data from an SDK Container model or the dict itself."""
     return getattr(container, "attrs", container)
 
@@ -119,23 +115,19 @@ class PodGroup:
     members: List[Any] = field(default_factory=list)
 
 
-def container_name(attrs):
-    # type: (Dict[str, Any]) -> str
+def container_name(attrs: Dict[str, Any]) -> str:
     return (attrs.get("Name") or "").lstrip("/") or attrs.get("Id", "")[:12]
 
 
-def _labels(attrs):
-    # type: (Dict[str, Any]) -> Dict[str, str]
+def _labels(attrs: Dict[str, Any]) -> Dict[str, str]:
     return (attrs.get("Config") or {}).get("Labels") or {}
 
 
-def _running(attrs):
-    # type: (Dict[str, Any]) -> bool
+def _running(attrs: Dict[str, Any]) -> bool:
     return bool((attrs.get("State") or {}).get("Running"))
 
 
-def joined(attrs):
-    # type: (Dict[str, Any]) -> Dict[str, str]
+def joined(attrs: Dict[str, Any]) -> Dict[str, str]:
     """{namespace type: reference} for every ``container:<ref>`` mode of a container."""
     host_config = attrs.get("HostConfig") or {}
     result = {}
@@ -146,8 +138,7 @@ def joined(attrs):
     return result
 
 
-def _resolver(containers):
-    # type: (List[Dict[str, Any]]) -> Any
+def _resolver(containers: List[Dict[str, Any]]) -> Any:
     by_id = dict((c["Id"], c) for c in containers)
     by_name = dict((container_name(c), c) for c in containers)
 
@@ -161,14 +152,12 @@ def _resolver(containers):
     return resolve
 
 
-def _pick_sandbox(candidates):
-    # type: (List[Dict[str, Any]]) -> Dict[str, Any]
+def _pick_sandbox(candidates: List[Dict[str, Any]]) -> Dict[str, Any]:
     # During a recreation two sandboxes may exist for a moment: the running, newest one counts.
     return sorted(candidates, key=lambda c: (_running(c), c.get("Created") or ""))[-1]
 
 
-def group_containers(containers, include_unmanaged=False):
-    # type: (List[Any], bool) -> Dict[str, PodGroup]
+def group_containers(containers: List[Any], include_unmanaged: bool = False) -> Dict[str, PodGroup]:
     """Sort inspect data into pods, keyed by pod name.
 
     A podkit pod is every container labelled ``io.podkit.pod=<pod>``. With
@@ -178,8 +167,8 @@ def group_containers(containers, include_unmanaged=False):
     container is reported in that pod with the role ``unmanaged``.
     """
     containers = [_attrs(c) for c in containers]
-    pods = {}  # type: Dict[str, PodGroup]
-    sandboxes = {}  # type: Dict[str, List[Dict[str, Any]]]
+    pods: Dict[str, PodGroup] = {}
+    sandboxes: Dict[str, List[Dict[str, Any]]] = {}
     for attrs in containers:
         labels = _labels(attrs)
         pod = labels.get(LABEL_POD)
@@ -205,8 +194,7 @@ def group_containers(containers, include_unmanaged=False):
     return pods
 
 
-def _strip_prefix(name, pod):
-    # type: (str, str) -> str
+def _strip_prefix(name: str, pod: str) -> str:
     prefix = pod + "_"
     return name[len(prefix):] if name.startswith(prefix) else name
 
@@ -218,8 +206,7 @@ def _member_order(member):
     return (order, key)
 
 
-def _group_unmanaged(containers, pods):
-    # type: (List[Dict[str, Any]], Dict[str, PodGroup]) -> None
+def _group_unmanaged(containers: List[Dict[str, Any]], pods: Dict[str, PodGroup]) -> None:
     resolve = _resolver(containers)
     for attrs in containers:
         if LABEL_POD in _labels(attrs) or not joined(attrs):
@@ -268,8 +255,7 @@ def _owner(attrs, resolve):
 # QoS (pure)
 
 
-def _cpu_limit_millis(host_config):
-    # type: (Dict[str, Any]) -> Optional[int]
+def _cpu_limit_millis(host_config: Dict[str, Any]) -> Optional[int]:
     nano = host_config.get("NanoCpus") or 0
     if nano > 0:
         return nano // 1000000
@@ -280,8 +266,7 @@ def _cpu_limit_millis(host_config):
     return None
 
 
-def qos_class(sandbox, members):
-    # type: (Optional[Dict[str, Any]], List[Dict[str, Any]]) -> str
+def qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) -> str:
     """The pod's Kubernetes QoS class.
 
     The ``io.podkit.qos-class`` label, set by the pod module from the spec, wins. Otherwise
@@ -323,13 +308,11 @@ def qos_class(sandbox, members):
 # Reading the kernel
 
 
-def _status(attrs):
-    # type: (Dict[str, Any]) -> str
+def _status(attrs: Dict[str, Any]) -> str:
     return (attrs.get("State") or {}).get("Status") or "unknown"
 
 
-def read_processes(dirs, main_pid=0):
-    # type: (Dict[str, str], int) -> List[Dict[str, Any]]
+def read_processes(dirs: Dict[str, str], main_pid: int = 0) -> List[Dict[str, Any]]:
     """[{pid, command}] of the processes in a container's cgroup, as systemd-cgls lists them.
 
     The container's main process first, then each process after its parent, so that PIDs
@@ -352,8 +335,7 @@ def read_processes(dirs, main_pid=0):
     return []
 
 
-def _ppid(pid):
-    # type: (int) -> int
+def _ppid(pid: int) -> int:
     try:
         with open("/proc/%d/stat" % pid) as handle:
             stat = handle.read()
@@ -363,10 +345,9 @@ def _ppid(pid):
     return int(stat[stat.rfind(")") + 2:].split()[1])
 
 
-def order_processes(parents, main_pid=0):
-    # type: (Dict[int, int], int) -> List[int]
+def order_processes(parents: Dict[int, int], main_pid: int = 0) -> List[int]:
     """PIDs of ``parents`` ({pid: ppid}) depth first from their roots, ``main_pid``'s tree first."""
-    children = {}  # type: Dict[int, List[int]]
+    children: Dict[int, List[int]] = {}
     roots = []
     for pid, ppid in parents.items():
         if ppid in parents and ppid != pid:
@@ -389,8 +370,7 @@ def order_processes(parents, main_pid=0):
     return result
 
 
-def _configured_limits(host_config, version):
-    # type: (Dict[str, Any], int) -> Dict[str, Optional[int]]
+def _configured_limits(host_config: Dict[str, Any], version: int) -> Dict[str, Optional[int]]:
     """The limits Docker applies when the container starts (for one that is not running)."""
     nano = host_config.get("NanoCpus") or 0
     quota = host_config.get("CpuQuota") or 0
@@ -411,8 +391,8 @@ def _configured_limits(host_config, version):
     return limits
 
 
-def container_entry(attrs, host, role, sandbox_ns=None, host_ns=None):
-    # type: (Dict[str, Any], Any, str, Optional[Dict[str, int]], Optional[Dict[str, int]]) -> Dict[str, Any]
+def container_entry(attrs: Dict[str, Any], host: Any, role: str, sandbox_ns: Optional[Dict[str, int]] = None,
+                    host_ns: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """One container as the facts report it; a stopped or vanishing one keeps its status."""
     state = attrs.get("State") or {}
     pid = int(state.get("Pid") or 0)
@@ -450,8 +430,8 @@ def container_entry(attrs, host, role, sandbox_ns=None, host_ns=None):
     return entry
 
 
-def container_summary(attrs, sandbox_ns=None):
-    # type: (Optional[Dict[str, Any]], Optional[Dict[str, int]]) -> Optional[Dict[str, Any]]
+def container_summary(attrs: Optional[Dict[str, Any]],
+                      sandbox_ns: Optional[Dict[str, int]] = None) -> Optional[Dict[str, Any]]:
     """A container as pod_sandbox and pod_container return it: the head of ``container_entry``."""
     if attrs is None:
         return None
@@ -466,14 +446,12 @@ def container_summary(attrs, sandbox_ns=None):
     return result
 
 
-def _cgroup_paths(entries):
-    # type: (Dict[str, str]) -> Dict[str, str]
+def _cgroup_paths(entries: Dict[str, str]) -> Dict[str, str]:
     """/proc/<pid>/cgroup as {controller: path}; the v2 line ``0::`` is ``unified``."""
     return dict(("unified" if key == "" else key, path) for key, path in entries.items())
 
 
-def shared_with(namespaces, sandbox_ns, host_ns):
-    # type: (Dict[str, int], Dict[str, int], Dict[str, int]) -> List[str]
+def shared_with(namespaces: Dict[str, int], sandbox_ns: Dict[str, int], host_ns: Dict[str, int]) -> List[str]:
     """Namespace types a container shares with its sandbox: net, ipc, pid first, as pod_container.
 
     A namespace every host process is in (the initial user namespace, the host's cgroup
@@ -483,8 +461,7 @@ def shared_with(namespaces, sandbox_ns, host_ns):
             if ns in namespaces and namespaces[ns] == sandbox_ns.get(ns) and namespaces[ns] != host_ns.get(ns)]
 
 
-def pod_cgroup(parent, host, running_dirs):
-    # type: (str, Any, List[Dict[str, str]]) -> Optional[Dict[str, Any]]
+def pod_cgroup(parent: str, host: Any, running_dirs: List[Dict[str, str]]) -> Optional[Dict[str, Any]]:
     """The pod's cgroup parent as cgroup_parent returns it, plus usage; None without a parent.
 
     Its directories come from a running container's own cgroup (the kernel's truth, for
@@ -492,7 +469,7 @@ def pod_cgroup(parent, host, running_dirs):
     """
     if not parent:
         return None
-    paths = {}  # type: Dict[str, str]
+    paths: Dict[str, str] = {}
     for dirs in running_dirs:
         if dirs:
             paths = dict((key, os.path.dirname(directory)) for key, directory in dirs.items())
@@ -506,13 +483,12 @@ def pod_cgroup(parent, host, running_dirs):
                 limits=read_limits(paths, host.version), usage=read_usage(paths, host.version))
 
 
-def pod_entry(group, host, host_ns=None):
-    # type: (PodGroup, Any, Optional[Dict[str, int]]) -> Dict[str, Any]
+def pod_entry(group: PodGroup, host: Any, host_ns: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """One entry of ``podkit_pods`` for a group of containers."""
     if host_ns is None:
         host_ns = read_namespaces("self")
     sandbox = None
-    sandbox_ns = {}  # type: Dict[str, int]
+    sandbox_ns: Dict[str, int] = {}
     if group.sandbox is not None:
         sandbox = container_entry(group.sandbox, host, ROLE_SANDBOX)
         sandbox_ns = sandbox["namespaces"]
@@ -533,8 +509,7 @@ def pod_entry(group, host, host_ns=None):
     )
 
 
-def pod_facts(client, host, pod, containers=None):
-    # type: (Any, Any, str, Optional[List[Any]]) -> Dict[str, Any]
+def pod_facts(client: Any, host: Any, pod: str, containers: Optional[List[Any]] = None) -> Dict[str, Any]:
     """The ``podkit_pods`` entry of podkit pod ``pod``; None when it has no container.
 
     ``containers`` (inspect dicts or SDK models) saves the list call when the caller has
@@ -566,8 +541,7 @@ def gather(client, names=None, include_unmanaged=False):
     return host_facts(info), pods, host
 
 
-def check_query_library(params):
-    # type: (Dict[str, Any]) -> None
+def check_query_library(params: Dict[str, Any]) -> None:
     """Before anything is read: a query needs jmespath on the host."""
     if params.get("query") is not None:
         try:
@@ -576,8 +550,7 @@ def check_query_library(params):
             raise MissingLibrary("jmespath")
 
 
-def facts_result(client, params, _check_mode=False, _diff=False):
-    # type: (Any, Dict[str, Any], bool, bool) -> Dict[str, Any]
+def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool = False, _diff: bool = False) -> Dict[str, Any]:
     """pod_facts: the facts, the tree and the query's result."""
     host, pods, _host_cgroups = gather(client, params.get("name") or None, params.get("include_unmanaged"))
     result = dict(ansible_facts=dict(podkit_host=host, podkit_pods=pods), tree=render_tree(pods, host))
@@ -602,8 +575,7 @@ def run_query(expression, pods):
 # The picture (pure)
 
 
-def format_bytes(value):
-    # type: (Optional[int]) -> str
+def format_bytes(value: Optional[int]) -> str:
     if value is None:
         return "-"
     for unit, size in (("Gi", GIB), ("Mi", MIB), ("Ki", KIB)):
@@ -614,8 +586,7 @@ def format_bytes(value):
     return str(value)
 
 
-def format_limits(limits, version=1):
-    # type: (Optional[Dict[str, Optional[int]]], int) -> str
+def format_limits(limits: Optional[Dict[str, Optional[int]]], version: int = 1) -> str:
     """``memory=512Mi cpu=500m pids=100``; kernel defaults (shares 1024, weight 100) left out."""
     limits = limits or {}
     parts = []
@@ -634,8 +605,7 @@ def format_limits(limits, version=1):
     return " ".join(parts)
 
 
-def _status_text(entry):
-    # type: (Dict[str, Any]) -> str
+def _status_text(entry: Dict[str, Any]) -> str:
     status = entry.get("status") or "unknown"
     if entry.get("pid"):
         return "pid %d %s" % (entry["pid"], status)
@@ -644,13 +614,11 @@ def _status_text(entry):
     return status
 
 
-def _truncate(text, width=TREE_COMMAND_WIDTH):
-    # type: (str, int) -> str
+def _truncate(text: str, width: int = TREE_COMMAND_WIDTH) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def _container_lines(label, entry, owned, last, prefix):
-    # type: (str, Dict[str, Any], List[str], bool, str) -> List[str]
+def _container_lines(label: str, entry: Dict[str, Any], owned: List[str], last: bool, prefix: str) -> List[str]:
     head = "%s%s%s %s" % (prefix, "└─" if last else "├─", label, _status_text(entry))
     if owned:
         head += ", ns " + " ".join("%s:%s" % (ns, entry["namespaces"][ns]) for ns in owned)
@@ -673,8 +641,7 @@ def _container_lines(label, entry, owned, last, prefix):
     return lines
 
 
-def _label(key, entry):
-    # type: (str, Dict[str, Any]) -> str
+def _label(key: str, entry: Dict[str, Any]) -> str:
     """``app (foo_app)``; the role first when it is not a plain member: ``init setup (foo_setup)``."""
     name = entry.get("name") or key
     text = key if name == key else "%s (%s)" % (key, name)
@@ -682,8 +649,7 @@ def _label(key, entry):
     return text if role in (None, ROLE_MEMBER) else "%s %s" % (role, text)
 
 
-def render_pod(pod):
-    # type: (Dict[str, Any]) -> List[str]
+def render_pod(pod: Dict[str, Any]) -> List[str]:
     """The lines of one pod: pod, its cgroup parent with limits, the sandbox, then members.
 
     Members mark the namespaces they share with the sandbox (``[net ipc]``); the sandbox
@@ -719,8 +685,7 @@ def render_pod(pod):
     return lines
 
 
-def render_tree(pods, host=None):
-    # type: (Dict[str, Dict[str, Any]], Optional[Dict[str, Any]]) -> List[str]
+def render_tree(pods: Dict[str, Dict[str, Any]], host: Optional[Dict[str, Any]] = None) -> List[str]:
     """What a person reads at a glance: systemd-cgls's tree with lsns's namespace inodes.
 
     ``host`` is ``podkit_host``; ``pods`` is ``podkit_pods``.

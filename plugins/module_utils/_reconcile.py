@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple
 
@@ -518,7 +519,8 @@ def observe_volumes(api: Any, pod: str) -> Dict[str, Dict[str, str]]:
 
 def observe_cgroup(backend: CgroupBackend, state: PodState, target: CgroupTarget) -> CgroupState:
     """The cgroup parent, what ensuring ``target.limits`` would change, and foreign processes in it."""
-    assert target.parent is not None
+    if target.parent is None:
+        raise ValueError("observe_cgroup: the parent must be resolved first")
     if target.limits is None:
         return CgroupState(target.parent, backend.observe(target.parent) is not None)
     changed, before, after = backend.ensure(target.parent, target.limits, check_mode=True)
@@ -617,7 +619,8 @@ def plan_pod(wanted: Optional[PodWanted], state: PodState, state_name: str) -> P
     elif state_name == "stopped":
         planner.stop_pod()
     else:
-        assert wanted is not None and wanted.cgroup is not None and wanted.sandbox is not None
+        if wanted is None or wanted.cgroup is None or wanted.sandbox is None:
+            raise ValueError("plan_pod: state %s needs the wanted pod (want_pod)" % state_name)
         planner.cgroup(wanted.cgroup)
         planner.sandbox(wanted.sandbox, state_name, "sandbox_image")
         planner.volumes(wanted.volumes, wanted.used_volumes)
@@ -734,7 +737,8 @@ class Planner:
                 self.add(Action("stop", "sandbox", "", seen=seen))
             self.sandbox_fate = "stopped" if seen else "gone"
             return
-        assert wanted is not None
+        if wanted is None:
+            raise ValueError("Planner.sandbox: state %s needs the wanted sandbox" % state)
         self.need_image(wanted, image_field)
         if seen is None:
             self.add(Action("create", "sandbox", "", wanted=wanted))
@@ -947,7 +951,8 @@ class Applier:
             raise
 
     def _backend(self) -> CgroupBackend:
-        assert self.backend is not None, "a plan with cgroup actions needs a cgroup backend"
+        if self.backend is None:
+            raise ValueError("a plan with cgroup actions needs a cgroup backend")
         return self.backend
 
     def create(self, wanted: Wanted) -> str:
@@ -977,7 +982,6 @@ class Applier:
         if len(pending) == 1:
             self.start(*pending[0])
         elif pending:
-            from concurrent.futures import ThreadPoolExecutor  # pylint: disable=import-outside-toplevel
             with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:
                 for future in [pool.submit(self.start, *item) for item in pending]:
                     future.result()

@@ -10,9 +10,7 @@ native options; both paths end in the same dataclasses, so everything downstream
 Quantities are already parsed here: memory in bytes, CPU in millicores.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import hashlib
 import ipaddress
@@ -158,8 +156,7 @@ _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _RESERVED_CONTAINER_NAMES = ("sandbox",)
 
 
-def validate_pod_name(name, field="name"):
-    # type: (object, str) -> str
+def validate_pod_name(name: object, field: str = "name") -> str:
     """Check a pod name: Docker must accept ``<pod>_sandbox`` and the cgroup/slice names built from it.
 
     Allowed: letters, digits, ``_ . -``, starting with a letter or digit, at most 63 characters
@@ -236,8 +233,7 @@ def _absolute(value, path):
     return text
 
 
-def parse_port(text, field):
-    # type: (object, str) -> PortMapping
+def parse_port(text: object, field: str) -> PortMapping:
     """Parse ``[host_ip:]host_port:container_port[/proto]`` (``8080:80``, ``127.0.0.1:8080:80/udp``).
 
     An IPv6 host address is written in brackets: ``[::1]:8080:80``.
@@ -292,8 +288,7 @@ def _check_ip(text, field):
     return text
 
 
-def _parse_resources(obj, path, kubernetes):
-    # type: (object, str, bool) -> Resources
+def _parse_resources(obj: object, path: str, kubernetes: bool) -> Resources:
     """resources: {limits: {memory, cpu}, requests: {memory, cpu}}; a request defaults to its limit."""
     obj = _check_fields(obj, ("limits", "requests"), path)
     result = Resources()
@@ -321,10 +316,9 @@ def _parse_resources(obj, path, kubernetes):
     return result
 
 
-def _parse_env(value, path, kubernetes):
-    # type: (object, str, bool) -> Tuple[Dict[str, str], List[str]]
-    env = {}  # type: Dict[str, str]
-    secret = []  # type: List[str]
+def _parse_env(value: object, path: str, kubernetes: bool) -> Tuple[Dict[str, str], List[str]]:
+    env: Dict[str, str] = {}
+    secret: List[str] = []
     if isinstance(value, dict) and not kubernetes:
         items = [{"name": k, "value": v} for k, v in value.items()]
         paths = ["%s.%s" % (path, k) for k in value]
@@ -370,8 +364,8 @@ def _parse_container_port(item, path, kubernetes):
     return PortMapping(container_port=container_port, host_port=host_port, host_ip=host_ip, protocol=protocol)
 
 
-def _parse_container(item, path, kubernetes, init, pod_restart, default_pull, share_pid):
-    # type: (object, str, bool, bool, str, str, bool) -> ContainerSpec
+def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_restart: str, default_pull: str,
+                     share_pid: bool) -> ContainerSpec:
     allowed = _K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS
     _check_fields(item, allowed, path)
     if not item:
@@ -491,7 +485,7 @@ def _parse_volumes(value, path, kubernetes):
 
 
 def _parse_host_aliases(value, path):
-    hosts = {}  # type: Dict[str, str]
+    hosts: Dict[str, str] = {}
     if isinstance(value, dict):  # native shorthand: {hostname: ip}
         items = [{"ip": ip, "hostnames": [host]} for host, ip in value.items()]
     else:
@@ -522,15 +516,14 @@ def _check_restart_policy(value, path):
     return policy
 
 
-def _finish(pod, prefix, kubernetes):
-    # type: (PodSpec, str, bool) -> PodSpec
+def _finish(pod: PodSpec, prefix: str, kubernetes: bool) -> PodSpec:
     """Cross-container checks: unique names, known volumes, no two containers on one host port."""
     if not pod.containers:
         raise PodkitError("%scontainers is required: a pod needs at least one container." % prefix)
     init_key = "initContainers" if kubernetes else "init_containers"
-    seen = {}  # type: Dict[str, str]
+    seen: Dict[str, str] = {}
     volumes = set(v.name for v in pod.volumes)
-    published = []  # type: List[Tuple[PortMapping, str]]
+    published: List[Tuple[PortMapping, str]] = []
     for j, port in enumerate(pod.sandbox.ports):
         _claim_port(published, port, "ports[%d]" % j)
     for key, containers in ((init_key, pod.init_containers), ("containers", pod.containers)):
@@ -552,8 +545,7 @@ def _finish(pod, prefix, kubernetes):
     return pod
 
 
-def _claim_port(published, port, where):
-    # type: (List[Tuple[PortMapping, str]], PortMapping, str) -> None
+def _claim_port(published: List[Tuple[PortMapping, str]], port: PortMapping, where: str) -> None:
     # Binding 0.0.0.0:80 and 127.0.0.1:80 at once fails in Docker too, so "all addresses" overlaps every IP.
     for other, owner in published:
         if other.host_port == port.host_port and other.protocol == port.protocol and (
@@ -565,9 +557,9 @@ def _claim_port(published, port, where):
     published.append((port, where))
 
 
-def pod_spec_from_manifest(manifest, name=None, cgroup_parent=None, sandbox_image=None, pull="missing",
-                           resources=None):
-    # type: (object, Optional[str], Optional[str], Optional[str], str, Optional[dict]) -> PodSpec
+def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_parent: Optional[str] = None,
+                           sandbox_image: Optional[str] = None, pull: str = "missing",
+                           resources: Optional[dict] = None) -> PodSpec:
     """Translate a Kubernetes v1 Pod (a dict or YAML text) into a PodSpec, Kubernetes rules only.
 
     The pod's name is ``metadata.name``; the module's ``name`` may be given too and must then agree
@@ -649,8 +641,7 @@ NATIVE_POD_FIELDS = ("containers", "init_containers", "restart_policy", "share_p
                      "ports", "dns", "dns_search", "host_aliases", "volumes")
 
 
-def pod_spec_from_params(params):
-    # type: (dict) -> PodSpec
+def pod_spec_from_params(params: dict) -> PodSpec:
     """The PodSpec for the pod module's parameters: from ``manifest`` if given, else the native options.
 
     Native options follow Kubernetes keys but accept Docker memory sizes (``512m``) as well; ``ports``
@@ -669,8 +660,8 @@ def pod_spec_from_params(params):
     return _build(params, params.get("containers"), params.get("init_containers"), params.get("volumes"), "", False, {})
 
 
-def _build(params, containers, init_containers, volumes, prefix, kubernetes, paths):
-    # type: (dict, object, object, object, str, bool, Dict[str, str]) -> PodSpec
+def _build(params: dict, containers: object, init_containers: object, volumes: object, prefix: str, kubernetes: bool,
+           paths: Dict[str, str]) -> PodSpec:
     def where(key):
         return paths.get(key, key)
     pull = params.get("pull") or "missing"
@@ -713,8 +704,7 @@ def _build(params, containers, init_containers, volumes, prefix, kubernetes, pat
 # The options of pod_sandbox and pod_container, and the secrets among the pod module's options.
 # ---------------------------------------------------------------------------------------------
 
-def secret_values(params):
-    # type: (dict) -> List[str]
+def secret_values(params: dict) -> List[str]:
     """Values of env variables marked secret in the pod module's raw options, found before anything is
     parsed, so that even a refused run cannot show them."""
     found = []
@@ -739,8 +729,7 @@ def secret_values(params):
     return found
 
 
-def sandbox_spec_from_params(params):
-    # type: (dict) -> SandboxSpec
+def sandbox_spec_from_params(params: dict) -> SandboxSpec:
     validate_pod_name(params["pod"], "pod")
     return SandboxSpec(
         pod=params["pod"], image=params["image"], cgroup_parent=params.get("cgroup_parent"),
@@ -753,8 +742,7 @@ def sandbox_spec_from_params(params):
         pull=params.get("pull") or "missing")
 
 
-def _split_volume(text, index):
-    # type: (str, int) -> Tuple[str, str, bool]
+def _split_volume(text: str, index: int) -> Tuple[str, str, bool]:
     where = "volumes[%d]" % index
     parts = str(text).split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
@@ -767,8 +755,7 @@ def _split_volume(text, index):
     return parts[0], parts[1], mode == "ro"
 
 
-def container_spec_from_params(params):
-    # type: (dict) -> Tuple[ContainerSpec, Dict[str, Volume]]
+def container_spec_from_params(params: dict) -> Tuple[ContainerSpec, Dict[str, Volume]]:
     """pod_container's options as a ContainerSpec and the pod volumes it mounts."""
     validate_pod_name(params["pod"], "pod")
     resources = Resources()
@@ -796,7 +783,7 @@ def container_spec_from_params(params):
     if both:
         raise PodkitError("secret_env: %s also set in env; give each variable in one of them." % ", ".join(both))
     env.update(secret)
-    volumes = {}    # type: Dict[str, Volume]
+    volumes: Dict[str, Volume] = {}
     mounts = []
     for index, text in enumerate(params.get("volumes") or []):
         source, target, read_only = _split_volume(text, index)
@@ -815,13 +802,11 @@ def container_spec_from_params(params):
     return spec, volumes
 
 
-
 # ---------------------------------------------------------------------------------------------
 # What the kubelet derives from a pod: its QoS class and its pod-level cgroup values.
 # ---------------------------------------------------------------------------------------------
 
-def qos_class(pod):
-    # type: (PodSpec) -> str
+def qos_class(pod: PodSpec) -> str:
     """The pod's QoS class, computed as Kubernetes does (init containers included).
 
     BestEffort: no container sets any CPU or memory request or limit. Guaranteed: every container
@@ -847,8 +832,7 @@ def qos_class(pod):
 _RESOURCE_FIELDS = ("memory_limit", "memory_request", "cpu_limit", "cpu_request")
 
 
-def _effective(pod, attribute, require_all):
-    # type: (PodSpec, str, bool) -> Optional[int]
+def _effective(pod: PodSpec, attribute: str, require_all: bool) -> Optional[int]:
     """max(sum over regular containers, largest init container), as the kubelet sizes a pod."""
     values = [getattr(c.resources, attribute) for c in pod.containers]
     init_values = [getattr(c.resources, attribute) for c in pod.init_containers]
@@ -860,8 +844,7 @@ def _effective(pod, attribute, require_all):
     return result or None
 
 
-def pod_resources(pod):
-    # type: (PodSpec) -> Resources
+def pod_resources(pod: PodSpec) -> Resources:
     """The pod cgroup's values as the kubelet derives them, with the pod-level override winning.
 
     Limits (memory, CPU) only when every container, init containers included, declares one: then
@@ -893,8 +876,7 @@ def _plain(obj):
     return obj
 
 
-def config_hash(obj):
-    # type: (object) -> str
+def config_hash(obj: object) -> str:
     """A stable short hash of ``obj`` (dataclasses, dicts, lists, scalars) for io.podkit.config-hash.
 
     sha256 over canonical JSON (sorted keys, no whitespace); 16 hex characters are plenty to tell

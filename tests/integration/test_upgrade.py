@@ -86,7 +86,7 @@ def snapshot(client, pod):
 
 
 def test_pods_converged_by_the_previous_release_are_a_no_op(docker_client, previous_runner, run_module, pod_names,
-                                                             tmp_path):
+                                                            tmp_path):
     assert previous_runner.collections != run_module.collections
     native, manifest, single = pod_names(), pod_names(), pod_names()
     host_dir = tmp_path / "conf"

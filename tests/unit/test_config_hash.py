@@ -63,109 +63,259 @@ def labels_for(pod, wanted):
     return wanted.labels_for(pod)
 
 
-NATIVE_HASHES = {'app': ('6f01f5b665c5a072',
-         {'args': '7c04f3e8',
-          'cgroup_parent': '6829c90b',
-          'command': 'e24937b1',
-          'env': 'c457864f',
-          'image': 'a0ad8e0b',
-          'mounts': 'd57335ef',
-          'resources': '5b3bf39f',
-          'restart_policy': '35543ac7',
-          'share': '111e9deb',
-          'user': '74234e98',
-          'working_dir': '81ce9ab8'}),
- 'sandbox': ('2b8d3d6099001188',
-             {'cgroup_parent': '6829c90b',
-              'dns': 'e74f2a16',
-              'dns_options': '4f53cda1',
-              'dns_search': '386bfc15',
-              'extra_hosts': '2c12cf09',
-              'hostname': '8dd7871b',
-              'image': 'd307bb3d',
-              'labels': '44136fa3',
-              'network': '5b3f874c',
-              'ports': 'fddd28c4',
-              'qos_class': '982ce7bb',
-              'share_pid': 'fcbcf165'}),
- 'setup': ('36e86af08b186320',
-           {'args': '74234e98',
-            'cgroup_parent': '6829c90b',
-            'command': '6d1d3f6d',
-            'env': '44136fa3',
-            'image': 'a0ad8e0b',
-            'mounts': '2523c399',
-            'resources': 'd06bb45a',
-            'restart_policy': '4c8a2083',
-            'share': '111e9deb',
-            'user': '74234e98',
-            'working_dir': '74234e98'}),
- 'sidecar': ('855239e80adb4353',
-             {'args': '74234e98',
-              'cgroup_parent': '6829c90b',
-              'command': 'f975fc7a',
-              'env': 'c73dd9fc',
-              'image': 'a0ad8e0b',
-              'mounts': '4f53cda1',
-              'resources': 'd06bb45a',
-              'restart_policy': '35543ac7',
-              'share': '111e9deb',
-              'user': '74234e98',
-              'working_dir': '74234e98'})}
+NATIVE_HASHES = {
+    "app": (
+        "6f01f5b665c5a072",
+        {
+            "args": "7c04f3e8",
+            "cgroup_parent": "6829c90b",
+            "command": "e24937b1",
+            "env": "c457864f",
+            "image": "a0ad8e0b",
+            "mounts": "d57335ef",
+            "resources": "5b3bf39f",
+            "restart_policy": "35543ac7",
+            "share": "111e9deb",
+            "user": "74234e98",
+            "working_dir": "81ce9ab8",
+        },
+    ),
+    "sandbox": (
+        "2b8d3d6099001188",
+        {
+            "cgroup_parent": "6829c90b",
+            "dns": "e74f2a16",
+            "dns_options": "4f53cda1",
+            "dns_search": "386bfc15",
+            "extra_hosts": "2c12cf09",
+            "hostname": "8dd7871b",
+            "image": "d307bb3d",
+            "labels": "44136fa3",
+            "network": "5b3f874c",
+            "ports": "fddd28c4",
+            "qos_class": "982ce7bb",
+            "share_pid": "fcbcf165",
+        },
+    ),
+    "setup": (
+        "36e86af08b186320",
+        {
+            "args": "74234e98",
+            "cgroup_parent": "6829c90b",
+            "command": "6d1d3f6d",
+            "env": "44136fa3",
+            "image": "a0ad8e0b",
+            "mounts": "2523c399",
+            "resources": "d06bb45a",
+            "restart_policy": "4c8a2083",
+            "share": "111e9deb",
+            "user": "74234e98",
+            "working_dir": "74234e98",
+        },
+    ),
+    "sidecar": (
+        "855239e80adb4353",
+        {
+            "args": "74234e98",
+            "cgroup_parent": "6829c90b",
+            "command": "f975fc7a",
+            "env": "c73dd9fc",
+            "image": "a0ad8e0b",
+            "mounts": "4f53cda1",
+            "resources": "d06bb45a",
+            "restart_policy": "35543ac7",
+            "share": "111e9deb",
+            "user": "74234e98",
+            "working_dir": "74234e98",
+        },
+    ),
+}
 
-NATIVE_LABELS = {'app': {'io.podkit.config-fields': 'args=7c04f3e8,cgroup_parent=6829c90b,command=e24937b1,env=c457864f,image=a0ad8e0b,mounts=d57335ef,resources=5b3bf39f,restart_policy=35543ac7,share=111e9deb,user=74234e98,working_dir=81ce9ab8',
-         'io.podkit.config-hash': '6f01f5b665c5a072',
-         'io.podkit.container': 'app',
-         'io.podkit.pod': 'golden',
-         'io.podkit.role': 'member'},
- 'sandbox': {'io.podkit.config-fields': 'cgroup_parent=6829c90b,dns=e74f2a16,dns_options=4f53cda1,dns_search=386bfc15,extra_hosts=2c12cf09,hostname=8dd7871b,image=d307bb3d,labels=44136fa3,network=5b3f874c,ports=fddd28c4,qos_class=982ce7bb,share_pid=fcbcf165',
-             'io.podkit.config-hash': '2b8d3d6099001188',
-             'io.podkit.container': 'sandbox',
-             'io.podkit.pod': 'golden',
-             'io.podkit.qos-class': 'Burstable',
-             'io.podkit.role': 'sandbox'},
- 'setup': {'io.podkit.config-fields': 'args=74234e98,cgroup_parent=6829c90b,command=6d1d3f6d,env=44136fa3,image=a0ad8e0b,mounts=2523c399,resources=d06bb45a,restart_policy=4c8a2083,share=111e9deb,user=74234e98,working_dir=74234e98',
-           'io.podkit.config-hash': '36e86af08b186320',
-           'io.podkit.container': 'setup',
-           'io.podkit.pod': 'golden',
-           'io.podkit.role': 'init'},
- 'sidecar': {'io.podkit.config-fields': 'args=74234e98,cgroup_parent=6829c90b,command=f975fc7a,env=c73dd9fc,image=a0ad8e0b,mounts=4f53cda1,resources=d06bb45a,restart_policy=35543ac7,share=111e9deb,user=74234e98,working_dir=74234e98',
-             'io.podkit.config-hash': '855239e80adb4353',
-             'io.podkit.container': 'sidecar',
-             'io.podkit.pod': 'golden',
-             'io.podkit.role': 'member'}}
+NATIVE_LABELS = {
+    "app": {
+        "io.podkit.config-fields": (
+            "args=7c04f3e8,"
+            "cgroup_parent=6829c90b,"
+            "command=e24937b1,"
+            "env=c457864f,"
+            "image=a0ad8e0b,"
+            "mounts=d57335ef,"
+            "resources=5b3bf39f,"
+            "restart_policy=35543ac7,"
+            "share=111e9deb,"
+            "user=74234e98,"
+            "working_dir=81ce9ab8"
+        ),
+        "io.podkit.config-hash": "6f01f5b665c5a072",
+        "io.podkit.container": "app",
+        "io.podkit.pod": "golden",
+        "io.podkit.role": "member",
+    },
+    "sandbox": {
+        "io.podkit.config-fields": (
+            "cgroup_parent=6829c90b,"
+            "dns=e74f2a16,"
+            "dns_options=4f53cda1,"
+            "dns_search=386bfc15,"
+            "extra_hosts=2c12cf09,"
+            "hostname=8dd7871b,"
+            "image=d307bb3d,"
+            "labels=44136fa3,"
+            "network=5b3f874c,"
+            "ports=fddd28c4,"
+            "qos_class=982ce7bb,"
+            "share_pid=fcbcf165"
+        ),
+        "io.podkit.config-hash": "2b8d3d6099001188",
+        "io.podkit.container": "sandbox",
+        "io.podkit.pod": "golden",
+        "io.podkit.qos-class": "Burstable",
+        "io.podkit.role": "sandbox",
+    },
+    "setup": {
+        "io.podkit.config-fields": (
+            "args=74234e98,"
+            "cgroup_parent=6829c90b,"
+            "command=6d1d3f6d,"
+            "env=44136fa3,"
+            "image=a0ad8e0b,"
+            "mounts=2523c399,"
+            "resources=d06bb45a,"
+            "restart_policy=4c8a2083,"
+            "share=111e9deb,"
+            "user=74234e98,"
+            "working_dir=74234e98"
+        ),
+        "io.podkit.config-hash": "36e86af08b186320",
+        "io.podkit.container": "setup",
+        "io.podkit.pod": "golden",
+        "io.podkit.role": "init",
+    },
+    "sidecar": {
+        "io.podkit.config-fields": (
+            "args=74234e98,"
+            "cgroup_parent=6829c90b,"
+            "command=f975fc7a,"
+            "env=c73dd9fc,"
+            "image=a0ad8e0b,"
+            "mounts=4f53cda1,"
+            "resources=d06bb45a,"
+            "restart_policy=35543ac7,"
+            "share=111e9deb,"
+            "user=74234e98,"
+            "working_dir=74234e98"
+        ),
+        "io.podkit.config-hash": "855239e80adb4353",
+        "io.podkit.container": "sidecar",
+        "io.podkit.pod": "golden",
+        "io.podkit.role": "member",
+    },
+}
 
-MANIFEST_LABELS = {'app': {'io.podkit.config-fields': 'args=74234e98,cgroup_parent=10e79e97,command=4ed76b93,env=398a8595,image=a0ad8e0b,mounts=5cf217eb,resources=4b95aa1a,restart_policy=35543ac7,share=111e9deb,user=74234e98,working_dir=74234e98',
-         'io.podkit.config-hash': '739c96e1b136e4a6',
-         'io.podkit.container': 'app',
-         'io.podkit.pod': 'golden-m',
-         'io.podkit.role': 'member'},
- 'sandbox': {'io.podkit.config-fields': 'cgroup_parent=10e79e97,dns=4f53cda1,dns_options=4f53cda1,dns_search=4f53cda1,extra_hosts=4f53cda1,hostname=411d2bab,image=d307bb3d,labels=4360a45a,network=5b3f874c,ports=d9e30496,qos_class=982ce7bb,share_pid=fcbcf165',
-             'io.podkit.config-hash': '47a2a9e8cf1e89e9',
-             'io.podkit.container': 'sandbox',
-             'io.podkit.pod': 'golden-m',
-             'io.podkit.qos-class': 'Burstable',
-             'io.podkit.role': 'sandbox',
-             'tier': 'web'},
- 'setup': {'io.podkit.config-fields': 'args=74234e98,cgroup_parent=10e79e97,command=8894cdad,env=44136fa3,image=a0ad8e0b,mounts=4f53cda1,resources=d06bb45a,restart_policy=4c8a2083,share=111e9deb,user=74234e98,working_dir=74234e98',
-           'io.podkit.config-hash': 'e4606f511da7281c',
-           'io.podkit.container': 'setup',
-           'io.podkit.pod': 'golden-m',
-           'io.podkit.role': 'init'}}
+MANIFEST_LABELS = {
+    "app": {
+        "io.podkit.config-fields": (
+            "args=74234e98,"
+            "cgroup_parent=10e79e97,"
+            "command=4ed76b93,"
+            "env=398a8595,"
+            "image=a0ad8e0b,"
+            "mounts=5cf217eb,"
+            "resources=4b95aa1a,"
+            "restart_policy=35543ac7,"
+            "share=111e9deb,"
+            "user=74234e98,"
+            "working_dir=74234e98"
+        ),
+        "io.podkit.config-hash": "739c96e1b136e4a6",
+        "io.podkit.container": "app",
+        "io.podkit.pod": "golden-m",
+        "io.podkit.role": "member",
+    },
+    "sandbox": {
+        "io.podkit.config-fields": (
+            "cgroup_parent=10e79e97,"
+            "dns=4f53cda1,"
+            "dns_options=4f53cda1,"
+            "dns_search=4f53cda1,"
+            "extra_hosts=4f53cda1,"
+            "hostname=411d2bab,"
+            "image=d307bb3d,"
+            "labels=4360a45a,"
+            "network=5b3f874c,"
+            "ports=d9e30496,"
+            "qos_class=982ce7bb,"
+            "share_pid=fcbcf165"
+        ),
+        "io.podkit.config-hash": "47a2a9e8cf1e89e9",
+        "io.podkit.container": "sandbox",
+        "io.podkit.pod": "golden-m",
+        "io.podkit.qos-class": "Burstable",
+        "io.podkit.role": "sandbox",
+        "tier": "web",
+    },
+    "setup": {
+        "io.podkit.config-fields": (
+            "args=74234e98,"
+            "cgroup_parent=10e79e97,"
+            "command=8894cdad,"
+            "env=44136fa3,"
+            "image=a0ad8e0b,"
+            "mounts=4f53cda1,"
+            "resources=d06bb45a,"
+            "restart_policy=4c8a2083,"
+            "share=111e9deb,"
+            "user=74234e98,"
+            "working_dir=74234e98"
+        ),
+        "io.podkit.config-hash": "e4606f511da7281c",
+        "io.podkit.container": "setup",
+        "io.podkit.pod": "golden-m",
+        "io.podkit.role": "init",
+    },
+}
 
-SANDBOX_MODULE_LABELS = {'a': 'b',
- 'io.podkit.config-fields': 'cgroup_parent=d9446546,dns=4f53cda1,dns_options=4f53cda1,dns_search=4f53cda1,extra_hosts=1fad2f55,hostname=c9408ee2,image=d307bb3d,labels=db4a7ecb,network=5b3f874c,ports=76186b09,share_pid=b5bea41b',
- 'io.podkit.config-hash': 'b0fd94367e680e8f',
- 'io.podkit.container': 'sandbox',
- 'io.podkit.pod': 'solo',
- 'io.podkit.role': 'sandbox',
- 'io.podkit.share-pid': 'true'}
+SANDBOX_MODULE_LABELS = {
+    "a": "b",
+    "io.podkit.config-fields": (
+        "cgroup_parent=d9446546,"
+        "dns=4f53cda1,"
+        "dns_options=4f53cda1,"
+        "dns_search=4f53cda1,"
+        "extra_hosts=1fad2f55,"
+        "hostname=c9408ee2,"
+        "image=d307bb3d,"
+        "labels=db4a7ecb,"
+        "network=5b3f874c,"
+        "ports=76186b09,"
+        "share_pid=b5bea41b"
+    ),
+    "io.podkit.config-hash": "b0fd94367e680e8f",
+    "io.podkit.container": "sandbox",
+    "io.podkit.pod": "solo",
+    "io.podkit.role": "sandbox",
+    "io.podkit.share-pid": "true",
+}
 
-CONTAINER_MODULE_LABELS = {'io.podkit.config-fields': 'args=74234e98,cgroup_parent=d9446546,command=4ed76b93,env=9ef143cc,image=a0ad8e0b,mounts=33993653,resources=43728651,restart_policy=9b8df8b6,share=9db05c75,user=13a30320,working_dir=74234e98',
- 'io.podkit.config-hash': 'd400c03df56b592c',
- 'io.podkit.container': 'one',
- 'io.podkit.pod': 'solo',
- 'io.podkit.role': 'member'}
+CONTAINER_MODULE_LABELS = {
+    "io.podkit.config-fields": (
+        "args=74234e98,"
+        "cgroup_parent=d9446546,"
+        "command=4ed76b93,"
+        "env=9ef143cc,"
+        "image=a0ad8e0b,"
+        "mounts=33993653,"
+        "resources=43728651,"
+        "restart_policy=9b8df8b6,"
+        "share=9db05c75,"
+        "user=13a30320,"
+        "working_dir=74234e98"
+    ),
+    "io.podkit.config-hash": "d400c03df56b592c",
+    "io.podkit.container": "one",
+    "io.podkit.pod": "solo",
+    "io.podkit.role": "member",
+}
 
 
 def test_native_pod_hashes_are_unchanged():

@@ -155,8 +155,8 @@ def test_a_whole_pod_plan_is_data_with_its_values():
     assert plan_pod(wanted, state, "present") == Plan([
         Action("cgroup", PARENT, value=CgroupWrite(PARENT, limits, None)),
         Action("create", "sandbox"),
-        Action("volume", "foo_data", "emptyDir data", value=dict(name="foo_data", driver="local", driver_opts=None,
-                                                                labels={LABEL_POD: POD})),
+        Action("volume", "foo_data", "emptyDir data",
+               value=dict(name="foo_data", driver="local", driver_opts=None, labels={LABEL_POD: POD})),
         Action("create", "app")])
     # Lowering the memory of an existing cgroup: written after the members changed.
     before = dict(limits=dict(memory_bytes=536870912, cpu_quota_us=None, cpu_shares=2))

@@ -19,8 +19,8 @@ import time
 
 import docker
 
-from helpers import (BUSYBOX_IMAGE, CGROUP_ROOT, DOCKER_HOST, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env,  # noqa: F401
-                     cgroup_dirs, hierarchies, ns_inode, proc_cgroup)
+from helpers import (BUSYBOX_IMAGE, CGROUP_ROOT, DOCKER_HOST, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env, cgroup_dirs,
+                     ns_inode, proc_cgroup)
 
 MIB = 1024 * 1024
 
