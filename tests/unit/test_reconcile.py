@@ -7,10 +7,12 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import split
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD, LABEL_SANDBOX_ID
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
-    Action, CgroupRemoval, CgroupState, CgroupTarget, CgroupWrite, Plan, Planner, PodState, PodWanted, Seen,
-    VolumeRemoval, _timestamp, config_changes, plan_pod, want_member, want_sandbox)
+    Action, CgroupRemoval, CgroupState, CgroupWrite, Plan, Planner, PodState, Seen, VolumeRemoval, _timestamp,
+    config_changes, plan_pod)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     ContainerSpec, PortMapping, Resources, SandboxSpec, Volume, secret_values)
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
+    CgroupTarget, PodWanted, want_member, want_sandbox)
 
 POD = "foo"
 PARENT = "/podkit/pod-foo"
