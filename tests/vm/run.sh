@@ -51,10 +51,11 @@ installable() {
     [[ $policy == *"Candidate: "[0-9]* ]]
 }
 
-# MiB free in the filesystem holding $1.
+# MiB free in the filesystem that holds $1, or will once it is made (a check makes nothing).
 free_mib() {
-    local out
-    out=$(df -P -BM "$1") || return 1
+    local dir=$1 out
+    until [ -d "$dir" ]; do dir=$(dirname "$dir"); done
+    out=$(df -P -BM "$dir") || return 1
     out=$(awk 'NR == 2 { sub("M", "", $4); print $4 }' <<<"$out")
     echo "${out:-0}"
 }
@@ -79,10 +80,6 @@ can_boot() {
     fi
     local dir free
     for dir in "$cache_root" /var/tmp; do
-        if ! mkdir -p "$dir" 2>/dev/null; then
-            why+=("cannot create $dir")
-            continue
-        fi
         free=$(free_mib "$dir") || { why+=("cannot read the free space under $dir"); continue; }
         [ "$free" -ge "$need_disk_mib" ] ||
             why+=("only $free MiB free under $dir ($need_disk_mib MiB needed for the disk and the run)")
