@@ -15,6 +15,8 @@ from conftest import TOP
 
 SCRIPT = TOP / "scripts" / "test.sh"
 STAGES = ["lint", "sanity", "unit", "integration", "molecule", "reliability-disruptive", "vm"]
+# The reason run.sh --can-boot gives for the tiny cache (other reasons this machine has may stand beside it).
+NO_ROOM = r"only \d+ MiB free under %s \(10240 MiB needed for the disk and the run\)"
 
 
 @pytest.fixture
@@ -59,8 +61,8 @@ def test_with_ci_a_vm_stage_that_cannot_run_fails_the_run_and_says_why(tmp_path,
     assert rc != 0, out
     lines = summary(out)
     assert set(lines) == set(STAGES), out
-    assert re.fullmatch(r"FAILED \(cannot run: only \d+ MiB free under %s \(10240 MiB needed.*\)\)" % re.escape(str(tiny_vm_cache)),
-                        lines["vm"]), out
+    assert lines["vm"].startswith("FAILED (cannot run: ") and lines["vm"].endswith(")"), out
+    assert re.search(NO_ROOM % re.escape(str(tiny_vm_cache)), lines["vm"]), out
     assert all(lines[name] == "not selected" for name in STAGES if name != "vm"), out
     # The reason is in the log too, and nothing was built or booted.
     assert "vm: cannot run here: only" in out, out
@@ -73,8 +75,8 @@ def test_without_ci_the_summary_says_not_run_with_the_reason(tmp_path, tiny_vm_c
     assert rc == 0, out
     lines = summary(out)
     assert set(lines) == set(STAGES), out
-    assert re.fullmatch(r"NOT RUN \(only \d+ MiB free under %s \(10240 MiB needed.*\)\)" % re.escape(str(tiny_vm_cache)),
-                        lines["vm"]), out
+    assert lines["vm"].startswith("NOT RUN (") and lines["vm"].endswith(")"), out
+    assert re.search(NO_ROOM % re.escape(str(tiny_vm_cache)), lines["vm"]), out
     assert not any(tiny_vm_cache.iterdir())
 
 
