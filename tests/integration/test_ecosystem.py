@@ -14,7 +14,7 @@ import sys
 
 import yaml
 
-from conftest import TOP
+from helpers import TOP
 
 BIN = pathlib.Path(sys.executable).parent
 

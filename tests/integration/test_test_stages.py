@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import TOP
+from helpers import TOP
 
 SCRIPT = TOP / "scripts" / "test.sh"
 STAGES = ["lint", "sanity", "unit", "integration", "molecule", "reliability-disruptive", "vm"]
