@@ -54,6 +54,8 @@ lint: setup
 
 ## sanity: ansible-test sanity, then the changelog: every fragment and changelogs/changelog.yaml
 sanity: setup sanity-tree
+	@# ansible-test skips its shellcheck test when the program is missing: a skip is no pass.
+	@command -v shellcheck >/dev/null || { echo 'sanity: shellcheck is not installed (make host installs it)' >&2; exit 1; }
 	cd $(COLL) && $(BIN)/ansible-test sanity --venv --requirements --python 3.11 --color no $(SANITY_ARGS)
 	cd $(TOP) && $(BIN)/antsibull-changelog lint && $(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 

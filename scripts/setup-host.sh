@@ -2,7 +2,7 @@
 # Debian packages podkit's tests and demo need on this host, installed once.
 set -euo pipefail
 
-packages=(docker.io containerd cgroup-tools busybox-static gcc libc6-dev util-linux procps psmisc python3-venv git)
+packages=(docker.io containerd cgroup-tools busybox-static gcc libc6-dev util-linux procps psmisc python3-venv git shellcheck)
 missing=()
 for p in "${packages[@]}"; do
     # Captured whole, not piped into `grep -q`: under pipefail an early-exiting grep
