@@ -65,7 +65,7 @@ def assert_whole(client, pod, members=MEMBERS):
 
 
 def test_ten_pods_in_one_call_come_up_whole_and_check_mode_predicted_it(docker_client, run_module, pod_names):
-    names = [pod_names() for _ in range(10)]
+    names = [pod_names() for _index in range(10)]
     entries = [native(name) for name in names]
 
     checked = pods(run_module, entries, check=True)
@@ -126,7 +126,7 @@ def test_changes_and_absent_entries_in_one_call_check_mode_equals_the_real_run(d
 
 
 def test_one_bad_pod_fails_the_call_naming_it_while_the_others_converge(docker_client, run_module, pod_names):
-    good = [pod_names() for _ in range(3)]
+    good = [pod_names() for _index in range(3)]
     bad_quantity, bad_image = pod_names(), pod_names()
     entries = [native(good[0]),
                native(bad_quantity, containers=[dict(name="app", image=BUSYBOX_IMAGE, command=MEMBER_COMMAND,
@@ -158,7 +158,7 @@ def test_one_bad_pod_fails_the_call_naming_it_while_the_others_converge(docker_c
 
 def test_prune_removes_only_unlisted_podkit_pods_and_never_a_foreign_container(docker_client, run_module, pod_names):
     group = "g" + uuid.uuid4().hex[:8]
-    keep, gone, also_gone, other_group, foreign = [pod_names() for _ in range(5)]
+    keep, gone, also_gone, other_group, foreign = [pod_names() for _index in range(5)]
     pods(run_module, [dict(manifest=manifest(n, **{"podkit-test": group})) for n in (keep, gone, also_gone)]
          + [dict(manifest=manifest(other_group, **{"podkit-test": group + "x"}))])
     # Named and labelled like a pod's sandbox of the group, but not podkit's: never touched.
@@ -188,9 +188,9 @@ def test_prune_removes_only_unlisted_podkit_pods_and_never_a_foreign_container(d
     assert again["changed"] is False and again["actions"] == []
 
 
-def test_shared_options_are_overridden_by_an_entry_and_every_way_to_give_a_pod(docker_client, run_module, pod_names,
-                                                                                tmp_path):
-    plain, from_dict, from_text, from_file, own_image, elsewhere = [pod_names() for _ in range(6)]
+def test_shared_options_are_overridden_by_an_entry_and_every_way_to_give_a_pod(
+        docker_client, run_module, pod_names, tmp_path):
+    plain, from_dict, from_text, from_file, own_image, elsewhere = [pod_names() for _index in range(6)]
     alias = "podkit/pause:%s" % own_image
     docker_client.images.get(PAUSE_IMAGE).tag(alias)
     try:

@@ -175,11 +175,10 @@ def outcomes():
     ok = Outcome(Entry(0, "web", {"state": "present"}), result=dict(
         changed=True, actions=["create sandbox", "create app"], pod={"name": "web"},
         diff=dict(before={}, after={}, prepared="create sandbox\n")))
-    same = Outcome(Entry(1, "db", {"state": "present"}), result=dict(changed=False, actions=[], pod={"name": "db"},
-                                                                       diff=dict(before={}, after={}, prepared="")))
-    bad = Outcome(Entry(2, "cache", {"state": "present"}), result=dict(changed=True, actions=["create sandbox"],
-                                                                        exit_code=3),
-                  error="init container setup failed with exit code 3")
+    same = Outcome(Entry(1, "db", {"state": "present"}), result=dict(
+        changed=False, actions=[], pod={"name": "db"}, diff=dict(before={}, after={}, prepared="")))
+    bad = Outcome(Entry(2, "cache", {"state": "present"}), result=dict(
+        changed=True, actions=["create sandbox"], exit_code=3), error="init container setup failed with exit code 3")
     pruned = Outcome(Entry(None, "old", {"state": "absent"}), result=dict(changed=True, actions=["remove sandbox"]))
     return [ok, same, bad, pruned]
 
