@@ -268,8 +268,17 @@ ENTRY_OPTIONS = dict(
 )
 
 
+class PodsModule(AnsibleModule):
+    """AnsibleModule logs its invocation on the host (journal or syslog) as it starts, before main() could
+    mask anything: secret env values are added to the masked values first."""
+
+    def _log_invocation(self):
+        self.no_log_values.update(secret_values(self.params))
+        super(PodsModule, self)._log_invocation()
+
+
 def main():
-    module = AnsibleModule(
+    module = PodsModule(
         argument_spec=dict(
             pods=dict(type="list", elements="dict", required=True, options=ENTRY_OPTIONS),
             prune=dict(type="bool", default=False),
