@@ -262,8 +262,17 @@ from ansible_collections.podkit.docker.plugins.module_utils._errors import Podki
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod, secret_values
 
 
+class PodModule(AnsibleModule):
+    """AnsibleModule logs its invocation on the host (journal or syslog) as it starts, before main() could
+    mask anything: secret env values are added to the masked values first."""
+
+    def _log_invocation(self):
+        self.no_log_values.update(secret_values(self.params))
+        super(PodModule, self)._log_invocation()
+
+
 def main():
-    module = AnsibleModule(
+    module = PodModule(
         argument_spec=dict(
             name=dict(type="str"),
             state=dict(type="str", default="present", choices=["present", "started", "stopped", "restarted", "absent"]),

@@ -222,28 +222,30 @@ def test_secret_values_of_every_entry_are_found_before_parsing():
     assert sorted(found) == ["s1", "s2"]
 
 
-def test_the_invocation_logged_on_the_host_masks_secret_values(tmp_path):
+@pytest.mark.parametrize("module", ["pods", "pod"])
+def test_the_invocation_logged_on_the_host_masks_secret_values(tmp_path, module):
     """AnsibleModule logs its arguments to the host's journal or syslog as it starts; the sink is
     captured here (this machine has neither) and the secret must not be in what was logged."""
     import json
     import subprocess
     import sys
     token = "s3cr3t-logged-%s" % tmp_path.name
-    args = {"ANSIBLE_MODULE_ARGS": {"docker_host": "unix:///nonexistent.sock", "pods": [
-        {"name": "a", "containers": [{"name": "app", "image": "busybox",
-                                      "env": [{"name": "TOKEN", "value": token, "secret": True}]}]}]}}
+    pod = {"name": "a", "containers": [{"name": "app", "image": "busybox",
+                                        "env": [{"name": "TOKEN", "value": token, "secret": True}]}]}
+    args = {"ANSIBLE_MODULE_ARGS": dict(pod if module == "pod" else {"pods": [pod]},
+                                        docker_host="unix:///nonexistent.sock")}
     script = (
         "import sys\n"
         "import ansible.module_utils.basic as basic\n"
         "logged = []\n"
         "basic.has_journal = False\n"
         "basic.AnsibleModule._log_to_syslog = lambda self, msg: logged.append(msg)\n"
-        "from ansible_collections.podkit.docker.plugins.modules import pods\n"
+        "from ansible_collections.podkit.docker.plugins.modules import %s as module\n"
         "try:\n"
-        "    pods.main()\n"
+        "    module.main()\n"
         "except SystemExit:\n"
         "    pass\n"
-        "sys.stderr.write('LOGGED:' + repr(logged))\n")
+        "sys.stderr.write('LOGGED:' + repr(logged))\n" % module)
     proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(args), capture_output=True, text=True,
                           env=dict(__import__("os").environ, PYTHONPATH=":".join(sys.path)), check=False, timeout=60)
     logged = proc.stderr.split("LOGGED:", 1)[-1]
