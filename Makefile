@@ -17,7 +17,7 @@ export ANSIBLE_ROLES_PATH := $(TOP)/roles
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: demo test setup host engine venv images collection sanity-tree lint sanity unit integration molecule test-vm bench build clean
+.PHONY: demo test setup host engine venv images collection sanity-tree lint sanity unit integration molecule test-vm bench build ee-context release-changelog clean
 
 ## make demo: set up this host and run the main job on localhost
 demo: setup
@@ -52,8 +52,10 @@ sanity-tree:
 lint: setup
 	cd $(TOP) && $(BIN)/ansible-lint --profile production
 
+## sanity: ansible-test sanity, then the changelog: every fragment and changelogs/changelog.yaml
 sanity: setup sanity-tree
 	cd $(COLL) && $(BIN)/ansible-test sanity --venv --requirements --python 3.11 --color no $(SANITY_ARGS)
+	cd $(TOP) && $(BIN)/antsibull-changelog lint && $(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
 unit: setup
 	cd $(TOP) && $(BIN)/pytest tests/unit
@@ -73,6 +75,16 @@ bench: setup
 ## build: the collection tarball, in build/
 build: venv
 	cd $(TOP) && $(BIN)/ansible-galaxy collection build --force --output-path build
+
+## ee-context: the execution environment's build context (meta/execution-environment.yml), in
+## build/ee; building the image from it (ansible-builder build) needs a container registry
+ee-context: venv
+	cd $(TOP) && $(BIN)/ansible-builder create -f meta/execution-environment.yml -c build/ee
+
+## release-changelog: at a release, once galaxy.yml has the new version: fold the fragments in
+## changelogs/fragments into changelogs/changelog.yaml and write CHANGELOG.md from it
+release-changelog: venv collection
+	cd $(TOP) && $(BIN)/antsibull-changelog release
 
 clean:
 	rm -rf $(TOP)/build $(TOP)/tests/output

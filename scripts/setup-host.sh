@@ -5,7 +5,10 @@ set -euo pipefail
 packages=(docker.io containerd cgroup-tools busybox-static gcc libc6-dev util-linux procps psmisc python3-venv git)
 missing=()
 for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    # Captured whole, not piped into `grep -q`: under pipefail an early-exiting grep
+    # makes dpkg-query die of SIGPIPE and the test fail although the package is there.
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "host: installing ${missing[*]}"

@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
 # Every test and gate, in order; `make test` calls this after `make setup`.
-# Each stage runs even when an earlier one failed, so one run shows everything;
-# the exit status is non-zero when any stage failed.
+#
+#   scripts/test.sh                  every stage
+#   scripts/test.sh --only vm,unit   only these stages (the same as PODKIT_STAGES="vm unit")
+#   scripts/test.sh --list           the stages, in order
+#
+# Each stage runs even when an earlier one failed, so one run shows everything, and
+# every stage has a line in the summary, run or not:
+#   ok / FAILED              it ran (with its time)
+#   FAILED (cannot run: R)   it cannot run on this machine, and CI is set: a CI run that
+#                            leaves out a stage proves less than it claims, so it fails
+#   NOT RUN (R)              it cannot run on this machine, and CI is not set (a developer's
+#                            machine that cannot boot the VM, say); not a failure
+#   not selected             left out by --only / PODKIT_STAGES
+# The exit status is non-zero when any stage failed. JUnit reports go to
+# $PODKIT_REPORTS (default build/reports), emptied first.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,40 +24,109 @@ export PATH="$bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$top/build/collections"
 export ANSIBLE_ROLES_PATH="$top/roles"
 
-reports="$top/build/reports"
-rm -rf "$reports" && mkdir -p "$reports"
-declare -a summary=()
-failed=0
+stages=(lint sanity unit integration molecule reliability-disruptive vm)
+# The status run.sh --can-boot (or any stage's check) returns for "cannot run here".
+cannot_run=77
 
-stage() {  # name, command...
-    local name=$1; shift
-    local start=$SECONDS rc
-    echo
-    echo "=== $name"
-    "$@"
-    rc=$?
-    summary+=("$(printf '%-12s %-6s %4ds' "$name" "$([ $rc -eq 0 ] && echo ok || echo FAILED)" $((SECONDS - start)))")
-    [ $rc -eq 0 ] || failed=1
+usage() {
+    echo "usage: $0 [--only STAGE[,STAGE...]] [--list]   (stages: ${stages[*]})" >&2
+    exit 2
 }
 
-stage lint        "$bin/ansible-lint" --profile production -q
-stage sanity      make -s --no-print-directory sanity
-stage unit        "$bin/pytest" -q tests/unit --junitxml "$reports/unit.xml"
-stage integration "$bin/pytest" -q tests/integration --junitxml "$reports/integration.xml"
-if [ -d molecule ] && ls molecule/*/molecule.yml >/dev/null 2>&1; then
-    stage molecule "$bin/molecule" test --all
-fi
-# Tests that stop and start the shared dockerd (marked `disruptive`) run alone, after every other
-# stage that uses the engine; the integration stage above deselects them (and says so).
-stage reliability-disruptive env PODKIT_TEST_DISRUPTIVE=1 "$bin/pytest" -q -m disruptive tests/integration \
-    --junitxml "$reports/reliability-disruptive.xml"
-if [ -x tests/vm/run.sh ]; then
-    if tests/vm/run.sh --can-boot; then
-        stage vm tests/vm/run.sh
-    else
-        echo "=== vm: this machine cannot boot the test VM (see tests/vm/run.sh --can-boot); not run"
+selection=${PODKIT_STAGES:-}
+while [ $# -gt 0 ]; do
+    case $1 in
+        --only) [ $# -ge 2 ] || usage; selection=$2; shift 2 ;;
+        --only=*) selection=${1#--only=}; shift ;;
+        --list) printf '%s\n' "${stages[@]}"; exit 0 ;;
+        *) usage ;;
+    esac
+done
+declare -A selected=()
+for name in ${selection//,/ }; do
+    if [[ " ${stages[*]} " != *" $name "* ]]; then
+        echo "test.sh: no stage named '$name'; the stages are: ${stages[*]}" >&2
+        exit 2
     fi
-fi
+    selected[$name]=1
+done
+
+case ${CI:-} in
+    "" | 0 | false | False | FALSE | no) ci= ;;
+    *) ci=1 ;;
+esac
+
+reports=${PODKIT_REPORTS:-$top/build/reports}
+export PODKIT_REPORTS=$reports
+rm -rf "$reports" && mkdir -p "$reports"
+
+# Runs stage $1.
+run_stage() {
+    case $1 in
+        lint) "$bin/ansible-lint" --profile production -q ;;
+        sanity) make -s --no-print-directory sanity ;;
+        unit) "$bin/pytest" -q tests/unit --junitxml "$reports/unit.xml" ;;
+        integration) "$bin/pytest" -q tests/integration --junitxml "$reports/integration.xml" ;;
+        molecule) "$bin/molecule" test --all ;;
+        # Tests that stop and start the shared dockerd (marked `disruptive`) run alone, after
+        # every other stage that uses the engine; the integration stage deselects them (and says so).
+        reliability-disruptive)
+            PODKIT_TEST_DISRUPTIVE=1 "$bin/pytest" -q -m disruptive tests/integration \
+                --junitxml "$reports/reliability-disruptive.xml" ;;
+        vm) tests/vm/run.sh ;;
+    esac
+}
+
+# Whether stage $1 can run on this machine: 0 if it can; $cannot_run, with one reason a
+# line on stdout, if it cannot. Any other status means the check itself broke.
+check_stage() {
+    case $1 in
+        vm) tests/vm/run.sh --can-boot ;;
+        *) return 0 ;;
+    esac
+}
+
+declare -a summary=()
+failed=0
+line() { summary+=("$(printf '%-22s %s' "$1" "$2")"); }
+
+for name in "${stages[@]}"; do
+    if [ ${#selected[@]} -gt 0 ] && [ -z "${selected[$name]:-}" ]; then
+        line "$name" "not selected"
+        continue
+    fi
+    echo
+    echo "=== $name"
+    start=$SECONDS
+    reasons=$(check_stage "$name")
+    rc=$?
+    if [ $rc -eq $cannot_run ] && [ -n "$reasons" ]; then
+        while IFS= read -r reason; do echo "$name: cannot run here: $reason"; done <<<"$reasons"
+        why=${reasons//$'\n'/; }
+        if [ -n "$ci" ]; then
+            echo "=== $name: FAILED: CI=${CI} and this stage cannot run here"
+            line "$name" "FAILED (cannot run: $why)"
+            failed=1
+        else
+            echo "=== $name: NOT RUN (CI is not set, so this machine may skip it)"
+            line "$name" "NOT RUN ($why)"
+        fi
+        continue
+    elif [ $rc -ne 0 ]; then
+        [ -z "$reasons" ] || echo "$reasons"
+        line "$name" "FAILED (its check exited $rc)"
+        failed=1
+        continue
+    fi
+    run_stage "$name"
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        line "$name" "$(printf 'ok      %5ds' $((SECONDS - start)))"
+    else
+        line "$name" "$(printf 'FAILED  %5ds' $((SECONDS - start)))"
+        failed=1
+    fi
+done
 
 echo
 echo "=== summary"

@@ -31,6 +31,19 @@ notes:
     the cgroup filesystem).
 """
 
+    # The pull option of the modules that run one image (pod_sandbox, pod_container).
+    PULL = r"""
+options:
+  pull:
+    description:
+      - When to pull the image. C(missing) pulls only when it is not on the host, C(always) pulls on
+        every run (the container is recreated only if the image ID changed), C(never) fails when it is
+        missing.
+    type: str
+    choices: [missing, always, never]
+    default: missing
+"""
+
     # Attributes of a module that changes state through the reconcile cycle.
     ATTRIBUTES = r"""
 attributes:

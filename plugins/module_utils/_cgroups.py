@@ -27,9 +27,7 @@ controllers (``memory``, ``cpu``, ``pids``...; the named hierarchy is ``name=sys
 the v2 side mount ``unified``); on v2 there is one key, ``unified``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import errno
 import os
@@ -38,7 +36,7 @@ import subprocess
 from dataclasses import dataclass, field as dc_field
 from typing import Dict, List, Optional, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._errors import MissingLibrary, PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_proc_cgroup
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import MIN_MEMORY, parse_cpu, parse_memory
 
@@ -52,6 +50,8 @@ except ImportError:
     CGROUPSPY_IMPORT_ERROR = traceback.format_exc()
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+# Docker's cgroup drivers (``docker info``: CgroupDriver).
+CGROUP_DRIVERS = ("cgroupfs", "systemd")
 SYSTEMD_UNIT_DIR = "/etc/systemd/system"
 
 # -1 in a CgroupLimits field: remove the limit (write -1 / "max" / "infinity").
@@ -103,8 +103,7 @@ class CgroupLimits:
     cpu_weight: Optional[int] = None
     pids_max: Optional[int] = None
 
-    def as_dict(self, version=None):
-        # type: (Optional[int]) -> Dict[str, Optional[int]]
+    def as_dict(self, version: Optional[int] = None) -> Dict[str, Optional[int]]:
         """The DESIGN ``limits`` map: cpu_shares on v1, cpu_weight on v2, both when unknown."""
         result = dict(memory_bytes=self.memory_bytes, cpu_quota_us=self.cpu_quota_us,
                       cpu_period_us=self.cpu_period_us)
@@ -115,14 +114,12 @@ class CgroupLimits:
         result["pids_max"] = self.pids_max
         return result
 
-    def managed(self):
-        # type: () -> Dict[str, int]
+    def managed(self) -> Dict[str, int]:
         """Only the fields that are set."""
         return dict((k, v) for k, v in self.as_dict().items() if v is not None)
 
 
-def kubelet_shares(millicores):
-    # type: (int) -> int
+def kubelet_shares(millicores: int) -> int:
     """cpu.shares for a CPU request, as the kubelet computes them (MilliCPUToShares)."""
     if not millicores:
         return MIN_SHARES
@@ -130,23 +127,21 @@ def kubelet_shares(millicores):
     return max(MIN_SHARES, min(MAX_SHARES, shares))
 
 
-def shares_to_weight(shares):
-    # type: (int) -> int
+def shares_to_weight(shares: int) -> int:
     """cpu.weight (v2) for cpu.shares (v1), the conversion runc and the kubelet use."""
     shares = max(MIN_SHARES, min(MAX_SHARES, int(shares)))
     return 1 + ((shares - 2) * 9999) // 262142
 
 
-def cpu_quota(millicores, period=DEFAULT_PERIOD_US):
-    # type: (int, int) -> int
+def cpu_quota(millicores: int, period: int = DEFAULT_PERIOD_US) -> int:
     """CFS quota in µs over ``period`` for a CPU limit in millicores (kubelet: at least 1000)."""
     quota = millicores * period // 1000
     return max(MIN_QUOTA_US, quota)
 
 
-def limits_from(memory_bytes=None, cpu_millis=None, cpu_request_millis=None, pids=None, version=1,
-                cpu_shares=None, period=DEFAULT_PERIOD_US):
-    # type: (Optional[int], Optional[int], Optional[int], Optional[int], int, Optional[int], int) -> CgroupLimits
+def limits_from(memory_bytes: Optional[int] = None, cpu_millis: Optional[int] = None,
+                cpu_request_millis: Optional[int] = None, pids: Optional[int] = None, version: int = 1,
+                cpu_shares: Optional[int] = None, period: int = DEFAULT_PERIOD_US) -> CgroupLimits:
     """CgroupLimits from parsed quantities.
 
     ``cpu_millis`` (a limit) gives the CFS quota; ``cpu_request_millis`` (a request) or an
@@ -170,8 +165,8 @@ def limits_from(memory_bytes=None, cpu_millis=None, cpu_request_millis=None, pid
     return limits
 
 
-def parse_limit_options(memory=None, cpus=None, cpu_shares=None, pids_limit=None):
-    # type: (object, object, Optional[int], Optional[int]) -> Dict[str, Optional[int]]
+def parse_limit_options(memory: object = None, cpus: object = None, cpu_shares: Optional[int] = None,
+                        pids_limit: Optional[int] = None) -> Dict[str, Optional[int]]:
     """Module options (memory, cpus, cpu_shares, pids_limit) as keyword arguments of limits_from.
 
     Every error names the option and says what would be accepted.
@@ -215,16 +210,14 @@ class HostCgroups:
     # v1: controller (or name=systemd, unified) -> mount directory; v2: {"unified": root}.
     mountpoints: Dict[str, str] = dc_field(default_factory=dict)
 
-    def systemd_running(self):
-        # type: () -> bool
+    def systemd_running(self) -> bool:
         # The check sd_booted() makes: systemd is PID 1 when this directory exists.
         return os.path.isdir("/run/systemd/system")
 
 
-def read_mountpoints(mountinfo="/proc/self/mountinfo"):
-    # type: (str) -> Tuple[Dict[str, str], Optional[str]]
+def read_mountpoints(mountinfo: str = "/proc/self/mountinfo") -> Tuple[Dict[str, str], Optional[str]]:
     """({controller: mount dir} of the v1 hierarchies, the cgroup2 mount or None)."""
-    v1 = {}  # type: Dict[str, str]
+    v1: Dict[str, str] = {}
     unified = None
     try:
         with open(mountinfo) as handle:
@@ -249,8 +242,7 @@ def read_mountpoints(mountinfo="/proc/self/mountinfo"):
     return v1, unified
 
 
-def detect_host(client_or_info, mountinfo="/proc/self/mountinfo"):
-    # type: (object, str) -> HostCgroups
+def detect_host(client_or_info: object, mountinfo: str = "/proc/self/mountinfo") -> HostCgroups:
     """The host as the Docker daemon sees it (``docker info``) plus where cgroups are mounted.
 
     ``client_or_info`` is a docker SDK client or the dict its ``info()`` returns.
@@ -274,16 +266,14 @@ def detect_host(client_or_info, mountinfo="/proc/self/mountinfo"):
 # Names
 
 
-def default_parent(pod, driver):
-    # type: (str, str) -> str
+def default_parent(pod: str, driver: str) -> str:
     """The DESIGN default: cgroupfs ``/podkit/pod-<pod>``, systemd ``podkit-pod_<pod>.slice``."""
     if driver == "systemd":
         return "podkit-pod_%s.slice" % pod.replace("-", "_")
     return "/podkit/pod-%s" % pod
 
 
-def _validate_slice(name, field):
-    # type: (str, str) -> None
+def _validate_slice(name: str, field: str) -> None:
     if "/" in name:
         raise PodkitError(
             "%s: %r is a path, but the systemd cgroup driver (Docker refuses a path parent there) takes "
@@ -307,8 +297,7 @@ def _validate_slice(name, field):
                           % (field, name, "; ".join(problems)))
 
 
-def _validate_path(name, host_root, field):
-    # type: (str, str, str) -> None
+def _validate_path(name: str, host_root: str, field: str) -> None:
     if name.endswith(".slice") and "/" not in name:
         raise PodkitError(
             "%s: %r is a systemd slice, but the cgroupfs driver takes a cgroup path such as /pod-foo "
@@ -343,8 +332,8 @@ def _validate_path(name, host_root, field):
                 "such as pod-foo." % (field, name, part))
 
 
-def validate_name(name, host=None, field="name", driver=None):
-    # type: (str, Optional[HostCgroups], str, Optional[str]) -> str
+def validate_name(name: str, host: Optional[HostCgroups] = None, field: str = "name",
+                  driver: Optional[str] = None) -> str:
     """Check a cgroup parent name for the host's driver and return its canonical form.
 
     cgroupfs names are paths; a relative path is taken from the root (``pod-foo`` is
@@ -364,8 +353,8 @@ def validate_name(name, host=None, field="name", driver=None):
     return "/" + "/".join(p for p in name.split("/") if p)
 
 
-def validate_controllers(controllers, host=None, field="controllers"):
-    # type: (Optional[List[str]], Optional[HostCgroups], str) -> List[str]
+def validate_controllers(controllers: Optional[List[str]], host: Optional[HostCgroups] = None,
+                         field: str = "controllers") -> List[str]:
     """The v1 hierarchies to create in, checked against the kernel's names and the host's mounts."""
     if controllers is None:
         return list(DEFAULT_CONTROLLERS)
@@ -382,8 +371,7 @@ def validate_controllers(controllers, host=None, field="controllers"):
     return result
 
 
-def slice_cgroup_path(name):
-    # type: (str) -> str
+def slice_cgroup_path(name: str) -> str:
     """Where systemd puts a slice: ``podkit-pod_foo.slice`` -> ``/podkit.slice/podkit-pod_foo.slice``."""
     stem = name[:-len(".slice")]
     if stem in ("", "-"):
@@ -395,8 +383,7 @@ def slice_cgroup_path(name):
     return "/" + "/".join(path)
 
 
-def _percent(quota, period):
-    # type: (int, int) -> str
+def _percent(quota: int, period: int) -> str:
     # systemd reads CPUQuota= as a percentage with up to two decimals.
     hundredths = (quota * 10000 + period // 2) // period
     if hundredths % 100 == 0:
@@ -404,10 +391,9 @@ def _percent(quota, period):
     return ("%d.%02d" % (hundredths // 100, hundredths % 100)).rstrip("0") + "%"
 
 
-def slice_properties(limits):
-    # type: (CgroupLimits) -> List[Tuple[str, str]]
+def slice_properties(limits: CgroupLimits) -> List[Tuple[str, str]]:
     """The systemd properties (name, value) that carry ``limits`` on a slice."""
-    props = []  # type: List[Tuple[str, str]]
+    props: List[Tuple[str, str]] = []
     if limits.memory_bytes is not None:
         props.append(("MemoryAccounting", "yes"))
         props.append(("MemoryMax", "infinity" if limits.memory_bytes == UNLIMITED else str(limits.memory_bytes)))
@@ -432,8 +418,7 @@ def slice_properties(limits):
     return props
 
 
-def render_slice_unit(name, limits):
-    # type: (str, CgroupLimits) -> str
+def render_slice_unit(name: str, limits: CgroupLimits) -> str:
     """The unit file for a pod slice carrying ``limits``."""
     lines = [
         "# Managed by podkit.docker.cgroup_parent; local changes are overwritten.",
@@ -451,8 +436,7 @@ def render_slice_unit(name, limits):
 # Readers for any cgroup directory
 
 
-def _read(path):
-    # type: (str) -> Optional[str]
+def _read(path: str) -> Optional[str]:
     try:
         with open(path) as handle:
             return handle.read().strip()
@@ -460,8 +444,7 @@ def _read(path):
         return None
 
 
-def _read_int(path):
-    # type: (str) -> Optional[int]
+def _read_int(path: str) -> Optional[int]:
     text = _read(path)
     if text is None or text in ("", "max"):
         return None
@@ -471,13 +454,11 @@ def _read_int(path):
         return None
 
 
-def _v2_dir(paths):
-    # type: (Dict[str, str]) -> Optional[str]
+def _v2_dir(paths: Dict[str, str]) -> Optional[str]:
     return paths.get("unified") or paths.get("") or next(iter(paths.values()), None)
 
 
-def read_limits(paths, version):
-    # type: (Dict[str, str], int) -> Dict[str, Optional[int]]
+def read_limits(paths: Dict[str, str], version: int) -> Dict[str, Optional[int]]:
     """The limits of a cgroup (pod or container): None where unlimited, unreadable or missing."""
     limits = CgroupLimits()
     if version == 2:
@@ -505,8 +486,7 @@ def read_limits(paths, version):
     return limits.as_dict(1)
 
 
-def read_usage(paths, version):
-    # type: (Dict[str, str], int) -> Dict[str, Optional[int]]
+def read_usage(paths: Dict[str, str], version: int) -> Dict[str, Optional[int]]:
     """Current usage of a cgroup: {memory_bytes}, None where it cannot be read."""
     if version == 2:
         base = _v2_dir(paths)
@@ -515,8 +495,7 @@ def read_usage(paths, version):
     return dict(memory_bytes=_read_int(os.path.join(base, "memory.usage_in_bytes")) if base else None)
 
 
-def cgroup_dirs_for_pid(pid, host, proc="/proc"):
-    # type: (int, HostCgroups, str) -> Dict[str, str]
+def cgroup_dirs_for_pid(pid: int, host: HostCgroups, proc: str = "/proc") -> Dict[str, str]:
     """{controller: absolute directory} of process ``pid``; {} when it is gone."""
     entries = read_proc_cgroup(pid, proc)
     result = {}
@@ -532,13 +511,11 @@ def cgroup_dirs_for_pid(pid, host, proc="/proc"):
     return result
 
 
-def _join(mount, path):
-    # type: (str, str) -> str
+def _join(mount: str, path: str) -> str:
     return os.path.normpath(mount + "/" + path.lstrip("/"))
 
 
-def _procs_below(directory):
-    # type: (str) -> List[int]
+def _procs_below(directory: str) -> List[int]:
     """PIDs in ``directory`` and every cgroup below it."""
     pids = set()
     for dirpath, _dirs, _files in os.walk(directory):
@@ -548,8 +525,7 @@ def _procs_below(directory):
     return sorted(pids)
 
 
-def _refuse_if_busy(name, directories):
-    # type: (str, List[str]) -> None
+def _refuse_if_busy(name: str, directories: List[str]) -> None:
     pids = set()
     for directory in directories:
         pids.update(_procs_below(directory))
@@ -562,8 +538,7 @@ def _refuse_if_busy(name, directories):
             pids=sorted(pids))
 
 
-def _rmdir_tree(directory):
-    # type: (str) -> None
+def _rmdir_tree(directory: str) -> None:
     """Remove a cgroup and the empty cgroups below it, deepest first."""
     found = []
     for dirpath, _dirs, _files in os.walk(directory):
@@ -578,8 +553,7 @@ def _rmdir_tree(directory):
                               % (directory, path, exc.strerror))
 
 
-def _differs(wanted, observed):
-    # type: (Optional[int], Optional[int]) -> bool
+def _differs(wanted: Optional[int], observed: Optional[int]) -> bool:
     if wanted is None:
         return False
     if wanted == UNLIMITED:
@@ -587,14 +561,12 @@ def _differs(wanted, observed):
     return wanted != observed
 
 
-def _changed_fields(wanted, observed):
-    # type: (CgroupLimits, Dict[str, Optional[int]]) -> List[str]
+def _changed_fields(wanted: CgroupLimits, observed: Dict[str, Optional[int]]) -> List[str]:
     return [key for key, value in wanted.as_dict().items()
             if key in observed and _differs(value, observed.get(key))]
 
 
-def _predict(observed, wanted):
-    # type: (Dict[str, Optional[int]], CgroupLimits) -> Dict[str, Optional[int]]
+def _predict(observed: Dict[str, Optional[int]], wanted: CgroupLimits) -> Dict[str, Optional[int]]:
     result = dict(observed)
     for key in _changed_fields(wanted, observed):
         value = getattr(wanted, key)
@@ -602,8 +574,7 @@ def _predict(observed, wanted):
     return result
 
 
-def _write_error(name, filename, value, exc, usage=None):
-    # type: (str, str, object, OSError, Optional[int]) -> PodkitError
+def _write_error(name: str, filename: str, value: object, exc: OSError, usage: Optional[int] = None) -> PodkitError:
     if exc.errno == errno.EBUSY and filename.startswith("memory"):
         return PodkitError(
             "memory: cannot lower the limit of cgroup %s to %s bytes: its processes use %s bytes and the "
@@ -623,51 +594,51 @@ def _write_error(name, filename, value, exc, usage=None):
 class CgroupBackend:
     """One way of making a cgroup parent. Subclasses: V1Backend, V2Backend, SystemdBackend."""
 
-    def __init__(self, host, controllers=None):
-        # type: (HostCgroups, Optional[List[str]]) -> None
+    def __init__(self, host: HostCgroups, controllers: Optional[List[str]] = None) -> None:
         self.host = host
         self.controllers = list(controllers or DEFAULT_CONTROLLERS)
 
-    def docker_cgroup_parent(self, name):
-        # type: (str) -> str
+    def docker_cgroup_parent(self, name: str) -> str:
         """What to pass as Docker's --cgroup-parent for ``name``."""
         return name
 
-    def paths(self, name):
-        # type: (str) -> Dict[str, str]
+    def paths(self, name: str) -> Dict[str, str]:
         """{controller: directory} for every directory of ``name`` that exists."""
         raise NotImplementedError
 
-    def _structure(self, name, paths):
-        # type: (str, Dict[str, str]) -> Dict[str, object]
+    def _structure(self, name: str, paths: Dict[str, str]) -> Dict[str, object]:
         return dict(name=name, driver=self.host.driver, version=self.host.version,
                     docker_cgroup_parent=self.docker_cgroup_parent(name), paths=paths,
                     limits=read_limits(paths, self.host.version))
 
-    def observe(self, name):
-        # type: (str) -> Optional[Dict[str, object]]
+    def observe(self, name: str) -> Optional[Dict[str, object]]:
         """The DESIGN ``cgroup`` structure of ``name``, or None when it exists nowhere."""
         paths = self.paths(name)
         if not paths:
             return None
         return self._structure(name, paths)
 
-    def ensure(self, name, limits, check_mode=False):
-        # type: (str, CgroupLimits, bool) -> Tuple[bool, Optional[Dict[str, object]], Dict[str, object]]
+    def ensure(self, name: str, limits: CgroupLimits,
+               check_mode: bool = False) -> Tuple[bool, Optional[Dict[str, object]], Dict[str, object]]:
         """Create ``name`` if needed and set ``limits`` in place. Returns (changed, before, after)."""
         raise NotImplementedError
 
-    def remove(self, name, check_mode=False):
-        # type: (str, bool) -> bool
+    def remove(self, name: str, check_mode: bool = False) -> bool:
         """Remove ``name`` everywhere it exists; refuses while processes remain."""
-        raise NotImplementedError
+        paths = self.paths(name)
+        if not paths:
+            return False
+        _refuse_if_busy(name, list(paths.values()))
+        if not check_mode:
+            for directory in paths.values():
+                _rmdir_tree(directory)
+        return True
 
 
 class V1Backend(CgroupBackend):
     """cgroup v1 with Docker's cgroupfs driver: one directory per hierarchy, through cgroupspy."""
 
-    def _dir(self, key, name):
-        # type: (str, str) -> str
+    def _dir(self, key: str, name: str) -> str:
         return _join(self.host.mountpoints[key], name)
 
     def paths(self, name):
@@ -678,8 +649,7 @@ class V1Backend(CgroupBackend):
                 result[key] = directory
         return result
 
-    def _wanted_paths(self, name):
-        # type: (str) -> Dict[str, str]
+    def _wanted_paths(self, name: str) -> Dict[str, str]:
         return dict((c, self._dir(c, name)) for c in self.controllers if c in self.host.mountpoints)
 
     def _node(self, controller, name):
@@ -770,16 +740,6 @@ class V1Backend(CgroupBackend):
                 self._write(name, nodes[controller], filename, value)
         return True, before, self.observe(name)
 
-    def remove(self, name, check_mode=False):
-        paths = self.paths(name)
-        if not paths:
-            return False
-        _refuse_if_busy(name, list(paths.values()))
-        if not check_mode:
-            for directory in paths.values():
-                _rmdir_tree(directory)
-        return True
-
 
 class V2Backend(CgroupBackend):
     """cgroup v2 with Docker's cgroupfs driver: one directory, controllers enabled from the root down."""
@@ -838,18 +798,8 @@ class V2Backend(CgroupBackend):
                 raise _write_error(name, filename, value, exc, _read_int(os.path.join(directory, "memory.current")))
         return True, before, self.observe(name)
 
-    def remove(self, name, check_mode=False):
-        paths = self.paths(name)
-        if not paths:
-            return False
-        _refuse_if_busy(name, list(paths.values()))
-        if not check_mode:
-            _rmdir_tree(paths["unified"])
-        return True
 
-
-def v2_writes(limits, observed, changes):
-    # type: (CgroupLimits, Dict[str, Optional[int]], List[str]) -> List[Tuple[str, str]]
+def v2_writes(limits: CgroupLimits, observed: Dict[str, Optional[int]], changes: List[str]) -> List[Tuple[str, str]]:
     """The (file, value) writes that bring a v2 cgroup from ``observed`` to ``limits``."""
     writes = []
     if "memory_bytes" in changes:
@@ -868,13 +818,12 @@ def v2_writes(limits, observed, changes):
 class SystemdBackend(CgroupBackend):
     """Docker's systemd driver (v2 or v1): a slice unit whose limits systemd applies and keeps."""
 
-    def __init__(self, host, controllers=None, unit_dir=SYSTEMD_UNIT_DIR):
-        # type: (HostCgroups, Optional[List[str]], str) -> None
+    def __init__(self, host: HostCgroups, controllers: Optional[List[str]] = None,
+                 unit_dir: str = SYSTEMD_UNIT_DIR) -> None:
         super(SystemdBackend, self).__init__(host, controllers)
         self.unit_dir = unit_dir
 
-    def unit_path(self, name):
-        # type: (str) -> str
+    def unit_path(self, name: str) -> str:
         return os.path.join(self.unit_dir, name)
 
     def paths(self, name):
@@ -952,9 +901,15 @@ class SystemdBackend(CgroupBackend):
         return True
 
 
-def backend_for(host, controllers=None):
-    # type: (HostCgroups, Optional[List[str]]) -> CgroupBackend
-    """The backend for the host's Docker cgroup driver and cgroup version."""
+def backend_for(host: HostCgroups, controllers: Optional[List[str]] = None, read_only: bool = False) -> CgroupBackend:
+    """The backend for the host's Docker cgroup driver and cgroup version.
+
+    ``read_only``: for reading paths only (facts), so neither cgroupspy nor a running systemd is needed.
+    """
+    if read_only:
+        if host.driver == "systemd":
+            return SystemdBackend(host, controllers)
+        return V2Backend(host, controllers) if host.version == 2 else V1Backend(host, controllers)
     if host.driver == "systemd":
         if not host.systemd_running():
             raise PodkitError(
@@ -967,3 +922,99 @@ def backend_for(host, controllers=None):
         raise PodkitError("the cgroupspy Python library is needed for cgroup v1 hosts; install it "
                           "(pip install cgroupspy) for the Python Ansible uses.")
     return V1Backend(host, controllers)
+
+
+# ---------------------------------------------------------------------------
+# A pod's cgroup parent under its containers
+
+
+# Limits a child cgroup may not exceed (the CFS quota) or that cannot drop below usage (memory):
+# raised before the members are recreated, lowered only after.
+_ORDERED_LIMITS = ("memory_bytes", "cpu_quota_us")
+
+
+def _unbounded(value: Optional[int]) -> float:
+    return float("inf") if value is None or value < 0 else value
+
+
+def split_limits(limits: CgroupLimits,
+                 observed: Dict[str, Optional[int]]) -> Tuple[CgroupLimits, Optional[CgroupLimits]]:
+    """(what to write before the members change, what to write after): raise first, lower last."""
+    first = CgroupLimits(**limits.__dict__)
+    lowering = False
+    for key in _ORDERED_LIMITS:
+        wanted = getattr(limits, key)
+        if wanted is not None and _unbounded(wanted) < _unbounded(observed.get(key)):
+            setattr(first, key, None)
+            lowering = True
+    if lowering and first.cpu_quota_us is None:
+        first.cpu_period_us = None
+    return first, (limits if lowering else None)
+
+
+def foreign_processes(cgroup: Optional[Dict[str, object]], container_ids: List[str]) -> List[int]:
+    """PIDs in a pod's cgroup parent that are not in the cgroup of one of ``container_ids``."""
+    if not cgroup:
+        return []
+    pids = set()
+    for directory in (cgroup.get("paths") or {}).values():
+        for dirpath, dirnames, _files in os.walk(directory):
+            if dirpath != directory and any(cid in os.path.basename(dirpath) for cid in container_ids):
+                dirnames[:] = []
+                continue
+            text = _read(os.path.join(dirpath, "cgroup.procs"))
+            try:
+                pids.update(int(p) for p in (text or "").split())
+            except ValueError:
+                continue
+    return sorted(pids)
+
+
+# ---------------------------------------------------------------------------
+# The cgroup_parent module
+
+
+def check_cgroup_options(params: Dict[str, object]) -> Dict[str, Optional[int]]:
+    """Everything a user can get wrong in cgroup_parent's options, checked before the host is touched."""
+    validate_controllers(params.get("controllers"))
+    return parse_limit_options(params.get("memory"), params.get("cpus"), params.get("cpu_shares"),
+                               params.get("pids_limit"))
+
+
+def converge_cgroup_parent(client: object, params: Dict[str, object], check_mode: bool,
+                           diff: bool = False) -> Dict[str, object]:
+    """podkit.docker.cgroup_parent: one cgroup parent made, updated or removed."""
+    wanted = check_cgroup_options(params)
+    host = detect_host(client)
+    driver = params.get("driver") or "auto"
+    name = validate_name(params["name"], host, "name", driver=host.driver if driver == "auto" else driver)
+    if driver != "auto" and driver != host.driver:
+        if driver == "systemd" and not host.systemd_running():
+            raise PodkitError(
+                "driver: systemd, but systemd is not running on this host (no /run/systemd/system), so no "
+                "slice can be made; the Docker daemon here uses the %s driver. Use driver: auto." % host.driver)
+        raise PodkitError(
+            "driver: %s, but the Docker daemon uses the %s cgroup driver, so its containers could not join "
+            "this parent. Use driver: auto (or %s)." % (driver, host.driver, host.driver))
+    controllers = validate_controllers(params.get("controllers"), host)
+    if host.version == 1 and not HAS_CGROUPSPY and host.driver == "cgroupfs":
+        raise MissingLibrary("cgroupspy", CGROUPSPY_IMPORT_ERROR)
+    backend = backend_for(host, controllers)
+    result = dict(changed=False, cgroup=None)
+    if params.get("state") == "absent":
+        before = backend.observe(name)
+        result["changed"] = backend.remove(name, check_mode)
+        if diff:
+            result["diff"] = dict(before=_diff_view(before), after={})
+        return result
+    changed, before, after = backend.ensure(name, limits_from(version=host.version, **wanted), check_mode)
+    result.update(changed=changed, cgroup=after)
+    if diff:
+        result["diff"] = dict(before=_diff_view(before), after=_diff_view(after))
+    return result
+
+
+def _diff_view(cgroup):
+    if not cgroup:
+        return {}
+    return dict(name=cgroup["name"], paths=cgroup["paths"], limits=cgroup["limits"])

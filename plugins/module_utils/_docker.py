@@ -1,75 +1,404 @@
 # -*- coding: utf-8 -*-
 # Copyright: podkit.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Docker side: connecting, names and labels of what podkit creates."""
+"""The one home of Docker access, and the translation of a wanted container into Docker's terms.
 
-from __future__ import absolute_import, division, print_function
+Two ways to reach the engine stand side by side, as community.docker's ``_common.py`` and
+``_common_api.py`` stand on its ``_util.py``:
 
-__metaclass__ = type
+- ``SdkApi``: the Docker SDK's low-level ``APIClient``, for anything that writes (and any
+  ``docker_host`` that is not a local socket);
+- ``SocketApi``: the few reads facts need, over one kept-alive connection to a unix socket,
+  without the SDK (importing it costs more than the facts themselves).
 
+Both raise ``DockerError`` only, and both answer to the SDK's method names (``containers``,
+``inspect_container``, ``info``...). This module imports no third-party library at import time:
+the SDK is imported when a client is made, so the constants and the translation below can be
+used (and unit-tested) without it.
+
+The translation (``sandbox_create_args``, ``member_create_args``, ``split_image_ref``) is pure.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
 import traceback
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import quote, urlencode
 
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import DEFAULT_PERIOD_US, cpu_quota, kubelet_shares
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
-
-try:
-    import docker  # noqa: F401  pylint: disable=unused-import
-    from docker.errors import DockerException
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-
-    class DockerException(Exception):  # type: ignore[no-redef]
-        """Stand-in so except clauses work when the SDK is missing (the module fails first)."""
-
-
-# Labels on everything the collection creates (shared/DESIGN.md, "Names").
-LABEL_POD = "io.podkit.pod"
-LABEL_ROLE = "io.podkit.role"
-LABEL_CONTAINER = "io.podkit.container"
-LABEL_HASH = "io.podkit.config-hash"
-LABEL_SANDBOX_ID = "io.podkit.sandbox-id"
-
-ROLE_SANDBOX = "sandbox"
-ROLE_MEMBER = "member"
-ROLE_INIT = "init"
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
+from ansible_collections.podkit.docker.plugins.module_utils._spec import PortMapping
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
+# The options every module that talks to the engine takes (doc fragment podkit.docker.docker).
 DOCKER_COMMON_ARGS = dict(
     docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST, aliases=["docker_url"]),
     timeout=dict(type="int", default=60),
 )
 
-
-def sandbox_name(pod):
-    return "%s_sandbox" % pod
-
-
-def member_name(pod, container):
-    return "%s_%s" % (pod, container)
-
-
-def require_sdk(module):
-    """Fail the module with Ansible's standard message when the Docker SDK is missing."""
-    if not HAS_DOCKER:
-        from ansible.module_utils.basic import missing_required_lib
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+# Kubernetes restart policies as Docker restart policies.
+DOCKER_RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
+# The sandbox comes back with the daemon unless a user stopped it.
+SANDBOX_RESTART = "unless-stopped"
+STOP_TIMEOUT = 10
+LOG_TAIL = 20
 
 
-def connect(docker_host=DEFAULT_DOCKER_HOST, timeout=60):
-    """A Docker API client for ``docker_host``, checked to answer.
+class DockerError(Exception):
+    """Any failed call to the engine, whichever client made it. ``status_code`` as HTTP gives it."""
 
-    Raises PodkitError (not a traceback) when no daemon answers there.
-    """
-    import docker as sdk
+    def __init__(self, msg: str, status_code: Optional[int] = None) -> None:
+        super(DockerError, self).__init__(msg)
+        self.msg = msg
+        self.status_code = status_code
+
+    @property
+    def not_found(self) -> bool:
+        return self.status_code == 404
+
+
+def no_daemon(docker_host: str, exc: Exception) -> PodkitError:
+    return PodkitError(
+        "docker_host: no Docker daemon answers at %s (%s). Start the engine "
+        "(systemctl start docker, or dockerd) or point docker_host at its socket." % (docker_host, exc))
+
+
+# ---------------------------------------------------------------------------
+# The SDK path
+
+
+def sdk_import_error() -> Optional[str]:
+    """None when the Docker SDK imports, else the traceback of the failed import."""
     try:
-        # version="auto" asks the daemon for its API version: that answer doubles as the ping.
-        client = sdk.DockerClient(base_url=docker_host, timeout=timeout, version="auto")
-    except DockerException as exc:
+        import docker  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+    except ImportError:
+        return traceback.format_exc()
+    return None
+
+
+def require_sdk(module: Any) -> None:
+    """Fail the module with Ansible's standard message when the Docker SDK is missing."""
+    error = sdk_import_error()
+    if error is not None:
+        from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
+        module.fail_json(msg=missing_required_lib("docker"), exception=error)
+
+
+class SdkApi:
+    """The SDK's APIClient, with every failure (HTTP, connection, timeout) turned into DockerError."""
+
+    transport = "sdk"
+
+    def __init__(self, docker_host: str, timeout: int) -> None:
+        import docker  # pylint: disable=import-outside-toplevel
+        self._errors = (docker.errors.DockerException, OSError) + _requests_errors()
+        try:
+            # version="auto" asks the daemon for its API version: that answer doubles as the ping.
+            self._api = docker.APIClient(base_url=docker_host, timeout=timeout, version="auto")
+        except self._errors as exc:
+            raise no_daemon(docker_host, exc)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._api, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except self._errors as exc:
+                raise DockerError(_explain(exc), getattr(exc, "status_code", None))
+        return call
+
+
+def _requests_errors() -> Tuple[type, ...]:
+    # A timed-out read (requests' ReadTimeout) is no DockerException.
+    try:
+        import requests  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return ()
+    return (requests.exceptions.RequestException,)
+
+
+def _explain(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None)
+    return explanation.decode("utf-8", "replace") if isinstance(explanation, bytes) else (explanation or str(exc))
+
+
+# ---------------------------------------------------------------------------
+# The socket path
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: int) -> None:
+        http.client.HTTPConnection.__init__(self, "localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class SocketApi:
+    """The reads facts need from a local daemon's socket, without the Docker SDK."""
+
+    transport = "socket"
+
+    def __init__(self, path: str, timeout: int = 60) -> None:
+        self._connection = _UnixConnection(path, timeout)
+
+    def _get(self, url: str) -> bytes:
+        for attempt in (1, 2):
+            try:
+                self._connection.request("GET", url)
+                response = self._connection.getresponse()
+                body = response.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self._connection.close()
+                # A kept-alive connection the daemon closed meanwhile: a GET may be sent again.
+                if attempt == 2 or isinstance(exc, (FileNotFoundError, ConnectionRefusedError, PermissionError,
+                                                    socket.timeout)):
+                    raise DockerError(str(exc) or exc.__class__.__name__)
+        if response.status != 200:
+            try:
+                message = json.loads(body).get("message")
+            except ValueError:
+                message = None
+            raise DockerError(message or body.decode("utf-8", "replace").strip() or response.reason, response.status)
+        return body
+
+    def ping(self) -> bytes:
+        return self._get("/_ping")
+
+    def info(self) -> Dict[str, Any]:
+        return json.loads(self._get("/info"))
+
+    def containers(self, all: bool = False, filters: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:  # pylint: disable=redefined-builtin
+        params = {"all": "1" if all else "0"}
+        if filters:
+            params["filters"] = json.dumps(dict((key, [value] if isinstance(value, str) else list(value))
+                                                for key, value in filters.items()))
+        return json.loads(self._get("/containers/json?" + urlencode(params)))
+
+    def inspect_container(self, container: str) -> Dict[str, Any]:
+        return json.loads(self._get("/containers/%s/json" % quote(container, safe="")))
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+# ---------------------------------------------------------------------------
+# Connecting
+
+
+class DockerClient:
+    """A connection to the engine: ``api`` is an SdkApi or a SocketApi."""
+
+    def __init__(self, api: Any) -> None:
+        self.api = api
+
+    @property
+    def transport(self) -> str:
+        return self.api.transport
+
+    def info(self) -> Dict[str, Any]:
+        return self.api.info()
+
+    def close(self) -> None:
+        self.api.close()
+
+
+def connect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = 60, read_only: bool = False) -> DockerClient:
+    """A client for ``docker_host``, checked to answer; PodkitError (not a traceback) when none does.
+
+    ``read_only`` on a ``unix://`` address gives the socket client (facts); anything else the SDK.
+    """
+    if read_only and docker_host.startswith("unix://"):
+        api = SocketApi(docker_host[len("unix://"):], timeout)
+        try:
+            api.ping()
+        except DockerError as exc:
+            raise no_daemon(docker_host, exc)
+        return DockerClient(api)
+    return DockerClient(SdkApi(docker_host, timeout))
+
+
+# ---------------------------------------------------------------------------
+# Reads shared by the reconcile cycle
+
+
+def list_pod_containers(api: Any, pod: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Summaries of the containers labelled for ``pod`` (None: for any pod), one list call."""
+    label = LABEL_POD if pod is None else "%s=%s" % (LABEL_POD, pod)
+    try:
+        return api.containers(all=True, filters={"label": label})
+    except DockerError as exc:
+        raise PodkitError("docker_host: listing the containers of %s failed: %s"
+                          % ("pod %s" % pod if pod else "the pods", exc))
+
+
+def inspect_or_none(api: Any, container_id: str) -> Optional[Dict[str, Any]]:
+    """Inspect data, or None for a container removed since it was listed."""
+    try:
+        return api.inspect_container(container_id)
+    except DockerError as exc:
+        if exc.not_found:
+            return None
+        raise PodkitError("docker_host: inspecting container %s failed: %s" % (container_id[:12], exc))
+
+
+def image_id(api: Any, ref: str) -> Optional[str]:
+    """The ID of image ``ref`` on the host, None when it is not there."""
+    try:
+        return api.inspect_image(ref)["Id"]
+    except DockerError as exc:
+        if exc.not_found:
+            return None
+        raise PodkitError("image %s: inspecting it failed: %s" % (ref, exc))
+
+
+def pull_image(api: Any, ref: str) -> str:
+    """Pull ``ref`` and return its ID; PodkitError when that fails."""
+    repository, tag = split_image_ref(ref)
+    try:
+        api.pull(repository, tag=tag)
+    except DockerError as exc:
+        raise PodkitError("image %s: pulling it failed: %s. Load the image on the host, or check the "
+                          "registry and the reference." % (ref, exc))
+    found = image_id(api, ref)
+    if found is None:
+        raise PodkitError("image %s: still not on the host after pulling it." % ref)
+    return found
+
+
+def split_image_ref(ref: str) -> Tuple[str, Optional[str]]:
+    """(repository, tag) as the pull API takes them; a digest reference keeps its digest."""
+    if "@" in ref:
+        return ref, None
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository, tag = ref.rsplit(":", 1)
+        return repository, tag
+    return ref, "latest"
+
+
+def check_foreign(api: Any, pod: str, names: List[str]) -> None:
+    """Fail, before anything is done, when a name the plan creates is held by a container of no pod
+    or of another pod: podkit never changes a container it does not manage."""
+    if not names:
+        return
+    try:
+        found = api.containers(all=True, filters={"name": ["^/%s$" % n for n in names]})
+    except DockerError as exc:
+        raise PodkitError("docker_host: listing containers failed: %s" % exc)
+    for summary in found:
+        cname = (summary.get("Names") or ["?"])[0].lstrip("/")
+        if cname not in names:
+            continue
+        owner = (summary.get("Labels") or {}).get(LABEL_POD)
+        whose = "it has no %s label" % LABEL_POD if owner is None else "it belongs to pod %r" % owner
         raise PodkitError(
-            "docker_host: no Docker daemon answers at %s (%s). Start the engine "
-            "(systemctl start docker, or dockerd) or point docker_host at its socket."
-            % (docker_host, exc))
-    return client
+            "container %s (%s) already exists and is not part of pod %s: %s. podkit never changes or removes "
+            "a container it does not manage; remove or rename that container, or choose another pod name."
+            % (cname, summary["Id"][:12], pod, whose))
+
+
+# ---------------------------------------------------------------------------
+# Translation: a wanted container's canonical configuration as Docker's create arguments (pure)
+
+
+def port_text(port: PortMapping) -> str:
+    """``[host_ip:][host_port:]container_port/proto``, the canonical form hashed for the sandbox."""
+    host = "%s:" % port.host_ip if port.host_ip else ""
+    host += "%d:" % port.host_port if port.host_port else ""
+    return "%s%d/%s" % (host, port.container_port, port.protocol)
+
+
+def parse_port_text(text: str) -> PortMapping:
+    spec, _sep, proto = text.partition("/")
+    parts = spec.rsplit(":", 2)
+    if len(parts) == 3:
+        return PortMapping(container_port=int(parts[2]), host_port=int(parts[1]), host_ip=parts[0], protocol=proto)
+    if len(parts) == 2:
+        return PortMapping(container_port=int(parts[1]), host_port=int(parts[0]), protocol=proto)
+    return PortMapping(container_port=int(parts[0]), protocol=proto)
+
+
+def sandbox_create_args(image: str, name: str, config: Dict[str, Any],
+                        labels: Dict[str, str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(create_container keyword arguments, create_host_config keyword arguments) of a sandbox."""
+    bindings: Dict[str, List[Any]] = {}
+    exposed = []
+    for text in config["ports"]:
+        port = parse_port_text(text)
+        key = "%d/%s" % (port.container_port, port.protocol)
+        if key not in bindings:
+            bindings[key] = []
+            exposed.append((port.container_port, port.protocol))
+        if port.host_port:
+            bindings[key].append((port.host_ip, port.host_port) if port.host_ip else port.host_port)
+    host_config = dict(
+        ipc_mode="shareable", cgroup_parent=config["cgroup_parent"] or None,
+        port_bindings=dict((k, v) for k, v in bindings.items() if v) or None,
+        dns=config["dns"] or None, dns_search=config["dns_search"] or None, dns_opt=config["dns_options"] or None,
+        extra_hosts=dict(h.rsplit(":", 1) if h.count(":") == 1 else h.split(":", 1)
+                         for h in config["extra_hosts"]) or None,
+        network_mode=config["network"], restart_policy={"Name": SANDBOX_RESTART})
+    create = dict(image=image, name=name, hostname=config["hostname"], ports=exposed or None, labels=labels,
+                  detach=True, use_config_proxy=False)
+    return create, host_config
+
+
+def member_create_args(image: str, name: str, config: Dict[str, Any], labels: Dict[str, str],
+                       sandbox_id: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(create_container keyword arguments, create_host_config keyword arguments) of a member or
+    init container joining the sandbox ``sandbox_id``; CPU as the kubelet sets it."""
+    joined = "container:%s" % sandbox_id
+    share = config["share"]
+    res = config["resources"]
+    host_config: Dict[str, Any] = dict(cgroup_parent=config["cgroup_parent"] or None,
+                                       cpu_shares=kubelet_shares(res.get("cpu_request") or res.get("cpu") or 0))
+    for ns, key in (("net", "network_mode"), ("ipc", "ipc_mode"), ("pid", "pid_mode")):
+        if ns in share:
+            host_config[key] = joined
+    if res.get("memory"):
+        # The kubelet gives no swap beyond the limit.
+        host_config["mem_limit"] = res["memory"]
+        host_config["memswap_limit"] = res["memory"]
+    if res.get("memory_request"):
+        host_config["mem_reservation"] = res["memory_request"]
+    if res.get("cpu"):
+        host_config["cpu_period"] = DEFAULT_PERIOD_US
+        host_config["cpu_quota"] = cpu_quota(res["cpu"])
+    policy = DOCKER_RESTART[config["restart_policy"]]
+    if policy != "no":
+        host_config["restart_policy"] = {"Name": policy}
+    binds = ["%s:%s:%s" % (m["source"], m["target"], "ro" if m["read_only"] else "rw") for m in config["mounts"]]
+    if binds:
+        host_config["binds"] = binds
+    create = dict(image=image, name=name, entrypoint=config["command"], command=config["args"],
+                  environment=config["env"] or None, working_dir=config["working_dir"], user=config["user"],
+                  labels=labels, detach=True, use_config_proxy=False)
+    return create, host_config
+
+
+def volume_create_args(pod: str, name: str, medium: str, size_limit: Optional[int]) -> Dict[str, Any]:
+    """create_volume keyword arguments of a pod's emptyDir volume (tmpfs for medium Memory)."""
+    opts = None
+    if medium == "Memory":
+        opts = {"type": "tmpfs", "device": "tmpfs"}
+        if size_limit:
+            opts["o"] = "size=%d" % size_limit
+    return dict(name=name, driver="local", driver_opts=opts, labels={LABEL_POD: pod})

@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one exception type for errors a user can cause, and how a module reports it."""
 
-from __future__ import absolute_import, division, print_function
+from __future__ import annotations
 
-__metaclass__ = type
+import traceback
+from typing import Any, Optional
 
 
 class PodkitError(Exception):
@@ -16,13 +17,25 @@ class PodkitError(Exception):
     log tail of a failed init container).
     """
 
-    def __init__(self, msg, **details):
+    def __init__(self, msg: str, **details: Any) -> None:
         super(PodkitError, self).__init__(msg)
         self.msg = msg
         self.details = details
 
 
-def fail(module, error, **result):
+class MissingLibrary(PodkitError):
+    """A Python library the host lacks; the module reports it with Ansible's standard message.
+
+    Raised inside the ``except ImportError`` that found it, so the traceback is that import's.
+    """
+
+    def __init__(self, library: str, import_traceback: Optional[str] = None) -> None:
+        super(MissingLibrary, self).__init__("the %s Python library is missing on the host" % library)
+        self.library = library
+        self.traceback = import_traceback or traceback.format_exc()
+
+
+def fail(module: Any, error: PodkitError, **result: Any) -> None:
     """Report a PodkitError through the module, keeping what was already done in ``result``."""
     result.update(error.details)
     module.fail_json(msg=error.msg, **result)

@@ -14,44 +14,25 @@ Three steps, each usable on its own:
   paths, limits and usage. ``render_tree`` draws the result for a person.
 
 ``pod_facts(client, host, pod, containers)`` is the one call the pod module makes to
-return a ``pod`` equal to an entry of ``podkit_pods``.
+return a ``pod`` equal to an entry of ``podkit_pods``; ``container_summary`` is the container
+pod_sandbox and pod_container return.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import annotations
 
-__metaclass__ = type
-
-import http.client
-import json
 import os
-import socket
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
-from urllib.parse import quote, urlencode
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    SystemdBackend, V1Backend, V2Backend, cgroup_dirs_for_pid, detect_host, read_limits, read_usage, shares_to_weight)
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+    backend_for, cgroup_dirs_for_pid, detect_host, kubelet_shares, read_limits, read_usage, shares_to_weight)
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
+from ansible_collections.podkit.docker.plugins.module_utils._errors import MissingLibrary, PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import (
+    LABEL_CONTAINER, LABEL_POD, LABEL_QOS, LABEL_ROLE, QOS_CLASSES, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
+    ROLE_UNMANAGED)
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
     SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
-
-# The labels of _docker.py, repeated so that reading facts does not import the Docker SDK
-# (a tenth of a second of every ad-hoc run); a unit test keeps the two equal.
-LABEL_POD = "io.podkit.pod"
-LABEL_ROLE = "io.podkit.role"
-LABEL_CONTAINER = "io.podkit.container"
-ROLE_SANDBOX = "sandbox"
-ROLE_MEMBER = "member"
-ROLE_INIT = "init"
-
-# Set by the pod module on the sandbox when it knows the pod's QoS class from the spec
-# (requests are not all recoverable from Docker's configuration); it wins when present.
-LABEL_QOS = "io.podkit.qos-class"
-QOS_CLASSES = ("Guaranteed", "Burstable", "BestEffort")
-
-# A member of a hand-made pod that joins another container's namespaces without podkit labels.
-ROLE_UNMANAGED = "unmanaged"
 
 # Docker's HostConfig fields that join another container's namespace, in the order used to
 # find the container that owns a hand-made pod's namespaces.
@@ -72,115 +53,10 @@ GIB = MIB * 1024
 
 
 # ---------------------------------------------------------------------------
-# Asking Docker
+# Asking Docker (a SocketApi or an SdkApi from _docker.connect)
 
 
-class DockerReadError(Exception):
-    """A failed read from the Docker API (``status_code`` as the SDK's errors carry it)."""
-
-    def __init__(self, msg, status_code=None):
-        super(DockerReadError, self).__init__(msg)
-        self.status_code = status_code
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        http.client.HTTPConnection.__init__(self, "localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-class LocalDockerApi:
-    """The three reads facts need from the local daemon's socket, without the Docker SDK.
-
-    Importing the SDK (requests, urllib3...) and its per-call overhead cost more than the
-    facts themselves; one kept-alive connection does it. It answers to the SDK's method
-    names (``client.api.containers``, ``client.api.inspect_container``, ``client.info``),
-    so the readers below take either it or an SDK client (the pod module passes its own).
-    """
-
-    def __init__(self, path, timeout=60):
-        self._connection = _UnixConnection(path, timeout)
-        self.api = self
-
-    def _get(self, url):
-        for attempt in (1, 2):
-            try:
-                self._connection.request("GET", url)
-                response = self._connection.getresponse()
-                body = response.read()
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                self._connection.close()
-                # A kept-alive connection the daemon closed meanwhile: a GET may be sent again.
-                if attempt == 2 or isinstance(exc, (FileNotFoundError, ConnectionRefusedError, PermissionError,
-                                                    socket.timeout)):
-                    raise DockerReadError(str(exc) or exc.__class__.__name__)
-        if response.status != 200:
-            try:
-                message = json.loads(body).get("message")
-            except ValueError:
-                message = None
-            raise DockerReadError(message or body.decode("utf-8", "replace").strip() or response.reason,
-                                  response.status)
-        return body
-
-    def ping(self):
-        return self._get("/_ping")
-
-    def info(self):
-        return json.loads(self._get("/info"))
-
-    def containers(self, all=False, filters=None):  # pylint: disable=redefined-builtin
-        params = {"all": "1" if all else "0"}
-        if filters:
-            params["filters"] = json.dumps(dict((key, [value] if isinstance(value, str) else list(value))
-                                                for key, value in filters.items()))
-        return json.loads(self._get("/containers/json?" + urlencode(params)))
-
-    def inspect_container(self, container):
-        return json.loads(self._get("/containers/%s/json" % quote(container, safe="")))
-
-    def close(self):
-        self._connection.close()
-
-
-def connect(docker_host, timeout=60):
-    """A client for reading: LocalDockerApi on a unix socket, the Docker SDK for anything else."""
-    if not docker_host.startswith("unix://"):
-        from ansible_collections.podkit.docker.plugins.module_utils._docker import connect as sdk_connect
-        return sdk_connect(docker_host, timeout)
-    client = LocalDockerApi(docker_host[len("unix://"):], timeout)
-    try:
-        client.ping()
-    except DockerReadError as exc:
-        raise PodkitError(
-            "docker_host: no Docker daemon answers at %s (%s). Start the engine "
-            "(systemctl start docker, or dockerd) or point docker_host at its socket."
-            % (docker_host, exc))
-    return client
-
-
-def _docker_errors():
-    """What a read may raise: ours, and the SDK's when an SDK client is in use (it is imported then)."""
-    errors = (DockerReadError,)
-    sdk = sys.modules.get("docker.errors")
-    if sdk is not None:
-        errors += (sdk.DockerException,)
-    return errors
-
-
-def host_facts(info):
-    # type: (Dict[str, Any]) -> Dict[str, Any]
+def host_facts(info: Dict[str, Any]) -> Dict[str, Any]:
     """``podkit_host`` from ``docker info``."""
     return dict(
         docker_version=info.get("ServerVersion"),
@@ -190,8 +66,8 @@ def host_facts(info):
     )
 
 
-def list_containers(client, names=None, include_unmanaged=False):
-    # type: (Any, Optional[List[str]], bool) -> List[Dict[str, Any]]
+def list_containers(client: Any, names: Optional[List[str]] = None,
+                    include_unmanaged: bool = False) -> List[Dict[str, Any]]:
     """Inspect data of the containers that may belong to a pod in ``names`` (None: every pod).
 
     One list call; only the containers that can belong to a wanted pod are inspected
@@ -201,7 +77,7 @@ def list_containers(client, names=None, include_unmanaged=False):
     filters = None if include_unmanaged else {"label": LABEL_POD}
     try:
         summaries = client.api.containers(all=True, filters=filters)
-    except _docker_errors() as exc:
+    except DockerError as exc:
         raise PodkitError("docker_host: listing containers failed: %s" % exc)
     wanted = set(names) if names else None
     result = []
@@ -213,15 +89,14 @@ def list_containers(client, names=None, include_unmanaged=False):
             continue
         try:
             result.append(client.api.inspect_container(summary["Id"]))
-        except _docker_errors() as exc:
+        except DockerError as exc:
             if getattr(exc, "status_code", None) == 404:
                 continue
             raise PodkitError("docker_host: inspecting container %s failed: %s" % (summary["Id"][:12], exc))
     return result
 
 
-def _attrs(container):
-    # type: (Any) -> Dict[str, Any]
+def _attrs(container: Any) -> Dict[str, Any]:
     """Inspect data from an SDK Container model or the dict itself."""
     return getattr(container, "attrs", container)
 
@@ -240,23 +115,19 @@ class PodGroup:
     members: List[Any] = field(default_factory=list)
 
 
-def container_name(attrs):
-    # type: (Dict[str, Any]) -> str
+def container_name(attrs: Dict[str, Any]) -> str:
     return (attrs.get("Name") or "").lstrip("/") or attrs.get("Id", "")[:12]
 
 
-def _labels(attrs):
-    # type: (Dict[str, Any]) -> Dict[str, str]
+def _labels(attrs: Dict[str, Any]) -> Dict[str, str]:
     return (attrs.get("Config") or {}).get("Labels") or {}
 
 
-def _running(attrs):
-    # type: (Dict[str, Any]) -> bool
+def _running(attrs: Dict[str, Any]) -> bool:
     return bool((attrs.get("State") or {}).get("Running"))
 
 
-def joined(attrs):
-    # type: (Dict[str, Any]) -> Dict[str, str]
+def joined(attrs: Dict[str, Any]) -> Dict[str, str]:
     """{namespace type: reference} for every ``container:<ref>`` mode of a container."""
     host_config = attrs.get("HostConfig") or {}
     result = {}
@@ -267,8 +138,7 @@ def joined(attrs):
     return result
 
 
-def _resolver(containers):
-    # type: (List[Dict[str, Any]]) -> Any
+def _resolver(containers: List[Dict[str, Any]]) -> Any:
     by_id = dict((c["Id"], c) for c in containers)
     by_name = dict((container_name(c), c) for c in containers)
 
@@ -282,14 +152,12 @@ def _resolver(containers):
     return resolve
 
 
-def _pick_sandbox(candidates):
-    # type: (List[Dict[str, Any]]) -> Dict[str, Any]
+def _pick_sandbox(candidates: List[Dict[str, Any]]) -> Dict[str, Any]:
     # During a recreation two sandboxes may exist for a moment: the running, newest one counts.
     return sorted(candidates, key=lambda c: (_running(c), c.get("Created") or ""))[-1]
 
 
-def group_containers(containers, include_unmanaged=False):
-    # type: (List[Any], bool) -> Dict[str, PodGroup]
+def group_containers(containers: List[Any], include_unmanaged: bool = False) -> Dict[str, PodGroup]:
     """Sort inspect data into pods, keyed by pod name.
 
     A podkit pod is every container labelled ``io.podkit.pod=<pod>``. With
@@ -299,8 +167,8 @@ def group_containers(containers, include_unmanaged=False):
     container is reported in that pod with the role ``unmanaged``.
     """
     containers = [_attrs(c) for c in containers]
-    pods = {}  # type: Dict[str, PodGroup]
-    sandboxes = {}  # type: Dict[str, List[Dict[str, Any]]]
+    pods: Dict[str, PodGroup] = {}
+    sandboxes: Dict[str, List[Dict[str, Any]]] = {}
     for attrs in containers:
         labels = _labels(attrs)
         pod = labels.get(LABEL_POD)
@@ -326,8 +194,7 @@ def group_containers(containers, include_unmanaged=False):
     return pods
 
 
-def _strip_prefix(name, pod):
-    # type: (str, str) -> str
+def _strip_prefix(name: str, pod: str) -> str:
     prefix = pod + "_"
     return name[len(prefix):] if name.startswith(prefix) else name
 
@@ -339,8 +206,7 @@ def _member_order(member):
     return (order, key)
 
 
-def _group_unmanaged(containers, pods):
-    # type: (List[Dict[str, Any]], Dict[str, PodGroup]) -> None
+def _group_unmanaged(containers: List[Dict[str, Any]], pods: Dict[str, PodGroup]) -> None:
     resolve = _resolver(containers)
     for attrs in containers:
         if LABEL_POD in _labels(attrs) or not joined(attrs):
@@ -389,8 +255,7 @@ def _owner(attrs, resolve):
 # QoS (pure)
 
 
-def _cpu_limit_millis(host_config):
-    # type: (Dict[str, Any]) -> Optional[int]
+def _cpu_limit_millis(host_config: Dict[str, Any]) -> Optional[int]:
     nano = host_config.get("NanoCpus") or 0
     if nano > 0:
         return nano // 1000000
@@ -401,8 +266,7 @@ def _cpu_limit_millis(host_config):
     return None
 
 
-def qos_class(sandbox, members):
-    # type: (Optional[Dict[str, Any]], List[Dict[str, Any]]) -> str
+def qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) -> str:
     """The pod's Kubernetes QoS class.
 
     The ``io.podkit.qos-class`` label, set by the pod module from the spec, wins. Otherwise
@@ -433,7 +297,7 @@ def qos_class(sandbox, members):
             continue
         if memory_request and memory_request != memory:
             guaranteed = False
-        if cpu_request and shares != max(2, cpu * 1024 // 1000):
+        if cpu_request and shares != kubelet_shares(cpu):
             guaranteed = False
     if not anything:
         return "BestEffort"
@@ -444,13 +308,11 @@ def qos_class(sandbox, members):
 # Reading the kernel
 
 
-def _status(attrs):
-    # type: (Dict[str, Any]) -> str
+def _status(attrs: Dict[str, Any]) -> str:
     return (attrs.get("State") or {}).get("Status") or "unknown"
 
 
-def read_processes(dirs, main_pid=0):
-    # type: (Dict[str, str], int) -> List[Dict[str, Any]]
+def read_processes(dirs: Dict[str, str], main_pid: int = 0) -> List[Dict[str, Any]]:
     """[{pid, command}] of the processes in a container's cgroup, as systemd-cgls lists them.
 
     The container's main process first, then each process after its parent, so that PIDs
@@ -473,8 +335,7 @@ def read_processes(dirs, main_pid=0):
     return []
 
 
-def _ppid(pid):
-    # type: (int) -> int
+def _ppid(pid: int) -> int:
     try:
         with open("/proc/%d/stat" % pid) as handle:
             stat = handle.read()
@@ -484,10 +345,9 @@ def _ppid(pid):
     return int(stat[stat.rfind(")") + 2:].split()[1])
 
 
-def order_processes(parents, main_pid=0):
-    # type: (Dict[int, int], int) -> List[int]
+def order_processes(parents: Dict[int, int], main_pid: int = 0) -> List[int]:
     """PIDs of ``parents`` ({pid: ppid}) depth first from their roots, ``main_pid``'s tree first."""
-    children = {}  # type: Dict[int, List[int]]
+    children: Dict[int, List[int]] = {}
     roots = []
     for pid, ppid in parents.items():
         if ppid in parents and ppid != pid:
@@ -510,8 +370,7 @@ def order_processes(parents, main_pid=0):
     return result
 
 
-def _configured_limits(host_config, version):
-    # type: (Dict[str, Any], int) -> Dict[str, Optional[int]]
+def _configured_limits(host_config: Dict[str, Any], version: int) -> Dict[str, Optional[int]]:
     """The limits Docker applies when the container starts (for one that is not running)."""
     nano = host_config.get("NanoCpus") or 0
     quota = host_config.get("CpuQuota") or 0
@@ -532,8 +391,8 @@ def _configured_limits(host_config, version):
     return limits
 
 
-def container_entry(attrs, host, role, sandbox_ns=None, host_ns=None):
-    # type: (Dict[str, Any], Any, str, Optional[Dict[str, int]], Optional[Dict[str, int]]) -> Dict[str, Any]
+def container_entry(attrs: Dict[str, Any], host: Any, role: str, sandbox_ns: Optional[Dict[str, int]] = None,
+                    host_ns: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """One container as the facts report it; a stopped or vanishing one keeps its status."""
     state = attrs.get("State") or {}
     pid = int(state.get("Pid") or 0)
@@ -571,14 +430,28 @@ def container_entry(attrs, host, role, sandbox_ns=None, host_ns=None):
     return entry
 
 
-def _cgroup_paths(entries):
-    # type: (Dict[str, str]) -> Dict[str, str]
+def container_summary(attrs: Optional[Dict[str, Any]],
+                      sandbox_ns: Optional[Dict[str, int]] = None) -> Optional[Dict[str, Any]]:
+    """A container as pod_sandbox and pod_container return it: the head of ``container_entry``."""
+    if attrs is None:
+        return None
+    state = attrs.get("State") or {}
+    pid = int(state.get("Pid") or 0)
+    namespaces = read_namespaces(pid) if pid else {}
+    result = dict(id=attrs["Id"], name=container_name(attrs), pid=pid, status=state.get("Status"),
+                  image=(attrs.get("Config") or {}).get("Image"), image_id=attrs.get("Image"), namespaces=namespaces)
+    if sandbox_ns is not None:
+        result["shared_with_sandbox"] = [ns for ns in ("net", "ipc", "pid", "uts")
+                                         if ns in namespaces and namespaces[ns] == sandbox_ns.get(ns)]
+    return result
+
+
+def _cgroup_paths(entries: Dict[str, str]) -> Dict[str, str]:
     """/proc/<pid>/cgroup as {controller: path}; the v2 line ``0::`` is ``unified``."""
     return dict(("unified" if key == "" else key, path) for key, path in entries.items())
 
 
-def shared_with(namespaces, sandbox_ns, host_ns):
-    # type: (Dict[str, int], Dict[str, int], Dict[str, int]) -> List[str]
+def shared_with(namespaces: Dict[str, int], sandbox_ns: Dict[str, int], host_ns: Dict[str, int]) -> List[str]:
     """Namespace types a container shares with its sandbox: net, ipc, pid first, as pod_container.
 
     A namespace every host process is in (the initial user namespace, the host's cgroup
@@ -588,17 +461,7 @@ def shared_with(namespaces, sandbox_ns, host_ns):
             if ns in namespaces and namespaces[ns] == sandbox_ns.get(ns) and namespaces[ns] != host_ns.get(ns)]
 
 
-def _backend(host):
-    # The pod facts only read paths: no cgroupspy or running systemd needed.
-    if host.driver == "systemd":
-        return SystemdBackend(host)
-    if host.version == 2:
-        return V2Backend(host)
-    return V1Backend(host)
-
-
-def pod_cgroup(parent, host, running_dirs):
-    # type: (str, Any, List[Dict[str, str]]) -> Optional[Dict[str, Any]]
+def pod_cgroup(parent: str, host: Any, running_dirs: List[Dict[str, str]]) -> Optional[Dict[str, Any]]:
     """The pod's cgroup parent as cgroup_parent returns it, plus usage; None without a parent.
 
     Its directories come from a running container's own cgroup (the kernel's truth, for
@@ -606,12 +469,13 @@ def pod_cgroup(parent, host, running_dirs):
     """
     if not parent:
         return None
-    paths = {}  # type: Dict[str, str]
+    paths: Dict[str, str] = {}
     for dirs in running_dirs:
         if dirs:
             paths = dict((key, os.path.dirname(directory)) for key, directory in dirs.items())
             break
-    backend = _backend(host)
+    # The pod facts only read paths: no cgroupspy or running systemd needed.
+    backend = backend_for(host, read_only=True)
     if not paths:
         paths = backend.paths(parent)
     return dict(name=parent, driver=host.driver, version=host.version,
@@ -619,13 +483,12 @@ def pod_cgroup(parent, host, running_dirs):
                 limits=read_limits(paths, host.version), usage=read_usage(paths, host.version))
 
 
-def pod_entry(group, host, host_ns=None):
-    # type: (PodGroup, Any, Optional[Dict[str, int]]) -> Dict[str, Any]
+def pod_entry(group: PodGroup, host: Any, host_ns: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """One entry of ``podkit_pods`` for a group of containers."""
     if host_ns is None:
         host_ns = read_namespaces("self")
     sandbox = None
-    sandbox_ns = {}  # type: Dict[str, int]
+    sandbox_ns: Dict[str, int] = {}
     if group.sandbox is not None:
         sandbox = container_entry(group.sandbox, host, ROLE_SANDBOX)
         sandbox_ns = sandbox["namespaces"]
@@ -646,8 +509,7 @@ def pod_entry(group, host, host_ns=None):
     )
 
 
-def pod_facts(client, host, pod, containers=None):
-    # type: (Any, Any, str, Optional[List[Any]]) -> Dict[str, Any]
+def pod_facts(client: Any, host: Any, pod: str, containers: Optional[List[Any]] = None) -> Dict[str, Any]:
     """The ``podkit_pods`` entry of podkit pod ``pod``; None when it has no container.
 
     ``containers`` (inspect dicts or SDK models) saves the list call when the caller has
@@ -666,7 +528,7 @@ def gather(client, names=None, include_unmanaged=False):
     """(podkit_host, podkit_pods, host cgroups) for the pods named in ``names`` (None: all)."""
     try:
         info = client.info()
-    except _docker_errors() as exc:
+    except DockerError as exc:
         raise PodkitError("docker_host: docker info failed: %s" % exc)
     host = detect_host(info)
     groups = group_containers(list_containers(client, names, include_unmanaged), include_unmanaged)
@@ -677,6 +539,24 @@ def gather(client, names=None, include_unmanaged=False):
             continue
         pods[name] = pod_entry(groups[name], host, host_ns)
     return host_facts(info), pods, host
+
+
+def check_query_library(params: Dict[str, Any]) -> None:
+    """Before anything is read: a query needs jmespath on the host."""
+    if params.get("query") is not None:
+        try:
+            import jmespath  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+        except ImportError:
+            raise MissingLibrary("jmespath")
+
+
+def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool = False, _diff: bool = False) -> Dict[str, Any]:
+    """pod_facts: the facts, the tree and the query's result."""
+    host, pods, _host_cgroups = gather(client, params.get("name") or None, params.get("include_unmanaged"))
+    result = dict(ansible_facts=dict(podkit_host=host, podkit_pods=pods), tree=render_tree(pods, host))
+    if params.get("query") is not None:
+        result["query_result"] = run_query(params["query"], pods)
+    return result
 
 
 def run_query(expression, pods):
@@ -695,8 +575,7 @@ def run_query(expression, pods):
 # The picture (pure)
 
 
-def format_bytes(value):
-    # type: (Optional[int]) -> str
+def format_bytes(value: Optional[int]) -> str:
     if value is None:
         return "-"
     for unit, size in (("Gi", GIB), ("Mi", MIB), ("Ki", KIB)):
@@ -707,8 +586,7 @@ def format_bytes(value):
     return str(value)
 
 
-def format_limits(limits, version=1):
-    # type: (Optional[Dict[str, Optional[int]]], int) -> str
+def format_limits(limits: Optional[Dict[str, Optional[int]]], version: int = 1) -> str:
     """``memory=512Mi cpu=500m pids=100``; kernel defaults (shares 1024, weight 100) left out."""
     limits = limits or {}
     parts = []
@@ -727,8 +605,7 @@ def format_limits(limits, version=1):
     return " ".join(parts)
 
 
-def _status_text(entry):
-    # type: (Dict[str, Any]) -> str
+def _status_text(entry: Dict[str, Any]) -> str:
     status = entry.get("status") or "unknown"
     if entry.get("pid"):
         return "pid %d %s" % (entry["pid"], status)
@@ -737,13 +614,11 @@ def _status_text(entry):
     return status
 
 
-def _truncate(text, width=TREE_COMMAND_WIDTH):
-    # type: (str, int) -> str
+def _truncate(text: str, width: int = TREE_COMMAND_WIDTH) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def _container_lines(label, entry, owned, last, prefix):
-    # type: (str, Dict[str, Any], List[str], bool, str) -> List[str]
+def _container_lines(label: str, entry: Dict[str, Any], owned: List[str], last: bool, prefix: str) -> List[str]:
     head = "%s%s%s %s" % (prefix, "└─" if last else "├─", label, _status_text(entry))
     if owned:
         head += ", ns " + " ".join("%s:%s" % (ns, entry["namespaces"][ns]) for ns in owned)
@@ -766,8 +641,7 @@ def _container_lines(label, entry, owned, last, prefix):
     return lines
 
 
-def _label(key, entry):
-    # type: (str, Dict[str, Any]) -> str
+def _label(key: str, entry: Dict[str, Any]) -> str:
     """``app (foo_app)``; the role first when it is not a plain member: ``init setup (foo_setup)``."""
     name = entry.get("name") or key
     text = key if name == key else "%s (%s)" % (key, name)
@@ -775,8 +649,7 @@ def _label(key, entry):
     return text if role in (None, ROLE_MEMBER) else "%s %s" % (role, text)
 
 
-def render_pod(pod):
-    # type: (Dict[str, Any]) -> List[str]
+def render_pod(pod: Dict[str, Any]) -> List[str]:
     """The lines of one pod: pod, its cgroup parent with limits, the sandbox, then members.
 
     Members mark the namespaces they share with the sandbox (``[net ipc]``); the sandbox
@@ -812,8 +685,7 @@ def render_pod(pod):
     return lines
 
 
-def render_tree(pods, host=None):
-    # type: (Dict[str, Dict[str, Any]], Optional[Dict[str, Any]]) -> List[str]
+def render_tree(pods: Dict[str, Dict[str, Any]], host: Optional[Dict[str, Any]] = None) -> List[str]:
     """What a person reads at a glance: systemd-cgls's tree with lsns's namespace inodes.
 
     ``host`` is ``podkit_host``; ``pods`` is ``podkit_pods``.

@@ -7,9 +7,7 @@ Everything here reads /proc and nothing else, so it is the ground truth that the
 reconciler compares Docker's view against.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import os
 import re

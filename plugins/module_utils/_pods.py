@@ -10,14 +10,19 @@ One call, in this order:
    ``manifest_file``). A list that cannot be read as a set of pods (an entry without a name,
    a name given twice, manifest and manifest_file together) fails the call before anything is
    touched: with it, neither the pods to converge nor the pods to prune are known;
-2. prune plan: the podkit pods on the host (containers labelled ``io.podkit.pod``, one
-   label-filtered list call, narrowed by ``prune_selector`` as ``kubectl apply --prune -l``
-   narrows its prune) that the list does not name become ``state: absent`` entries. A
-   container without that label is never a pod, so never pruned;
+2. observe once: ONE label-filtered list call gives every podkit container of the host; the
+   podkit pods that the list does not name (narrowed by ``prune_selector`` as
+   ``kubectl apply --prune -l`` narrows its prune) become ``state: absent`` entries. A
+   container without that label is never a pod, so never pruned. The listed and pruned pods
+   are then observed from that answer (``observe_pods``: one inspect per container), and the
+   host's cgroup setup (``docker info``, mountinfo) is read once;
 3. converge: every pod is one reconcile cycle of the pod module (``converge_pod``: its own
-   lock, observe, plan, apply, or only plan in check mode), run ``parallel`` at a time in
-   worker threads, each worker with its own Docker client. One pod's failure is recorded and
-   the others go on;
+   lock, plan, apply, or only plan in check mode) given its slice of that observation, run
+   ``parallel`` at a time in worker threads, each worker with its own Docker client. Under
+   its lock a pod checks that its slice is still current (``still_current``: one list call
+   for the pod, /proc for the PIDs) and observes again when not, so a change made between
+   the observation and the lock (another run, a hand) is never planned from stale data. One
+   pod's failure is recorded and the others go on;
 4. report: results keyed by pod name, a flat ``actions`` list prefixed by pod name in the order
    of the list (then the pruned pods by name), one diff per pod; the call fails afterwards
    naming each pod that failed and why.
@@ -26,18 +31,22 @@ Pods are independent: nothing here orders one pod after another, and the per-pod
 (``/run/podkit/<pod>.lock``) still serialises a pod against other runs on the same host.
 """
 
-from __future__ import absolute_import, division, print_function
+from __future__ import annotations
 
-__metaclass__ = type
-
+import re
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Pattern
 
-from ansible_collections.podkit.docker.plugins.module_utils._docker import LABEL_POD, DockerException, connect
+from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
+    PodState, _host as detect_host, converge_pod, observe_pods)
+from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values as pod_secrets
+from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
 
 # Given once at the module level, overridden by an entry's own value.
 SHARED_OPTIONS = ("sandbox_image", "pull", "wait", "wait_timeout", "docker_host", "timeout")
@@ -54,10 +63,10 @@ class Entry:
     index: Optional[int]            # position in ``pods``; None for a pod found by prune
     name: str
     params: Dict[str, Any]
+    observed: Optional[PodState] = field(default=None, repr=False)    # its slice of the host's observation
 
     @property
-    def where(self):
-        # type: () -> str
+    def where(self) -> str:
         return "pod %s (pods[%d])" % (self.name, self.index) if self.index is not None else \
             "pod %s (pruned)" % self.name
 
@@ -76,14 +85,12 @@ class Outcome:
 # 1. resolve
 
 
-def _read_text(path):
-    # type: (str) -> str
+def _read_text(path: str) -> str:
     with open(path) as handle:
         return handle.read()
 
 
-def _load_manifest(value, where):
-    # type: (Any, str) -> Any
+def _load_manifest(value: Any, where: str) -> Any:
     """A manifest given as YAML text, parsed; a dict as it is. Other shapes are left to the pod's own checks."""
     if not isinstance(value, str):
         return value
@@ -97,16 +104,14 @@ def _load_manifest(value, where):
         raise PodkitError("%s: not valid YAML (%s); fix the text." % (where, exc))
 
 
-def _manifest_name(manifest):
-    # type: (Any) -> Optional[str]
+def _manifest_name(manifest: Any) -> Optional[str]:
     if isinstance(manifest, dict) and isinstance(manifest.get("metadata"), dict):
         name = manifest["metadata"].get("name")
         return name if isinstance(name, str) and name else None
     return None
 
 
-def merge_entry(shared, entry):
-    # type: (Dict[str, Any], Dict[str, Any]) -> Dict[str, Any]
+def merge_entry(shared: Dict[str, Any], entry: Dict[str, Any]) -> Dict[str, Any]:
     """The pod module's parameters for one entry: the entry's own values, else the module-level ones."""
     params = dict((key, entry.get(key)) for key in POD_OPTIONS)
     for key in SHARED_OPTIONS:
@@ -116,14 +121,12 @@ def merge_entry(shared, entry):
     return params
 
 
-def resolve_entries(params, read_text=_read_text):
-    # type: (Dict[str, Any], Callable[[str], str]) -> List[Entry]
+def resolve_entries(params: Dict[str, Any], read_text: Callable[[str], str] = _read_text) -> List[Entry]:
     """The entries of ``pods`` with their names and merged parameters; raises PodkitError naming every
     entry that cannot be placed (so nothing is touched when the set of pods is not known)."""
-    from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
     problems = []
     entries = []
-    seen = {}   # type: Dict[str, int]
+    seen: Dict[str, int] = {}
     for index, raw in enumerate(params.get("pods") or []):
         where = "pods[%d]" % index
         if not isinstance(raw, dict):
@@ -169,10 +172,8 @@ def resolve_entries(params, read_text=_read_text):
     return entries
 
 
-def secret_values(params):
-    # type: (Dict[str, Any]) -> List[str]
+def secret_values(params: Dict[str, Any]) -> List[str]:
     """Values of env variables marked secret in any entry, before anything is parsed."""
-    from ansible_collections.podkit.docker.plugins.module_utils._reconcile import secret_values as pod_secrets
     found = []
     for raw in params.get("pods") or []:
         if isinstance(raw, dict):
@@ -184,14 +185,12 @@ def secret_values(params):
 # 2. prune plan
 
 
-def selector_filters(selector):
-    # type: (Optional[Dict[str, Any]]) -> List[str]
+def selector_filters(selector: Optional[Dict[str, Any]]) -> List[str]:
     """Docker label filters for podkit's containers, narrowed to ``prune_selector`` (all must match)."""
     return [LABEL_POD] + ["%s=%s" % (key, value) for key, value in sorted((selector or {}).items())]
 
 
-def podkit_pod_names(summaries, selector=None):
-    # type: (List[Dict[str, Any]], Optional[Dict[str, Any]]) -> List[str]
+def podkit_pod_names(summaries: List[Dict[str, Any]], selector: Optional[Dict[str, Any]] = None) -> List[str]:
     """The pods that containers (list summaries) belong to; a container without io.podkit.pod is none.
 
     The labels are checked here again, whatever the list call was asked: prune acts on this answer.
@@ -205,28 +204,31 @@ def podkit_pod_names(summaries, selector=None):
     return sorted(names)
 
 
-def check_selector(selector):
-    # type: (Optional[Dict[str, Any]]) -> None
+def check_selector(selector: Optional[Dict[str, Any]]) -> None:
     for key, value in (selector or {}).items():
         if not key or "=" in str(key) or value is None or isinstance(value, (dict, list)):
             raise PodkitError("prune_selector.%s: give labels as name: value pairs of strings (the pod's "
                               "metadata.labels)." % key)
 
 
-def prune_entries(observed_pods, entries, shared):
-    # type: (List[str], List[Entry], Dict[str, Any]) -> List[Entry]
-    """``state: absent`` entries for the podkit pods on the host that the list does not name."""
+def prune_pattern(text: Optional[str]) -> Optional[Pattern[str]]:
+    if text is None:
+        return None
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise PodkitError("prune_pattern: %r is no regular expression (%s); fix it, or leave it out to prune "
+                          "every unlisted pod." % (text, exc))
+
+
+def prune_entries(observed_pods: List[str], entries: List[Entry], shared: Dict[str, Any],
+                  pattern: Optional[Pattern[str]] = None) -> List[Entry]:
+    """``state: absent`` entries for the podkit pods on the host that the list does not name (and
+    whose names ``pattern`` matches at their start, when given)."""
     listed = set(e.name for e in entries)
     return [Entry(index=None, name=pod, params=merge_entry(shared, dict(name=pod, state="absent")))
-            for pod in sorted(observed_pods) if pod not in listed]
+            for pod in sorted(observed_pods) if pod not in listed and (pattern is None or pattern.match(pod))]
 
-
-def list_podkit_containers(client, selector=None):
-    # type: (Any, Optional[Dict[str, Any]]) -> List[Dict[str, Any]]
-    try:
-        return client.api.containers(all=True, filters={"label": selector_filters(selector)})
-    except DockerException as exc:
-        raise PodkitError("docker_host: listing podkit's containers failed: %s" % exc)
 
 
 # ---------------------------------------------------------------------------
@@ -242,7 +244,7 @@ class Clients:
     def __init__(self):
         self.local = threading.local()
         self.lock = threading.Lock()
-        self.all = []   # type: List[Any]
+        self.all: List[Any] = []
 
     def get(self, docker_host, timeout):
         cache = getattr(self.local, "clients", None)
@@ -260,14 +262,13 @@ class Clients:
             client.close()
 
 
-def converge_one(entry, clients, check_mode, diff):
-    # type: (Entry, Clients, bool, bool) -> Outcome
+def converge_one(entry: Entry, clients: Clients, check_mode: bool, diff: bool, host: Any = None) -> Outcome:
     """One pod's reconcile cycle in a worker; every failure is kept in the outcome, never raised."""
-    from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
     outcome = Outcome(entry=entry)
     try:
         client = clients.get(entry.params["docker_host"], entry.params["timeout"])
-        outcome.result = converge_pod(client, entry.params, check_mode, diff, outcome.secrets)
+        outcome.result = converge_pod(client, entry.params, check_mode, diff, outcome.secrets,
+                                      observed=entry.observed, host=host if entry.observed is not None else None)
     except PodkitError as error:
         outcome.error = error.msg
         outcome.result = dict(error.details)
@@ -278,15 +279,15 @@ def converge_one(entry, clients, check_mode, diff):
     return outcome
 
 
-def run_all(entries, check_mode, diff, parallel, converge=converge_one):
-    # type: (List[Entry], bool, bool, int, Callable[..., Outcome]) -> List[Outcome]
+def run_all(entries: List[Entry], check_mode: bool, diff: bool, parallel: int,
+            converge: Callable[..., Outcome] = converge_one, host: Any = None) -> List[Outcome]:
     """Converge every entry, ``parallel`` at a time; outcomes in the order of ``entries``."""
     clients = Clients()
     try:
         if parallel <= 1 or len(entries) <= 1:
-            return [converge(entry, clients, check_mode, diff) for entry in entries]
+            return [converge(entry, clients, check_mode, diff, host) for entry in entries]
         with ThreadPoolExecutor(max_workers=min(parallel, len(entries))) as pool:
-            futures = [pool.submit(converge, entry, clients, check_mode, diff) for entry in entries]
+            futures = [pool.submit(converge, entry, clients, check_mode, diff, host) for entry in entries]
             return [future.result() for future in futures]
     finally:
         clients.close()
@@ -296,8 +297,7 @@ def run_all(entries, check_mode, diff, parallel, converge=converge_one):
 # 4. report
 
 
-def pod_result(outcome):
-    # type: (Outcome) -> Dict[str, Any]
+def pod_result(outcome: Outcome) -> Dict[str, Any]:
     result = outcome.result
     item = dict(changed=bool(result.get("changed")), actions=list(result.get("actions") or []),
                 pod=result.get("pod"), state=outcome.entry.params["state"])
@@ -311,14 +311,12 @@ def pod_result(outcome):
     return item
 
 
-def flatten(outcomes):
-    # type: (List[Outcome]) -> List[str]
+def flatten(outcomes: List[Outcome]) -> List[str]:
     """Every pod's actions, prefixed by its name, pod after pod in the order converged."""
     return ["%s: %s" % (o.entry.name, action) for o in outcomes for action in (o.result.get("actions") or [])]
 
 
-def diffs(outcomes):
-    # type: (List[Outcome]) -> List[Dict[str, Any]]
+def diffs(outcomes: List[Outcome]) -> List[Dict[str, Any]]:
     """One diff per pod that changes, headed by its name (Ansible shows a list of diffs one by one)."""
     found = []
     for outcome in outcomes:
@@ -329,8 +327,7 @@ def diffs(outcomes):
     return found
 
 
-def failure_message(outcomes):
-    # type: (List[Outcome]) -> Optional[str]
+def failure_message(outcomes: List[Outcome]) -> Optional[str]:
     failed = [o for o in outcomes if o.error is not None]
     if not failed:
         return None
@@ -338,32 +335,44 @@ def failure_message(outcomes):
         len(failed), len(outcomes), " | ".join("%s: %s" % (o.entry.where, o.error) for o in failed))
 
 
-def converge_pods(params, check_mode, diff=False):
-    # type: (Dict[str, Any], bool, bool) -> Tuple[Dict[str, Any], List[Outcome]]
-    """podkit.docker.pods: the module's result and the per-pod outcomes (the module fails on failed ones)."""
+def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
+                  secrets: Optional[set] = None) -> Dict[str, Any]:
+    """podkit.docker.pods: the module's result; a PodkitError naming each pod that failed (with the
+    result in its details) when any did. ``secrets`` receives every pod's secret values."""
     entries = resolve_entries(params)
     parallel = params.get("parallel")
     parallel = DEFAULT_PARALLEL if parallel is None else parallel
     if parallel < 1:
         raise PodkitError("parallel: %r must be at least 1 (the number of pods converged at once)." % parallel)
-    # Issue 14 plugs in here: one observe_pods(client, names) for every pod of the host (one
-    # label-filtered list call), giving the pods to prune and each pod's state, handed to its
-    # converge_pod instead of each worker observing its pod again. Until then only prune lists.
-    check_selector(params.get("prune_selector"))
+    selector = params.get("prune_selector")
+    check_selector(selector)
+    pattern = prune_pattern(params.get("prune_pattern"))
+    # The one observation: every podkit container of the host in one list call, the pods to prune
+    # from it, and the slices of the pods on this daemon (an entry may name another docker_host:
+    # that pod observes itself).
+    summaries = list_pod_containers(client.api)
     if params.get("prune"):
-        client = connect(params["docker_host"], params["timeout"])
-        try:
-            selector = params.get("prune_selector")
-            found = podkit_pod_names(list_podkit_containers(client, selector), selector)
-        finally:
-            client.close()
-        entries = entries + prune_entries(found, entries, params)
-    outcomes = run_all(entries, check_mode, diff, parallel)
-    result = dict(
+        entries = entries + prune_entries(podkit_pod_names(summaries, selector), entries, params, pattern)
+    here = [e for e in entries if e.params["docker_host"] == params["docker_host"]]
+    states = observe_pods(client, [e.name for e in here], summaries) if here else {}
+    for entry in here:
+        entry.observed = states[entry.name]
+    host = detect_host(client) if here else None
+    outcomes = run_all(entries, check_mode, diff, parallel, host=host)
+    for outcome in outcomes:
+        if secrets is not None:
+            secrets.update(outcome.secrets)
+    result: Dict[str, Any] = dict(
         changed=any(o.result.get("changed") for o in outcomes),
         pods=dict((o.entry.name, pod_result(o)) for o in outcomes),
         actions=flatten(outcomes),
     )
     if diff:
         result["diff"] = diffs(outcomes)
-    return result, outcomes
+    msg = failure_message(outcomes)
+    if msg:
+        bugs = [o.exception for o in outcomes if o.exception]
+        if bugs:
+            result["exception"] = "\n".join(bugs)
+        raise PodkitError(msg, **result)
+    return result

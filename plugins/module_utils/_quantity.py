@@ -24,9 +24,7 @@ Inside a manifest only the Kubernetes rules apply: ``129M`` = 129000000, ``256Mi
 ``512MB`` is an error.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
@@ -54,8 +52,7 @@ MEMORY_FORMS_K8S = "a Kubernetes quantity: an integer of bytes (268435456), 256M
 CPU_FORMS = "cores (0.5, 2, \"1.5\") or millicores (\"500m\"), at most 3 decimal places"
 
 
-def _number(value):
-    # type: (object) -> Optional[Decimal]
+def _number(value: object) -> Optional[Decimal]:
     """A plain Python number as a Decimal (via str, so 0.1 stays 0.1), or None for non-numbers."""
     if isinstance(value, bool):
         return None  # YAML 'yes' is not a quantity
@@ -70,8 +67,7 @@ def _number(value):
     return None
 
 
-def _kubernetes_amount(text):
-    # type: (str) -> Optional[Decimal]
+def _kubernetes_amount(text: str) -> Optional[Decimal]:
     """The value of a Kubernetes quantity string (unitless; bytes for memory, cores for CPU)."""
     match = _K8S_RE.match(text)
     if not match:
@@ -92,8 +88,7 @@ def _kubernetes_amount(text):
     return amount.scaleb(_DECIMAL[suffix])
 
 
-def _docker_amount(text):
-    # type: (str) -> Optional[Decimal]
+def _docker_amount(text: str) -> Optional[Decimal]:
     match = _DOCKER_RE.match(text)
     if not match:
         return None
@@ -101,8 +96,7 @@ def _docker_amount(text):
     return Decimal(match.group("num")) * (1024 ** _DOCKER[unit])
 
 
-def parse_memory(value, field, kubernetes=False, minimum=MIN_MEMORY):
-    # type: (object, str, bool, int) -> int
+def parse_memory(value: object, field: str, kubernetes: bool = False, minimum: int = MIN_MEMORY) -> int:
     """Parse a memory quantity into bytes.
 
     ``value`` is an int (bytes) or a string; ``field`` names the option in error messages
@@ -141,8 +135,7 @@ def parse_memory(value, field, kubernetes=False, minimum=MIN_MEMORY):
     return amount
 
 
-def parse_cpu(value, field, kubernetes=False):
-    # type: (object, str, bool) -> int
+def parse_cpu(value: object, field: str, kubernetes: bool = False) -> int:
     """Parse a CPU quantity into millicores.
 
     Accepts numbers of cores (``0.5``, ``2``, ``"1.5"``, what ``docker run --cpus`` takes) and
@@ -168,8 +161,7 @@ def parse_cpu(value, field, kubernetes=False):
     return millis
 
 
-def format_bytes(value):
-    # type: (int) -> str
+def format_bytes(value: int) -> str:
     """The shortest exact Kubernetes binary spelling of ``value`` (268435456 -> '256Mi')."""
     for suffix, power in sorted(_BINARY.items(), key=lambda item: -item[1]):
         unit = 1024 ** power
@@ -178,8 +170,7 @@ def format_bytes(value):
     return str(value)
 
 
-def format_cpu(millis):
-    # type: (int) -> str
+def format_cpu(millis: int) -> str:
     """Millicores as Kubernetes writes them: whole cores as '2', else '500m'."""
     if millis % 1000 == 0:
         return str(millis // 1000)

@@ -10,9 +10,7 @@ native options; both paths end in the same dataclasses, so everything downstream
 Quantities are already parsed here: memory in bytes, CPU in millicores.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+from __future__ import annotations
 
 import hashlib
 import ipaddress
@@ -24,11 +22,15 @@ from typing import Dict, List, Optional, Tuple
 from ansible.module_utils.common.yaml import HAS_YAML, yaml_load
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
     MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 PULL_POLICIES = ("missing", "always", "never")
+# The states of the pod module, and of the modules that manage one container of a pod.
+POD_STATES = ("present", "started", "stopped", "restarted", "absent")
+SANDBOX_STATES = ("present", "started", "stopped", "absent")
 DEFAULT_SANDBOX_IMAGE = "registry.k8s.io/pause:3.10"
 
 
@@ -154,8 +156,7 @@ _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _RESERVED_CONTAINER_NAMES = ("sandbox",)
 
 
-def validate_pod_name(name, field="name"):
-    # type: (object, str) -> str
+def validate_pod_name(name: object, field: str = "name") -> str:
     """Check a pod name: Docker must accept ``<pod>_sandbox`` and the cgroup/slice names built from it.
 
     Allowed: letters, digits, ``_ . -``, starting with a letter or digit, at most 63 characters
@@ -232,8 +233,7 @@ def _absolute(value, path):
     return text
 
 
-def parse_port(text, field):
-    # type: (object, str) -> PortMapping
+def parse_port(text: object, field: str) -> PortMapping:
     """Parse ``[host_ip:]host_port:container_port[/proto]`` (``8080:80``, ``127.0.0.1:8080:80/udp``).
 
     An IPv6 host address is written in brackets: ``[::1]:8080:80``.
@@ -288,8 +288,7 @@ def _check_ip(text, field):
     return text
 
 
-def _parse_resources(obj, path, kubernetes):
-    # type: (object, str, bool) -> Resources
+def _parse_resources(obj: object, path: str, kubernetes: bool) -> Resources:
     """resources: {limits: {memory, cpu}, requests: {memory, cpu}}; a request defaults to its limit."""
     obj = _check_fields(obj, ("limits", "requests"), path)
     result = Resources()
@@ -317,10 +316,9 @@ def _parse_resources(obj, path, kubernetes):
     return result
 
 
-def _parse_env(value, path, kubernetes):
-    # type: (object, str, bool) -> Tuple[Dict[str, str], List[str]]
-    env = {}  # type: Dict[str, str]
-    secret = []  # type: List[str]
+def _parse_env(value: object, path: str, kubernetes: bool) -> Tuple[Dict[str, str], List[str]]:
+    env: Dict[str, str] = {}
+    secret: List[str] = []
     if isinstance(value, dict) and not kubernetes:
         items = [{"name": k, "value": v} for k, v in value.items()]
         paths = ["%s.%s" % (path, k) for k in value]
@@ -366,8 +364,8 @@ def _parse_container_port(item, path, kubernetes):
     return PortMapping(container_port=container_port, host_port=host_port, host_ip=host_ip, protocol=protocol)
 
 
-def _parse_container(item, path, kubernetes, init, pod_restart, default_pull, share_pid):
-    # type: (object, str, bool, bool, str, str, bool) -> ContainerSpec
+def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_restart: str, default_pull: str,
+                     share_pid: bool) -> ContainerSpec:
     allowed = _K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS
     _check_fields(item, allowed, path)
     if not item:
@@ -487,7 +485,7 @@ def _parse_volumes(value, path, kubernetes):
 
 
 def _parse_host_aliases(value, path):
-    hosts = {}  # type: Dict[str, str]
+    hosts: Dict[str, str] = {}
     if isinstance(value, dict):  # native shorthand: {hostname: ip}
         items = [{"ip": ip, "hostnames": [host]} for host, ip in value.items()]
     else:
@@ -518,15 +516,14 @@ def _check_restart_policy(value, path):
     return policy
 
 
-def _finish(pod, prefix, kubernetes):
-    # type: (PodSpec, str, bool) -> PodSpec
+def _finish(pod: PodSpec, prefix: str, kubernetes: bool) -> PodSpec:
     """Cross-container checks: unique names, known volumes, no two containers on one host port."""
     if not pod.containers:
         raise PodkitError("%scontainers is required: a pod needs at least one container." % prefix)
     init_key = "initContainers" if kubernetes else "init_containers"
-    seen = {}  # type: Dict[str, str]
+    seen: Dict[str, str] = {}
     volumes = set(v.name for v in pod.volumes)
-    published = []  # type: List[Tuple[PortMapping, str]]
+    published: List[Tuple[PortMapping, str]] = []
     for j, port in enumerate(pod.sandbox.ports):
         _claim_port(published, port, "ports[%d]" % j)
     for key, containers in ((init_key, pod.init_containers), ("containers", pod.containers)):
@@ -548,8 +545,7 @@ def _finish(pod, prefix, kubernetes):
     return pod
 
 
-def _claim_port(published, port, where):
-    # type: (List[Tuple[PortMapping, str]], PortMapping, str) -> None
+def _claim_port(published: List[Tuple[PortMapping, str]], port: PortMapping, where: str) -> None:
     # Binding 0.0.0.0:80 and 127.0.0.1:80 at once fails in Docker too, so "all addresses" overlaps every IP.
     for other, owner in published:
         if other.host_port == port.host_port and other.protocol == port.protocol and (
@@ -561,9 +557,9 @@ def _claim_port(published, port, where):
     published.append((port, where))
 
 
-def pod_spec_from_manifest(manifest, name=None, cgroup_parent=None, sandbox_image=None, pull="missing",
-                           resources=None):
-    # type: (object, Optional[str], Optional[str], Optional[str], str, Optional[dict]) -> PodSpec
+def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_parent: Optional[str] = None,
+                           sandbox_image: Optional[str] = None, pull: str = "missing",
+                           resources: Optional[dict] = None) -> PodSpec:
     """Translate a Kubernetes v1 Pod (a dict or YAML text) into a PodSpec, Kubernetes rules only.
 
     The pod's name is ``metadata.name``; the module's ``name`` may be given too and must then agree
@@ -600,7 +596,7 @@ def pod_spec_from_manifest(manifest, name=None, cgroup_parent=None, sandbox_imag
     if not isinstance(labels, dict):
         raise PodkitError("metadata.labels must be a mapping of label names to strings.")
     for key in labels:
-        if str(key).startswith("io.podkit."):
+        if str(key).startswith(LABEL_PREFIX):
             # These labels are how podkit recognises what it owns; a manifest must not forge them.
             raise PodkitError("metadata.labels.%s: labels starting with io.podkit. are reserved for podkit; rename it." % key)
     spec = _check_fields(manifest.get("spec"), _SPEC_FIELDS, "spec")
@@ -645,8 +641,7 @@ NATIVE_POD_FIELDS = ("containers", "init_containers", "restart_policy", "share_p
                      "ports", "dns", "dns_search", "host_aliases", "volumes")
 
 
-def pod_spec_from_params(params):
-    # type: (dict) -> PodSpec
+def pod_spec_from_params(params: dict) -> PodSpec:
     """The PodSpec for the pod module's parameters: from ``manifest`` if given, else the native options.
 
     Native options follow Kubernetes keys but accept Docker memory sizes (``512m``) as well; ``ports``
@@ -665,8 +660,8 @@ def pod_spec_from_params(params):
     return _build(params, params.get("containers"), params.get("init_containers"), params.get("volumes"), "", False, {})
 
 
-def _build(params, containers, init_containers, volumes, prefix, kubernetes, paths):
-    # type: (dict, object, object, object, str, bool, Dict[str, str]) -> PodSpec
+def _build(params: dict, containers: object, init_containers: object, volumes: object, prefix: str, kubernetes: bool,
+           paths: Dict[str, str]) -> PodSpec:
     def where(key):
         return paths.get(key, key)
     pull = params.get("pull") or "missing"
@@ -706,11 +701,112 @@ def _build(params, containers, init_containers, volumes, prefix, kubernetes, pat
 
 
 # ---------------------------------------------------------------------------------------------
+# The options of pod_sandbox and pod_container, and the secrets among the pod module's options.
+# ---------------------------------------------------------------------------------------------
+
+def secret_values(params: dict) -> List[str]:
+    """Values of env variables marked secret in the pod module's raw options, found before anything is
+    parsed, so that even a refused run cannot show them."""
+    found = []
+    for key in ("containers", "init_containers"):
+        for item in params.get(key) or []:
+            if not isinstance(item, dict):
+                continue
+            env = item.get("env")
+            names = item.get("secret_env") or []
+            if isinstance(names, dict):
+                # secret_env as a mapping: every value in it is secret.
+                found.extend(str(v) for v in names.values() if v not in (None, ""))
+                names = list(names)
+            names = names if isinstance(names, list) else []
+            if isinstance(env, dict):
+                found.extend(str(v) for k, v in env.items() if k in names and v not in (None, ""))
+            elif isinstance(env, list):
+                for entry in env:
+                    if isinstance(entry, dict) and entry.get("value") not in (None, "") and (
+                            entry.get("secret") in (True, "true", "True", "yes", 1) or entry.get("name") in names):
+                        found.append(str(entry["value"]))
+    return found
+
+
+def sandbox_spec_from_params(params: dict) -> SandboxSpec:
+    validate_pod_name(params["pod"], "pod")
+    return SandboxSpec(
+        pod=params["pod"], image=params["image"], cgroup_parent=params.get("cgroup_parent"),
+        hostname=params.get("hostname"),
+        ports=[parse_port(p, "ports[%d]" % i) for i, p in enumerate(params.get("ports") or [])],
+        dns=list(params.get("dns") or []), dns_search=list(params.get("dns_search") or []),
+        extra_hosts=dict((str(k), str(v)) for k, v in (params.get("extra_hosts") or {}).items()),
+        network=params.get("network") or "bridge", share_pid=bool(params.get("share_pid")),
+        labels=dict((str(k), str(v)) for k, v in (params.get("labels") or {}).items()),
+        pull=params.get("pull") or "missing")
+
+
+def _split_volume(text: str, index: int) -> Tuple[str, str, bool]:
+    where = "volumes[%d]" % index
+    parts = str(text).split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1].startswith("/"):
+        raise PodkitError("%s: %r is not a volume; use source:/path/in/container[:ro|rw], where source is an "
+                          "absolute host path (bind) or a pod volume name (a Docker volume <pod>_<name>)."
+                          % (where, text))
+    mode = parts[2] if len(parts) == 3 else "rw"
+    if mode not in ("ro", "rw"):
+        raise PodkitError("%s: mode %r must be ro or rw." % (where, mode))
+    return parts[0], parts[1], mode == "ro"
+
+
+def container_spec_from_params(params: dict) -> Tuple[ContainerSpec, Dict[str, Volume]]:
+    """pod_container's options as a ContainerSpec and the pod volumes it mounts."""
+    validate_pod_name(params["pod"], "pod")
+    resources = Resources()
+    if params.get("memory") is not None:
+        resources.memory_limit = parse_memory(params["memory"], "memory")
+    if params.get("memory_request") is not None:
+        resources.memory_request = parse_memory(params["memory_request"], "memory_request", minimum=1)
+    if params.get("cpus") is not None:
+        resources.cpu_limit = parse_cpu(params["cpus"], "cpus")
+    if params.get("cpu_request") is not None:
+        resources.cpu_request = parse_cpu(params["cpu_request"], "cpu_request")
+    # As the API server defaults it: a limit without a request requests the limit.
+    if resources.memory_request is None:
+        resources.memory_request = resources.memory_limit
+    if resources.cpu_request is None:
+        resources.cpu_request = resources.cpu_limit
+    for key in ("memory", "cpu"):
+        limit, request = getattr(resources, key + "_limit"), getattr(resources, key + "_request")
+        if limit is not None and request is not None and request > limit:
+            raise PodkitError("%s_request is above the limit %s; a request must not exceed its limit."
+                              % (key, "memory" if key == "memory" else "cpus"))
+    env = dict((str(k), "" if v is None else str(v)) for k, v in (params.get("env") or {}).items())
+    secret = dict((str(k), "" if v is None else str(v)) for k, v in (params.get("secret_env") or {}).items())
+    both = sorted(set(env) & set(secret))
+    if both:
+        raise PodkitError("secret_env: %s also set in env; give each variable in one of them." % ", ".join(both))
+    env.update(secret)
+    volumes: Dict[str, Volume] = {}
+    mounts = []
+    for index, text in enumerate(params.get("volumes") or []):
+        source, target, read_only = _split_volume(text, index)
+        if source.startswith("/"):
+            name = "host%d" % index
+            volumes[name] = Volume(name=name, kind="hostPath", host_path=source)
+        else:
+            name = source
+            volumes[name] = Volume(name=name, kind="emptyDir")
+        mounts.append(Mount(volume=name, mount_path=target, read_only=read_only))
+    spec = ContainerSpec(
+        name=params["name"], image=params["image"], command=params.get("command"), args=params.get("args"),
+        env=env, secret_env=tuple(sorted(secret)), working_dir=params.get("working_dir"), user=params.get("user"),
+        mounts=mounts, resources=resources, share=tuple(params.get("share") or ()),
+        restart_policy=params.get("restart_policy") or "Always", pull=params.get("pull") or "missing")
+    return spec, volumes
+
+
+# ---------------------------------------------------------------------------------------------
 # What the kubelet derives from a pod: its QoS class and its pod-level cgroup values.
 # ---------------------------------------------------------------------------------------------
 
-def qos_class(pod):
-    # type: (PodSpec) -> str
+def qos_class(pod: PodSpec) -> str:
     """The pod's QoS class, computed as Kubernetes does (init containers included).
 
     BestEffort: no container sets any CPU or memory request or limit. Guaranteed: every container
@@ -736,8 +832,7 @@ def qos_class(pod):
 _RESOURCE_FIELDS = ("memory_limit", "memory_request", "cpu_limit", "cpu_request")
 
 
-def _effective(pod, attribute, require_all):
-    # type: (PodSpec, str, bool) -> Optional[int]
+def _effective(pod: PodSpec, attribute: str, require_all: bool) -> Optional[int]:
     """max(sum over regular containers, largest init container), as the kubelet sizes a pod."""
     values = [getattr(c.resources, attribute) for c in pod.containers]
     init_values = [getattr(c.resources, attribute) for c in pod.init_containers]
@@ -749,8 +844,7 @@ def _effective(pod, attribute, require_all):
     return result or None
 
 
-def pod_resources(pod):
-    # type: (PodSpec) -> Resources
+def pod_resources(pod: PodSpec) -> Resources:
     """The pod cgroup's values as the kubelet derives them, with the pod-level override winning.
 
     Limits (memory, CPU) only when every container, init containers included, declares one: then
@@ -782,8 +876,7 @@ def _plain(obj):
     return obj
 
 
-def config_hash(obj):
-    # type: (object) -> str
+def config_hash(obj: object) -> str:
     """A stable short hash of ``obj`` (dataclasses, dicts, lists, scalars) for io.podkit.config-hash.
 
     sha256 over canonical JSON (sorted keys, no whitespace); 16 hex characters are plenty to tell

@@ -158,81 +158,27 @@ cgroup:
                "cpu_shares": 1024, "pids_max": null}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DOCKER_COMMON_ARGS, connect, require_sdk
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, fail
-from ansible_collections.podkit.docker.plugins.module_utils import _cgroups
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
+    CGROUP_DRIVERS, DEFAULT_CONTROLLERS, check_cgroup_options, converge_cgroup_parent)
+from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    run_module(
+        dict(
             name=dict(type="str", required=True),
-            driver=dict(type="str", default="auto", choices=["auto", "cgroupfs", "systemd"]),
+            driver=dict(type="str", default="auto", choices=["auto"] + list(CGROUP_DRIVERS)),
             memory=dict(type="raw"),
             cpus=dict(type="raw"),
             cpu_shares=dict(type="int"),
             pids_limit=dict(type="int"),
-            controllers=dict(type="list", elements="str", default=list(_cgroups.DEFAULT_CONTROLLERS)),
+            controllers=dict(type="list", elements="str", default=list(DEFAULT_CONTROLLERS)),
             state=dict(type="str", default="present", choices=["present", "absent"]),
-            **DOCKER_COMMON_ARGS
         ),
-        supports_check_mode=True,
+        converge_cgroup_parent, dict(changed=False, cgroup=None),
+        # Everything a user can get wrong in the arguments is checked before the host is touched.
+        prepare=check_cgroup_options,
     )
-    require_sdk(module)
-    result = dict(changed=False, cgroup=None)
-    try:
-        run(module, result)
-    except PodkitError as error:
-        fail(module, error, **result)
-    module.exit_json(**result)
-
-
-def run(module, result):
-    params = module.params
-    # Everything a user can get wrong in the arguments is checked before the host is touched.
-    _cgroups.validate_controllers(params["controllers"])
-    wanted = _cgroups.parse_limit_options(params["memory"], params["cpus"], params["cpu_shares"], params["pids_limit"])
-
-    client = connect(params["docker_host"], params["timeout"])
-    try:
-        host = _cgroups.detect_host(client)
-    finally:
-        client.close()
-    driver = params["driver"]
-    name = _cgroups.validate_name(params["name"], host, "name", driver=host.driver if driver == "auto" else driver)
-    if driver != "auto" and driver != host.driver:
-        if driver == "systemd" and not host.systemd_running():
-            raise PodkitError(
-                "driver: systemd, but systemd is not running on this host (no /run/systemd/system), so no "
-                "slice can be made; the Docker daemon here uses the %s driver. Use driver: auto." % host.driver)
-        raise PodkitError(
-            "driver: %s, but the Docker daemon uses the %s cgroup driver, so its containers could not join "
-            "this parent. Use driver: auto (or %s)." % (driver, host.driver, host.driver))
-    controllers = _cgroups.validate_controllers(params["controllers"], host)
-    if host.version == 1 and not _cgroups.HAS_CGROUPSPY and host.driver == "cgroupfs":
-        module.fail_json(msg=missing_required_lib("cgroupspy"), exception=_cgroups.CGROUPSPY_IMPORT_ERROR)
-    backend = _cgroups.backend_for(host, controllers)
-    limits = _cgroups.limits_from(version=host.version, **wanted)
-
-    if params["state"] == "absent":
-        before = backend.observe(name)
-        result["changed"] = backend.remove(name, module.check_mode)
-        if module._diff:
-            result["diff"] = dict(before=_diff_view(before), after={})
-        return
-    changed, before, after = backend.ensure(name, limits, module.check_mode)
-    result["changed"] = changed
-    result["cgroup"] = after
-    if module._diff:
-        result["diff"] = dict(before=_diff_view(before), after=_diff_view(after))
-
-
-def _diff_view(cgroup):
-    if not cgroup:
-        return {}
-    return dict(name=cgroup["name"], paths=cgroup["paths"], limits=cgroup["limits"])
 
 
 if __name__ == "__main__":

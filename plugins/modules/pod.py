@@ -255,31 +255,21 @@ actions:
   sample: ["recreate sandbox: ports changed", "recreate app: sandbox recreated", "recreate sidecar: sandbox recreated"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DOCKER_COMMON_ARGS, connect, require_sdk
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, fail
-from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod, secret_values
-
-
-class PodModule(AnsibleModule):
-    """AnsibleModule logs its invocation on the host (journal or syslog) as it starts, before main() could
-    mask anything: secret env values are added to the masked values first."""
-
-    def _log_invocation(self):
-        self.no_log_values.update(secret_values(self.params))
-        super(PodModule, self)._log_invocation()
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
+from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
+from ansible_collections.podkit.docker.plugins.module_utils._spec import (
+    POD_STATES, PULL_POLICIES, RESTART_POLICIES, secret_values)
 
 
 def main():
-    module = PodModule(
-        argument_spec=dict(
+    run_module(
+        dict(
             name=dict(type="str"),
-            state=dict(type="str", default="present", choices=["present", "started", "stopped", "restarted", "absent"]),
+            state=dict(type="str", default="present", choices=list(POD_STATES)),
             manifest=dict(type="raw"),
             containers=dict(type="list", elements="dict"),
             init_containers=dict(type="list", elements="dict"),
-            restart_policy=dict(type="str", choices=["Always", "OnFailure", "Never"]),
+            restart_policy=dict(type="str", choices=list(RESTART_POLICIES)),
             share_process_namespace=dict(type="bool"),
             hostname=dict(type="str"),
             ports=dict(type="list", elements="str"),
@@ -289,32 +279,17 @@ def main():
             volumes=dict(type="list", elements="dict"),
             cgroup_parent=dict(type="str"),
             sandbox_image=dict(type="str"),
-            pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
+            pull=dict(type="str", default="missing", choices=list(PULL_POLICIES)),
             resources=dict(type="dict"),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=60),
-            **DOCKER_COMMON_ARGS
         ),
+        converge_pod, dict(changed=False, pod=None, actions=[]),
+        # Values of env variables marked secret: masked everywhere in the result, even when the
+        # run is refused before the pod is parsed.
+        find_secrets=secret_values,
         required_one_of=[["name", "manifest"]],
-        supports_check_mode=True,
     )
-    # Values of env variables marked secret: Ansible masks them everywhere in the result, even
-    # when the run is refused before the pod is parsed.
-    secrets = set(secret_values(module.params))
-    module.no_log_values.update(secrets)
-    require_sdk(module)
-    result = dict(changed=False, pod=None, actions=[])
-    try:
-        client = connect(module.params["docker_host"], module.params["timeout"])
-        try:
-            result.update(converge_pod(client, module.params, module.check_mode, module._diff, secrets))
-        finally:
-            client.close()
-    except PodkitError as error:
-        module.no_log_values.update(secrets)
-        fail(module, error, **result)
-    module.no_log_values.update(secrets)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -108,12 +108,6 @@ options:
     type: str
     choices: [Always, OnFailure, Never]
     default: Always
-  pull:
-    description:
-      - When to pull the image - C(missing), C(always) (recreated only if the image ID changed), or C(never).
-    type: str
-    choices: [missing, always, never]
-    default: missing
   state:
     description:
       - C(present) and C(started) - the container exists and runs in the current sandbox. C(stopped) - an
@@ -129,6 +123,7 @@ options:
 extends_documentation_fragment:
   - podkit.docker.docker
   - podkit.docker.docker.attributes
+  - podkit.docker.docker.pull
 seealso:
   - module: podkit.docker.pod_sandbox
   - module: podkit.docker.pod
@@ -195,16 +190,16 @@ actions:
   sample: ["recreate sidecar: config changed (env)"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DOCKER_COMMON_ARGS, connect, require_sdk
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, fail
+from ansible_collections.podkit.docker.plugins.module_utils._namespaces import SHAREABLE
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_container
+from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
+from ansible_collections.podkit.docker.plugins.module_utils._spec import (
+    PULL_POLICIES, RESTART_POLICIES, SANDBOX_STATES)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    run_module(
+        dict(
             pod=dict(type="str", required=True),
             name=dict(type="str", required=True),
             image=dict(type="str"),
@@ -219,26 +214,14 @@ def main():
             cpus=dict(type="str"),
             memory_request=dict(type="str"),
             cpu_request=dict(type="str"),
-            share=dict(type="list", elements="str", choices=["net", "ipc", "pid"]),
-            restart_policy=dict(type="str", default="Always", choices=["Always", "OnFailure", "Never"]),
-            pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
-            state=dict(type="str", default="present", choices=["present", "started", "stopped", "absent"]),
+            share=dict(type="list", elements="str", choices=list(SHAREABLE)),
+            restart_policy=dict(type="str", default="Always", choices=list(RESTART_POLICIES)),
+            pull=dict(type="str", default="missing", choices=list(PULL_POLICIES)),
+            state=dict(type="str", default="present", choices=list(SANDBOX_STATES)),
             wait_timeout=dict(type="int", default=60),
-            **DOCKER_COMMON_ARGS
         ),
-        supports_check_mode=True,
+        converge_container, dict(changed=False, container=None, actions=[]),
     )
-    require_sdk(module)
-    result = dict(changed=False, container=None, actions=[])
-    try:
-        client = connect(module.params["docker_host"], module.params["timeout"])
-        try:
-            result.update(converge_container(client, module.params, module.check_mode, module._diff))
-        finally:
-            client.close()
-    except PodkitError as error:
-        fail(module, error, **result)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

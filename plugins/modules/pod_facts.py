@@ -249,52 +249,21 @@ query_result:
   sample: [[net, ipc], [net, ipc]]
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, fail
-from ansible_collections.podkit.docker.plugins.module_utils._facts import connect, gather, render_tree, run_query
-
-try:
-    import jmespath  # noqa: F401  pylint: disable=unused-import
-    HAS_JMESPATH = True
-    JMESPATH_IMPORT_ERROR = None
-except ImportError:
-    HAS_JMESPATH = False
-    JMESPATH_IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.podkit.docker.plugins.module_utils._facts import check_query_library, facts_result
+from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    run_module(
+        dict(
             name=dict(type="list", elements="str"),
             include_unmanaged=dict(type="bool", default=False),
             query=dict(type="str"),
-            # As _docker.DOCKER_COMMON_ARGS; not imported from there, which would load the Docker
-            # SDK that reading a local socket does without.
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
-            timeout=dict(type="int", default=60),
         ),
-        supports_check_mode=True,
+        facts_result, dict(changed=False),
+        # A local socket is read without the Docker SDK.
+        read_only=True, prepare=check_query_library,
     )
-    params = module.params
-    if not params["docker_host"].startswith("unix://"):
-        from ansible_collections.podkit.docker.plugins.module_utils._docker import require_sdk
-        require_sdk(module)
-    if params["query"] is not None and not HAS_JMESPATH:
-        module.fail_json(msg=missing_required_lib("jmespath"), exception=JMESPATH_IMPORT_ERROR)
-    result = dict(changed=False)
-    try:
-        client = connect(params["docker_host"], params["timeout"])
-        host, pods, _cgroups = gather(client, params["name"] or None, params["include_unmanaged"])
-        result["ansible_facts"] = dict(podkit_host=host, podkit_pods=pods)
-        result["tree"] = render_tree(pods, host)
-        if params["query"] is not None:
-            result["query_result"] = run_query(params["query"], pods)
-    except PodkitError as error:
-        fail(module, error, **result)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

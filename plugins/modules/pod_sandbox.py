@@ -90,14 +90,6 @@ options:
       - Extra labels on the sandbox. The C(io.podkit.*) labels are set by podkit.
     type: dict
     default: {}
-  pull:
-    description:
-      - When to pull the image. C(missing) pulls only when it is not on the host, C(always) pulls on
-        every run (the sandbox is recreated only if the image ID changed), C(never) fails when it is
-        missing.
-    type: str
-    choices: [missing, always, never]
-    default: missing
   state:
     description:
       - C(present) and C(started) - the sandbox exists and runs. C(stopped) - an existing sandbox is
@@ -109,6 +101,7 @@ options:
 extends_documentation_fragment:
   - podkit.docker.docker
   - podkit.docker.docker.attributes
+  - podkit.docker.docker.pull
 seealso:
   - module: podkit.docker.pod_container
   - module: podkit.docker.pod
@@ -166,17 +159,15 @@ actions:
   sample: ["recreate sandbox: ports changed"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DOCKER_COMMON_ARGS, connect, require_sdk
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, fail
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_sandbox
-from ansible_collections.podkit.docker.plugins.module_utils._spec import DEFAULT_SANDBOX_IMAGE
+from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
+from ansible_collections.podkit.docker.plugins.module_utils._spec import (
+    DEFAULT_SANDBOX_IMAGE, PULL_POLICIES, SANDBOX_STATES)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    run_module(
+        dict(
             pod=dict(type="str", required=True),
             image=dict(type="str", default=DEFAULT_SANDBOX_IMAGE),
             cgroup_parent=dict(type="str"),
@@ -188,23 +179,11 @@ def main():
             network=dict(type="str", default="bridge"),
             share_pid=dict(type="bool", default=False),
             labels=dict(type="dict", default={}),
-            pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
-            state=dict(type="str", default="present", choices=["present", "started", "stopped", "absent"]),
-            **DOCKER_COMMON_ARGS
+            pull=dict(type="str", default="missing", choices=list(PULL_POLICIES)),
+            state=dict(type="str", default="present", choices=list(SANDBOX_STATES)),
         ),
-        supports_check_mode=True,
+        converge_sandbox, dict(changed=False, sandbox=None, actions=[]),
     )
-    require_sdk(module)
-    result = dict(changed=False, sandbox=None, actions=[])
-    try:
-        client = connect(module.params["docker_host"], module.params["timeout"])
-        try:
-            result.update(converge_sandbox(client, module.params, module.check_mode, module._diff))
-        finally:
-            client.close()
-    except PodkitError as error:
-        fail(module, error, **result)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

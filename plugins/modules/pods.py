@@ -155,6 +155,12 @@ options:
         C(metadata.labels) are on the pod's sandbox) are candidates for removal, as C(kubectl apply --prune -l)
         narrows its prune. Useful when several plays or teams share a host, each owning a set of pods.
     type: dict
+  prune_pattern:
+    description:
+      - With O(prune), only pods whose names this regular expression matches (at the start of the name, as Python's
+        C(re.match)) are candidates for removal - a naming convention instead of O(prune_selector)'s labels.
+      - Both narrow the candidates when both are given.
+    type: str
   parallel:
     description:
       - How many pods are converged at once, each in its own worker with its own Docker client. C(1) converges
@@ -236,20 +242,18 @@ actions:
   sample: ["web: create cgroup /podkit/pod-web", "web: create sandbox", "web: create app", "old: remove sandbox"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DOCKER_COMMON_ARGS, require_sdk
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, fail
-from ansible_collections.podkit.docker.plugins.module_utils._pods import converge_pods, failure_message, secret_values
+from ansible_collections.podkit.docker.plugins.module_utils._pods import DEFAULT_PARALLEL, converge_pods, secret_values
+from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
+from ansible_collections.podkit.docker.plugins.module_utils._spec import POD_STATES, PULL_POLICIES, RESTART_POLICIES
 
 ENTRY_OPTIONS = dict(
     name=dict(type="str"),
-    state=dict(type="str", default="present", choices=["present", "started", "stopped", "restarted", "absent"]),
+    state=dict(type="str", default="present", choices=list(POD_STATES)),
     manifest=dict(type="raw"),
     manifest_file=dict(type="path"),
     containers=dict(type="list", elements="dict"),
     init_containers=dict(type="list", elements="dict"),
-    restart_policy=dict(type="str", choices=["Always", "OnFailure", "Never"]),
+    restart_policy=dict(type="str", choices=list(RESTART_POLICIES)),
     share_process_namespace=dict(type="bool"),
     hostname=dict(type="str"),
     ports=dict(type="list", elements="str"),
@@ -260,7 +264,7 @@ ENTRY_OPTIONS = dict(
     cgroup_parent=dict(type="str"),
     resources=dict(type="dict"),
     sandbox_image=dict(type="str"),
-    pull=dict(type="str", choices=["missing", "always", "never"]),
+    pull=dict(type="str", choices=list(PULL_POLICIES)),
     wait=dict(type="bool"),
     wait_timeout=dict(type="int"),
     docker_host=dict(type="str", aliases=["docker_url"]),
@@ -268,48 +272,24 @@ ENTRY_OPTIONS = dict(
 )
 
 
-class PodsModule(AnsibleModule):
-    """AnsibleModule logs its invocation on the host (journal or syslog) as it starts, before main() could
-    mask anything: secret env values are added to the masked values first."""
-
-    def _log_invocation(self):
-        self.no_log_values.update(secret_values(self.params))
-        super(PodsModule, self)._log_invocation()
-
-
 def main():
-    module = PodsModule(
-        argument_spec=dict(
+    run_module(
+        dict(
             pods=dict(type="list", elements="dict", required=True, options=ENTRY_OPTIONS),
             prune=dict(type="bool", default=False),
             prune_selector=dict(type="dict"),
-            parallel=dict(type="int", default=4),
+            prune_pattern=dict(type="str"),
+            parallel=dict(type="int", default=DEFAULT_PARALLEL),
             sandbox_image=dict(type="str"),
-            pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
+            pull=dict(type="str", default="missing", choices=list(PULL_POLICIES)),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=60),
-            **DOCKER_COMMON_ARGS
         ),
-        supports_check_mode=True,
+        converge_pods, dict(changed=False, pods={}, actions=[]),
+        # Values of env variables marked secret in any entry: masked in the invocation log and in
+        # everything the module returns, even when the call is refused before a pod is parsed.
+        find_secrets=secret_values,
     )
-    # As in the pod module: secret env values are masked in everything the module returns, even when
-    # the call is refused before any pod is parsed.
-    secrets = set(secret_values(module.params))
-    module.no_log_values.update(secrets)
-    require_sdk(module)
-    try:
-        result, outcomes = converge_pods(module.params, module.check_mode, module._diff)
-    except PodkitError as error:
-        fail(module, error, changed=False, pods={}, actions=[])
-    for outcome in outcomes:
-        module.no_log_values.update(outcome.secrets)
-    msg = failure_message(outcomes)
-    if msg:
-        bugs = [o.exception for o in outcomes if o.exception]
-        if bugs:
-            result["exception"] = "\n".join(bugs)
-        module.fail_json(msg=msg, **result)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

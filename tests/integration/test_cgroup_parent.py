@@ -11,23 +11,9 @@ import time
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, CGROUP_ROOT, LABEL_POD, container_pid, proc_cgroup
+from helpers import BUSYBOX_IMAGE, CGROUP_ROOT, LABEL_POD, cgroup_dirs, container_pid, proc_cgroup
 
 MODULE = "cgroup_parent"
-
-
-def dirs_named(fragment):
-    """Every cgroup directory, in any hierarchy under /sys/fs/cgroup, whose path contains ``fragment``."""
-    found = []
-    for hierarchy in CGROUP_ROOT.iterdir():
-        if not hierarchy.is_dir() or hierarchy.is_symlink():
-            continue
-        for dirpath, dirnames, _files in os.walk(hierarchy):
-            for name in dirnames:
-                path = pathlib.Path(dirpath) / name
-                if fragment in path.relative_to(hierarchy).as_posix():
-                    found.append(str(path))
-    return found
 
 
 def read(path):
@@ -87,7 +73,7 @@ def test_check_mode_on_a_new_name_creates_nothing(run_module, pod_name):
     assert result["cgroup"]["limits"]["memory_bytes"] == 64 * 1024 * 1024
     assert result["cgroup"]["limits"]["cpu_quota_us"] == 25000
     assert result["cgroup"]["limits"]["pids_max"] == 50
-    assert dirs_named(pod_name) == []
+    assert cgroup_dirs(pod_name) == []
 
     # And on an existing one, check mode reports the update without writing it.
     run_module(MODULE, name=name, memory="64Mi")
@@ -134,7 +120,7 @@ def test_container_joins_parent_and_absent_removes_it_everywhere(run_module, doc
     removed = run_module(MODULE, diff=True, name=name, state="absent")
     assert removed["changed"]
     assert removed["diff"]["before"]["limits"]["memory_bytes"] == 128 << 20
-    assert dirs_named(pod_name) == []
+    assert cgroup_dirs(pod_name) == []
     assert not run_module(MODULE, name=name, state="absent")["changed"]
 
 
@@ -155,7 +141,7 @@ def test_absent_looks_in_every_hierarchy_and_below(run_module, pod_name):
         sleeper.kill()
         sleeper.wait()
     assert run_module(MODULE, name=name, state="absent")["changed"]
-    assert dirs_named(pod_name) == []
+    assert cgroup_dirs(pod_name) == []
 
 
 def test_cpuset_parent_made_by_podkit_still_takes_containers(run_module, docker_client, pod_name):
@@ -170,7 +156,7 @@ def test_cpuset_parent_made_by_podkit_still_takes_containers(run_module, docker_
     assert proc_cgroup(pid)["cpuset"].startswith(name + "/")
     container.remove(force=True)
     run_module(MODULE, name=name, state="absent")
-    assert dirs_named(pod_name) == []
+    assert cgroup_dirs(pod_name) == []
 
 
 def test_lowering_memory_below_usage_is_a_clear_error(run_module, docker_client, pod_name):
@@ -212,7 +198,7 @@ def test_bad_input_is_a_clear_error_and_creates_nothing(run_module, pod_name, ar
     args = dict((k, v.format(pod=pod_name) if isinstance(v, str) else v) for k, v in args.items())
     result = run_module(MODULE, expect_fail=True, **args)
     assert expected.format(pod=pod_name) in result["msg"], result["msg"]
-    assert dirs_named(pod_name) == []
+    assert cgroup_dirs(pod_name) == []
     assert not os.path.exists("/etc/systemd/system/" + args["name"].strip("/"))
 
 

@@ -5,7 +5,9 @@ import subprocess
 import sys
 import tarfile
 
-from conftest import TOP, ansible_env
+import yaml
+
+from helpers import TOP, ansible_env
 
 BIN = pathlib.Path(sys.executable).parent
 MODULES = sorted(p.stem for p in (TOP / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
@@ -40,6 +42,14 @@ def test_build_install_and_document(tmp_path):
     env.pop("PYTHONPATH", None)
     _run([BIN / "ansible-galaxy", "collection", "install", "--offline", "-p", path, tarballs[0]], env)
     assert (path / "ansible_collections" / "podkit" / "docker" / "MANIFEST.json").is_file()
+
+    # An execution environment holding the collection gets its requirements from it:
+    # ansible-builder reads the installed meta/execution-environment.yml, its paths
+    # relative to the collection's root.
+    introspected = yaml.safe_load(_run([BIN / "ansible-builder", "introspect", "--sanitize", path], env))
+    python = [line.split("#")[0].strip() for line in introspected["python"]]
+    assert sorted(python) == sorted(l for l in (TOP / "requirements.txt").read_text().splitlines() if l and not l.startswith("#"))
+    assert "openssh-client [platform:dpkg]  # from collection podkit.docker" in introspected["system"], introspected
 
     listed = _run([BIN / "ansible-doc", "-l", "podkit.docker"], env)
     assert MODULES, "the collection has no modules"

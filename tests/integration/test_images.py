@@ -3,7 +3,7 @@
 import os
 import time
 
-from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE
 
 
 def _children(pid):
@@ -69,7 +69,7 @@ def test_pause_version_flag(docker_client):
 
 def test_images_are_not_rebuilt_when_sources_are_unchanged(docker_client):
     import subprocess
-    from conftest import TOP
+    from helpers import TOP
 
     before = {name: docker_client.images.get(name).id for name in (PAUSE_IMAGE, BUSYBOX_IMAGE)}
     proc = subprocess.run([str(TOP / "scripts" / "build-images.sh")], capture_output=True, text=True, check=True)

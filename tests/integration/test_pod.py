@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ansible_env, container_pid, ns_inode, proc_cgroup
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ansible_env, cgroup_dirs, container_pid, ns_inode, proc_cgroup
 
 CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
 MEMORY_ROOT = CGROUP_ROOT / "memory"
@@ -55,17 +55,6 @@ def exec_out(client, name, cmd):
     code, output = client.containers.get(name).exec_run(cmd)
     assert code == 0, (name, cmd, output)
     return output.decode()
-
-
-def cgroup_dirs(pod):
-    """Every cgroup directory, in any hierarchy, whose path mentions the pod."""
-    found = []
-    for hierarchy in CGROUP_ROOT.iterdir():
-        if not hierarchy.is_dir() or hierarchy.is_symlink():
-            continue
-        for dirpath, dirnames, _files in os.walk(hierarchy):
-            found.extend(os.path.join(dirpath, d) for d in dirnames if pod in d)
-    return found
 
 
 def labelled(client, pod):
@@ -317,9 +306,15 @@ def test_bad_manifest_is_a_clear_error_and_creates_nothing(docker_client, run_mo
     assert cgroup_dirs(pod_name) == []
 
 
-def test_manifest_and_native_options_are_exclusive(run_module, pod_name):
+def test_manifest_and_native_options_are_exclusive(docker_client, run_module, pod_name):
     result = deploy(run_module, article_manifest(pod_name), expect_fail=True, hostname="x")
     assert "manifest" in result["msg"] and "hostname" in result["msg"]
+    assert (result["changed"], result["actions"]) == (False, [])
+    # Refused before the host was touched: no container, no cgroup, no lock file.
+    assert docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=" + pod_name}) == []
+    assert docker_client.containers.list(all=True, filters={"name": "^/%s_" % pod_name}) == []
+    assert cgroup_dirs(pod_name) == []
+    assert not os.path.exists("/run/podkit/%s.lock" % pod_name)
 
 
 def test_init_containers_rerun_after_the_sandbox_restarted(docker_client, run_module, pod_name):

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE, ansible_env, container_pid, ns_inode, proc_cgroup
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ansible_env, container_pid, ns_inode, proc_cgroup
 
 CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
 V1_UNLIMITED = 1 << 62
@@ -345,22 +345,36 @@ def test_no_daemon_is_a_clear_error(run_module, tmp_path):
 
 def test_socket_reader_answers_as_the_sdk_does(docker_client, run_module, pod_name):
     """pod_facts reads the local socket without the SDK: the same data, the same errors."""
-    from ansible_collections.podkit.docker.plugins.module_utils import _facts
+    from ansible_collections.podkit.docker.plugins.module_utils import _docker
     make_podkit_pod(run_module, pod_name, members=("app",))
-    api = _facts.connect("unix:///var/run/docker.sock", 10)
+    client = _docker.connect("unix:///var/run/docker.sock", 10, read_only=True)
+    assert client.transport == "socket"
+    api = client.api
     labelled = {"label": "io.podkit.pod=" + pod_name}
     ours = api.containers(all=True, filters=labelled)
     assert sorted(c["Id"] for c in ours) == sorted(c["Id"] for c in docker_client.api.containers(all=True, filters=labelled))
     for summary in ours:
         assert api.inspect_container(summary["Id"]) == docker_client.api.inspect_container(summary["Id"])
     assert api.info()["ID"] == docker_client.info()["ID"]
-    with pytest.raises(_facts.DockerReadError) as err:
+    with pytest.raises(_docker.DockerError) as err:
         api.inspect_container(pod_name + "_nothing")
     assert err.value.status_code == 404
-    api.close()
+    client.close()
+    # The writing path (and any non-socket address) is the SDK's, with the same one error type.
+    sdk = _docker.connect("unix:///var/run/docker.sock", 10)
+    assert sdk.transport == "sdk"
+    with pytest.raises(_docker.DockerError) as err:
+        sdk.api.inspect_container(pod_name + "_nothing")
+    assert err.value.status_code == 404
+    sdk.close()
 
 
 def test_tcp_docker_host_goes_through_the_sdk(run_module):
-    # A closed loopback port: the SDK answers, and its failure is the same clear error.
+    # A closed loopback port: the SDK answers, and its failure is the same clear error. Only the
+    # SDK asks for the API version first, and says so: that tells which client ran.
     result = run_module("pod_facts", docker_host="tcp://127.0.0.1:1", timeout=5, expect_fail=True)
     assert result["msg"].startswith("docker_host: no Docker daemon answers at tcp://127.0.0.1:1")
+    assert "Error while fetching server API version" in result["msg"]
+    socket = run_module("pod_facts", docker_host="unix:///nonexistent/docker.sock", timeout=5, expect_fail=True)
+    assert socket["msg"].startswith("docker_host: no Docker daemon answers at unix:///nonexistent/docker.sock")
+    assert "Error while fetching server API version" not in socket["msg"]

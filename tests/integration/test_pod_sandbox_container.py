@@ -7,7 +7,7 @@ and the cgroup files, not only on what the modules return.
 
 import pathlib
 
-from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE, container_pid, ns_inode, proc_cgroup
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, container_pid, ns_inode, proc_cgroup
 
 MEMORY_ROOT = pathlib.Path("/sys/fs/cgroup/memory")
 HTTPD = ["sh", "-c", "mkdir -p /www && echo hello-from-app > /www/index.html && exec httpd -f -p 80 -h /www"]

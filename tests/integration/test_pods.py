@@ -13,7 +13,7 @@ import uuid
 import pytest
 import yaml
 
-from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE, ns_inode, proc_cgroup
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ns_inode, proc_cgroup
 
 # Stops at once on SIGTERM, so a recreation does not wait out Docker's stop timeout.
 MEMBER_COMMAND = ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"]

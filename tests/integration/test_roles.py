@@ -15,7 +15,7 @@ import sys
 
 import yaml
 
-from conftest import BUSYBOX_IMAGE, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env
+from helpers import BUSYBOX_IMAGE, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env
 
 BIN = pathlib.Path(sys.executable).parent
 MEMORY_ROOT = pathlib.Path("/sys/fs/cgroup/memory")
@@ -135,9 +135,22 @@ def test_wrong_type_fails_at_the_roles_start(tmp_path):
     assert "argument 'podkit_host_dockerd_wait_timeout' is of type" in out and "unable to convert to int" in out, out
     assert recap["ok"] == 0, out
 
-    out, recap = play(tmp_path, ["pods"], {"podkit_pods": [{"name": "x", "containrs": []}]}, expect_fail=True, name="key")
+    out, recap = play(tmp_path, ["pods"], {"podkit_pods_definitions": [{"name": "x", "containrs": []}]}, expect_fail=True, name="key")
     assert "containrs" in out and "Supported parameters include" in out, out
     assert recap["ok"] == 0, out
+
+
+def test_the_old_input_name_fails_at_the_roles_start_naming_the_new_one(tmp_path, docker_client, pod_name):
+    # podkit_pods is the fact pod_facts sets; the role's input is podkit_pods_definitions.
+    old = {"podkit_pods": [sleeper_pod(pod_name)], "podkit_pods_sandbox_image": PAUSE_IMAGE, "podkit_pods_pull": "never"}
+    out, recap = play(tmp_path, ["pods"], old, expect_fail=True, name="old-name")
+    assert "podkit_pods is a list" in out and "Rename the variable to podkit_pods_definitions" in out, out
+    assert recap["changed"] == 0, out
+    assert podkit_containers(docker_client, pod_name) == []
+    # The fact itself (a mapping, as pod_facts sets it) is no error.
+    facts = {"podkit_pods": {"some": {"managed": True}}, "podkit_pods_definitions": []}
+    _out, recap = play(tmp_path, ["pods"], facts, name="fact")
+    assert recap["failed"] == 0
 
 
 def test_prune_removes_a_dropped_pod_and_leaves_foreign_containers(tmp_path, docker_client, pod_names):
@@ -152,8 +165,8 @@ def test_prune_removes_a_dropped_pod_and_leaves_foreign_containers(tmp_path, doc
     # `other` is left out of the pattern to show that the pattern limits pruning.
     scope = {"podkit_pods_prune_pattern": "^(%s|%s)$" % (kept, dropped)}
 
-    play(tmp_path, ["pods"], dict(common, podkit_pods=[sleeper_pod(other)]), name="other")
-    out, _recap = play(tmp_path, ["pods"], dict(common, podkit_pods=[{"manifest_file": str(manifest)}, sleeper_pod(dropped)]),
+    play(tmp_path, ["pods"], dict(common, podkit_pods_definitions=[sleeper_pod(other)]), name="other")
+    out, _recap = play(tmp_path, ["pods"], dict(common, podkit_pods_definitions=[{"manifest_file": str(manifest)}, sleeper_pod(dropped)]),
                        name="deploy")
     assert "pod %s (podkit" % kept in out and "pod %s (podkit" % dropped in out, "no tree printed:\n" + out
     for pod in (kept, dropped, other):
@@ -164,7 +177,7 @@ def test_prune_removes_a_dropped_pod_and_leaves_foreign_containers(tmp_path, doc
     foreign = [docker_client.containers.run(BUSYBOX_IMAGE, ["sleep", "3650d"], name="%s_foreign" % pod, detach=True)
                for pod in (kept, dropped)]
 
-    out, recap = play(tmp_path, ["pods"], dict(common, **scope, podkit_pods=[{"manifest_file": str(manifest)}],
+    out, recap = play(tmp_path, ["pods"], dict(common, **scope, podkit_pods_definitions=[{"manifest_file": str(manifest)}],
                                                podkit_pods_prune=True), name="prune")
     assert recap["changed"] == 1, out
     assert podkit_containers(docker_client, dropped) == []
@@ -177,7 +190,7 @@ def test_prune_removes_a_dropped_pod_and_leaves_foreign_containers(tmp_path, doc
         assert container.status == "running", container.name
 
     # Pruning again finds nothing more to do.
-    out, recap = play(tmp_path, ["pods"], dict(common, **scope, podkit_pods=[{"manifest_file": str(manifest)}],
+    out, recap = play(tmp_path, ["pods"], dict(common, **scope, podkit_pods_definitions=[{"manifest_file": str(manifest)}],
                                                podkit_pods_prune=True), name="again")
     assert recap["changed"] == 0, out
 

@@ -302,7 +302,19 @@ def test_processes_are_ordered_main_first_then_each_after_its_parent():
     assert _facts.order_processes({}) == []
 
 
-def test_labels_are_the_ones_docker_module_utils_define():
-    from ansible_collections.podkit.docker.plugins.module_utils import _docker
-    for name in ("LABEL_POD", "LABEL_ROLE", "LABEL_CONTAINER", "ROLE_SANDBOX", "ROLE_MEMBER", "ROLE_INIT"):
-        assert getattr(_facts, name) == getattr(_docker, name)
+def test_every_module_util_uses_the_one_label_schema():
+    """A label or role name defined anywhere but _labels.py (a copy that could drift) fails here."""
+    import importlib
+    import pathlib
+    from ansible_collections.podkit.docker.plugins.module_utils import _labels
+    schema = dict((k, v) for k, v in vars(_labels).items() if k.startswith(("LABEL_", "ROLE_", "QOS_")))
+    assert all(v.startswith(_labels.LABEL_PREFIX) for k, v in schema.items() if k.startswith("LABEL_"))
+    assert {"LABEL_POD", "LABEL_QOS", "LABEL_HASH", "ROLE_SANDBOX", "ROLE_UNMANAGED"} <= set(schema)
+    folder = pathlib.Path(_labels.__file__).parent
+    for path in sorted(folder.glob("_*.py")):
+        module = importlib.import_module("ansible_collections.podkit.docker.plugins.module_utils." + path.stem)
+        for name, value in vars(module).items():
+            if name.startswith(("LABEL_", "ROLE_", "QOS_")):
+                assert value is schema.get(name), (path.name, name)
+        if path.stem != "_labels":
+            assert '"io.podkit.' not in path.read_text(), path.name

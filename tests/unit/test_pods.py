@@ -153,7 +153,7 @@ def test_pods_run_at_most_parallel_at_once_and_outcomes_keep_the_list_order():
     lock = threading.Lock()
     state = dict(now=0, peak=0)
 
-    def converge(entry, _clients, _check, _diff):
+    def converge(entry, _clients, _check, _diff, _host):
         with lock:
             state["now"] += 1
             state["peak"] = max(state["peak"], state["now"])

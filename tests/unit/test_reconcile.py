@@ -1,10 +1,18 @@
 """Planning without an engine: what the reconciler decides from a given observed state."""
 
-from ansible_collections.podkit.docker.plugins.module_utils._docker import LABEL_SANDBOX_ID
+import pytest
+
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import UNLIMITED, CgroupLimits, split_limits
+from ansible_collections.podkit.docker.plugins.module_utils._docker import split_image_ref
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD, LABEL_SANDBOX_ID
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
-    Images, Planner, PodState, Seen, _split_ref, config_changes, labels_for, member_wanted, sandbox_wanted)
+    Action, CgroupRemoval, CgroupState, CgroupWrite, Plan, Planner, PodState, Seen, VolumeRemoval, _timestamp,
+    config_changes, plan_pod)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
-    ContainerSpec, PortMapping, Resources, SandboxSpec)
+    ContainerSpec, PortMapping, Resources, SandboxSpec, Volume, secret_values)
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
+    CgroupTarget, PodWanted, want_member, want_sandbox)
 
 POD = "foo"
 PARENT = "/podkit/pod-foo"
@@ -12,26 +20,24 @@ SANDBOX_ID = "s" * 64
 
 
 def images(**ids):
-    found = Images(client=None, check_mode=True)
-    found.ids.update({"pause": "sha256:p", "busybox": "sha256:b"})
-    found.ids.update(ids)
-    return found
+    """Image IDs as observe finds them (None: not on the host)."""
+    return dict({"pause": "sha256:p", "busybox": "sha256:b"}, **ids)
 
 
 def wanted_sandbox(**kw):
-    return sandbox_wanted(SandboxSpec(pod=POD, image="pause", **kw), PARENT)
+    return want_sandbox(SandboxSpec(pod=POD, image="pause", **kw), PARENT)
 
 
 def wanted_member(name="app", **kw):
     kw.setdefault("command", ["sleep", "1d"])
     spec = ContainerSpec(name=name, image="busybox", resources=Resources(memory_limit=268435456), **kw)
-    return member_wanted(POD, spec, {}, PARENT)
+    return want_member(POD, spec, {}, PARENT)
 
 
 def seen(wanted, container_id, image_id, running=True, namespaces=None, extra=None, exit_code=0):
     attrs = {
         "Id": container_id, "Name": "/" + wanted.name, "Image": image_id,
-        "Config": {"Labels": labels_for(POD, wanted, extra), "Image": wanted.image},
+        "Config": {"Labels": wanted.labels_for(POD, extra), "Image": wanted.image},
         "State": {"Running": running, "Pid": 10 if running else 0, "ExitCode": exit_code,
                   "Status": "running" if running else "exited", "FinishedAt": "2026-01-01T00:00:00Z"},
     }
@@ -49,7 +55,8 @@ def running_pod(sandbox_ns=None, member_ns=None, member=None):
 
 
 def plan(state, sandbox=None, members=None, found=None, pod_state="present"):
-    planner = Planner(state, found or images())
+    state.images = found or images()
+    planner = Planner(state)
     planner.sandbox(sandbox or wanted_sandbox(), pod_state)
     for member in members or [wanted_member()]:
         planner.member(member, pod_state)
@@ -103,30 +110,87 @@ def test_stopped_sandbox_is_started_and_members_follow():
 
 
 def test_missing_image_with_pull_missing_is_a_pull_action():
-    found = images()
-    del found.ids["busybox"]
-    found.pending.append("busybox")
-    assert plan(running_pod(), found=found) == ["recreate app: image changed (busybox)"]
+    # busybox is not on the host: pulled first (once, for every container that needs it), then
+    # the member is recreated, as its image can only differ from the one it runs.
+    other = wanted_member(name="other")
+    state = running_pod()
+    assert plan(state, members=[wanted_member(), other], found=images(busybox=None)) == [
+        "pull busybox: not on the host", "recreate app: image changed (busybox)", "create other"]
+    planner = Planner(state)
+    planner.member(wanted_member(), "present")
+    assert planner.plan.actions[0] == Action("pull", "busybox", "not on the host", value="busybox")
+
+
+def test_missing_image_with_pull_never_is_an_error_naming_the_field():
+    state = running_pod()
+    state.images = images(busybox=None)
+    never = wanted_member()
+    never.pull = "never"
+    with pytest.raises(PodkitError, match=r"^containers\[0\]\.image: image busybox is not on the host and pull is never"):
+        Planner(state).member(never, "present", "containers[0].image")
 
 
 def test_stopped_and_absent_states():
-    assert plan(running_pod(), pod_state="stopped") == ["stop sandbox", "stop app"]
-    assert plan(running_pod(), pod_state="absent") == ["remove sandbox", "remove app"]
+    """The orders the pod module applies: members before the sandbox, then volumes, then the cgroup."""
+    state = running_pod()
+    state.containers["zeta"] = seen(wanted_member(name="zeta"), "z" * 64, "sha256:b", running=False)
+    assert plan_pod(None, state, "stopped").lines() == ["stop app", "stop sandbox"]
+    state.volumes = {"foo_data": {LABEL_POD: POD}, "foo_foreign": {}}
+    state.cgroup = CgroupState(PARENT, exists=True)
+    removal = plan_pod(PodWanted(pod=POD, removal=True), state, "absent")
+    assert removal == Plan([Action("remove", "app"), Action("remove", "zeta"), Action("remove", "sandbox"),
+                            Action("remove", "volume foo_data", value=VolumeRemoval("foo_data")),
+                            Action("remove", "cgroup %s" % PARENT, value=CgroupRemoval(PARENT))])
+    # Without a container of the pod, nothing says the cgroup at that path is the pod's.
+    empty = PodState(pod=POD, cgroup=CgroupState(PARENT, exists=True))
+    assert plan_pod(PodWanted(pod=POD, removal=True), empty, "absent") == Plan()
+
+
+def test_a_whole_pod_plan_is_data_with_its_values():
+    limits = CgroupLimits(memory_bytes=268435456, cpu_quota_us=UNLIMITED, cpu_shares=2)
+    sandbox = wanted_sandbox()
+    member = want_member(POD, ContainerSpec(name="app", image="busybox", resources=Resources(memory_limit=268435456),
+                                            mounts=[]), {"data": Volume(name="data", kind="emptyDir")}, PARENT)
+    wanted = PodWanted(pod=POD, sandbox=sandbox, members=[member], volumes={"data": Volume(name="data", kind="emptyDir")},
+                       used_volumes=["data"], cgroup=CgroupTarget(PARENT, limits))
+    state = PodState(pod=POD, images=images(), cgroup=CgroupState(PARENT, exists=False, changed=True))
+    assert plan_pod(wanted, state, "present") == Plan([
+        Action("cgroup", PARENT, value=CgroupWrite(PARENT, limits, None)),
+        Action("create", "sandbox"),
+        Action("volume", "foo_data", "emptyDir data",
+               value=dict(name="foo_data", driver="local", driver_opts=None, labels={LABEL_POD: POD})),
+        Action("create", "app")])
+    # Lowering the memory of an existing cgroup: written after the members changed.
+    before = dict(limits=dict(memory_bytes=536870912, cpu_quota_us=None, cpu_shares=2))
+    after = dict(limits=dict(memory_bytes=268435456, cpu_quota_us=None, cpu_shares=2))
+    state.cgroup = CgroupState(PARENT, exists=True, changed=True, before=before, after=after)
+    state.volumes = {"foo_data": {LABEL_POD: POD}}
+    first = CgroupLimits(cpu_quota_us=UNLIMITED, cpu_shares=2)
+    assert plan_pod(wanted, state, "present").actions[0] == Action(
+        "cgroup", PARENT, "memory_bytes changed", value=CgroupWrite(PARENT, first, limits))
+
+
+def test_foreign_processes_in_the_cgroup_are_refused():
+    wanted = PodWanted(pod=POD, sandbox=wanted_sandbox(), cgroup=CgroupTarget(PARENT, CgroupLimits(cpu_shares=2)))
+    state = PodState(pod=POD, images=images(), cgroup=CgroupState(PARENT, exists=True, foreign_pids=[4242]))
+    with pytest.raises(PodkitError, match="holds processes that are not this pod's: 4242"):
+        plan_pod(wanted, state, "present")
 
 
 def test_init_containers_rerun_from_the_first_changed():
     state = running_pod()
-    one = member_wanted(POD, ContainerSpec(name="one", image="busybox", init=True), {}, PARENT, role="init")
-    two = member_wanted(POD, ContainerSpec(name="two", image="busybox", init=True), {}, PARENT, role="init")
+    one = want_member(POD, ContainerSpec(name="one", image="busybox", init=True), {}, PARENT, role="init")
+    two = want_member(POD, ContainerSpec(name="two", image="busybox", init=True), {}, PARENT, role="init")
     state.containers["one"] = seen(one, "1" * 64, "sha256:b", running=False, extra={LABEL_SANDBOX_ID: SANDBOX_ID})
     state.containers["two"] = seen(two, "2" * 64, "sha256:b", running=False, extra={LABEL_SANDBOX_ID: SANDBOX_ID})
-    planner = Planner(state, images())
+    state.images = images()
+    planner = Planner(state)
     planner.sandbox(wanted_sandbox(), "present")
     assert planner.init(one, None) is None and planner.init(two, None) is None
     assert planner.actions == []
     # A failed init container runs again, and so does every one after it.
     state.containers["one"].attrs["State"]["ExitCode"] = 1
-    planner = Planner(state, images())
+    planner = Planner(state)
     planner.sandbox(wanted_sandbox(), "present")
     rerun = planner.init(one, None)
     planner.init(two, rerun)
@@ -134,7 +198,7 @@ def test_init_containers_rerun_from_the_first_changed():
 
 
 def test_removed_from_spec_is_removed():
-    planner = Planner(running_pod(), images())
+    planner = Planner(running_pod())
     planner.remove_others(["sandbox"])
     assert [str(a) for a in planner.actions] == ["remove app: not in the pod"]
 
@@ -147,35 +211,33 @@ def test_secret_env_is_masked_and_hash_still_sees_it():
     assert "s3cret" not in repr(first.masked_config())
 
 
-def test_split_ref():
-    assert _split_ref("podkit/busybox:latest") == ("podkit/busybox", "latest")
-    assert _split_ref("localhost:5000/x") == ("localhost:5000/x", "latest")
-    assert _split_ref("registry.k8s.io/pause:3.10") == ("registry.k8s.io/pause", "3.10")
+def test_split_image_ref():
+    assert split_image_ref("podkit/busybox:latest") == ("podkit/busybox", "latest")
+    assert split_image_ref("localhost:5000/x") == ("localhost:5000/x", "latest")
+    assert split_image_ref("registry.k8s.io/pause:3.10") == ("registry.k8s.io/pause", "3.10")
 
 
 def test_timestamps_compare_with_trimmed_nanoseconds():
-    from ansible_collections.podkit.docker.plugins.module_utils._reconcile import _timestamp
     assert _timestamp("2026-11-24T21:01:02.12Z") > _timestamp("2026-11-24T21:01:02.1Z")
     assert _timestamp("2026-11-24T21:01:03Z") > _timestamp("2026-11-24T21:01:02.999999999Z")
 
 
 def test_init_reruns_when_the_sandbox_started_after_it():
     state = running_pod()
-    one = member_wanted(POD, ContainerSpec(name="one", image="busybox", init=True), {}, PARENT, role="init")
+    one = want_member(POD, ContainerSpec(name="one", image="busybox", init=True), {}, PARENT, role="init")
     state.containers["one"] = seen(one, "1" * 64, "sha256:b", running=False, extra={LABEL_SANDBOX_ID: SANDBOX_ID})
     state.containers["one"].attrs["State"]["StartedAt"] = "2026-11-24T21:00:00.5Z"
     state.sandbox.attrs["State"]["StartedAt"] = "2026-11-24T20:59:59Z"
-    planner = Planner(state, images())
+    state.images = images()
+    planner = Planner(state)
     assert planner.init(one, None) is None
     state.sandbox.attrs["State"]["StartedAt"] = "2026-11-24T21:00:01Z"
-    planner = Planner(state, images())
+    planner = Planner(state)
     planner.init(one, None)
     assert [str(a) for a in planner.actions] == ["run init one: sandbox restarted"]
 
 
 def test_limits_are_raised_first_and_lowered_last():
-    from ansible_collections.podkit.docker.plugins.module_utils._cgroups import UNLIMITED, CgroupLimits
-    from ansible_collections.podkit.docker.plugins.module_utils._reconcile import split_limits
     wanted = CgroupLimits(memory_bytes=200, cpu_quota_us=50000, cpu_period_us=100000, cpu_shares=512)
     first, last = split_limits(wanted, dict(memory_bytes=100, cpu_quota_us=200000, cpu_shares=1024))
     assert first.memory_bytes == 200 and first.cpu_quota_us is None and first.cpu_shares == 512
@@ -187,7 +249,6 @@ def test_limits_are_raised_first_and_lowered_last():
 
 
 def test_secret_values_found_in_raw_options():
-    from ansible_collections.podkit.docker.plugins.module_utils._reconcile import secret_values
     params = dict(containers=[
         dict(name="a", env=[dict(name="T", value="hidden", secret=True), dict(name="P", value="plain")]),
         dict(name="b", env=dict(K="also-hidden", L="shown"), secret_env=["K"]),

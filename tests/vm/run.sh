@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The Debian 12 VM end-to-end test: systemd, cgroup v2, Docker's systemd cgroup driver.
 #
-#   tests/vm/run.sh             build (or reuse) the disk, boot it, run tests/vm/test_*.py, stop it
-#   tests/vm/run.sh --can-boot  exit 0 when this machine can build and boot the VM, else say why
+#   tests/vm/run.sh             install the tools it lacks, build (or reuse) the disk, boot it,
+#                               run tests/vm/test_*.py, stop it
+#   tests/vm/run.sh --can-boot  exit 0 when this machine can build and boot the VM (installing what
+#                               is missing is part of the run, not of this check); otherwise print
+#                               each reason on a line of its own and exit 77
 #   tests/vm/run.sh --shell     boot it and wait (prints the ssh command); stopped on Ctrl-C
 #
 # The disk is built by build-image.sh and cached under $PODKIT_VM_CACHE (default
@@ -10,18 +13,27 @@
 # recipe changes. Every run boots a copy-on-write overlay of it with qemu (TCG: KVM
 # is not usable here), 2 CPUs and 2 GiB, reachable only through a port forwarded on
 # 127.0.0.1 to the VM's sshd, with a key made for the run and handed in by fw_cfg.
+#
+# Exit status 77 (the "skipped" of automake's test drivers) means "this machine cannot
+# boot the VM", so scripts/test.sh can tell it from a run that broke.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 cache_root=${PODKIT_VM_CACHE:-/var/cache/podkit-vm}
+reports=${PODKIT_REPORTS:-$top/build/reports}
 packages=(debootstrap qemu-system-x86 qemu-utils e2fsprogs openssh-client)
 commands=(debootstrap qemu-system-x86_64 qemu-img mkfs.ext4 ssh ssh-keygen)
-need_disk_gib=10
+need_disk_mib=$((10 * 1024))
+need_mem_mib=$((3 * 1024))
 boot_timeout=${PODKIT_VM_BOOT_TIMEOUT:-420}
+cannot_boot=77
 start=$SECONDS
+# debootstrap and mkfs.ext4 live in sbin, which a non-login root shell may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 log() { printf 'vm: %s\n' "$*"; }
+took() { local s=$((SECONDS - $1)); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
 
 missing_commands() {
     local c out=()
@@ -29,40 +41,69 @@ missing_commands() {
     echo "${out[*]}"
 }
 
+# Whether apt has a version of package $1 to install. The answer is read whole into a
+# variable: `apt-cache policy | grep -q` under pipefail fails whenever grep stops reading
+# early (apt-cache dies of SIGPIPE, the pipeline returns 141), which made every package
+# look uninstallable on a machine that lacked them.
+installable() {
+    local policy
+    policy=$(apt-cache policy "$1" 2>/dev/null) || return 1
+    [[ $policy == *"Candidate: "[0-9]* ]]
+}
+
+# MiB free in the filesystem that holds $1, or will once it is made (a check makes nothing).
+free_mib() {
+    local dir=$1 out
+    until [ -d "$dir" ]; do dir=$(dirname "$dir"); done
+    out=$(df -P -BM "$dir") || return 1
+    out=$(awk 'NR == 2 { sub("M", "", $4); print $4 }' <<<"$out")
+    echo "${out:-0}"
+}
+
+# Fills why[] with every reason this machine cannot build and boot the VM.
+why=()
 can_boot() {
-    local why=()
+    why=()
     [ "$(uname -m)" = x86_64 ] || why+=("not an x86_64 machine")
     [ "$(id -u)" = 0 ] || why+=("debootstrap needs root")
     [ -x "$top/.venv/bin/ansible-playbook" ] || why+=("no $top/.venv (make venv)")
     if [ -n "$(missing_commands)" ]; then
-        local p
-        # A fresh machine's package lists may predate its packages: read them once.
-        apt-cache policy "${packages[0]}" 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq >/dev/null 2>&1 || true
-        for p in "${packages[@]}"; do
-            apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]' || why+=("package $p is neither installed nor installable")
-        done
+        local p lacking=()
+        for p in "${packages[@]}"; do installable "$p" || lacking+=("$p"); done
+        if [ ${#lacking[@]} -gt 0 ]; then
+            # A fresh machine's package lists may be missing or predate its packages: read them once.
+            apt-get update -qq >/dev/null 2>&1 || true
+            for p in "${lacking[@]}"; do
+                installable "$p" || why+=("package $p is neither installed nor installable (apt-cache policy $p)")
+            done
+        fi
     fi
-    mkdir -p "$cache_root"
-    local free
+    local dir free
     for dir in "$cache_root" /var/tmp; do
-        free=$(df -P -BG "$dir" | awk 'NR == 2 { sub("G", "", $4); print $4 }')
-        [ "$free" -ge "$need_disk_gib" ] || why+=("only ${free} GiB free under $dir (${need_disk_gib} needed)")
+        free=$(free_mib "$dir") || { why+=("cannot read the free space under $dir"); continue; }
+        [ "$free" -ge "$need_disk_mib" ] ||
+            why+=("only $free MiB free under $dir ($need_disk_mib MiB needed for the disk and the run)")
     done
     local mem
-    mem=$(awk '/MemAvailable/ { print int($2 / 1048576) }' /proc/meminfo)
-    [ "$mem" -ge 3 ] || why+=("only ${mem} GiB of memory available (3 needed)")
-    if [ ${#why[@]} -gt 0 ]; then
-        printf 'vm: cannot boot the test VM here: %s\n' "${why[@]}" >&2
-        return 1
-    fi
+    mem=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+    [ "${mem:-0}" -ge "$need_mem_mib" ] || why+=("only ${mem:-0} MiB of memory available ($need_mem_mib MiB needed)")
+    [ ${#why[@]} -eq 0 ]
 }
 
 install_tools() {
-    [ -z "$(missing_commands)" ] && return 0
-    log "installing ${packages[*]}"
+    local missing t0=$SECONDS
+    missing=$(missing_commands)
+    [ -z "$missing" ] && return 0
+    log "installing ${packages[*]} (missing: $missing)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    missing=$(missing_commands)
+    if [ -n "$missing" ]; then
+        log "installed ${packages[*]}, yet $missing still cannot be found" >&2
+        return 1
+    fi
+    log "tools installed in $(took "$t0")"
 }
 
 # Prints the directory holding base.img, vmlinuz and initrd.img for the current recipe.
@@ -76,8 +117,10 @@ image() {
     if [ ! -f "$dir/base.img" ]; then
         log "building the disk (recipe $hash) into $dir" >&2
         rm -rf "$dir.tmp"
+        local t0=$SECONDS
         "$here/build-image.sh" "$dir.tmp" >&2
         mv "$dir.tmp" "$dir"
+        log "disk built in $(took "$t0")" >&2
     else
         log "reusing the disk built from recipe $hash" >&2
     fi
@@ -104,8 +147,7 @@ stop_vm() {
         wait "$qemu_pid" 2>/dev/null || true
     fi
     [ -n "$run_dir" ] && [ -z "${PODKIT_VM_KEEP_RUN_DIR:-}" ] && rm -rf "$run_dir"
-    local took=$((SECONDS - start))
-    log "the whole VM test took $((took / 60))m$((took % 60))s (wall time)"
+    log "the whole VM test took $(took "$start") (wall time)"
 }
 
 serial_tail() {
@@ -157,8 +199,8 @@ boot() {
 
 case "${1:-}" in
     --can-boot)
-        can_boot
-        exit $?
+        can_boot || { printf '%s\n' "${why[@]}"; exit $cannot_boot; }
+        exit 0
         ;;
     --shell | "")
         ;;
@@ -168,7 +210,10 @@ case "${1:-}" in
         ;;
 esac
 
-can_boot
+if ! can_boot; then
+    printf 'vm: cannot boot the test VM here: %s\n' "${why[@]}" >&2
+    exit $cannot_boot
+fi
 install_tools
 images=$(image)
 trap stop_vm EXIT
@@ -184,6 +229,6 @@ if [ "${1:-}" = --shell ]; then
 fi
 
 export PODKIT_VM_SSH_PORT=$port PODKIT_VM_SSH_KEY=$run_dir/id_ed25519 PODKIT_VM_RUN_DIR=$run_dir
-mkdir -p "$top/build/reports"
+mkdir -p "$reports"
 cd "$top"
-"$top/.venv/bin/pytest" -p no:cacheprovider -v --durations=0 tests/vm --junitxml "$top/build/reports/vm.xml"
+"$top/.venv/bin/pytest" -p no:cacheprovider -v --durations=0 tests/vm --junitxml "$reports/vm.xml"

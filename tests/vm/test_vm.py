@@ -67,6 +67,13 @@ def test_site_installs_docker_from_debian_under_systemd_with_cgroup_v2(vm, conve
     assert vm.out("stat -fc %T /sys/fs/cgroup") == "cgroup2fs"
     assert vm.out("ps -p 1 -o comm=") == "systemd"
     assert vm.out("dpkg-query -W -f='${Status}' docker.io") == "install ok installed"
+    # The role installed it, in one apt transaction with everything else it needed (each
+    # one more costs minutes here); the disk's own history holds only its dist-upgrade.
+    history = vm.out("cat /var/log/apt/history.log").split("\n\n")
+    installs = [entry for entry in history if re.search(r"^Commandline: .* install ", entry, re.M)]
+    assert len(installs) == 1, history
+    for package in ("docker.io", "containerd", "cgroup-tools", "python3-docker", "python3-venv", "gcc", "busybox-static"):
+        assert re.search(r"^Install: (.*, )?%s:" % re.escape(package), installs[0], re.M), (package, installs[0])
     assert vm.out("systemctl is-active docker") == "active"
     assert vm.out("systemctl is-enabled docker") == "enabled"
     assert vm.out("docker info --format '{{.CgroupDriver}} {{.CgroupVersion}}'") == "systemd 2"
@@ -214,7 +221,7 @@ def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm,
         VM_HOST: {"version": 2, "driver": "systemd", "parent": "podkit-pod_%s.slice" % pod_name, "memory_bytes": POD_MEMORY},
     }
     extra = vm.run_dir / "both-hosts-vars.json"
-    extra.write_text(json.dumps({"podkit_pods": pods, "podkit_vm_test_pod": pod_name, "podkit_vm_expect": expect}))
+    extra.write_text(json.dumps({"podkit_pods_definitions": pods, "podkit_vm_test_pod": pod_name, "podkit_vm_expect": expect}))
     result = vm.playbook(TOP / "tests" / "vm" / "both-hosts.yml", "-e", "@%s" % extra,
                          inventories=[INVENTORY, vm.inventory], name="both-hosts")
     # both-hosts.yml asserts each host's facts; a failed assertion fails the run.

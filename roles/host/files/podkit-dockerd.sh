@@ -35,7 +35,8 @@ alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
 stop_engine() {
     pid=$(cat "$pidfile" 2>/dev/null || true)
-    alive "$pid" || pid=$(pgrep -x dockerd | head -n 1 || true)
+    # The oldest dockerd, asked of pgrep itself: no pipe into head that could cut it short.
+    alive "$pid" || pid=$(pgrep -o -x dockerd || true)
     if ! alive "$pid"; then
         return 0
     fi

@@ -19,8 +19,8 @@ import time
 
 import docker
 
-from conftest import (BUSYBOX_IMAGE, CGROUP_ROOT, DOCKER_HOST, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env, ns_inode,
-                      proc_cgroup)
+from helpers import (BUSYBOX_IMAGE, CGROUP_ROOT, DOCKER_HOST, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env, cgroup_dirs,
+                     ns_inode, proc_cgroup)
 
 MIB = 1024 * 1024
 
@@ -96,27 +96,6 @@ def fingerprint(container):
     return dict(id=container.id, name=container.name, status=state["Status"], pid=state["Pid"],
                 started_at=state["StartedAt"], restart_count=container.attrs["RestartCount"],
                 labels=dict(container.labels), cgroup_parent=container.attrs["HostConfig"].get("CgroupParent"))
-
-
-def hierarchies():
-    """Every mounted cgroup hierarchy directory under /sys/fs/cgroup (v1 controllers, name=systemd, unified)."""
-    result = []
-    for entry in sorted(CGROUP_ROOT.iterdir()):
-        if entry.is_dir() and not entry.is_symlink():
-            result.append(entry)
-    return result
-
-
-def cgroup_dirs(fragment):
-    """Every cgroup directory, in every hierarchy, whose path below the hierarchy contains ``fragment``."""
-    found = []
-    for hierarchy in hierarchies():
-        for dirpath, dirnames, _files in os.walk(hierarchy):
-            for name in dirnames:
-                path = pathlib.Path(dirpath) / name
-                if fragment in path.relative_to(hierarchy).as_posix():
-                    found.append(str(path))
-    return sorted(found)
 
 
 def cgroup_file(controller, parent, filename):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE
 
 from .helpers import assert_nothing_of, assert_refused, basic_pod, host_state, run_as
 

@@ -16,7 +16,7 @@ import time
 import docker
 import pytest
 
-from conftest import DOCKER_HOST, TOP
+from helpers import DOCKER_HOST, TOP
 
 from .helpers import MEMBERS, assert_converged, basic_pod, pod_containers
 

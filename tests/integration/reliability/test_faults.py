@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, CGROUP_ROOT, ns_inode
+from helpers import BUSYBOX_IMAGE, CGROUP_ROOT, ns_inode
 
 from .helpers import (MEMBERS, Background, assert_converged, basic_pod, cgroup_dirs, default_parent,
                       pod_containers, wait_running)
@@ -186,4 +186,6 @@ def test_run_killed_as_the_first_member_appears_then_run_again(run_module, docke
     assert_converged(docker_client, pod_name)
     names = sorted(c.name for c in pod_containers(docker_client, pod_name))
     assert names == sorted("%s_%s" % (pod_name, k) for k in ("sandbox",) + MEMBERS), names
+    again = run_module("pod", **basic_pod(pod_name))
+    assert not again["changed"] and again["actions"] == [], again["actions"]
     assert wait_running(docker_client, "%s_app" % pod_name)

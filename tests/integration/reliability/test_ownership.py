@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, CGROUP_ROOT, LABEL_POD
+from helpers import BUSYBOX_IMAGE, CGROUP_ROOT, LABEL_POD
 
 from .helpers import (MEMBER_COMMAND, POD_CONTROLLERS, assert_converged, assert_refused, basic_pod, cgroup_dirs,
                       default_parent, fingerprint, pod_containers, run_any, wait_running)

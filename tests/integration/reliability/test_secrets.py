@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ansible_env
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ansible_env
 
 from .helpers import MEMBER_COMMAND, assert_converged, basic_pod, run_any
 

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, CGROUP_ROOT, LABEL_POD, PAUSE_IMAGE
+from helpers import BUSYBOX_IMAGE, CGROUP_ROOT, LABEL_POD, PAUSE_IMAGE, hierarchies
 
-from .helpers import (MEMBER_COMMAND, assert_converged, assert_nothing_of, basic_pod, cgroup_dirs, hierarchies,
-                      host_state, pod_containers)
+from .helpers import (MEMBER_COMMAND, assert_converged, assert_nothing_of, basic_pod, cgroup_dirs, host_state,
+                      pod_containers)
 
 pytestmark = pytest.mark.reliability("teardown")
 

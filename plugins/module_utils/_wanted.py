@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a pod should be on this host, computed from its PodSpec before anything is observed (pure).
+
+``want_pod`` gives a ``PodWanted``: the cgroup parent with the limits the kubelet would derive,
+and each container (sandbox, init containers, members) as a ``Wanted`` whose canonical
+configuration is what the io.podkit.config-hash label is taken of. That canonical form decides
+recreation, so it must stay stable across releases (tests/unit/test_config_hash.py pins it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
+    UNLIMITED, CgroupLimits, HostCgroups, default_parent, limits_from, validate_name)
+from ansible_collections.podkit.docker.plugins.module_utils._docker import port_text
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import (
+    LABEL_QOS, LABEL_SHARE_PID, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, container_labels, member_name,
+    sandbox_name, volume_name)
+from ansible_collections.podkit.docker.plugins.module_utils._spec import (
+    ContainerSpec, Mount, PodSpec, SandboxSpec, Volume, pod_resources, qos_class)
+
+# What converges a pod to the spec; the other states act on what exists.
+RUNNING_STATES = ("present", "started", "restarted")
+
+
+@dataclass
+class Wanted:
+    """A container as it should be: its canonical configuration is what gets hashed."""
+    key: str                         # "sandbox" or the container's name in the pod
+    role: str
+    name: str                        # Docker's container name
+    image: str
+    pull: str
+    config: Dict[str, Any]
+    secret_env: Tuple[str, ...] = ()
+    labels: Dict[str, str] = field(default_factory=dict)    # extra labels, not part of the hash
+
+    def hashes(self) -> Tuple[str, Dict[str, str]]:
+        return config_hashes(self.config)
+
+    def labels_for(self, pod: str, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+        """The labels the container is created with: the user's, then podkit's own (which win)."""
+        return container_labels(pod, self.role, self.key, self.config, dict(self.labels, **(extra or {})))
+
+    def masked_config(self) -> Dict[str, Any]:
+        """The configuration as diffs show it: secret env values replaced."""
+        config = dict(self.config)
+        if "env" in config and self.secret_env:
+            config["env"] = dict((k, "********" if k in self.secret_env else v) for k, v in config["env"].items())
+        return config
+
+
+@dataclass
+class CgroupTarget:
+    """The pod's cgroup parent and the limits it should carry (None: it is to be removed).
+    ``parent`` None: the one the pod's sandbox was made with."""
+    parent: Optional[str]
+    limits: Optional[CgroupLimits] = None
+
+
+@dataclass
+class PodWanted:
+    """Everything a pod should be, computed from its spec before anything is observed."""
+    pod: str
+    sandbox: Optional[Wanted] = None
+    init: List[Wanted] = field(default_factory=list)
+    members: List[Wanted] = field(default_factory=list)
+    volumes: Dict[str, Volume] = field(default_factory=dict)
+    used_volumes: List[str] = field(default_factory=list)
+    cgroup: Optional[CgroupTarget] = None
+    removal: bool = False                 # state absent: observe what there is to remove
+
+    def containers(self) -> List[Wanted]:
+        return ([self.sandbox] if self.sandbox else []) + self.init + self.members
+
+    def by_key(self) -> Dict[str, Wanted]:
+        return dict((w.key, w) for w in self.containers())
+
+    def images(self, pull: Optional[str] = None) -> List[str]:
+        """The image references, each once, in plan order (only those with pull policy ``pull``)."""
+        refs: List[str] = []
+        for item in self.containers():
+            if item.config and (pull is None or item.pull == pull) and item.image not in refs:
+                refs.append(item.image)
+        return refs
+
+
+def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = None) -> PodWanted:
+    """The wanted pod for a PodSpec on this host (pure)."""
+    parent = cgroup_parent(host, spec.name, given_parent or spec.sandbox.cgroup_parent)
+    qos = qos_class(spec)
+    sandbox = want_sandbox(spec.sandbox, parent, labels={LABEL_QOS: qos})
+    sandbox.config["qos_class"] = qos
+    volumes = dict((v.name, v) for v in spec.volumes)
+    used: List[str] = []
+    for container in spec.init_containers + spec.containers:
+        used.extend(m.volume for m in container.mounts if m.volume not in used)
+    init = [want_member(spec.name, c, volumes, parent, role=ROLE_INIT, field_name="init_containers[%d]" % i)
+            for i, c in enumerate(spec.init_containers)]
+    members = [want_member(spec.name, c, volumes, parent, restart_policy=spec.restart_policy,
+                           field_name="containers[%d]" % i) for i, c in enumerate(spec.containers)]
+    return PodWanted(pod=spec.name, sandbox=sandbox, init=init, members=members, volumes=volumes, used_volumes=used,
+                     cgroup=CgroupTarget(parent, pod_cgroup_limits(spec, host)))
+
+
+def want_removal(pod: str, host: HostCgroups, given_parent: Optional[str] = None) -> PodWanted:
+    """A pod to remove: its volumes and its cgroup parent (the given one, else the one its sandbox
+    was made with, else the default) are observed for removal."""
+    parent = cgroup_parent(host, pod, given_parent) if given_parent else None
+    return PodWanted(pod=pod, removal=True, cgroup=CgroupTarget(parent))
+
+
+def want_sandbox(spec: SandboxSpec, parent: str, extra_ports: Sequence[Any] = (),
+                 labels: Optional[Dict[str, str]] = None) -> Wanted:
+    ports: List[str] = []
+    for port in list(spec.ports) + list(extra_ports):
+        text = port_text(port)
+        if text not in ports:
+            ports.append(text)
+    config = dict(
+        image=spec.image,
+        hostname=spec.hostname or spec.pod,
+        ports=sorted(ports),
+        dns=list(spec.dns),
+        dns_search=list(spec.dns_search),
+        dns_options=list(spec.dns_options),
+        extra_hosts=sorted("%s:%s" % (host, ip) for host, ip in spec.extra_hosts.items()),
+        network=spec.network or "bridge",
+        cgroup_parent=parent,
+        share_pid=bool(spec.share_pid),
+        labels=dict(spec.labels),
+    )
+    extra = dict(labels or {})
+    if spec.share_pid:
+        extra[LABEL_SHARE_PID] = "true"
+    return Wanted(key="sandbox", role=ROLE_SANDBOX, name=sandbox_name(spec.pod), image=spec.image,
+                  pull=spec.pull, config=config, labels=extra)
+
+
+def mount_entries(pod: str, mounts: List[Mount], volumes: Dict[str, Volume], field_name: str) -> List[Dict[str, Any]]:
+    result = []
+    for index, mount in enumerate(mounts):
+        volume = volumes.get(mount.volume)
+        if volume is None:
+            raise PodkitError("%s.volumeMounts[%d].name: no volume %r in the pod's volumes; declare it under "
+                              "volumes (hostPath or emptyDir)." % (field_name, index, mount.volume))
+        if volume.kind == "hostPath":
+            source = volume.host_path or ""
+            if mount.sub_path:
+                source = os.path.join(source, mount.sub_path)
+            result.append(dict(type="bind", source=source, target=mount.mount_path, read_only=mount.read_only))
+        else:
+            if mount.sub_path:
+                raise PodkitError("%s.volumeMounts[%d].subPath: not supported for emptyDir volumes."
+                                  % (field_name, index))
+            result.append(dict(type="volume", source=volume_name(pod, volume.name), target=mount.mount_path,
+                               read_only=mount.read_only))
+    return result
+
+
+def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], parent: str,
+                restart_policy: Optional[str] = None, role: str = ROLE_MEMBER, share: Optional[Sequence[str]] = None,
+                field_name: Optional[str] = None) -> Wanted:
+    if spec.name == "sandbox":
+        raise PodkitError("%s.name: 'sandbox' is reserved for the pod's sandbox container; rename the container."
+                          % (field_name or "name"))
+    res = spec.resources
+    config = dict(
+        image=spec.image,
+        command=list(spec.command) if spec.command is not None else None,
+        args=list(spec.args) if spec.args is not None else None,
+        env=dict((str(k), str(v)) for k, v in spec.env.items()),
+        working_dir=spec.working_dir or None,
+        user=spec.user or None,
+        mounts=mount_entries(pod, spec.mounts, volumes, field_name or "containers[%s]" % spec.name),
+        resources=dict(memory=res.memory_limit, memory_request=res.memory_request,
+                       cpu=res.cpu_limit, cpu_request=res.cpu_request),
+        share=sorted(share if share is not None else spec.share),
+        restart_policy="Never" if role == ROLE_INIT else (restart_policy or spec.restart_policy),
+        cgroup_parent=parent,
+    )
+    return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
+                  config=config, secret_env=tuple(spec.secret_env))
+
+
+def pod_cgroup_limits(spec: PodSpec, host: HostCgroups) -> CgroupLimits:
+    """The pod cgroup's limits as the kubelet derives them; no limit is written as 'unlimited'."""
+    resources = pod_resources(spec)
+    return limits_from(
+        memory_bytes=resources.memory_limit if resources.memory_limit is not None else UNLIMITED,
+        cpu_millis=resources.cpu_limit if resources.cpu_limit is not None else UNLIMITED,
+        # The kubelet gives a pod without CPU requests the minimum shares, not the default 1024.
+        cpu_request_millis=resources.cpu_request or 0,
+        version=host.version)
+
+
+def cgroup_parent(host: HostCgroups, pod: str, given: Optional[str], field_name: str = "cgroup_parent") -> str:
+    if given:
+        validate_name(given, host, field_name)
+        return given
+    return default_parent(pod, host.driver)

@@ -1,0 +1,149 @@
+"""What the tests share that is not a fixture: paths, images, module runs, cleaning, kernel reads.
+
+Read independently of podkit's module_utils, so that a test never trusts podkit to report on itself.
+Fixtures live in conftest.py and stand on these.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+TOP = pathlib.Path(__file__).resolve().parent.parent
+COLLECTIONS = TOP / "build" / "collections"
+LINK = COLLECTIONS / "ansible_collections" / "podkit" / "docker"
+DOCKER_HOST = os.environ.get("PODKIT_TEST_DOCKER_HOST", "unix:///var/run/docker.sock")
+CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
+
+PAUSE_IMAGE = "podkit/pause:latest"
+BUSYBOX_IMAGE = "podkit/busybox:latest"
+LABEL_POD = "io.podkit.pod"
+
+
+def _ensure_link():
+    LINK.parent.mkdir(parents=True, exist_ok=True)
+    if not LINK.is_symlink():
+        LINK.symlink_to(TOP)
+
+
+_ensure_link()
+# Importable as ansible_collections.podkit.docker... from the tests, as on a host.
+if str(COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS))
+
+
+def ansible_env(**extra):
+    """Environment for ansible, ansible-playbook and module processes run by tests."""
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
+        ANSIBLE_ROLES_PATH=str(TOP / "roles"),
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCALHOST_WARNING="False",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        PYTHONPATH=str(COLLECTIONS),
+        PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
+    )
+    env.update(extra)
+    return env
+
+
+class ModuleRunner:
+    """Runs a podkit module as Ansible runs it on the target: a process, JSON in, JSON out."""
+
+    def __init__(self, docker_host=DOCKER_HOST, collections=COLLECTIONS):
+        self.docker_host = docker_host
+        # Where ansible_collections/podkit/docker is taken from (another checkout for upgrade tests).
+        self.collections = collections
+
+    def __call__(self, module, check=False, diff=False, expect_fail=False, **args):
+        args.setdefault("docker_host", self.docker_host)
+        payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check, _ansible_diff=diff)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "ansible_collections.podkit.docker.plugins.modules." + module],
+            input=json.dumps(payload), capture_output=True, text=True, env=ansible_env(PYTHONPATH=str(self.collections)),
+            timeout=300, check=False)
+        try:
+            result = json.loads(proc.stdout)
+        except ValueError:
+            raise AssertionError("module %s printed no JSON (rc %s)\nstdout: %s\nstderr: %s"
+                                 % (module, proc.returncode, proc.stdout, proc.stderr))
+        failed = bool(result.get("failed"))
+        assert "Traceback" not in proc.stderr + result.get("msg", ""), proc.stderr + result.get("msg", "")
+        if expect_fail:
+            assert failed, "module %s should have failed: %s" % (module, result)
+        else:
+            assert not failed, "module %s failed: %s" % (module, result.get("msg"))
+        return result
+
+
+def remove_pod_leftovers(client, pod):
+    """Remove every container of ``pod`` (labelled, or named ``<pod>_*`` by a test) and its cgroups."""
+    seen = set()
+    for container in client.containers.list(all=True, filters={"label": "%s=%s" % (LABEL_POD, pod)}):
+        seen.add(container.id)
+        container.remove(force=True, v=True)
+    for container in client.containers.list(all=True, filters={"name": "^/?%s_" % pod}):
+        if container.id not in seen and container.name.startswith(pod + "_"):
+            container.remove(force=True, v=True)
+    for volume in client.volumes.list(filters={"label": "%s=%s" % (LABEL_POD, pod)}):
+        volume.remove(force=True)
+    for path in sorted(cgroup_dirs(pod), key=lambda p: len(pathlib.Path(p).parts), reverse=True):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+    try:
+        os.unlink("/run/podkit/%s.lock" % pod)
+    except FileNotFoundError:
+        pass
+
+
+def hierarchies():
+    """Every mounted cgroup hierarchy directory under /sys/fs/cgroup (v1 controllers, name=systemd, unified)."""
+    if not CGROUP_ROOT.is_dir():
+        return []
+    return [entry for entry in sorted(CGROUP_ROOT.iterdir()) if entry.is_dir() and not entry.is_symlink()]
+
+
+def cgroup_dirs(fragment):
+    """Every cgroup directory, in every hierarchy, whose path below the hierarchy contains ``fragment``."""
+    found = []
+    for hierarchy in hierarchies():
+        for dirpath, dirnames, _files in os.walk(hierarchy):
+            for name in dirnames:
+                path = pathlib.Path(dirpath) / name
+                if fragment in path.relative_to(hierarchy).as_posix():
+                    found.append(str(path))
+    return sorted(found)
+    # Slices made through systemd (the VM) are cleaned by their own tests.
+
+
+def container_pid(client, name):
+    container = client.containers.get(name)
+    return container.attrs["State"]["Pid"]
+
+
+def ns_inode(pid, ns):
+    """The inode of namespace ``ns`` of ``pid``, read from /proc as lsns does."""
+    link = os.readlink("/proc/%d/ns/%s" % (pid, ns))
+    return int(link.split("[", 1)[1].rstrip("]"))
+
+
+def proc_cgroup(pid):
+    """{controller: path} from /proc/<pid>/cgroup, parsed here independently of podkit."""
+    result = {}
+    with open("/proc/%d/cgroup" % pid) as handle:
+        for line in handle:
+            _hid, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in (controllers.split(",") if controllers else [""]):
+                result[controller] = path
+    return result
+
+
+def which(cmd):
+    return shutil.which(cmd)
