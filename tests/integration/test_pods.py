@@ -244,3 +244,42 @@ def test_secrets_never_reach_results_or_diffs(docker_client, run_module, pod_nam
         again = pods(run_module, entries[:1], diff=True)
         assert again["actions"] == ["%s: recreate app: config changed (env)" % good]
         assert token not in json.dumps(again)
+
+
+def _restart_sandbox(client, pod):
+    client.containers.get(pod + "_sandbox").restart(timeout=1)
+
+
+def _remove_member(client, pod):
+    client.containers.get(pod + "_app").remove(force=True)
+
+
+@pytest.mark.parametrize("change", [_restart_sandbox, _remove_member], ids=["sandbox-restarted", "member-removed"])
+def test_a_pod_changed_between_the_observation_and_its_lock_is_planned_from_what_is(docker_client, run_module,
+                                                                                   pod_names, change):
+    """The pods module observes every pod once, before each pod's lock is taken: a slice that went
+    stale meanwhile (here a hand changes the pod; another run would do the same) must not be acted
+    on. A restarted sandbox keeps its ID and state, only its PID and namespaces tell it."""
+    from ansible_collections.podkit.docker.plugins.module_utils._docker import connect
+    from ansible_collections.podkit.docker.plugins.module_utils._pods import merge_entry
+    from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
+        converge_pod, observe_pods, still_current)
+    pod = pod_names()
+    pods(run_module, [native(pod)])
+    params = merge_entry(dict(sandbox_image=PAUSE_IMAGE, pull="never", wait=True, wait_timeout=60,
+                              docker_host="unix:///var/run/docker.sock", timeout=60), native(pod))
+    client = connect(params["docker_host"], 60)
+    try:
+        fresh = observe_pods(client, [pod])[pod]
+        assert still_current(client, fresh)
+        assert converge_pod(client, params, False, observed=fresh)["actions"] == []
+        stale = observe_pods(client, [pod])[pod]
+        change(docker_client, pod)
+        assert not still_current(client, stale)
+        # Planned from the stale slice the pod would look whole and nothing would be done.
+        result = converge_pod(client, params, False, observed=stale)
+    finally:
+        client.close()
+    assert any(a.startswith(("create app", "recreate app")) for a in result["actions"]), result["actions"]
+    assert_whole(docker_client, pod)
+    assert pods(run_module, [native(pod)])["changed"] is False
