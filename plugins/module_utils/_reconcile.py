@@ -46,6 +46,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
     RUNNING_STATES, CgroupTarget, PodWanted, Wanted, cgroup_parent, want_member, want_pod, want_removal, want_sandbox)
 
 NS_WORDS = {"net": "network", "ipc": "IPC", "pid": "PID"}
+# Members of one pod created and started at once.
+MEMBER_THREADS = 8
 
 
 def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
@@ -737,11 +739,16 @@ def _timestamp(text: Optional[str]) -> Tuple[str, int]:
 # Applying
 
 
+def _is_member(action: Action) -> bool:
+    """A member's create or recreate: the actions ``Applier.run`` does together when in a row."""
+    return action.kind in ("create", "recreate") and action.wanted is not None and action.wanted.role == ROLE_MEMBER
+
+
 class Applier:
     """Runs a plan against the engine and the cgroup filesystem.
 
     One method per action kind; each takes its values from the action. Members created in a row
-    are started together, the only concurrency today.
+    are created and started together (``members_together``), each in its own thread.
     """
 
     def __init__(self, client: Any, pod: str, state: PodState, backend: Optional[CgroupBackend] = None,
@@ -754,7 +761,6 @@ class Applier:
         self.sandbox: Optional[Seen] = state.sandbox
         self.touched: Dict[str, str] = {}                 # key -> container id (new or changed)
         self.removed: set = set()
-        self.deferred: List[Tuple[str, str, str]] = []    # members created, to start
         self.lowered: List[CgroupWrite] = []              # limits lowered after every action
         self.final: Dict[str, Dict[str, Any]] = {}        # container id -> inspect after
 
@@ -771,24 +777,46 @@ class Applier:
             raise PodkitError("%s failed: %s" % (what, exc))
 
     def run(self, plan: Plan, start: bool = True) -> None:
-        self.deferred = []
-        done = 0
+        """Apply the actions in plan order; members created in a row (the plan puts them after the
+        sandbox runs, the volumes and the init containers) are created and started together."""
+        done = [0]
+        actions = plan.actions
         try:
-            for action in plan:
-                member = action.kind in ("create", "recreate") and action.wanted is not None \
-                    and action.wanted.role == ROLE_MEMBER
-                if not member:
-                    self.start_deferred()
-                getattr(self, "do_" + action.kind)(action, start)
-                done += 1
-            self.start_deferred()
+            index = 0
+            while index < len(actions):
+                group = [actions[index]]
+                while _is_member(group[0]) and index + len(group) < len(actions) \
+                        and _is_member(actions[index + len(group)]):
+                    group.append(actions[index + len(group)])
+                if len(group) == 1:
+                    getattr(self, "do_" + group[0].kind)(group[0], start)
+                    done[0] += 1
+                else:
+                    self.members_together(group, start, done)
+                index += len(group)
             for write in self.lowered:
                 self._backend().ensure(write.parent, write.last, check_mode=False)
         except PodkitError as error:
             # Whatever ran before the failure did change the host.
-            error.details.setdefault("changed", done > 0)
+            error.details.setdefault("changed", done[0] > 0)
             error.details.setdefault("actions", plan.lines())
             raise
+
+    def members_together(self, group: List[Action], start: bool, done: List[int]) -> None:
+        """Each member's create (its old container removed first) and start in a thread of its own:
+        the engine works on all of them at once instead of waiting on one call after the other.
+
+        The threads share the client (the SDK's connection pool serves concurrent calls); each
+        member's steps stay in order, and the first failure in plan order is raised once all ended.
+        """
+        def one(action: Action) -> None:
+            self.do_create(action, start)
+            done[0] += 1
+
+        with ThreadPoolExecutor(max_workers=min(MEMBER_THREADS, len(group))) as pool:
+            futures = [pool.submit(one, action) for action in group]
+        for future in futures:
+            future.result()
 
     def _backend(self) -> CgroupBackend:
         if self.backend is None:
@@ -815,16 +843,6 @@ class Applier:
 
     def inspect(self, container_id: str) -> Dict[str, Any]:
         return self._call("inspecting container %s" % container_id[:12], self.api.inspect_container, container_id)
-
-    def start_deferred(self) -> None:
-        """Start the members created in a row together: Docker starts them in parallel just fine."""
-        pending, self.deferred = self.deferred, []
-        if len(pending) == 1:
-            self.start(*pending[0])
-        elif pending:
-            with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:
-                for future in [pool.submit(self.start, *item) for item in pending]:
-                    future.result()
 
     def _sandbox_seen(self, container_id: str) -> None:
         attrs = self.final[container_id] = self.inspect(container_id)
@@ -856,7 +874,7 @@ class Applier:
                 self.start("sandbox", new_id, wanted.name)
             self._sandbox_seen(new_id)
         elif start:
-            self.deferred.append((action.target, new_id, wanted.name))
+            self.start(action.target, new_id, wanted.name)
 
     do_recreate = do_create
 
