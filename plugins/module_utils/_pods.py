@@ -230,7 +230,6 @@ def prune_entries(observed_pods: List[str], entries: List[Entry], shared: Dict[s
             for pod in sorted(observed_pods) if pod not in listed and (pattern is None or pattern.match(pod))]
 
 
-
 # ---------------------------------------------------------------------------
 # 3. converge
 

@@ -255,8 +255,8 @@ def _remove_member(client, pod):
 
 
 @pytest.mark.parametrize("change", [_restart_sandbox, _remove_member], ids=["sandbox-restarted", "member-removed"])
-def test_a_pod_changed_between_the_observation_and_its_lock_is_planned_from_what_is(docker_client, run_module,
-                                                                                   pod_names, change):
+def test_a_pod_changed_between_the_observation_and_its_lock_is_planned_from_what_is(
+        docker_client, run_module, pod_names, change):
     """The pods module observes every pod once, before each pod's lock is taken: a slice that went
     stale meanwhile (here a hand changes the pod; another run would do the same) must not be acted
     on. A restarted sandbox keeps its ID and state, only its PID and namespaces tell it."""
