@@ -14,8 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
 
-COLOURS = {"raw": "#444444", "podkit": "#1f77b4", "cdocker": "#d62728"}
-LABELS = {"raw": "raw docker CLI", "podkit": "podkit", "cdocker": "community.docker"}
+COLOURS = {"raw": "#444444", "rawpar": "#999999", "podkit": "#1f77b4", "cdocker": "#d62728"}
+LABELS = {"raw": "raw docker CLI", "rawpar": "raw CLI, 4 at a time", "podkit": "podkit", "cdocker": "community.docker"}
 PANELS = (
     ("Cold converge", (("cold", "-"),)),
     ("Re-run that changes nothing", (("noop", "-"), ("facts", ":"))),
@@ -30,7 +30,7 @@ def main(raw_path, png_path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=False)
     for ax, (title, phases) in zip(axes, PANELS):
         for phase, style in phases:
-            for tool in ("raw", "podkit", "cdocker"):
+            for tool in ("raw", "rawpar", "podkit", "cdocker"):
                 points = [(n, cells[(tool, phase, n)]) for n in ns if (tool, phase, n) in cells]
                 if not points:
                     continue

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podkit.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Where podkit's time goes: profile the pod and pod_facts modules, and what Ansible
+"""Where podkit's time goes: profile the pods, pod and pod_facts modules, and what Ansible
 itself costs around them, into benchmarks/results/profile.md (run by run.py after the
 timings; `python benchmarks/run.py --profile-only` runs it alone).
 
@@ -28,6 +28,16 @@ def pod_args(name):
         name=name, sandbox_image=bench_run.PAUSE_IMAGE, pull="never",
         containers=[dict(name=m, image=bench_run.BUSYBOX_IMAGE, command=["sleep", "infinity"],
                          resources=dict(limits=dict(memory="64Mi"))) for m in bench_run.MEMBERS])
+
+
+def pods_args(names, parallel=None):
+    """The pods module's arguments for ``names``, as the benchmark's playbook gives them."""
+    args = dict(sandbox_image=bench_run.PAUSE_IMAGE, pull="never",
+                pods=[dict((k, v) for k, v in pod_args(name).items() if k not in ("sandbox_image", "pull"))
+                      for name in names])
+    if parallel is not None:
+        args["parallel"] = parallel
+    return args
 
 
 class Profiler:
@@ -174,6 +184,17 @@ def main(bench, out_path, n=10):
              "Ansible runs them on a host: a process reading ANSIBLE_MODULE_ARGS, under cProfile, with every Docker API "
              "request timed (`benchmarks/modprofile.py`)." % (bench.run_id, bench_run.load()), ""]
     try:
+        # The pods module over all N pods: once under the profiler with parallel 1 (cProfile sees
+        # only the thread it runs in; Docker API requests are timed in every thread), once plain
+        # with the default parallel, as the benchmark's playbook runs it.
+        pods_cold, res, pods_cold_wall = prof.module("pods", pods_args(pods, parallel=1))
+        pods_noop, res, pods_noop_wall = prof.module("pods", pods_args(pods, parallel=1))
+        if res.get("changed"):
+            lines.append("**Warning: the second run of pods on unchanged pods reported changed.**\n")
+        pods_noop_plain = prof.plain("pods", pods_args(pods))
+        bench.cleanup(prefix)
+        pods_cold_plain = prof.plain("pods", pods_args(pods))
+        bench.cleanup(prefix)
         cold, _res, cold_wall = prof.module("pod", pod_args(pods[0]))
         noop, res, noop_wall = prof.module("pod", pod_args(pods[0]))
         noop_plain = prof.plain("pod", pod_args(pods[0]))
@@ -214,7 +235,15 @@ def main(bench, out_path, n=10):
     lines += ["", "So a playbook making one such call for %d pods would take about %.2f s for a no-op "
               "(Ansible's start, %.2f s, plus the process above), against the loop's measured figure in latest.md."
               % (n, adhoc + batch_noop_wall, adhoc)]
-    lines += ["", "## One pod, one module process", ""]
+    lines += ["", "## The pods module: all %d pods in one call" % n, "",
+              "What the benchmark's podkit playbook runs once. Under the profiler the pods go one after the other "
+              "(`parallel: 1`); the plain process, as the playbook runs it, converges 4 at a time: cold %.2f s, "
+              "no-op %.2f s without the profiler." % (pods_cold_plain, pods_noop_plain), ""]
+    lines += report_section("pods, cold over %d pods (parallel 1 under the profiler)" % n, pods_cold, pods_cold_wall,
+                            pods_cold_plain)
+    lines += report_section("pods, no-op over %d pods (parallel 1 under the profiler)" % n, pods_noop, pods_noop_wall,
+                            pods_noop_plain)
+    lines += ["## One pod, one module process", ""]
     lines += report_section("pod, cold (creates the cgroup, the sandbox, two members)", cold, cold_wall, cold_plain)
     lines += report_section("pod, no-op (nothing to change)", noop, noop_wall, noop_plain)
     lines += report_section("pod_facts over %d pods" % n, facts, facts_wall, facts_plain)

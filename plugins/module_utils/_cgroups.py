@@ -764,7 +764,10 @@ class V2Backend(CgroupBackend):
                     handle.write(" ".join("+" + c for c in wanted))
             current = os.path.join(current, part)
             if not os.path.isdir(current):
-                os.mkdir(current)
+                try:
+                    os.mkdir(current)
+                except FileExistsError:
+                    pass    # another pod's run (podkit.docker.pods converges pods in parallel) made it meanwhile
 
     def ensure(self, name, limits, check_mode=False):
         before = self.observe(name)

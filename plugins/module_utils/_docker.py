@@ -25,13 +25,15 @@ import http.client
 import json
 import socket
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import DEFAULT_PERIOD_US, cpu_quota, kubelet_shares
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
-from ansible_collections.podkit.docker.plugins.module_utils._spec import PortMapping
+
+if TYPE_CHECKING:
+    from ansible_collections.podkit.docker.plugins.module_utils._spec import PortMapping
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
@@ -327,6 +329,8 @@ def port_text(port: PortMapping) -> str:
 
 
 def parse_port_text(text: str) -> PortMapping:
+    # Imported here: pod_facts, which never parses a port, does not pay for importing _spec.
+    from ansible_collections.podkit.docker.plugins.module_utils._spec import PortMapping  # pylint: disable=import-outside-toplevel
     spec, _sep, proto = text.partition("/")
     parts = spec.rsplit(":", 2)
     if len(parts) == 3:

@@ -46,10 +46,13 @@ from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
     RUNNING_STATES, CgroupTarget, PodWanted, Wanted, cgroup_parent, want_member, want_pod, want_removal, want_sandbox)
 
 NS_WORDS = {"net": "network", "ipc": "IPC", "pid": "PID"}
+# Members of one pod created and started at once.
+MEMBER_THREADS = 8
 
 
 def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
-                 secrets: Optional[set] = None, observed: Optional[PodState] = None) -> Dict[str, Any]:
+                 secrets: Optional[set] = None, observed: Optional[PodState] = None,
+                 host: Optional[HostCgroups] = None) -> Dict[str, Any]:
     """podkit.docker.pod: one pod brought to its spec in one reconcile cycle.
 
     1. Parse the parameters into a PodSpec: bad input fails here, before the host is touched.
@@ -60,9 +63,12 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     3. Take the pod's host lock (released at the end; removed when the pod ends with nothing).
     4. Pull the images whose pull policy is ``always`` (not in check mode): a pull that brings
        nothing new changes nothing, only a new image ID does.
-    5. Observe (``observe``): the pod's containers with their namespace inodes (or ``observed``,
-       the pod's slice of an ``observe_pods`` call a caller made for many pods at once), the pod's
+    5. Observe (``observe``): the pod's containers with their namespace inodes, the pod's
        volumes, its cgroup parent (and any foreign process in it), the wanted images' IDs.
+       ``observed`` is the pod's slice of an ``observe_pods`` call a caller made for many pods
+       at once, before this lock was taken: it is used only if ``still_current`` finds it so
+       under the lock, else the pod is observed again (never a plan from stale containers).
+       ``host`` is the host's cgroup setup when the caller detected it already.
     6. Plan (``plan_pod``, the kubelet's computePodActions): the actions that close the gap, pure.
     7. Refuse when a container the plan creates would take the name of a foreign container.
     8. Apply the plan (``Applier``; not in check mode): limits raised first, sandbox, volumes,
@@ -78,7 +84,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
             for container in spec.containers + spec.init_containers:
                 secrets.update(container.env[k] for k in container.secret_env if container.env.get(k))
     pod = spec.name if spec is not None else _pod_name(params)
-    host = _host(client)
+    host = host or _host(client)
     backend = backend_for(host)
     if state_name in RUNNING_STATES:
         wanted = want_pod(spec, host, params.get("cgroup_parent"))
@@ -89,6 +95,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     with pod_lock(pod) as lock:
         if not check_mode and wanted is not None:
             refresh_images(client.api, wanted.images("always"))
+        if observed is not None and not still_current(client, observed):
+            observed = None
         state = observe(client, pod, wanted, backend, observed)
         lock.keep = state.has_containers()
         plan = plan_pod(wanted, state, state_name)
@@ -259,15 +267,18 @@ class PodState:
         return found + (list(self.extra) if extra else [])
 
 
-def observe_pods(client: Any, names: Optional[Sequence[str]] = None) -> Dict[str, PodState]:
-    """The containers of the pods in ``names`` (None: every podkit pod), by pod: ONE list call,
-    one inspect per container, /proc for the namespaces of running ones.
+def observe_pods(client: Any, names: Optional[Sequence[str]] = None,
+                 summaries: Optional[List[Dict[str, Any]]] = None) -> Dict[str, PodState]:
+    """The containers of the pods in ``names`` (None: every podkit pod), by pod: ONE list call
+    (or ``summaries``, the answer of one the caller made), one inspect per container, /proc for
+    the namespaces of running ones.
 
     A per-host caller observes every pod at once with it and hands each pod its slice
     (``converge_pod(..., observed=states[pod])``).
     """
     wanted = set(names) if names is not None else None
-    summaries = list_pod_containers(client.api, names[0] if names is not None and len(names) == 1 else None)
+    if summaries is None:
+        summaries = list_pod_containers(client.api, names[0] if names is not None and len(names) == 1 else None)
     states = dict((name, PodState(pod=name)) for name in (names or ()))
     for summary in summaries:
         pod = (summary.get("Labels") or {}).get(LABEL_POD)
@@ -278,6 +289,23 @@ def observe_pods(client: Any, names: Optional[Sequence[str]] = None) -> Dict[str
             continue    # removed between the two calls
         _sort_into(states.setdefault(pod, PodState(pod=pod)), Seen(attrs))
     return states
+
+
+def still_current(client: Any, state: PodState) -> bool:
+    """Whether a pod observed earlier (``state``, a slice of ``observe_pods``) is still as observed.
+
+    Checked under the pod's lock, for a fingerprint that costs one label-filtered list call and
+    a few /proc reads instead of an inspect per container: the same container IDs in the same
+    states (a container created, removed, started or stopped meanwhile, by another run or by
+    hand, changes it), and each running container still the process with the namespaces seen
+    (a restart, in place or by Docker's restart policy, gives another PID and, for a sandbox,
+    other namespaces).
+    """
+    now = dict((s["Id"], s.get("State")) for s in list_pod_containers(client.api, state.pod))
+    seen = state.all_containers()
+    if now != dict((s.id, s.state.get("Status")) for s in seen):
+        return False
+    return all(read_namespaces(s.pid) == s.namespaces for s in seen if s.running and s.pid)
 
 
 def _sort_into(state: PodState, seen: Seen) -> None:
@@ -711,11 +739,16 @@ def _timestamp(text: Optional[str]) -> Tuple[str, int]:
 # Applying
 
 
+def _is_member(action: Action) -> bool:
+    """A member's create or recreate: the actions ``Applier.run`` does together when in a row."""
+    return action.kind in ("create", "recreate") and action.wanted is not None and action.wanted.role == ROLE_MEMBER
+
+
 class Applier:
     """Runs a plan against the engine and the cgroup filesystem.
 
     One method per action kind; each takes its values from the action. Members created in a row
-    are started together, the only concurrency today.
+    are created and started together (``members_together``), each in its own thread.
     """
 
     def __init__(self, client: Any, pod: str, state: PodState, backend: Optional[CgroupBackend] = None,
@@ -728,7 +761,6 @@ class Applier:
         self.sandbox: Optional[Seen] = state.sandbox
         self.touched: Dict[str, str] = {}                 # key -> container id (new or changed)
         self.removed: set = set()
-        self.deferred: List[Tuple[str, str, str]] = []    # members created, to start
         self.lowered: List[CgroupWrite] = []              # limits lowered after every action
         self.final: Dict[str, Dict[str, Any]] = {}        # container id -> inspect after
 
@@ -745,24 +777,46 @@ class Applier:
             raise PodkitError("%s failed: %s" % (what, exc))
 
     def run(self, plan: Plan, start: bool = True) -> None:
-        self.deferred = []
-        done = 0
+        """Apply the actions in plan order; members created in a row (the plan puts them after the
+        sandbox runs, the volumes and the init containers) are created and started together."""
+        done = [0]
+        actions = plan.actions
         try:
-            for action in plan:
-                member = action.kind in ("create", "recreate") and action.wanted is not None \
-                    and action.wanted.role == ROLE_MEMBER
-                if not member:
-                    self.start_deferred()
-                getattr(self, "do_" + action.kind)(action, start)
-                done += 1
-            self.start_deferred()
+            index = 0
+            while index < len(actions):
+                group = [actions[index]]
+                while _is_member(group[0]) and index + len(group) < len(actions) \
+                        and _is_member(actions[index + len(group)]):
+                    group.append(actions[index + len(group)])
+                if len(group) == 1:
+                    getattr(self, "do_" + group[0].kind)(group[0], start)
+                    done[0] += 1
+                else:
+                    self.members_together(group, start, done)
+                index += len(group)
             for write in self.lowered:
                 self._backend().ensure(write.parent, write.last, check_mode=False)
         except PodkitError as error:
             # Whatever ran before the failure did change the host.
-            error.details.setdefault("changed", done > 0)
+            error.details.setdefault("changed", done[0] > 0)
             error.details.setdefault("actions", plan.lines())
             raise
+
+    def members_together(self, group: List[Action], start: bool, done: List[int]) -> None:
+        """Each member's create (its old container removed first) and start in a thread of its own:
+        the engine works on all of them at once instead of waiting on one call after the other.
+
+        The threads share the client (the SDK's connection pool serves concurrent calls); each
+        member's steps stay in order, and the first failure in plan order is raised once all ended.
+        """
+        def one(action: Action) -> None:
+            self.do_create(action, start)
+            done[0] += 1
+
+        with ThreadPoolExecutor(max_workers=min(MEMBER_THREADS, len(group))) as pool:
+            futures = [pool.submit(one, action) for action in group]
+        for future in futures:
+            future.result()
 
     def _backend(self) -> CgroupBackend:
         if self.backend is None:
@@ -789,16 +843,6 @@ class Applier:
 
     def inspect(self, container_id: str) -> Dict[str, Any]:
         return self._call("inspecting container %s" % container_id[:12], self.api.inspect_container, container_id)
-
-    def start_deferred(self) -> None:
-        """Start the members created in a row together: Docker starts them in parallel just fine."""
-        pending, self.deferred = self.deferred, []
-        if len(pending) == 1:
-            self.start(*pending[0])
-        elif pending:
-            with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:
-                for future in [pool.submit(self.start, *item) for item in pending]:
-                    future.result()
 
     def _sandbox_seen(self, container_id: str) -> None:
         attrs = self.final[container_id] = self.inspect(container_id)
@@ -830,7 +874,7 @@ class Applier:
                 self.start("sandbox", new_id, wanted.name)
             self._sandbox_seen(new_id)
         elif start:
-            self.deferred.append((action.target, new_id, wanted.name))
+            self.start(action.target, new_id, wanted.name)
 
     do_recreate = do_create
 

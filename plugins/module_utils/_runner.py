@@ -19,11 +19,29 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import (
 from ansible_collections.podkit.docker.plugins.module_utils._errors import MissingLibrary, PodkitError, fail
 
 Converge = Callable[..., Dict[str, Any]]
+FindSecrets = Callable[[Dict[str, Any]], Iterable[str]]
+
+
+def _module_class(find_secrets: Optional[FindSecrets]) -> type:
+    """AnsibleModule, or a subclass that masks ``find_secrets(params)`` in its invocation log.
+
+    AnsibleModule logs its invocation on the host (journal or syslog) from its constructor,
+    before the caller could add anything to ``no_log_values``: the secrets are added there.
+    """
+    if find_secrets is None:
+        return AnsibleModule
+
+    class SecretMaskingModule(AnsibleModule):
+        def _log_invocation(self) -> None:
+            self.no_log_values.update(find_secrets(self.params))
+            super(SecretMaskingModule, self)._log_invocation()
+
+    return SecretMaskingModule
 
 
 def run_module(argument_spec: Dict[str, Any], converge: Converge, result: Dict[str, Any], read_only: bool = False,
                prepare: Optional[Callable[[Dict[str, Any]], None]] = None,
-               find_secrets: Optional[Callable[[Dict[str, Any]], Iterable[str]]] = None,
+               find_secrets: Optional[FindSecrets] = None,
                **module_kwargs: Any) -> None:
     """Run ``converge(client, params, check_mode, diff[, secrets=...])`` as a module and exit.
 
@@ -31,8 +49,8 @@ def run_module(argument_spec: Dict[str, Any], converge: Converge, result: Dict[s
     checks the options before the engine is reached; ``find_secrets(params)`` gives values that
     must never be shown (``converge`` then receives the set, to add what it finds).
     """
-    module = AnsibleModule(argument_spec=dict(argument_spec, **DOCKER_COMMON_ARGS), supports_check_mode=True,
-                           **module_kwargs)
+    module = _module_class(find_secrets)(argument_spec=dict(argument_spec, **DOCKER_COMMON_ARGS),
+                                         supports_check_mode=True, **module_kwargs)
     params = module.params
     secrets = set(find_secrets(params)) if find_secrets else set()
     module.no_log_values.update(secrets)

@@ -19,8 +19,6 @@ import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Dict, List, Optional, Tuple
 
-from ansible.module_utils.common.yaml import HAS_YAML, yaml_load
-
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
@@ -570,6 +568,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     ``cgroup_parent``, ``sandbox_image`` and ``resources`` (pod-level override) come from the module.
     """
     if isinstance(manifest, str):
+        # Imported here: PyYAML costs more to import than pod_facts' whole run, and only text needs it.
+        from ansible.module_utils.common.yaml import HAS_YAML, yaml_load  # pylint: disable=import-outside-toplevel
         if not HAS_YAML:
             raise PodkitError("manifest: YAML text needs PyYAML on the target host; install python3-yaml or pass the manifest as a dict.")
         try:

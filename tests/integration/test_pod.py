@@ -351,3 +351,35 @@ def test_missing_image_with_pull_never_is_a_clear_error(docker_client, run_modul
     result = deploy(run_module, manifest, expect_fail=True)
     assert "podkit/not-here:%s" % pod_name in result["msg"] and "never" in result["msg"]
     assert labelled(docker_client, pod_name) == []
+
+
+def test_members_made_together_join_the_running_sandbox_after_the_init_containers(docker_client, run_module, pod_name):
+    """Members are created and started together once the sandbox runs and the init containers
+    completed in order; the actions stay in plan order, so check mode still predicts them."""
+    manifest = init_pod(pod_name)
+    app = manifest["spec"]["containers"][0]
+    manifest["spec"]["containers"] = [dict(app, name=name) for name in ("app", "b", "c", "d")]
+    checked = deploy(run_module, manifest, check=True)
+    result = deploy(run_module, manifest)
+    assert result["actions"] == checked["actions"]
+    assert result["actions"][-6:] == ["run init one: not run yet", "run init two: after one",
+                                      "create app", "create b", "create c", "create d"]
+    sandbox_pid = container_pid(docker_client, pod_name + "_sandbox")
+    for name in ("app", "b", "c", "d"):
+        pid = container_pid(docker_client, "%s_%s" % (pod_name, name))
+        assert [ns_inode(pid, ns) for ns in ("net", "ipc")] == [ns_inode(sandbox_pid, ns) for ns in ("net", "ipc")]
+        assert ns_inode(pid, "mnt") != ns_inode(sandbox_pid, "mnt")
+        # Each member started after both init containers had written.
+        assert exec_out(docker_client, "%s_%s" % (pod_name, name), ["cat", "/tmp/seen-at-start"]) == "one\ntwo\n"
+    # A new sandbox takes every member with it, all recreated together into its namespaces.
+    manifest["spec"]["hostname"] = "changed"
+    checked = deploy(run_module, manifest, check=True)
+    result = deploy(run_module, manifest)
+    assert result["actions"] == checked["actions"]
+    assert [a.split(":")[0] for a in result["actions"] if a.startswith("recreate")] == [
+        "recreate sandbox", "recreate app", "recreate b", "recreate c", "recreate d"]
+    sandbox_pid = container_pid(docker_client, pod_name + "_sandbox")
+    for name in ("app", "b", "c", "d"):
+        pid = container_pid(docker_client, "%s_%s" % (pod_name, name))
+        assert ns_inode(pid, "net") == ns_inode(sandbox_pid, "net")
+    assert deploy(run_module, manifest)["actions"] == []

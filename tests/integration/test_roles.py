@@ -180,6 +180,9 @@ def test_prune_removes_a_dropped_pod_and_leaves_foreign_containers(tmp_path, doc
     out, recap = play(tmp_path, ["pods"], dict(common, **scope, podkit_pods_definitions=[{"manifest_file": str(manifest)}],
                                                podkit_pods_prune=True), name="prune")
     assert recap["changed"] == 1, out
+    # One podkit.docker.pods call deployed and pruned; the report names the pruned pod's actions.
+    assert out.count("TASK [podkit.docker.pods : Deploy every listed pod") == 1 and "(item=" not in out, out
+    assert re.search(r"%s:\n(\s+- remove .*\n)*\s+- remove sandbox\n" % re.escape(dropped), out), out
     assert podkit_containers(docker_client, dropped) == []
     assert not (MEMORY_ROOT / "podkit" / ("pod-" + dropped)).exists()
     assert {c.status for c in podkit_containers(docker_client, kept)} == {"running"}

@@ -360,3 +360,15 @@ def test_systemd_backend_writes_a_unit_and_drives_systemctl(tmp_path, monkeypatc
     assert backend.remove("podkit-pod_foo.slice")
     assert not (units / "podkit-pod_foo.slice").exists()
     assert log.read_text().splitlines() == ["stop podkit-pod_foo.slice", "revert podkit-pod_foo.slice", "daemon-reload"]
+
+
+def test_v2_parent_made_by_a_concurrent_run_is_no_error(tmp_path, monkeypatch):
+    # podkit.docker.pods converges pods in parallel: two of them may both find /podkit missing
+    # and create it; the second mkdir must not fail the pod.
+    (tmp_path / "podkit").mkdir()
+    host = cg.HostCgroups(version=2, driver="cgroupfs", root=str(tmp_path), mountpoints={"unified": str(tmp_path)})
+    real_isdir = os.path.isdir
+    # The other run's mkdir lands between this run's look and its own mkdir.
+    monkeypatch.setattr(cg.os.path, "isdir", lambda path: False if path == str(tmp_path / "podkit") else real_isdir(path))
+    cg.V2Backend(host)._enable_controllers("/podkit/pod-a")
+    assert (tmp_path / "podkit" / "pod-a").is_dir()

@@ -1,0 +1,377 @@
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every pod of one host in one call (podkit.docker.pods).
+
+One call, in this order:
+
+1. resolve: each entry of ``pods`` merged with the options given once at the module level (an
+   entry's own value wins), its name known (from ``name``, the manifest's ``metadata.name`` or
+   ``manifest_file``). A list that cannot be read as a set of pods (an entry without a name,
+   a name given twice, manifest and manifest_file together) fails the call before anything is
+   touched: with it, neither the pods to converge nor the pods to prune are known;
+2. observe once: ONE label-filtered list call gives every podkit container of the host; the
+   podkit pods that the list does not name (narrowed by ``prune_selector`` as
+   ``kubectl apply --prune -l`` narrows its prune) become ``state: absent`` entries. A
+   container without that label is never a pod, so never pruned. The listed and pruned pods
+   are then observed from that answer (``observe_pods``: one inspect per container), and the
+   host's cgroup setup (``docker info``, mountinfo) is read once;
+3. converge: every pod is one reconcile cycle of the pod module (``converge_pod``: its own
+   lock, plan, apply, or only plan in check mode) given its slice of that observation, run
+   ``parallel`` at a time in worker threads, each worker with its own Docker client. Under
+   its lock a pod checks that its slice is still current (``still_current``: one list call
+   for the pod, /proc for the PIDs) and observes again when not, so a change made between
+   the observation and the lock (another run, a hand) is never planned from stale data. One
+   pod's failure is recorded and the others go on;
+4. report: results keyed by pod name, a flat ``actions`` list prefixed by pod name in the order
+   of the list (then the pruned pods by name), one diff per pod; the call fails afterwards
+   naming each pod that failed and why.
+
+Pods are independent: nothing here orders one pod after another, and the per-pod lock
+(``/run/podkit/<pod>.lock``) still serialises a pod against other runs on the same host.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Pattern
+
+from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
+    PodState, _host as detect_host, converge_pod, observe_pods)
+from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values as pod_secrets
+from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
+
+# Given once at the module level, overridden by an entry's own value.
+SHARED_OPTIONS = ("sandbox_image", "pull", "wait", "wait_timeout", "docker_host", "timeout")
+# The pod module's options an entry may carry (besides manifest_file, read here).
+POD_OPTIONS = ("name", "state", "manifest", "containers", "init_containers", "restart_policy",
+               "share_process_namespace", "hostname", "ports", "dns", "dns_search", "host_aliases", "volumes",
+               "cgroup_parent", "resources") + SHARED_OPTIONS
+DEFAULT_PARALLEL = 4
+
+
+@dataclass
+class Entry:
+    """One pod of the call: where it came from and the pod module's parameters for it."""
+    index: Optional[int]            # position in ``pods``; None for a pod found by prune
+    name: str
+    params: Dict[str, Any]
+    observed: Optional[PodState] = field(default=None, repr=False)    # its slice of the host's observation
+
+    @property
+    def where(self) -> str:
+        return "pod %s (pods[%d])" % (self.name, self.index) if self.index is not None else \
+            "pod %s (pruned)" % self.name
+
+
+@dataclass
+class Outcome:
+    """What converging one pod gave: the pod module's result, or its failure."""
+    entry: Entry
+    result: Dict[str, Any] = field(default_factory=dict)
+    error: Optional[str] = None
+    exception: Optional[str] = None     # a traceback, only for an error that is a bug, not a user's
+    secrets: set = field(default_factory=set)
+
+
+# ---------------------------------------------------------------------------
+# 1. resolve
+
+
+def _read_text(path: str) -> str:
+    with open(path) as handle:
+        return handle.read()
+
+
+def _load_manifest(value: Any, where: str) -> Any:
+    """A manifest given as YAML text, parsed; a dict as it is. Other shapes are left to the pod's own checks."""
+    if not isinstance(value, str):
+        return value
+    from ansible.module_utils.common.yaml import HAS_YAML, yaml_load
+    if not HAS_YAML:
+        raise PodkitError("%s: YAML text needs PyYAML on the target host; install python3-yaml or give the "
+                          "manifest as a mapping." % where)
+    try:
+        return yaml_load(value)
+    except Exception as exc:  # pylint: disable=broad-except  # any parser error is a user error here
+        raise PodkitError("%s: not valid YAML (%s); fix the text." % (where, exc))
+
+
+def _manifest_name(manifest: Any) -> Optional[str]:
+    if isinstance(manifest, dict) and isinstance(manifest.get("metadata"), dict):
+        name = manifest["metadata"].get("name")
+        return name if isinstance(name, str) and name else None
+    return None
+
+
+def merge_entry(shared: Dict[str, Any], entry: Dict[str, Any]) -> Dict[str, Any]:
+    """The pod module's parameters for one entry: the entry's own values, else the module-level ones."""
+    params = dict((key, entry.get(key)) for key in POD_OPTIONS)
+    for key in SHARED_OPTIONS:
+        if params.get(key) is None:
+            params[key] = shared.get(key)
+    params["state"] = params.get("state") or "present"
+    return params
+
+
+def resolve_entries(params: Dict[str, Any], read_text: Callable[[str], str] = _read_text) -> List[Entry]:
+    """The entries of ``pods`` with their names and merged parameters; raises PodkitError naming every
+    entry that cannot be placed (so nothing is touched when the set of pods is not known)."""
+    problems = []
+    entries = []
+    seen: Dict[str, int] = {}
+    for index, raw in enumerate(params.get("pods") or []):
+        where = "pods[%d]" % index
+        if not isinstance(raw, dict):
+            problems.append("%s: each entry is a mapping of the pod module's options." % where)
+            continue
+        merged = merge_entry(params, raw)
+        try:
+            if raw.get("manifest_file") is not None:
+                if raw.get("manifest") is not None:
+                    raise PodkitError("%s: manifest and manifest_file are exclusive; give one of them." % where)
+                path = raw["manifest_file"]
+                try:
+                    text = read_text(path)
+                except (IOError, OSError) as exc:
+                    raise PodkitError("%s.manifest_file: cannot read %s on the target host (%s); the path is read "
+                                      "where the module runs. For a file on the controller use manifest: "
+                                      "\"{{ lookup('ansible.builtin.file', '...') }}\"."
+                                      % (where, path, getattr(exc, "strerror", None) or exc))
+                merged["manifest"] = _load_manifest(text, "%s.manifest_file (%s)" % (where, path))
+            elif isinstance(merged.get("manifest"), str):
+                merged["manifest"] = _load_manifest(merged["manifest"], where + ".manifest")
+            name = merged.get("name")
+            from_manifest = _manifest_name(merged.get("manifest"))
+            if name is None and from_manifest is None:
+                raise PodkitError("%s: the pod has no name; give name, or a manifest (or manifest_file) with "
+                                  "metadata.name." % where)
+            if name is not None and from_manifest is not None and name != from_manifest:
+                raise PodkitError("%s.name: %r does not match the manifest's metadata.name %r; make them agree or "
+                                  "leave one out." % (where, name, from_manifest))
+            name = validate_pod_name(name or from_manifest, "%s.%s" % (where, "name" if name else "metadata.name"))
+        except PodkitError as error:
+            problems.append(error.msg)
+            continue
+        if name in seen:
+            problems.append("%s.name: pod %s is already pods[%d]; each pod appears once in pods."
+                            % (where, name, seen[name]))
+            continue
+        seen[name] = index
+        merged["name"] = name
+        entries.append(Entry(index=index, name=name, params=merged))
+    if problems:
+        raise PodkitError("pods: %s Nothing was changed." % " ".join(problems))
+    return entries
+
+
+def secret_values(params: Dict[str, Any]) -> List[str]:
+    """Values of env variables marked secret in any entry, before anything is parsed."""
+    found = []
+    for raw in params.get("pods") or []:
+        if isinstance(raw, dict):
+            found.extend(pod_secrets(raw))
+    return found
+
+
+# ---------------------------------------------------------------------------
+# 2. prune plan
+
+
+def selector_filters(selector: Optional[Dict[str, Any]]) -> List[str]:
+    """Docker label filters for podkit's containers, narrowed to ``prune_selector`` (all must match)."""
+    return [LABEL_POD] + ["%s=%s" % (key, value) for key, value in sorted((selector or {}).items())]
+
+
+def podkit_pod_names(summaries: List[Dict[str, Any]], selector: Optional[Dict[str, Any]] = None) -> List[str]:
+    """The pods that containers (list summaries) belong to; a container without io.podkit.pod is none.
+
+    The labels are checked here again, whatever the list call was asked: prune acts on this answer.
+    """
+    names = set()
+    for summary in summaries:
+        labels = summary.get("Labels") or {}
+        pod = labels.get(LABEL_POD)
+        if pod and all(labels.get(key) == str(value) for key, value in (selector or {}).items()):
+            names.add(pod)
+    return sorted(names)
+
+
+def check_selector(selector: Optional[Dict[str, Any]]) -> None:
+    for key, value in (selector or {}).items():
+        if not key or "=" in str(key) or value is None or isinstance(value, (dict, list)):
+            raise PodkitError("prune_selector.%s: give labels as name: value pairs of strings (the pod's "
+                              "metadata.labels)." % key)
+
+
+def prune_pattern(text: Optional[str]) -> Optional[Pattern[str]]:
+    if text is None:
+        return None
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise PodkitError("prune_pattern: %r is no regular expression (%s); fix it, or leave it out to prune "
+                          "every unlisted pod." % (text, exc))
+
+
+def prune_entries(observed_pods: List[str], entries: List[Entry], shared: Dict[str, Any],
+                  pattern: Optional[Pattern[str]] = None) -> List[Entry]:
+    """``state: absent`` entries for the podkit pods on the host that the list does not name (and
+    whose names ``pattern`` matches at their start, when given)."""
+    listed = set(e.name for e in entries)
+    return [Entry(index=None, name=pod, params=merge_entry(shared, dict(name=pod, state="absent")))
+            for pod in sorted(observed_pods) if pod not in listed and (pattern is None or pattern.match(pod))]
+
+
+# ---------------------------------------------------------------------------
+# 3. converge
+
+
+class Clients:
+    """One Docker client per worker thread and daemon address, closed together at the end.
+
+    A docker-py client (a requests session) is not shared between threads.
+    """
+
+    def __init__(self):
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.all: List[Any] = []
+
+    def get(self, docker_host, timeout):
+        cache = getattr(self.local, "clients", None)
+        if cache is None:
+            cache = self.local.clients = {}
+        key = (docker_host, timeout)
+        if key not in cache:
+            cache[key] = connect(docker_host, timeout)
+            with self.lock:
+                self.all.append(cache[key])
+        return cache[key]
+
+    def close(self):
+        for client in self.all:
+            client.close()
+
+
+def converge_one(entry: Entry, clients: Clients, check_mode: bool, diff: bool, host: Any = None) -> Outcome:
+    """One pod's reconcile cycle in a worker; every failure is kept in the outcome, never raised."""
+    outcome = Outcome(entry=entry)
+    try:
+        client = clients.get(entry.params["docker_host"], entry.params["timeout"])
+        outcome.result = converge_pod(client, entry.params, check_mode, diff, outcome.secrets,
+                                      observed=entry.observed, host=host if entry.observed is not None else None)
+    except PodkitError as error:
+        outcome.error = error.msg
+        outcome.result = dict(error.details)
+    except Exception as exc:  # pylint: disable=broad-except
+        # A bug must not stop the other pods' workers; it is reported with its traceback.
+        outcome.error = "unexpected error: %s: %s" % (type(exc).__name__, exc)
+        outcome.exception = traceback.format_exc()
+    return outcome
+
+
+def run_all(entries: List[Entry], check_mode: bool, diff: bool, parallel: int,
+            converge: Callable[..., Outcome] = converge_one, host: Any = None) -> List[Outcome]:
+    """Converge every entry, ``parallel`` at a time; outcomes in the order of ``entries``."""
+    clients = Clients()
+    try:
+        if parallel <= 1 or len(entries) <= 1:
+            return [converge(entry, clients, check_mode, diff, host) for entry in entries]
+        with ThreadPoolExecutor(max_workers=min(parallel, len(entries))) as pool:
+            futures = [pool.submit(converge, entry, clients, check_mode, diff, host) for entry in entries]
+            return [future.result() for future in futures]
+    finally:
+        clients.close()
+
+
+# ---------------------------------------------------------------------------
+# 4. report
+
+
+def pod_result(outcome: Outcome) -> Dict[str, Any]:
+    result = outcome.result
+    item = dict(changed=bool(result.get("changed")), actions=list(result.get("actions") or []),
+                pod=result.get("pod"), state=outcome.entry.params["state"])
+    if outcome.entry.index is None:
+        item["pruned"] = True
+    if outcome.error is not None:
+        item["failed"] = True
+        item["msg"] = outcome.error
+        for key, value in result.items():
+            item.setdefault(key, value)
+    return item
+
+
+def flatten(outcomes: List[Outcome]) -> List[str]:
+    """Every pod's actions, prefixed by its name, pod after pod in the order converged."""
+    return ["%s: %s" % (o.entry.name, action) for o in outcomes for action in (o.result.get("actions") or [])]
+
+
+def diffs(outcomes: List[Outcome]) -> List[Dict[str, Any]]:
+    """One diff per pod that changes, headed by its name (Ansible shows a list of diffs one by one)."""
+    found = []
+    for outcome in outcomes:
+        diff = outcome.result.get("diff")
+        if diff and outcome.result.get("actions"):
+            found.append(dict(diff, before_header="pod %s" % outcome.entry.name,
+                              after_header="pod %s" % outcome.entry.name))
+    return found
+
+
+def failure_message(outcomes: List[Outcome]) -> Optional[str]:
+    failed = [o for o in outcomes if o.error is not None]
+    if not failed:
+        return None
+    return "%d of %d pods failed (the others were converged): %s" % (
+        len(failed), len(outcomes), " | ".join("%s: %s" % (o.entry.where, o.error) for o in failed))
+
+
+def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
+                  secrets: Optional[set] = None) -> Dict[str, Any]:
+    """podkit.docker.pods: the module's result; a PodkitError naming each pod that failed (with the
+    result in its details) when any did. ``secrets`` receives every pod's secret values."""
+    entries = resolve_entries(params)
+    parallel = params.get("parallel")
+    parallel = DEFAULT_PARALLEL if parallel is None else parallel
+    if parallel < 1:
+        raise PodkitError("parallel: %r must be at least 1 (the number of pods converged at once)." % parallel)
+    selector = params.get("prune_selector")
+    check_selector(selector)
+    pattern = prune_pattern(params.get("prune_pattern"))
+    # The one observation: every podkit container of the host in one list call, the pods to prune
+    # from it, and the slices of the pods on this daemon (an entry may name another docker_host:
+    # that pod observes itself).
+    summaries = list_pod_containers(client.api)
+    if params.get("prune"):
+        entries = entries + prune_entries(podkit_pod_names(summaries, selector), entries, params, pattern)
+    here = [e for e in entries if e.params["docker_host"] == params["docker_host"]]
+    states = observe_pods(client, [e.name for e in here], summaries) if here else {}
+    for entry in here:
+        entry.observed = states[entry.name]
+    host = detect_host(client) if here else None
+    outcomes = run_all(entries, check_mode, diff, parallel, host=host)
+    for outcome in outcomes:
+        if secrets is not None:
+            secrets.update(outcome.secrets)
+    result: Dict[str, Any] = dict(
+        changed=any(o.result.get("changed") for o in outcomes),
+        pods=dict((o.entry.name, pod_result(o)) for o in outcomes),
+        actions=flatten(outcomes),
+    )
+    if diff:
+        result["diff"] = diffs(outcomes)
+    msg = failure_message(outcomes)
+    if msg:
+        bugs = [o.exception for o in outcomes if o.exception]
+        if bugs:
+            result["exception"] = "\n".join(bugs)
+        raise PodkitError(msg, **result)
+    return result

@@ -1,0 +1,296 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: pods
+short_description: Every pod of a Docker host in one call, converged in parallel
+version_added: 0.1.0
+description:
+  - Converges a list of pods on one host in one module run, each pod exactly as M(podkit.docker.pod) does it (the
+    same reconcile cycle - observe, plan, apply - with its own lock on C(/run/podkit/<pod>.lock)), up to
+    O(parallel) pods at once. One task and one module start for the whole host instead of one per pod.
+  - Each entry of O(pods) takes M(podkit.docker.pod)'s options (native options, O(pods[].manifest) or
+    O(pods[].manifest_file), and O(pods[].state)). The options every pod shares - O(sandbox_image), O(pull),
+    O(wait), O(wait_timeout), O(docker_host), O(timeout) - can be given once here; an entry's own value wins.
+  - One pod's failure does not stop the others - every pod that can be converged is, then the task fails
+    naming each pod that failed and why (RV(pods) holds each pod's own message).
+  - A list that does not describe a set of pods (an entry whose name cannot be known, a pod named twice,
+    O(pods[].manifest) together with O(pods[].manifest_file)) fails before anything is touched.
+  - With O(prune), the podkit pods of this host (containers labelled C(io.podkit.pod)) that the list does not
+    name are removed as M(podkit.docker.pod) removes them with C(state=absent). A container without that label
+    is never touched, whatever its name.
+  - Check mode and C(--diff) work per pod from the same plan as a real run - RV(actions) in check mode are the
+    actions a real run then performs.
+author:
+  - podkit.docker contributors (@podkit)
+options:
+  pods:
+    description:
+      - The pods of the host. Each entry takes the options of M(podkit.docker.pod); those not given come from the
+        options of the same name at the module level, or from M(podkit.docker.pod)'s defaults.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description:
+          - The pod's name. With O(pods[].manifest) or O(pods[].manifest_file), it defaults to C(metadata.name)
+            and must agree with it when both are given. Each pod appears once in the list.
+        type: str
+      state:
+        description:
+          - As M(podkit.docker.pod)'s O(podkit.docker.pod#module:state).
+        type: str
+        choices: [present, started, stopped, restarted, absent]
+        default: present
+      manifest:
+        description:
+          - A Kubernetes C(v1) C(Pod), as a dict or as YAML text; see M(podkit.docker.pod).
+        type: raw
+      manifest_file:
+        description:
+          - A file holding a Kubernetes C(v1) C(Pod) as YAML, read on the Docker host (where the module runs).
+            For a file on the controller, give O(pods[].manifest) with C(lookup('ansible.builtin.file', ...)).
+          - Mutually exclusive with O(pods[].manifest).
+        type: path
+      containers:
+        description:
+          - The pod's containers, as M(podkit.docker.pod)'s O(podkit.docker.pod#module:containers) (C(secret=true) env
+            values are hidden here too).
+        type: list
+        elements: dict
+      init_containers:
+        description:
+          - Containers run to completion, in order, before the members start.
+        type: list
+        elements: dict
+      restart_policy:
+        description:
+          - The pod's restart policy. Default C(Always).
+        type: str
+        choices: [Always, OnFailure, Never]
+      share_process_namespace:
+        description:
+          - Members join the sandbox's PID namespace.
+        type: bool
+      hostname:
+        description:
+          - The pod's hostname. Default the pod name.
+        type: str
+      ports:
+        description:
+          - Ports published on the pod, C([host_ip:]host_port:container_port[/proto]).
+        type: list
+        elements: str
+      dns:
+        description:
+          - DNS servers of the pod.
+        type: list
+        elements: str
+      dns_search:
+        description:
+          - DNS search domains of the pod.
+        type: list
+        elements: str
+      host_aliases:
+        description:
+          - Entries for the pod's C(/etc/hosts), as M(podkit.docker.pod) takes them.
+        type: raw
+      volumes:
+        description:
+          - Pod volumes, Kubernetes style (C(hostPath), C(emptyDir)).
+        type: list
+        elements: dict
+      cgroup_parent:
+        description:
+          - The pod's cgroup parent. Default C(/podkit/pod-<pod>) (cgroupfs) or C(podkit-pod_<pod>.slice)
+            (systemd).
+        type: str
+      resources:
+        description:
+          - Pod-level C(limits) and C(requests) overriding those derived from the containers.
+        type: dict
+      sandbox_image:
+        description:
+          - This pod's sandbox image; default O(sandbox_image).
+        type: str
+      pull:
+        description:
+          - This pod's default pull policy; default O(pull).
+        type: str
+        choices: [missing, always, never]
+      wait:
+        description:
+          - Wait for this pod's started members to run; default O(wait).
+        type: bool
+      wait_timeout:
+        description:
+          - This pod's wait timeout in seconds; default O(wait_timeout).
+        type: int
+      docker_host:
+        description:
+          - The Docker daemon for this pod; default O(docker_host). O(prune) looks only at O(docker_host).
+        type: str
+        aliases: [docker_url]
+      timeout:
+        description:
+          - Docker API timeout for this pod; default O(timeout).
+        type: int
+  prune:
+    description:
+      - Remove the podkit pods on this host (on O(docker_host)) that O(pods) does not name - their containers,
+        volumes, cgroup and lock file, as M(podkit.docker.pod) does with C(state=absent).
+      - Only containers labelled C(io.podkit.pod) make a pod; a container without that label is never touched.
+    type: bool
+    default: false
+  prune_selector:
+    description:
+      - With O(prune), only pods with a container carrying every one of these labels (a manifest's
+        C(metadata.labels) are on the pod's sandbox) are candidates for removal, as C(kubectl apply --prune -l)
+        narrows its prune. Useful when several plays or teams share a host, each owning a set of pods.
+    type: dict
+  prune_pattern:
+    description:
+      - With O(prune), only pods whose names this regular expression matches (at the start of the name, as Python's
+        C(re.match)) are candidates for removal - a naming convention instead of O(prune_selector)'s labels.
+      - Both narrow the candidates when both are given.
+    type: str
+  parallel:
+    description:
+      - How many pods are converged at once, each in its own worker with its own Docker client. C(1) converges
+        them one after the other.
+      - The default suits a small host; more mostly adds contention in the Docker daemon.
+    type: int
+    default: 4
+  sandbox_image:
+    description:
+      - The sandbox (pause) image of every pod that does not set its own. Default C(registry.k8s.io/pause:3.10);
+        where no registry answers, use the image the P(podkit.docker.host#role) role builds, C(podkit/pause:latest).
+    type: str
+  pull:
+    description:
+      - The default pull policy of every pod that does not set its own - C(missing), C(always) or C(never).
+    type: str
+    choices: [missing, always, never]
+    default: missing
+  wait:
+    description:
+      - Return only when the members started by this run are running (per pod, unless the pod says otherwise).
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for each init container to complete and for the members to run (per pod).
+    type: int
+    default: 60
+extends_documentation_fragment:
+  - podkit.docker.docker
+  - podkit.docker.docker.attributes
+seealso:
+  - module: podkit.docker.pod
+  - module: podkit.docker.pod_facts
+"""
+
+EXAMPLES = r"""
+- name: Every pod of the host, in one call
+  podkit.docker.pods:
+    sandbox_image: podkit/pause:latest
+    pull: never
+    prune: true
+    pods:
+      - name: web
+        containers:
+          - name: app
+            image: podkit/busybox:latest
+            command: [httpd, -f, -p, "80", -h, /]
+            ports:
+              - {containerPort: 80, hostPort: 8080, hostIP: 127.0.0.1}
+            resources:
+              limits: {memory: 256Mi}
+      - manifest_file: /etc/podkit/pods/worker.yml
+      - manifest: "{{ lookup('ansible.builtin.file', 'pods/cache.yml') }}"
+        wait_timeout: 120
+      - name: old
+        state: absent
+  register: host_pods
+
+- name: Show what changed, pod by pod
+  ansible.builtin.debug:
+    var: host_pods.actions
+"""
+
+RETURN = r"""
+pods:
+  description:
+    - Every pod of the call (the listed ones, then those O(prune) removed), keyed by name - C(changed), C(actions)
+      (as M(podkit.docker.pod) returns them), C(pod) (the pod as M(podkit.docker.pod) returns it, null once
+      removed), C(state); C(pruned) for a pod that O(prune) removed; C(failed) and C(msg) for a pod that failed.
+  returned: always
+  type: dict
+  sample: {"web": {"changed": true, "state": "present", "actions": ["create sandbox", "create app"], "pod": {}}}
+actions:
+  description: Every pod's actions, each prefixed by the pod's name, pod after pod in the order of O(pods).
+  returned: always
+  type: list
+  elements: str
+  sample: ["web: create cgroup /podkit/pod-web", "web: create sandbox", "web: create app", "old: remove sandbox"]
+"""
+
+from ansible_collections.podkit.docker.plugins.module_utils._pods import DEFAULT_PARALLEL, converge_pods, secret_values
+from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
+from ansible_collections.podkit.docker.plugins.module_utils._spec import POD_STATES, PULL_POLICIES, RESTART_POLICIES
+
+ENTRY_OPTIONS = dict(
+    name=dict(type="str"),
+    state=dict(type="str", default="present", choices=list(POD_STATES)),
+    manifest=dict(type="raw"),
+    manifest_file=dict(type="path"),
+    containers=dict(type="list", elements="dict"),
+    init_containers=dict(type="list", elements="dict"),
+    restart_policy=dict(type="str", choices=list(RESTART_POLICIES)),
+    share_process_namespace=dict(type="bool"),
+    hostname=dict(type="str"),
+    ports=dict(type="list", elements="str"),
+    dns=dict(type="list", elements="str"),
+    dns_search=dict(type="list", elements="str"),
+    host_aliases=dict(type="raw"),
+    volumes=dict(type="list", elements="dict"),
+    cgroup_parent=dict(type="str"),
+    resources=dict(type="dict"),
+    sandbox_image=dict(type="str"),
+    pull=dict(type="str", choices=list(PULL_POLICIES)),
+    wait=dict(type="bool"),
+    wait_timeout=dict(type="int"),
+    docker_host=dict(type="str", aliases=["docker_url"]),
+    timeout=dict(type="int"),
+)
+
+
+def main():
+    run_module(
+        dict(
+            pods=dict(type="list", elements="dict", required=True, options=ENTRY_OPTIONS),
+            prune=dict(type="bool", default=False),
+            prune_selector=dict(type="dict"),
+            prune_pattern=dict(type="str"),
+            parallel=dict(type="int", default=DEFAULT_PARALLEL),
+            sandbox_image=dict(type="str"),
+            pull=dict(type="str", default="missing", choices=list(PULL_POLICIES)),
+            wait=dict(type="bool", default=True),
+            wait_timeout=dict(type="int", default=60),
+        ),
+        converge_pods, dict(changed=False, pods={}, actions=[]),
+        # Values of env variables marked secret in any entry: masked in the invocation log and in
+        # everything the module returns, even when the call is refused before a pod is parsed.
+        find_secrets=secret_values,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""The pods module's own logic without an engine: merging, validation, prune selection, reporting."""
+
+import threading
+import time
+
+import pytest
+
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._pods import (
+    Entry, Outcome, check_selector, diffs, failure_message, flatten, merge_entry, pod_result, podkit_pod_names,
+    prune_entries, resolve_entries, run_all, secret_values, selector_filters)
+
+SHARED = dict(sandbox_image="podkit/pause:latest", pull="never", wait=True, wait_timeout=60,
+              docker_host="unix:///var/run/docker.sock", timeout=60)
+
+
+def manifest(name, **labels):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+            "spec": {"containers": [{"name": "app", "image": "busybox"}]}}
+
+
+def params(*pods, **extra):
+    return dict(SHARED, pods=list(pods), **extra)
+
+
+def no_file(path):
+    raise OSError(2, "No such file or directory", path)
+
+
+# -- merging
+
+
+def test_entry_values_win_over_module_level_ones_and_unset_ones_inherit():
+    merged = merge_entry(SHARED, dict(name="a", pull="missing", wait=False, wait_timeout=None))
+    assert merged["pull"] == "missing"
+    # False is a value, not "unset": a pod that does not wait stays so under a module-level wait: true.
+    assert merged["wait"] is False
+    assert merged["wait_timeout"] == 60
+    assert merged["sandbox_image"] == "podkit/pause:latest"
+    assert merged["docker_host"] == "unix:///var/run/docker.sock"
+    assert merged["state"] == "present"
+
+
+def test_merge_passes_every_pod_option_and_nothing_of_the_pods_module():
+    entry = dict(name="a", containers=[{"name": "app"}], cgroup_parent="/pod-a", state="absent", manifest_file="/x")
+    merged = merge_entry(dict(SHARED, prune=True, parallel=2, pods=[entry]), entry)
+    assert merged["containers"] == [{"name": "app"}] and merged["cgroup_parent"] == "/pod-a"
+    assert merged["state"] == "absent"
+    for key in ("prune", "parallel", "pods", "manifest_file"):
+        assert key not in merged
+
+
+# -- validation of the list
+
+
+def test_names_come_from_name_manifest_text_and_manifest_file():
+    import yaml
+    files = {"/srv/c.yml": yaml.safe_dump(manifest("c"))}
+    entries = resolve_entries(params(
+        dict(name="a", containers=[]),
+        dict(manifest=manifest("b")),
+        dict(manifest_file="/srv/c.yml", pull="missing"),
+        dict(manifest=yaml.safe_dump(manifest("d")), name="d"),
+    ), read_text=files.__getitem__)
+    assert [(e.index, e.name) for e in entries] == [(0, "a"), (1, "b"), (2, "c"), (3, "d")]
+    # The file's manifest is handed to the pod as parsed data, with the entry's own options.
+    assert entries[2].params["manifest"]["metadata"]["name"] == "c"
+    assert entries[2].params["pull"] == "missing" and entries[1].params["pull"] == "never"
+    assert entries[3].params["manifest"]["metadata"]["name"] == "d"
+
+
+def test_a_name_given_twice_is_refused_naming_both_entries():
+    with pytest.raises(PodkitError) as caught:
+        resolve_entries(params(dict(name="a"), dict(name="b"), dict(manifest=manifest("a"))))
+    assert "pods[2].name: pod a is already pods[0]" in caught.value.msg
+    assert "Nothing was changed" in caught.value.msg
+
+
+def test_every_bad_entry_is_named_in_one_error():
+    with pytest.raises(PodkitError) as caught:
+        resolve_entries(params(
+            dict(containers=[{"name": "app"}]),
+            dict(name="ok"),
+            dict(name="x", manifest=manifest("y")),
+            dict(manifest=manifest("m"), manifest_file="/m.yml"),
+            dict(manifest_file="/missing.yml"),
+            dict(name="-bad/name"),
+            "not-a-mapping",
+            dict(manifest="kind: [unclosed"),
+        ), read_text=no_file)
+    msg = caught.value.msg
+    assert "pods[0]: the pod has no name" in msg
+    assert "pods[1]" not in msg
+    assert "pods[2].name: 'x' does not match the manifest's metadata.name 'y'" in msg
+    assert "pods[3]: manifest and manifest_file are exclusive" in msg
+    assert "pods[4].manifest_file: cannot read /missing.yml" in msg and "No such file" in msg
+    assert "pods[5].name" in msg
+    assert "pods[6]: each entry is a mapping" in msg
+    assert "pods[7].manifest: not valid YAML" in msg
+
+
+def test_a_manifest_name_that_is_invalid_names_metadata_name():
+    with pytest.raises(PodkitError) as caught:
+        resolve_entries(params(dict(manifest=manifest("../etc"))))
+    assert "pods[0].metadata.name" in caught.value.msg
+
+
+def test_an_empty_list_is_no_pods():
+    assert resolve_entries(params()) == []
+
+
+# -- prune selection
+
+
+def summary(pod=None, **labels):
+    if pod is not None:
+        labels["io.podkit.pod"] = pod
+    return {"Id": "x" * 64, "Names": ["/%s_sandbox" % pod], "Labels": labels}
+
+
+def test_prune_candidates_are_only_containers_labelled_with_a_pod():
+    found = podkit_pod_names([summary("a"), summary("a"), summary("b"), summary(None), summary(""),
+                              {"Id": "y", "Labels": None}])
+    assert found == ["a", "b"]
+
+
+def test_prune_selector_narrows_the_candidates():
+    summaries = [summary("a", team="web"), summary("b", team="db"), summary("c"), summary(None, team="web")]
+    assert podkit_pod_names(summaries, {"team": "web"}) == ["a"]
+    assert selector_filters({"team": "web", "tier": "1"}) == ["io.podkit.pod", "team=web", "tier=1"]
+    assert selector_filters(None) == ["io.podkit.pod"]
+
+
+@pytest.mark.parametrize("selector", [{"team": None}, {"team": ["a"]}, {"a=b": "c"}])
+def test_a_bad_prune_selector_is_refused(selector):
+    with pytest.raises(PodkitError) as caught:
+        check_selector(selector)
+    assert "prune_selector." in caught.value.msg
+
+
+def test_prune_removes_the_unlisted_pods_only():
+    entries = [Entry(0, "a", {}), Entry(1, "gone", {"state": "absent"})]
+    pruned = prune_entries(["a", "c", "b", "gone"], entries, SHARED)
+    assert [(e.index, e.name, e.params["state"]) for e in pruned] == [(None, "b", "absent"), (None, "c", "absent")]
+    assert pruned[0].params["docker_host"] == SHARED["docker_host"]
+    assert pruned[0].where == "pod b (pruned)"
+
+
+# -- running and reporting
+
+
+def test_pods_run_at_most_parallel_at_once_and_outcomes_keep_the_list_order():
+    lock = threading.Lock()
+    state = dict(now=0, peak=0)
+
+    def converge(entry, _clients, _check, _diff, _host):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.05 if entry.index % 2 else 0.01)
+        with lock:
+            state["now"] -= 1
+        return Outcome(entry=entry, result=dict(actions=["create sandbox"], changed=True))
+
+    entries = [Entry(i, "p%d" % i, {}) for i in range(10)]
+    outcomes = run_all(entries, False, False, 3, converge=converge)
+    assert [o.entry.name for o in outcomes] == ["p%d" % i for i in range(10)]
+    assert state["peak"] == 3
+    state["peak"] = 0
+    run_all(entries, False, False, 1, converge=converge)
+    assert state["peak"] == 1
+
+
+def outcomes():
+    ok = Outcome(Entry(0, "web", {"state": "present"}), result=dict(
+        changed=True, actions=["create sandbox", "create app"], pod={"name": "web"},
+        diff=dict(before={}, after={}, prepared="create sandbox\n")))
+    same = Outcome(Entry(1, "db", {"state": "present"}), result=dict(
+        changed=False, actions=[], pod={"name": "db"}, diff=dict(before={}, after={}, prepared="")))
+    bad = Outcome(Entry(2, "cache", {"state": "present"}), result=dict(
+        changed=True, actions=["create sandbox"], exit_code=3), error="init container setup failed with exit code 3")
+    pruned = Outcome(Entry(None, "old", {"state": "absent"}), result=dict(changed=True, actions=["remove sandbox"]))
+    return [ok, same, bad, pruned]
+
+
+def test_actions_are_flat_and_prefixed_by_pod_in_order():
+    assert flatten(outcomes()) == ["web: create sandbox", "web: create app", "cache: create sandbox",
+                                   "old: remove sandbox"]
+
+
+def test_per_pod_results_say_what_failed_and_what_was_pruned():
+    web, db, cache, old = [pod_result(o) for o in outcomes()]
+    assert web == dict(changed=True, actions=["create sandbox", "create app"], pod={"name": "web"}, state="present")
+    assert db["changed"] is False and "failed" not in db
+    assert cache["failed"] is True and cache["msg"].startswith("init container setup failed")
+    assert cache["exit_code"] == 3 and cache["changed"] is True
+    assert old["pruned"] is True and old["state"] == "absent"
+
+
+def test_the_failure_message_names_each_failed_pod_and_why():
+    msg = failure_message(outcomes())
+    assert msg.startswith("1 of 4 pods failed")
+    assert "pod cache (pods[2]): init container setup failed with exit code 3" in msg
+    assert "web" not in msg
+    assert failure_message(outcomes()[:2]) is None
+
+
+def test_one_diff_per_changed_pod_headed_by_its_name():
+    found = diffs(outcomes())
+    # db changes nothing; cache failed before it had a diff.
+    assert [d["before_header"] for d in found] == ["pod web"]
+    assert found[0]["prepared"] == "create sandbox\n" and found[0]["after_header"] == "pod web"
+
+
+def test_secret_values_of_every_entry_are_found_before_parsing():
+    found = secret_values(params(
+        dict(name="a", containers=[{"name": "app", "env": [{"name": "T", "value": "s1", "secret": True},
+                                                           {"name": "P", "value": "plain"}]}]),
+        dict(name="b", init_containers=[{"name": "i", "secret_env": {"K": "s2"}}]),
+        "not-a-mapping",
+    ))
+    assert sorted(found) == ["s1", "s2"]
+
+
+@pytest.mark.parametrize("module", ["pods", "pod"])
+def test_the_invocation_logged_on_the_host_masks_secret_values(tmp_path, module):
+    """AnsibleModule logs its arguments to the host's journal or syslog as it starts; the sink is
+    captured here (this machine has neither) and the secret must not be in what was logged."""
+    import json
+    import subprocess
+    import sys
+    token = "s3cr3t-logged-%s" % tmp_path.name
+    pod = {"name": "a", "containers": [{"name": "app", "image": "busybox",
+                                        "env": [{"name": "TOKEN", "value": token, "secret": True}]}]}
+    args = {"ANSIBLE_MODULE_ARGS": dict(pod if module == "pod" else {"pods": [pod]},
+                                        docker_host="unix:///nonexistent.sock")}
+    script = (
+        "import sys\n"
+        "import ansible.module_utils.basic as basic\n"
+        "logged = []\n"
+        "basic.has_journal = False\n"
+        "basic.AnsibleModule._log_to_syslog = lambda self, msg: logged.append(msg)\n"
+        "from ansible_collections.podkit.docker.plugins.modules import %s as module\n"
+        "try:\n"
+        "    module.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write('LOGGED:' + repr(logged))\n" % module)
+    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(args), capture_output=True, text=True,
+                          env=dict(__import__("os").environ, PYTHONPATH=":".join(sys.path)), check=False, timeout=60)
+    logged = proc.stderr.split("LOGGED:", 1)[-1]
+    assert "Invoked with" in logged and "TOKEN" in logged, proc.stderr
+    assert token not in logged and token not in proc.stdout
