@@ -32,7 +32,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     CgroupBackend, CgroupLimits, HostCgroups, backend_for, detect_host, foreign_processes, split_limits)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
     LOG_TAIL, STOP_TIMEOUT, DockerError, check_foreign, image_id, inspect_or_none, list_pod_containers,
-    member_create_args, pull_image, sandbox_create_args, volume_create_args)
+    claim_create_args, member_create_args, pull_image, runtime_context, sandbox_create_args, volume_create_args)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import container_summary, pod_facts
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
@@ -42,6 +42,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_loc
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
+from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
+    observed_digest, pod_files_exist, remove_pod_files, write_volume)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
     RUNNING_STATES, CgroupTarget, PodWanted, Wanted, cgroup_parent, want_member, want_pod, want_removal, want_sandbox)
 
@@ -72,7 +74,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     """
     state_name = params.get("state") or "present"
     spec = None
-    if state_name in RUNNING_STATES or params.get("manifest") is not None or params.get("containers"):
+    if state_name in RUNNING_STATES or params.get("manifest") is not None or params.get("manifest_file") \
+            or params.get("containers"):
         spec = pod_spec_from_params(params)
         if secrets is not None:
             for container in spec.containers + spec.init_containers:
@@ -102,6 +105,10 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
                 applier.wait_running(plan.started_members(), params.get("wait_timeout") or 60)
             containers = applier.final_containers() if state_name != "absent" else None
         result: Dict[str, Any] = dict(pod=None)
+        if spec is not None and spec.warnings:
+            result["warnings"] = list(spec.warnings)
+        if spec is not None and spec.namespace:
+            result["namespace"] = spec.namespace
         if not (state_name == "absent" and plan and not check_mode):
             result["pod"] = pod_facts(client, host, pod, containers=containers)
         return report(result, state, plan, wanted.by_key() if wanted else {}, diff)
@@ -250,6 +257,9 @@ class PodState:
     volumes: Dict[str, Dict[str, str]] = field(default_factory=dict)  # Docker volume name -> its labels
     images: Dict[str, Optional[str]] = field(default_factory=dict)    # reference -> image ID, None: missing
     cgroup: Optional[CgroupState] = None
+    files: Dict[str, Optional[str]] = field(default_factory=dict)     # file volume -> digest on the host
+    claims: Dict[str, bool] = field(default_factory=dict)             # claim volume -> exists
+    files_exist: bool = False                                         # any file volume of the pod on the host
 
     def has_containers(self) -> bool:
         return bool(self.sandbox is not None or self.containers or self.extra)
@@ -311,6 +321,14 @@ def observe_more(client: Any, state: PodState, wanted: PodWanted, backend: Optio
     """The pod's volumes, the wanted images' IDs and, with ``backend``, its cgroup parent."""
     if wanted.used_volumes or wanted.removal:
         state.volumes = observe_volumes(client.api, state.pod)
+    for name, files in wanted.files.items():
+        state.files[name] = observed_digest(files.path)
+    for name in wanted.used_volumes:
+        volume = wanted.volumes.get(name)
+        if volume is not None and volume.claim and volume.claim not in state.claims:
+            state.claims[volume.claim] = claim_exists(client.api, volume.claim)
+    if wanted.removal:
+        state.files_exist = pod_files_exist(state.pod)
     for ref in wanted.images():
         if ref not in state.images:
             state.images[ref] = image_id(client.api, ref)
@@ -329,6 +347,15 @@ def observe_volumes(api: Any, pod: str) -> Dict[str, Dict[str, str]]:
     except DockerError as exc:
         raise PodkitError("docker_host: listing the volumes of pod %s failed: %s" % (pod, exc))
     return dict((v["Name"], v.get("Labels") or {}) for v in found if v["Name"].startswith(pod + "_"))
+
+
+def claim_exists(api: Any, claim: str) -> bool:
+    """Whether the Docker volume behind a persistentVolumeClaim exists."""
+    try:
+        found = api.volumes(filters={"name": claim}).get("Volumes") or []
+    except DockerError as exc:
+        raise PodkitError("docker_host: listing volumes failed: %s" % exc)
+    return any(v["Name"] == claim for v in found)
 
 
 def observe_cgroup(backend: CgroupBackend, state: PodState, target: CgroupTarget) -> CgroupState:
@@ -352,7 +379,7 @@ def refresh_images(api: Any, refs: Sequence[str]) -> None:
 # The plan
 
 
-ActionKind = Literal["pull", "cgroup", "volume", "create", "recreate", "start", "stop", "restart", "remove", "run"]
+ActionKind = Literal["pull", "cgroup", "volume", "files", "create", "recreate", "start", "stop", "restart", "remove", "run"]
 
 
 @dataclass
@@ -372,6 +399,11 @@ class VolumeRemoval:
 @dataclass
 class CgroupRemoval:
     parent: str
+
+
+@dataclass
+class FilesRemoval:
+    pod: str
 
 
 @dataclass
@@ -396,6 +428,8 @@ class Action:
             text = "%s cgroup %s" % ("update" if self.reason else "create", self.target)
         elif self.kind == "volume":
             text = "create volume %s" % self.target
+        elif self.kind == "files":
+            text = "write %s" % self.target
         else:
             text = "%s %s" % (self.kind, self.target)
         return text + (": " + self.reason if self.reason else "")
@@ -438,6 +472,7 @@ def plan_pod(wanted: Optional[PodWanted], state: PodState, state_name: str) -> P
         planner.cgroup(wanted.cgroup)
         planner.sandbox(wanted.sandbox, state_name, "sandbox_image")
         planner.volumes(wanted.volumes, wanted.used_volumes)
+        planner.files(wanted)
         rerun = None
         for item in wanted.init:
             rerun = planner.init(item, rerun)
@@ -525,10 +560,25 @@ class Planner:
             first, last = split_limits(target.limits, old)
         self.add(Action("cgroup", target.parent, reason, value=CgroupWrite(target.parent, first, last)))
 
+    def files(self, wanted: PodWanted) -> None:
+        """Write the file volumes (configMap, secret, ...) whose content on the host differs."""
+        for name in sorted(wanted.files):
+            files = wanted.files[name]
+            seen = self.state.files.get(name)
+            if seen != files.digest:
+                self.add(Action("files", "files of volume %s" % name, "content changed" if seen else "",
+                                value=files))
+
     def volumes(self, volumes: Dict[str, Volume], used: List[str]) -> None:
-        """Create-volume actions for the pod's emptyDir volumes that are used and missing."""
+        """Create-volume actions for the pod's emptyDir and claim volumes that are used and missing."""
         for name in used:
             volume = volumes.get(name)
+            if volume is not None and volume.kind == "persistentVolumeClaim":
+                if not self.state.claims.get(volume.claim):
+                    self.add(Action("volume", volume.claim, "persistentVolumeClaim %s" % name,
+                                    value=claim_create_args(volume.claim)))
+                    self.state.claims[volume.claim] = True
+                continue
             if volume is None or volume.kind != "emptyDir":
                 continue
             docker_name = volume_name(self.state.pod, name)
@@ -684,6 +734,9 @@ class Planner:
         self.sandbox(None, "absent")
         for name in sorted(n for n, labels in state.volumes.items() if labels.get(LABEL_POD) == state.pod):
             self.add(Action("remove", "volume %s" % name, "", value=VolumeRemoval(name)))
+        if state.files_exist:
+            # Claims' volumes outlive the pod; its configMap/secret files do not.
+            self.add(Action("remove", "files of pod %s" % state.pod, "", value=FilesRemoval(state.pod)))
         # Without a container of the pod there is no evidence the cgroup at that path is the pod's.
         if state.has_containers() and state.cgroup is not None and state.cgroup.exists:
             parent = state.cgroup.parent
@@ -774,8 +827,13 @@ class Applier:
             create, host = sandbox_create_args(wanted.image, wanted.name, wanted.config, wanted.labels_for(self.pod))
         else:
             sandbox_id = self.sandbox_id()
+            context = None
+            if wanted.config.get("env_fields"):
+                context = runtime_context(self.sandbox.attrs if self.sandbox else None,
+                                          self._call("docker info", self.api.info))
             create, host = member_create_args(wanted.image, wanted.name, wanted.config,
-                                              wanted.labels_for(self.pod, {LABEL_SANDBOX_ID: sandbox_id}), sandbox_id)
+                                              wanted.labels_for(self.pod, {LABEL_SANDBOX_ID: sandbox_id}), sandbox_id,
+                                              context)
         what = "creating the sandbox %s" if wanted.role == ROLE_SANDBOX else "creating container %s"
         host_config = self._call(what % wanted.name, self.api.create_host_config, **host)
         return self._call(what % wanted.name, self.api.create_container, host_config=host_config, **create)["Id"]
@@ -815,6 +873,13 @@ class Applier:
         self._backend().ensure(write.parent, write.first, check_mode=False)
         if write.last is not None:
             self.lowered.append(write)
+
+    def do_files(self, action: Action, _start: bool) -> None:
+        files = action.value
+        try:
+            write_volume(files.path, files.files, files.secret)
+        except OSError as exc:
+            raise PodkitError("writing %s to %s failed: %s" % (action.target, files.path, exc))
 
     def do_volume(self, action: Action, _start: bool) -> None:
         self._call("creating volume %s" % action.value["name"], self.api.create_volume, **action.value)
@@ -856,6 +921,9 @@ class Applier:
             return
         if isinstance(action.value, CgroupRemoval):
             self._backend().remove(action.value.parent, False)
+            return
+        if isinstance(action.value, FilesRemoval):
+            remove_pod_files(action.value.pod)
             return
         self.remove(action.seen)
         self.removed.add(action.target)
@@ -945,7 +1013,7 @@ def diff_for(state: PodState, plan: Plan, wanted: Dict[str, Wanted]) -> Dict[str
     after = {}
     for action in plan:
         key = action.target
-        if action.kind in ("pull", "cgroup", "volume"):
+        if action.kind in ("pull", "cgroup", "volume", "files"):
             continue
         seen = action.seen
         if seen is None:
