@@ -360,6 +360,18 @@ def sandbox_create_args(image: str, name: str, config: Dict[str, Any],
         network_mode=config["network"], restart_policy={"Name": SANDBOX_RESTART})
     create = dict(image=image, name=name, hostname=config["hostname"], ports=exposed or None, labels=labels,
                   detach=True, use_config_proxy=False)
+    host = config.get("host") or {}
+    if host.get("host_network"):
+        # The host's network namespace: its hostname and its ports, nothing to publish.
+        host_config.update(network_mode="host", port_bindings=None)
+        create.pop("hostname")
+        create["ports"] = None
+    if host.get("host_pid"):
+        host_config["pid_mode"] = "host"
+    if host.get("host_ipc"):
+        host_config["ipc_mode"] = "host"
+    if host.get("sysctls"):
+        host_config["sysctls"] = dict(host["sysctls"])
     return create, host_config
 
 
@@ -399,7 +411,39 @@ def member_create_args(image: str, name: str, config: Dict[str, Any], labels: Di
     create = dict(image=image, name=name, entrypoint=expand_list(config["command"], env),
                   command=expand_list(config["args"], env), environment=env or None, working_dir=config["working_dir"], user=config["user"],
                   labels=labels, detach=True, use_config_proxy=False)
+    _security_args(config.get("security") or {}, create, host_config, context or {})
     return create, host_config
+
+
+def _security_args(security: Dict[str, Any], create: Dict[str, Any], host_config: Dict[str, Any],
+                   context: Dict[str, Any]) -> None:
+    """A container's ``security`` configuration (_security) as Docker's create arguments."""
+    if security.get("user"):
+        create["user"] = security["user"]
+    elif security.get("group") is not None:
+        # runAsGroup alone: the image's user with that group.
+        create["user"] = "%s:%d" % ((context.get("image_user") or "0").split(":")[0], security["group"])
+    if security.get("groups"):
+        host_config["group_add"] = [str(g) for g in security["groups"]]
+    for key in ("cap_add", "cap_drop", "security_opt"):
+        if security.get(key):
+            host_config[key] = list(security[key])
+    if security.get("privileged"):
+        host_config["privileged"] = True
+    if security.get("read_only"):
+        host_config["read_only"] = True
+    if security.get("host_ipc"):
+        host_config["ipc_mode"] = "host"
+    if security.get("stdin"):
+        create["stdin_open"] = True
+    if security.get("stdinonce"):
+        create["stdin_once"] = True
+    if security.get("tty"):
+        create["tty"] = True
+    if security.get("stop_signal"):
+        create["stop_signal"] = security["stop_signal"]
+    if security.get("stop_timeout") is not None:
+        create["stop_timeout"] = security["stop_timeout"]
 
 
 def claim_create_args(claim: str) -> Dict[str, Any]:

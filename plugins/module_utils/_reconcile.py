@@ -40,6 +40,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
+from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
@@ -753,6 +754,12 @@ def config_changes(wanted: Wanted, seen: Seen) -> List[str]:
     return changed or ["labels"]
 
 
+def stop_timeout(seen: Seen) -> int:
+    """The container's own stop timeout (terminationGracePeriodSeconds), else podkit's default."""
+    value = (seen.attrs.get("Config") or {}).get("StopTimeout")
+    return int(value) if value is not None else STOP_TIMEOUT
+
+
 def _timestamp(text: Optional[str]) -> Tuple[str, int]:
     """Docker's RFC 3339 time (nanoseconds, trailing zeros trimmed) as a sortable pair."""
     text = (text or "").rstrip("Z")
@@ -827,10 +834,17 @@ class Applier:
             create, host = sandbox_create_args(wanted.image, wanted.name, wanted.config, wanted.labels_for(self.pod))
         else:
             sandbox_id = self.sandbox_id()
-            context = None
+            context: Optional[Dict[str, Any]] = None
             if wanted.config.get("env_fields"):
                 context = runtime_context(self.sandbox.attrs if self.sandbox else None,
                                           self._call("docker info", self.api.info))
+            security = wanted.config.get("security") or {}
+            if security.get("non_root") or security.get("group") is not None:
+                # runAsNonRoot and runAsGroup alone need the image's user.
+                image = self._call("inspect image %s" % wanted.image, self.api.inspect_image, wanted.image)
+                image_user = (image.get("Config") or {}).get("User") or ""
+                check_non_root(security, image_user, "containers[%s]" % wanted.key)
+                context = dict(context or {}, image_user=image_user)
             create, host = member_create_args(wanted.image, wanted.name, wanted.config,
                                               wanted.labels_for(self.pod, {LABEL_SANDBOX_ID: sandbox_id}), sandbox_id,
                                               context)
@@ -906,13 +920,14 @@ class Applier:
 
     def do_restart(self, action: Action, _start: bool) -> None:
         self._call("restarting container %s" % action.seen.name, self.api.restart, action.seen.id,
-                   timeout=STOP_TIMEOUT)
+                   timeout=stop_timeout(action.seen))
         self.touched[action.target] = action.seen.id
         if action.target == "sandbox":
             self._sandbox_seen(action.seen.id)
 
     def do_stop(self, action: Action, _start: bool) -> None:
-        self._call("stopping container %s" % action.seen.name, self.api.stop, action.seen.id, timeout=STOP_TIMEOUT)
+        self._call("stopping container %s" % action.seen.name, self.api.stop, action.seen.id,
+                   timeout=stop_timeout(action.seen))
         self.touched[action.target] = action.seen.id
 
     def do_remove(self, action: Action, _start: bool) -> None:

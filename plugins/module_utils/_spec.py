@@ -17,7 +17,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import (
@@ -27,6 +27,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._envsource import (
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._hostless import DEFAULT_VALIDATE, judge, strip_hostless
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
+from ansible_collections.podkit.docker.plugins.module_utils._security import (
+    container_security, grace_period, pod_security)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import FILE_KINDS, FileVolume
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
     MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
@@ -103,6 +105,8 @@ class ContainerSpec:
     pull: str = "missing"
     init: bool = False
     warnings: List[str] = field(default_factory=list)   # envFrom keys skipped
+    # securityContext, stdin/tty, stop signal and timeout as Docker takes them (_security); {}: none.
+    security: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,6 +125,8 @@ class SandboxSpec:
     share_pid: bool = False
     labels: Dict[str, str] = field(default_factory=dict)
     pull: str = "missing"
+    # Host namespaces and sysctls (_security.pod_security); {}: none.
+    host: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -154,9 +160,10 @@ class PodSpec:
 # nothing on one host (status, scheduling, ...) is taken out before parsing, by _hostless.
 _METADATA_FIELDS = ("name", "labels", "namespace", "annotations")
 _SPEC_FIELDS = ("containers", "initContainers", "restartPolicy", "shareProcessNamespace", "hostname",
-                "dnsConfig", "dnsPolicy", "hostAliases", "volumes", "resources")
+                "dnsConfig", "dnsPolicy", "hostAliases", "volumes", "resources", "securityContext", "hostNetwork",
+                "hostPID", "hostIPC", "hostUsers", "terminationGracePeriodSeconds")
 _K8S_CONTAINER_FIELDS = ("name", "image", "command", "args", "env", "envFrom", "ports", "resources", "volumeMounts",
-                         "workingDir", "imagePullPolicy")
+                         "workingDir", "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty", "lifecycle")
 # Native container entries take the Kubernetes keys plus these podkit extras (and snake_case aliases).
 _NATIVE_CONTAINER_EXTRAS = ("user", "share", "secret_env", "working_dir", "volume_mounts", "pull")
 _PORT_FIELDS = ("containerPort", "hostPort", "hostIP", "protocol", "name")
@@ -727,6 +734,17 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
                   "dns_search": "spec.dnsConfig.searches", "host_aliases": "spec.hostAliases"}, ctx)
     pod.configs = configs
     _resolve_resource_refs(pod)
+    inherited, host = pod_security(spec.get("securityContext"), spec)
+    pod.sandbox.host = host
+    grace = grace_period(spec.get("terminationGracePeriodSeconds"))
+    for key, parsed in (("initContainers", pod.init_containers), ("containers", pod.containers)):
+        for index, container in enumerate(parsed):
+            container.security = container_security(spec[key][index], "spec.%s[%d]" % (key, index), inherited,
+                                                    annotations, container.name, grace)
+            if host.get("host_pid"):
+                container.share = tuple(sorted(set(container.share) | {"pid"}))
+            if host.get("host_ipc"):
+                container.security["host_ipc"] = True
     pod.sandbox.dns_options = options
     pod.sandbox.labels = dict((str(k), _string(v, "metadata.labels.%s" % k) or "") for k, v in labels.items())
     if spec.get("resources") is not None:

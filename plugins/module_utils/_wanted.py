@@ -170,6 +170,9 @@ def want_sandbox(spec: SandboxSpec, parent: str, extra_ports: Sequence[Any] = ()
         share_pid=bool(spec.share_pid),
         labels=dict(spec.labels),
     )
+    if spec.host:
+        # Only a pod with host namespaces or sysctls has this key: every other sandbox hashes as before.
+        config["host"] = dict(spec.host)
     extra = dict(labels or {})
     if spec.share_pid:
         extra[LABEL_SHARE_PID] = "true"
@@ -238,6 +241,8 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
     if contents:
         # The content of the file volumes it mounts: a changed key recreates exactly their consumers.
         config["volume_content"] = contents
+    if spec.security:
+        config["security"] = dict(spec.security)
     if spec.env_fields:
         # Only a container that uses fieldRef/resourceFieldRef values known at creation has this key:
         # the configuration (and hash) of every other container is what it always was.

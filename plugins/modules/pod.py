@@ -41,9 +41,11 @@ description:
     C(spec.dnsConfig) (nameservers, searches, options), C(spec.dnsPolicy) (C(Default), C(None)), C(spec.hostAliases),
     C(spec.volumes) (C(hostPath), C(emptyDir) - a volume with no source is one - C(configMap), C(secret),
     C(downwardAPI), C(projected) and C(persistentVolumeClaim)),
-    C(spec.resources) (pod-level); per container C(name), C(image), C(command), C(args),
+    C(spec.resources) (pod-level), C(spec.securityContext), C(spec.hostNetwork), C(spec.hostPID), C(spec.hostIPC),
+    C(spec.hostUsers) (true only), C(spec.terminationGracePeriodSeconds); per container C(name), C(image), C(command), C(args),
     C(env) (C(name)/C(value)), C(ports), C(resources) (limits and requests of memory and cpu),
-    C(volumeMounts), C(workingDir), C(imagePullPolicy), C(envFrom) (C(configMapRef), C(secretRef), C(prefix));
+    C(volumeMounts), C(workingDir), C(imagePullPolicy), C(securityContext), C(stdin), C(stdinOnce), C(tty),
+    C(lifecycle.stopSignal), C(envFrom) (C(configMapRef), C(secretRef), C(prefix));
     C(env[].valueFrom) - C(configMapKeyRef) and C(secretKeyRef) (C(optional) honoured - the variable is then not
     set), C(fieldRef) (C(metadata.name), C(metadata.namespace), C(metadata.uid) (made of the sandbox's ID),
     C(metadata.labels['k']), C(metadata.annotations['k']), C(spec.nodeName) (the Docker host's name),
@@ -64,6 +66,16 @@ description:
   - A C(persistentVolumeClaim) is the Docker volume named by C(claimName) (created, labelled
     C(io.podkit.claim), when missing). It outlives the pod - C(state=absent) leaves it; remove it with
     C(docker volume rm).
+  - C(securityContext) (pod and container level, the container's winning) as Docker does it - C(runAsUser) and
+    C(runAsGroup) (the container's user), C(supplementalGroups) and C(fsGroup) (extra groups), C(runAsNonRoot)
+    (checked against the image's user when the container is created), C(capabilities) C(add)/C(drop),
+    C(privileged), C(readOnlyRootFilesystem), C(allowPrivilegeEscalation=false) (C(no-new-privileges)),
+    C(seccompProfile) (C(RuntimeDefault), C(Unconfined)), C(appArmorProfile) and the legacy annotation
+    C(container.apparmor.security.beta.kubernetes.io/<container>), C(sysctls) (namespaced ones, on the sandbox).
+    What Docker cannot do (C(seLinuxOptions), C(hostUsers=false), C(procMount=Unmasked), a C(Localhost) seccomp
+    profile, lifecycle hooks, C(imagePullSecrets), native sidecars) is an error naming the field.
+  - C(hostNetwork), C(hostPID), C(hostIPC) put the sandbox, and so its members, in the host's namespaces.
+    C(terminationGracePeriodSeconds) and C(lifecycle.stopSignal) are the containers' stop timeout and signal.
   - Containers without the label C(io.podkit.pod=<pod>) are never changed; a name clash with one fails
     the run naming it. Concurrent runs on one pod are serialised by C(flock) on C(/run/podkit/<pod>.lock).
 author:

@@ -15,6 +15,7 @@ from what the module returned:
 ``REFUSED`` lists manifests podkit must refuse, each with the field its message names.
 """
 
+import os
 import pathlib
 
 import pytest
@@ -31,6 +32,7 @@ WARNED = {
                                  "spec.containers[0].terminationMessagePolicy"],
     "scheduling-node-selector": ["spec.nodeSelector"],
     "downward-api-env": ["spec.serviceAccountName"],
+    "host-network": ["spec.dnsPolicy"],
     "scheduling-affinity-tolerations": ["spec.affinity", "spec.tolerations", "spec.schedulerName"],
     "service-account-dns-policy": ["spec.serviceAccountName", "spec.automountServiceAccountToken",
                                    "spec.dnsPolicy", "spec.enableServiceLinks"],
@@ -182,6 +184,106 @@ def check_claim(pods, pod_name, sandbox, client):
     assert volume.attrs["Labels"]["io.podkit.claim"] == pod_name + "-claim"
 
 
+def ids_of(pid, key):
+    return status(pid)[key].split()
+
+
+def cap_eff(pid):
+    return int(status(pid)["CapEff"], 16)
+
+
+def check_pod_security(pods, *_context):
+    pid = pods["sec-ctx-demo"]
+    assert ids_of(pid, "Uid") == ["1000"] * 4 and ids_of(pid, "Gid") == ["3000"] * 4
+    assert {"2000", "4000"} <= set(ids_of(pid, "Groups")), status(pid)["Groups"]
+    assert status(pid)["NoNewPrivs"].strip() == "1"
+
+
+def check_container_override(pods, *_context):
+    pid = pods["sec-ctx-demo-2"]
+    assert ids_of(pid, "Uid") == ["2000"] * 4 and status(pid)["NoNewPrivs"].strip() == "1"
+
+
+def check_capabilities_add(pods, *_context):
+    caps = cap_eff(pods["sec-ctx-4"])
+    assert caps & (1 << 12) and caps & (1 << 25), hex(caps)     # CAP_NET_ADMIN, CAP_SYS_TIME
+
+
+def check_least_privilege(pods, *_context):
+    pid = pods["web"]
+    # A non-root process keeps no effective capability across exec (as under the kubelet); what the
+    # container may hold is its bounding set: NET_BIND_SERVICE alone.
+    assert int(status(pid)["CapBnd"], 16) == 1 << 10, status(pid)["CapBnd"]
+    assert cap_eff(pid) == 0
+    assert ids_of(pid, "Uid")[0] == "65534" and status(pid)["NoNewPrivs"].strip() == "1"
+    assert status(pid)["Seccomp"].strip() == "2"                  # RuntimeDefault: a filter
+
+
+def check_readonly_root(pods, *_context):
+    assert "ro" in mountinfo(pods["app"])["/"][0].split(",")
+    assert "rw" in mountinfo(pods["app"])["/tmp"][0].split(",")
+
+
+def check_seccomp_unconfined(pods, *_context):
+    assert status(pods["test-container"])["Seccomp"].strip() == "0"
+
+
+def check_sysctls(pods, *_context):
+    # /proc/sys shows the namespaces of the process reading it: read it from inside the pod's.
+    import subprocess
+    pid = pods["app"]
+    for path, value in (("/proc/sys/net/ipv4/ip_unprivileged_port_start", "80"), ("/proc/sys/kernel/shm_rmid_forced", "1")):
+        out = subprocess.run(["nsenter", "-t", str(pid), "-n", "-i", "cat", path], capture_output=True, text=True,
+                             check=True).stdout
+        assert out.strip() == value, (path, out)
+
+
+def check_host_network(pods, *_context):
+    assert read_link(pods["agent"], "net") == read_link(os.getpid(), "net")
+
+
+def check_host_pid_ipc(pods, *_context):
+    pid = pods["inspector"]
+    assert read_link(pid, "pid") == read_link(os.getpid(), "pid")
+    assert read_link(pid, "ipc") == read_link(os.getpid(), "ipc")
+    assert cap_eff(pid) & (1 << 19)                                # CAP_SYS_PTRACE
+
+
+def check_tty(pods, *_context):
+    assert os.readlink("/proc/%d/fd/0" % pods["shell"]).startswith("/dev/pts/")
+
+
+def check_grace(pods, pod_name, sandbox, client):
+    config = client.containers.get(pod_name + "_worker").attrs["Config"]
+    assert config["StopTimeout"] == 5 and config["StopSignal"] == "SIGUSR1"
+
+
+def check_group_only(pods, *_context):
+    pid = pods["app"]
+    assert ids_of(pid, "Uid")[0] == "0" and ids_of(pid, "Gid") == ["5000"] * 4
+
+
+def check_init(pods, *_context):
+    assert in_container(pods["nginx"], "/usr/share/nginx/html/index.html") == "hello-from-init\n"
+
+
+def check_shared(pods, *_context):
+    import time
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            text = in_container(pods["nginx-container"], "/usr/share/nginx/html/index.html")
+            break
+        except OSError:
+            time.sleep(0.2)
+    assert text == "Hello from the debian container\n"
+
+
+def check_host_aliases(pods, *_context):
+    hosts = in_container(pods["cat-hosts"], "/etc/hosts")
+    assert "foo.local" in hosts and "10.1.2.3" in hosts
+
+
 def check_dns_none(pods, *_context):
     resolv = in_container(pods["test"], "/etc/resolv.conf")
     assert "nameserver 192.0.2.1" in resolv and "ns1.svc.cluster-domain.example" in resolv and "ndots:2" in resolv
@@ -197,6 +299,21 @@ def check_command_expansion(pods, *_context):
 
 
 CHECKS = {
+    "security-context-pod": check_pod_security,
+    "security-context-container-override": check_container_override,
+    "capabilities-add": check_capabilities_add,
+    "capabilities-drop-all": check_least_privilege,
+    "readonly-root-filesystem": check_readonly_root,
+    "seccomp-unconfined": check_seccomp_unconfined,
+    "sysctls": check_sysctls,
+    "host-network": check_host_network,
+    "host-pid-ipc": check_host_pid_ipc,
+    "stdin-tty": check_tty,
+    "termination-grace-stop-signal": check_grace,
+    "run-as-group-only": check_group_only,
+    "init-containers": check_init,
+    "shared-volume-two-containers": check_shared,
+    "host-aliases": check_host_aliases,
     "configmap-volume": check_configmap_volume,
     "configmap-volume-items": check_configmap_items,
     "secret-volume": check_secret_volume,
@@ -210,7 +327,13 @@ CHECKS = {
     "command-expansion": check_command_expansion,
 }
 
-REFUSED = {}
+REFUSED = {
+    "refused-host-users": "spec.hostUsers",
+    "refused-image-pull-secrets": "spec.imagePullSecrets",
+    "refused-lifecycle-hooks": "spec.containers[0].lifecycle.postStart",
+    "refused-native-sidecar": "spec.initContainers[0].restartPolicy",
+    "refused-selinux": "spec.securityContext.seLinuxOptions",
+}
 
 FILES = sorted(p for p in CORPUS.glob("*.manifest"))
 
@@ -277,7 +400,6 @@ def converge_and_check(path, docs, pod, pod_name, run_module, docker_client):
 
 
 def read_link(pid, ns):
-    import os
     return os.readlink("/proc/%d/ns/%s" % (pid, ns))
 
 

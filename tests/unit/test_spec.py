@@ -217,8 +217,9 @@ def test_different_host_ports_are_fine(ports_a, ports_b):
 
 @pytest.mark.parametrize("path,change", [
     ("spec.containers[0].livenessProbe", lambda d: d["spec"]["containers"][0].update(livenessProbe={})),
-    ("spec.containers[0].securityContext", lambda d: d["spec"]["containers"][0].update(securityContext={})),
-    ("spec.hostNetwork", lambda d: d["spec"].update(hostNetwork=True)),
+    ("spec.containers[0].securityContext.seLinuxOptions", lambda d: d["spec"]["containers"][0].update(
+        securityContext={"seLinuxOptions": {}})),
+    ("spec.imagePullSecrets", lambda d: d["spec"].update(imagePullSecrets=[{"name": "regcred"}])),
     ("spec.volumes[0].gitRepo", lambda d: d["spec"].update(volumes=[{"name": "v", "gitRepo": {}}])),
     ("spec.volumes[0].hostPath.readOnly", lambda d: d["spec"].update(
         volumes=[{"name": "v", "hostPath": {"path": "/x", "readOnly": True}}])),
