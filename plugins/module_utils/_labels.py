@@ -32,6 +32,9 @@ LABEL_QOS = "io.podkit.qos-class"
 LABEL_NAMESPACE = "io.podkit.namespace"
 # On the Docker volume behind a persistentVolumeClaim: it outlives the pods that mount it.
 LABEL_CLAIM = "io.podkit.claim"
+# On a native sidecar (an init container with restartPolicy Always): its place among the init
+# containers, so that a stopped pod stops its sidecars after the members, in reverse order.
+LABEL_SIDECAR = "io.podkit.sidecar"
 
 ROLE_SANDBOX = "sandbox"
 ROLE_MEMBER = "member"

@@ -36,7 +36,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import (
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import container_summary, pod_facts
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
+    LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_SANDBOX_ID, LABEL_SHARE_PID, LABEL_SIDECAR,
     ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
@@ -475,8 +475,12 @@ def plan_pod(wanted: Optional[PodWanted], state: PodState, state_name: str) -> P
         planner.volumes(wanted.volumes, wanted.used_volumes)
         planner.files(wanted)
         rerun = None
-        for item in wanted.init:
-            rerun = planner.init(item, rerun)
+        for index, item in enumerate(wanted.init):
+            if item.sidecar:
+                # Created (and started) here, so it runs before the next init container does.
+                planner.member(item, state_name, "initContainers[%d].image" % index)
+            else:
+                rerun = planner.init(item, rerun)
         for index, item in enumerate(wanted.members):
             planner.member(item, state_name, "containers[%d].image" % index)
         planner.remove_others([w.key for w in wanted.containers()])
@@ -717,9 +721,16 @@ class Planner:
 
     # -- the whole pod stopped or removed
 
+    def stop_order(self) -> List[str]:
+        """Members (sorted), then native sidecars in reverse order, as the kubelet stops them."""
+        containers = self.state.containers
+        sidecars = [k for k in containers if (containers[k].labels.get(LABEL_SIDECAR) or "").isdigit()]
+        sidecars.sort(key=lambda k: int(containers[k].labels[LABEL_SIDECAR]), reverse=True)
+        return [k for k in sorted(containers) if k not in sidecars] + sidecars
+
     def stop_pod(self) -> None:
-        """Members first (sorted), then the sandbox."""
-        for key in sorted(self.state.containers):
+        """Members first (sorted), then sidecars in reverse order, then the sandbox."""
+        for key in self.stop_order():
             seen = self.state.containers[key]
             if seen.state.get("Running"):
                 self.add(Action("stop", key, "", seen=seen))
@@ -728,7 +739,7 @@ class Planner:
     def remove_pod(self) -> None:
         """Every container labelled with the pod (members first), its volumes, then its cgroup."""
         state = self.state
-        for key in sorted(state.containers):
+        for key in self.stop_order():
             self.add(Action("remove", key, "", seen=state.containers[key]))
         for seen in state.extra:
             self.add(Action("remove", seen.name, "", seen=seen))

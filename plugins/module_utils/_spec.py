@@ -105,6 +105,7 @@ class ContainerSpec:
     pull: str = "missing"
     init: bool = False
     warnings: List[str] = field(default_factory=list)   # envFrom keys skipped
+    sidecar: bool = False                    # an init container with restartPolicy Always
     # securityContext, stdin/tty, stop signal and timeout as Docker takes them (_security); {}: none.
     security: Dict[str, Any] = field(default_factory=dict)
 
@@ -414,7 +415,16 @@ def _parse_container_port(item, path, kubernetes):
 def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_restart: str, default_pull: str,
                      share_pid: bool, ctx: Optional[PodContext] = None) -> ContainerSpec:
     allowed = _K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS
+    if init:
+        # A native sidecar: an init container that keeps running (restartPolicy: Always).
+        allowed = allowed + ("restartPolicy",)
     _check_fields(item, allowed, path)
+    sidecar = False
+    if init and item.get("restartPolicy") is not None:
+        if item["restartPolicy"] != "Always":
+            raise PodkitError("%s.restartPolicy: %r is not supported; an init container takes only Always (a native"
+                              " sidecar)." % (path, item["restartPolicy"]))
+        sidecar = True
     if not item:
         raise PodkitError("%s must be a mapping with at least name and image." % path)
     name = _validate_container_name(item.get("name"), path + ".name")
@@ -496,10 +506,11 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
         resources=_parse_resources(item.get("resources"), path + ".resources", kubernetes),
         share=share,
         # An init container runs once to completion; Docker must never restart it.
-        restart_policy="Never" if init else pod_restart,
+        restart_policy="Always" if sidecar else "Never" if init else pod_restart,
         pull=pull,
         init=init,
         env_fields=dict(sources.fields),
+        sidecar=sidecar,
         config_sources=list(sources.used),
         warnings=skipped,
     )

@@ -21,7 +21,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import port_
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import digest, host_dir, volume_files
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_NAMESPACE, LABEL_QOS, LABEL_SHARE_PID, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, container_labels, member_name,
+    LABEL_NAMESPACE, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, container_labels, member_name,
     sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     ContainerSpec, Mount, PodSpec, SandboxSpec, Volume, pod_resources, qos_class)
@@ -41,6 +41,7 @@ class Wanted:
     config: Dict[str, Any]
     secret_env: Tuple[str, ...] = ()
     labels: Dict[str, str] = field(default_factory=dict)    # extra labels, not part of the hash
+    sidecar: bool = False            # a native sidecar: planned in the init containers' order, kept running
 
     def hashes(self) -> Tuple[str, Dict[str, str]]:
         return config_hashes(self.config)
@@ -121,8 +122,13 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
     for container in spec.init_containers + spec.containers:
         used.extend(m.volume for m in container.mounts if m.volume not in used)
     files = want_files(spec, used)
-    init = [want_member(spec.name, c, volumes, parent, role=ROLE_INIT, field_name="init_containers[%d]" % i,
-                        files=files) for i, c in enumerate(spec.init_containers)]
+    init = [want_member(spec.name, c, volumes, parent, role=ROLE_MEMBER if c.sidecar else ROLE_INIT,
+                        restart_policy="Always" if c.sidecar else None,
+                        field_name="init_containers[%d]" % i, files=files) for i, c in enumerate(spec.init_containers)]
+    for index, (container, item) in enumerate(zip(spec.init_containers, init)):
+        if container.sidecar:
+            item.sidecar = True
+            item.labels[LABEL_SIDECAR] = str(index)
     members = [want_member(spec.name, c, volumes, parent, restart_policy=spec.restart_policy,
                            field_name="containers[%d]" % i, files=files) for i, c in enumerate(spec.containers)]
     return PodWanted(pod=spec.name, sandbox=sandbox, init=init, members=members, volumes=volumes, used_volumes=used,

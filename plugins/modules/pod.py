@@ -73,7 +73,10 @@ description:
     C(seccompProfile) (C(RuntimeDefault), C(Unconfined)), C(appArmorProfile) and the legacy annotation
     C(container.apparmor.security.beta.kubernetes.io/<container>), C(sysctls) (namespaced ones, on the sandbox).
     What Docker cannot do (C(seLinuxOptions), C(hostUsers=false), C(procMount=Unmasked), a C(Localhost) seccomp
-    profile, lifecycle hooks, C(imagePullSecrets), native sidecars) is an error naming the field.
+    profile, lifecycle hooks, C(imagePullSecrets)) is an error naming the field.
+  - Native sidecars - init containers with C(restartPolicy=Always) - are started in their place among the init
+    containers (before the next one runs) and kept running with the members; a stopped or removed pod stops
+    the members first, then its sidecars in reverse order.
   - C(hostNetwork), C(hostPID), C(hostIPC) put the sandbox, and so its members, in the host's namespaces.
     C(terminationGracePeriodSeconds) and C(lifecycle.stopSignal) are the containers' stop timeout and signal.
   - Containers without the label C(io.podkit.pod=<pod>) are never changed; a name clash with one fails

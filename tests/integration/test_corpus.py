@@ -284,6 +284,30 @@ def check_host_aliases(pods, *_context):
     assert "foo.local" in hosts and "10.1.2.3" in hosts
 
 
+def ts(text):
+    """Docker's RFC 3339 time (trailing zeros of the nanoseconds trimmed) as a sortable pair."""
+    whole, _sep, fraction = text.rstrip("Z").partition(".")
+    return whole, int((fraction + "000000000")[:9])
+
+
+def started(client, name):
+    return ts(client.containers.get(name).attrs["State"]["StartedAt"])
+
+
+def check_sidecar(pods, pod_name, sandbox, client):
+    shipper = client.containers.get(pod_name + "_logshipper").attrs
+    assert shipper["State"]["Running"] and shipper["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    # The sidecar started before the next init container ran, which completed before the member started.
+    waiter = client.containers.get(pod_name + "_wait-for-shipper").attrs["State"]
+    assert waiter["ExitCode"] == 0 and not waiter["Running"]
+    assert ts(shipper["State"]["StartedAt"]) < ts(waiter["StartedAt"]) <= ts(waiter["FinishedAt"]) \
+        < started(client, pod_name + "_myapp")
+    # Shares the pod's volume and namespaces with the member.
+    shipper_pid = shipper["State"]["Pid"]
+    assert read_link(shipper_pid, "net") == read_link(pods["myapp"], "net")
+    assert "/opt" in mountinfo(shipper_pid)
+
+
 def check_dns_none(pods, *_context):
     resolv = in_container(pods["test"], "/etc/resolv.conf")
     assert "nameserver 192.0.2.1" in resolv and "ns1.svc.cluster-domain.example" in resolv and "ndots:2" in resolv
@@ -299,6 +323,7 @@ def check_command_expansion(pods, *_context):
 
 
 CHECKS = {
+    "native-sidecar-logshipper": check_sidecar,
     "security-context-pod": check_pod_security,
     "security-context-container-override": check_container_override,
     "capabilities-add": check_capabilities_add,
@@ -331,7 +356,6 @@ REFUSED = {
     "refused-host-users": "spec.hostUsers",
     "refused-image-pull-secrets": "spec.imagePullSecrets",
     "refused-lifecycle-hooks": "spec.containers[0].lifecycle.postStart",
-    "refused-native-sidecar": "spec.initContainers[0].restartPolicy",
     "refused-selinux": "spec.securityContext.seLinuxOptions",
 }
 
@@ -422,3 +446,19 @@ def test_namespace_and_annotations_recorded(run_module, pod_name, docker_client)
     labels = docker_client.containers.get(pod_name + "_sandbox").labels
     assert labels["example.org/advertise-url"] == "https://127.0.0.1:2379"
     assert labels["io.podkit.namespace"] == "kube-system" and labels["tier"] == "control-plane"
+
+
+def test_sidecars_stop_after_the_members_in_reverse_order(run_module, pod_name, docker_client):
+    docs = localised(documents(CORPUS / "native-sidecar-logshipper.manifest"))
+    pod = pod_of(docs)
+    pod["metadata"]["name"] = pod_name
+    second = dict(pod["spec"]["initContainers"][0], name="metrics", command=["sleep", "3600"])
+    second.pop("volumeMounts")
+    pod["spec"]["initContainers"].append(second)
+    args = dict(manifest=pod, sandbox_image=PAUSE_IMAGE, pull="never")
+    run_module("pod", **args)
+    result = run_module("pod", state="stopped", **args)
+    assert result["actions"] == ["stop myapp", "stop metrics", "stop logshipper", "stop sandbox"], result["actions"]
+    finished = dict((n, ts(docker_client.containers.get("%s_%s" % (pod_name, n)).attrs["State"]["FinishedAt"]))
+                    for n in ("myapp", "metrics", "logshipper"))
+    assert finished["myapp"] <= finished["metrics"] <= finished["logshipper"], finished
