@@ -32,7 +32,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import DEFA
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX, resource_value
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._expand import expand_env, expand_list
-from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_CLAIM, LABEL_POD
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_CLAIM, LABEL_POD, LABEL_PRE_STOP
 from ansible_collections.podkit.docker.plugins.module_utils._spec import PortMapping
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -444,6 +444,8 @@ def _security_args(security: Dict[str, Any], create: Dict[str, Any], host_config
         create["stop_signal"] = security["stop_signal"]
     if security.get("stop_timeout") is not None:
         create["stop_timeout"] = security["stop_timeout"]
+    if security.get("pre_stop"):
+        create["labels"] = dict(create.get("labels") or {}, **{LABEL_PRE_STOP: json.dumps(security["pre_stop"])})
 
 
 def claim_create_args(claim: str) -> Dict[str, Any]:

@@ -35,6 +35,8 @@ LABEL_CLAIM = "io.podkit.claim"
 # On a native sidecar (an init container with restartPolicy Always): its place among the init
 # containers, so that a stopped pod stops its sidecars after the members, in reverse order.
 LABEL_SIDECAR = "io.podkit.sidecar"
+# A container's preStop hook (JSON), read back when it is stopped or removed, whatever the spec then says.
+LABEL_PRE_STOP = "io.podkit.pre-stop"
 
 ROLE_SANDBOX = "sandbox"
 ROLE_MEMBER = "member"

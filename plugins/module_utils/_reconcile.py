@@ -23,6 +23,8 @@ compared with its sandbox's. Containers without our ``io.podkit.pod`` label are 
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,7 +38,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import (
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import container_summary, pod_facts
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_SANDBOX_ID, LABEL_SHARE_PID, LABEL_SIDECAR,
+    LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_PRE_STOP, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
+    LABEL_SIDECAR,
     ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
@@ -802,6 +805,7 @@ class Applier:
         self.deferred: List[Tuple[str, str, str]] = []    # members created, to start
         self.lowered: List[CgroupWrite] = []              # limits lowered after every action
         self.final: Dict[str, Dict[str, Any]] = {}        # container id -> inspect after
+        self.post_start: Dict[str, Tuple[str, Dict[str, Any]]] = {}   # new container id -> (key, postStart hook)
 
     def sandbox_id(self) -> str:
         if self.sandbox is None:
@@ -861,14 +865,60 @@ class Applier:
                                               context)
         what = "creating the sandbox %s" if wanted.role == ROLE_SANDBOX else "creating container %s"
         host_config = self._call(what % wanted.name, self.api.create_host_config, **host)
-        return self._call(what % wanted.name, self.api.create_container, host_config=host_config, **create)["Id"]
+        new_id = self._call(what % wanted.name, self.api.create_container, host_config=host_config, **create)["Id"]
+        post_start = (wanted.config.get("security") or {}).get("post_start")
+        if post_start:
+            self.post_start[new_id] = (wanted.key, post_start)
+        return new_id
 
     def remove(self, seen: Seen) -> None:
+        if seen.labels.get(LABEL_PRE_STOP) and seen.running:
+            # Graceful, as the kubelet kills: the preStop hook, then the stop signal, within the grace period.
+            self.stop(seen)
         self._call("removing container %s" % seen.name, self.api.remove_container, seen.id, force=True)
+
+    def stop(self, seen: Seen) -> None:
+        """Stop a container: its preStop hook first, all within its grace period (stop timeout)."""
+        grace = stop_timeout(seen)
+        hook = json.loads(seen.labels.get(LABEL_PRE_STOP) or "null")
+        started = time.time()
+        if hook and seen.running:
+            if "sleep" in hook:
+                time.sleep(min(hook["sleep"], grace))
+            else:
+                self.run_hook(seen.id, seen.name, "preStop", hook["exec"], grace)
+        remaining = max(0, int(grace - (time.time() - started)))
+        self._call("stopping container %s" % seen.name, self.api.stop, seen.id, timeout=remaining)
+
+    def run_hook(self, container_id: str, name: str, hook: str, command: List[str], timeout: float) -> Optional[int]:
+        """Run a lifecycle hook's command in the container; its exit code, None when it outlived ``timeout``."""
+        exec_id = self._call("%s hook of %s" % (hook, name), self.api.exec_create, container_id, command)["Id"]
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                self.api.exec_start(exec_id)
+            except DockerError:
+                pass
+            done.set()
+        threading.Thread(target=run, daemon=True).start()
+        if not done.wait(timeout):
+            return None
+        return self._call("%s hook of %s" % (hook, name), self.api.exec_inspect, exec_id).get("ExitCode")
 
     def start(self, key: str, container_id: str, name: str) -> None:
         self._call("starting container %s" % name, self.api.start, container_id)
         self.touched[key] = container_id
+        hook = self.post_start.get(container_id)
+        if hook is not None:
+            if "sleep" in hook[1]:
+                time.sleep(hook[1]["sleep"])
+                return
+            code = self.run_hook(container_id, name, "postStart", hook[1]["exec"], self.wait_timeout)
+            if code != 0:
+                raise PodkitError("container %s: its postStart hook %s (%s); fix lifecycle.postStart.exec.command."
+                                  % (hook[0], "did not finish within wait_timeout" if code is None
+                                     else "failed with exit code %s" % code, " ".join(hook[1]["exec"])))
 
     def inspect(self, container_id: str) -> Dict[str, Any]:
         return self._call("inspecting container %s" % container_id[:12], self.api.inspect_container, container_id)
@@ -930,6 +980,8 @@ class Applier:
             self._sandbox_seen(action.seen.id)
 
     def do_restart(self, action: Action, _start: bool) -> None:
+        if action.seen.labels.get(LABEL_PRE_STOP):
+            self.stop(action.seen)
         self._call("restarting container %s" % action.seen.name, self.api.restart, action.seen.id,
                    timeout=stop_timeout(action.seen))
         self.touched[action.target] = action.seen.id
@@ -937,8 +989,7 @@ class Applier:
             self._sandbox_seen(action.seen.id)
 
     def do_stop(self, action: Action, _start: bool) -> None:
-        self._call("stopping container %s" % action.seen.name, self.api.stop, action.seen.id,
-                   timeout=stop_timeout(action.seen))
+        self.stop(action.seen)
         self.touched[action.target] = action.seen.id
 
     def do_remove(self, action: Action, _start: bool) -> None:

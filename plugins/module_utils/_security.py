@@ -202,7 +202,10 @@ def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any
     for key in ("stdin", "tty", "stdinOnce"):
         if _flag(item.get(key), "%s.%s" % (path, key)):
             result[key.lower()] = True
-    lifecycle = _check(item.get("lifecycle"), ("stopSignal",), path + ".lifecycle")
+    lifecycle = _check(item.get("lifecycle"), ("stopSignal", "postStart", "preStop"), path + ".lifecycle")
+    for hook, key in (("postStart", "post_start"), ("preStop", "pre_stop")):
+        if lifecycle.get(hook) is not None:
+            result[key] = _hook(lifecycle[hook], "%s.lifecycle.%s" % (path, hook))
     signal = lifecycle.get("stopSignal")
     if signal is not None:
         if signal not in _SIGNALS:
@@ -211,6 +214,25 @@ def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any
     if grace is not None:
         result["stop_timeout"] = grace
     return result
+
+
+def _hook(handler: Any, where: str) -> Dict[str, Any]:
+    """A postStart/preStop handler: exec (run in the container) or sleep (podkit waits)."""
+    handler = _check(handler, ("exec", "sleep", "httpGet", "tcpSocket"), where)
+    if len(handler) != 1:
+        raise PodkitError("%s: give exactly one of exec or sleep." % where)
+    if "exec" in handler:
+        command = _check(handler["exec"], ("command",), where + ".exec").get("command")
+        if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
+            raise PodkitError("%s.exec.command must be a non-empty list of strings." % where)
+        return {"exec": list(command)}
+    if "sleep" in handler:
+        seconds = _check(handler["sleep"], ("seconds",), where + ".sleep").get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+            raise PodkitError("%s.sleep.seconds must be a number of seconds." % where)
+        return {"sleep": seconds}
+    raise PodkitError("%s.%s is not supported by podkit; use exec (a command run in the container) or sleep."
+                      % (where, next(iter(handler))))
 
 
 def _legacy_apparmor(value: str, where: str) -> Optional[str]:

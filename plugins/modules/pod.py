@@ -45,7 +45,7 @@ description:
     C(spec.hostUsers) (true only), C(spec.terminationGracePeriodSeconds); per container C(name), C(image), C(command), C(args),
     C(env) (C(name)/C(value)), C(ports), C(resources) (limits and requests of memory and cpu),
     C(volumeMounts), C(workingDir), C(imagePullPolicy), C(securityContext), C(stdin), C(stdinOnce), C(tty),
-    C(lifecycle.stopSignal), C(envFrom) (C(configMapRef), C(secretRef), C(prefix));
+    C(lifecycle) (C(stopSignal), C(postStart), C(preStop)), C(envFrom) (C(configMapRef), C(secretRef), C(prefix));
     C(env[].valueFrom) - C(configMapKeyRef) and C(secretKeyRef) (C(optional) honoured - the variable is then not
     set), C(fieldRef) (C(metadata.name), C(metadata.namespace), C(metadata.uid) (made of the sandbox's ID),
     C(metadata.labels['k']), C(metadata.annotations['k']), C(spec.nodeName) (the Docker host's name),
@@ -73,7 +73,10 @@ description:
     C(seccompProfile) (C(RuntimeDefault), C(Unconfined)), C(appArmorProfile) and the legacy annotation
     C(container.apparmor.security.beta.kubernetes.io/<container>), C(sysctls) (namespaced ones, on the sandbox).
     What Docker cannot do (C(seLinuxOptions), C(hostUsers=false), C(procMount=Unmasked), a C(Localhost) seccomp
-    profile, lifecycle hooks, C(imagePullSecrets)) is an error naming the field.
+    profile, C(httpGet) and C(tcpSocket) hooks, C(imagePullSecrets)) is an error naming the field.
+  - C(lifecycle.postStart) (C(exec) or C(sleep)) runs right after the container starts; a failing hook fails the
+    run naming it. C(lifecycle.preStop) runs before the container is stopped, recreated or removed, and the stop
+    signal follows within what is left of the grace period (C(terminationGracePeriodSeconds)).
   - Native sidecars - init containers with C(restartPolicy=Always) - are started in their place among the init
     containers (before the next one runs) and kept running with the members; a stopped or removed pod stops
     the members first, then its sidecars in reverse order.

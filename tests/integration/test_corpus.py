@@ -33,6 +33,7 @@ WARNED = {
     "scheduling-node-selector": ["spec.nodeSelector"],
     "downward-api-env": ["spec.serviceAccountName"],
     "host-network": ["spec.dnsPolicy"],
+    "generate-name": ["metadata.generateName"],
     "scheduling-affinity-tolerations": ["spec.affinity", "spec.tolerations", "spec.schedulerName"],
     "service-account-dns-policy": ["spec.serviceAccountName", "spec.automountServiceAccountToken",
                                    "spec.dnsPolicy", "spec.enableServiceLinks"],
@@ -308,6 +309,10 @@ def check_sidecar(pods, pod_name, sandbox, client):
     assert "/opt" in mountinfo(shipper_pid)
 
 
+def check_post_start(pods, *_context):
+    assert in_container(pods["lifecycle-demo-container"], "/usr/share/hooks/message") == "Hello from the postStart handler\n"
+
+
 def check_dns_none(pods, *_context):
     resolv = in_container(pods["test"], "/etc/resolv.conf")
     assert "nameserver 192.0.2.1" in resolv and "ns1.svc.cluster-domain.example" in resolv and "ndots:2" in resolv
@@ -323,6 +328,7 @@ def check_command_expansion(pods, *_context):
 
 
 CHECKS = {
+    "lifecycle-hooks": check_post_start,
     "native-sidecar-logshipper": check_sidecar,
     "security-context-pod": check_pod_security,
     "security-context-container-override": check_container_override,
@@ -355,7 +361,6 @@ CHECKS = {
 REFUSED = {
     "refused-host-users": "spec.hostUsers",
     "refused-image-pull-secrets": "spec.imagePullSecrets",
-    "refused-lifecycle-hooks": "spec.containers[0].lifecycle.postStart",
     "refused-selinux": "spec.securityContext.seLinuxOptions",
 }
 
@@ -462,3 +467,17 @@ def test_sidecars_stop_after_the_members_in_reverse_order(run_module, pod_name, 
     finished = dict((n, ts(docker_client.containers.get("%s_%s" % (pod_name, n)).attrs["State"]["FinishedAt"]))
                     for n in ("myapp", "metrics", "logshipper"))
     assert finished["myapp"] <= finished["metrics"] <= finished["logshipper"], finished
+
+
+def test_pre_stop_runs_before_the_stop(run_module, pod_name, docker_client):
+    pod = pod_of(localised(documents(CORPUS / "lifecycle-hooks.manifest")))
+    pod["metadata"]["name"] = pod_name
+    args = dict(manifest=pod, sandbox_image=PAUSE_IMAGE, pull="never")
+    run_module("pod", **args)
+    volume = docker_client.volumes.get(pod_name + "_shared").attrs["Mountpoint"]
+    assert not os.path.exists(os.path.join(volume, "farewell"))
+    run_module("pod", state="stopped", **args)
+    with open(os.path.join(volume, "farewell")) as handle:
+        assert handle.read() == "Goodbye from the preStop handler\n"
+    state = docker_client.containers.get(pod_name + "_lifecycle-demo-container").attrs["State"]
+    assert not state["Running"]
