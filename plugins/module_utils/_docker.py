@@ -271,11 +271,15 @@ def image_id(api: Any, ref: str) -> Optional[str]:
         raise PodkitError("image %s: inspecting it failed: %s" % (ref, exc))
 
 
-def pull_image(api: Any, ref: str) -> str:
-    """Pull ``ref`` and return its ID; PodkitError when that fails."""
+def pull_image(api: Any, ref: str, auth: Optional[Dict[str, str]] = None) -> str:
+    """Pull ``ref`` (with ``auth``, registry credentials from an imagePullSecret) and return its ID;
+    PodkitError when that fails."""
     repository, tag = split_image_ref(ref)
     try:
-        api.pull(repository, tag=tag)
+        if auth:
+            api.pull(repository, tag=tag, auth_config=dict(auth))
+        else:
+            api.pull(repository, tag=tag)
     except DockerError as exc:
         raise PodkitError("image %s: pulling it failed: %s. Load the image on the host, or check the "
                           "registry and the reference." % (ref, exc))

@@ -43,6 +43,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
+from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
@@ -84,6 +85,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         if secrets is not None:
             for container in spec.containers + spec.init_containers:
                 secrets.update(container.env[k] for k in container.secret_env if container.env.get(k))
+            secrets.update(secret_parts(spec.pull_auths))
     pod = spec.name if spec is not None else _pod_name(params)
     host = _host(client)
     backend = backend_for(host)
@@ -95,7 +97,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         wanted = None
     with pod_lock(pod) as lock:
         if not check_mode and wanted is not None:
-            refresh_images(client.api, wanted.images("always"))
+            refresh_images(client.api, wanted.images("always"), wanted.pull_auths)
         state = observe(client, pod, wanted, backend, observed)
         lock.keep = state.has_containers()
         plan = plan_pod(wanted, state, state_name)
@@ -103,6 +105,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         containers = [s.attrs for s in state.all_containers(extra=False)]
         if plan and not check_mode:
             applier = Applier(client, pod, state, backend, params.get("wait_timeout") or 60)
+            applier.pull_auths = wanted.pull_auths if wanted is not None else {}
             lock.keep = state_name != "absent"
             applier.run(plan, start=state_name != "stopped")
             if params.get("wait", True) and state_name not in ("absent", "stopped"):
@@ -373,10 +376,10 @@ def observe_cgroup(backend: CgroupBackend, state: PodState, target: CgroupTarget
     return CgroupState(target.parent, before is not None, changed, before, after, foreign)
 
 
-def refresh_images(api: Any, refs: Sequence[str]) -> None:
+def refresh_images(api: Any, refs: Sequence[str], auths: Optional[Dict[str, Dict[str, str]]] = None) -> None:
     """Pull ``refs`` (their pull policy is always) before they are observed."""
     for ref in refs:
-        pull_image(api, ref)
+        pull_image(api, ref, auth_for(ref, auths or {}))
 
 
 # ---------------------------------------------------------------------------
@@ -806,6 +809,7 @@ class Applier:
         self.lowered: List[CgroupWrite] = []              # limits lowered after every action
         self.final: Dict[str, Dict[str, Any]] = {}        # container id -> inspect after
         self.post_start: Dict[str, Tuple[str, Dict[str, Any]]] = {}   # new container id -> (key, postStart hook)
+        self.pull_auths: Dict[str, Dict[str, str]] = {}   # imagePullSecrets by registry host
 
     def sandbox_id(self) -> str:
         if self.sandbox is None:
@@ -941,7 +945,7 @@ class Applier:
     # One method per action kind.
 
     def do_pull(self, action: Action, _start: bool) -> None:
-        self.state.images[action.value] = pull_image(self.api, action.value)
+        self.state.images[action.value] = pull_image(self.api, action.value, auth_for(action.value, self.pull_auths))
 
     def do_cgroup(self, action: Action, _start: bool) -> None:
         write = action.value

@@ -27,6 +27,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._envsource import (
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._hostless import DEFAULT_VALIDATE, judge, strip_hostless
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
+from ansible_collections.podkit.docker.plugins.module_utils._pullauth import pull_auths
 from ansible_collections.podkit.docker.plugins.module_utils._security import (
     container_security, grace_period, pod_security)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import FILE_KINDS, FileVolume
@@ -145,6 +146,8 @@ class PodSpec:
     annotations: Dict[str, str] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)   # what validate: warn reports
     configs: ConfigSet = field(default_factory=ConfigSet)  # the ConfigMaps and Secrets given with the Pod
+    # imagePullSecrets: registry host -> credentials for the pulls (_pullauth); never hashed or shown.
+    pull_auths: Dict[str, Dict[str, str]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,7 +165,7 @@ class PodSpec:
 _METADATA_FIELDS = ("name", "labels", "namespace", "annotations")
 _SPEC_FIELDS = ("containers", "initContainers", "restartPolicy", "shareProcessNamespace", "hostname",
                 "dnsConfig", "dnsPolicy", "hostAliases", "volumes", "resources", "securityContext", "hostNetwork",
-                "hostPID", "hostIPC", "hostUsers", "terminationGracePeriodSeconds")
+                "hostPID", "hostIPC", "hostUsers", "terminationGracePeriodSeconds", "imagePullSecrets")
 _K8S_CONTAINER_FIELDS = ("name", "image", "command", "args", "env", "envFrom", "ports", "resources", "volumeMounts",
                          "workingDir", "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty", "lifecycle")
 # Native container entries take the Kubernetes keys plus these podkit extras (and snake_case aliases).
@@ -744,6 +747,7 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
                   "hostname": "spec.hostname", "dns": "spec.dnsConfig.nameservers",
                   "dns_search": "spec.dnsConfig.searches", "host_aliases": "spec.hostAliases"}, ctx)
     pod.configs = configs
+    pod.pull_auths = pull_auths(spec.get("imagePullSecrets"), configs)
     _resolve_resource_refs(pod)
     inherited, host = pod_security(spec.get("securityContext"), spec)
     pod.sandbox.host = host

@@ -88,6 +88,7 @@ class PodWanted:
     files: Dict[str, FilesWanted] = field(default_factory=dict)
     cgroup: Optional[CgroupTarget] = None
     removal: bool = False                 # state absent: observe what there is to remove
+    pull_auths: Dict[str, Dict[str, str]] = field(default_factory=dict)   # imagePullSecrets by registry
 
     def containers(self) -> List[Wanted]:
         return ([self.sandbox] if self.sandbox else []) + self.init + self.members
@@ -132,7 +133,8 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
     members = [want_member(spec.name, c, volumes, parent, restart_policy=spec.restart_policy,
                            field_name="containers[%d]" % i, files=files) for i, c in enumerate(spec.containers)]
     return PodWanted(pod=spec.name, sandbox=sandbox, init=init, members=members, volumes=volumes, used_volumes=used,
-                     files=files, cgroup=CgroupTarget(parent, pod_cgroup_limits(spec, host)))
+                     files=files, cgroup=CgroupTarget(parent, pod_cgroup_limits(spec, host)),
+                     pull_auths=dict(spec.pull_auths))
 
 
 def want_files(spec: PodSpec, used: List[str]) -> Dict[str, FilesWanted]:

@@ -42,7 +42,7 @@ description:
     C(spec.volumes) (C(hostPath), C(emptyDir) - a volume with no source is one - C(configMap), C(secret),
     C(downwardAPI), C(projected) and C(persistentVolumeClaim)),
     C(spec.resources) (pod-level), C(spec.securityContext), C(spec.hostNetwork), C(spec.hostPID), C(spec.hostIPC),
-    C(spec.hostUsers) (true only), C(spec.terminationGracePeriodSeconds); per container C(name), C(image), C(command), C(args),
+    C(spec.hostUsers) (true only), C(spec.terminationGracePeriodSeconds), C(spec.imagePullSecrets); per container C(name), C(image), C(command), C(args),
     C(env) (C(name)/C(value)), C(ports), C(resources) (limits and requests of memory and cpu),
     C(volumeMounts), C(workingDir), C(imagePullPolicy), C(securityContext), C(stdin), C(stdinOnce), C(tty),
     C(lifecycle) (C(stopSignal), C(postStart), C(preStop)), C(envFrom) (C(configMapRef), C(secretRef), C(prefix));
@@ -73,7 +73,10 @@ description:
     C(seccompProfile) (C(RuntimeDefault), C(Unconfined)), C(appArmorProfile) and the legacy annotation
     C(container.apparmor.security.beta.kubernetes.io/<container>), C(sysctls) (namespaced ones, on the sandbox).
     What Docker cannot do (C(seLinuxOptions), C(hostUsers=false), C(procMount=Unmasked), a C(Localhost) seccomp
-    profile, C(httpGet) and C(tcpSocket) hooks, C(imagePullSecrets)) is an error naming the field.
+    profile, C(httpGet) and C(tcpSocket) hooks) is an error naming the field.
+  - C(spec.imagePullSecrets) names C(kubernetes.io/dockerconfigjson) (or C(dockercfg)) Secrets given with the Pod;
+    a pull of an image from a registry they hold credentials for is made with them. The credentials are never
+    shown.
   - C(lifecycle.postStart) (C(exec) or C(sleep)) runs right after the container starts; a failing hook fails the
     run naming it. C(lifecycle.preStop) runs before the container is stopped, recreated or removed, and the stop
     signal follows within what is left of the grace period (C(terminationGracePeriodSeconds)).

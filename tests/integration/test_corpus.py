@@ -360,7 +360,6 @@ CHECKS = {
 
 REFUSED = {
     "refused-host-users": "spec.hostUsers",
-    "refused-image-pull-secrets": "spec.imagePullSecrets",
     "refused-selinux": "spec.securityContext.seLinuxOptions",
 }
 

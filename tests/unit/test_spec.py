@@ -219,7 +219,7 @@ def test_different_host_ports_are_fine(ports_a, ports_b):
     ("spec.containers[0].livenessProbe", lambda d: d["spec"]["containers"][0].update(livenessProbe={})),
     ("spec.containers[0].securityContext.seLinuxOptions", lambda d: d["spec"]["containers"][0].update(
         securityContext={"seLinuxOptions": {}})),
-    ("spec.imagePullSecrets", lambda d: d["spec"].update(imagePullSecrets=[{"name": "regcred"}])),
+    ("spec.ephemeralContainers", lambda d: d["spec"].update(ephemeralContainers=[])),
     ("spec.volumes[0].gitRepo", lambda d: d["spec"].update(volumes=[{"name": "v", "gitRepo": {}}])),
     ("spec.volumes[0].hostPath.readOnly", lambda d: d["spec"].update(
         volumes=[{"name": "v", "hostPath": {"path": "/x", "readOnly": True}}])),

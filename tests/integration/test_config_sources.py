@@ -141,3 +141,32 @@ def test_a_changed_key_in_a_volume_restarts_only_its_consumers(run_module, docke
 
     run_module("pod", name=pod_name, state="absent")
     assert not os.path.exists(host) and not os.path.exists("/run/podkit/volumes/%s" % pod_name)
+
+
+def pull_secret_docs(pod, password, policy="IfNotPresent", secret="regcred"):
+    import base64
+    import json
+    config = {"auths": {"registry.example.invalid": {"username": "robot", "password": password}}}
+    return [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred"}, "type": "kubernetes.io/dockerconfigjson",
+         "data": {".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod}, "spec": {
+            "imagePullSecrets": [{"name": secret}],
+            "containers": [{"name": "app", "image": "registry.example.invalid/team/app:1.0", "command": SLEEP,
+                            "imagePullPolicy": policy}]}}]
+
+
+def test_image_pull_secret_lookup_and_refusals(run_module, docker_client, pod_name):
+    """No registry answers here, so no pull with the credentials is made: check mode shows the pull the
+    Secret's credentials would serve, a pull policy of Never refuses naming the image, a missing Secret
+    is named. The credentials never show."""
+    password = "pull-pw-%s" % pod_name
+    check = converge(run_module, pull_secret_docs(pod_name, password), check=True)
+    assert "pull registry.example.invalid/team/app:1.0: not on the host" in check["actions"], check["actions"]
+    assert password not in repr(check)
+    refused = converge(run_module, pull_secret_docs(pod_name, password, policy="Never"), expect_fail=True)
+    assert "registry.example.invalid/team/app:1.0 is not on the host and pull is never" in refused["msg"]
+    assert password not in repr(refused)
+    missing = converge(run_module, pull_secret_docs(pod_name, password, secret="other"), expect_fail=True)
+    assert "spec.imagePullSecrets[0].name: the Secret 'other' is not given" in missing["msg"]
+    assert not docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=" + pod_name})
