@@ -101,6 +101,8 @@ def remove_pod_leftovers(client, pod):
         os.unlink("/run/podkit/%s.lock" % pod)
     except FileNotFoundError:
         pass
+    for root in ("/run/podkit/volumes", "/run/podkit/secrets"):
+        shutil.rmtree(os.path.join(root, pod), ignore_errors=True)
 
 
 def hierarchies():

@@ -44,6 +44,29 @@ options:
     default: missing
 """
 
+    # How manifests' fields that mean nothing on one Docker host are treated (pod, pods).
+    VALIDATE = r"""
+options:
+  validate:
+    description:
+      - What to do with the fields of a Pod manifest that mean nothing on one Docker host - scheduling
+        (C(nodeSelector), C(nodeName), C(affinity), C(tolerations), C(topologySpreadConstraints),
+        C(schedulerName), C(schedulingGates), C(priority), C(priorityClassName), C(preemptionPolicy)), the
+        service account (C(serviceAccountName), C(serviceAccount), C(automountServiceAccountToken)),
+        C(enableServiceLinks), C(readinessGates), C(overhead), C(dnsPolicy) C(ClusterFirst) and
+        C(ClusterFirstWithHostNet), what the API server prints (C(status), C(metadata.creationTimestamp),
+        C(uid), C(resourceVersion), C(selfLink), C(generation), C(managedFields), C(ownerReferences),
+        C(finalizers)), C(metadata.generateName), a container's C(terminationMessagePath) and
+        C(terminationMessagePolicy), resources other than memory and cpu (extended resources,
+        C(ephemeral-storage)) and C(emptyDir.sizeLimit) on disk.
+      - C(warn) accepts them and names each in the module's warnings; C(strict) refuses the manifest naming
+        them; C(ignore) accepts them silently.
+      - Any other field podkit cannot honour is an error naming it, whatever this option says.
+    type: str
+    choices: [strict, warn, ignore]
+    default: warn
+"""
+
     # Attributes of a module that changes state through the reconcile cycle.
     ATTRIBUTES = r"""
 attributes:

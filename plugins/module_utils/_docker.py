@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import DEFAULT_PERIOD_US, cpu_quota, kubelet_shares
+from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX, resource_value
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
-from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
+from ansible_collections.podkit.docker.plugins.module_utils._expand import expand_env, expand_list
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_CLAIM, LABEL_POD, LABEL_PRE_STOP
 
 if TYPE_CHECKING:
     from ansible_collections.podkit.docker.plugins.module_utils._spec import PortMapping
@@ -271,11 +273,15 @@ def image_id(api: Any, ref: str) -> Optional[str]:
         raise PodkitError("image %s: inspecting it failed: %s" % (ref, exc))
 
 
-def pull_image(api: Any, ref: str) -> str:
-    """Pull ``ref`` and return its ID; PodkitError when that fails."""
+def pull_image(api: Any, ref: str, auth: Optional[Dict[str, str]] = None) -> str:
+    """Pull ``ref`` (with ``auth``, registry credentials from an imagePullSecret) and return its ID;
+    PodkitError when that fails."""
     repository, tag = split_image_ref(ref)
     try:
-        api.pull(repository, tag=tag)
+        if auth:
+            api.pull(repository, tag=tag, auth_config=dict(auth))
+        else:
+            api.pull(repository, tag=tag)
     except DockerError as exc:
         raise PodkitError("image %s: pulling it failed: %s. Load the image on the host, or check the "
                           "registry and the reference." % (ref, exc))
@@ -362,13 +368,26 @@ def sandbox_create_args(image: str, name: str, config: Dict[str, Any],
         network_mode=config["network"], restart_policy={"Name": SANDBOX_RESTART})
     create = dict(image=image, name=name, hostname=config["hostname"], ports=exposed or None, labels=labels,
                   detach=True, use_config_proxy=False)
+    host = config.get("host") or {}
+    if host.get("host_network"):
+        # The host's network namespace: its hostname and its ports, nothing to publish.
+        host_config.update(network_mode="host", port_bindings=None)
+        create.pop("hostname")
+        create["ports"] = None
+    if host.get("host_pid"):
+        host_config["pid_mode"] = "host"
+    if host.get("host_ipc"):
+        host_config["ipc_mode"] = "host"
+    if host.get("sysctls"):
+        host_config["sysctls"] = dict(host["sysctls"])
     return create, host_config
 
 
 def member_create_args(image: str, name: str, config: Dict[str, Any], labels: Dict[str, str],
-                       sandbox_id: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+                       sandbox_id: str, context: Optional[Dict[str, Any]] = None) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(create_container keyword arguments, create_host_config keyword arguments) of a member or
-    init container joining the sandbox ``sandbox_id``; CPU as the kubelet sets it."""
+    init container joining the sandbox ``sandbox_id``; CPU as the kubelet sets it. ``context``
+    (``runtime_context``) gives the values only the running pod knows (fieldRef, resourceFieldRef)."""
     joined = "container:%s" % sandbox_id
     share = config["share"]
     res = config["resources"]
@@ -392,10 +411,55 @@ def member_create_args(image: str, name: str, config: Dict[str, Any], labels: Di
     binds = ["%s:%s:%s" % (m["source"], m["target"], "ro" if m["read_only"] else "rw") for m in config["mounts"]]
     if binds:
         host_config["binds"] = binds
-    create = dict(image=image, name=name, entrypoint=config["command"], command=config["args"],
-                  environment=config["env"] or None, working_dir=config["working_dir"], user=config["user"],
+    env = dict(config["env"])
+    for var, source in (config.get("env_fields") or {}).items():
+        env[var] = runtime_value(source, context or {})
+    # $(VAR) references are expanded here, not in the hashed configuration (see _expand).
+    env = expand_env(env)
+    create = dict(image=image, name=name, entrypoint=expand_list(config["command"], env),
+                  command=expand_list(config["args"], env), environment=env or None, working_dir=config["working_dir"], user=config["user"],
                   labels=labels, detach=True, use_config_proxy=False)
+    _security_args(config.get("security") or {}, create, host_config, context or {})
     return create, host_config
+
+
+def _security_args(security: Dict[str, Any], create: Dict[str, Any], host_config: Dict[str, Any],
+                   context: Dict[str, Any]) -> None:
+    """A container's ``security`` configuration (_security) as Docker's create arguments."""
+    if security.get("user"):
+        create["user"] = security["user"]
+    elif security.get("group") is not None:
+        # runAsGroup alone: the image's user with that group.
+        create["user"] = "%s:%d" % ((context.get("image_user") or "0").split(":")[0], security["group"])
+    if security.get("groups"):
+        host_config["group_add"] = [str(g) for g in security["groups"]]
+    for key in ("cap_add", "cap_drop", "security_opt"):
+        if security.get(key):
+            host_config[key] = list(security[key])
+    if security.get("privileged"):
+        host_config["privileged"] = True
+    if security.get("read_only"):
+        host_config["read_only"] = True
+    if security.get("host_ipc"):
+        host_config["ipc_mode"] = "host"
+    if security.get("stdin"):
+        create["stdin_open"] = True
+    if security.get("stdinonce"):
+        create["stdin_once"] = True
+    if security.get("tty"):
+        create["tty"] = True
+    if security.get("stop_signal"):
+        create["stop_signal"] = security["stop_signal"]
+    if security.get("stop_timeout") is not None:
+        create["stop_timeout"] = security["stop_timeout"]
+    if security.get("pre_stop"):
+        create["labels"] = dict(create.get("labels") or {}, **{LABEL_PRE_STOP: json.dumps(security["pre_stop"])})
+
+
+def claim_create_args(claim: str) -> Dict[str, Any]:
+    """create_volume keyword arguments of a persistentVolumeClaim's volume: named after the claim and
+    labelled with it, not with a pod, so that removing the pod leaves it."""
+    return dict(name=claim, driver="local", labels={LABEL_CLAIM: claim})
 
 
 def volume_create_args(pod: str, name: str, medium: str, size_limit: Optional[int]) -> Dict[str, Any]:
@@ -406,3 +470,31 @@ def volume_create_args(pod: str, name: str, medium: str, size_limit: Optional[in
         if size_limit:
             opts["o"] = "size=%d" % size_limit
     return dict(name=name, driver="local", driver_opts=opts, labels={LABEL_POD: pod})
+
+
+def runtime_context(sandbox: Optional[Dict[str, Any]], info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """What only the running pod knows, from its sandbox's inspect data and ``docker info``: the
+    values of fieldRef paths and the host's capacity (resourceFieldRef of a limit not set)."""
+    attrs = sandbox or {}
+    settings = attrs.get("NetworkSettings") or {}
+    networks = list((settings.get("Networks") or {}).values())
+    pod_ip = settings.get("IPAddress") or (networks[0].get("IPAddress") if networks else "") or ""
+    host_ip = settings.get("Gateway") or (networks[0].get("Gateway") if networks else "") or ""
+    if (attrs.get("HostConfig") or {}).get("NetworkMode") == "host":
+        pod_ip = host_ip = "127.0.0.1"
+    sandbox_id = attrs.get("Id") or ""
+    # A pod's uid lives as long as its sandbox: a UUID made of the sandbox's ID.
+    uid = "%s-%s-%s-%s-%s" % (sandbox_id[0:8], sandbox_id[8:12], sandbox_id[12:16], sandbox_id[16:20],
+                              sandbox_id[20:32]) if len(sandbox_id) >= 32 else sandbox_id
+    info = info or {}
+    return {
+        "metadata.uid": uid, "status.podIP": pod_ip, "status.podIPs": pod_ip, "status.hostIP": host_ip,
+        "status.hostIPs": host_ip, "spec.nodeName": str(info.get("Name") or ""),
+        "capacity": {"cpu": int(info.get("NCPU") or 1) * 1000, "memory": int(info.get("MemTotal") or 0)},
+    }
+
+
+def runtime_value(source: str, context: Dict[str, Any]) -> str:
+    if source.startswith(RESOURCE_PREFIX):
+        return resource_value(source, {}, context.get("capacity") or {"cpu": 1000, "memory": 0})
+    return str(context.get(source) or "")

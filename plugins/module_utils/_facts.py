@@ -29,7 +29,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
 from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
 from ansible_collections.podkit.docker.plugins.module_utils._errors import MissingLibrary, PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_POD, LABEL_QOS, LABEL_ROLE, QOS_CLASSES, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
+    LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_POD, LABEL_QOS, LABEL_ROLE, QOS_CLASSES, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
     ROLE_UNMANAGED)
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
     SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
@@ -499,7 +499,7 @@ def pod_entry(group: PodGroup, host: Any, host_ns: Optional[Dict[str, int]] = No
     parent = (parent_owner.get("HostConfig") or {}).get("CgroupParent") or ""
     running = [e.pop("cgroup_dirs", None) for e in [sandbox] + list(containers.values()) if e]
     members = [attrs for _key, role, attrs in group.members if role in (ROLE_MEMBER, ROLE_INIT)]
-    return dict(
+    entry = dict(
         name=group.name,
         managed=group.managed,
         qos_class=qos_class(group.sandbox, members),
@@ -507,6 +507,11 @@ def pod_entry(group: PodGroup, host: Any, host_ns: Optional[Dict[str, int]] = No
         sandbox=sandbox,
         containers=containers,
     )
+    namespace = _labels(group.sandbox).get(LABEL_NAMESPACE) if group.sandbox else None
+    if namespace:
+        # Only pods whose manifest gave metadata.namespace carry it.
+        entry["namespace"] = namespace
+    return entry
 
 
 def pod_facts(client: Any, host: Any, pod: str, containers: Optional[List[Any]] = None) -> Dict[str, Any]:

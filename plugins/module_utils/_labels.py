@@ -28,6 +28,15 @@ LABEL_FIELDS = "io.podkit.config-fields"
 LABEL_SHARE_PID = "io.podkit.share-pid"
 # Set on the sandbox by the pod module: a pod's QoS class is not recoverable from Docker's settings alone.
 LABEL_QOS = "io.podkit.qos-class"
+# Set on the sandbox when the manifest gives metadata.namespace: recorded and reported, never hashed.
+LABEL_NAMESPACE = "io.podkit.namespace"
+# On the Docker volume behind a persistentVolumeClaim: it outlives the pods that mount it.
+LABEL_CLAIM = "io.podkit.claim"
+# On a native sidecar (an init container with restartPolicy Always): its place among the init
+# containers, so that a stopped pod stops its sidecars after the members, in reverse order.
+LABEL_SIDECAR = "io.podkit.sidecar"
+# A container's preStop hook (JSON), read back when it is stopped or removed, whatever the spec then says.
+LABEL_PRE_STOP = "io.podkit.pre-stop"
 
 ROLE_SANDBOX = "sandbox"
 ROLE_MEMBER = "member"

@@ -23,6 +23,8 @@ compared with its sandbox's. Containers without our ``io.podkit.pod`` label are 
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,16 +34,21 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     CgroupBackend, CgroupLimits, HostCgroups, backend_for, detect_host, foreign_processes, split_limits)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
     LOG_TAIL, STOP_TIMEOUT, DockerError, check_foreign, image_id, inspect_or_none, list_pod_containers,
-    member_create_args, pull_image, sandbox_create_args, volume_create_args)
+    claim_create_args, member_create_args, pull_image, runtime_context, sandbox_create_args, volume_create_args)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import container_summary, pod_facts
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
+    LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_PRE_STOP, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
+    LABEL_SIDECAR,
     ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
+from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
+from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
+from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
+    observed_digest, pod_files_exist, remove_pod_files, write_volume)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
     RUNNING_STATES, CgroupTarget, PodWanted, Wanted, cgroup_parent, want_member, want_pod, want_removal, want_sandbox)
 
@@ -78,11 +85,13 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     """
     state_name = params.get("state") or "present"
     spec = None
-    if state_name in RUNNING_STATES or params.get("manifest") is not None or params.get("containers"):
+    if state_name in RUNNING_STATES or params.get("manifest") is not None or params.get("manifest_file") \
+            or params.get("containers"):
         spec = pod_spec_from_params(params)
         if secrets is not None:
             for container in spec.containers + spec.init_containers:
                 secrets.update(container.env[k] for k in container.secret_env if container.env.get(k))
+            secrets.update(secret_parts(spec.pull_auths))
     pod = spec.name if spec is not None else _pod_name(params)
     host = host or _host(client)
     backend = backend_for(host)
@@ -94,7 +103,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         wanted = None
     with pod_lock(pod) as lock:
         if not check_mode and wanted is not None:
-            refresh_images(client.api, wanted.images("always"))
+            refresh_images(client.api, wanted.images("always"), wanted.pull_auths)
         if observed is not None and not still_current(client, observed):
             observed = None
         state = observe(client, pod, wanted, backend, observed)
@@ -104,12 +113,17 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         containers = [s.attrs for s in state.all_containers(extra=False)]
         if plan and not check_mode:
             applier = Applier(client, pod, state, backend, params.get("wait_timeout") or 60)
+            applier.pull_auths = wanted.pull_auths if wanted is not None else {}
             lock.keep = state_name != "absent"
             applier.run(plan, start=state_name != "stopped")
             if params.get("wait", True) and state_name not in ("absent", "stopped"):
                 applier.wait_running(plan.started_members(), params.get("wait_timeout") or 60)
             containers = applier.final_containers() if state_name != "absent" else None
         result: Dict[str, Any] = dict(pod=None)
+        if spec is not None and spec.warnings:
+            result["warnings"] = list(spec.warnings)
+        if spec is not None and spec.namespace:
+            result["namespace"] = spec.namespace
         if not (state_name == "absent" and plan and not check_mode):
             result["pod"] = pod_facts(client, host, pod, containers=containers)
         return report(result, state, plan, wanted.by_key() if wanted else {}, diff)
@@ -258,6 +272,9 @@ class PodState:
     volumes: Dict[str, Dict[str, str]] = field(default_factory=dict)  # Docker volume name -> its labels
     images: Dict[str, Optional[str]] = field(default_factory=dict)    # reference -> image ID, None: missing
     cgroup: Optional[CgroupState] = None
+    files: Dict[str, Optional[str]] = field(default_factory=dict)     # file volume -> digest on the host
+    claims: Dict[str, bool] = field(default_factory=dict)             # claim volume -> exists
+    files_exist: bool = False                                         # any file volume of the pod on the host
 
     def has_containers(self) -> bool:
         return bool(self.sandbox is not None or self.containers or self.extra)
@@ -339,6 +356,14 @@ def observe_more(client: Any, state: PodState, wanted: PodWanted, backend: Optio
     """The pod's volumes, the wanted images' IDs and, with ``backend``, its cgroup parent."""
     if wanted.used_volumes or wanted.removal:
         state.volumes = observe_volumes(client.api, state.pod)
+    for name, files in wanted.files.items():
+        state.files[name] = observed_digest(files.path)
+    for name in wanted.used_volumes:
+        volume = wanted.volumes.get(name)
+        if volume is not None and volume.claim and volume.claim not in state.claims:
+            state.claims[volume.claim] = claim_exists(client.api, volume.claim)
+    if wanted.removal:
+        state.files_exist = pod_files_exist(state.pod)
     for ref in wanted.images():
         if ref not in state.images:
             state.images[ref] = image_id(client.api, ref)
@@ -359,6 +384,15 @@ def observe_volumes(api: Any, pod: str) -> Dict[str, Dict[str, str]]:
     return dict((v["Name"], v.get("Labels") or {}) for v in found if v["Name"].startswith(pod + "_"))
 
 
+def claim_exists(api: Any, claim: str) -> bool:
+    """Whether the Docker volume behind a persistentVolumeClaim exists."""
+    try:
+        found = api.volumes(filters={"name": claim}).get("Volumes") or []
+    except DockerError as exc:
+        raise PodkitError("docker_host: listing volumes failed: %s" % exc)
+    return any(v["Name"] == claim for v in found)
+
+
 def observe_cgroup(backend: CgroupBackend, state: PodState, target: CgroupTarget) -> CgroupState:
     """The cgroup parent, what ensuring ``target.limits`` would change, and foreign processes in it."""
     if target.parent is None:
@@ -370,17 +404,17 @@ def observe_cgroup(backend: CgroupBackend, state: PodState, target: CgroupTarget
     return CgroupState(target.parent, before is not None, changed, before, after, foreign)
 
 
-def refresh_images(api: Any, refs: Sequence[str]) -> None:
+def refresh_images(api: Any, refs: Sequence[str], auths: Optional[Dict[str, Dict[str, str]]] = None) -> None:
     """Pull ``refs`` (their pull policy is always) before they are observed."""
     for ref in refs:
-        pull_image(api, ref)
+        pull_image(api, ref, auth_for(ref, auths or {}))
 
 
 # ---------------------------------------------------------------------------
 # The plan
 
 
-ActionKind = Literal["pull", "cgroup", "volume", "create", "recreate", "start", "stop", "restart", "remove", "run"]
+ActionKind = Literal["pull", "cgroup", "volume", "files", "create", "recreate", "start", "stop", "restart", "remove", "run"]
 
 
 @dataclass
@@ -400,6 +434,11 @@ class VolumeRemoval:
 @dataclass
 class CgroupRemoval:
     parent: str
+
+
+@dataclass
+class FilesRemoval:
+    pod: str
 
 
 @dataclass
@@ -424,6 +463,8 @@ class Action:
             text = "%s cgroup %s" % ("update" if self.reason else "create", self.target)
         elif self.kind == "volume":
             text = "create volume %s" % self.target
+        elif self.kind == "files":
+            text = "write %s" % self.target
         else:
             text = "%s %s" % (self.kind, self.target)
         return text + (": " + self.reason if self.reason else "")
@@ -466,9 +507,14 @@ def plan_pod(wanted: Optional[PodWanted], state: PodState, state_name: str) -> P
         planner.cgroup(wanted.cgroup)
         planner.sandbox(wanted.sandbox, state_name, "sandbox_image")
         planner.volumes(wanted.volumes, wanted.used_volumes)
+        planner.files(wanted)
         rerun = None
-        for item in wanted.init:
-            rerun = planner.init(item, rerun)
+        for index, item in enumerate(wanted.init):
+            if item.sidecar:
+                # Created (and started) here, so it runs before the next init container does.
+                planner.member(item, state_name, "initContainers[%d].image" % index)
+            else:
+                rerun = planner.init(item, rerun)
         for index, item in enumerate(wanted.members):
             planner.member(item, state_name, "containers[%d].image" % index)
         planner.remove_others([w.key for w in wanted.containers()])
@@ -553,10 +599,25 @@ class Planner:
             first, last = split_limits(target.limits, old)
         self.add(Action("cgroup", target.parent, reason, value=CgroupWrite(target.parent, first, last)))
 
+    def files(self, wanted: PodWanted) -> None:
+        """Write the file volumes (configMap, secret, ...) whose content on the host differs."""
+        for name in sorted(wanted.files):
+            files = wanted.files[name]
+            seen = self.state.files.get(name)
+            if seen != files.digest:
+                self.add(Action("files", "files of volume %s" % name, "content changed" if seen else "",
+                                value=files))
+
     def volumes(self, volumes: Dict[str, Volume], used: List[str]) -> None:
-        """Create-volume actions for the pod's emptyDir volumes that are used and missing."""
+        """Create-volume actions for the pod's emptyDir and claim volumes that are used and missing."""
         for name in used:
             volume = volumes.get(name)
+            if volume is not None and volume.kind == "persistentVolumeClaim":
+                if not self.state.claims.get(volume.claim):
+                    self.add(Action("volume", volume.claim, "persistentVolumeClaim %s" % name,
+                                    value=claim_create_args(volume.claim)))
+                    self.state.claims[volume.claim] = True
+                continue
             if volume is None or volume.kind != "emptyDir":
                 continue
             docker_name = volume_name(self.state.pod, name)
@@ -694,9 +755,16 @@ class Planner:
 
     # -- the whole pod stopped or removed
 
+    def stop_order(self) -> List[str]:
+        """Members (sorted), then native sidecars in reverse order, as the kubelet stops them."""
+        containers = self.state.containers
+        sidecars = [k for k in containers if (containers[k].labels.get(LABEL_SIDECAR) or "").isdigit()]
+        sidecars.sort(key=lambda k: int(containers[k].labels[LABEL_SIDECAR]), reverse=True)
+        return [k for k in sorted(containers) if k not in sidecars] + sidecars
+
     def stop_pod(self) -> None:
-        """Members first (sorted), then the sandbox."""
-        for key in sorted(self.state.containers):
+        """Members first (sorted), then sidecars in reverse order, then the sandbox."""
+        for key in self.stop_order():
             seen = self.state.containers[key]
             if seen.state.get("Running"):
                 self.add(Action("stop", key, "", seen=seen))
@@ -705,13 +773,16 @@ class Planner:
     def remove_pod(self) -> None:
         """Every container labelled with the pod (members first), its volumes, then its cgroup."""
         state = self.state
-        for key in sorted(state.containers):
+        for key in self.stop_order():
             self.add(Action("remove", key, "", seen=state.containers[key]))
         for seen in state.extra:
             self.add(Action("remove", seen.name, "", seen=seen))
         self.sandbox(None, "absent")
         for name in sorted(n for n, labels in state.volumes.items() if labels.get(LABEL_POD) == state.pod):
             self.add(Action("remove", "volume %s" % name, "", value=VolumeRemoval(name)))
+        if state.files_exist:
+            # Claims' volumes outlive the pod; its configMap/secret files do not.
+            self.add(Action("remove", "files of pod %s" % state.pod, "", value=FilesRemoval(state.pod)))
         # Without a container of the pod there is no evidence the cgroup at that path is the pod's.
         if state.has_containers() and state.cgroup is not None and state.cgroup.exists:
             parent = state.cgroup.parent
@@ -726,6 +797,12 @@ def config_changes(wanted: Wanted, seen: Seen) -> List[str]:
     before = parse_fields(seen.labels.get(LABEL_FIELDS))
     changed = sorted(k for k in set(fields) | set(before) if fields.get(k) != before.get(k))
     return changed or ["labels"]
+
+
+def stop_timeout(seen: Seen) -> int:
+    """The container's own stop timeout (terminationGracePeriodSeconds), else podkit's default."""
+    value = (seen.attrs.get("Config") or {}).get("StopTimeout")
+    return int(value) if value is not None else STOP_TIMEOUT
 
 
 def _timestamp(text: Optional[str]) -> Tuple[str, int]:
@@ -763,6 +840,8 @@ class Applier:
         self.removed: set = set()
         self.lowered: List[CgroupWrite] = []              # limits lowered after every action
         self.final: Dict[str, Dict[str, Any]] = {}        # container id -> inspect after
+        self.post_start: Dict[str, Tuple[str, Dict[str, Any]]] = {}   # new container id -> (key, postStart hook)
+        self.pull_auths: Dict[str, Dict[str, str]] = {}   # imagePullSecrets by registry host
 
     def sandbox_id(self) -> str:
         if self.sandbox is None:
@@ -828,18 +907,76 @@ class Applier:
             create, host = sandbox_create_args(wanted.image, wanted.name, wanted.config, wanted.labels_for(self.pod))
         else:
             sandbox_id = self.sandbox_id()
+            context: Optional[Dict[str, Any]] = None
+            if wanted.config.get("env_fields"):
+                context = runtime_context(self.sandbox.attrs if self.sandbox else None,
+                                          self._call("docker info", self.api.info))
+            security = wanted.config.get("security") or {}
+            if security.get("non_root") or security.get("group") is not None:
+                # runAsNonRoot and runAsGroup alone need the image's user.
+                image = self._call("inspect image %s" % wanted.image, self.api.inspect_image, wanted.image)
+                image_user = (image.get("Config") or {}).get("User") or ""
+                check_non_root(security, image_user, "containers[%s]" % wanted.key)
+                context = dict(context or {}, image_user=image_user)
             create, host = member_create_args(wanted.image, wanted.name, wanted.config,
-                                              wanted.labels_for(self.pod, {LABEL_SANDBOX_ID: sandbox_id}), sandbox_id)
+                                              wanted.labels_for(self.pod, {LABEL_SANDBOX_ID: sandbox_id}), sandbox_id,
+                                              context)
         what = "creating the sandbox %s" if wanted.role == ROLE_SANDBOX else "creating container %s"
         host_config = self._call(what % wanted.name, self.api.create_host_config, **host)
-        return self._call(what % wanted.name, self.api.create_container, host_config=host_config, **create)["Id"]
+        new_id = self._call(what % wanted.name, self.api.create_container, host_config=host_config, **create)["Id"]
+        post_start = (wanted.config.get("security") or {}).get("post_start")
+        if post_start:
+            self.post_start[new_id] = (wanted.key, post_start)
+        return new_id
 
     def remove(self, seen: Seen) -> None:
+        if seen.labels.get(LABEL_PRE_STOP) and seen.running:
+            # Graceful, as the kubelet kills: the preStop hook, then the stop signal, within the grace period.
+            self.stop(seen)
         self._call("removing container %s" % seen.name, self.api.remove_container, seen.id, force=True)
+
+    def stop(self, seen: Seen) -> None:
+        """Stop a container: its preStop hook first, all within its grace period (stop timeout)."""
+        grace = stop_timeout(seen)
+        hook = json.loads(seen.labels.get(LABEL_PRE_STOP) or "null")
+        started = time.time()
+        if hook and seen.running:
+            if "sleep" in hook:
+                time.sleep(min(hook["sleep"], grace))
+            else:
+                self.run_hook(seen.id, seen.name, "preStop", hook["exec"], grace)
+        remaining = max(0, int(grace - (time.time() - started)))
+        self._call("stopping container %s" % seen.name, self.api.stop, seen.id, timeout=remaining)
+
+    def run_hook(self, container_id: str, name: str, hook: str, command: List[str], timeout: float) -> Optional[int]:
+        """Run a lifecycle hook's command in the container; its exit code, None when it outlived ``timeout``."""
+        exec_id = self._call("%s hook of %s" % (hook, name), self.api.exec_create, container_id, command)["Id"]
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                self.api.exec_start(exec_id)
+            except DockerError:
+                pass
+            done.set()
+        threading.Thread(target=run, daemon=True).start()
+        if not done.wait(timeout):
+            return None
+        return self._call("%s hook of %s" % (hook, name), self.api.exec_inspect, exec_id).get("ExitCode")
 
     def start(self, key: str, container_id: str, name: str) -> None:
         self._call("starting container %s" % name, self.api.start, container_id)
         self.touched[key] = container_id
+        hook = self.post_start.get(container_id)
+        if hook is not None:
+            if "sleep" in hook[1]:
+                time.sleep(hook[1]["sleep"])
+                return
+            code = self.run_hook(container_id, name, "postStart", hook[1]["exec"], self.wait_timeout)
+            if code != 0:
+                raise PodkitError("container %s: its postStart hook %s (%s); fix lifecycle.postStart.exec.command."
+                                  % (hook[0], "did not finish within wait_timeout" if code is None
+                                     else "failed with exit code %s" % code, " ".join(hook[1]["exec"])))
 
     def inspect(self, container_id: str) -> Dict[str, Any]:
         return self._call("inspecting container %s" % container_id[:12], self.api.inspect_container, container_id)
@@ -852,13 +989,20 @@ class Applier:
     # One method per action kind.
 
     def do_pull(self, action: Action, _start: bool) -> None:
-        self.state.images[action.value] = pull_image(self.api, action.value)
+        self.state.images[action.value] = pull_image(self.api, action.value, auth_for(action.value, self.pull_auths))
 
     def do_cgroup(self, action: Action, _start: bool) -> None:
         write = action.value
         self._backend().ensure(write.parent, write.first, check_mode=False)
         if write.last is not None:
             self.lowered.append(write)
+
+    def do_files(self, action: Action, _start: bool) -> None:
+        files = action.value
+        try:
+            write_volume(files.path, files.files, files.secret)
+        except OSError as exc:
+            raise PodkitError("writing %s to %s failed: %s" % (action.target, files.path, exc))
 
     def do_volume(self, action: Action, _start: bool) -> None:
         self._call("creating volume %s" % action.value["name"], self.api.create_volume, **action.value)
@@ -884,14 +1028,16 @@ class Applier:
             self._sandbox_seen(action.seen.id)
 
     def do_restart(self, action: Action, _start: bool) -> None:
+        if action.seen.labels.get(LABEL_PRE_STOP):
+            self.stop(action.seen)
         self._call("restarting container %s" % action.seen.name, self.api.restart, action.seen.id,
-                   timeout=STOP_TIMEOUT)
+                   timeout=stop_timeout(action.seen))
         self.touched[action.target] = action.seen.id
         if action.target == "sandbox":
             self._sandbox_seen(action.seen.id)
 
     def do_stop(self, action: Action, _start: bool) -> None:
-        self._call("stopping container %s" % action.seen.name, self.api.stop, action.seen.id, timeout=STOP_TIMEOUT)
+        self.stop(action.seen)
         self.touched[action.target] = action.seen.id
 
     def do_remove(self, action: Action, _start: bool) -> None:
@@ -900,6 +1046,9 @@ class Applier:
             return
         if isinstance(action.value, CgroupRemoval):
             self._backend().remove(action.value.parent, False)
+            return
+        if isinstance(action.value, FilesRemoval):
+            remove_pod_files(action.value.pod)
             return
         self.remove(action.seen)
         self.removed.add(action.target)
@@ -989,7 +1138,7 @@ def diff_for(state: PodState, plan: Plan, wanted: Dict[str, Wanted]) -> Dict[str
     after = {}
     for action in plan:
         key = action.target
-        if action.kind in ("pull", "cgroup", "volume"):
+        if action.kind in ("pull", "cgroup", "volume", "files"):
             continue
         seen = action.seen
         if seen is None:

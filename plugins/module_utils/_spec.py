@@ -17,10 +17,20 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+
+from ansible_collections.podkit.docker.plugins.module_utils._configdata import (
+    ConfigSet, load_documents, secret_texts, split_documents)
+from ansible_collections.podkit.docker.plugins.module_utils._envsource import (
+    RESOURCE_PREFIX, EnvSources, PodContext, env_from, value_from)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._hostless import DEFAULT_VALIDATE, judge, strip_hostless
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
+from ansible_collections.podkit.docker.plugins.module_utils._pullauth import pull_auths
+from ansible_collections.podkit.docker.plugins.module_utils._security import (
+    container_security, grace_period, pod_security)
+from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import FILE_KINDS, FileVolume
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
     MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
 
@@ -59,6 +69,9 @@ class Volume:
     host_path_type: str = ""                 # Kubernetes hostPath.type ("", Directory, DirectoryOrCreate, File, ...)
     medium: str = ""                         # emptyDir.medium ("" or "Memory")
     size_limit: Optional[int] = None         # emptyDir.sizeLimit in bytes
+    files: Optional[FileVolume] = None       # configMap, secret, downwardAPI, projected (_volumefiles)
+    claim: str = ""                          # persistentVolumeClaim.claimName: a named Docker volume
+    claim_read_only: bool = False
 
 
 @dataclass
@@ -79,6 +92,10 @@ class ContainerSpec:
     args: Optional[List[str]] = None         # overrides the image's CMD
     env: Dict[str, str] = field(default_factory=dict)
     secret_env: Tuple[str, ...] = ()         # names in env whose values are never shown
+    # Names in env filled in when the container is created (fieldRef/resourceFieldRef, _envsource).
+    env_fields: Dict[str, str] = field(default_factory=dict)
+    # The ConfigMaps and Secrets ("Kind/name") the container's env and volumes take keys from.
+    config_sources: List[str] = field(default_factory=list)
     working_dir: Optional[str] = None
     user: Optional[str] = None
     mounts: List[Mount] = field(default_factory=list)
@@ -88,6 +105,10 @@ class ContainerSpec:
     restart_policy: str = "Always"
     pull: str = "missing"
     init: bool = False
+    warnings: List[str] = field(default_factory=list)   # envFrom keys skipped
+    sidecar: bool = False                    # an init container with restartPolicy Always
+    # securityContext, stdin/tty, stop signal and timeout as Docker takes them (_security); {}: none.
+    security: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,6 +127,8 @@ class SandboxSpec:
     share_pid: bool = False
     labels: Dict[str, str] = field(default_factory=dict)
     pull: str = "missing"
+    # Host namespaces and sysctls (_security.pod_security); {}: none.
+    host: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,6 +141,13 @@ class PodSpec:
     volumes: List[Volume] = field(default_factory=list)
     restart_policy: str = "Always"
     resources: Optional[Resources] = None    # pod-level override of the derived limits
+    # From a manifest's metadata; none of these feeds a configuration hash.
+    namespace: Optional[str] = None
+    annotations: Dict[str, str] = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)   # what validate: warn reports
+    configs: ConfigSet = field(default_factory=ConfigSet)  # the ConfigMaps and Secrets given with the Pod
+    # imagePullSecrets: registry host -> credentials for the pulls (_pullauth); never hashed or shown.
+    pull_auths: Dict[str, Dict[str, str]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,18 +160,26 @@ class PodSpec:
 # is a pod that behaves differently from what its author reads.
 # ---------------------------------------------------------------------------------------------
 
-# Accepted and ignored: they carry no runtime meaning on a single Docker host.
-_IGNORED_METADATA = ("namespace", "annotations")
-_METADATA_FIELDS = ("name", "labels") + _IGNORED_METADATA
+# namespace is recorded on the sandbox and reported; annotations become sandbox labels. What means
+# nothing on one host (status, scheduling, ...) is taken out before parsing, by _hostless.
+_METADATA_FIELDS = ("name", "labels", "namespace", "annotations")
 _SPEC_FIELDS = ("containers", "initContainers", "restartPolicy", "shareProcessNamespace", "hostname",
-                "dnsConfig", "hostAliases", "volumes", "resources")
-_K8S_CONTAINER_FIELDS = ("name", "image", "command", "args", "env", "ports", "resources", "volumeMounts",
-                         "workingDir", "imagePullPolicy")
+                "dnsConfig", "dnsPolicy", "hostAliases", "volumes", "resources", "securityContext", "hostNetwork",
+                "hostPID", "hostIPC", "hostUsers", "terminationGracePeriodSeconds", "imagePullSecrets")
+_K8S_CONTAINER_FIELDS = ("name", "image", "command", "args", "env", "envFrom", "ports", "resources", "volumeMounts",
+                         "workingDir", "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty", "lifecycle")
 # Native container entries take the Kubernetes keys plus these podkit extras (and snake_case aliases).
 _NATIVE_CONTAINER_EXTRAS = ("user", "share", "secret_env", "working_dir", "volume_mounts", "pull")
 _PORT_FIELDS = ("containerPort", "hostPort", "hostIP", "protocol", "name")
 _MOUNT_FIELDS = ("name", "mountPath", "readOnly", "subPath")
-_VOLUME_FIELDS = ("name", "hostPath", "emptyDir")
+_VOLUME_FIELDS = ("name", "hostPath", "emptyDir", "persistentVolumeClaim") + FILE_KINDS
+# What each file volume kind takes (checked here, read by _volumefiles).
+_FILE_VOLUME_FIELDS = {
+    "configMap": ("name", "items", "defaultMode", "optional"),
+    "secret": ("secretName", "items", "defaultMode", "optional"),
+    "downwardAPI": ("items", "defaultMode"),
+    "projected": ("sources", "defaultMode"),
+}
 _HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice")
 _PULL_MAP = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
 _PROTOCOLS = ("tcp", "udp", "sctp")
@@ -314,9 +352,13 @@ def _parse_resources(obj: object, path: str, kubernetes: bool) -> Resources:
     return result
 
 
-def _parse_env(value: object, path: str, kubernetes: bool) -> Tuple[Dict[str, str], List[str]]:
-    env: Dict[str, str] = {}
-    secret: List[str] = []
+def _parse_env(value: object, path: str, kubernetes: bool, ctx: Optional[PodContext] = None,
+               sources: Optional[EnvSources] = None, container: str = "") -> Tuple[Dict[str, str], List[str]]:
+    """(env, secret names). With ``ctx`` (a manifest), valueFrom is resolved into ``sources``, which
+    may already hold what envFrom gave (env entries come after it and win)."""
+    env: Dict[str, str] = sources.env if sources is not None else {}
+    secret: List[str] = sources.secret if sources is not None else []
+    from_env_from = set(env)
     if isinstance(value, dict) and not kubernetes:
         items = [{"name": k, "value": v} for k, v in value.items()]
         paths = ["%s.%s" % (path, k) for k in value]
@@ -329,11 +371,22 @@ def _parse_env(value: object, path: str, kubernetes: bool) -> Tuple[Dict[str, st
         name = _string(item.get("name"), where + ".name", required=True)
         if not _ENV_NAME.match(name):
             raise PodkitError("%s.name: %r is not a valid environment variable name." % (where, name))
-        if "valueFrom" in item:
-            raise PodkitError("%s.valueFrom is not supported by podkit (there is no API server to resolve it);"
-                              " give the value directly with value:." % where)
-        if name in env:
+        if name in env and name not in from_env_from:
             raise PodkitError("%s.name: %r is set twice in this container's env." % (where, name))
+        from_env_from.discard(name)
+        env.pop(name, None)
+        if name in secret:
+            secret.remove(name)
+        if sources is not None:
+            sources.fields.pop(name, None)
+        if "valueFrom" in item:
+            if ctx is None or sources is None:
+                raise PodkitError("%s.valueFrom is only supported in a manifest, where the ConfigMaps and Secrets it"
+                                  " refers to can be given; give the value directly with value:." % where)
+            if "value" in item:
+                raise PodkitError("%s: give either value or valueFrom, not both." % where)
+            value_from(name, item["valueFrom"], where + ".valueFrom", ctx, container, sources)
+            continue
         raw = item.get("value")
         if isinstance(raw, bool):
             raise PodkitError("%s.value: %r must be a string; quote it (\"%s\")." % (where, raw, str(raw).lower()))
@@ -363,9 +416,18 @@ def _parse_container_port(item, path, kubernetes):
 
 
 def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_restart: str, default_pull: str,
-                     share_pid: bool) -> ContainerSpec:
+                     share_pid: bool, ctx: Optional[PodContext] = None) -> ContainerSpec:
     allowed = _K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS
+    if init:
+        # A native sidecar: an init container that keeps running (restartPolicy: Always).
+        allowed = allowed + ("restartPolicy",)
     _check_fields(item, allowed, path)
+    sidecar = False
+    if init and item.get("restartPolicy") is not None:
+        if item["restartPolicy"] != "Always":
+            raise PodkitError("%s.restartPolicy: %r is not supported; an init container takes only Always (a native"
+                              " sidecar)." % (path, item["restartPolicy"]))
+        sidecar = True
     if not item:
         raise PodkitError("%s must be a mapping with at least name and image." % path)
     name = _validate_container_name(item.get("name"), path + ".name")
@@ -373,7 +435,14 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
     for camel, snake in (("workingDir", "working_dir"), ("volumeMounts", "volume_mounts"), ("imagePullPolicy", "pull")):
         if camel in item and snake in item:
             raise PodkitError("%s: give either %s or %s, not both." % (path, camel, snake))
-    env, secret = _parse_env(item.get("env"), path + ".env", kubernetes)
+    sources = EnvSources()
+    skipped: List[str] = []
+    if item.get("envFrom") is not None:
+        if ctx is None:
+            raise PodkitError("%s.envFrom is only supported in a manifest, where the ConfigMaps and Secrets it refers"
+                              " to can be given." % path)
+        skipped = env_from(item.get("envFrom"), path + ".envFrom", ctx, sources)
+    env, secret = _parse_env(item.get("env"), path + ".env", kubernetes, ctx, sources, name)
     secret_env = item.get("secret_env")
     if isinstance(secret_env, dict):
         # As pod_container takes it: {NAME: value}, set like env but never shown.
@@ -440,9 +509,13 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
         resources=_parse_resources(item.get("resources"), path + ".resources", kubernetes),
         share=share,
         # An init container runs once to completion; Docker must never restart it.
-        restart_policy="Never" if init else pod_restart,
+        restart_policy="Always" if sidecar else "Never" if init else pod_restart,
         pull=pull,
         init=init,
+        env_fields=dict(sources.fields),
+        sidecar=sidecar,
+        config_sources=list(sources.used),
+        warnings=skipped,
     )
 
 
@@ -459,10 +532,18 @@ def _parse_volumes(value, path, kubernetes):
         if name in names:
             raise PodkitError("%s.name: the volume %r is defined twice." % (where, name))
         names.add(name)
-        kinds = [k for k in ("hostPath", "emptyDir") if k in item]
+        kinds = [k for k in _VOLUME_FIELDS[1:] if k in item]
+        if not kinds and kubernetes:
+            # As the API server defaults it: a volume with no source is an emptyDir.
+            kinds = ["emptyDir"]
         if len(kinds) != 1:
-            raise PodkitError("%s: a volume needs exactly one of hostPath or emptyDir (podkit supports only these two)."
-                              % where)
+            raise PodkitError("%s: a volume needs exactly one of hostPath or emptyDir%s." % (
+                where, (", " + ", ".join(_VOLUME_FIELDS[3:])) if kubernetes else " (with native options)"))
+        if kinds[0] in FILE_KINDS or kinds[0] == "persistentVolumeClaim":
+            if not kubernetes:
+                raise PodkitError("%s.%s: only in a manifest, where the ConfigMaps and Secrets can be given." % (where, kinds[0]))
+            volumes.append(_file_or_claim_volume(name, kinds[0], item[kinds[0]], "%s.%s" % (where, kinds[0])))
+            continue
         if kinds[0] == "hostPath":
             host = _check_fields(item["hostPath"], ("path", "type"), where + ".hostPath")
             host_type = _string(host.get("type"), where + ".hostPath.type") or ""
@@ -471,7 +552,7 @@ def _parse_volumes(value, path, kubernetes):
             volumes.append(Volume(name=name, kind="hostPath", host_path=_absolute(host.get("path"), where + ".hostPath.path"),
                                   host_path_type=host_type))
         else:
-            empty = _check_fields(item["emptyDir"], ("medium", "sizeLimit"), where + ".emptyDir")
+            empty = _check_fields(item.get("emptyDir"), ("medium", "sizeLimit"), where + ".emptyDir")
             medium = _string(empty.get("medium"), where + ".emptyDir.medium") or ""
             if medium not in ("", "Memory"):
                 raise PodkitError("%s.emptyDir.medium: %r is not supported; use \"\" (disk) or Memory." % (where, medium))
@@ -480,6 +561,27 @@ def _parse_volumes(value, path, kubernetes):
                 size = parse_memory(empty["sizeLimit"], where + ".emptyDir.sizeLimit", kubernetes=kubernetes, minimum=1)
             volumes.append(Volume(name=name, kind="emptyDir", medium=medium, size_limit=size))
     return volumes
+
+
+def _file_or_claim_volume(name: str, kind: str, source: object, where: str) -> Volume:
+    if kind == "persistentVolumeClaim":
+        claim = _check_fields(source, ("claimName", "readOnly"), where)
+        claim_name = _string(claim.get("claimName"), where + ".claimName", required=True)
+        if len(claim_name) > 200 or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", claim_name):
+            raise PodkitError("%s.claimName: %r is not a valid claim name (a DNS-1123 subdomain)." % (where, claim_name))
+        return Volume(name=name, kind=kind, claim=claim_name, claim_read_only=_bool(claim.get("readOnly"), where + ".readOnly"))
+    body = _check_fields(source if source is not None else {}, _FILE_VOLUME_FIELDS[kind], where)
+    holds_secret = kind == "secret"
+    if kind == "projected":
+        for index, item in enumerate(_list(body.get("sources"), where + ".sources")):
+            _check_fields(item, ("configMap", "secret", "downwardAPI"), "%s.sources[%d]" % (where, index))
+            for sub_kind, sub in item.items():
+                # A projected secret source names its Secret with name, not secretName.
+                allowed = ("name", "items", "optional") if sub_kind == "secret" else \
+                    tuple(f for f in _FILE_VOLUME_FIELDS[sub_kind] if f != "defaultMode")
+                _check_fields(sub, allowed, "%s.sources[%d].%s" % (where, index, sub_kind))
+            holds_secret = holds_secret or "secret" in item
+    return Volume(name=name, kind=kind, files=FileVolume(kind, dict(body), holds_secret))
 
 
 def _parse_host_aliases(value, path):
@@ -557,27 +659,24 @@ def _claim_port(published: List[Tuple[PortMapping, str]], port: PortMapping, whe
 
 def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_parent: Optional[str] = None,
                            sandbox_image: Optional[str] = None, pull: str = "missing",
-                           resources: Optional[dict] = None) -> PodSpec:
+                           resources: Optional[dict] = None, validate: str = DEFAULT_VALIDATE) -> PodSpec:
     """Translate a Kubernetes v1 Pod (a dict or YAML text) into a PodSpec, Kubernetes rules only.
 
     The pod's name is ``metadata.name``; the module's ``name`` may be given too and must then agree
     (a manifest reused under another name would otherwise deploy something other than it says).
-    ``metadata.labels`` become the sandbox's labels; ``metadata.namespace`` and ``annotations`` are
-    accepted and ignored. Images default to pull policy ``pull`` (``missing``), not Kubernetes'
+    ``metadata.labels`` become the sandbox's labels; ``metadata.annotations`` extra sandbox labels
+    and ``metadata.namespace`` is recorded (neither feeds a hash). Fields that mean nothing on one
+    host are named in ``warnings`` or refused, as ``validate`` says (``_hostless``).
+    Images default to pull policy ``pull`` (``missing``), not Kubernetes'
     "Always for :latest", so that a manifest never pulls unless it says imagePullPolicy: Always.
     ``cgroup_parent``, ``sandbox_image`` and ``resources`` (pod-level override) come from the module.
     """
-    if isinstance(manifest, str):
-        # Imported here: PyYAML costs more to import than pod_facts' whole run, and only text needs it.
-        from ansible.module_utils.common.yaml import HAS_YAML, yaml_load  # pylint: disable=import-outside-toplevel
-        if not HAS_YAML:
-            raise PodkitError("manifest: YAML text needs PyYAML on the target host; install python3-yaml or pass the manifest as a dict.")
-        try:
-            manifest = yaml_load(manifest)
-        except Exception as exc:  # pylint: disable=broad-except  # any YAML parser error is a user error here
-            raise PodkitError("manifest: not valid YAML (%s); fix the text, or pass the manifest as a mapping." % exc)
+    manifest, configs = split_documents(load_documents(manifest))
     if not isinstance(manifest, dict):
         raise PodkitError("manifest must be a Kubernetes Pod: a mapping (or YAML text) with apiVersion: v1, kind: Pod.")
+    raw_spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
+    service_account = raw_spec.get("serviceAccountName") or raw_spec.get("serviceAccount") or "default"
+    manifest, hostless = strip_hostless(manifest)
     _check_fields(manifest, ("apiVersion", "kind", "metadata", "spec"), "manifest")
     # kind first: a Deployment (apps/v1) is wrong for its kind, and saying so helps more than its apiVersion.
     if manifest.get("kind") != "Pod":
@@ -599,7 +698,23 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
         if str(key).startswith(LABEL_PREFIX):
             # These labels are how podkit recognises what it owns; a manifest must not forge them.
             raise PodkitError("metadata.labels.%s: labels starting with io.podkit. are reserved for podkit; rename it." % key)
+    annotations = metadata.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise PodkitError("metadata.annotations must be a mapping of names to strings.")
+    for key, value in annotations.items():
+        if str(key).startswith(LABEL_PREFIX):
+            raise PodkitError("metadata.annotations.%s: names starting with io.podkit. are reserved for podkit; rename it."
+                              % key)
+        if key in labels:
+            raise PodkitError("metadata.annotations.%s: also a label; the sandbox keeps annotations as labels, so give"
+                              " the name in one of them." % key)
+        _string(value, "metadata.annotations.%s" % key)
+    namespace = _string(metadata.get("namespace"), "metadata.namespace")
+    if namespace is not None and (len(namespace) > 63 or not _DNS1123_LABEL.match(namespace)):
+        raise PodkitError("metadata.namespace: %r is not a valid namespace name; use a DNS-1123 label." % namespace)
     spec = _check_fields(manifest.get("spec"), _SPEC_FIELDS, "spec")
+    if spec.get("dnsPolicy") == "None" and not spec.get("dnsConfig"):
+        raise PodkitError("spec.dnsPolicy: None takes the pod's DNS from spec.dnsConfig alone; give spec.dnsConfig.")
     if not spec.get("containers"):
         raise PodkitError("spec.containers is required: a pod needs at least one container.")
     dns = _check_fields(spec.get("dnsConfig"), ("nameservers", "searches", "options"), "spec.dnsConfig")
@@ -623,17 +738,65 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
         "pull": pull,
         "resources": resources,
     }
+    ctx = PodContext(pod=pod_name, namespace=namespace or "default",
+                     labels=dict((str(k), str(v)) for k, v in labels.items()),
+                     annotations=dict((str(k), str(v)) for k, v in annotations.items()),
+                     service_account=str(service_account), configs=configs)
     pod = _build(native, spec.get("containers"), spec.get("initContainers"), spec.get("volumes"), "spec.", True,
                  {"restart_policy": "spec.restartPolicy", "share_process_namespace": "spec.shareProcessNamespace",
                   "hostname": "spec.hostname", "dns": "spec.dnsConfig.nameservers",
-                  "dns_search": "spec.dnsConfig.searches", "host_aliases": "spec.hostAliases"})
+                  "dns_search": "spec.dnsConfig.searches", "host_aliases": "spec.hostAliases"}, ctx)
+    pod.configs = configs
+    pod.pull_auths = pull_auths(spec.get("imagePullSecrets"), configs)
+    _resolve_resource_refs(pod)
+    inherited, host = pod_security(spec.get("securityContext"), spec)
+    pod.sandbox.host = host
+    grace = grace_period(spec.get("terminationGracePeriodSeconds"))
+    for key, parsed in (("initContainers", pod.init_containers), ("containers", pod.containers)):
+        for index, container in enumerate(parsed):
+            container.security = container_security(spec[key][index], "spec.%s[%d]" % (key, index), inherited,
+                                                    annotations, container.name, grace)
+            if host.get("host_pid"):
+                container.share = tuple(sorted(set(container.share) | {"pid"}))
+            if host.get("host_ipc"):
+                container.security["host_ipc"] = True
     pod.sandbox.dns_options = options
     pod.sandbox.labels = dict((str(k), _string(v, "metadata.labels.%s" % k) or "") for k, v in labels.items())
     if spec.get("resources") is not None:
         if resources is not None:
             raise PodkitError("resources: the manifest already sets spec.resources; give the pod-level resources in one place.")
         pod.resources = _parse_resources(spec["resources"], "spec.resources", True)
+    for index, volume in enumerate(pod.volumes):
+        if volume.kind == "emptyDir" and volume.size_limit is not None and volume.medium != "Memory":
+            hostless.append(("spec.volumes[%d].emptyDir.sizeLimit" % index,
+                             "a Docker volume on disk has no size limit; medium: Memory gives a tmpfs of that size"))
+    pod.namespace = namespace
+    pod.annotations = dict((str(k), _string(v, "metadata.annotations.%s" % k) or "") for k, v in annotations.items())
+    pod.warnings = judge(hostless, validate) + [w for c in pod.init_containers + pod.containers for w in c.warnings]
     return pod
+
+
+def _resolve_resource_refs(pod: PodSpec) -> None:
+    """resourceFieldRef values, now that every container's resources are known: a value that is set
+    is written into env; a limit that is not set stays a field, filled with the host's capacity."""
+    resources = dict((c.name, c.resources) for c in pod.init_containers + pod.containers)
+    for container in pod.init_containers + pod.containers:
+        for name, marker in list(container.env_fields.items()):
+            if not marker.startswith(RESOURCE_PREFIX):
+                continue
+            target, resource, divisor = marker[len(RESOURCE_PREFIX):].split(":")
+            if target not in resources:
+                raise PodkitError("containers[%s].env.%s.valueFrom.resourceFieldRef.containerName: no container %r in"
+                                  " the pod." % (container.name, name, target))
+            res = resources[target]
+            section, kind = resource.split(".")
+            value = getattr(res, "%s_%s" % (kind, section[:-1]))
+            if value is None and section == "limits":
+                container.env_fields[name] = "%s-:%s:%s" % (RESOURCE_PREFIX, resource, divisor)
+                continue
+            unit = int(divisor) if divisor else (1000 if kind == "cpu" else 1)
+            container.env[name] = str(-(-(value or 0) // unit))
+            del container.env_fields[name]
 
 
 # The pod module's options that describe the pod itself (everything else is how to run it).
@@ -648,6 +811,10 @@ def pod_spec_from_params(params: dict) -> PodSpec:
     are pod-level ``[host_ip:]host_port:container_port[/proto]`` strings published by the sandbox.
     """
     name = params.get("name")
+    if params.get("manifest_file"):
+        if params.get("manifest") is not None:
+            raise PodkitError("manifest_file: give the pod either as manifest or as manifest_file, not both.")
+        params = dict(params, manifest=read_manifest_file(params["manifest_file"]), manifest_file=None)
     if params.get("manifest") is not None:
         given = [key for key in NATIVE_POD_FIELDS if params.get(key) not in (None, [], {}, False)]
         if given:
@@ -655,13 +822,14 @@ def pod_spec_from_params(params: dict) -> PodSpec:
                               % ", ".join(given))
         return pod_spec_from_manifest(params["manifest"], name=name, cgroup_parent=params.get("cgroup_parent"),
                                       sandbox_image=params.get("sandbox_image"), pull=params.get("pull") or "missing",
-                                      resources=params.get("resources"))
+                                      resources=params.get("resources"),
+                                      validate=params.get("validate") or DEFAULT_VALIDATE)
     validate_pod_name(name, "name")
     return _build(params, params.get("containers"), params.get("init_containers"), params.get("volumes"), "", False, {})
 
 
 def _build(params: dict, containers: object, init_containers: object, volumes: object, prefix: str, kubernetes: bool,
-           paths: Dict[str, str]) -> PodSpec:
+           paths: Dict[str, str], ctx: Optional[PodContext] = None) -> PodSpec:
     def where(key):
         return paths.get(key, key)
     pull = params.get("pull") or "missing"
@@ -688,9 +856,11 @@ def _build(params: dict, containers: object, init_containers: object, volumes: o
     pod = PodSpec(
         name=params["name"],
         sandbox=sandbox,
-        containers=[_parse_container(c, "%s[%d]" % (containers_key, i), kubernetes, False, restart, pull, share_pid)
+        containers=[_parse_container(c, "%s[%d]" % (containers_key, i), kubernetes, False, restart, pull, share_pid,
+                                     ctx)
                     for i, c in enumerate(_list(containers, containers_key))],
-        init_containers=[_parse_container(c, "%s[%d]" % (init_key, i), kubernetes, True, restart, pull, share_pid)
+        init_containers=[_parse_container(c, "%s[%d]" % (init_key, i), kubernetes, True, restart, pull, share_pid,
+                                          ctx)
                          for i, c in enumerate(_list(init_containers, init_key))],
         volumes=_parse_volumes(volumes, prefix + "volumes", kubernetes),
         restart_policy=restart,
@@ -704,10 +874,29 @@ def _build(params: dict, containers: object, init_containers: object, volumes: o
 # The options of pod_sandbox and pod_container, and the secrets among the pod module's options.
 # ---------------------------------------------------------------------------------------------
 
+def read_manifest_file(path: object) -> str:
+    """The text of ``manifest_file`` (on the host the module runs on)."""
+    if not isinstance(path, str) or not path:
+        raise PodkitError("manifest_file must be a path.")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PodkitError("manifest_file: cannot read %s (%s); give the path of a YAML file on the Docker host."
+                          % (path, exc))
+
+
 def secret_values(params: dict) -> List[str]:
-    """Values of env variables marked secret in the pod module's raw options, found before anything is
-    parsed, so that even a refused run cannot show them."""
+    """Values of env variables marked secret and of the manifest's Secrets in the pod module's raw
+    options, found before anything is parsed, so that even a refused run cannot show them."""
     found = []
+    if params.get("manifest") is not None:
+        found.extend(secret_texts(params["manifest"]))
+    if params.get("manifest_file"):
+        try:
+            found.extend(secret_texts(read_manifest_file(params["manifest_file"])))
+        except PodkitError:
+            pass    # reported when the manifest is parsed
     for key in ("containers", "init_containers"):
         for item in params.get(key) or []:
             if not isinstance(item, dict):

@@ -19,8 +19,9 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     UNLIMITED, CgroupLimits, HostCgroups, default_parent, limits_from, validate_name)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import port_text
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import digest, host_dir, volume_files
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_QOS, LABEL_SHARE_PID, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, container_labels, member_name,
+    LABEL_NAMESPACE, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, container_labels, member_name,
     sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     ContainerSpec, Mount, PodSpec, SandboxSpec, Volume, pod_resources, qos_class)
@@ -40,6 +41,7 @@ class Wanted:
     config: Dict[str, Any]
     secret_env: Tuple[str, ...] = ()
     labels: Dict[str, str] = field(default_factory=dict)    # extra labels, not part of the hash
+    sidecar: bool = False            # a native sidecar: planned in the init containers' order, kept running
 
     def hashes(self) -> Tuple[str, Dict[str, str]]:
         return config_hashes(self.config)
@@ -65,6 +67,15 @@ class CgroupTarget:
 
 
 @dataclass
+class FilesWanted:
+    """A file volume as it should be on the host: its directory, files and their digest."""
+    path: str
+    files: Dict[str, Tuple[bytes, int]]
+    digest: str
+    secret: bool
+
+
+@dataclass
 class PodWanted:
     """Everything a pod should be, computed from its spec before anything is observed."""
     pod: str
@@ -73,8 +84,11 @@ class PodWanted:
     members: List[Wanted] = field(default_factory=list)
     volumes: Dict[str, Volume] = field(default_factory=dict)
     used_volumes: List[str] = field(default_factory=list)
+    # File volumes (configMap, secret, downwardAPI, projected) in use: name -> what to write where.
+    files: Dict[str, FilesWanted] = field(default_factory=dict)
     cgroup: Optional[CgroupTarget] = None
     removal: bool = False                 # state absent: observe what there is to remove
+    pull_auths: Dict[str, Dict[str, str]] = field(default_factory=dict)   # imagePullSecrets by registry
 
     def containers(self) -> List[Wanted]:
         return ([self.sandbox] if self.sandbox else []) + self.init + self.members
@@ -95,18 +109,46 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
     """The wanted pod for a PodSpec on this host (pure)."""
     parent = cgroup_parent(host, spec.name, given_parent or spec.sandbox.cgroup_parent)
     qos = qos_class(spec)
-    sandbox = want_sandbox(spec.sandbox, parent, labels={LABEL_QOS: qos})
+    # Annotations and the namespace are labels outside the hashed configuration: a pod converged
+    # before podkit kept them keeps its hash (Docker cannot relabel, so changing them alone
+    # recreates nothing; they are written when the sandbox is next created).
+    extra = dict(spec.annotations)
+    if spec.namespace:
+        extra[LABEL_NAMESPACE] = spec.namespace
+    extra[LABEL_QOS] = qos
+    sandbox = want_sandbox(spec.sandbox, parent, labels=extra)
     sandbox.config["qos_class"] = qos
     volumes = dict((v.name, v) for v in spec.volumes)
     used: List[str] = []
     for container in spec.init_containers + spec.containers:
         used.extend(m.volume for m in container.mounts if m.volume not in used)
-    init = [want_member(spec.name, c, volumes, parent, role=ROLE_INIT, field_name="init_containers[%d]" % i)
-            for i, c in enumerate(spec.init_containers)]
+    files = want_files(spec, used)
+    init = [want_member(spec.name, c, volumes, parent, role=ROLE_MEMBER if c.sidecar else ROLE_INIT,
+                        restart_policy="Always" if c.sidecar else None,
+                        field_name="init_containers[%d]" % i, files=files) for i, c in enumerate(spec.init_containers)]
+    for index, (container, item) in enumerate(zip(spec.init_containers, init)):
+        if container.sidecar:
+            item.sidecar = True
+            item.labels[LABEL_SIDECAR] = str(index)
     members = [want_member(spec.name, c, volumes, parent, restart_policy=spec.restart_policy,
-                           field_name="containers[%d]" % i) for i, c in enumerate(spec.containers)]
+                           field_name="containers[%d]" % i, files=files) for i, c in enumerate(spec.containers)]
     return PodWanted(pod=spec.name, sandbox=sandbox, init=init, members=members, volumes=volumes, used_volumes=used,
-                     cgroup=CgroupTarget(parent, pod_cgroup_limits(spec, host)))
+                     files=files, cgroup=CgroupTarget(parent, pod_cgroup_limits(spec, host)),
+                     pull_auths=dict(spec.pull_auths))
+
+
+def want_files(spec: PodSpec, used: List[str]) -> Dict[str, FilesWanted]:
+    """The file volumes the containers mount, computed from the ConfigMaps, Secrets and metadata."""
+    metadata = dict(name=spec.name, namespace=spec.namespace or "default", labels=dict(spec.sandbox.labels),
+                    annotations=dict(spec.annotations))
+    result = {}
+    for index, volume in enumerate(spec.volumes):
+        if volume.files is None or volume.name not in used:
+            continue
+        files = volume_files(volume.files, spec.configs, metadata, "spec.volumes[%d].%s" % (index, volume.kind))
+        result[volume.name] = FilesWanted(host_dir(spec.name, volume.name, volume.files.holds_secret), files,
+                                          digest(files), volume.files.holds_secret)
+    return result
 
 
 def want_removal(pod: str, host: HostCgroups, given_parent: Optional[str] = None) -> PodWanted:
@@ -136,6 +178,9 @@ def want_sandbox(spec: SandboxSpec, parent: str, extra_ports: Sequence[Any] = ()
         share_pid=bool(spec.share_pid),
         labels=dict(spec.labels),
     )
+    if spec.host:
+        # Only a pod with host namespaces or sysctls has this key: every other sandbox hashes as before.
+        config["host"] = dict(spec.host)
     extra = dict(labels or {})
     if spec.share_pid:
         extra[LABEL_SHARE_PID] = "true"
@@ -143,14 +188,29 @@ def want_sandbox(spec: SandboxSpec, parent: str, extra_ports: Sequence[Any] = ()
                   pull=spec.pull, config=config, labels=extra)
 
 
-def mount_entries(pod: str, mounts: List[Mount], volumes: Dict[str, Volume], field_name: str) -> List[Dict[str, Any]]:
+def mount_entries(pod: str, mounts: List[Mount], volumes: Dict[str, Volume], field_name: str,
+                  files: Optional[Dict[str, FilesWanted]] = None) -> List[Dict[str, Any]]:
     result = []
     for index, mount in enumerate(mounts):
         volume = volumes.get(mount.volume)
         if volume is None:
             raise PodkitError("%s.volumeMounts[%d].name: no volume %r in the pod's volumes; declare it under "
                               "volumes (hostPath or emptyDir)." % (field_name, index, mount.volume))
-        if volume.kind == "hostPath":
+        if volume.files is not None:
+            wanted = (files or {}).get(volume.name)
+            if wanted is None:
+                raise PodkitError("%s.volumeMounts[%d].name: the %s volume %r is only supported by the pod module."
+                                  % (field_name, index, volume.kind, volume.name))
+            source = os.path.join(wanted.path, mount.sub_path) if mount.sub_path else wanted.path
+            # As the kubelet mounts them: always read-only.
+            result.append(dict(type="bind", source=source, target=mount.mount_path, read_only=True))
+        elif volume.kind == "persistentVolumeClaim":
+            if mount.sub_path:
+                raise PodkitError("%s.volumeMounts[%d].subPath: not supported for persistentVolumeClaim volumes."
+                                  % (field_name, index))
+            result.append(dict(type="volume", source=volume.claim, target=mount.mount_path,
+                               read_only=mount.read_only or volume.claim_read_only))
+        elif volume.kind == "hostPath":
             source = volume.host_path or ""
             if mount.sub_path:
                 source = os.path.join(source, mount.sub_path)
@@ -166,7 +226,7 @@ def mount_entries(pod: str, mounts: List[Mount], volumes: Dict[str, Volume], fie
 
 def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], parent: str,
                 restart_policy: Optional[str] = None, role: str = ROLE_MEMBER, share: Optional[Sequence[str]] = None,
-                field_name: Optional[str] = None) -> Wanted:
+                field_name: Optional[str] = None, files: Optional[Dict[str, FilesWanted]] = None) -> Wanted:
     if spec.name == "sandbox":
         raise PodkitError("%s.name: 'sandbox' is reserved for the pod's sandbox container; rename the container."
                           % (field_name or "name"))
@@ -178,13 +238,23 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         env=dict((str(k), str(v)) for k, v in spec.env.items()),
         working_dir=spec.working_dir or None,
         user=spec.user or None,
-        mounts=mount_entries(pod, spec.mounts, volumes, field_name or "containers[%s]" % spec.name),
+        mounts=mount_entries(pod, spec.mounts, volumes, field_name or "containers[%s]" % spec.name, files),
         resources=dict(memory=res.memory_limit, memory_request=res.memory_request,
                        cpu=res.cpu_limit, cpu_request=res.cpu_request),
         share=sorted(share if share is not None else spec.share),
         restart_policy="Never" if role == ROLE_INIT else (restart_policy or spec.restart_policy),
         cgroup_parent=parent,
     )
+    contents = dict((m.volume, files[m.volume].digest) for m in spec.mounts if files and m.volume in files)
+    if contents:
+        # The content of the file volumes it mounts: a changed key recreates exactly their consumers.
+        config["volume_content"] = contents
+    if spec.security:
+        config["security"] = dict(spec.security)
+    if spec.env_fields:
+        # Only a container that uses fieldRef/resourceFieldRef values known at creation has this key:
+        # the configuration (and hash) of every other container is what it always was.
+        config["env_fields"] = dict(spec.env_fields)
     return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
                   config=config, secret_env=tuple(spec.secret_env))
 

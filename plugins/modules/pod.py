@@ -34,15 +34,57 @@ description:
     namespace.
   - Supported manifest fields - C(apiVersion) (v1), C(kind) (Pod), C(metadata.name), C(metadata.labels)
     (sandbox labels; Docker cannot relabel a container, so changing them recreates the pod),
-    C(metadata.namespace) and C(metadata.annotations) (ignored); C(spec.containers),
+    C(metadata.namespace) (recorded as the sandbox label C(io.podkit.namespace) and returned as
+    RV(namespace)), C(metadata.annotations) (kept as sandbox labels, written when the sandbox is created;
+    changing them alone recreates nothing); fields that mean nothing on one host, as O(validate) says; C(spec.containers),
     C(spec.initContainers), C(spec.restartPolicy), C(spec.shareProcessNamespace), C(spec.hostname),
-    C(spec.dnsConfig) (nameservers, searches, options), C(spec.hostAliases), C(spec.volumes) (C(hostPath) and
-    C(emptyDir)), C(spec.resources) (pod-level); per container C(name), C(image), C(command), C(args),
+    C(spec.dnsConfig) (nameservers, searches, options), C(spec.dnsPolicy) (C(Default), C(None)), C(spec.hostAliases),
+    C(spec.volumes) (C(hostPath), C(emptyDir) - a volume with no source is one - C(configMap), C(secret),
+    C(downwardAPI), C(projected) and C(persistentVolumeClaim)),
+    C(spec.resources) (pod-level), C(spec.securityContext), C(spec.hostNetwork), C(spec.hostPID), C(spec.hostIPC),
+    C(spec.hostUsers) (true only), C(spec.terminationGracePeriodSeconds), C(spec.imagePullSecrets); per container C(name), C(image), C(command), C(args),
     C(env) (C(name)/C(value)), C(ports), C(resources) (limits and requests of memory and cpu),
-    C(volumeMounts), C(workingDir), C(imagePullPolicy). Any other field is an error naming it, never
+    C(volumeMounts), C(workingDir), C(imagePullPolicy), C(securityContext), C(stdin), C(stdinOnce), C(tty),
+    C(lifecycle) (C(stopSignal), C(postStart), C(preStop)), C(envFrom) (C(configMapRef), C(secretRef), C(prefix));
+    C(env[].valueFrom) - C(configMapKeyRef) and C(secretKeyRef) (C(optional) honoured - the variable is then not
+    set), C(fieldRef) (C(metadata.name), C(metadata.namespace), C(metadata.uid) (made of the sandbox's ID),
+    C(metadata.labels['k']), C(metadata.annotations['k']), C(spec.nodeName) (the Docker host's name),
+    C(spec.serviceAccountName), C(status.podIP), C(status.hostIP) (the sandbox network's gateway)) and
+    C(resourceFieldRef) (limits and requests of cpu and memory, with C(divisor); a limit not set is the host's
+    capacity). A changed ConfigMap or Secret key recreates exactly the containers whose env uses it. C($(VAR)) references in C(env) values, C(command)
+    and C(args) are expanded as Kubernetes does (C($$) escapes a C($); an undefined name is kept as
+    written). Any other field is an error naming it, never
     silently ignored. Quantities in a manifest follow Kubernetes rules only.
   - An C(emptyDir) volume is a Docker volume C(<pod>_<volume>) labelled with the pod (tmpfs for
     C(medium=Memory)), kept while the pod exists, removed with it.
+  - C(configMap), C(secret), C(downwardAPI) and C(projected) volumes (C(items), C(defaultMode), C(optional)) are
+    written as files on the host - under C(/run/podkit/volumes/<pod>/<volume>), or, when they hold a Secret,
+    under C(/run/podkit/secrets/<pod>/<volume>) on a tmpfs (mounted there when C(/run) is not one), the
+    directories root-only - and mounted read-only. A changed key rewrites the files and recreates exactly
+    the containers mounting that volume. The files are removed with the pod. A C(downwardAPI) item takes
+    C(metadata.name), C(metadata.namespace), C(metadata.labels), C(metadata.annotations) (and their C(['key'])).
+  - A C(persistentVolumeClaim) is the Docker volume named by C(claimName) (created, labelled
+    C(io.podkit.claim), when missing). It outlives the pod - C(state=absent) leaves it; remove it with
+    C(docker volume rm).
+  - C(securityContext) (pod and container level, the container's winning) as Docker does it - C(runAsUser) and
+    C(runAsGroup) (the container's user), C(supplementalGroups) and C(fsGroup) (extra groups), C(runAsNonRoot)
+    (checked against the image's user when the container is created), C(capabilities) C(add)/C(drop),
+    C(privileged), C(readOnlyRootFilesystem), C(allowPrivilegeEscalation=false) (C(no-new-privileges)),
+    C(seccompProfile) (C(RuntimeDefault), C(Unconfined)), C(appArmorProfile) and the legacy annotation
+    C(container.apparmor.security.beta.kubernetes.io/<container>), C(sysctls) (namespaced ones, on the sandbox).
+    What Docker cannot do (C(seLinuxOptions), C(hostUsers=false), C(procMount=Unmasked), a C(Localhost) seccomp
+    profile, C(httpGet) and C(tcpSocket) hooks) is an error naming the field.
+  - C(spec.imagePullSecrets) names C(kubernetes.io/dockerconfigjson) (or C(dockercfg)) Secrets given with the Pod;
+    a pull of an image from a registry they hold credentials for is made with them. The credentials are never
+    shown.
+  - C(lifecycle.postStart) (C(exec) or C(sleep)) runs right after the container starts; a failing hook fails the
+    run naming it. C(lifecycle.preStop) runs before the container is stopped, recreated or removed, and the stop
+    signal follows within what is left of the grace period (C(terminationGracePeriodSeconds)).
+  - Native sidecars - init containers with C(restartPolicy=Always) - are started in their place among the init
+    containers (before the next one runs) and kept running with the members; a stopped or removed pod stops
+    the members first, then its sidecars in reverse order.
+  - C(hostNetwork), C(hostPID), C(hostIPC) put the sandbox, and so its members, in the host's namespaces.
+    C(terminationGracePeriodSeconds) and C(lifecycle.stopSignal) are the containers' stop timeout and signal.
   - Containers without the label C(io.podkit.pod=<pod>) are never changed; a name clash with one fails
     the run naming it. Concurrent runs on one pod are serialised by C(flock) on C(/run/podkit/<pod>.lock).
 author:
@@ -68,7 +110,17 @@ options:
       - A Kubernetes C(v1) C(Pod), as a dict or as YAML text. Mutually exclusive with the native options
         O(containers), O(init_containers), O(restart_policy), O(share_process_namespace), O(hostname),
         O(ports), O(dns), O(dns_search), O(host_aliases) and O(volumes).
+      - It may hold several documents (YAML text with C(---), a list, or a C(kind=List)) - one C(Pod) and the
+        C(ConfigMap) and C(Secret) objects it uses (C(data), C(stringData), C(binaryData)), as
+        C(podman kube play) takes them. A ConfigMap or Secret the Pod refers to that is not given is an
+        error naming it, unless the reference is C(optional). Secret values never appear in results,
+        diffs or logs.
     type: raw
+  manifest_file:
+    description:
+      - The path of a YAML file on the Docker host holding what O(manifest) takes. Mutually exclusive with
+        O(manifest).
+    type: path
   containers:
     description:
       - The pod's containers, with Kubernetes keys - C(name), C(image), C(command), C(args), C(env) (a list of
@@ -157,6 +209,7 @@ options:
     default: 60
 extends_documentation_fragment:
   - podkit.docker.docker
+  - podkit.docker.docker.validate
   - podkit.docker.docker.attributes
 seealso:
   - module: podkit.docker.pod_facts
@@ -247,6 +300,11 @@ pod:
       description: Members and init containers by name - id, pid, status, image, namespaces, shared_with_sandbox, cgroup_paths, limits, usage.
       type: dict
   sample: {"qos_class": "Burstable", "containers": {"app": {"status": "running", "shared_with_sandbox": ["net", "ipc"]}}}
+namespace:
+  description: The manifest's C(metadata.namespace), recorded on the sandbox.
+  returned: when the manifest gives one
+  type: str
+  sample: kube-system
 actions:
   description: What was done (in check mode, what would be done), in order, each with its reason.
   returned: always
@@ -255,6 +313,7 @@ actions:
   sample: ["recreate sandbox: ports changed", "recreate app: sandbox recreated", "recreate sidecar: sandbox recreated"]
 """
 
+from ansible_collections.podkit.docker.plugins.module_utils._hostless import VALIDATE_ARG
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
@@ -267,6 +326,7 @@ def main():
             name=dict(type="str"),
             state=dict(type="str", default="present", choices=list(POD_STATES)),
             manifest=dict(type="raw"),
+            manifest_file=dict(type="path"),
             containers=dict(type="list", elements="dict"),
             init_containers=dict(type="list", elements="dict"),
             restart_policy=dict(type="str", choices=list(RESTART_POLICIES)),
@@ -283,12 +343,14 @@ def main():
             resources=dict(type="dict"),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=60),
+            validate=dict(VALIDATE_ARG),
         ),
         converge_pod, dict(changed=False, pod=None, actions=[]),
         # Values of env variables marked secret: masked everywhere in the result, even when the
         # run is refused before the pod is parsed.
         find_secrets=secret_values,
-        required_one_of=[["name", "manifest"]],
+        required_one_of=[["name", "manifest", "manifest_file"]],
+        mutually_exclusive=[["manifest", "manifest_file"]],
     )
 
 

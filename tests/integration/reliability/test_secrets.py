@@ -165,3 +165,84 @@ def test_pod_container_secret_env_hidden(run_module, docker_client, pod_name):
     # A refused run does not echo it either.
     failed = run_any("pod_container", **dict(args, memory="12Q"))
     assert failed.get("failed") and other not in repr(failed), failed
+
+
+MANIFEST_PLAYBOOK = """
+- name: Secrets given as Kubernetes Secrets stay secret
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Deploy a pod with the Secret it uses
+      podkit.docker.pod:
+        sandbox_image: %(pause)s
+        pull: never
+        manifest: |
+          apiVersion: v1
+          kind: Secret
+          metadata: {name: creds}
+          data:
+            password: {{ password | b64encode }}
+          stringData:
+            token: "{{ token }}"
+          ---
+          apiVersion: v1
+          kind: Pod
+          metadata: {name: "{{ pod }}"}
+          spec:
+            containers:
+              - name: app
+                image: %(busybox)s
+                command: %(command)s
+                env:
+                  - name: PASSWORD
+                    valueFrom: {secretKeyRef: {name: creds, key: password}}
+                envFrom:
+                  - secretRef: {name: creds}
+                    prefix: ALL_
+      register: deployed
+
+    - name: Show what was registered
+      ansible.builtin.debug:
+        var: deployed
+"""
+
+
+def test_manifest_secret_hidden_in_vvv_diff_and_log(docker_client, pod_name, tmp_path):
+    import base64
+    path = tmp_path / "manifest-secrets.yml"
+    path.write_text(MANIFEST_PLAYBOOK % dict(pause=PAUSE_IMAGE, busybox=BUSYBOX_IMAGE, command=MEMBER_COMMAND))
+    password, token = _secret(), _secret()
+    outputs = []
+    for extra in (["--check"], [], []):
+        log = tmp_path / "ansible.log"
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", "localhost,", "-vvv", "--diff", str(path), "-e", "pod=%s" % pod_name,
+             "-e", "password=%s" % password, "-e", "token=%s" % token] + extra,
+            capture_output=True, text=True, env=ansible_env(ANSIBLE_LOG_PATH=str(log)), cwd=str(TOP), timeout=600,
+            check=False)
+        output = proc.stdout + proc.stderr + (log.read_text() if log.exists() else "")
+        assert proc.returncode == 0, output[-3000:]
+        outputs.append(output)
+    # -vvv printed the module's arguments (the manifest itself), so the check below had something to find.
+    assert "secretKeyRef" in outputs[1] and "kind: Secret" in outputs[1], outputs[1][-3000:]
+    assert '"changed": false' in outputs[2] or "changed=0" in outputs[2]
+    # The container got both values: the positive control.
+    assert _printenv(docker_client, pod_name, "PASSWORD") == password
+    assert _printenv(docker_client, pod_name, "ALL_token") == token
+    encoded = base64.b64encode(password.encode()).decode()
+    for output in outputs:
+        for value in (password, token, encoded):
+            assert value not in output, "a secret value was printed:\n%s" % output[-4000:]
+
+
+def test_manifest_secret_hidden_in_a_refused_run(docker_client, pod_name):
+    password = _secret()
+    manifest = [
+        dict(apiVersion="v1", kind="Secret", metadata=dict(name="creds"), stringData=dict(password=password)),
+        dict(apiVersion="v1", kind="Pod", metadata=dict(name=pod_name), spec=dict(containers=[dict(
+            name="app", image=BUSYBOX_IMAGE, command=MEMBER_COMMAND,
+            env=[dict(name="P", valueFrom=dict(secretKeyRef=dict(name="creds", key="passwd")))])]))]
+    result = run_any("pod", manifest=manifest, sandbox_image=PAUSE_IMAGE, pull="never")
+    assert result.get("failed") and "has no key 'passwd'" in result["msg"], result
+    assert password not in repr(result), result

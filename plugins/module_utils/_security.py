@@ -1,0 +1,266 @@
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""securityContext (pod and container), host namespaces, stdin/tty and the stop settings, as Docker does them.
+
+Each Kubernetes field maps to what Docker can do, and what it cannot is an error naming the field:
+
+- runAsUser/runAsGroup -> the container's user ``uid[:gid]``; supplementalGroups and fsGroup -> extra
+  groups; runAsNonRoot -> checked against the image's user when the container is created;
+- capabilities add/drop, privileged, readOnlyRootFilesystem, allowPrivilegeEscalation: false
+  (no-new-privileges), seccompProfile (RuntimeDefault, Unconfined), appArmorProfile (RuntimeDefault,
+  Unconfined, Localhost; and the legacy annotation);
+- sysctls on the sandbox, which owns the namespaces they belong to;
+- hostNetwork, hostPID, hostIPC: the sandbox (and so its members) in the host's namespaces;
+- stdin, tty; terminationGracePeriodSeconds and lifecycle.stopSignal as the stop timeout and signal.
+
+The result is a ``security`` mapping per container and a ``host`` mapping for the sandbox; each key is
+present only when the manifest sets it, so the configuration hash of a pod without these fields is
+what it always was. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+
+POD_SECURITY_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "supplementalGroups", "fsGroup", "sysctls",
+                       "seccompProfile", "appArmorProfile", "fsGroupChangePolicy", "supplementalGroupsPolicy")
+CONTAINER_SECURITY_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "capabilities", "privileged",
+                             "readOnlyRootFilesystem", "allowPrivilegeEscalation", "seccompProfile",
+                             "appArmorProfile", "procMount")
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+_CAPABILITY = re.compile(r"^(CAP_)?[A-Z_]+$")
+_SYSCTL = re.compile(r"^[a-z0-9]([-_a-z0-9]*[a-z0-9])?([./][a-z0-9]([-_a-z0-9]*[a-z0-9])?)*$")
+_SIGNALS = ("SIGABRT", "SIGALRM", "SIGBUS", "SIGCHLD", "SIGCONT", "SIGFPE", "SIGHUP", "SIGILL", "SIGINT", "SIGIO",
+            "SIGKILL", "SIGPIPE", "SIGPROF", "SIGPWR", "SIGQUIT", "SIGSEGV", "SIGSTKFLT", "SIGSTOP", "SIGSYS",
+            "SIGTERM", "SIGTRAP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGUSR1", "SIGUSR2", "SIGVTALRM",
+            "SIGWINCH", "SIGXCPU", "SIGXFSZ")
+
+
+def _check(obj: Any, allowed: Tuple[str, ...], path: str) -> Dict[str, Any]:
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise PodkitError("%s must be a mapping." % path)
+    for key in obj:
+        if key not in allowed:
+            raise PodkitError("%s.%s is not supported by podkit; remove it (supported here: %s)."
+                              % (path, key, ", ".join(allowed)))
+    return obj
+
+
+def _id(value: Any, path: str) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2 ** 31 - 1:
+        raise PodkitError("%s: %r must be a numeric ID (0 to 2147483647)." % (path, value))
+    return value
+
+
+def _flag(value: Any, path: str) -> Optional[bool]:
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise PodkitError("%s must be true or false." % path)
+    return value
+
+
+def _profile(value: Any, path: str, kind: str) -> Optional[str]:
+    """A seccompProfile/appArmorProfile as Docker's security option, None for the runtime's default."""
+    profile = _check(value, ("type", "localhostProfile"), path)
+    if not profile:
+        return None
+    ptype = profile.get("type")
+    if ptype == "RuntimeDefault":
+        if profile.get("localhostProfile"):
+            raise PodkitError("%s.localhostProfile is only for type: Localhost." % path)
+        return None
+    if ptype == "Unconfined":
+        return "%s=unconfined" % kind
+    if ptype == "Localhost":
+        name = profile.get("localhostProfile")
+        if not isinstance(name, str) or not name:
+            raise PodkitError("%s.localhostProfile is required with type: Localhost." % path)
+        if kind == "seccomp":
+            raise PodkitError("%s: type Localhost is not supported by podkit (Docker takes a seccomp profile's JSON,"
+                              " not a name); use RuntimeDefault or Unconfined." % path)
+        return "apparmor=%s" % name
+    raise PodkitError("%s.type: %r is not one of RuntimeDefault, Unconfined, Localhost." % (path, ptype))
+
+
+def pod_security(pod_context: Any, spec: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(the pod-level settings every container inherits, the sandbox's ``host`` settings)."""
+    ctx = _check(pod_context, POD_SECURITY_FIELDS, "spec.securityContext")
+    inherited: Dict[str, Any] = {}
+    for key in ("runAsUser", "runAsGroup", "fsGroup"):
+        value = _id(ctx.get(key), "spec.securityContext.%s" % key)
+        if value is not None:
+            inherited[key] = value
+    if ctx.get("runAsNonRoot") is not None:
+        inherited["runAsNonRoot"] = _flag(ctx["runAsNonRoot"], "spec.securityContext.runAsNonRoot")
+    groups = ctx.get("supplementalGroups")
+    if groups is not None:
+        if not isinstance(groups, list):
+            raise PodkitError("spec.securityContext.supplementalGroups must be a list of group IDs.")
+        inherited["supplementalGroups"] = [_id(g, "spec.securityContext.supplementalGroups[%d]" % i)
+                                           for i, g in enumerate(groups)]
+    if ctx.get("supplementalGroupsPolicy") not in (None, "Merge"):
+        raise PodkitError("spec.securityContext.supplementalGroupsPolicy: only Merge (Docker's behaviour) is supported.")
+    for key, kind in (("seccompProfile", "seccomp"), ("appArmorProfile", "apparmor")):
+        if ctx.get(key) is not None:
+            inherited[key] = _profile(ctx[key], "spec.securityContext.%s" % key, kind)
+    host: Dict[str, Any] = {}
+    sysctls = {}
+    for index, item in enumerate(ctx.get("sysctls") or []):
+        where = "spec.securityContext.sysctls[%d]" % index
+        _check(item, ("name", "value"), where)
+        name = item.get("name")
+        if not isinstance(name, str) or not _SYSCTL.match(name):
+            raise PodkitError("%s.name: %r is not a sysctl name." % (where, name))
+        if not (name.startswith("net.") or name.startswith("kernel.shm") or name.startswith("kernel.msg")
+                or name.startswith("kernel.sem") or name.startswith("fs.mqueue.")):
+            raise PodkitError("%s.name: %r is not namespaced (only net.*, kernel.shm*, kernel.msg*, kernel.sem and"
+                              " fs.mqueue.* belong to a pod's namespaces); set it on the host instead." % (where, name))
+        sysctls[name] = str(item.get("value", ""))
+    if sysctls:
+        host["sysctls"] = sysctls
+    for key, flag in (("hostNetwork", "network"), ("hostPID", "pid"), ("hostIPC", "ipc")):
+        if _flag(spec.get(key), "spec.%s" % key):
+            host["host_%s" % flag] = True
+    if spec.get("hostUsers") is not None and _flag(spec.get("hostUsers"), "spec.hostUsers") is False:
+        raise PodkitError("spec.hostUsers: false asks for a user namespace per pod, which Docker cannot give one"
+                          " container (only the whole daemon, with userns-remap); remove it.")
+    return inherited, host
+
+
+def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any], annotations: Dict[str, str],
+                       name: str, grace: Optional[int]) -> Dict[str, Any]:
+    """The ``security`` configuration of one container (keys only for what is set)."""
+    ctx = _check(item.get("securityContext"), CONTAINER_SECURITY_FIELDS, path + ".securityContext")
+    where = path + ".securityContext"
+    result: Dict[str, Any] = {}
+    uid = _id(ctx.get("runAsUser"), where + ".runAsUser")
+    uid = inherited.get("runAsUser") if uid is None else uid
+    gid = _id(ctx.get("runAsGroup"), where + ".runAsGroup")
+    gid = inherited.get("runAsGroup") if gid is None else gid
+    if uid is not None:
+        result["user"] = str(uid) if gid is None else "%d:%d" % (uid, gid)
+    elif gid is not None:
+        result["group"] = gid     # with the image's user: resolved when the container is created
+    groups = list(inherited.get("supplementalGroups") or [])
+    if inherited.get("fsGroup") is not None and inherited["fsGroup"] not in groups:
+        groups.append(inherited["fsGroup"])
+    if groups:
+        result["groups"] = groups
+    non_root = _flag(ctx.get("runAsNonRoot"), where + ".runAsNonRoot")
+    non_root = inherited.get("runAsNonRoot") if non_root is None else non_root
+    if non_root:
+        if uid == 0:
+            raise PodkitError("%s.runAsNonRoot: true contradicts runAsUser: 0." % where)
+        result["non_root"] = True
+    caps = _check(ctx.get("capabilities"), ("add", "drop"), where + ".capabilities")
+    for key in ("add", "drop"):
+        values = caps.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            raise PodkitError("%s.capabilities.%s must be a list of capability names." % (where, key))
+        names = []
+        for index, cap in enumerate(values):
+            if not isinstance(cap, str) or not _CAPABILITY.match(cap.upper()):
+                raise PodkitError("%s.capabilities.%s[%d]: %r is not a capability name (e.g. NET_ADMIN)."
+                                  % (where, key, index, cap))
+            names.append(cap.upper()[4:] if cap.upper().startswith("CAP_") else cap.upper())
+        result["cap_%s" % key] = names
+    if _flag(ctx.get("privileged"), where + ".privileged"):
+        result["privileged"] = True
+    if _flag(ctx.get("readOnlyRootFilesystem"), where + ".readOnlyRootFilesystem"):
+        result["read_only"] = True
+    options: List[str] = []
+    if _flag(ctx.get("allowPrivilegeEscalation"), where + ".allowPrivilegeEscalation") is False:
+        if result.get("privileged"):
+            raise PodkitError("%s.allowPrivilegeEscalation: false contradicts privileged: true." % where)
+        options.append("no-new-privileges")
+    seccomp = _profile(ctx["seccompProfile"], where + ".seccompProfile", "seccomp") \
+        if ctx.get("seccompProfile") is not None else inherited.get("seccompProfile")
+    apparmor = _profile(ctx["appArmorProfile"], where + ".appArmorProfile", "apparmor") \
+        if ctx.get("appArmorProfile") is not None else None
+    legacy = annotations.get(APPARMOR_ANNOTATION + name)
+    if apparmor is None and ctx.get("appArmorProfile") is None and legacy is not None:
+        apparmor = _legacy_apparmor(legacy, "metadata.annotations.%s%s" % (APPARMOR_ANNOTATION, name))
+    if apparmor is None and ctx.get("appArmorProfile") is None and legacy is None:
+        apparmor = inherited.get("appArmorProfile")
+    options.extend(o for o in (seccomp, apparmor) if o)
+    if options:
+        result["security_opt"] = options
+    if ctx.get("procMount") not in (None, "Default"):
+        raise PodkitError("%s.procMount: %r is not supported by Docker; remove it (Default is what Docker does)."
+                          % (where, ctx.get("procMount")))
+    for key in ("stdin", "tty", "stdinOnce"):
+        if _flag(item.get(key), "%s.%s" % (path, key)):
+            result[key.lower()] = True
+    lifecycle = _check(item.get("lifecycle"), ("stopSignal", "postStart", "preStop"), path + ".lifecycle")
+    for hook, key in (("postStart", "post_start"), ("preStop", "pre_stop")):
+        if lifecycle.get(hook) is not None:
+            result[key] = _hook(lifecycle[hook], "%s.lifecycle.%s" % (path, hook))
+    signal = lifecycle.get("stopSignal")
+    if signal is not None:
+        if signal not in _SIGNALS:
+            raise PodkitError("%s.lifecycle.stopSignal: %r is not a signal name such as SIGTERM or SIGQUIT." % (path, signal))
+        result["stop_signal"] = signal
+    if grace is not None:
+        result["stop_timeout"] = grace
+    return result
+
+
+def _hook(handler: Any, where: str) -> Dict[str, Any]:
+    """A postStart/preStop handler: exec (run in the container) or sleep (podkit waits)."""
+    handler = _check(handler, ("exec", "sleep", "httpGet", "tcpSocket"), where)
+    if len(handler) != 1:
+        raise PodkitError("%s: give exactly one of exec or sleep." % where)
+    if "exec" in handler:
+        command = _check(handler["exec"], ("command",), where + ".exec").get("command")
+        if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
+            raise PodkitError("%s.exec.command must be a non-empty list of strings." % where)
+        return {"exec": list(command)}
+    if "sleep" in handler:
+        seconds = _check(handler["sleep"], ("seconds",), where + ".sleep").get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+            raise PodkitError("%s.sleep.seconds must be a number of seconds." % where)
+        return {"sleep": seconds}
+    raise PodkitError("%s.%s is not supported by podkit; use exec (a command run in the container) or sleep."
+                      % (where, next(iter(handler))))
+
+
+def _legacy_apparmor(value: str, where: str) -> Optional[str]:
+    if value == "runtime/default":
+        return None
+    if value == "unconfined":
+        return "apparmor=unconfined"
+    if value.startswith("localhost/") and len(value) > len("localhost/"):
+        return "apparmor=%s" % value[len("localhost/"):]
+    raise PodkitError("%s: %r is not runtime/default, unconfined or localhost/<profile>." % (where, value))
+
+
+def grace_period(value: Any) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PodkitError("spec.terminationGracePeriodSeconds: %r must be a number of seconds (0 or more)." % (value,))
+    return value
+
+
+def check_non_root(security: Dict[str, Any], image_user: str, field: str) -> None:
+    """runAsNonRoot against the user the container will run as (its own, else the image's)."""
+    if not security.get("non_root"):
+        return
+    user = (security.get("user") or image_user or "0").split(":")[0]
+    if not user.isdigit():
+        raise PodkitError("%s.securityContext.runAsNonRoot: the image's user %r is not numeric, so it cannot be"
+                          " checked to be non-root; set runAsUser." % (field, user))
+    if int(user) == 0:
+        raise PodkitError("%s.securityContext.runAsNonRoot: the container would run as root (the image's user is"
+                          " %r); set runAsUser to a non-zero ID." % (field, image_user or "root"))

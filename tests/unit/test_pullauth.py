@@ -1,0 +1,57 @@
+"""imagePullSecrets: the credentials a pull uses, found in a dockerconfigjson Secret (pure).
+
+No registry answers on podkit's test machines, so a pull with these credentials is never made in a
+test; the integration test checks the lookup and the refusals, and that nothing is shown.
+"""
+
+import base64
+import json
+
+import pytest
+
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, registry_of, secret_parts
+from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
+
+HOST = HostCgroups(version=1, driver="cgroupfs")
+
+
+def docs(config, secret_type="kubernetes.io/dockerconfigjson", key=".dockerconfigjson", pull_secret="regcred"):
+    encoded = base64.b64encode(json.dumps(config).encode()).decode()
+    return [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred"}, "type": secret_type,
+         "data": {key: encoded}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "private"}, "spec": {
+            "imagePullSecrets": [{"name": pull_secret}],
+            "containers": [{"name": "app", "image": "registry.example.org/team/app:1.0"},
+                           {"name": "hub", "image": "library/busybox"}]}}]
+
+
+CONFIG = {"auths": {"registry.example.org": {"auth": base64.b64encode(b"robot:s3cr3t-pw").decode()},
+                    "https://index.docker.io/v1/": {"username": "hubuser", "password": "hub-pw"}}}
+
+
+@pytest.mark.parametrize("ref, registry", [
+    ("busybox", "docker.io"), ("library/busybox:1", "docker.io"), ("registry.example.org/a/b:1", "registry.example.org"),
+    ("localhost:5000/x", "localhost:5000"), ("localhost/x", "localhost")])
+def test_registry_of(ref, registry):
+    assert registry_of(ref) == registry
+
+
+def test_credentials_by_registry():
+    wanted = want_pod(pod_spec_from_manifest(docs(CONFIG)), HOST)
+    assert auth_for("registry.example.org/team/app:1.0", wanted.pull_auths) == dict(
+        username="robot", password="s3cr3t-pw", serveraddress="registry.example.org")
+    assert auth_for("library/busybox", wanted.pull_auths)["password"] == "hub-pw"
+    assert auth_for("quay.io/x/y", wanted.pull_auths) is None
+    assert "s3cr3t-pw" in secret_parts(wanted.pull_auths)
+    assert "s3cr3t-pw" not in repr([w.config for w in wanted.containers()])   # never hashed
+
+
+def test_refusals_name_the_secret():
+    with pytest.raises(PodkitError, match=r"spec.imagePullSecrets\[0\].name: the Secret 'other' is not given"):
+        pod_spec_from_manifest(docs(CONFIG, pull_secret="other"))
+    with pytest.raises(PodkitError, match="has neither .dockerconfigjson nor .dockercfg"):
+        pod_spec_from_manifest(docs(CONFIG, secret_type="Opaque", key="config"))
