@@ -149,3 +149,10 @@ def proc_cgroup(pid):
 
 def which(cmd):
     return shutil.which(cmd)
+
+
+def warning_text(warning):
+    """A warning as text: a string, or the summary newer ansible-core returns ({event: {msg}})."""
+    if isinstance(warning, str):
+        return warning
+    return (warning.get("event") or {}).get("msg") or warning.get("msg") or str(warning)

@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Pattern
 
+from ansible_collections.podkit.docker.plugins.module_utils._configdata import load_documents
 from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
@@ -49,7 +50,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_
 from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
 
 # Given once at the module level, overridden by an entry's own value.
-SHARED_OPTIONS = ("sandbox_image", "pull", "wait", "wait_timeout", "docker_host", "timeout")
+SHARED_OPTIONS = ("sandbox_image", "pull", "validate", "wait", "wait_timeout", "docker_host", "timeout")
 # The pod module's options an entry may carry (besides manifest_file, read here).
 POD_OPTIONS = ("name", "state", "manifest", "containers", "init_containers", "restart_policy",
                "share_process_namespace", "hostname", "ports", "dns", "dns_search", "host_aliases", "volumes",
@@ -91,22 +92,25 @@ def _read_text(path: str) -> str:
 
 
 def _load_manifest(value: Any, where: str) -> Any:
-    """A manifest given as YAML text, parsed; a dict as it is. Other shapes are left to the pod's own checks."""
+    """A manifest given as YAML text, parsed into its documents (a Pod and the ConfigMaps and Secrets
+    it uses); a mapping or a list as it is. Other shapes are left to the pod's own checks."""
     if not isinstance(value, str):
         return value
-    from ansible.module_utils.common.yaml import HAS_YAML, yaml_load
-    if not HAS_YAML:
-        raise PodkitError("%s: YAML text needs PyYAML on the target host; install python3-yaml or give the "
-                          "manifest as a mapping." % where)
     try:
-        return yaml_load(value)
-    except Exception as exc:  # pylint: disable=broad-except  # any parser error is a user error here
-        raise PodkitError("%s: not valid YAML (%s); fix the text." % (where, exc))
+        docs = load_documents(value)
+    except PodkitError as exc:
+        # load_documents names the field "manifest"; here the entry's own place says which one.
+        text = exc.msg[len("manifest: "):] if exc.msg.startswith("manifest: ") else exc.msg
+        raise PodkitError("%s: %s" % (where, text))
+    return docs[0] if len(docs) == 1 else docs
 
 
 def _manifest_name(manifest: Any) -> Optional[str]:
-    if isinstance(manifest, dict) and isinstance(manifest.get("metadata"), dict):
-        name = manifest["metadata"].get("name")
+    """The Pod's metadata.name, from a Pod mapping or from the Pod among several documents."""
+    docs = manifest if isinstance(manifest, list) else [manifest]
+    pods = [doc for doc in docs if isinstance(doc, dict) and (doc.get("kind") == "Pod" or len(docs) == 1)]
+    if len(pods) == 1 and isinstance(pods[0].get("metadata"), dict):
+        name = pods[0]["metadata"].get("name")
         return name if isinstance(name, str) and name else None
     return None
 
@@ -326,6 +330,11 @@ def diffs(outcomes: List[Outcome]) -> List[Dict[str, Any]]:
     return found
 
 
+def pod_warnings(outcomes: List[Outcome]) -> List[str]:
+    """Every pod's warnings (fields that mean nothing on one host, under validate: warn), named by pod."""
+    return ["pod %s: %s" % (o.entry.name, text) for o in outcomes for text in (o.result.get("warnings") or [])]
+
+
 def failure_message(outcomes: List[Outcome]) -> Optional[str]:
     failed = [o for o in outcomes if o.error is not None]
     if not failed:
@@ -366,6 +375,9 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
         pods=dict((o.entry.name, pod_result(o)) for o in outcomes),
         actions=flatten(outcomes),
     )
+    warnings = pod_warnings(outcomes)
+    if warnings:
+        result["warnings"] = warnings
     if diff:
         result["diff"] = diffs(outcomes)
     msg = failure_message(outcomes)

@@ -125,6 +125,11 @@ options:
           - This pod's default pull policy; default O(pull).
         type: str
         choices: [missing, always, never]
+      validate:
+        description:
+          - How this pod's manifest fields that mean nothing on one Docker host are treated; default O(validate).
+        type: str
+        choices: [strict, warn, ignore]
       wait:
         description:
           - Wait for this pod's started members to run; default O(wait).
@@ -191,6 +196,7 @@ options:
     default: 60
 extends_documentation_fragment:
   - podkit.docker.docker
+  - podkit.docker.docker.validate
   - podkit.docker.docker.attributes
 seealso:
   - module: podkit.docker.pod
@@ -242,6 +248,7 @@ actions:
   sample: ["web: create cgroup /podkit/pod-web", "web: create sandbox", "web: create app", "old: remove sandbox"]
 """
 
+from ansible_collections.podkit.docker.plugins.module_utils._hostless import VALIDATE_ARG, VALIDATE_MODES
 from ansible_collections.podkit.docker.plugins.module_utils._pods import DEFAULT_PARALLEL, converge_pods, secret_values
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 from ansible_collections.podkit.docker.plugins.module_utils._spec import POD_STATES, PULL_POLICIES, RESTART_POLICIES
@@ -265,6 +272,7 @@ ENTRY_OPTIONS = dict(
     resources=dict(type="dict"),
     sandbox_image=dict(type="str"),
     pull=dict(type="str", choices=list(PULL_POLICIES)),
+    validate=dict(type="str", choices=list(VALIDATE_MODES)),
     wait=dict(type="bool"),
     wait_timeout=dict(type="int"),
     docker_host=dict(type="str", aliases=["docker_url"]),
@@ -282,6 +290,7 @@ def main():
             parallel=dict(type="int", default=DEFAULT_PARALLEL),
             sandbox_image=dict(type="str"),
             pull=dict(type="str", default="missing", choices=list(PULL_POLICIES)),
+            validate=dict(VALIDATE_ARG),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=60),
         ),

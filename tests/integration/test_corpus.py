@@ -21,7 +21,7 @@ import pathlib
 import pytest
 import yaml
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, warning_text
 
 CORPUS = pathlib.Path(__file__).resolve().parent.parent / "corpus"
 
@@ -56,13 +56,6 @@ ENV = {
     "downward-api-resources-env": {"test-container": {"MY_CPU_REQUEST": "125", "MY_CPU_LIMIT": "1",
                                                       "MY_MEM_REQUEST": "32", "MY_MEM_LIMIT": "67108864"}},
 }
-
-
-def warning_text(warning):
-    """A warning as text: a string, or the summary newer ansible-core returns ({event: {msg}})."""
-    if isinstance(warning, str):
-        return warning
-    return (warning.get("event") or {}).get("msg") or warning.get("msg") or str(warning)
 
 
 def documents(path):

@@ -13,7 +13,7 @@ import uuid
 import pytest
 import yaml
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ns_inode, proc_cgroup
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ns_inode, proc_cgroup, warning_text
 
 # Stops at once on SIGTERM, so a recreation does not wait out Docker's stop timeout.
 MEMBER_COMMAND = ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"]
@@ -283,3 +283,35 @@ def test_a_pod_changed_between_the_observation_and_its_lock_is_planned_from_what
     assert any(a.startswith(("create app", "recreate app")) for a in result["actions"]), result["actions"]
     assert_whole(docker_client, pod)
     assert pods(run_module, [native(pod)])["changed"] is False
+
+
+def test_multi_document_entries_warnings_by_pod_and_validate_shared_or_own(docker_client, run_module, pod_names):
+    """An entry's manifest text may hold the Pod with the ConfigMap it uses; fields that mean nothing on
+    one host are named in warnings by pod; a module-level validate: strict refuses such a pod unless the
+    entry says otherwise, and the others converge."""
+    relaxed, strict, plain = pod_names(), pod_names(), pod_names()
+
+    def text(pod):
+        pod_doc = manifest(pod)
+        pod_doc["spec"]["nodeSelector"] = {"disktype": "ssd"}
+        pod_doc["spec"]["containers"][0]["env"] = [
+            {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}}]
+        settings = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+                    "data": {"greeting": "hello-" + pod}}
+        return yaml.safe_dump_all([pod_doc, settings])
+
+    entries = [dict(manifest=text(relaxed), validate="warn"), dict(manifest=text(strict)), native(plain)]
+    result = pods(run_module, entries, expect_fail=True, validate="strict")
+    assert result["msg"].startswith("1 of 3 pods failed")
+    assert "pod %s (pods[1]): validate is strict" % strict in result["msg"]
+    assert "spec.nodeSelector" in result["msg"]
+    warnings = [warning_text(w) for w in result.get("warnings") or []]
+    assert any(w.startswith("pod %s: " % relaxed) and "spec.nodeSelector" in w for w in warnings), warnings
+    assert_whole(docker_client, relaxed)
+    assert_whole(docker_client, plain)
+    assert labelled(docker_client, strict) == []
+    pid = docker_client.containers.get(relaxed + "_app").attrs["State"]["Pid"]
+    environ = pathlib.Path("/proc/%d/environ" % pid).read_bytes().split(b"\0")
+    assert ("GREETING=hello-" + relaxed).encode() in environ
+    again = pods(run_module, entries[:1] + entries[2:], validate="strict")
+    assert again["changed"] is False and again["actions"] == []

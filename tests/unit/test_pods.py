@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._pods import (
-    Entry, Outcome, check_selector, diffs, failure_message, flatten, merge_entry, pod_result, podkit_pod_names,
+    Entry, Outcome, check_selector, diffs, failure_message, flatten, merge_entry, pod_result, pod_warnings, podkit_pod_names,
     prune_entries, resolve_entries, run_all, secret_values, selector_filters)
 
 SHARED = dict(sandbox_image="podkit/pause:latest", pull="never", wait=True, wait_timeout=60,
@@ -251,3 +251,24 @@ def test_the_invocation_logged_on_the_host_masks_secret_values(tmp_path, module)
     logged = proc.stderr.split("LOGGED:", 1)[-1]
     assert "Invoked with" in logged and "TOKEN" in logged, proc.stderr
     assert token not in logged and token not in proc.stdout
+
+
+def test_warnings_are_named_by_pod_in_list_order():
+    first = Outcome(Entry(0, "a", {"state": "present"}), result=dict(warnings=["spec.nodeSelector means nothing"]))
+    second = Outcome(Entry(1, "b", {"state": "present"}), result={})
+    third = Outcome(Entry(2, "c", {"state": "present"}), result=dict(warnings=["x", "y"]))
+    assert pod_warnings([first, second, third]) == [
+        "pod a: spec.nodeSelector means nothing", "pod c: x", "pod c: y"]
+
+
+def test_a_multi_document_manifest_text_is_named_by_its_pod():
+    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {k: v}\n---\n"
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: app, image: busybox}]\n")
+    entries = resolve_entries(params(dict(manifest=text)))
+    assert [e.name for e in entries] == ["web"]
+    assert [doc["kind"] for doc in entries[0].params["manifest"]] == ["ConfigMap", "Pod"]
+
+
+def test_validate_is_shared_and_overridden_like_the_other_options():
+    assert merge_entry(dict(SHARED, validate="strict"), dict(name="a"))["validate"] == "strict"
+    assert merge_entry(dict(SHARED, validate="strict"), dict(name="a", validate="ignore"))["validate"] == "ignore"
