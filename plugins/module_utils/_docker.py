@@ -408,7 +408,10 @@ def member_create_args(image: str, name: str, config: Dict[str, Any], labels: Di
     policy = DOCKER_RESTART[config["restart_policy"]]
     if policy != "no":
         host_config["restart_policy"] = {"Name": policy}
-    binds = ["%s:%s:%s" % (m["source"], m["target"], "ro" if m["read_only"] else "rw") for m in config["mounts"]]
+    nocopy = (context or {}).get("nocopy") or ()
+    binds = ["%s:%s:%s%s" % (m["source"], m["target"], "ro" if m["read_only"] else "rw",
+                             ",nocopy" if m["type"] == "volume" and m["source"] in nocopy else "")
+             for m in config["mounts"]]
     if binds:
         host_config["binds"] = binds
     env = dict(config["env"])
@@ -436,6 +439,11 @@ def _security_args(security: Dict[str, Any], create: Dict[str, Any], host_config
     for key in ("cap_add", "cap_drop", "security_opt"):
         if security.get(key):
             host_config[key] = list(security[key])
+    if security.get("seccomp_localhost"):
+        # The profile's JSON, read when the spec was parsed; the configuration holds its digest.
+        if not context.get("seccomp_json"):
+            raise PodkitError("the Localhost seccomp profile %s was not loaded." % security["seccomp_localhost"]["profile"])
+        host_config["security_opt"] = list(host_config.get("security_opt") or []) + ["seccomp=" + context["seccomp_json"]]
     if security.get("privileged"):
         host_config["privileged"] = True
     if security.get("read_only"):
@@ -462,13 +470,18 @@ def claim_create_args(claim: str) -> Dict[str, Any]:
     return dict(name=claim, driver="local", labels={LABEL_CLAIM: claim})
 
 
-def volume_create_args(pod: str, name: str, medium: str, size_limit: Optional[int]) -> Dict[str, Any]:
-    """create_volume keyword arguments of a pod's emptyDir volume (tmpfs for medium Memory)."""
+def volume_create_args(pod: str, name: str, medium: str, size_limit: Optional[int],
+                       fs_group: Optional[int] = None) -> Dict[str, Any]:
+    """create_volume keyword arguments of a pod's emptyDir volume (tmpfs for medium Memory; with fsGroup,
+    a tmpfs owned by the group, setgid and group-writable, as the kubelet leaves a Memory emptyDir)."""
     opts = None
     if medium == "Memory":
         opts = {"type": "tmpfs", "device": "tmpfs"}
-        if size_limit:
-            opts["o"] = "size=%d" % size_limit
+        options = ["size=%d" % size_limit] if size_limit else []
+        if fs_group is not None:
+            options += ["mode=2777", "gid=%d" % fs_group]
+        if options:
+            opts["o"] = ",".join(options)
     return dict(name=name, driver="local", driver_opts=opts, labels={LABEL_POD: pod})
 
 

@@ -50,7 +50,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_
 from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
 
 # Given once at the module level, overridden by an entry's own value.
-SHARED_OPTIONS = ("sandbox_image", "pull", "validate", "wait", "wait_timeout", "docker_host", "timeout")
+SHARED_OPTIONS = ("sandbox_image", "pull", "validate", "remove_claims", "seccomp_profile_root", "wait", "wait_timeout",
+                  "docker_host", "timeout")
 # The pod module's options an entry may carry (besides manifest_file, read here).
 POD_OPTIONS = ("name", "state", "manifest", "containers", "init_containers", "restart_policy",
                "share_process_namespace", "hostname", "ports", "dns", "dns_search", "host_aliases", "volumes",

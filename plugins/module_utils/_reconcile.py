@@ -24,6 +24,7 @@ compared with its sandbox's. Containers without our ``io.podkit.pod`` label are 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import (
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import container_summary, pod_facts
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_PRE_STOP, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
+    LABEL_CLAIM, LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_PRE_STOP, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
     LABEL_SIDECAR,
     ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
@@ -48,7 +49,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._security import che
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
-    observed_digest, pod_files_exist, remove_pod_files, write_volume)
+    apply_fs_group, observed_digest, pod_files_exist, remove_pod_files, root_owned, write_volume)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
     RUNNING_STATES, CgroupTarget, PodWanted, Wanted, cgroup_parent, want_member, want_pod, want_removal, want_sandbox)
 
@@ -98,7 +99,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     if state_name in RUNNING_STATES:
         wanted = want_pod(spec, host, params.get("cgroup_parent"))
     elif state_name == "absent":
-        wanted = want_removal(pod, host, params.get("cgroup_parent") or (spec.sandbox.cgroup_parent if spec else None))
+        wanted = want_removal(pod, host, params.get("cgroup_parent") or (spec.sandbox.cgroup_parent if spec else None),
+                              bool(params.get("remove_claims")))
     else:
         wanted = None
     with pod_lock(pod) as lock:
@@ -120,8 +122,9 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
                 applier.wait_running(plan.started_members(), params.get("wait_timeout") or 60)
             containers = applier.final_containers() if state_name != "absent" else None
         result: Dict[str, Any] = dict(pod=None)
-        if spec is not None and spec.warnings:
-            result["warnings"] = list(spec.warnings)
+        warnings = (list(spec.warnings) if spec is not None else []) + plan.notes
+        if warnings:
+            result["warnings"] = warnings
         if spec is not None and spec.namespace:
             result["namespace"] = spec.namespace
         if not (state_name == "absent" and plan and not check_mode):
@@ -275,6 +278,11 @@ class PodState:
     files: Dict[str, Optional[str]] = field(default_factory=dict)     # file volume -> digest on the host
     claims: Dict[str, bool] = field(default_factory=dict)             # claim volume -> exists
     files_exist: bool = False                                         # any file volume of the pod on the host
+    # remove_claims: the claim volumes (labelled io.podkit.claim) the pod's containers mount -> the
+    # containers of other pods (or none of podkit's) that mount them too.
+    claim_users: Dict[str, List[str]] = field(default_factory=dict)
+    # Docker volumes fsGroup owns -> their root directory (None: the volume is not there yet).
+    owners: Dict[str, Optional[os.stat_result]] = field(default_factory=dict)
 
     def has_containers(self) -> bool:
         return bool(self.sandbox is not None or self.containers or self.extra)
@@ -364,6 +372,10 @@ def observe_more(client: Any, state: PodState, wanted: PodWanted, backend: Optio
             state.claims[volume.claim] = claim_exists(client.api, volume.claim)
     if wanted.removal:
         state.files_exist = pod_files_exist(state.pod)
+    if wanted.removal and wanted.remove_claims:
+        state.claim_users = observe_claim_users(client.api, state)
+    for name in wanted.owned:
+        state.owners[name] = volume_root(client.api, name)
     for ref in wanted.images():
         if ref not in state.images:
             state.images[ref] = image_id(client.api, ref)
@@ -393,6 +405,49 @@ def claim_exists(api: Any, claim: str) -> bool:
     return any(v["Name"] == claim for v in found)
 
 
+def observe_claim_users(api: Any, state: PodState) -> Dict[str, List[str]]:
+    """{claim volume: names of other containers mounting it} for the Docker volumes the pod's containers
+    mount that podkit made for a persistentVolumeClaim (its io.podkit.claim label): no other volume is
+    ever a candidate for removal."""
+    mine = dict((s.id, s) for s in state.all_containers())
+    mounted = set()
+    for seen in mine.values():
+        for mount in seen.attrs.get("Mounts") or []:
+            if mount.get("Type") == "volume" and mount.get("Name"):
+                mounted.add(mount["Name"])
+    if not mounted:
+        return {}
+    try:
+        claims = dict((v["Name"], v.get("Labels") or {}) for v in
+                      api.volumes(filters={"label": LABEL_CLAIM}).get("Volumes") or [])
+        users = {}
+        for name in sorted(mounted):
+            if (claims.get(name) or {}).get(LABEL_CLAIM) != name:
+                continue
+            others = [(c.get("Names") or ["?"])[0].lstrip("/")
+                      for c in api.containers(all=True, filters={"volume": name}) if c["Id"] not in mine]
+            users[name] = sorted(others)
+    except DockerError as exc:
+        raise PodkitError("docker_host: listing the claims' volumes of pod %s failed: %s" % (state.pod, exc))
+    return users
+
+
+def volume_root(api: Any, name: str) -> Optional[os.stat_result]:
+    """The root directory of Docker volume ``name`` as the host sees it (podkit runs on the host);
+    None when the volume does not exist."""
+    try:
+        mountpoint = api.inspect_volume(name).get("Mountpoint")
+    except DockerError as exc:
+        if exc.not_found:
+            return None
+        raise PodkitError("docker_host: inspecting volume %s failed: %s" % (name, exc))
+    try:
+        return os.stat(mountpoint)
+    except (OSError, TypeError) as exc:
+        raise PodkitError("volume %s: its mount point %s cannot be read (%s); podkit sets fsGroup ownership from the"
+                          " Docker host, so it must run there." % (name, mountpoint, exc))
+
+
 def observe_cgroup(backend: CgroupBackend, state: PodState, target: CgroupTarget) -> CgroupState:
     """The cgroup parent, what ensuring ``target.limits`` would change, and foreign processes in it."""
     if target.parent is None:
@@ -414,7 +469,7 @@ def refresh_images(api: Any, refs: Sequence[str], auths: Optional[Dict[str, Dict
 # The plan
 
 
-ActionKind = Literal["pull", "cgroup", "volume", "files", "create", "recreate", "start", "stop", "restart", "remove", "run"]
+ActionKind = Literal["pull", "cgroup", "volume", "files", "ownership", "create", "recreate", "start", "stop", "restart", "remove", "run"]
 
 
 @dataclass
@@ -465,6 +520,8 @@ class Action:
             text = "create volume %s" % self.target
         elif self.kind == "files":
             text = "write %s" % self.target
+        elif self.kind == "ownership":
+            text = "set group %d on volume %s" % (self.value.group, self.target)
         else:
             text = "%s %s" % (self.kind, self.target)
         return text + (": " + self.reason if self.reason else "")
@@ -474,6 +531,7 @@ class Action:
 class Plan:
     """The actions that close the gap, in the order they are applied."""
     actions: List[Action] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)     # what the plan leaves undone on purpose, as warnings
 
     def __bool__(self) -> bool:
         return bool(self.actions)
@@ -506,7 +564,7 @@ def plan_pod(wanted: Optional[PodWanted], state: PodState, state_name: str) -> P
             raise ValueError("plan_pod: state %s needs the wanted pod (want_pod)" % state_name)
         planner.cgroup(wanted.cgroup)
         planner.sandbox(wanted.sandbox, state_name, "sandbox_image")
-        planner.volumes(wanted.volumes, wanted.used_volumes)
+        planner.volumes(wanted.volumes, wanted.used_volumes, wanted.fs_group)
         planner.files(wanted)
         rerun = None
         for index, item in enumerate(wanted.init):
@@ -517,6 +575,7 @@ def plan_pod(wanted: Optional[PodWanted], state: PodState, state_name: str) -> P
                 rerun = planner.init(item, rerun)
         for index, item in enumerate(wanted.members):
             planner.member(item, state_name, "containers[%d].image" % index)
+        planner.ownership(wanted)
         planner.remove_others([w.key for w in wanted.containers()])
     return planner.plan
 
@@ -608,7 +667,7 @@ class Planner:
                 self.add(Action("files", "files of volume %s" % name, "content changed" if seen else "",
                                 value=files))
 
-    def volumes(self, volumes: Dict[str, Volume], used: List[str]) -> None:
+    def volumes(self, volumes: Dict[str, Volume], used: List[str], fs_group: Optional[int] = None) -> None:
         """Create-volume actions for the pod's emptyDir and claim volumes that are used and missing."""
         for name in used:
             volume = volumes.get(name)
@@ -624,7 +683,27 @@ class Planner:
             if docker_name in self.state.volumes:
                 continue
             self.add(Action("volume", docker_name, "emptyDir %s" % name,
-                            value=volume_create_args(self.state.pod, docker_name, volume.medium, volume.size_limit)))
+                            value=volume_create_args(self.state.pod, docker_name, volume.medium, volume.size_limit,
+                                                     fs_group)))
+
+    def ownership(self, wanted: PodWanted) -> None:
+        """fsGroup on the Docker volumes it owns, as the kubelet sets it when it mounts a volume: with
+        fsGroupChangePolicy Always whenever a container mounting the volume is (re)started, with
+        OnRootMismatch only when the volume's root is not owned yet (a new volume is not). Each action
+        goes before the first container action of the plan that mounts the volume."""
+        for name in sorted(wanted.owned):
+            item = wanted.owned[name]
+            root = self.state.owners.get(name)
+            starts = [i for i, a in enumerate(self.actions) if a.kind in ("create", "recreate", "start", "restart", "run")
+                      and a.target in item.consumers]
+            if not root_owned(root, item.group, item.read_only):
+                reason = "new volume" if root is None else "not owned by the group"
+            elif item.policy == "Always" and starts:
+                reason = "fsGroupChangePolicy Always, %s starts" % self.actions[starts[0]].target
+            else:
+                continue
+            index = starts[0] if starts else len(self.actions)
+            self.actions.insert(index, Action("ownership", name, reason, value=item))
 
     # -- the sandbox
 
@@ -780,8 +859,16 @@ class Planner:
         self.sandbox(None, "absent")
         for name in sorted(n for n, labels in state.volumes.items() if labels.get(LABEL_POD) == state.pod):
             self.add(Action("remove", "volume %s" % name, "", value=VolumeRemoval(name)))
+        for claim in sorted(state.claim_users):
+            others = state.claim_users[claim]
+            if others:
+                # As Kubernetes' PVC protection holds a claim in use: the volume stays.
+                self.plan.notes.append("remove_claims: the volume of claim %s is kept; other containers mount it (%s)."
+                                       % (claim, ", ".join(others)))
+            else:
+                self.add(Action("remove", "claim volume %s" % claim, "remove_claims", value=VolumeRemoval(claim)))
         if state.files_exist:
-            # Claims' volumes outlive the pod; its configMap/secret files do not.
+            # Claims' volumes outlive the pod (unless remove_claims); its configMap/secret files do not.
             self.add(Action("remove", "files of pod %s" % state.pod, "", value=FilesRemoval(state.pod)))
         # Without a container of the pod there is no evidence the cgroup at that path is the pod's.
         if state.has_containers() and state.cgroup is not None and state.cgroup.exists:
@@ -918,6 +1005,10 @@ class Applier:
                 image_user = (image.get("Config") or {}).get("User") or ""
                 check_non_root(security, image_user, "containers[%s]" % wanted.key)
                 context = dict(context or {}, image_user=image_user)
+            if wanted.nocopy:
+                context = dict(context or {}, nocopy=wanted.nocopy)
+            if wanted.seccomp_json:
+                context = dict(context or {}, seccomp_json=wanted.seccomp_json)
             create, host = member_create_args(wanted.image, wanted.name, wanted.config,
                                               wanted.labels_for(self.pod, {LABEL_SANDBOX_ID: sandbox_id}), sandbox_id,
                                               context)
@@ -1000,9 +1091,19 @@ class Applier:
     def do_files(self, action: Action, _start: bool) -> None:
         files = action.value
         try:
-            write_volume(files.path, files.files, files.secret)
+            write_volume(files.path, files.files, files.secret, files.group)
         except OSError as exc:
             raise PodkitError("writing %s to %s failed: %s" % (action.target, files.path, exc))
+
+    def do_ownership(self, action: Action, _start: bool) -> None:
+        item = action.value
+        mountpoint = self._call("inspecting volume %s" % item.docker_name, self.api.inspect_volume,
+                                item.docker_name).get("Mountpoint")
+        try:
+            apply_fs_group(mountpoint, item.group, item.read_only)
+        except (OSError, TypeError) as exc:
+            raise PodkitError("setting fsGroup %d on volume %s (%s) failed: %s" % (item.group, item.docker_name,
+                                                                                  mountpoint, exc))
 
     def do_volume(self, action: Action, _start: bool) -> None:
         self._call("creating volume %s" % action.value["name"], self.api.create_volume, **action.value)
@@ -1138,7 +1239,7 @@ def diff_for(state: PodState, plan: Plan, wanted: Dict[str, Wanted]) -> Dict[str
     after = {}
     for action in plan:
         key = action.target
-        if action.kind in ("pull", "cgroup", "volume", "files"):
+        if action.kind in ("pull", "cgroup", "volume", "files", "ownership"):
             continue
         seen = action.seen
         if seen is None:

@@ -6,10 +6,12 @@
 Each Kubernetes field maps to what Docker can do, and what it cannot is an error naming the field:
 
 - runAsUser/runAsGroup -> the container's user ``uid[:gid]``; supplementalGroups and fsGroup -> extra
-  groups; runAsNonRoot -> checked against the image's user when the container is created;
+  groups; fsGroup (with fsGroupChangePolicy) also owns the pod's volumes (``fs_group``, applied by
+  _volumefiles); runAsNonRoot -> checked against the image's user when the container is created;
 - capabilities add/drop, privileged, readOnlyRootFilesystem, allowPrivilegeEscalation: false
-  (no-new-privileges), seccompProfile (RuntimeDefault, Unconfined), appArmorProfile (RuntimeDefault,
-  Unconfined, Localhost; and the legacy annotation);
+  (no-new-privileges), seccompProfile (RuntimeDefault, Unconfined, Localhost: a JSON profile under the
+  seccomp profile root, read by ``load_seccomp``), appArmorProfile (RuntimeDefault, Unconfined, Localhost;
+  and the legacy annotation);
 - sysctls on the sandbox, which owns the namespaces they belong to;
 - hostNetwork, hostPID, hostIPC: the sandbox (and so its members) in the host's namespaces;
 - stdin, tty; terminationGracePeriodSeconds and lifecycle.stopSignal as the stop timeout and signal.
@@ -21,6 +23,9 @@ what it always was. Pure.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -31,6 +36,10 @@ POD_SECURITY_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "supplementalG
 CONTAINER_SECURITY_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "capabilities", "privileged",
                              "readOnlyRootFilesystem", "allowPrivilegeEscalation", "seccompProfile",
                              "appArmorProfile", "procMount")
+FS_GROUP_POLICIES = ("Always", "OnRootMismatch")
+# Where Localhost seccomp profiles are read from, as the kubelet's <root-dir>/seccomp (option seccomp_profile_root).
+SECCOMP_ROOT = "/var/lib/podkit/seccomp"
+_SECCOMP_LOCALHOST = "seccomp-localhost="
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
 _CAPABILITY = re.compile(r"^(CAP_)?[A-Z_]+$")
 _SYSCTL = re.compile(r"^[a-z0-9]([-_a-z0-9]*[a-z0-9])?([./][a-z0-9]([-_a-z0-9]*[a-z0-9])?)*$")
@@ -73,8 +82,11 @@ def _profile(value: Any, path: str, kind: str) -> Optional[str]:
         if not isinstance(name, str) or not name:
             raise PodkitError("%s.localhostProfile is required with type: Localhost." % path)
         if kind == "seccomp":
-            raise PodkitError("%s: type Localhost is not supported by podkit (Docker takes a seccomp profile's JSON,"
-                              " not a name); use RuntimeDefault or Unconfined." % path)
+            if name.startswith("/") or ".." in name.split("/"):
+                raise PodkitError("%s.localhostProfile: %r must be a path relative to the seccomp profile root, without"
+                                  " '..'." % (path, name))
+            # Read when the spec is complete (load_seccomp): Docker takes the profile's JSON, not a name.
+            return "%s%s\0%s" % (_SECCOMP_LOCALHOST, name, path + ".localhostProfile")
         return "apparmor=%s" % name
     raise PodkitError("%s.type: %r is not one of RuntimeDefault, Unconfined, Localhost." % (path, ptype))
 
@@ -95,6 +107,12 @@ def pod_security(pod_context: Any, spec: Dict[str, Any]) -> Tuple[Dict[str, Any]
             raise PodkitError("spec.securityContext.supplementalGroups must be a list of group IDs.")
         inherited["supplementalGroups"] = [_id(g, "spec.securityContext.supplementalGroups[%d]" % i)
                                            for i, g in enumerate(groups)]
+    policy = ctx.get("fsGroupChangePolicy")
+    if policy is not None:
+        if policy not in FS_GROUP_POLICIES:
+            raise PodkitError("spec.securityContext.fsGroupChangePolicy: %r is not one of %s."
+                              % (policy, ", ".join(FS_GROUP_POLICIES)))
+        inherited["fsGroupChangePolicy"] = policy
     if ctx.get("supplementalGroupsPolicy") not in (None, "Merge"):
         raise PodkitError("spec.securityContext.supplementalGroupsPolicy: only Merge (Docker's behaviour) is supported.")
     for key, kind in (("seccompProfile", "seccomp"), ("appArmorProfile", "apparmor")):
@@ -181,6 +199,10 @@ def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any
         apparmor = _legacy_apparmor(legacy, "metadata.annotations.%s%s" % (APPARMOR_ANNOTATION, name))
     if apparmor is None and ctx.get("appArmorProfile") is None and legacy is None:
         apparmor = inherited.get("appArmorProfile")
+    if seccomp and seccomp.startswith(_SECCOMP_LOCALHOST):
+        name, _sep, field = seccomp[len(_SECCOMP_LOCALHOST):].partition("\0")
+        result["seccomp_localhost"] = {"profile": name, "field": field}
+        seccomp = None
     options.extend(o for o in (seccomp, apparmor) if o)
     if options:
         result["security_opt"] = options
@@ -221,6 +243,35 @@ def _hook(handler: Any, where: str) -> Dict[str, Any]:
         return {"sleep": seconds}
     raise PodkitError("%s.%s is not supported by podkit; use exec (a command run in the container) or sleep."
                       % (where, next(iter(handler))))
+
+
+def load_seccomp(security: Dict[str, Any], root: str) -> Optional[str]:
+    """A Localhost seccomp profile named in ``security`` (container_security's result): its JSON, compact,
+    for Docker's ``seccomp=<json>`` option; ``security["seccomp_localhost"]`` becomes the profile's name
+    and the digest of its content, so a changed profile recreates the container. None: no such profile."""
+    wanted = security.get("seccomp_localhost")
+    if not wanted:
+        return None
+    path = os.path.join(root, wanted["profile"])
+    field = wanted["field"]
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise PodkitError("%s: the profile %s cannot be read (%s); put the seccomp profile (Docker's JSON format) there,"
+                          " or set seccomp_profile_root to the directory holding it." % (field, path, exc.strerror or exc))
+    try:
+        profile = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PodkitError("%s: the profile %s is not valid JSON (%s); give a seccomp profile in Docker's JSON format."
+                          % (field, path, exc))
+    if not isinstance(profile, dict) or not isinstance(profile.get("defaultAction"), str):
+        raise PodkitError("%s: the profile %s is not a seccomp profile (a JSON object with defaultAction, as Docker"
+                          " takes it)." % (field, path))
+    text = json.dumps(profile, sort_keys=True, separators=(",", ":"))
+    security["seccomp_localhost"] = {"profile": wanted["profile"],
+                                     "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]}
+    return text
 
 
 def _legacy_apparmor(value: str, where: str) -> Optional[str]:

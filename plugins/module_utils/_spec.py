@@ -29,7 +29,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._hostless import DEF
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import pull_auths
 from ansible_collections.podkit.docker.plugins.module_utils._security import (
-    container_security, grace_period, pod_security)
+    SECCOMP_ROOT, container_security, grace_period, load_seccomp, pod_security)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import FILE_KINDS, FileVolume
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
     MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
@@ -109,6 +109,8 @@ class ContainerSpec:
     sidecar: bool = False                    # an init container with restartPolicy Always
     # securityContext, stdin/tty, stop signal and timeout as Docker takes them (_security); {}: none.
     security: Dict[str, Any] = field(default_factory=dict)
+    # A Localhost seccomp profile's JSON (its digest is in ``security``, the text is not hashed).
+    seccomp_json: Optional[str] = None
 
 
 @dataclass
@@ -148,6 +150,9 @@ class PodSpec:
     configs: ConfigSet = field(default_factory=ConfigSet)  # the ConfigMaps and Secrets given with the Pod
     # imagePullSecrets: registry host -> credentials for the pulls (_pullauth); never hashed or shown.
     pull_auths: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    # securityContext.fsGroup: the group owning the pod's volumes (not hostPath), and when to re-own them.
+    fs_group: Optional[int] = None
+    fs_group_policy: str = "Always"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,7 +652,8 @@ def _claim_port(published: List[Tuple[PortMapping, str]], port: PortMapping, whe
 
 def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_parent: Optional[str] = None,
                            sandbox_image: Optional[str] = None, pull: str = "missing",
-                           resources: Optional[dict] = None, validate: str = DEFAULT_VALIDATE) -> PodSpec:
+                           resources: Optional[dict] = None, validate: str = DEFAULT_VALIDATE,
+                           seccomp_root: Optional[str] = None) -> PodSpec:
     """Translate a Kubernetes v1 Pod (a dict or YAML text) into a PodSpec, Kubernetes rules only.
 
     The pod's name is ``metadata.name``; the module's ``name`` may be given too and must then agree
@@ -657,7 +663,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     host are named in ``warnings`` or refused, as ``validate`` says (``_hostless``).
     Images default to pull policy ``pull`` (``missing``), not Kubernetes'
     "Always for :latest", so that a manifest never pulls unless it says imagePullPolicy: Always.
-    ``cgroup_parent``, ``sandbox_image`` and ``resources`` (pod-level override) come from the module.
+    ``cgroup_parent``, ``sandbox_image`` and ``resources`` (pod-level override) come from the module;
+    ``seccomp_root`` is where Localhost seccomp profiles are read (default SECCOMP_ROOT).
     """
     manifest, configs = split_documents(load_documents(manifest))
     if not isinstance(manifest, dict):
@@ -739,11 +746,14 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     _resolve_resource_refs(pod)
     inherited, host = pod_security(spec.get("securityContext"), spec)
     pod.sandbox.host = host
+    pod.fs_group = inherited.get("fsGroup")
+    pod.fs_group_policy = inherited.get("fsGroupChangePolicy") or "Always"
     grace = grace_period(spec.get("terminationGracePeriodSeconds"))
     for key, parsed in (("initContainers", pod.init_containers), ("containers", pod.containers)):
         for index, container in enumerate(parsed):
             container.security = container_security(spec[key][index], "spec.%s[%d]" % (key, index), inherited,
                                                     annotations, container.name, grace)
+            container.seccomp_json = load_seccomp(container.security, seccomp_root or SECCOMP_ROOT)
             if host.get("host_pid"):
                 container.share = tuple(sorted(set(container.share) | {"pid"}))
             if host.get("host_ipc"):
@@ -811,7 +821,8 @@ def pod_spec_from_params(params: dict) -> PodSpec:
         return pod_spec_from_manifest(params["manifest"], name=name, cgroup_parent=params.get("cgroup_parent"),
                                       sandbox_image=params.get("sandbox_image"), pull=params.get("pull") or "missing",
                                       resources=params.get("resources"),
-                                      validate=params.get("validate") or DEFAULT_VALIDATE)
+                                      validate=params.get("validate") or DEFAULT_VALIDATE,
+                                      seccomp_root=params.get("seccomp_profile_root"))
     validate_pod_name(name, "name")
     return _build(params, params.get("containers"), params.get("init_containers"), params.get("volumes"), "", False, {})
 

@@ -12,12 +12,19 @@ directories root-only. Containers mount them read-only.
 
 The content's digest is part of the configuration of the containers that mount the volume (only
 of those), so a changed key recreates exactly its consumers.
+
+A pod's ``securityContext.fsGroup`` owns its volumes as the kubelet's SetVolumeOwnership makes it:
+every file and directory gets the group, files the group's read (read-only volumes: these file
+volumes, read-only claims) or read-write bits (emptyDir, claims), directories also the group's
+search bit and setgid, so that what the containers create inherits the group (``group_mode``,
+``apply_fs_group``). hostPath volumes are never changed, as in Kubernetes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -77,9 +84,27 @@ def _keys(data: Dict[str, bytes], items: Any, where: str, optional: bool, mode: 
     return files
 
 
-def volume_files(volume: FileVolume, configs: Any, metadata: Dict[str, Any], where: str) -> Files:
+def group_mode(mode: int, directory: bool, read_only: bool) -> int:
+    """A file's or directory's mode once fsGroup owns it: the kubelet's masks (read-write 0660 or
+    read-only 0440; directories also 0110 and setgid) added to what it had."""
+    mask = 0o440 if read_only else 0o660
+    if directory:
+        mask |= 0o110 | stat.S_ISGID
+    return mode | mask
+
+
+def volume_files(volume: FileVolume, configs: Any, metadata: Dict[str, Any], where: str,
+                 fs_group: Optional[int] = None) -> Files:
     """The files of a file volume (pure). ``configs`` is the ConfigSet given with the Pod;
-    ``metadata`` holds name, namespace, uid (None: not known before the sandbox), labels, annotations."""
+    ``metadata`` holds name, namespace, uid (None: not known before the sandbox), labels, annotations.
+    With ``fs_group`` the modes are those the files get once the group owns them (read-only volume)."""
+    files = _volume_files(volume, configs, metadata, where)
+    if fs_group is not None:
+        files = dict((name, (content, group_mode(mode, False, True))) for name, (content, mode) in files.items())
+    return files
+
+
+def _volume_files(volume: FileVolume, configs: Any, metadata: Dict[str, Any], where: str) -> Files:
     source = volume.source
     mode = _mode(source.get("defaultMode"), where + ".defaultMode", DEFAULT_MODE)
     if volume.kind == "projected":
@@ -94,7 +119,7 @@ def volume_files(volume: FileVolume, configs: Any, metadata: Dict[str, Any], whe
             sub = dict(sub or {}, defaultMode=mode)
             if kind == "secret" and "name" in sub:
                 sub["secretName"] = sub.pop("name")
-            found = volume_files(FileVolume(kind, sub), configs, metadata, "%s.%s" % (path, kind))
+            found = _volume_files(FileVolume(kind, sub), configs, metadata, "%s.%s" % (path, kind))
             for name in found:
                 if name in files:
                     raise PodkitError("%s: the path %r is already projected by an earlier source." % (path, name))
@@ -145,9 +170,12 @@ def _metadata_field(path: Any, metadata: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def digest(files: Files) -> str:
-    """What the containers mounting the volume hash: the files' names, modes and contents."""
+def digest(files: Files, group: Optional[int] = None) -> str:
+    """What the containers mounting the volume hash: the files' names, modes and contents, and the
+    group owning them when fsGroup sets one (only then: other volumes' digests stay as they were)."""
     h = hashlib.sha256()
+    if group is not None:
+        h.update(("group\0%d\0" % group).encode("utf-8"))
     for name in sorted(files):
         content, mode = files[name]
         h.update(("%s\0%o\0%d\0" % (name, mode, len(content))).encode("utf-8"))
@@ -196,8 +224,10 @@ def _fstype(path: str) -> str:
     return fstype
 
 
-def write_volume(path: str, files: Files, secret: bool) -> None:
-    """Write the files into ``path`` as a whole: a new directory, renamed over the old one."""
+def write_volume(path: str, files: Files, secret: bool, group: Optional[int] = None) -> None:
+    """Write the files into ``path`` as a whole: a new directory, renamed over the old one; with
+    ``group`` (fsGroup), owned by that group as a read-only volume is (the files' modes have the
+    group's bits already, see ``volume_files``)."""
     root = SECRETS_ROOT if secret else VOLUMES_ROOT
     if secret:
         _ensure_tmpfs(root)
@@ -214,10 +244,36 @@ def write_volume(path: str, files: Files, secret: bool) -> None:
         with open(target, "wb") as handle:
             handle.write(content)
         os.chmod(target, mode)
+    if group is not None:
+        apply_fs_group(fresh, group, read_only=True)
     shutil.rmtree(path, ignore_errors=True)
     os.rename(fresh, path)
     with open(path + ".digest", "w", encoding="utf-8") as handle:
-        handle.write(digest(files))
+        handle.write(digest(files, group))
+
+
+def apply_fs_group(root: str, group: int, read_only: bool) -> None:
+    """The kubelet's SetVolumeOwnership: ``root`` and everything under it owned by ``group`` with
+    ``group_mode``'s bits (symbolic links get the group only; nothing is followed out of the volume)."""
+    def own(name: str) -> None:
+        info = os.lstat(name)
+        os.lchown(name, -1, group)
+        if not stat.S_ISLNK(info.st_mode):
+            os.chmod(name, group_mode(stat.S_IMODE(info.st_mode), stat.S_ISDIR(info.st_mode), read_only))
+
+    own(root)
+    for directory, dirs, names in os.walk(root):
+        for name in dirs + names:
+            own(os.path.join(directory, name))
+
+
+def root_owned(info: Optional[os.stat_result], group: int, read_only: bool) -> bool:
+    """Whether a volume's root directory is owned by fsGroup as ``apply_fs_group`` leaves it: what
+    fsGroupChangePolicy OnRootMismatch checks before walking the volume."""
+    if info is None:
+        return False
+    mode = stat.S_IMODE(info.st_mode)
+    return info.st_gid == group and group_mode(mode, True, read_only) == mode
 
 
 def remove_pod_files(pod: str) -> List[str]:

@@ -42,6 +42,10 @@ class Wanted:
     secret_env: Tuple[str, ...] = ()
     labels: Dict[str, str] = field(default_factory=dict)    # extra labels, not part of the hash
     sidecar: bool = False            # a native sidecar: planned in the init containers' order, kept running
+    # Docker volumes mounted without copying the image's content into them (fsGroup owns them: a
+    # copy would also copy the image directory's owner over the group). Not hashed.
+    nocopy: Tuple[str, ...] = ()
+    seccomp_json: Optional[str] = None   # a Localhost seccomp profile's JSON (its digest is in config)
 
     def hashes(self) -> Tuple[str, Dict[str, str]]:
         return config_hashes(self.config)
@@ -73,6 +77,18 @@ class FilesWanted:
     files: Dict[str, Tuple[bytes, int]]
     digest: str
     secret: bool
+    group: Optional[int] = None      # fsGroup
+
+
+@dataclass
+class OwnedVolume:
+    """A Docker volume (emptyDir on disk, persistentVolumeClaim) that fsGroup owns (_volumefiles.apply_fs_group)."""
+    name: str                        # the volume's name in the pod
+    docker_name: str
+    group: int
+    read_only: bool
+    policy: str                      # fsGroupChangePolicy: Always or OnRootMismatch
+    consumers: List[str] = field(default_factory=list)    # keys of the containers mounting it
 
 
 @dataclass
@@ -88,6 +104,10 @@ class PodWanted:
     files: Dict[str, FilesWanted] = field(default_factory=dict)
     cgroup: Optional[CgroupTarget] = None
     removal: bool = False                 # state absent: observe what there is to remove
+    remove_claims: bool = False           # state absent: the claims' volumes go too (remove_claims)
+    # fsGroup: the Docker volumes it owns, by Docker name; the group of Memory emptyDirs (a tmpfs option).
+    owned: Dict[str, OwnedVolume] = field(default_factory=dict)
+    fs_group: Optional[int] = None
     pull_auths: Dict[str, Dict[str, str]] = field(default_factory=dict)   # imagePullSecrets by registry
 
     def containers(self) -> List[Wanted]:
@@ -123,6 +143,8 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
     for container in spec.init_containers + spec.containers:
         used.extend(m.volume for m in container.mounts if m.volume not in used)
     files = want_files(spec, used)
+    owned = want_owned(spec)
+    nocopy = tuple(sorted(owned))
     init = [want_member(spec.name, c, volumes, parent, role=ROLE_MEMBER if c.sidecar else ROLE_INIT,
                         restart_policy="Always" if c.sidecar else None,
                         field_name="init_containers[%d]" % i, files=files) for i, c in enumerate(spec.init_containers)]
@@ -132,9 +154,34 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
             item.labels[LABEL_SIDECAR] = str(index)
     members = [want_member(spec.name, c, volumes, parent, restart_policy=spec.restart_policy,
                            field_name="containers[%d]" % i, files=files) for i, c in enumerate(spec.containers)]
+    for item in init + members:
+        item.nocopy = nocopy
     return PodWanted(pod=spec.name, sandbox=sandbox, init=init, members=members, volumes=volumes, used_volumes=used,
                      files=files, cgroup=CgroupTarget(parent, pod_cgroup_limits(spec, host)),
-                     pull_auths=dict(spec.pull_auths))
+                     pull_auths=dict(spec.pull_auths), owned=owned, fs_group=spec.fs_group)
+
+
+def want_owned(spec: PodSpec) -> Dict[str, OwnedVolume]:
+    """The Docker volumes fsGroup owns: the used emptyDirs on disk and persistentVolumeClaims (a Memory
+    emptyDir is a tmpfs mounted with the group, see volume_create_args; hostPath is never changed)."""
+    if spec.fs_group is None:
+        return {}
+    volumes = dict((v.name, v) for v in spec.volumes)
+    owned: Dict[str, OwnedVolume] = {}
+    for container in spec.init_containers + spec.containers:
+        for mount in container.mounts:
+            volume = volumes[mount.volume]
+            if volume.kind == "persistentVolumeClaim":
+                docker_name, read_only = volume.claim, volume.claim_read_only
+            elif volume.kind == "emptyDir" and volume.medium != "Memory":
+                docker_name, read_only = volume_name(spec.name, volume.name), False
+            else:
+                continue
+            item = owned.setdefault(docker_name, OwnedVolume(volume.name, docker_name, spec.fs_group, read_only,
+                                                              spec.fs_group_policy))
+            if container.name not in item.consumers:
+                item.consumers.append(container.name)
+    return owned
 
 
 def want_files(spec: PodSpec, used: List[str]) -> Dict[str, FilesWanted]:
@@ -145,17 +192,20 @@ def want_files(spec: PodSpec, used: List[str]) -> Dict[str, FilesWanted]:
     for index, volume in enumerate(spec.volumes):
         if volume.files is None or volume.name not in used:
             continue
-        files = volume_files(volume.files, spec.configs, metadata, "spec.volumes[%d].%s" % (index, volume.kind))
+        files = volume_files(volume.files, spec.configs, metadata, "spec.volumes[%d].%s" % (index, volume.kind),
+                             spec.fs_group)
         result[volume.name] = FilesWanted(host_dir(spec.name, volume.name, volume.files.holds_secret), files,
-                                          digest(files), volume.files.holds_secret)
+                                          digest(files, spec.fs_group), volume.files.holds_secret, spec.fs_group)
     return result
 
 
-def want_removal(pod: str, host: HostCgroups, given_parent: Optional[str] = None) -> PodWanted:
+def want_removal(pod: str, host: HostCgroups, given_parent: Optional[str] = None,
+                 remove_claims: bool = False) -> PodWanted:
     """A pod to remove: its volumes and its cgroup parent (the given one, else the one its sandbox
-    was made with, else the default) are observed for removal."""
+    was made with, else the default) are observed for removal; with ``remove_claims`` also the
+    volumes of the persistentVolumeClaims its containers mount."""
     parent = cgroup_parent(host, pod, given_parent) if given_parent else None
-    return PodWanted(pod=pod, removal=True, cgroup=CgroupTarget(parent))
+    return PodWanted(pod=pod, removal=True, cgroup=CgroupTarget(parent), remove_claims=remove_claims)
 
 
 def want_sandbox(spec: SandboxSpec, parent: str, extra_ports: Sequence[Any] = (),
@@ -256,7 +306,7 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         # the configuration (and hash) of every other container is what it always was.
         config["env_fields"] = dict(spec.env_fields)
     return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
-                  config=config, secret_env=tuple(spec.secret_env))
+                  config=config, secret_env=tuple(spec.secret_env), seccomp_json=spec.seccomp_json)
 
 
 def pod_cgroup_limits(spec: PodSpec, host: HostCgroups) -> CgroupLimits:

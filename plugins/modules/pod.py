@@ -64,16 +64,28 @@ description:
     the containers mounting that volume. The files are removed with the pod. A C(downwardAPI) item takes
     C(metadata.name), C(metadata.namespace), C(metadata.labels), C(metadata.annotations) (and their C(['key'])).
   - A C(persistentVolumeClaim) is the Docker volume named by C(claimName) (created, labelled
-    C(io.podkit.claim), when missing). It outlives the pod - C(state=absent) leaves it; remove it with
-    C(docker volume rm).
+    C(io.podkit.claim), when missing). It outlives the pod - C(state=absent) leaves it, unless
+    O(remove_claims) is set.
+  - C(emptyDir.sizeLimit) is enforced only with C(medium=Memory) (the tmpfs's size). On disk it is accepted and
+    named in the warnings - Kubernetes too enforces it only by evicting the pod, which nothing does on one
+    Docker host.
+  - C(securityContext.fsGroup) owns the pod's volumes as the kubelet makes them - C(emptyDir), C(persistentVolumeClaim),
+    C(configMap), C(secret), C(downwardAPI) and C(projected), never C(hostPath). Every file and directory gets the group;
+    files the group's read bits (read-only volumes - the file volumes and read-only claims) or read and write bits
+    (C(emptyDir), claims); directories also setgid, so what the containers create inherits the group. A C(Memory)
+    C(emptyDir) is a tmpfs mounted with the group. C(fsGroupChangePolicy) C(Always) (the default) re-owns a volume
+    whenever a container mounting it starts; C(OnRootMismatch) only when the volume's root is not owned. Docker
+    volumes that fsGroup owns are mounted without copying the image's content into them (C(nocopy)), as Kubernetes
+    mounts them. RV(actions) name each change of ownership.
   - C(securityContext) (pod and container level, the container's winning) as Docker does it - C(runAsUser) and
     C(runAsGroup) (the container's user), C(supplementalGroups) and C(fsGroup) (extra groups), C(runAsNonRoot)
     (checked against the image's user when the container is created), C(capabilities) C(add)/C(drop),
     C(privileged), C(readOnlyRootFilesystem), C(allowPrivilegeEscalation=false) (C(no-new-privileges)),
-    C(seccompProfile) (C(RuntimeDefault), C(Unconfined)), C(appArmorProfile) and the legacy annotation
+    C(seccompProfile) (C(RuntimeDefault), C(Unconfined), C(Localhost) - see O(seccomp_profile_root)), C(appArmorProfile)
+    and the legacy annotation
     C(container.apparmor.security.beta.kubernetes.io/<container>), C(sysctls) (namespaced ones, on the sandbox).
-    What Docker cannot do (C(seLinuxOptions), C(hostUsers=false), C(procMount=Unmasked), a C(Localhost) seccomp
-    profile, C(httpGet) and C(tcpSocket) hooks) is an error naming the field.
+    What Docker cannot do (C(seLinuxOptions), C(hostUsers=false), C(procMount=Unmasked), C(httpGet) and C(tcpSocket)
+    hooks) is an error naming the field.
   - C(spec.imagePullSecrets) names C(kubernetes.io/dockerconfigjson) (or C(dockercfg)) Secrets given with the Pod;
     a pull of an image from a registry they hold credentials for is made with them. The credentials are never
     shown.
@@ -101,7 +113,8 @@ options:
       - C(stopped) - the pod's running containers are stopped (members, then the sandbox); nothing is created.
       - C(restarted) - the sandbox is restarted and every member recreated in its new namespaces.
       - C(absent) - every container labelled with the pod, its volumes, its cgroup and its lock file are
-        removed. No manifest or containers are needed.
+        removed (the volumes of its C(persistentVolumeClaim) volumes only with O(remove_claims)). No manifest or
+        containers are needed.
     type: str
     choices: [present, started, stopped, restarted, absent]
     default: present
@@ -197,6 +210,26 @@ options:
     description:
       - Pod-level C(limits) and C(requests) (C(memory), C(cpu)) overriding those derived from the containers.
     type: dict
+  remove_claims:
+    description:
+      - With O(state=absent), also remove the Docker volumes of the C(persistentVolumeClaim) volumes the pod's
+        containers mount. By default they outlive the pod, as a claim outlives its pods in Kubernetes.
+      - Only volumes podkit made for a claim (labelled C(io.podkit.claim) with the claim's name) are removed. A claim
+        volume that a container of another pod still mounts is kept and named in the warnings, as Kubernetes
+        holds a claim in use.
+    type: bool
+    default: false
+  seccomp_profile_root:
+    description:
+      - The directory on the Docker host holding C(Localhost) seccomp profiles, as the kubelet's
+        C(<root-dir>/seccomp). A C(seccompProfile) of C(type=Localhost) names a file under it in
+        C(localhostProfile) (a relative path without C(..)); its JSON (Docker's seccomp profile format) is passed
+        to Docker (C(--security-opt seccomp=<json>)).
+      - The profile's content is part of the container's configuration - a changed profile recreates the
+        containers that use it. A missing, unreadable or invalid profile is an error naming the field and
+        the path.
+    type: path
+    default: /var/lib/podkit/seccomp
   wait:
     description:
       - Return only when the members started by this run are running.
@@ -316,6 +349,7 @@ actions:
 from ansible_collections.podkit.docker.plugins.module_utils._hostless import VALIDATE_ARG
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
+from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     POD_STATES, PULL_POLICIES, RESTART_POLICIES, secret_values)
 
@@ -344,6 +378,8 @@ def main():
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=60),
             validate=dict(VALIDATE_ARG),
+            remove_claims=dict(type="bool", default=False),
+            seccomp_profile_root=dict(type="path", default=SECCOMP_ROOT),
         ),
         converge_pod, dict(changed=False, pod=None, actions=[]),
         # Values of env variables marked secret: masked everywhere in the result, even when the

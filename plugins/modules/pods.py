@@ -17,7 +17,8 @@ description:
     O(parallel) pods at once. One task and one module start for the whole host instead of one per pod.
   - Each entry of O(pods) takes M(podkit.docker.pod)'s options (native options, O(pods[].manifest) or
     O(pods[].manifest_file), and O(pods[].state)). The options every pod shares - O(sandbox_image), O(pull),
-    O(wait), O(wait_timeout), O(docker_host), O(timeout) - can be given once here; an entry's own value wins.
+    O(validate), O(remove_claims), O(seccomp_profile_root), O(wait), O(wait_timeout), O(docker_host), O(timeout) - can
+    be given once here; an entry's own value wins.
   - One pod's failure does not stop the others - every pod that can be converged is, then the task fails
     naming each pod that failed and why (RV(pods) holds each pod's own message).
   - A list that does not describe a set of pods (an entry whose name cannot be known, a pod named twice,
@@ -130,6 +131,16 @@ options:
           - How this pod's manifest fields that mean nothing on one Docker host are treated; default O(validate).
         type: str
         choices: [strict, warn, ignore]
+      remove_claims:
+        description:
+          - With O(pods[].state=absent), also remove the volumes of the pod's C(persistentVolumeClaim) volumes, as
+            M(podkit.docker.pod)'s O(podkit.docker.pod#module:remove_claims); default O(remove_claims).
+        type: bool
+      seccomp_profile_root:
+        description:
+          - Where this pod's C(Localhost) seccomp profiles are read, as M(podkit.docker.pod)'s
+            O(podkit.docker.pod#module:seccomp_profile_root); default O(seccomp_profile_root).
+        type: path
       wait:
         description:
           - Wait for this pod's started members to run; default O(wait).
@@ -184,6 +195,19 @@ options:
     type: str
     choices: [missing, always, never]
     default: missing
+  remove_claims:
+    description:
+      - Every removed pod (O(pods[].state=absent) or pruned) also loses the volumes of its C(persistentVolumeClaim)
+        volumes, unless its entry says otherwise. Only volumes podkit made for a claim (label C(io.podkit.claim)),
+        and not mounted by another pod's container, are removed. By default claims outlive their pods.
+    type: bool
+    default: false
+  seccomp_profile_root:
+    description:
+      - The directory on the Docker host holding C(Localhost) seccomp profiles for every pod that does not set its
+        own; see M(podkit.docker.pod).
+    type: path
+    default: /var/lib/podkit/seccomp
   wait:
     description:
       - Return only when the members started by this run are running (per pod, unless the pod says otherwise).
@@ -251,6 +275,7 @@ actions:
 from ansible_collections.podkit.docker.plugins.module_utils._hostless import VALIDATE_ARG, VALIDATE_MODES
 from ansible_collections.podkit.docker.plugins.module_utils._pods import DEFAULT_PARALLEL, converge_pods, secret_values
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
+from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._spec import POD_STATES, PULL_POLICIES, RESTART_POLICIES
 
 ENTRY_OPTIONS = dict(
@@ -273,6 +298,8 @@ ENTRY_OPTIONS = dict(
     sandbox_image=dict(type="str"),
     pull=dict(type="str", choices=list(PULL_POLICIES)),
     validate=dict(type="str", choices=list(VALIDATE_MODES)),
+    remove_claims=dict(type="bool"),
+    seccomp_profile_root=dict(type="path"),
     wait=dict(type="bool"),
     wait_timeout=dict(type="int"),
     docker_host=dict(type="str", aliases=["docker_url"]),
@@ -291,6 +318,8 @@ def main():
             sandbox_image=dict(type="str"),
             pull=dict(type="str", default="missing", choices=list(PULL_POLICIES)),
             validate=dict(VALIDATE_ARG),
+            remove_claims=dict(type="bool", default=False),
+            seccomp_profile_root=dict(type="path", default=SECCOMP_ROOT),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=60),
         ),

@@ -76,7 +76,7 @@ def test_apparmor_field_and_legacy_annotation():
     (None, dict(securityContext=dict(procMount="Unmasked")), "spec.containers[0].securityContext.procMount"),
     (None, dict(securityContext=dict(seLinuxOptions={})), "spec.containers[0].securityContext.seLinuxOptions"),
     (None, dict(securityContext=dict(seccompProfile=dict(type="Localhost", localhostProfile="a.json"))),
-     "seccompProfile: type Localhost"),
+     "seccompProfile.localhostProfile: the profile /var/lib/podkit/seccomp/a.json cannot be read"),
     (dict(securityContext=dict(sysctls=[dict(name="vm.swappiness", value="1")])), None, "'vm.swappiness' is not namespaced"),
     (None, dict(securityContext=dict(capabilities=dict(add=["net admin"]))), "capabilities.add[0]"),
     (None, dict(securityContext=dict(runAsUser=0, runAsNonRoot=True)), "runAsNonRoot: true contradicts"),
