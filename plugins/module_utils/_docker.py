@@ -509,5 +509,5 @@ def runtime_context(sandbox: Optional[Dict[str, Any]], info: Optional[Dict[str, 
 
 def runtime_value(source: str, context: Dict[str, Any]) -> str:
     if source.startswith(RESOURCE_PREFIX):
-        return resource_value(source, {}, context.get("capacity") or {"cpu": 1000, "memory": 0})
+        return resource_value(source, context.get("capacity") or {"cpu": 1000, "memory": 0})
     return str(context.get(source) or "")

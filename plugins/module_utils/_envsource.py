@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -154,20 +153,53 @@ def value_from(name: str, source: Any, where: str, ctx: PodContext, container: s
         else:
             out.env[name] = value
     else:
-        ref = check_fields(ref, ("containerName", "resource", "divisor"), path, required=True)
-        resource = _name(ref.get("resource"), path + ".resource")
-        if resource not in _RESOURCES:
-            raise PodkitError("%s.resource: %r is not supported; use one of %s." % (path, resource, ", ".join(_RESOURCES)))
-        divisor = ref.get("divisor")
-        if divisor is not None:
-            kind = resource.split(".")[1]
-            amount = parse_cpu(divisor, path + ".divisor", kubernetes=True) if kind == "cpu" else \
-                parse_memory(divisor, path + ".divisor", kubernetes=True, minimum=1)
-            divisor = str(amount)
         out.env[name] = ""
-        # Resolved once every container is parsed (``resolve_resources``): containerName may be another.
-        out.fields[name] = "%s%s:%s:%s" % (RESOURCE_PREFIX, ref.get("containerName") or container, resource,
-                                           divisor or "")
+        # Resolved once every container is parsed (``resolve_resource``): containerName may be another.
+        out.fields[name] = resource_ref(ref, path, container)
+
+
+def resource_ref(ref: Any, path: str, container: Optional[str]) -> str:
+    """A resourceFieldRef (env or downwardAPI volume item) as a marker ``resource:<container>:<resource>:<divisor>``
+    (divisor in millicores or bytes; empty: the default 1), resolved by ``resolve_resource`` once every
+    container's resources are known. ``container`` None: containerName is required (a volume's item)."""
+    ref = check_fields(ref, ("containerName", "resource", "divisor"), path, required=True)
+    resource = _name(ref.get("resource"), path + ".resource")
+    if resource not in _RESOURCES:
+        raise PodkitError("%s.resource: %r is not supported; use one of %s." % (path, resource, ", ".join(_RESOURCES)))
+    if container is None:
+        container = _name(ref.get("containerName"), path + ".containerName")
+    divisor = ref.get("divisor")
+    if divisor is not None:
+        kind = resource.split(".")[1]
+        amount = parse_cpu(divisor, path + ".divisor", kubernetes=True) if kind == "cpu" else \
+            parse_memory(divisor, path + ".divisor", kubernetes=True, minimum=1)
+        divisor = str(amount)
+    return "%s%s:%s:%s" % (RESOURCE_PREFIX, ref.get("containerName") or container, resource, divisor or "")
+
+
+def resource_amounts(resources: Any) -> Dict[str, Optional[int]]:
+    """A container's Resources (_spec) by resourceFieldRef name: millicores and bytes, None when not set."""
+    return {"limits.cpu": resources.cpu_limit, "limits.memory": resources.memory_limit,
+            "requests.cpu": resources.cpu_request, "requests.memory": resources.memory_request}
+
+
+def resolve_resource(marker: str, amounts: Dict[str, Dict[str, Optional[int]]], where: str) -> str:
+    """A resourceFieldRef marker's value from ``amounts`` (container -> ``resource_amounts``), as the kubelet
+    renders it: the amount divided by the divisor, rounded up; a request not set is 0. A limit not set
+    is the host's capacity, known only on the host: then the marker ``resource:-:<resource>:<divisor>``
+    that ``resource_value`` fills in when the container is created (or the volume written)."""
+    target, resource, divisor = marker[len(RESOURCE_PREFIX):].split(":")
+    if target not in amounts:
+        raise PodkitError("%s.containerName: no container %r in the pod." % (where, target))
+    value = amounts[target].get(resource)
+    if value is None and resource.startswith("limits."):
+        return "%s-:%s:%s" % (RESOURCE_PREFIX, resource, divisor)
+    return _divided(value or 0, resource, divisor)
+
+
+def _divided(value: int, resource: str, divisor: str) -> str:
+    unit = int(divisor) if divisor else (1000 if resource.endswith(".cpu") else 1)
+    return str(-(-value // unit))
 
 
 def _field_value(path: str, ctx: PodContext) -> Optional[str]:
@@ -184,16 +216,8 @@ def _field_value(path: str, ctx: PodContext) -> Optional[str]:
     return None
 
 
-def resource_value(marker: str, resources: Dict[str, Any], capacity: Dict[str, int]) -> str:
-    """A resourceFieldRef's value: the container's limit or request (bytes, millicores) divided,
-    rounded up as the kubelet does; a limit not set is the host's capacity."""
+def resource_value(marker: str, capacity: Dict[str, int]) -> str:
+    """The value of a limit not set (``resolve_resource``'s runtime marker): the host's capacity
+    (millicores, bytes), divided as any other."""
     _container, resource, divisor = marker[len(RESOURCE_PREFIX):].split(":")
-    section, kind = resource.split(".")
-    if kind == "memory":
-        value = resources.get("memory" if section == "limits" else "memory_request")
-    else:
-        value = resources.get("cpu" if section == "limits" else "cpu_request")
-    if value is None:
-        value = capacity["memory" if kind == "memory" else "cpu"] if section == "limits" else 0
-    unit = int(divisor) if divisor else (1000 if kind == "cpu" else 1)
-    return str(int(math.ceil(float(value) / unit)))
+    return _divided(int(capacity["memory" if resource.endswith(".memory") else "cpu"]), resource, divisor)

@@ -35,7 +35,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     CgroupBackend, CgroupLimits, HostCgroups, backend_for, detect_host, foreign_processes, split_limits)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
     LOG_TAIL, STOP_TIMEOUT, DockerError, check_foreign, image_id, inspect_or_none, list_pod_containers,
-    claim_create_args, member_create_args, pull_image, runtime_context, sandbox_create_args, volume_create_args)
+    claim_create_args, member_create_args, pull_image, runtime_context, runtime_value, sandbox_create_args,
+    volume_create_args)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import container_summary, pod_facts
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
@@ -49,7 +50,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._security import che
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
-    apply_fs_group, observed_digest, pod_files_exist, remove_pod_files, root_owned, write_volume)
+    apply_fs_group, fill_runtime, observed_digest, pod_files_exist, remove_pod_files, root_owned, write_volume)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
     RUNNING_STATES, CgroupTarget, PodWanted, Wanted, cgroup_parent, want_member, want_pod, want_removal, want_sandbox)
 
@@ -663,9 +664,16 @@ class Planner:
         for name in sorted(wanted.files):
             files = wanted.files[name]
             seen = self.state.files.get(name)
-            if seen != files.digest:
-                self.add(Action("files", "files of volume %s" % name, "content changed" if seen else "",
-                                value=files))
+            seen_digest, _sep, stamp = (seen or "").partition(" ")
+            sandbox = self.state.sandbox
+            if seen_digest != files.digest:
+                reason = "content changed" if seen else ""
+            elif files.runtime and (self.sandbox_fate == "new" or sandbox is None or stamp != sandbox.id):
+                # metadata.uid is the sandbox's: a new sandbox is a new pod to the files too.
+                reason = "sandbox recreated"
+            else:
+                continue
+            self.add(Action("files", "files of volume %s" % name, reason, value=files))
 
     def volumes(self, volumes: Dict[str, Volume], used: List[str], fs_group: Optional[int] = None) -> None:
         """Create-volume actions for the pod's emptyDir and claim volumes that are used and missing."""
@@ -1090,8 +1098,13 @@ class Applier:
 
     def do_files(self, action: Action, _start: bool) -> None:
         files = action.value
+        content, stamp = files.files, ""
+        if files.runtime:
+            context = runtime_context(self.sandbox.attrs if self.sandbox else None, self._call("docker info", self.api.info))
+            content = fill_runtime(files.files, lambda source: runtime_value(source, context))
+            stamp = self.sandbox.id if self.sandbox else ""
         try:
-            write_volume(files.path, files.files, files.secret, files.group)
+            write_volume(files.path, content, files.secret, files.group, stamp, files.digest)
         except OSError as exc:
             raise PodkitError("writing %s to %s failed: %s" % (action.target, files.path, exc))
 

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import (
     ConfigSet, load_documents, secret_texts, split_documents)
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import (
-    RESOURCE_PREFIX, EnvSources, PodContext, env_from, value_from)
+    RESOURCE_PREFIX, EnvSources, PodContext, env_from, resolve_resource, resource_amounts, value_from)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, check_fields
 from ansible_collections.podkit.docker.plugins.module_utils._hostless import DEFAULT_VALIDATE, judge, strip_hostless
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
@@ -774,26 +774,25 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     return pod
 
 
+def pod_resource_amounts(pod: PodSpec) -> Dict[str, Dict[str, Optional[int]]]:
+    """Every container's resources by resourceFieldRef name (init containers included)."""
+    return dict((c.name, resource_amounts(c.resources)) for c in pod.init_containers + pod.containers)
+
+
 def _resolve_resource_refs(pod: PodSpec) -> None:
     """resourceFieldRef values, now that every container's resources are known: a value that is set
     is written into env; a limit that is not set stays a field, filled with the host's capacity."""
-    resources = dict((c.name, c.resources) for c in pod.init_containers + pod.containers)
+    amounts = pod_resource_amounts(pod)
     for container in pod.init_containers + pod.containers:
         for name, marker in list(container.env_fields.items()):
             if not marker.startswith(RESOURCE_PREFIX):
                 continue
-            target, resource, divisor = marker[len(RESOURCE_PREFIX):].split(":")
-            if target not in resources:
-                raise PodkitError("containers[%s].env.%s.valueFrom.resourceFieldRef.containerName: no container %r in"
-                                  " the pod." % (container.name, name, target))
-            res = resources[target]
-            section, kind = resource.split(".")
-            value = getattr(res, "%s_%s" % (kind, section[:-1]))
-            if value is None and section == "limits":
-                container.env_fields[name] = "%s-:%s:%s" % (RESOURCE_PREFIX, resource, divisor)
+            value = resolve_resource(marker, amounts, "containers[%s].env.%s.valueFrom.resourceFieldRef"
+                                     % (container.name, name))
+            if value.startswith(RESOURCE_PREFIX):
+                container.env_fields[name] = value
                 continue
-            unit = int(divisor) if divisor else (1000 if kind == "cpu" else 1)
-            container.env[name] = str(-(-(value or 0) // unit))
+            container.env[name] = value
             del container.env_fields[name]
 
 

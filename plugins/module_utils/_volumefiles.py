@@ -28,11 +28,13 @@ import stat
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX, resolve_resource, resource_ref
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 
 FILE_KINDS = ("configMap", "secret", "downwardAPI", "projected")
+RUNTIME = "\0podkit-runtime:"
 VOLUMES_ROOT = "/run/podkit/volumes"
 SECRETS_ROOT = "/run/podkit/secrets"
 DEFAULT_MODE = 0o644
@@ -140,25 +142,50 @@ def _downward(source: Dict[str, Any], metadata: Dict[str, Any], where: str, mode
     files: Files = {}
     for index, item in enumerate(source.get("items") or []):
         path = "%s.items[%d]" % (where, index)
-        if not isinstance(item, dict) or set(item) - {"path", "fieldRef", "mode", "resourceFieldRef"}:
-            raise PodkitError("%s: give path, fieldRef and optionally mode." % path)
+        if not isinstance(item, dict) or set(item) - {"path", "fieldRef", "mode", "resourceFieldRef"} \
+                or ("fieldRef" in item) == ("resourceFieldRef" in item):
+            raise PodkitError("%s: give path, exactly one of fieldRef or resourceFieldRef, and optionally mode." % path)
         if "resourceFieldRef" in item:
-            raise PodkitError("%s.resourceFieldRef is not supported in a downwardAPI volume by podkit; use it in"
-                              " env[].valueFrom." % path)
-        ref = item.get("fieldRef") or {}
-        field_path = ref.get("fieldPath") if isinstance(ref, dict) else None
-        value = _metadata_field(field_path, metadata)
-        if value is None:
-            raise PodkitError("%s.fieldRef.fieldPath: %r is not supported in a volume; use metadata.name,"
-                              " metadata.namespace, metadata.labels, metadata.annotations or their ['key']."
-                              % (path, field_path))
+            # As env's resourceFieldRef (one implementation), but containerName is required here.
+            marker = resource_ref(item["resourceFieldRef"], path + ".resourceFieldRef", None)
+            value = resolve_resource(marker, metadata.get("resources") or {}, path + ".resourceFieldRef")
+            if value.startswith(RESOURCE_PREFIX):
+                value = runtime_marker(value)
+        else:
+            ref = item.get("fieldRef") or {}
+            field_path = ref.get("fieldPath") if isinstance(ref, dict) else None
+            value = _metadata_field(field_path, metadata)
+            if value is None:
+                raise PodkitError("%s.fieldRef.fieldPath: %r is not supported in a volume; use metadata.name,"
+                                  " metadata.namespace, metadata.uid, metadata.labels, metadata.annotations or their"
+                                  " ['key']." % (path, field_path))
         files[_relative(item.get("path"), path + ".path")] = (value.encode("utf-8"), _mode(item.get("mode"), path + ".mode", mode))
     return files
+
+
+def runtime_marker(source: str) -> str:
+    """A file's content that only the running pod knows (metadata.uid, a limit not set): filled in when the
+    volume is written (``fill_runtime``); the digest is taken of the marker, stable from run to run."""
+    return RUNTIME + source
+
+
+def has_runtime(files: Files) -> bool:
+    return any(content.startswith(RUNTIME.encode("utf-8")) for content, _mode in files.values())
+
+
+def fill_runtime(files: Files, value: Callable[[str], str]) -> Files:
+    """The files with each runtime marker replaced by ``value(source)`` (_docker.runtime_value)."""
+    prefix = RUNTIME.encode("utf-8")
+    return dict((name, (value(content[len(prefix):].decode("utf-8")).encode("utf-8") if content.startswith(prefix)
+                        else content, mode)) for name, (content, mode) in files.items())
 
 
 def _metadata_field(path: Any, metadata: Dict[str, Any]) -> Optional[str]:
     if path in ("metadata.name", "metadata.namespace"):
         return str(metadata[path.split(".")[1]])
+    if path == "metadata.uid":
+        # Made of the sandbox's ID (_docker.runtime_context), as env's fieldRef has it.
+        return runtime_marker(path)
     if path in ("metadata.labels", "metadata.annotations"):
         table = metadata[path.split(".")[1]]
         # As the kubelet writes them: key="value" lines, sorted.
@@ -188,7 +215,8 @@ def host_dir(pod: str, volume: str, secret: bool) -> str:
 
 
 def observed_digest(path: str) -> Optional[str]:
-    """The digest recorded beside the directory when it was last written; None when it is not there."""
+    """The digest recorded beside the directory when it was last written (followed by the sandbox's ID
+    when runtime values were filled in); None when it is not there."""
     if not os.path.isdir(path):
         return None
     try:
@@ -224,10 +252,12 @@ def _fstype(path: str) -> str:
     return fstype
 
 
-def write_volume(path: str, files: Files, secret: bool, group: Optional[int] = None) -> None:
+def write_volume(path: str, files: Files, secret: bool, group: Optional[int] = None, stamp: str = "",
+                 wanted_digest: Optional[str] = None) -> None:
     """Write the files into ``path`` as a whole: a new directory, renamed over the old one; with
     ``group`` (fsGroup), owned by that group as a read-only volume is (the files' modes have the
-    group's bits already, see ``volume_files``)."""
+    group's bits already, see ``volume_files``). ``wanted_digest`` (of the files before their runtime
+    values were filled in) and ``stamp`` (the sandbox they were filled in for) are recorded beside it."""
     root = SECRETS_ROOT if secret else VOLUMES_ROOT
     if secret:
         _ensure_tmpfs(root)
@@ -249,7 +279,7 @@ def write_volume(path: str, files: Files, secret: bool, group: Optional[int] = N
     shutil.rmtree(path, ignore_errors=True)
     os.rename(fresh, path)
     with open(path + ".digest", "w", encoding="utf-8") as handle:
-        handle.write(digest(files, group))
+        handle.write((wanted_digest or digest(files, group)) + (" " + stamp if stamp else ""))
 
 
 def apply_fs_group(root: str, group: int, read_only: bool) -> None:

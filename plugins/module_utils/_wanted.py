@@ -19,12 +19,12 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     UNLIMITED, CgroupLimits, HostCgroups, default_parent, limits_from, validate_name)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import port_text
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
-from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import digest, host_dir, volume_files
+from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import digest, has_runtime, host_dir, volume_files
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_NAMESPACE, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, container_labels, member_name,
     sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
-    ContainerSpec, Mount, PodSpec, SandboxSpec, Volume, pod_resources, qos_class)
+    ContainerSpec, Mount, PodSpec, SandboxSpec, Volume, pod_resource_amounts, pod_resources, qos_class)
 
 # What converges a pod to the spec; the other states act on what exists.
 RUNNING_STATES = ("present", "started", "restarted")
@@ -78,6 +78,7 @@ class FilesWanted:
     digest: str
     secret: bool
     group: Optional[int] = None      # fsGroup
+    runtime: bool = False            # holds values only the running pod knows (metadata.uid, a limit not set)
 
 
 @dataclass
@@ -187,7 +188,7 @@ def want_owned(spec: PodSpec) -> Dict[str, OwnedVolume]:
 def want_files(spec: PodSpec, used: List[str]) -> Dict[str, FilesWanted]:
     """The file volumes the containers mount, computed from the ConfigMaps, Secrets and metadata."""
     metadata = dict(name=spec.name, namespace=spec.namespace or "default", labels=dict(spec.sandbox.labels),
-                    annotations=dict(spec.annotations))
+                    annotations=dict(spec.annotations), resources=pod_resource_amounts(spec))
     result = {}
     for index, volume in enumerate(spec.volumes):
         if volume.files is None or volume.name not in used:
@@ -195,7 +196,8 @@ def want_files(spec: PodSpec, used: List[str]) -> Dict[str, FilesWanted]:
         files = volume_files(volume.files, spec.configs, metadata, "spec.volumes[%d].%s" % (index, volume.kind),
                              spec.fs_group)
         result[volume.name] = FilesWanted(host_dir(spec.name, volume.name, volume.files.holds_secret), files,
-                                          digest(files, spec.fs_group), volume.files.holds_secret, spec.fs_group)
+                                          digest(files, spec.fs_group), volume.files.holds_secret, spec.fs_group,
+                                          has_runtime(files))
     return result
 
 

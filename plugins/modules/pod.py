@@ -61,8 +61,10 @@ description:
     written as files on the host - under C(/run/podkit/volumes/<pod>/<volume>), or, when they hold a Secret,
     under C(/run/podkit/secrets/<pod>/<volume>) on a tmpfs (mounted there when C(/run) is not one), the
     directories root-only - and mounted read-only. A changed key rewrites the files and recreates exactly
-    the containers mounting that volume. The files are removed with the pod. A C(downwardAPI) item takes
-    C(metadata.name), C(metadata.namespace), C(metadata.labels), C(metadata.annotations) (and their C(['key'])).
+    the containers mounting that volume. The files are removed with the pod. A C(downwardAPI) item takes a
+    C(fieldRef) - C(metadata.name), C(metadata.namespace), C(metadata.uid) (made of the sandbox's ID, as in env; a new
+    sandbox rewrites it), C(metadata.labels), C(metadata.annotations) (and their C(['key'])) - or a C(resourceFieldRef)
+    (C(containerName), C(resource) - limits and requests of cpu and memory, C(divisor)) rendered as in env.
   - A C(persistentVolumeClaim) is the Docker volume named by C(claimName) (created, labelled
     C(io.podkit.claim), when missing). It outlives the pod - C(state=absent) leaves it, unless
     O(remove_claims) is set.
