@@ -767,7 +767,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     for index, volume in enumerate(pod.volumes):
         if volume.kind == "emptyDir" and volume.size_limit is not None and volume.medium != "Memory":
             hostless.append(("spec.volumes[%d].emptyDir.sizeLimit" % index,
-                             "a Docker volume on disk has no size limit; medium: Memory gives a tmpfs of that size"))
+                             "a Docker volume on disk has no size limit and Kubernetes enforces this one only by evicting"
+                             " the pod, which nothing does on one host; medium: Memory gives a tmpfs of that size"))
     pod.namespace = namespace
     pod.annotations = dict((str(k), _string(v, "metadata.annotations.%s" % k) or "") for k, v in annotations.items())
     pod.warnings = judge(hostless, validate) + [w for c in pod.init_containers + pod.containers for w in c.warnings]

@@ -101,7 +101,8 @@ def test_annotation_may_not_shadow_a_label_or_podkit():
 
 def test_disk_empty_dir_size_limit_is_named():
     text = KUBEADM_LIKE.replace("  - name: scratch", "  - name: scratch\n    emptyDir: {sizeLimit: 1Gi}")
-    assert any("spec.volumes[0].emptyDir.sizeLimit" in w for w in pod_spec_from_manifest(text).warnings)
+    assert any("spec.volumes[0].emptyDir.sizeLimit" in w and "only by evicting the pod" in w
+               for w in pod_spec_from_manifest(text).warnings)
     memory = text.replace("{sizeLimit: 1Gi}", "{medium: Memory, sizeLimit: 1Gi}")
     assert not any("sizeLimit" in w for w in pod_spec_from_manifest(memory).warnings)
 
