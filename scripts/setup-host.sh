@@ -2,7 +2,9 @@
 # Debian packages podkit's tests and demo need on this host, installed once.
 set -euo pipefail
 
-packages=(docker.io containerd cgroup-tools busybox-static gcc libc6-dev util-linux procps psmisc python3-venv git shellcheck)
+# docker-registry and apache2-utils (htpasswd): the private loopback registry of the image pull tests.
+packages=(docker.io containerd cgroup-tools busybox-static gcc libc6-dev util-linux procps psmisc python3-venv git shellcheck
+          docker-registry apache2-utils)
 missing=()
 for p in "${packages[@]}"; do
     # Captured whole, not piped into `grep -q`: under pipefail an early-exiting grep
@@ -15,6 +17,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The tests start their own registry (with authentication, on loopback); the package's service,
+    # which systemd starts on install, is not wanted.
+    if [ "$(cat /proc/1/comm)" = systemd ] && systemctl list-unit-files docker-registry.service >/dev/null 2>&1; then
+        systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+    fi
 else
     echo "host: Debian packages present"
 fi

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._pullauth import credential_texts
 
 _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -198,8 +199,10 @@ def secret_texts(manifest: Any) -> List[str]:
                     except (binascii.Error, ValueError, UnicodeDecodeError):
                         continue
                     found.extend(_and_lines(decoded))
+                    found.extend(credential_texts(decoded))
                 else:
                     found.extend(_and_lines(str(value)))
+                    found.extend(credential_texts(str(value)))
     return [text for text in found if text.strip()]
 
 

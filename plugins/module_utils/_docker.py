@@ -273,18 +273,34 @@ def image_id(api: Any, ref: str) -> Optional[str]:
         raise PodkitError("image %s: inspecting it failed: %s" % (ref, exc))
 
 
-def pull_image(api: Any, ref: str, auth: Optional[Dict[str, str]] = None) -> str:
+_AUTH_KEYS = ("username", "password", "serveraddress")
+_AUTH_REFUSED = ("no basic auth credentials", "unauthorized", "authentication required", "denied", "401")
+
+
+def pull_image(api: Any, ref: str, auth: Optional[Dict[str, str]] = None, field: Optional[str] = None) -> str:
     """Pull ``ref`` (with ``auth``, registry credentials from an imagePullSecret) and return its ID;
-    PodkitError when that fails."""
+    PodkitError when that fails, naming ``field`` (the image's) and, when the registry refused the
+    pull, the imagePullSecret used or that none was."""
     repository, tag = split_image_ref(ref)
     try:
         if auth:
-            api.pull(repository, tag=tag, auth_config=dict(auth))
+            api.pull(repository, tag=tag, auth_config=dict((k, auth[k]) for k in _AUTH_KEYS if auth.get(k)))
         else:
             api.pull(repository, tag=tag)
     except DockerError as exc:
-        raise PodkitError("image %s: pulling it failed: %s. Load the image on the host, or check the "
-                          "registry and the reference." % (ref, exc))
+        where = "%s: " % field if field else ""
+        registry = repository.split("/", 1)[0] if "/" in repository else "docker.io"
+        refused = any(word in str(exc).lower() for word in _AUTH_REFUSED)
+        if auth:
+            raise PodkitError("%simage %s: pulling it with the credentials of %s for registry %s failed: %s. Check that"
+                              " Secret's username and password for %s." % (where, ref, auth.get("source") or
+                                                                          "spec.imagePullSecrets", registry, exc, registry))
+        if refused:
+            raise PodkitError("%simage %s: the registry %s refused the pull without credentials (%s). Give them in"
+                              " spec.imagePullSecrets: a kubernetes.io/dockerconfigjson Secret for %s given with the Pod."
+                              % (where, ref, registry, exc, registry))
+        raise PodkitError("%simage %s: pulling it failed: %s. Load the image on the host, or check the "
+                          "registry and the reference." % (where, ref, exc))
     found = image_id(api, ref)
     if found is None:
         raise PodkitError("image %s: still not on the host after pulling it." % ref)

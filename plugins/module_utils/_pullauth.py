@@ -51,6 +51,8 @@ def pull_auths(refs: Any, configs: Any, where: str = "spec.imagePullSecrets") ->
             raise PodkitError("%s must be {name: <Secret>}." % path)
         secret = configs.find("Secret", ref["name"], False, path + ".name")
         for registry, auth in _auths(secret, path).items():
+            # Where the credentials came from, for a failed pull's message (never sent to Docker).
+            auth["source"] = "%s (Secret %r)" % (path, secret.name)
             result.setdefault(registry, auth)
     return result
 
@@ -88,6 +90,30 @@ def _auths(secret: Any, path: str) -> Dict[str, Dict[str, str]]:
 
 def auth_for(ref: str, auths: Dict[str, Dict[str, str]]) -> Optional[Dict[str, str]]:
     return auths.get(registry_of(ref))
+
+
+def credential_texts(text: str) -> List[str]:
+    """The passwords and ``auth`` values (encoded and decoded) of a dockerconfigjson or dockercfg text,
+    for masking: a log may show them apart from the JSON they are in. [] for any other text."""
+    try:
+        config = json.loads(text)
+    except ValueError:
+        return []
+    entries = config.get("auths", config) if isinstance(config, dict) else None
+    found: List[str] = []
+    for entry in (entries.values() if isinstance(entries, dict) else []):
+        if not isinstance(entry, dict):
+            continue
+        for key in ("password", "auth", "identitytoken"):
+            if isinstance(entry.get(key), str) and entry[key]:
+                found.append(entry[key])
+        if isinstance(entry.get("auth"), str):
+            try:
+                pair = base64.b64decode(entry["auth"]).decode("utf-8")
+            except (binascii.Error, ValueError, UnicodeDecodeError):
+                continue
+            found.extend([pair, pair.partition(":")[2]])
+    return [item for item in found if item]
 
 
 def secret_parts(auths: Dict[str, Dict[str, str]]) -> List[str]:

@@ -533,6 +533,7 @@ class Plan:
     """The actions that close the gap, in the order they are applied."""
     actions: List[Action] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)     # what the plan leaves undone on purpose, as warnings
+    pull_fields: Dict[str, str] = field(default_factory=dict)   # image -> the field that first asked for it
 
     def __bool__(self) -> bool:
         return bool(self.actions)
@@ -634,6 +635,7 @@ class Planner:
             raise PodkitError("%s: image %s is not on the host and pull is never. Build or load it "
                               "(docker load, docker build) or set pull: missing." % (field_name, ref))
         self.pulls.append(ref)
+        self.plan.pull_fields[ref] = field_name
         self.add(Action("pull", ref, "not on the host", value=ref))
 
     # -- the cgroup parent and volumes
@@ -937,6 +939,7 @@ class Applier:
         self.final: Dict[str, Dict[str, Any]] = {}        # container id -> inspect after
         self.post_start: Dict[str, Tuple[str, Dict[str, Any]]] = {}   # new container id -> (key, postStart hook)
         self.pull_auths: Dict[str, Dict[str, str]] = {}   # imagePullSecrets by registry host
+        self.pull_fields: Dict[str, str] = {}             # image -> its field, for a failed pull's message
 
     def sandbox_id(self) -> str:
         if self.sandbox is None:
@@ -955,6 +958,7 @@ class Applier:
         sandbox runs, the volumes and the init containers) are created and started together."""
         done = [0]
         actions = plan.actions
+        self.pull_fields = plan.pull_fields
         try:
             index = 0
             while index < len(actions):
@@ -1088,7 +1092,8 @@ class Applier:
     # One method per action kind.
 
     def do_pull(self, action: Action, _start: bool) -> None:
-        self.state.images[action.value] = pull_image(self.api, action.value, auth_for(action.value, self.pull_auths))
+        self.state.images[action.value] = pull_image(self.api, action.value, auth_for(action.value, self.pull_auths),
+                                                     self.pull_fields.get(action.value))
 
     def do_cgroup(self, action: Action, _start: bool) -> None:
         write = action.value

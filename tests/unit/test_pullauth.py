@@ -43,7 +43,8 @@ def test_registry_of(ref, registry):
 def test_credentials_by_registry():
     wanted = want_pod(pod_spec_from_manifest(docs(CONFIG)), HOST)
     assert auth_for("registry.example.org/team/app:1.0", wanted.pull_auths) == dict(
-        username="robot", password="s3cr3t-pw", serveraddress="registry.example.org")
+        username="robot", password="s3cr3t-pw", serveraddress="registry.example.org",
+        source="spec.imagePullSecrets[0] (Secret 'regcred')")
     assert auth_for("library/busybox", wanted.pull_auths)["password"] == "hub-pw"
     assert auth_for("quay.io/x/y", wanted.pull_auths) is None
     assert "s3cr3t-pw" in secret_parts(wanted.pull_auths)
@@ -55,3 +56,15 @@ def test_refusals_name_the_secret():
         pod_spec_from_manifest(docs(CONFIG, pull_secret="other"))
     with pytest.raises(PodkitError, match="has neither .dockerconfigjson nor .dockercfg"):
         pod_spec_from_manifest(docs(CONFIG, secret_type="Opaque", key="config"))
+
+
+def test_credentials_inside_a_dockerconfigjson_are_masked_before_parsing():
+    import base64
+    import json
+    from ansible_collections.podkit.docker.plugins.module_utils._configdata import secret_texts
+    auth = base64.b64encode(b"robot:in-auth-pw").decode()
+    config = json.dumps({"auths": {"r.example": {"username": "robot", "password": "plain-pw"},
+                                   "q.example": {"auth": auth}}})
+    found = secret_texts([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"},
+                           "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()}}])
+    assert {"plain-pw", auth, "robot:in-auth-pw", "in-auth-pw"} <= set(found)

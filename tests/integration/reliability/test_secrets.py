@@ -246,3 +246,81 @@ def test_manifest_secret_hidden_in_a_refused_run(docker_client, pod_name):
     result = run_any("pod", manifest=manifest, sandbox_image=PAUSE_IMAGE, pull="never")
     assert result.get("failed") and "has no key 'passwd'" in result["msg"], result
     assert password not in repr(result), result
+
+
+PULL_PLAYBOOK = """
+- name: Registry credentials from an imagePullSecret stay secret
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Deploy a pod whose image only a pull with the Secret's credentials brings
+      podkit.docker.pod:
+        sandbox_image: %(pause)s
+        pull: never
+        manifest: |
+          apiVersion: v1
+          kind: Secret
+          metadata: {name: regcred}
+          type: kubernetes.io/dockerconfigjson
+          stringData:
+            .dockerconfigjson: '{"auths": {"{{ registry }}": {"username": "robot", "password": "{{ password }}"}}}'
+          ---
+          apiVersion: v1
+          kind: Pod
+          metadata: {name: "{{ pod }}"}
+          spec:
+            imagePullSecrets: [{name: regcred}]
+            containers:
+              - name: app
+                image: "{{ image }}"
+                imagePullPolicy: IfNotPresent
+                command: %(command)s
+      register: deployed
+
+    - name: Show what was registered
+      ansible.builtin.debug:
+        var: deployed
+"""
+
+
+def test_pull_secret_hidden_in_vvv_diff_and_log(docker_client, pod_name, tmp_path):
+    """A real pull from the private loopback registry (tests/registry.py) with a dockerconfigjson Secret:
+    its password shows nowhere in -vvv output, --diff or the log, in check mode and real runs."""
+    from registry import Registry, remove_image
+    try:
+        registry = Registry()
+    except (RuntimeError, OSError) as exc:
+        pytest.fail("the private test registry cannot run: %s" % exc)
+    image = None
+    try:
+        image = registry.push(docker_client, pod_name)
+        path = tmp_path / "pull-secret.yml"
+        path.write_text(PULL_PLAYBOOK % dict(pause=PAUSE_IMAGE, command=MEMBER_COMMAND))
+        outputs = []
+        for extra in (["--check"], [], []):
+            log = tmp_path / "ansible.log"
+            proc = subprocess.run(
+                ["ansible-playbook", "-i", "localhost,", "-vvv", "--diff", str(path), "-e", "pod=%s" % pod_name,
+                 "-e", "password=%s" % registry.password, "-e", "registry=%s" % registry.address,
+                 "-e", "image=%s" % image] + extra,
+                capture_output=True, text=True, env=ansible_env(ANSIBLE_LOG_PATH=str(log)), cwd=str(TOP),
+                timeout=600, check=False)
+            output = proc.stdout + proc.stderr + (log.read_text() if log.exists() else "")
+            assert proc.returncode == 0, output[-3000:]
+            outputs.append(output)
+        # The pull happened (the positive control), and -vvv printed the manifest around the password.
+        assert "pull %s: not on the host" % image in outputs[1], outputs[1][-3000:]
+        assert "imagePullSecrets" in outputs[1] and ".dockerconfigjson" in outputs[1]
+        assert docker_client.containers.get(pod_name + "_app").attrs["State"]["Running"]
+        assert '"changed": false' in outputs[2] or "changed=0" in outputs[2]
+        import base64
+        pair = base64.b64encode(("robot:%s" % registry.password).encode()).decode()
+        for output in outputs:
+            for value in (registry.password, pair):
+                assert value not in output, "a registry credential was printed:\n%s" % output[-4000:]
+    finally:
+        run_any("pod", name=pod_name, state="absent")
+        if image:
+            remove_image(docker_client, image)
+        registry.stop()
