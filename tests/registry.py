@@ -121,4 +121,3 @@ def remove_image(client, ref):
 def is_loopback_pull(image):
     """A pull event's image on a loopback registry: a pull from the test registry, which never left the host."""
     return image.startswith("127.") and ":" in image.split("/", 1)[0] and "/" in image
-

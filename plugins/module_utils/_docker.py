@@ -292,9 +292,9 @@ def pull_image(api: Any, ref: str, auth: Optional[Dict[str, str]] = None, field:
         registry = repository.split("/", 1)[0] if "/" in repository else "docker.io"
         refused = any(word in str(exc).lower() for word in _AUTH_REFUSED)
         if auth:
+            source = auth.get("source") or "spec.imagePullSecrets"
             raise PodkitError("%simage %s: pulling it with the credentials of %s for registry %s failed: %s. Check that"
-                              " Secret's username and password for %s." % (where, ref, auth.get("source") or
-                                                                          "spec.imagePullSecrets", registry, exc, registry))
+                              " Secret's username and password for %s." % (where, ref, source, registry, exc, registry))
         if refused:
             raise PodkitError("%simage %s: the registry %s refused the pull without credentials (%s). Give them in"
                               " spec.imagePullSecrets: a kubernetes.io/dockerconfigjson Secret for %s given with the Pod."

@@ -1120,8 +1120,8 @@ class Applier:
         try:
             apply_fs_group(mountpoint, item.group, item.read_only)
         except (OSError, TypeError) as exc:
-            raise PodkitError("setting fsGroup %d on volume %s (%s) failed: %s" % (item.group, item.docker_name,
-                                                                                  mountpoint, exc))
+            raise PodkitError("setting fsGroup %d on volume %s (%s) failed: %s"
+                              % (item.group, item.docker_name, mountpoint, exc))
 
     def do_volume(self, action: Action, _start: bool) -> None:
         self._call("creating volume %s" % action.value["name"], self.api.create_volume, **action.value)

@@ -178,8 +178,8 @@ def want_owned(spec: PodSpec) -> Dict[str, OwnedVolume]:
                 docker_name, read_only = volume_name(spec.name, volume.name), False
             else:
                 continue
-            item = owned.setdefault(docker_name, OwnedVolume(volume.name, docker_name, spec.fs_group, read_only,
-                                                              spec.fs_group_policy))
+            item = owned.setdefault(docker_name, OwnedVolume(
+                volume.name, docker_name, spec.fs_group, read_only, spec.fs_group_policy))
             if container.name not in item.consumers:
                 item.consumers.append(container.name)
     return owned

@@ -70,7 +70,7 @@ def lstat_in(pid, path):
 
 def wait_for(pid, path):
     import time
-    for _ in range(50):
+    for _attempt in range(50):
         if os.path.exists("/proc/%d/root%s" % (pid, path)):
             return
         time.sleep(0.1)

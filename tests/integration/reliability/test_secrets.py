@@ -208,22 +208,28 @@ MANIFEST_PLAYBOOK = """
 """
 
 
-def test_manifest_secret_hidden_in_vvv_diff_and_log(docker_client, pod_name, tmp_path):
-    import base64
-    path = tmp_path / "manifest-secrets.yml"
-    path.write_text(MANIFEST_PLAYBOOK % dict(pause=PAUSE_IMAGE, busybox=BUSYBOX_IMAGE, command=MEMBER_COMMAND))
-    password, token = _secret(), _secret()
+def _vvv_runs(tmp_path, path, **variables):
+    """The playbook's output (stdout, stderr and log) at -vvv --diff: in check mode, a real run, and again."""
     outputs = []
     for extra in (["--check"], [], []):
         log = tmp_path / "ansible.log"
         proc = subprocess.run(
-            ["ansible-playbook", "-i", "localhost,", "-vvv", "--diff", str(path), "-e", "pod=%s" % pod_name,
-             "-e", "password=%s" % password, "-e", "token=%s" % token] + extra,
+            ["ansible-playbook", "-i", "localhost,", "-vvv", "--diff", str(path)]
+            + [arg for key, value in variables.items() for arg in ("-e", "%s=%s" % (key, value))] + extra,
             capture_output=True, text=True, env=ansible_env(ANSIBLE_LOG_PATH=str(log)), cwd=str(TOP), timeout=600,
             check=False)
         output = proc.stdout + proc.stderr + (log.read_text() if log.exists() else "")
         assert proc.returncode == 0, output[-3000:]
         outputs.append(output)
+    return outputs
+
+
+def test_manifest_secret_hidden_in_vvv_diff_and_log(docker_client, pod_name, tmp_path):
+    import base64
+    path = tmp_path / "manifest-secrets.yml"
+    path.write_text(MANIFEST_PLAYBOOK % dict(pause=PAUSE_IMAGE, busybox=BUSYBOX_IMAGE, command=MEMBER_COMMAND))
+    password, token = _secret(), _secret()
+    outputs = _vvv_runs(tmp_path, path, pod=pod_name, password=password, token=token)
     # -vvv printed the module's arguments (the manifest itself), so the check below had something to find.
     assert "secretKeyRef" in outputs[1] and "kind: Secret" in outputs[1], outputs[1][-3000:]
     assert '"changed": false' in outputs[2] or "changed=0" in outputs[2]
@@ -297,18 +303,8 @@ def test_pull_secret_hidden_in_vvv_diff_and_log(docker_client, pod_name, tmp_pat
         image = registry.push(docker_client, pod_name)
         path = tmp_path / "pull-secret.yml"
         path.write_text(PULL_PLAYBOOK % dict(pause=PAUSE_IMAGE, command=MEMBER_COMMAND))
-        outputs = []
-        for extra in (["--check"], [], []):
-            log = tmp_path / "ansible.log"
-            proc = subprocess.run(
-                ["ansible-playbook", "-i", "localhost,", "-vvv", "--diff", str(path), "-e", "pod=%s" % pod_name,
-                 "-e", "password=%s" % registry.password, "-e", "registry=%s" % registry.address,
-                 "-e", "image=%s" % image] + extra,
-                capture_output=True, text=True, env=ansible_env(ANSIBLE_LOG_PATH=str(log)), cwd=str(TOP),
-                timeout=600, check=False)
-            output = proc.stdout + proc.stderr + (log.read_text() if log.exists() else "")
-            assert proc.returncode == 0, output[-3000:]
-            outputs.append(output)
+        outputs = _vvv_runs(tmp_path, path, pod=pod_name, password=registry.password, registry=registry.address,
+                            image=image)
         # The pull happened (the positive control), and -vvv printed the manifest around the password.
         assert "pull %s: not on the host" % image in outputs[1], outputs[1][-3000:]
         assert "imagePullSecrets" in outputs[1] and ".dockerconfigjson" in outputs[1]
