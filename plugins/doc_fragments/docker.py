@@ -67,6 +67,54 @@ options:
     default: warn
 """
 
+    # How a pod is run (pod; pods, where they are given once for every pod and an entry's own value wins).
+    POD_RUN = r"""
+options:
+  sandbox_image:
+    description:
+      - The sandbox (pause) image. Default C(registry.k8s.io/pause:3.10); where no registry answers, use the
+        image the P(podkit.docker.host#role) role builds, C(podkit/pause:latest).
+    type: str
+  pull:
+    description:
+      - Default pull policy of the pod's images - C(missing), C(always) (containers are recreated only when
+        the image ID changed) or C(never). A container's C(imagePullPolicy) wins.
+    type: str
+    choices: [missing, always, never]
+    default: missing
+  remove_claims:
+    description:
+      - With C(state=absent) (with M(podkit.docker.pods), also for a pruned pod), also remove the Docker volumes
+        of the C(persistentVolumeClaim) volumes the pod's containers mount. By default they outlive the pod, as a
+        claim outlives its pods in Kubernetes.
+      - Only volumes podkit made for a claim (labelled C(io.podkit.claim) with the claim's name) are removed. A claim
+        volume that a container of another pod still mounts is kept and named in the warnings, as Kubernetes
+        holds a claim in use.
+    type: bool
+    default: false
+  seccomp_profile_root:
+    description:
+      - The directory on the Docker host holding C(Localhost) seccomp profiles, as the kubelet's
+        C(<root-dir>/seccomp). A C(seccompProfile) of C(type=Localhost) names a file under it in
+        C(localhostProfile) (a relative path without C(..)); its JSON (Docker's seccomp profile format) is passed
+        to Docker (C(--security-opt seccomp=<json>)).
+      - The profile's content is part of the container's configuration - a changed profile recreates the
+        containers that use it. A missing, unreadable or invalid profile is an error naming the field and
+        the path.
+    type: path
+    default: /var/lib/podkit/seccomp
+  wait:
+    description:
+      - Return only when the members started by this run are running.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for each init container to complete and for the members to run.
+    type: int
+    default: 60
+"""
+
     # Attributes of a module that changes state through the reconcile cycle.
     ATTRIBUTES = r"""
 attributes:

@@ -196,55 +196,14 @@ options:
       - The pod's cgroup parent. Default C(/podkit/pod-<pod>) with Docker's cgroupfs driver,
         C(podkit-pod_<pod>.slice) with the systemd driver.
     type: str
-  sandbox_image:
-    description:
-      - The sandbox (pause) image. Default C(registry.k8s.io/pause:3.10); where no registry answers, use the
-        image the P(podkit.docker.host#role) role builds, C(podkit/pause:latest).
-    type: str
-  pull:
-    description:
-      - Default pull policy of the pod's images - C(missing), C(always) (containers are recreated only when
-        the image ID changed) or C(never). A container's C(imagePullPolicy) wins.
-    type: str
-    choices: [missing, always, never]
-    default: missing
   resources:
     description:
       - Pod-level C(limits) and C(requests) (C(memory), C(cpu)) overriding those derived from the containers.
     type: dict
-  remove_claims:
-    description:
-      - With O(state=absent), also remove the Docker volumes of the C(persistentVolumeClaim) volumes the pod's
-        containers mount. By default they outlive the pod, as a claim outlives its pods in Kubernetes.
-      - Only volumes podkit made for a claim (labelled C(io.podkit.claim) with the claim's name) are removed. A claim
-        volume that a container of another pod still mounts is kept and named in the warnings, as Kubernetes
-        holds a claim in use.
-    type: bool
-    default: false
-  seccomp_profile_root:
-    description:
-      - The directory on the Docker host holding C(Localhost) seccomp profiles, as the kubelet's
-        C(<root-dir>/seccomp). A C(seccompProfile) of C(type=Localhost) names a file under it in
-        C(localhostProfile) (a relative path without C(..)); its JSON (Docker's seccomp profile format) is passed
-        to Docker (C(--security-opt seccomp=<json>)).
-      - The profile's content is part of the container's configuration - a changed profile recreates the
-        containers that use it. A missing, unreadable or invalid profile is an error naming the field and
-        the path.
-    type: path
-    default: /var/lib/podkit/seccomp
-  wait:
-    description:
-      - Return only when the members started by this run are running.
-    type: bool
-    default: true
-  wait_timeout:
-    description:
-      - Seconds to wait for each init container to complete and for the members to run.
-    type: int
-    default: 60
 extends_documentation_fragment:
   - podkit.docker.docker
   - podkit.docker.docker.validate
+  - podkit.docker.docker.pod_run
   - podkit.docker.docker.attributes
 seealso:
   - module: podkit.docker.pod_facts
@@ -348,41 +307,15 @@ actions:
   sample: ["recreate sandbox: ports changed", "recreate app: sandbox recreated", "recreate sidecar: sandbox recreated"]
 """
 
-from ansible_collections.podkit.docker.plugins.module_utils._hostless import VALIDATE_ARG
+from ansible_collections.podkit.docker.plugins.module_utils._podoptions import pod_argument_spec
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
-from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
-from ansible_collections.podkit.docker.plugins.module_utils._spec import (
-    POD_STATES, PULL_POLICIES, RESTART_POLICIES, secret_values)
+from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values
 
 
 def main():
     run_module(
-        dict(
-            name=dict(type="str"),
-            state=dict(type="str", default="present", choices=list(POD_STATES)),
-            manifest=dict(type="raw"),
-            manifest_file=dict(type="path"),
-            containers=dict(type="list", elements="dict"),
-            init_containers=dict(type="list", elements="dict"),
-            restart_policy=dict(type="str", choices=list(RESTART_POLICIES)),
-            share_process_namespace=dict(type="bool"),
-            hostname=dict(type="str"),
-            ports=dict(type="list", elements="str"),
-            dns=dict(type="list", elements="str"),
-            dns_search=dict(type="list", elements="str"),
-            host_aliases=dict(type="raw"),
-            volumes=dict(type="list", elements="dict"),
-            cgroup_parent=dict(type="str"),
-            sandbox_image=dict(type="str"),
-            pull=dict(type="str", default="missing", choices=list(PULL_POLICIES)),
-            resources=dict(type="dict"),
-            wait=dict(type="bool", default=True),
-            wait_timeout=dict(type="int", default=60),
-            validate=dict(VALIDATE_ARG),
-            remove_claims=dict(type="bool", default=False),
-            seccomp_profile_root=dict(type="path", default=SECCOMP_ROOT),
-        ),
+        pod_argument_spec(),
         converge_pod, dict(changed=False, pod=None, actions=[]),
         # Values of env variables marked secret: masked everywhere in the result, even when the
         # run is refused before the pod is parsed.

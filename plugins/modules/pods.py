@@ -184,43 +184,10 @@ options:
       - The default suits a small host; more mostly adds contention in the Docker daemon.
     type: int
     default: 4
-  sandbox_image:
-    description:
-      - The sandbox (pause) image of every pod that does not set its own. Default C(registry.k8s.io/pause:3.10);
-        where no registry answers, use the image the P(podkit.docker.host#role) role builds, C(podkit/pause:latest).
-    type: str
-  pull:
-    description:
-      - The default pull policy of every pod that does not set its own - C(missing), C(always) or C(never).
-    type: str
-    choices: [missing, always, never]
-    default: missing
-  remove_claims:
-    description:
-      - Every removed pod (O(pods[].state=absent) or pruned) also loses the volumes of its C(persistentVolumeClaim)
-        volumes, unless its entry says otherwise. Only volumes podkit made for a claim (label C(io.podkit.claim)),
-        and not mounted by another pod's container, are removed. By default claims outlive their pods.
-    type: bool
-    default: false
-  seccomp_profile_root:
-    description:
-      - The directory on the Docker host holding C(Localhost) seccomp profiles for every pod that does not set its
-        own; see M(podkit.docker.pod).
-    type: path
-    default: /var/lib/podkit/seccomp
-  wait:
-    description:
-      - Return only when the members started by this run are running (per pod, unless the pod says otherwise).
-    type: bool
-    default: true
-  wait_timeout:
-    description:
-      - Seconds to wait for each init container to complete and for the members to run (per pod).
-    type: int
-    default: 60
 extends_documentation_fragment:
   - podkit.docker.docker
   - podkit.docker.docker.validate
+  - podkit.docker.docker.pod_run
   - podkit.docker.docker.attributes
 seealso:
   - module: podkit.docker.pod
@@ -272,56 +239,21 @@ actions:
   sample: ["web: create cgroup /podkit/pod-web", "web: create sandbox", "web: create app", "old: remove sandbox"]
 """
 
-from ansible_collections.podkit.docker.plugins.module_utils._hostless import VALIDATE_ARG, VALIDATE_MODES
-from ansible_collections.podkit.docker.plugins.module_utils._pods import DEFAULT_PARALLEL, converge_pods, secret_values
+from ansible_collections.podkit.docker.plugins.module_utils._podoptions import entry_argument_spec, shared_argument_spec
+from ansible_collections.podkit.docker.plugins.module_utils._pods import (
+    DEFAULT_PARALLEL, SHARED_OPTIONS, converge_pods, secret_values)
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
-from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
-from ansible_collections.podkit.docker.plugins.module_utils._spec import POD_STATES, PULL_POLICIES, RESTART_POLICIES
-
-ENTRY_OPTIONS = dict(
-    name=dict(type="str"),
-    state=dict(type="str", default="present", choices=list(POD_STATES)),
-    manifest=dict(type="raw"),
-    manifest_file=dict(type="path"),
-    containers=dict(type="list", elements="dict"),
-    init_containers=dict(type="list", elements="dict"),
-    restart_policy=dict(type="str", choices=list(RESTART_POLICIES)),
-    share_process_namespace=dict(type="bool"),
-    hostname=dict(type="str"),
-    ports=dict(type="list", elements="str"),
-    dns=dict(type="list", elements="str"),
-    dns_search=dict(type="list", elements="str"),
-    host_aliases=dict(type="raw"),
-    volumes=dict(type="list", elements="dict"),
-    cgroup_parent=dict(type="str"),
-    resources=dict(type="dict"),
-    sandbox_image=dict(type="str"),
-    pull=dict(type="str", choices=list(PULL_POLICIES)),
-    validate=dict(type="str", choices=list(VALIDATE_MODES)),
-    remove_claims=dict(type="bool"),
-    seccomp_profile_root=dict(type="path"),
-    wait=dict(type="bool"),
-    wait_timeout=dict(type="int"),
-    docker_host=dict(type="str", aliases=["docker_url"]),
-    timeout=dict(type="int"),
-)
 
 
 def main():
     run_module(
         dict(
-            pods=dict(type="list", elements="dict", required=True, options=ENTRY_OPTIONS),
+            pods=dict(type="list", elements="dict", required=True, options=entry_argument_spec()),
             prune=dict(type="bool", default=False),
             prune_selector=dict(type="dict"),
             prune_pattern=dict(type="str"),
             parallel=dict(type="int", default=DEFAULT_PARALLEL),
-            sandbox_image=dict(type="str"),
-            pull=dict(type="str", default="missing", choices=list(PULL_POLICIES)),
-            validate=dict(VALIDATE_ARG),
-            remove_claims=dict(type="bool", default=False),
-            seccomp_profile_root=dict(type="path", default=SECCOMP_ROOT),
-            wait=dict(type="bool", default=True),
-            wait_timeout=dict(type="int", default=60),
+            **shared_argument_spec(SHARED_OPTIONS)
         ),
         converge_pods, dict(changed=False, pods={}, actions=[]),
         # Values of env variables marked secret in any entry: masked in the invocation log and in

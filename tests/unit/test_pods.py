@@ -272,3 +272,19 @@ def test_a_multi_document_manifest_text_is_named_by_its_pod():
 def test_validate_is_shared_and_overridden_like_the_other_options():
     assert merge_entry(dict(SHARED, validate="strict"), dict(name="a"))["validate"] == "strict"
     assert merge_entry(dict(SHARED, validate="strict"), dict(name="a", validate="ignore"))["validate"] == "ignore"
+
+
+def test_one_table_of_pod_options_serves_pod_and_pods():
+    """pod's argument spec and each pods entry's come from one table (_podoptions); _pods merges exactly them."""
+    from ansible_collections.podkit.docker.plugins.module_utils._podoptions import (
+        entry_argument_spec, pod_argument_spec, shared_argument_spec)
+    from ansible_collections.podkit.docker.plugins.module_utils._pods import POD_OPTIONS, SHARED_OPTIONS
+    pod, entry = pod_argument_spec(), entry_argument_spec()
+    assert set(entry) == set(POD_OPTIONS) | {"manifest_file"}
+    assert set(pod) | {"docker_host", "timeout"} == set(entry)
+    for name, spec in pod.items():
+        assert dict(spec, default=None) == dict(entry[name], default=None), name
+    assert [n for n, s in entry.items() if "default" in s] == ["state"]
+    shared = shared_argument_spec(SHARED_OPTIONS)
+    assert set(shared) == set(SHARED_OPTIONS) - {"docker_host", "timeout"}
+    assert all(shared[n] == pod[n] for n in shared)
