@@ -22,6 +22,7 @@ search bit and setgid, so that what the containers create inherits the group (``
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -284,17 +285,42 @@ def write_volume(path: str, files: Files, secret: bool, group: Optional[int] = N
 
 def apply_fs_group(root: str, group: int, read_only: bool) -> None:
     """The kubelet's SetVolumeOwnership: ``root`` and everything under it owned by ``group`` with
-    ``group_mode``'s bits (symbolic links get the group only; nothing is followed out of the volume)."""
-    def own(name: str) -> None:
-        info = os.lstat(name)
-        os.lchown(name, -1, group)
-        if not stat.S_ISLNK(info.st_mode):
-            os.chmod(name, group_mode(stat.S_IMODE(info.st_mode), stat.S_ISDIR(info.st_mode), read_only))
+    ``group_mode``'s bits. Containers may change the volume meanwhile, so nothing is followed: the walk
+    goes by directory descriptors, files and directories are changed through descriptors opened without
+    following a link (and checked to be what was listed), symbolic links and special files get the group
+    only (fchownat without following)."""
+    def own(fd: int) -> None:
+        info = os.fstat(fd)
+        os.fchown(fd, -1, group)
+        os.fchmod(fd, group_mode(stat.S_IMODE(info.st_mode), stat.S_ISDIR(info.st_mode), read_only))
 
-    own(root)
-    for directory, dirs, names in os.walk(root):
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        own(fd)
+    finally:
+        os.close(fd)
+    for _path, dirs, names, dir_fd in os.fwalk(root, follow_symlinks=False):
         for name in dirs + names:
-            own(os.path.join(directory, name))
+            try:
+                listed = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if not (stat.S_ISREG(listed.st_mode) or stat.S_ISDIR(listed.st_mode)):
+                    os.chown(name, -1, group, dir_fd=dir_fd, follow_symlinks=False)
+                    continue
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dir_fd)
+            except FileNotFoundError:
+                continue        # removed by a container meanwhile
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                # Replaced by a symbolic link meanwhile: its group only.
+                os.chown(name, -1, group, dir_fd=dir_fd, follow_symlinks=False)
+                continue
+            try:
+                opened = os.fstat(fd)
+                if (opened.st_dev, opened.st_ino) == (listed.st_dev, listed.st_ino):
+                    own(fd)
+            finally:
+                os.close(fd)
 
 
 def root_owned(info: Optional[os.stat_result], group: int, read_only: bool) -> bool:

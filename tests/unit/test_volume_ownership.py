@@ -156,3 +156,16 @@ def test_localhost_seccomp_profile_must_stay_under_the_root():
         pod_spec_from_manifest(doc)
     assert "spec.securityContext.seccompProfile.localhostProfile: '../etc/x.json' must be a path relative" \
         in info.value.msg
+
+
+def test_apply_fs_group_never_follows_links_or_opens_special_files(tmp_path):
+    target = tmp_path.parent / (tmp_path.name + "-outside")
+    target.mkdir()
+    (target / "secret").write_text("x")
+    os.chmod(target / "secret", 0o600)
+    os.symlink(str(target), str(tmp_path / "dirlink"))
+    os.mkfifo(str(tmp_path / "fifo"), 0o600)     # opening it would block: it gets the group only
+    apply_fs_group(str(tmp_path), 2000, read_only=True)
+    assert stat.S_IMODE(os.stat(target / "secret").st_mode) == 0o600 and os.stat(target / "secret").st_gid == 0
+    assert os.lstat(tmp_path / "fifo").st_gid == 2000 and stat.S_IMODE(os.lstat(tmp_path / "fifo").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) & 0o2000
