@@ -824,7 +824,20 @@ def pod_spec_from_params(params: dict) -> PodSpec:
                                       validate=params.get("validate") or DEFAULT_VALIDATE,
                                       seccomp_root=params.get("seccomp_profile_root"))
     validate_pod_name(name, "name")
-    return _build(params, params.get("containers"), params.get("init_containers"), params.get("volumes"), "", False, {})
+    pod = _build(params, params.get("containers"), params.get("init_containers"), params.get("volumes"), "", False, {})
+    # Native entries take a container's securityContext, lifecycle, stdin and tty as a manifest's do (there
+    # is no pod-level securityContext natively): applied the same way, never taken and dropped.
+    for key, parsed in (("init_containers", pod.init_containers), ("containers", pod.containers)):
+        for index, container in enumerate(parsed):
+            entry = params[key][index]
+            path = "%s[%d]" % (key, index)
+            container.security = container_security(entry, path, {}, {}, container.name, None)
+            if container.user and (container.security.get("user") or "group" in container.security):
+                raise PodkitError("%s: give the user either as user or as securityContext.runAsUser/runAsGroup,"
+                                  " not both." % path)
+            container.seccomp_json = load_seccomp(container.security,
+                                                  params.get("seccomp_profile_root") or SECCOMP_ROOT)
+    return pod
 
 
 def _build(params: dict, containers: object, init_containers: object, volumes: object, prefix: str, kubernetes: bool,

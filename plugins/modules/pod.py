@@ -141,8 +141,10 @@ options:
       - The pod's containers, with Kubernetes keys - C(name), C(image), C(command), C(args), C(env) (a list of
         C(name)/C(value), where C(secret=true) hides the value from results, or a dict), C(ports),
         C(resources) (C(limits)/C(requests) of C(memory) and C(cpu); Docker sizes such as C(512m) are accepted
-        too), C(volumeMounts), C(workingDir), C(imagePullPolicy); and podkit's C(user), C(share) (subset
-        of C(net), C(ipc), C(pid)), C(secret_env) (names of env variables to hide), C(pull).
+        too), C(volumeMounts), C(workingDir), C(imagePullPolicy), C(securityContext), C(lifecycle), C(stdin),
+        C(tty) (applied as in a manifest; there is no pod-level C(securityContext) natively); and podkit's
+        C(user) (not together with C(securityContext.runAsUser)/C(runAsGroup)), C(share) (subset of C(net),
+        C(ipc), C(pid)), C(secret_env) (names of env variables to hide), C(pull).
     type: list
     elements: dict
   init_containers:

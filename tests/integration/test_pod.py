@@ -383,3 +383,29 @@ def test_members_made_together_join_the_running_sandbox_after_the_init_container
         pid = container_pid(docker_client, "%s_%s" % (pod_name, name))
         assert ns_inode(pid, "net") == ns_inode(sandbox_pid, "net")
     assert deploy(run_module, manifest)["actions"] == []
+
+
+def _status(pid):
+    with open("/proc/%d/status" % pid) as handle:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in handle if ":\t" in line)
+
+
+def test_native_entries_apply_security_context_lifecycle_and_tty(docker_client, run_module, pod_name):
+    # Native container entries take a manifest's securityContext, lifecycle, stdin and tty: the kernel
+    # must show them applied, not merely accepted (they were once taken and dropped).
+    app = {"name": "app", "image": BUSYBOX_IMAGE, "command": ["sleep", "3600"], "tty": True, "stdin": True,
+           "securityContext": {"runAsUser": 1000, "runAsGroup": 3000, "allowPrivilegeEscalation": False,
+                               "capabilities": {"drop": ["ALL"]}},
+           "lifecycle": {"stopSignal": "SIGINT"}}
+    run_module("pod", name=pod_name, containers=[app], sandbox_image=PAUSE_IMAGE, pull="never")
+    pid = container_pid(docker_client, pod_name + "_app")
+    status = _status(pid)
+    assert status["Uid"].split() == ["1000"] * 4 and status["Gid"].split() == ["3000"] * 4, status
+    assert int(status["CapEff"], 16) == 0 and status["NoNewPrivs"].strip() == "1", status
+    config = docker_client.api.inspect_container(pod_name + "_app")["Config"]
+    assert config["Tty"] is True and config["OpenStdin"] is True and config["StopSignal"] == "SIGINT"
+    assert run_module("pod", name=pod_name, containers=[app], sandbox_image=PAUSE_IMAGE, pull="never")["changed"] is False
+    both = dict(app, user="1000")
+    result = run_module("pod", expect_fail=True, name=pod_name, containers=[both], sandbox_image=PAUSE_IMAGE,
+                        pull="never")
+    assert "containers[0]: give the user either as user or as securityContext" in result["msg"], result["msg"]
