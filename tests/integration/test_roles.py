@@ -258,3 +258,22 @@ def test_dockerd_script_starts_and_restarts_an_engine_without_systemd(tmp_path):
         pid = pidfile.read_text().strip()
         if pid.isdigit() and alive(int(pid)):
             subprocess.run(["kill", pid], check=False)
+
+
+def test_pods_role_passes_validate_shared_and_per_entry(tmp_path, docker_client, pod_names):
+    # podkit_pods_validate is the default of every entry, an entry's own validate wins: the strict entry is
+    # refused naming the field, the one that says ignore converges with the same hostless field.
+    strict_name, lenient_name = pod_names(), pod_names()
+
+    def manifest(name):
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"nodeSelector": {"disk": "ssd"},
+                         "containers": [{"name": "main", "image": BUSYBOX_IMAGE, "command": ["sleep", "3650d"]}]}}
+    out, _ = play(tmp_path, ["pods"], {
+        "podkit_pods_definitions": [{"manifest": manifest(strict_name)},
+                                    {"manifest": manifest(lenient_name), "validate": "ignore"}],
+        "podkit_pods_validate": "strict", "podkit_pods_sandbox_image": PAUSE_IMAGE, "podkit_pods_pull": "never",
+        "podkit_pods_show_tree": False}, expect_fail=True)
+    assert "spec.nodeSelector" in out and strict_name in out, out
+    assert podkit_containers(docker_client, strict_name) == []
+    assert [c.name for c in podkit_containers(docker_client, lenient_name)] != []
