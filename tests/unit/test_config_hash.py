@@ -133,6 +133,8 @@ NATIVE_HASHES = {
 
 NATIVE_LABELS = {
     "app": {
+        # Issue 17: which env variables hold Secret values (names only); a label outside the hash.
+        "io.podkit.origin": '{"secret":["TOKEN"]}',
         "io.podkit.config-fields": (
             "args=7c04f3e8,"
             "cgroup_parent=6829c90b,"
@@ -298,6 +300,8 @@ SANDBOX_MODULE_LABELS = {
 }
 
 CONTAINER_MODULE_LABELS = {
+    # Issue 17: which env variables hold Secret values (names only); a label outside the hash.
+    "io.podkit.origin": '{"secret":["PW"]}',
     "io.podkit.config-fields": (
         "args=74234e98,"
         "cgroup_parent=d9446546,"
