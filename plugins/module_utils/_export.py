@@ -691,7 +691,8 @@ def _security(attrs: Dict[str, Any], image: Dict[str, Any], out: Export, where: 
         elif kind == "label" and value == "disable" and _labels(attrs).get(LABEL_POD):
             continue    # Docker's own addition beside host namespaces; podkit never asks for it
         else:
-            out.warnings.append("%s: the security option %r has no Kubernetes form podkit maps." % (where, option))
+            out.warnings.append("%s: the security option %r has no Kubernetes form podkit maps."
+                                % (where, option if len(option) <= 80 else option[:77] + "..."))
     return result
 
 
@@ -783,14 +784,51 @@ def observe(client: Any, group: Any, entry: Dict[str, Any], host: Any) -> Observ
     return observed
 
 
+def verify(export: Export, observed: Observed, host: Any) -> List[str]:
+    """For a podkit pod: parse the export as the pod module would and compare each container's
+    configuration hashes with the ones podkit recorded; the fields that differ are named (applying
+    the manifest would recreate those containers). ``export`` must hold the Secrets' values."""
+    # Imported here: only an export is checked this way, and pod_facts stays light without it.
+    from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError  # pylint: disable=import-outside-toplevel
+    from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest  # pylint: disable=import-outside-toplevel
+    from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod  # pylint: disable=import-outside-toplevel
+    if not observed.managed:
+        return []
+    try:
+        spec = pod_spec_from_manifest(export.documents, sandbox_image=export.options.get("sandbox_image"),
+                                      cgroup_parent=export.options.get("cgroup_parent"), validate="ignore")
+        wanted = want_pod(spec, host).by_key()
+    except PodkitError as exc:
+        return ["the manifest does not apply as it is: %s" % exc]
+    seen = dict((_labels(a).get("io.podkit.container") or k, a) for k, _r, a in observed.members)
+    if observed.sandbox is not None:
+        seen["sandbox"] = observed.sandbox
+    result = []
+    for key, attrs in sorted(seen.items()):
+        recorded = _recorded(attrs)
+        if key not in wanted or not recorded:
+            continue
+        fields = wanted[key].hashes()[1]
+        differ = sorted(f for f in set(fields) | set(recorded) if fields.get(f) != recorded.get(f))
+        if differ:
+            result.append("%s: the manifest does not give back what podkit applied (%s); applying it recreates this"
+                          " container." % ("sandbox" if key == "sandbox" else "containers[%s]" % key, ", ".join(differ)))
+    return result
+
+
 def add_manifests(client: Any, groups: Dict[str, Any], pods: Dict[str, Dict[str, Any]], host: Any,
                   secrets: bool) -> None:
-    """Each entry of ``pods`` gets ``manifest`` (documents), ``manifest_warnings`` and ``manifest_options``."""
+    """Each entry of ``pods`` gets ``manifest`` (documents), ``manifest_warnings`` and ``manifest_options``.
+
+    A podkit pod's export is checked against the hashes podkit recorded (with the Secrets' values,
+    which leave this function only when ``secrets`` asks for them)."""
     for name, entry in pods.items():
         group = groups.get(name)
         if group is None:
             continue
-        export = export_pod(observe(client, group, entry, host), secrets)
+        observed = observe(client, group, entry, host)
+        full = export_pod(observed, True)
+        export = full if secrets else export_pod(observed, False)
         entry["manifest"] = export.documents
-        entry["manifest_warnings"] = export.warnings
+        entry["manifest_warnings"] = export.warnings + verify(full, observed, host)
         entry["manifest_options"] = export.options

@@ -244,3 +244,39 @@ def test_hand_made_pod_is_one_pod_named_after_its_sandbox():
     assert document["spec"]["containers"][1]["args"] == ["sleep", "365d"]
     assert document["spec"]["restartPolicy"] == "Never"
     assert export.options == {"cgroup_parent": "/pod-foo"}
+
+
+def test_verify_names_the_fields_an_export_cannot_give_back():
+    manifest = pod({"containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"],
+                                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000}}]})
+    _wanted, containers = converge_on_paper(manifest)
+    group = group_containers(containers)["web"]
+    observed = _export.Observed(name="web", managed=True, sandbox=group.sandbox, members=group.members,
+                                images={BUSY: IMAGE}, default_parent="/podkit/pod-web")
+    assert _export.verify(_export.export_pod(observed, True), observed, HOST) == []
+    # A container made before podkit recorded io.podkit.origin: runAsNonRoot is nowhere in Docker.
+    del containers[1]["Config"]["Labels"]["io.podkit.origin"]
+    group = group_containers(containers)["web"]
+    observed.members = group.members
+    warnings = _export.verify(_export.export_pod(observed, True), observed, HOST)
+    assert warnings == ["containers[app]: the manifest does not give back what podkit applied (security); applying"
+                        " it recreates this container."]
+
+
+def test_odd_inspect_data_gives_warnings_not_a_crash():
+    sandbox = {"Id": "d" * 64, "Name": "/odd_sandbox", "Config": {"Image": "x", "Labels": {
+        "io.podkit.pod": "odd", "io.podkit.role": "sandbox", "io.podkit.config-fields": "garbage"}},
+        "HostConfig": {"NetworkMode": "mynet", "PortBindings": {"80/tcp": None}}}
+    member = {"Id": "e" * 64, "Name": "/odd_app", "Config": {"Image": "y", "Labels": {
+        "io.podkit.pod": "odd", "io.podkit.role": "member", "io.podkit.container": "app", "io.podkit.origin": "{not json",
+        "io.podkit.pre-stop": "[]", "io.podkit.sidecar": "x"}},
+        "HostConfig": {"Binds": ["/data:/data:ro,rprivate", "volume-x:/v"], "PidsLimit": 100, "CpuShares": 100,
+                       "SecurityOpt": ["label=type:x", "seccomp=" + "{" * 200]}}
+    group = group_containers([sandbox, member])["odd"]
+    export = _export.export_pod(_export.Observed(name="odd", managed=True, sandbox=group.sandbox, members=group.members))
+    text = "\n".join(export.warnings)
+    assert "network 'mynet'" in text and "pids limit 100" in text and "label=type:x" in text
+    assert "volume-x" not in text or "persistentVolumeClaim" in text
+    assert all(len(w) < 300 for w in export.warnings)
+    assert export.documents[0]["spec"]["containers"][0]["volumeMounts"][0] == {"name": "host-data", "mountPath": "/data",
+                                                                              "readOnly": True}
