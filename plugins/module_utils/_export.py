@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podkit.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A pod on this host as a Kubernetes v1 Pod manifest, read back from what the engine says (pure).
+"""A pod on this host as a Kubernetes v1 Pod manifest, read back from what the engine says.
 
 ``export_pod`` is the reverse of the manifest mapping (``_spec`` and ``_wanted`` one way, this file the
 other), in the order a reader of a Pod expects:
@@ -21,7 +21,9 @@ Where podkit recorded a per-field hash of what it applied (``io.podkit.config-fi
 reads two ways (an env variable equal to the image's, a command equal to the image's entrypoint) is
 read the way that gives the recorded hash. Anything with no Kubernetes form is named in ``warnings``;
 the pod module options needed to apply the manifest back as it is (``sandbox_image``,
-``cgroup_parent``) are returned beside it. The caller (``_facts``) does the reading.
+``cgroup_parent``) are returned beside it, and ``verify`` checks a podkit pod's export against those
+hashes. All of that is pure; the last section reads what it needs from the engine and the host
+(``observe``) for ``pod_facts`` (``add_manifests``).
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import default_parent
+from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP,
+    LABEL_CONTAINER, LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP,
     LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, parse_fields)
+from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu, parse_memory
+from ansible_collections.podkit.docker.plugins.module_utils._spec import DEFAULT_SANDBOX_IMAGE, pod_spec_from_manifest
+from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import SECRETS_ROOT, VOLUMES_ROOT
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
 
-DEFAULT_SANDBOX_IMAGE = "registry.k8s.io/pause:3.10"
-VOLUMES_ROOT = "/run/podkit/volumes"
-SECRETS_ROOT = "/run/podkit/secrets"
-RESOURCE_PREFIX = "resource:"
 _RESTART = {"always": "Always", "unless-stopped": "Always", "on-failure": "OnFailure", "no": "Never", "": "Never"}
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _KEY = re.compile(r"[^-._a-zA-Z0-9]")
@@ -111,17 +116,6 @@ def dns_name(text: str) -> str:
     """A DNS-1123 label made of a Docker name: lowercase, '_' and '.' as '-', at most 63 characters."""
     name = re.sub(r"[^a-z0-9-]", "-", text.lower()).strip("-")[:63].strip("-")
     return name or "pod"
-
-
-def quantity_memory(value: int) -> str:
-    for unit, size in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-        if value % size == 0:
-            return "%d%s" % (value // size, unit)
-    return str(value)
-
-
-def quantity_cpu(millis: int) -> str:
-    return str(millis // 1000) if millis % 1000 == 0 else "%dm" % millis
 
 
 def _env_pairs(items: Optional[List[str]]) -> List[Tuple[str, str]]:
@@ -386,6 +380,10 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
     origin = _origin(attrs)
     templates = origin.get("templates") or {}
     where = "containers[%s]" % key
+    if observed.managed and LABEL_ORIGIN not in _labels(attrs):
+        out.warnings.append("%s: made by a podkit that did not record io.podkit.origin: env values taken from"
+                            " Secrets are given as plain values, $(VAR) references expanded; re-create the"
+                            " container (state: restarted does not) to have them recorded." % where)
     container: Dict[str, Any] = {"name": key, "image": image_ref}
     # command and args: Docker's Entrypoint and Cmd, against the image's own.
     entrypoint, cmd = config.get("Entrypoint"), config.get("Cmd")
@@ -606,7 +604,7 @@ def _named_volume(observed: Observed, source: str, volumes: Dict[str, Dict[str, 
             empty["medium"] = "Memory"
             size = dict(o.partition("=")[::2] for o in (options.get("o") or "").split(",") if "=" in o).get("size")
             if size and size.isdigit():
-                empty["sizeLimit"] = quantity_memory(int(size))
+                empty["sizeLimit"] = format_bytes(int(size))
         volumes.setdefault(name, {"name": name, "emptyDir": empty})
         return name
     name = dns_name(source)
@@ -622,24 +620,24 @@ def _resources(attrs: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]
     requests: Dict[str, str] = {}
     memory = host.get("Memory") or 0
     if memory:
-        limits["memory"] = quantity_memory(memory)
+        limits["memory"] = format_bytes(memory)
     reservation = host.get("MemoryReservation") or 0
     if reservation and reservation != memory:
-        requests["memory"] = quantity_memory(reservation)
+        requests["memory"] = format_bytes(reservation)
     cpu = 0
     if host.get("NanoCpus"):
         cpu = host["NanoCpus"] // 1000000
     elif (host.get("CpuQuota") or 0) > 0:
         cpu = host["CpuQuota"] * 1000 // (host.get("CpuPeriod") or 100000)
     if cpu:
-        limits["cpu"] = quantity_cpu(cpu)
+        limits["cpu"] = format_cpu(cpu)
     shares = host.get("CpuShares") or 0
     if shares > 2:
         millis = -(-shares * 1000 // 1024)
         if millis * 1024 // 1000 != shares:
-            out.warnings.append("%s: cpu shares %d match no CPU request exactly; %s is given." % (where, shares, quantity_cpu(millis)))
+            out.warnings.append("%s: cpu shares %d match no CPU request exactly; %s is given." % (where, shares, format_cpu(millis)))
         if millis != cpu:
-            requests["cpu"] = quantity_cpu(millis)
+            requests["cpu"] = format_cpu(millis)
     elif shares == 2 and cpu:
         # The kubelet's minimum: no request, though a limit would make the request default to it.
         requests["cpu"] = "1m"
@@ -706,18 +704,11 @@ def _pod_resources(observed: Observed, spec: Dict[str, Any], out: Export) -> Non
     every = all(((c.get("resources") or {}).get("limits") or {}).get("memory") for c in containers)
     derived = None
     if every and containers:
-        values = [_bytes(c["resources"]["limits"]["memory"]) for c in spec.get("containers") or []]
-        init = [_bytes(c["resources"]["limits"]["memory"]) for c in spec.get("initContainers") or []]
-        derived = max(sum(values), max(init or [0]))
+        values = [parse_memory(c["resources"]["limits"]["memory"], "memory", kubernetes=True, minimum=1) for c in spec.get("containers") or []]
+        init = [parse_memory(c["resources"]["limits"]["memory"], "memory", kubernetes=True, minimum=1) for c in spec.get("initContainers") or []]
+        derived = max(sum(values), *(init or [0]))
     if memory and memory != derived and memory < (1 << 62):
-        spec["resources"] = {"limits": {"memory": quantity_memory(memory)}}
-
-
-def _bytes(text: str) -> int:
-    for unit, size in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-        if text.endswith(unit):
-            return int(text[:-2]) * size
-    return int(text)
+        spec["resources"] = {"limits": {"memory": format_bytes(memory)}}
 
 
 def _ordered_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
@@ -753,7 +744,6 @@ def read_files(directory: str) -> Optional[Files]:
 
 def observe(client: Any, group: Any, entry: Dict[str, Any], host: Any) -> Observed:
     """What ``export_pod`` needs of one pod group (_facts.PodGroup), read from the engine and the host."""
-    from ansible_collections.podkit.docker.plugins.module_utils._cgroups import default_parent  # pylint: disable=import-outside-toplevel
     observed = Observed(name=group.name, managed=group.managed, sandbox=group.sandbox, members=list(group.members),
                         default_parent=default_parent(group.name, host.driver) if group.managed else "",
                         pod_limits=dict(((entry.get("cgroup") or {}).get("limits")) or {}))
@@ -788,10 +778,6 @@ def verify(export: Export, observed: Observed, host: Any) -> List[str]:
     """For a podkit pod: parse the export as the pod module would and compare each container's
     configuration hashes with the ones podkit recorded; the fields that differ are named (applying
     the manifest would recreate those containers). ``export`` must hold the Secrets' values."""
-    # Imported here: only an export is checked this way, and pod_facts stays light without it.
-    from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError  # pylint: disable=import-outside-toplevel
-    from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest  # pylint: disable=import-outside-toplevel
-    from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod  # pylint: disable=import-outside-toplevel
     if not observed.managed:
         return []
     try:
@@ -800,7 +786,7 @@ def verify(export: Export, observed: Observed, host: Any) -> List[str]:
         wanted = want_pod(spec, host).by_key()
     except PodkitError as exc:
         return ["the manifest does not apply as it is: %s" % exc]
-    seen = dict((_labels(a).get("io.podkit.container") or k, a) for k, _r, a in observed.members)
+    seen = dict((_labels(a).get(LABEL_CONTAINER) or k, a) for k, _r, a in observed.members)
     if observed.sandbox is not None:
         seen["sandbox"] = observed.sandbox
     result = []

@@ -22,8 +22,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import port_
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import digest, host_dir, volume_files
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, container_labels, member_name,
-    sandbox_name, volume_name)
+    LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
+    config_hashes, container_labels, member_name, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     ContainerSpec, Mount, PodSpec, SandboxSpec, Volume, pod_resources, qos_class)
 
@@ -256,10 +256,8 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         # Only a container that uses fieldRef/resourceFieldRef values known at creation has this key:
         # the configuration (and hash) of every other container is what it always was.
         config["env_fields"] = dict(spec.env_fields)
-    labels = {}
-    origin = member_origin(config, spec.secret_env)
-    if origin:
-        labels[LABEL_ORIGIN] = json.dumps(origin, sort_keys=True, separators=(",", ":"))
+    # On every member, even empty: its absence tells the export that an older podkit made the container.
+    labels = {LABEL_ORIGIN: json.dumps(member_origin(config, spec.secret_env), sort_keys=True, separators=(",", ":"))}
     return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
                   config=config, secret_env=tuple(spec.secret_env), labels=labels)
 

@@ -56,8 +56,8 @@ def test_podkit_pod_export_reads_back_what_was_applied(run_module, docker_client
     assert app["resources"] == {"limits": {"memory": "64Mi", "cpu": "250m"}, "requests": {"cpu": "100m"}}
     # The $(VAR) text as written, not as Docker has it expanded.
     assert {"name": "MODE", "value": "$(KIND)-x"} in app["env"]
-    assert sidecar["env"] == [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": pod_name + "-sidecar-env",
-                                                                                  "key": "TOKEN"}}}]
+    reference = {"secretKeyRef": {"name": pod_name + "-sidecar-env", "key": "TOKEN"}}
+    assert sidecar["env"] == [{"name": "TOKEN", "valueFrom": reference}]
     secret = entry["manifest"][1]
     assert secret["kind"] == "Secret" and secret["data"] == {"TOKEN": "czNjcjN0LXZhbHVlLTE3"}
     assert entry["manifest_options"] == {"sandbox_image": PAUSE_IMAGE}

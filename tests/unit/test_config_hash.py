@@ -189,6 +189,7 @@ NATIVE_LABELS = {
             "working_dir=74234e98"
         ),
         "io.podkit.config-hash": "36e86af08b186320",
+        "io.podkit.origin": "{}",  # issue 17: recorded on every member, outside the hash
         "io.podkit.container": "setup",
         "io.podkit.pod": "golden",
         "io.podkit.role": "init",
@@ -208,6 +209,7 @@ NATIVE_LABELS = {
             "working_dir=74234e98"
         ),
         "io.podkit.config-hash": "855239e80adb4353",
+        "io.podkit.origin": "{}",  # issue 17: recorded on every member, outside the hash
         "io.podkit.container": "sidecar",
         "io.podkit.pod": "golden",
         "io.podkit.role": "member",
@@ -230,6 +232,7 @@ MANIFEST_LABELS = {
             "working_dir=74234e98"
         ),
         "io.podkit.config-hash": "739c96e1b136e4a6",
+        "io.podkit.origin": "{}",  # issue 17: recorded on every member, outside the hash
         "io.podkit.container": "app",
         "io.podkit.pod": "golden-m",
         "io.podkit.role": "member",
@@ -271,6 +274,7 @@ MANIFEST_LABELS = {
             "working_dir=74234e98"
         ),
         "io.podkit.config-hash": "e4606f511da7281c",
+        "io.podkit.origin": "{}",  # issue 17: recorded on every member, outside the hash
         "io.podkit.container": "setup",
         "io.podkit.pod": "golden-m",
         "io.podkit.role": "init",

@@ -22,8 +22,9 @@ IMAGE = {"Env": ["PATH=/bin:/usr/bin"], "Cmd": ["sh"], "Entrypoint": None, "Work
 RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 
 
-def engine_view(create, host_config, image=IMAGE, cid="0" * 64):
+def engine_view(create, host_config, image=None, cid="0" * 64):
     """Inspect data as the engine stores a container made with these create arguments."""
+    image = IMAGE if image is None else image
     env = dict(item.split("=", 1) for item in image.get("Env") or [])
     env.update(create.get("environment") or {})
     labels = dict(image.get("Labels") or {})
@@ -79,8 +80,9 @@ def converge_on_paper(manifest, sandbox_image="podkit/pause:latest"):
 
 
 def export_of(containers, secrets=True, files=None, volumes=None):
-    group = group_containers(containers)
-    (name, pod), = group.items()
+    groups = group_containers(containers)
+    assert len(groups) == 1
+    name, pod = next(iter(groups.items()))
     observed = _export.Observed(name=name, managed=True, sandbox=pod.sandbox, members=pod.members,
                                 images={"podkit/busybox:latest": IMAGE, "podkit/pause:latest": {}},
                                 files=files or {}, volumes=volumes or {}, default_parent="/podkit/pod-%s" % name)
@@ -213,11 +215,6 @@ def test_dns_name(name, expected):
     assert _export.dns_name(name) == expected
 
 
-def test_quantities():
-    assert _export.quantity_memory(536870912) == "512Mi" and _export.quantity_memory(129000000) == "129000000"
-    assert _export.quantity_cpu(500) == "500m" and _export.quantity_cpu(2000) == "2"
-
-
 def test_hand_made_pod_is_one_pod_named_after_its_sandbox():
     sandbox = {"Id": "c" * 64, "Name": "/foo_sandbox", "Created": "1", "State": {"Running": True},
                "Config": {"Image": "alpine", "Hostname": "cccccccccccc", "Labels": {}, "Cmd": ["sleep", "infinity"]},
@@ -232,7 +229,8 @@ def test_hand_made_pod_is_one_pod_named_after_its_sandbox():
                                "NanoCpus": nano, "RestartPolicy": {"Name": "no"}}}
     containers = [sandbox, member("app", 536870912, 500000000, ["gunicorn"]), member("sidecar", cmd=["sleep", "365d"])]
     groups = group_containers(containers, include_unmanaged=True)
-    (name, group), = groups.items()
+    assert len(groups) == 1
+    name, group = next(iter(groups.items()))
     observed = _export.Observed(name=name, managed=False, sandbox=group.sandbox, members=group.members,
                                 images={"httpbin": {"Env": ["PATH=/bin"], "Cmd": ["gunicorn"]}})
     export = _export.export_pod(observed)
@@ -278,5 +276,5 @@ def test_odd_inspect_data_gives_warnings_not_a_crash():
     assert "network 'mynet'" in text and "pids limit 100" in text and "label=type:x" in text
     assert "volume-x" not in text or "persistentVolumeClaim" in text
     assert all(len(w) < 300 for w in export.warnings)
-    assert export.documents[0]["spec"]["containers"][0]["volumeMounts"][0] == {"name": "host-data", "mountPath": "/data",
-                                                                              "readOnly": True}
+    mount = export.documents[0]["spec"]["containers"][0]["volumeMounts"][0]
+    assert mount == {"name": "host-data", "mountPath": "/data", "readOnly": True}
