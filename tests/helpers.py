@@ -177,11 +177,15 @@ def validate_manifest(documents):
                 exc.message, "/".join(str(p) for p in exc.path), json.dumps(document, indent=1)))
 
 
-def export_pod(run_module, pod, include_unmanaged=False):
-    """``pod`` as pod_facts exports it (Secrets with their values, the task no_log as the module asks)."""
+def export_pod(run_module, pod, include_unmanaged=False, required=True):
+    """``pod`` as pod_facts exports it (Secrets with their values, the task no_log as the module asks);
+    None when pod_facts does not report it and it is not ``required``."""
     facts = run_module("pod_facts", name=[pod], as_manifest=True, as_manifest_secrets=True,
                        include_unmanaged=include_unmanaged, _ansible_no_log=True)
-    entry = facts["ansible_facts"]["podkit_pods"][pod]
+    pods = facts["ansible_facts"]["podkit_pods"]
+    if pod not in pods and not required:
+        return None
+    entry = pods[pod]
     validate_manifest(entry["manifest"])
     return entry
 
