@@ -151,10 +151,15 @@ def test_adopt_playbook_moves_the_hand_made_pod_under_podkit(docker_client, pod_
         with open("/proc/%d/environ" % app_pid, "rb") as handle:
             assert b"GREETING=hello" in handle.read().split(b"\0")
         assert any(d.endswith(parent) for d in cgroup_dirs(pod_name))
-        # The adopted pod is podkit's now: its own export applies back as a no-op (and the fixture
-        # round-trips it once more before removing it).
+        # Run again: the pod is podkit's now, so nothing is removed or re-created (and the fixture
+        # round-trips the adopted pod before removing it).
         ids = container_ids(docker_client, pod_name)
         assert len(ids) == 3
+        again = subprocess.run(base + ["-e", json.dumps({"podkit_adopt_pods": [pod_name],
+                                                         "podkit_adopt_remove_hand_made": True})],
+                               capture_output=True, text=True, env=ansible_env(), check=False)
+        assert again.returncode == 0 and "changed=0" in again.stdout.split("PLAY RECAP")[-1], again.stdout[-3000:]
+        assert container_ids(docker_client, pod_name) == ids
     finally:
         bystander.remove(force=True)
         # The hand-made containers (if the adoption failed), the pod and /<pod>-pod: the pod_name fixture.
