@@ -156,3 +156,56 @@ def warning_text(warning):
     if isinstance(warning, str):
         return warning
     return (warning.get("event") or {}).get("msg") or warning.get("msg") or str(warning)
+
+
+# The Kubernetes version whose v1 schema exported manifests are validated against (kubernetes-validate's newest).
+KUBERNETES_SCHEMA = "1.37.0"
+
+
+def validate_manifest(documents):
+    """Each document checked offline against the Kubernetes v1 schema (strict: no unknown field).
+
+    kubernetes-validate is a test requirement (requirements-dev.txt): missing, this fails, never skips.
+    """
+    import kubernetes_validate  # pylint: disable=import-outside-toplevel
+    for document in documents:
+        try:
+            kubernetes_validate.validate(document, KUBERNETES_SCHEMA, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            raise AssertionError("%s %s does not validate against the Kubernetes %s schema: %s at %s\n%s" % (
+                document.get("kind"), (document.get("metadata") or {}).get("name"), KUBERNETES_SCHEMA,
+                exc.message, "/".join(str(p) for p in exc.path), json.dumps(document, indent=1)))
+
+
+def export_pod(run_module, pod, include_unmanaged=False, required=True):
+    """``pod`` as pod_facts exports it (Secrets with their values, the task no_log as the module asks);
+    None when pod_facts does not report it and it is not ``required``."""
+    facts = run_module("pod_facts", name=[pod], as_manifest=True, as_manifest_secrets=True,
+                       include_unmanaged=include_unmanaged, _ansible_no_log=True)
+    pods = facts["ansible_facts"]["podkit_pods"]
+    if pod not in pods and not required:
+        return None
+    entry = pods[pod]
+    validate_manifest(entry["manifest"])
+    return entry
+
+
+def container_ids(client, pod):
+    return sorted((c.name, c.id) for c in client.containers.list(all=True, filters={"label": "%s=%s" % (LABEL_POD, pod)}))
+
+
+def round_trip(run_module, client, pod):
+    """Export ``pod``, validate the export, apply it with the pod module in check mode, then for real:
+    neither may act, and every container keeps its ID. Returns the exported entry."""
+    before = container_ids(client, pod)
+    entry = export_pod(run_module, pod)
+    args = dict(entry["manifest_options"], manifest=entry["manifest"], pull="never", _ansible_no_log=True)
+    for check in (True, False):
+        result = run_module("pod", check=check, **args)
+        assert result["changed"] is False and not result["actions"], (
+            "applying the export of %s (%s) would act: %s\nwarnings: %s\nmanifest: %s" % (
+                pod, "check mode" if check else "real", result["actions"], entry["manifest_warnings"],
+                json.dumps(entry["manifest"], indent=1)))
+    after = container_ids(client, pod)
+    assert after == before, (before, after)
+    return entry

@@ -199,6 +199,12 @@ class SocketApi:
     def inspect_container(self, container: str) -> Dict[str, Any]:
         return json.loads(self._get("/containers/%s/json" % quote(container, safe="")))
 
+    def inspect_image(self, image: str) -> Dict[str, Any]:
+        return json.loads(self._get("/images/%s/json" % quote(image, safe="")))
+
+    def inspect_volume(self, volume: str) -> Dict[str, Any]:
+        return json.loads(self._get("/volumes/%s" % quote(volume, safe="")))
+
     def close(self) -> None:
         self._connection.close()
 

@@ -529,8 +529,9 @@ def pod_facts(client: Any, host: Any, pod: str, containers: Optional[List[Any]] 
     return pod_entry(group, host)
 
 
-def gather(client, names=None, include_unmanaged=False):
-    """(podkit_host, podkit_pods, host cgroups) for the pods named in ``names`` (None: all)."""
+def gather(client, names=None, include_unmanaged=False, groups_out=None):
+    """(podkit_host, podkit_pods, host cgroups) for the pods named in ``names`` (None: all);
+    ``groups_out`` (a dict), when given, receives the groups the pods were read from."""
     try:
         info = client.info()
     except DockerError as exc:
@@ -543,6 +544,8 @@ def gather(client, names=None, include_unmanaged=False):
         if names and name not in names:
             continue
         pods[name] = pod_entry(groups[name], host, host_ns)
+        if groups_out is not None:
+            groups_out[name] = groups[name]
     return host_facts(info), pods, host
 
 
@@ -557,8 +560,13 @@ def check_query_library(params: Dict[str, Any]) -> None:
 
 def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool = False, _diff: bool = False) -> Dict[str, Any]:
     """pod_facts: the facts, the tree and the query's result."""
-    host, pods, _host_cgroups = gather(client, params.get("name") or None, params.get("include_unmanaged"))
+    groups: Dict[str, PodGroup] = {}
+    host, pods, host_cgroups = gather(client, params.get("name") or None, params.get("include_unmanaged"), groups)
     result = dict(ansible_facts=dict(podkit_host=host, podkit_pods=pods), tree=render_tree(pods, host))
+    if params.get("as_manifest"):
+        # Imported here: a facts run without as_manifest does not pay for it.
+        from ansible_collections.podkit.docker.plugins.module_utils._export import add_manifests  # pylint: disable=import-outside-toplevel
+        add_manifests(client, groups, pods, host_cgroups, bool(params.get("as_manifest_secrets")))
     if params.get("query") is not None:
         result["query_result"] = run_query(params["query"], pods)
     return result

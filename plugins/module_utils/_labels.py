@@ -37,6 +37,10 @@ LABEL_CLAIM = "io.podkit.claim"
 LABEL_SIDECAR = "io.podkit.sidecar"
 # A container's preStop hook (JSON), read back when it is stopped or removed, whatever the spec then says.
 LABEL_PRE_STOP = "io.podkit.pre-stop"
+# What a member's configuration says that Docker's settings lose (JSON, on every member; {} when none): the
+# names of its env variables taken from Secrets (never their values), fieldRef/resourceFieldRef sources,
+# the unexpanded $(VAR) texts and the postStart hook. Read by the export (_export); never hashed.
+LABEL_ORIGIN = "io.podkit.origin"
 
 ROLE_SANDBOX = "sandbox"
 ROLE_MEMBER = "member"

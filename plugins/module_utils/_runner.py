@@ -42,16 +42,23 @@ def _module_class(find_secrets: Optional[FindSecrets]) -> type:
 def run_module(argument_spec: Dict[str, Any], converge: Converge, result: Dict[str, Any], read_only: bool = False,
                prepare: Optional[Callable[[Dict[str, Any]], None]] = None,
                find_secrets: Optional[FindSecrets] = None,
+               needs_no_log: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None,
                **module_kwargs: Any) -> None:
     """Run ``converge(client, params, check_mode, diff[, secrets=...])`` as a module and exit.
 
     ``result`` is what the module returns when it fails before converging; ``prepare(params)``
     checks the options before the engine is reached; ``find_secrets(params)`` gives values that
-    must never be shown (``converge`` then receives the set, to add what it finds).
+    must never be shown (``converge`` then receives the set, to add what it finds);
+    ``needs_no_log(params)`` names an option whose result holds secrets: the task must then be no_log.
     """
     module = _module_class(find_secrets)(argument_spec=dict(argument_spec, **DOCKER_COMMON_ARGS),
                                          supports_check_mode=True, **module_kwargs)
     params = module.params
+    option = needs_no_log(params) if needs_no_log else None
+    if option and not module.no_log:
+        module.fail_json(msg="%s: the result would hold Secret values; set no_log: true on the task (and register"
+                             " the result) so that they reach no output or log, or leave %s out to get the Secrets"
+                             " without their values." % (option, option), **result)
     secrets = set(find_secrets(params)) if find_secrets else set()
     module.no_log_values.update(secrets)
     if not (read_only and params["docker_host"].startswith("unix://")):

@@ -11,6 +11,7 @@ recreation, so it must stay stable across releases (tests/unit/test_config_hash.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -21,8 +22,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import port_
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import digest, has_runtime, host_dir, volume_files
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_NAMESPACE, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, container_labels, member_name,
-    sandbox_name, volume_name)
+    LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
+    config_hashes, container_labels, member_name, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     ContainerSpec, Mount, PodSpec, SandboxSpec, Volume, pod_resource_amounts, pod_resources, qos_class)
 
@@ -307,8 +308,41 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         # Only a container that uses fieldRef/resourceFieldRef values known at creation has this key:
         # the configuration (and hash) of every other container is what it always was.
         config["env_fields"] = dict(spec.env_fields)
+    # On every member, even empty: its absence tells the export that an older podkit made the container.
+    labels = {LABEL_ORIGIN: json.dumps(member_origin(config, spec.secret_env), sort_keys=True, separators=(",", ":"))}
     return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
-                  config=config, secret_env=tuple(spec.secret_env), seccomp_json=spec.seccomp_json)
+                  config=config, secret_env=tuple(spec.secret_env), seccomp_json=spec.seccomp_json, labels=labels)
+
+
+def member_origin(config: Dict[str, Any], secret_env: Sequence[str] = ()) -> Dict[str, Any]:
+    """What the export needs and Docker's settings lose (io.podkit.origin): never a secret value.
+
+    ``secret`` names the env variables whose values came from Secrets; ``fields`` the fieldRef and
+    resourceFieldRef sources; ``templates`` the env values, command and args as written when they hold
+    a ``$`` (Docker has them expanded); ``non_root`` runAsNonRoot; ``post_start`` the postStart hook.
+    """
+    origin: Dict[str, Any] = {}
+    secret = sorted(secret_env)
+    if secret:
+        origin["secret"] = secret
+    if config.get("env_fields"):
+        origin["fields"] = dict(config["env_fields"])
+    templates: Dict[str, Any] = {}
+    env = dict((k, v) for k, v in config["env"].items() if "$" in v and k not in secret)
+    if env:
+        templates["env"] = env
+    for key in ("command", "args"):
+        if config.get(key) and any("$" in item for item in config[key]):
+            templates[key] = list(config[key])
+    if templates:
+        origin["templates"] = templates
+    if (config.get("security") or {}).get("non_root"):
+        # runAsNonRoot is checked when the container is made; Docker keeps no trace of it.
+        origin["non_root"] = True
+    post_start = (config.get("security") or {}).get("post_start")
+    if post_start:
+        origin["post_start"] = post_start
+    return origin
 
 
 def pod_cgroup_limits(spec: PodSpec, host: HostCgroups) -> CgroupLimits:

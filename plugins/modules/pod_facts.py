@@ -69,6 +69,25 @@ options:
       - Needs the C(jmespath) Python library on the host. An expression that does not parse fails
         the module, naming it.
     type: str
+  as_manifest:
+    description:
+      - Also give each pod reported (podkit's, and with O(include_unmanaged) the hand-made ones) as a
+        Kubernetes v1 Pod manifest, read from what Docker, the files podkit wrote and the cgroup files
+        say, in RV(ansible_facts.podkit_pods.manifest) (the Pod and the ConfigMaps and Secrets it uses).
+      - Applied with P(podkit.docker.pod#module) (O(podkit.docker.pod#module:manifest) and the options
+        in RV(ansible_facts.podkit_pods.manifest_options)), a podkit pod's manifest changes nothing.
+      - What has no Kubernetes form is named in RV(ansible_facts.podkit_pods.manifest_warnings).
+    type: bool
+    default: false
+  as_manifest_secrets:
+    description:
+      - With O(as_manifest), give the Secrets the manifests use with their values (C(data)). Without
+        it the Secrets have no C(data), only their names and keys are given.
+      - The result then holds secret values, so the task must have C(no_log) set (the module fails
+        otherwise); register the result and write it where only root reads it, as
+        C(playbooks/adopt.yml) does.
+    type: bool
+    default: false
 notes:
   - The QoS class comes from the label C(io.podkit.qos-class) when the pod module set one; otherwise
     it is derived from the containers' Docker settings as the kubelet derives it from requests and
@@ -114,6 +133,18 @@ EXAMPLES = r"""
   podkit.docker.pod_facts:
     include_unmanaged: true
   register: all_pods
+
+- name: Every pod, hand-made ones included, as a Kubernetes Pod manifest
+  podkit.docker.pod_facts:
+    include_unmanaged: true
+    as_manifest: true
+  register: exported
+
+- name: Apply pod foo's export back (changes nothing)
+  podkit.docker.pod:
+    manifest: "{{ exported.ansible_facts.podkit_pods.foo.manifest }}"
+    sandbox_image: "{{ exported.ansible_facts.podkit_pods.foo.manifest_options.sandbox_image | default(omit) }}"
+    cgroup_parent: "{{ exported.ansible_facts.podkit_pods.foo.manifest_options.cgroup_parent | default(omit) }}"
 
 - name: Fail when a container of pod foo has no memory limit
   ansible.builtin.assert:
@@ -224,6 +255,39 @@ ansible_facts:
               the v2 line is C(unified)), C(limits) (as for C(cgroup)), C(usage) (C(memory_bytes)) and
               C(processes) (C(pid) and C(command) of every process in its cgroup).
           type: dict
+        manifest:
+          description:
+            - With O(as_manifest), the pod as Kubernetes documents, the C(v1) C(Pod) first, then the
+              C(ConfigMap)s and C(Secret)s it uses (the files podkit wrote for its file volumes, and the
+              env variables it took from Secrets); a Secret has C(data) only with O(as_manifest_secrets).
+            - A hand-made pod is named after its sandbox container (C(foo_sandbox) gives C(foo)).
+          returned: when O(as_manifest) is true
+          type: list
+          elements: dict
+          sample:
+            - apiVersion: v1
+              kind: Pod
+              metadata: {name: foo}
+              spec:
+                containers:
+                  - name: app
+                    image: podkit/busybox:latest
+                    command: [httpd, -f, -p, "80", -h, /]
+                    resources: {limits: {memory: 256Mi}}
+        manifest_warnings:
+          description: With O(as_manifest), what the pod has that its manifest cannot say, field by field.
+          returned: when O(as_manifest) is true
+          type: list
+          elements: str
+          sample: ["cgroup parent '/pod-foo': no Kubernetes form (the pod module's cgroup_parent)."]
+        manifest_options:
+          description:
+            - With O(as_manifest), the P(podkit.docker.pod#module) options that apply the manifest back
+              as the pod is - C(sandbox_image) when it is not the default, C(cgroup_parent) when it is not
+              the pod's default; empty when the manifest alone says it all.
+          returned: when O(as_manifest) is true
+          type: dict
+          sample: {sandbox_image: podkit/pause:latest}
 tree:
   description:
     - The pods as a picture, one line an element, in the spirit of C(systemd-cgls) and C(lsns) - the
@@ -259,10 +323,13 @@ def main():
             name=dict(type="list", elements="str"),
             include_unmanaged=dict(type="bool", default=False),
             query=dict(type="str"),
+            as_manifest=dict(type="bool", default=False),
+            as_manifest_secrets=dict(type="bool", default=False),
         ),
         facts_result, dict(changed=False),
         # A local socket is read without the Docker SDK.
         read_only=True, prepare=check_query_library,
+        needs_no_log=lambda params: "as_manifest_secrets" if params.get("as_manifest") and params.get("as_manifest_secrets") else None,
     )
 
 

@@ -133,6 +133,8 @@ NATIVE_HASHES = {
 
 NATIVE_LABELS = {
     "app": {
+        # Issue 17: which env variables hold Secret values (names only); a label outside the hash.
+        "io.podkit.origin": '{"secret":["TOKEN"]}',
         "io.podkit.config-fields": (
             "args=7c04f3e8,"
             "cgroup_parent=6829c90b,"
@@ -187,6 +189,7 @@ NATIVE_LABELS = {
             "working_dir=74234e98"
         ),
         "io.podkit.config-hash": "36e86af08b186320",
+        "io.podkit.origin": "{}",  # issue 17: recorded on every member, outside the hash
         "io.podkit.container": "setup",
         "io.podkit.pod": "golden",
         "io.podkit.role": "init",
@@ -206,6 +209,7 @@ NATIVE_LABELS = {
             "working_dir=74234e98"
         ),
         "io.podkit.config-hash": "855239e80adb4353",
+        "io.podkit.origin": "{}",  # issue 17: recorded on every member, outside the hash
         "io.podkit.container": "sidecar",
         "io.podkit.pod": "golden",
         "io.podkit.role": "member",
@@ -228,6 +232,7 @@ MANIFEST_LABELS = {
             "working_dir=74234e98"
         ),
         "io.podkit.config-hash": "739c96e1b136e4a6",
+        "io.podkit.origin": "{}",  # issue 17: recorded on every member, outside the hash
         "io.podkit.container": "app",
         "io.podkit.pod": "golden-m",
         "io.podkit.role": "member",
@@ -269,6 +274,7 @@ MANIFEST_LABELS = {
             "working_dir=74234e98"
         ),
         "io.podkit.config-hash": "e4606f511da7281c",
+        "io.podkit.origin": "{}",  # issue 17: recorded on every member, outside the hash
         "io.podkit.container": "setup",
         "io.podkit.pod": "golden-m",
         "io.podkit.role": "init",
@@ -298,6 +304,8 @@ SANDBOX_MODULE_LABELS = {
 }
 
 CONTAINER_MODULE_LABELS = {
+    # Issue 17: which env variables hold Secret values (names only); a label outside the hash.
+    "io.podkit.origin": '{"secret":["PW"]}',
     "io.podkit.config-fields": (
         "args=74234e98,"
         "cgroup_parent=d9446546,"

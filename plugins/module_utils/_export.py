@@ -1,0 +1,820 @@
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A pod on this host as a Kubernetes v1 Pod manifest, read back from what the engine says.
+
+``export_pod`` is the reverse of the manifest mapping (``_spec`` and ``_wanted`` one way, this file the
+other), in the order a reader of a Pod expects:
+
+1. metadata: the pod's name, its namespace (``io.podkit.namespace``), its labels and annotations (the
+   sandbox's own labels, told apart by the configuration hash podkit recorded);
+2. the pod: hostname, DNS, host aliases, host namespaces, sysctls, shared PID namespace, the grace
+   period, the restart policy, from the sandbox and the members' Docker settings;
+3. each container (init containers and native sidecars in the order they were created): image,
+   command and args against the image's own, env less the image's, ports (the sandbox publishes
+   them), mounts as volumes, resources from the container's limits, the security settings Docker
+   records, stdin/tty, stop signal, hooks;
+4. the ConfigMaps and Secrets behind the files podkit wrote for the pod's file volumes, and behind
+   the env values taken from Secrets; a Secret's values only when asked for.
+
+Where podkit recorded a per-field hash of what it applied (``io.podkit.config-fields``), a field that
+reads two ways (an env variable equal to the image's, a command equal to the image's entrypoint) is
+read the way that gives the recorded hash. Anything with no Kubernetes form is named in ``warnings``;
+the pod module options needed to apply the manifest back as it is (``sandbox_image``,
+``cgroup_parent``) are returned beside it, and ``verify`` checks a podkit pod's export against those
+hashes. All of that is pure; the last section reads what it needs from the engine and the host
+(``observe``) for ``pod_facts`` (``add_manifests``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import default_parent
+from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import (
+    LABEL_CONTAINER, LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP,
+    LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, parse_fields)
+from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu, parse_memory
+from ansible_collections.podkit.docker.plugins.module_utils._spec import DEFAULT_SANDBOX_IMAGE, pod_spec_from_manifest
+from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import SECRETS_ROOT, VOLUMES_ROOT
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
+
+_RESTART = {"always": "Always", "unless-stopped": "Always", "on-failure": "OnFailure", "no": "Never", "": "Never"}
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_KEY = re.compile(r"[^-._a-zA-Z0-9]")
+# A label key Kubernetes takes as a label: [prefix/]name, the name at most 63 characters.
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_LABEL_PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+Files = Dict[str, Tuple[bytes, int]]
+
+
+@dataclass
+class Export:
+    """One pod as documents (the Pod first, then ConfigMaps and Secrets), what has no Kubernetes form,
+    and the pod module options that apply it back as it is."""
+    documents: List[Dict[str, Any]]
+    warnings: List[str] = field(default_factory=list)
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Observed:
+    """What the reader gathered for one pod (inspect data, images, files, volumes, the pod cgroup)."""
+    name: str
+    managed: bool
+    sandbox: Optional[Dict[str, Any]]
+    members: List[Tuple[str, str, Dict[str, Any]]]            # (key, role, container inspect data)
+    images: Dict[str, Dict[str, Any]] = field(default_factory=dict)    # image reference -> image Config
+    files: Dict[str, Files] = field(default_factory=dict)    # file volume directory -> files
+    volumes: Dict[str, Dict[str, Any]] = field(default_factory=dict)   # Docker volume name -> its inspect data
+    default_parent: str = ""                                  # the pod's default cgroup parent on this host
+    pod_limits: Dict[str, Any] = field(default_factory=dict)  # the pod cgroup's limits as read
+
+
+# ---------------------------------------------------------------------------
+# Small readers
+
+
+def _config(attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    return (attrs or {}).get("Config") or {}
+
+
+def _host(attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    return (attrs or {}).get("HostConfig") or {}
+
+
+def _labels(attrs: Optional[Dict[str, Any]]) -> Dict[str, str]:
+    return _config(attrs).get("Labels") or {}
+
+
+def _field_hash(value: Any) -> str:
+    return config_hashes({"x": value})[1]["x"]
+
+
+def _recorded(attrs: Dict[str, Any]) -> Dict[str, str]:
+    return parse_fields(_labels(attrs).get(LABEL_FIELDS))
+
+
+def _pick(candidates: List[Any], recorded: Optional[str]) -> Any:
+    """The first candidate whose field hash is the recorded one; the first one without a record."""
+    if recorded:
+        for candidate in candidates:
+            if _field_hash(candidate) == recorded:
+                return candidate
+    return candidates[0]
+
+
+def dns_name(text: str) -> str:
+    """A DNS-1123 label made of a Docker name: lowercase, '_' and '.' as '-', at most 63 characters."""
+    name = re.sub(r"[^a-z0-9-]", "-", text.lower()).strip("-")[:63].strip("-")
+    return name or "pod"
+
+
+def _env_pairs(items: Optional[List[str]]) -> List[Tuple[str, str]]:
+    pairs = []
+    for item in items or []:
+        name, _sep, value = item.partition("=")
+        pairs.append((name, value))
+    return pairs
+
+
+# ---------------------------------------------------------------------------
+# The export
+
+
+def export_pod(observed: Observed, secrets: bool = False) -> Export:
+    """The pod ``observed`` as a v1 Pod and the ConfigMaps and Secrets it needs (pure)."""
+    out = Export(documents=[])
+    name = observed.name
+    if not observed.managed:
+        # A hand-made pod is named after its sandbox container: foo_sandbox -> foo.
+        base = name[:-len("_sandbox")] if name.endswith("_sandbox") else name
+        name = dns_name(base)
+        out.warnings.append("metadata.name: %r, from the sandbox container %r (a hand-made pod has no pod name)."
+                            % (name, observed.name))
+    elif not _DNS1123.match(name):
+        out.warnings.append("metadata.name: %r is not a DNS-1123 name; a cluster refuses it (podkit takes it)." % name)
+    sandbox = observed.sandbox
+    pod: Dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}}
+    spec: Dict[str, Any] = {}
+    extra: List[Dict[str, Any]] = []
+    _metadata(observed, pod["metadata"], out)
+    members = _ordered(observed, out)
+    _pod_level(observed, name, spec, members, out)
+    volumes: Dict[str, Dict[str, Any]] = {}
+    secret_env: Dict[str, Dict[str, str]] = {}
+    init, regular = [], []
+    for key, role, attrs in members:
+        container = _container(observed, name, key, attrs, volumes, extra, secret_env, secrets, out)
+        if role == ROLE_INIT or (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit():
+            if (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit():
+                container["restartPolicy"] = "Always"
+            init.append(container)
+        else:
+            regular.append(container)
+    if regular and sandbox is not None:
+        ports = _ports(sandbox)
+        if ports:
+            regular[0]["ports"] = ports
+    if init:
+        spec["initContainers"] = init
+    spec["containers"] = regular
+    if not regular:
+        out.warnings.append("spec.containers: the pod has no running member to export; a Pod needs one.")
+    if volumes:
+        spec["volumes"] = [volumes[k] for k in sorted(volumes)]
+    for container_name, values in secret_env.items():
+        extra.append(_secret_doc(name, "%s-%s-env" % (name, container_name), values, secrets, pod["metadata"], out))
+    _pod_resources(observed, spec, out)
+    pod["spec"] = _ordered_spec(spec)
+    out.documents = [pod] + extra
+    return out
+
+
+def _metadata(observed: Observed, metadata: Dict[str, Any], out: Export) -> None:
+    sandbox = observed.sandbox
+    labels = dict((k, v) for k, v in _labels(sandbox).items() if not k.startswith(LABEL_PREFIX))
+    image_labels = (observed.images.get(_config(sandbox).get("Image") or "") or {}).get("Labels") or {}
+    labels = dict((k, v) for k, v in labels.items() if image_labels.get(k) != v)
+    if not labels:
+        pass
+    elif observed.managed:
+        # The sandbox keeps metadata.labels (hashed) and annotations (not): the recorded hash tells them apart.
+        kept = _split_labels(labels, _recorded(sandbox).get("labels"))
+        if kept is None:
+            out.warnings.append("metadata.labels: the sandbox's labels could not be told from its annotations;"
+                                " all are given as annotations.")
+            kept = {}
+        if kept:
+            metadata["labels"] = kept
+        notes = dict((k, v) for k, v in labels.items() if k not in kept)
+        if notes:
+            metadata["annotations"] = notes
+    else:
+        metadata["annotations"] = labels
+    namespace = _labels(sandbox).get(LABEL_NAMESPACE)
+    if namespace:
+        metadata["namespace"] = namespace
+
+
+def _split_labels(labels: Dict[str, str], recorded: Optional[str]) -> Optional[Dict[str, str]]:
+    """The subset of ``labels`` that was metadata.labels (its hash is the recorded one)."""
+    keys = sorted(labels)
+    if not recorded:
+        return dict((k, v) for k, v in labels.items() if _is_label(k, v))
+    if len(keys) > 12:
+        whole = dict(labels)
+        return whole if _field_hash(whole) == recorded else None
+    for mask in range(1 << len(keys)):
+        subset = dict((k, labels[k]) for i, k in enumerate(keys) if mask >> i & 1)
+        if _field_hash(subset) == recorded:
+            return subset
+    return None
+
+
+def _is_label(key: str, value: str) -> bool:
+    prefix, _sep, name = key.rpartition("/")
+    return (len(name) <= 63 and bool(name) and bool(_LABEL_NAME.match(name)) and (not prefix or bool(_LABEL_PREFIX.match(prefix)))
+            and len(value) <= 63 and bool(_LABEL_NAME.match(value)))
+
+
+def _ordered(observed: Observed, out: Export) -> List[Tuple[str, str, Dict[str, Any]]]:
+    """The members to export: init containers and sidecars first (sidecars by their recorded place,
+    the others as created), then members by name; stale sandboxes and foreign joiners left out."""
+    result = []
+    for key, role, attrs in observed.members:
+        if role == ROLE_SANDBOX:
+            continue
+        if observed.managed and LABEL_POD not in _labels(attrs):
+            out.warnings.append("containers: %s joined the pod's namespaces without podkit's labels; left out."
+                                % (attrs.get("Name") or "").lstrip("/"))
+            continue
+        result.append((key if observed.managed else dns_name(key), role if role in (ROLE_INIT, ROLE_MEMBER) else ROLE_MEMBER,
+                       attrs))
+
+    def first(item):
+        return item[1] == ROLE_INIT or (_labels(item[2]).get(LABEL_SIDECAR) or "").isdigit()
+    # Init containers and sidecars in the order they were created (that is the order they ran in).
+    init = sorted((m for m in result if first(m)), key=lambda m: m[2].get("Created") or "")
+    rest = sorted((m for m in result if not first(m)), key=lambda m: m[0])
+    return init + rest
+
+
+def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: List[Any], out: Export) -> None:
+    sandbox = observed.sandbox
+    if sandbox is None:
+        out.warnings.append("sandbox: the pod has no sandbox; its hostname, ports and DNS are not known.")
+        return
+    config, host = _config(sandbox), _host(sandbox)
+    recorded = _recorded(sandbox)
+    network = host.get("NetworkMode") or "bridge"
+    if network == "host":
+        spec["hostNetwork"] = True
+    elif network not in ("bridge", "default"):
+        out.warnings.append("sandbox: the network %r has no Kubernetes form (a Pod gets the default network)." % network)
+    if host.get("PidMode") == "host":
+        spec["hostPID"] = True
+    if host.get("IpcMode") == "host":
+        spec["hostIPC"] = True
+    hostname = config.get("Hostname") or ""
+    default = observed.name if observed.managed else name
+    if network != "host":
+        chosen = _pick([default, hostname], recorded.get("hostname"))
+        if chosen != default:
+            if _DNS1123.match(chosen):
+                spec["hostname"] = chosen
+            else:
+                out.warnings.append("spec.hostname: %r is not a DNS-1123 label; left out." % chosen)
+    elif recorded.get("hostname") and _field_hash(default) != recorded.get("hostname"):
+        spec["hostname"] = hostname
+    dns = {}
+    if host.get("Dns"):
+        dns["nameservers"] = list(host["Dns"])
+    if host.get("DnsSearch"):
+        dns["searches"] = list(host["DnsSearch"])
+    if host.get("DnsOptions"):
+        dns["options"] = []
+        for option in host["DnsOptions"]:
+            key, sep, value = option.partition(":")
+            dns["options"].append(dict(name=key, value=value) if sep else dict(name=key))
+    if dns:
+        spec["dnsConfig"] = dns
+        if dns.get("nameservers"):
+            # What Docker does with them: the pod's resolv.conf is exactly these.
+            spec["dnsPolicy"] = "None"
+    aliases: Dict[str, List[str]] = {}
+    for entry in host.get("ExtraHosts") or []:
+        hostname_, _sep, ip = entry.rpartition(":") if entry.count(":") == 1 else entry.partition(":")
+        aliases.setdefault(ip, []).append(hostname_)
+    if aliases:
+        spec["hostAliases"] = [dict(ip=ip, hostnames=sorted(names)) for ip, names in sorted(aliases.items())]
+    sysctls = host.get("Sysctls") or {}
+    if sysctls:
+        spec.setdefault("securityContext", {})["sysctls"] = [dict(name=k, value=str(v)) for k, v in sorted(sysctls.items())]
+    # A podkit sandbox records it; a hand-made pod shares it when every member joined the sandbox's PID
+    # namespace (with hostPID, members join the sandbox's, which is the host's: that is not sharing).
+    share_pid = _labels(sandbox).get(LABEL_SHARE_PID) == "true" or (
+        not observed.managed and host.get("PidMode") != "host" and bool(members)
+        and all((_host(a).get("PidMode") or "").startswith("container:") for _k, _r, a in members))
+    if share_pid:
+        spec["shareProcessNamespace"] = True
+    image = config.get("Image") or ""
+    if observed.managed:
+        if image and image != DEFAULT_SANDBOX_IMAGE:
+            out.options["sandbox_image"] = image
+            out.warnings.append("sandbox image %r: no Kubernetes form (the pod module's sandbox_image)." % image)
+    else:
+        out.warnings.append("sandbox: the hand-made sandbox's image %r and command are not kept; podkit's sandbox runs"
+                            " its pause image." % image)
+    parent = host.get("CgroupParent") or ""
+    if parent and parent != observed.default_parent:
+        out.options["cgroup_parent"] = parent
+        out.warnings.append("cgroup parent %r: no Kubernetes form (the pod module's cgroup_parent)." % parent)
+    policies = set()
+    graces = set()
+    for _key, role, attrs in members:
+        sidecar = (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit()
+        if role != ROLE_INIT and not sidecar:
+            policies.add(_RESTART.get(((_host(attrs).get("RestartPolicy") or {}).get("Name") or ""), "Always"))
+        if _config(attrs).get("StopTimeout") is not None:
+            graces.add(int(_config(attrs)["StopTimeout"]))
+    if not observed.managed and policies == {"Never"}:
+        # docker run's default (no restart policy, often --rm): what a Pod calls Never.
+        pass
+    if len(policies) > 1:
+        out.warnings.append("spec.restartPolicy: the members have different restart policies (%s); a Pod has one:"
+                            " %s is given." % (", ".join(sorted(policies)), "Always" if "Always" in policies else "OnFailure"))
+        policies = {"Always" if "Always" in policies else "OnFailure"}
+    policy = next(iter(policies)) if policies else "Always"
+    if policy != "Always":
+        spec["restartPolicy"] = policy
+    if graces:
+        if len(graces) > 1:
+            out.warnings.append("spec.terminationGracePeriodSeconds: the members' stop timeouts differ (%s); the"
+                                " longest is given." % ", ".join(str(g) for g in sorted(graces)))
+        spec["terminationGracePeriodSeconds"] = max(graces)
+    groups = [tuple(_host(a).get("GroupAdd") or ()) for _k, _r, a in members]
+    if groups and any(groups):
+        first = groups[0]
+        if any(g != first for g in groups):
+            out.warnings.append("spec.securityContext.supplementalGroups: the members' extra groups differ; a Pod"
+                                " gives one list to all: the first member's is given.")
+        numeric = [int(g) for g in first if str(g).isdigit()]
+        if len(numeric) != len(first):
+            out.warnings.append("spec.securityContext.supplementalGroups: group names (not IDs) are left out.")
+        if numeric:
+            spec.setdefault("securityContext", {})["supplementalGroups"] = numeric
+
+
+def _ports(sandbox: Dict[str, Any]) -> List[Dict[str, Any]]:
+    result = []
+    for key, bindings in sorted((_host(sandbox).get("PortBindings") or {}).items()):
+        number, _sep, proto = key.partition("/")
+        for binding in bindings or []:
+            port: Dict[str, Any] = {"containerPort": int(number)}
+            if binding.get("HostPort"):
+                port["hostPort"] = int(binding["HostPort"])
+            if binding.get("HostIp"):
+                port["hostIP"] = binding["HostIp"]
+            if (proto or "tcp") != "tcp":
+                port["protocol"] = proto.upper()
+            result.append(port)
+    return result
+
+
+def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], volumes: Dict[str, Dict[str, Any]],
+               extra: List[Dict[str, Any]], secret_env: Dict[str, Dict[str, str]], secrets: bool,
+               out: Export) -> Dict[str, Any]:
+    config, host = _config(attrs), _host(attrs)
+    image_ref = config.get("Image") or attrs.get("Image") or ""
+    image = observed.images.get(image_ref) or {}
+    recorded = _recorded(attrs)
+    origin = _origin(attrs)
+    templates = origin.get("templates") or {}
+    where = "containers[%s]" % key
+    if observed.managed and LABEL_ORIGIN not in _labels(attrs):
+        out.warnings.append("%s: made by a podkit that did not record io.podkit.origin: env values taken from"
+                            " Secrets are given as plain values, $(VAR) references expanded; re-create the"
+                            " container (state: restarted does not) to have them recorded." % where)
+    container: Dict[str, Any] = {"name": key, "image": image_ref}
+    # command and args: Docker's Entrypoint and Cmd, against the image's own.
+    entrypoint, cmd = config.get("Entrypoint"), config.get("Cmd")
+    image_entrypoint, image_cmd = image.get("Entrypoint"), image.get("Cmd")
+    command = templates.get("command") or _pick(
+        [None if entrypoint == image_entrypoint else entrypoint, entrypoint], recorded.get("command"))
+    if command is None and image and entrypoint != image_entrypoint:
+        command = entrypoint
+    if command is not None:
+        container["command"] = list(command)
+    overridden = command is not None
+    args_candidates = [cmd if (overridden or cmd != image_cmd) else None, cmd]
+    args = templates.get("args") or _pick(args_candidates, recorded.get("args"))
+    if args:
+        container["args"] = list(args)
+    elif args is not None and overridden and observed.managed and _field_hash([]) == recorded.get("args"):
+        container["args"] = []
+    env = _env(attrs, image, recorded, origin, key, pod, secret_env, container, where, out)
+    if env:
+        container["env"] = env
+    working_dir = config.get("WorkingDir") or None
+    chosen = _pick([None if working_dir == (image.get("WorkingDir") or None) else working_dir, working_dir],
+                   recorded.get("working_dir"))
+    if chosen:
+        container["workingDir"] = chosen
+    mounts = _mounts(observed, pod, attrs, volumes, extra, secrets, out, where)
+    if mounts:
+        container["volumeMounts"] = mounts
+    resources = _resources(attrs, out, where)
+    if resources:
+        container["resources"] = resources
+    security = _security(attrs, image, out, where)
+    if security:
+        container["securityContext"] = security
+    for docker_key, kube_key in (("OpenStdin", "stdin"), ("StdinOnce", "stdinOnce"), ("Tty", "tty")):
+        if config.get(docker_key):
+            container[kube_key] = True
+    lifecycle: Dict[str, Any] = {}
+    signal = config.get("StopSignal")
+    if signal and signal != image.get("StopSignal"):
+        lifecycle["stopSignal"] = signal if signal.startswith("SIG") else "SIG" + signal
+    for hook_key, hook in (("postStart", origin.get("post_start")),
+                           ("preStop", _json(_labels(attrs).get(LABEL_PRE_STOP)))):
+        if isinstance(hook, dict) and "exec" in hook:
+            lifecycle[hook_key] = {"exec": {"command": list(hook["exec"])}}
+        elif isinstance(hook, dict) and "sleep" in hook:
+            lifecycle[hook_key] = {"sleep": {"seconds": int(hook["sleep"])}}
+    if lifecycle:
+        container["lifecycle"] = lifecycle
+    if (host.get("PidsLimit") or 0) > 0:
+        out.warnings.append("%s: the pids limit %d has no Kubernetes form (a node-wide kubelet setting)."
+                            % (where, host["PidsLimit"]))
+    joined = [ns for ns, mode in (("net", "NetworkMode"), ("ipc", "IpcMode")) if not (host.get(mode) or "").startswith("container:")
+              and host.get(mode) != "host"]
+    if joined and observed.sandbox is not None:
+        out.warnings.append("%s: does not join the sandbox's %s namespace; in a Pod every container does."
+                            % (where, " and ".join(joined)))
+    return container
+
+
+def _json(text: Optional[str]) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def _origin(attrs: Dict[str, Any]) -> Dict[str, Any]:
+    value = _json(_labels(attrs).get(LABEL_ORIGIN))
+    return value if isinstance(value, dict) else {}
+
+
+def _env(attrs: Dict[str, Any], image: Dict[str, Any], recorded: Dict[str, str], origin: Dict[str, Any], key: str,
+         pod: str, secret_env: Dict[str, Dict[str, str]], container: Dict[str, Any], where: str,
+         out: Export) -> List[Dict[str, Any]]:
+    """The container's env: Docker's less what the image sets (the recorded hash decides a variable
+    equal to the image's), Secret values as references, fieldRef sources and $(VAR) texts restored."""
+    pairs = _env_pairs(_config(attrs).get("Env"))
+    image_pairs = set(_env_pairs(image.get("Env")))
+    fields = origin.get("fields") or {}
+    templates = (origin.get("templates") or {}).get("env") or {}
+    secret = set(origin.get("secret") or ())
+
+    def canonical(pairs_):
+        return dict((n, "" if n in fields else templates.get(n, v)) for n, v in pairs_)
+    own = [(n, v) for n, v in pairs if (n, v) not in image_pairs or n in fields or n in templates or n in secret]
+    chosen = own
+    if recorded.get("env") and _field_hash(canonical(own)) != recorded["env"]:
+        # A variable set to the image's own value: try keeping those the image also sets.
+        for candidate in (pairs,):
+            if _field_hash(canonical(candidate)) == recorded["env"]:
+                chosen = candidate
+    result = []
+    for name, value in chosen:
+        if name in fields:
+            result.append(dict(name=name, valueFrom=_field_source(fields[name], key)))
+        elif name in secret:
+            secret_env.setdefault(key, {})[name] = value
+            result.append(dict(name=name, valueFrom={"secretKeyRef": {"name": "%s-%s-env" % (pod, key), "key": name}}))
+        else:
+            result.append(dict(name=name, value=templates.get(name, value)))
+    return result
+
+
+def _field_source(marker: str, container: str) -> Dict[str, Any]:
+    if marker.startswith(RESOURCE_PREFIX):
+        target, resource, divisor = marker[len(RESOURCE_PREFIX):].split(":")
+        ref: Dict[str, Any] = {"resource": resource}
+        if target and target != "-":
+            ref["containerName"] = target
+        if divisor:
+            ref["divisor"] = divisor
+        return {"resourceFieldRef": ref}
+    return {"fieldRef": {"fieldPath": marker}}
+
+
+def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], volumes: Dict[str, Dict[str, Any]],
+            extra: List[Dict[str, Any]], secrets: bool, out: Export, where: str) -> List[Dict[str, Any]]:
+    result = []
+    for bind in _host(attrs).get("Binds") or []:
+        parts = bind.split(":")
+        source, target = parts[0], parts[1] if len(parts) > 1 else ""
+        options = parts[2].split(",") if len(parts) > 2 else []
+        mount: Dict[str, Any] = {"mountPath": target}
+        if "ro" in options:
+            mount["readOnly"] = True
+        if source.startswith("/"):
+            name, sub_path = _bind_volume(observed, pod, source, volumes, extra, secrets, out, where)
+            if sub_path:
+                mount["subPath"] = sub_path
+        else:
+            name = _named_volume(observed, source, volumes, out, where)
+        mount = dict(name=name, **mount)
+        result.append(mount)
+    for item in attrs.get("Mounts") or []:
+        if item.get("Type") == "volume" and not any((b.split(":")[1:2] or [""])[0] == item.get("Destination")
+                                                    for b in _host(attrs).get("Binds") or []):
+            out.warnings.append("%s: the image's anonymous volume at %s has no Kubernetes form; left out."
+                                % (where, item.get("Destination")))
+    return result
+
+
+def _bind_volume(observed: Observed, pod: str, source: str, volumes: Dict[str, Dict[str, Any]],
+                 extra: List[Dict[str, Any]], secrets: bool, out: Export, where: str) -> Tuple[str, str]:
+    for root, secret in ((VOLUMES_ROOT, False), (SECRETS_ROOT, True)):
+        prefix = "%s/%s/" % (root, observed.name)
+        if observed.managed and source.startswith(prefix):
+            volume, _sep, sub_path = source[len(prefix):].partition("/")
+            if volume not in volumes:
+                directory = prefix + volume
+                volumes[volume] = _file_volume(pod, volume, observed.files.get(directory), secret, extra, secrets, out)
+            return volume, sub_path
+    name = "host-" + dns_name(source.strip("/"))[:58].strip("-")
+    if name == "host-" or name == "host-pod":
+        name = "host-root"
+    volumes.setdefault(name, {"name": name, "hostPath": {"path": source}})
+    return name, ""
+
+
+def _file_volume(pod: str, volume: str, files: Optional[Files], secret: bool, extra: List[Dict[str, Any]],
+                 secrets: bool, out: Export) -> Dict[str, Any]:
+    """A volume of files podkit wrote (configMap, secret, downwardAPI or projected: which is not recorded)
+    as a ConfigMap or Secret of those files, each key the file's path."""
+    object_name = "%s-%s" % (pod, volume)
+    items = []
+    data: Dict[str, str] = {}
+    binary: Dict[str, str] = {}
+    for path in sorted(files or {}):
+        content, mode = (files or {})[path]
+        key = _KEY.sub("_", path.replace("/", "__"))
+        items.append(dict(key=key, path=path, mode=mode))
+        try:
+            text = content.decode("utf-8")
+            if secret:
+                binary[key] = base64.b64encode(content).decode("ascii")
+            else:
+                data[key] = text
+        except UnicodeDecodeError:
+            binary[key] = base64.b64encode(content).decode("ascii")
+    if files is None:
+        out.warnings.append("volumes[%s]: its files under /run/podkit were not readable; the %s is empty."
+                            % (volume, "Secret" if secret else "ConfigMap"))
+    else:
+        out.warnings.append("volumes[%s]: exported as the %s %s of the files podkit wrote (a configMap, downwardAPI"
+                            " or projected source is not recorded)." % (volume, "Secret" if secret else "ConfigMap", object_name))
+    if secret:
+        extra.append(_secret_doc(pod, object_name, binary, secrets, None, out, encoded=True))
+        return {"name": volume, "secret": {"secretName": object_name, "items": items}}
+    doc: Dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": object_name}}
+    if data:
+        doc["data"] = data
+    if binary:
+        doc["binaryData"] = binary
+    extra.append(doc)
+    return {"name": volume, "configMap": {"name": object_name, "items": items}}
+
+
+def _secret_doc(pod: str, name: str, values: Dict[str, str], secrets: bool, metadata: Optional[Dict[str, Any]],
+                out: Export, encoded: bool = False) -> Dict[str, Any]:
+    doc: Dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque"}
+    if secrets:
+        doc["data"] = dict((k, v if encoded else base64.b64encode(v.encode("utf-8")).decode("ascii"))
+                           for k, v in sorted(values.items()))
+    else:
+        out.warnings.append("Secret %s: its values are left out (keys: %s); as_manifest_secrets gives them."
+                            % (name, ", ".join(sorted(values)) or "none"))
+    return doc
+
+
+def _named_volume(observed: Observed, source: str, volumes: Dict[str, Dict[str, Any]], out: Export, where: str) -> str:
+    prefix = observed.name + "_"
+    info = observed.volumes.get(source) or {}
+    if observed.managed and source.startswith(prefix) and (info.get("Labels") or {}).get(LABEL_POD) == observed.name:
+        name = source[len(prefix):]
+        empty: Dict[str, Any] = {}
+        options = info.get("Options") or {}
+        if options.get("type") == "tmpfs":
+            empty["medium"] = "Memory"
+            size = dict(o.partition("=")[::2] for o in (options.get("o") or "").split(",") if "=" in o).get("size")
+            if size and size.isdigit():
+                empty["sizeLimit"] = format_bytes(int(size))
+        volumes.setdefault(name, {"name": name, "emptyDir": empty})
+        return name
+    name = dns_name(source)
+    if not observed.managed or name != source:
+        out.warnings.append("%s: the Docker volume %r is given as the persistentVolumeClaim %r." % (where, source, name))
+    volumes.setdefault(name, {"name": name, "persistentVolumeClaim": {"claimName": source}})
+    return name
+
+
+def _resources(attrs: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]:
+    host = _host(attrs)
+    limits: Dict[str, str] = {}
+    requests: Dict[str, str] = {}
+    memory = host.get("Memory") or 0
+    if memory:
+        limits["memory"] = format_bytes(memory)
+    reservation = host.get("MemoryReservation") or 0
+    if reservation and reservation != memory:
+        requests["memory"] = format_bytes(reservation)
+    cpu = 0
+    if host.get("NanoCpus"):
+        cpu = host["NanoCpus"] // 1000000
+    elif (host.get("CpuQuota") or 0) > 0:
+        cpu = host["CpuQuota"] * 1000 // (host.get("CpuPeriod") or 100000)
+    if cpu:
+        limits["cpu"] = format_cpu(cpu)
+    shares = host.get("CpuShares") or 0
+    if shares > 2:
+        millis = -(-shares * 1000 // 1024)
+        if millis * 1024 // 1000 != shares:
+            out.warnings.append("%s: cpu shares %d match no CPU request exactly; %s is given." % (where, shares, format_cpu(millis)))
+        if millis != cpu:
+            requests["cpu"] = format_cpu(millis)
+    elif shares == 2 and cpu:
+        # The kubelet's minimum: no request, though a limit would make the request default to it.
+        requests["cpu"] = "1m"
+    result: Dict[str, Any] = {}
+    if limits:
+        result["limits"] = limits
+    if requests:
+        result["requests"] = requests
+    return result
+
+
+def _security(attrs: Dict[str, Any], image: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]:
+    config, host = _config(attrs), _host(attrs)
+    result: Dict[str, Any] = {}
+    user = config.get("User") or ""
+    if user and user != (image.get("User") or ""):
+        uid, _sep, gid = user.partition(":")
+        image_uid = (image.get("User") or "0").split(":")[0] or "0"
+        if uid.isdigit() and uid != image_uid or (uid.isdigit() and not gid):
+            result["runAsUser"] = int(uid)
+        if gid.isdigit():
+            result["runAsGroup"] = int(gid)
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            out.warnings.append("%s: the user %r is a name; a Pod takes numeric IDs (runAsUser/runAsGroup)."
+                                % (where, user))
+    if _origin(attrs).get("non_root"):
+        result["runAsNonRoot"] = True
+    caps: Dict[str, List[str]] = {}
+    for docker_key, kube_key in (("CapAdd", "add"), ("CapDrop", "drop")):
+        names = [c[4:] if c.upper().startswith("CAP_") else c for c in host.get(docker_key) or []]
+        if names:
+            caps[kube_key] = names
+    if caps:
+        result["capabilities"] = caps
+    if host.get("Privileged"):
+        result["privileged"] = True
+    if host.get("ReadonlyRootfs"):
+        result["readOnlyRootFilesystem"] = True
+    for option in host.get("SecurityOpt") or []:
+        kind, _sep, value = option.partition("=") if "=" in option else option.partition(":")
+        if kind == "no-new-privileges" and value in ("", "true"):
+            result["allowPrivilegeEscalation"] = False
+        elif kind == "seccomp" and value == "unconfined":
+            result["seccompProfile"] = {"type": "Unconfined"}
+        elif kind == "apparmor" and value == "unconfined":
+            result["appArmorProfile"] = {"type": "Unconfined"}
+        elif kind == "apparmor" and value:
+            result["appArmorProfile"] = {"type": "Localhost", "localhostProfile": value}
+        elif kind == "label" and value == "disable" and _labels(attrs).get(LABEL_POD):
+            continue    # Docker's own addition beside host namespaces; podkit never asks for it
+        else:
+            out.warnings.append("%s: the security option %r has no Kubernetes form podkit maps."
+                                % (where, option if len(option) <= 80 else option[:77] + "..."))
+    return result
+
+
+def _pod_resources(observed: Observed, spec: Dict[str, Any], out: Export) -> None:
+    """spec.resources when the pod cgroup's memory or CPU limit is not what the containers' limits make."""
+    limits = observed.pod_limits or {}
+    if not observed.managed or not limits:
+        return
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    memory = limits.get("memory_bytes")
+    every = all(((c.get("resources") or {}).get("limits") or {}).get("memory") for c in containers)
+    derived = None
+    if every and containers:
+        values = [parse_memory(c["resources"]["limits"]["memory"], "memory", kubernetes=True, minimum=1) for c in spec.get("containers") or []]
+        init = [parse_memory(c["resources"]["limits"]["memory"], "memory", kubernetes=True, minimum=1) for c in spec.get("initContainers") or []]
+        derived = max(sum(values), *(init or [0]))
+    if memory and memory != derived and memory < (1 << 62):
+        spec["resources"] = {"limits": {"memory": format_bytes(memory)}}
+
+
+def _ordered_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
+    order = ("hostname", "hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace", "restartPolicy",
+             "terminationGracePeriodSeconds", "dnsPolicy", "dnsConfig", "hostAliases", "securityContext",
+             "resources", "initContainers", "containers", "volumes")
+    return dict((k, spec[k]) for k in order if k in spec)
+
+
+# ---------------------------------------------------------------------------
+# Reading what the export needs (I/O): images, volumes, the files podkit wrote
+
+
+def read_files(directory: str) -> Optional[Files]:
+    """{relative path: (content, mode)} of the regular files under ``directory``; None when unreadable."""
+    if not os.path.isdir(directory):
+        return None
+    files: Files = {}
+    for dirpath, _dirnames, filenames in os.walk(directory):
+        for filename in filenames:
+            path = os.path.join(dirpath, filename)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    content = handle.read()
+                mode = os.stat(path).st_mode & 0o7777
+            except OSError:
+                return None
+            files[os.path.relpath(path, directory)] = (content, mode)
+    return files
+
+
+def observe(client: Any, group: Any, entry: Dict[str, Any], host: Any) -> Observed:
+    """What ``export_pod`` needs of one pod group (_facts.PodGroup), read from the engine and the host."""
+    observed = Observed(name=group.name, managed=group.managed, sandbox=group.sandbox, members=list(group.members),
+                        default_parent=default_parent(group.name, host.driver) if group.managed else "",
+                        pod_limits=dict(((entry.get("cgroup") or {}).get("limits")) or {}))
+    everything = ([group.sandbox] if group.sandbox else []) + [attrs for _k, _r, attrs in group.members]
+    for attrs in everything:
+        ref = _config(attrs).get("Image") or ""
+        if ref and ref not in observed.images:
+            try:
+                observed.images[ref] = client.api.inspect_image(ref).get("Config") or {}
+            except Exception:  # pylint: disable=broad-except  # an image removed since: compared with nothing
+                observed.images[ref] = {}
+        for bind in _host(attrs).get("Binds") or []:
+            source = bind.split(":")[0]
+            if source.startswith("/"):
+                for root in (VOLUMES_ROOT, SECRETS_ROOT):
+                    prefix = "%s/%s/" % (root, group.name)
+                    if source.startswith(prefix):
+                        directory = prefix + source[len(prefix):].split("/")[0]
+                        if directory not in observed.files:
+                            files = read_files(directory)
+                            if files is not None:
+                                observed.files[directory] = files
+            elif source not in observed.volumes:
+                try:
+                    observed.volumes[source] = client.api.inspect_volume(source)
+                except Exception:  # pylint: disable=broad-except  # gone since: exported as a claim
+                    observed.volumes[source] = {}
+    return observed
+
+
+def verify(export: Export, observed: Observed, host: Any) -> List[str]:
+    """For a podkit pod: parse the export as the pod module would and compare each container's
+    configuration hashes with the ones podkit recorded; the fields that differ are named (applying
+    the manifest would recreate those containers). ``export`` must hold the Secrets' values."""
+    if not observed.managed:
+        return []
+    try:
+        spec = pod_spec_from_manifest(export.documents, sandbox_image=export.options.get("sandbox_image"),
+                                      cgroup_parent=export.options.get("cgroup_parent"), validate="ignore")
+        wanted = want_pod(spec, host).by_key()
+    except PodkitError as exc:
+        return ["the manifest does not apply as it is: %s" % exc]
+    seen = dict((_labels(a).get(LABEL_CONTAINER) or k, a) for k, _r, a in observed.members)
+    if observed.sandbox is not None:
+        seen["sandbox"] = observed.sandbox
+    result = []
+    for key, attrs in sorted(seen.items()):
+        recorded = _recorded(attrs)
+        if key not in wanted or not recorded:
+            continue
+        fields = wanted[key].hashes()[1]
+        differ = sorted(f for f in set(fields) | set(recorded) if fields.get(f) != recorded.get(f))
+        if differ:
+            result.append("%s: the manifest does not give back what podkit applied (%s); applying it recreates this"
+                          " container." % ("sandbox" if key == "sandbox" else "containers[%s]" % key, ", ".join(differ)))
+    return result
+
+
+def add_manifests(client: Any, groups: Dict[str, Any], pods: Dict[str, Dict[str, Any]], host: Any,
+                  secrets: bool) -> None:
+    """Each entry of ``pods`` gets ``manifest`` (documents), ``manifest_warnings`` and ``manifest_options``.
+
+    A podkit pod's export is checked against the hashes podkit recorded (with the Secrets' values,
+    which leave this function only when ``secrets`` asks for them)."""
+    for name, entry in pods.items():
+        group = groups.get(name)
+        if group is None:
+            continue
+        observed = observe(client, group, entry, host)
+        full = export_pod(observed, True)
+        export = full if secrets else export_pod(observed, False)
+        entry["manifest"] = export.documents
+        entry["manifest_warnings"] = export.warnings + verify(full, observed, host)
+        entry["manifest_options"] = export.options

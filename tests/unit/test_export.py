@@ -1,0 +1,280 @@
+"""The export (_export): a pod's inspect data back to a v1 Pod, pure.
+
+The strongest check here needs no engine: a manifest is parsed (_spec), made into what podkit wants
+(_wanted) and into Docker's create arguments (_docker), those are turned into inspect data the way
+the engine stores them, the export reads that back, and the exported manifest, parsed again, must
+give every container the configuration hash it was created with.
+"""
+
+import pytest
+
+from ansible_collections.podkit.docker.plugins.module_utils import _export
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
+from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args, sandbox_create_args
+from ansible_collections.podkit.docker.plugins.module_utils._facts import group_containers
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_HASH, LABEL_SANDBOX_ID
+from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
+
+HOST = HostCgroups(version=1, driver="cgroupfs")
+IMAGE = {"Env": ["PATH=/bin:/usr/bin"], "Cmd": ["sh"], "Entrypoint": None, "WorkingDir": "", "User": "",
+         "Labels": None}
+RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
+
+
+def engine_view(create, host_config, image=None, cid="0" * 64):
+    """Inspect data as the engine stores a container made with these create arguments."""
+    image = IMAGE if image is None else image
+    env = dict(item.split("=", 1) for item in image.get("Env") or [])
+    env.update(create.get("environment") or {})
+    labels = dict(image.get("Labels") or {})
+    labels.update(create.get("labels") or {})
+    entrypoint = create.get("entrypoint")
+    command = create.get("command")
+    if command is None:
+        command = None if entrypoint is not None else image.get("Cmd")
+    config = {"Image": create["image"], "Entrypoint": entrypoint if entrypoint is not None else image.get("Entrypoint"),
+              "Cmd": command, "Env": ["%s=%s" % kv for kv in env.items()], "Labels": labels,
+              "WorkingDir": create.get("working_dir") or image.get("WorkingDir") or "",
+              "User": create.get("user") or image.get("User") or "", "Hostname": create.get("hostname") or cid[:12],
+              "Tty": bool(create.get("tty")), "OpenStdin": bool(create.get("stdin_open")),
+              "StdinOnce": bool(create.get("stdin_once"))}
+    if create.get("stop_signal"):
+        config["StopSignal"] = create["stop_signal"]
+    if create.get("stop_timeout") is not None:
+        config["StopTimeout"] = create["stop_timeout"]
+    bindings = {}
+    for key, values in (host_config.get("port_bindings") or {}).items():
+        bindings[key] = [{"HostIp": v[0], "HostPort": str(v[1])} if isinstance(v, tuple) else {"HostIp": "", "HostPort": str(v)}
+                         for v in values]
+    host = {"NetworkMode": host_config.get("network_mode") or "bridge", "IpcMode": host_config.get("ipc_mode") or "private",
+            "PidMode": host_config.get("pid_mode") or "", "CgroupParent": host_config.get("cgroup_parent") or "",
+            "Memory": host_config.get("mem_limit") or 0, "MemoryReservation": host_config.get("mem_reservation") or 0,
+            "CpuShares": host_config.get("cpu_shares") or 0, "CpuPeriod": host_config.get("cpu_period") or 0,
+            "CpuQuota": host_config.get("cpu_quota") or 0, "NanoCpus": 0,
+            "RestartPolicy": host_config.get("restart_policy") or {"Name": "no"},
+            "Binds": host_config.get("binds"), "CapAdd": host_config.get("cap_add"), "CapDrop": host_config.get("cap_drop"),
+            "SecurityOpt": host_config.get("security_opt"), "Privileged": bool(host_config.get("privileged")),
+            "ReadonlyRootfs": bool(host_config.get("read_only")), "GroupAdd": host_config.get("group_add"),
+            "PortBindings": bindings, "Dns": host_config.get("dns") or [], "DnsSearch": host_config.get("dns_search") or [],
+            "DnsOptions": host_config.get("dns_opt") or [], "Sysctls": host_config.get("sysctls"),
+            "ExtraHosts": ["%s:%s" % kv for kv in (host_config.get("extra_hosts") or {}).items()] or None}
+    return {"Id": cid, "Name": "/" + create["name"], "Created": "2026-12-01T20:00:%02d.000Z" % (int(cid[:2], 16) % 60),
+            "Config": config, "HostConfig": host, "State": {"Running": True, "Status": "running", "Pid": 0}}
+
+
+def converge_on_paper(manifest, sandbox_image="podkit/pause:latest"):
+    """The containers podkit would create for ``manifest``, as the engine would report them."""
+    spec = pod_spec_from_manifest(manifest, sandbox_image=sandbox_image, validate="ignore")
+    wanted = want_pod(spec, HOST)
+    containers = []
+    sandbox_id = "a" * 64
+    create, host = sandbox_create_args(wanted.sandbox.image, wanted.sandbox.name, wanted.sandbox.config,
+                                       wanted.sandbox.labels_for(wanted.pod))
+    containers.append(engine_view(create, host, cid=sandbox_id))
+    for index, item in enumerate(wanted.init + wanted.members):
+        create, host = member_create_args(item.image, item.name, item.config,
+                                          item.labels_for(wanted.pod, {LABEL_SANDBOX_ID: sandbox_id}), sandbox_id)
+        containers.append(engine_view(create, host, cid="%02x" % (index + 1) + "b" * 62))
+    return wanted, containers
+
+
+def export_of(containers, secrets=True, files=None, volumes=None):
+    groups = group_containers(containers)
+    assert len(groups) == 1
+    name, pod = next(iter(groups.items()))
+    observed = _export.Observed(name=name, managed=True, sandbox=pod.sandbox, members=pod.members,
+                                images={"podkit/busybox:latest": IMAGE, "podkit/pause:latest": {}},
+                                files=files or {}, volumes=volumes or {}, default_parent="/podkit/pod-%s" % name)
+    return _export.export_pod(observed, secrets)
+
+
+def hashes(wanted):
+    return dict((w.key, w.hashes()[0]) for w in wanted.containers())
+
+
+def assert_round_trip(manifest):
+    wanted, containers = converge_on_paper(manifest)
+    export = export_of(containers)
+    recorded = dict((c["Config"]["Labels"]["io.podkit.container"], c["Config"]["Labels"][LABEL_HASH]) for c in containers)
+    again = want_pod(pod_spec_from_manifest(export.documents, sandbox_image=export.options.get("sandbox_image"),
+                                            validate="ignore"), HOST)
+    assert hashes(again) == recorded == hashes(wanted), (export.documents, export.warnings)
+    return export
+
+
+def pod(spec, **metadata):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": dict({"name": "web"}, **metadata), "spec": spec}
+
+
+BUSY = "podkit/busybox:latest"
+
+
+def test_plain_pod_round_trips_and_says_only_what_it_must():
+    export = assert_round_trip(pod({"containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"]}]}))
+    (document,) = export.documents
+    assert document["spec"]["containers"] == [{"name": "app", "image": BUSY, "command": ["sleep", "1"]}]
+    assert export.options == {"sandbox_image": "podkit/pause:latest"}
+
+
+def test_args_alone_keep_the_image_entrypoint_and_env_less_the_image_env():
+    export = assert_round_trip(pod({"containers": [{"name": "app", "image": BUSY, "args": ["echo", "hi"],
+                                                    "env": [{"name": "A", "value": "1"}]}]}))
+    container = export.documents[0]["spec"]["containers"][0]
+    assert "command" not in container and container["args"] == ["echo", "hi"]
+    assert container["env"] == [{"name": "A", "value": "1"}]
+
+
+def test_env_equal_to_the_image_value_is_kept_by_the_recorded_hash():
+    export = assert_round_trip(pod({"containers": [{"name": "app", "image": BUSY, "command": ["sh"],
+                                                    "env": [{"name": "PATH", "value": "/bin:/usr/bin"}]}]}))
+    assert export.documents[0]["spec"]["containers"][0]["env"] == [{"name": "PATH", "value": "/bin:/usr/bin"}]
+
+
+def test_command_equal_to_nothing_given_reads_back_as_not_given():
+    export = assert_round_trip(pod({"containers": [{"name": "app", "image": BUSY}]}))
+    assert export.documents[0]["spec"]["containers"][0] == {"name": "app", "image": BUSY}
+
+
+def test_resources_security_lifecycle_and_pod_settings_round_trip():
+    assert_round_trip(pod({
+        "hostname": "front", "restartPolicy": "OnFailure", "terminationGracePeriodSeconds": 7,
+        "dnsPolicy": "None", "dnsConfig": {"nameservers": ["192.0.2.1"], "searches": ["a.example"],
+                                           "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]},
+        "hostAliases": [{"ip": "192.0.2.9", "hostnames": ["x", "y"]}], "shareProcessNamespace": True,
+        "securityContext": {"runAsUser": 1000, "runAsGroup": 3000, "supplementalGroups": [4000],
+                            "sysctls": [{"name": "net.core.somaxconn", "value": "1024"}]},
+        "containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"],
+                        "ports": [{"containerPort": 80, "hostPort": 8080, "hostIP": "127.0.0.1"},
+                                  {"containerPort": 53, "hostPort": 5353, "protocol": "UDP"}],
+                        "resources": {"limits": {"memory": "64Mi", "cpu": "500m"},
+                                      "requests": {"memory": "32Mi", "cpu": "250m"}},
+                        "securityContext": {"capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]},
+                                            "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                                            "runAsNonRoot": True, "seccompProfile": {"type": "Unconfined"}},
+                        "stdin": True, "tty": True,
+                        "lifecycle": {"stopSignal": "SIGQUIT", "postStart": {"exec": {"command": ["true"]}},
+                                      "preStop": {"sleep": {"seconds": 2}}}},
+                       {"name": "helper", "image": BUSY, "command": ["sleep", "2"],
+                        "resources": {"limits": {"memory": "1Gi"}}}]}))
+
+
+def test_secret_env_is_a_reference_and_its_value_only_when_asked():
+    manifest = [pod({"containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"], "env": [
+        {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+        {"name": "URL", "value": "db://$(PASSWORD)@x"}]}]}),
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": "hunter2-unit"}}]
+    export = assert_round_trip(manifest)
+    env = export.documents[0]["spec"]["containers"][0]["env"]
+    assert env[0] == {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "web-app-env", "key": "PASSWORD"}}}
+    assert env[1] == {"name": "URL", "value": "db://$(PASSWORD)@x"}
+    assert export.documents[1]["data"] == {"PASSWORD": "aHVudGVyMi11bml0"}
+    _wanted, containers = converge_on_paper(manifest)
+    hidden = export_of(containers, secrets=False)
+    assert "hunter2" not in repr(hidden.documents) and "data" not in hidden.documents[1]
+    assert any("as_manifest_secrets" in w for w in hidden.warnings)
+
+
+def test_field_refs_and_sidecars_round_trip_in_order():
+    export = assert_round_trip(pod({
+        "initContainers": [{"name": "setup", "image": BUSY, "command": ["true"]},
+                           {"name": "logs", "image": BUSY, "command": ["sleep", "9"], "restartPolicy": "Always"}],
+        "containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"], "env": [
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]}]},
+        namespace="shop", labels={"app": "web"}, annotations={"note": "a note", "example.org/x": "y"}))
+    document = export.documents[0]
+    assert [c["name"] for c in document["spec"]["initContainers"]] == ["setup", "logs"]
+    assert document["metadata"] == {"name": "web", "labels": {"app": "web"}, "namespace": "shop",
+                                    "annotations": {"note": "a note", "example.org/x": "y"}}
+
+
+def test_file_volumes_become_config_maps_of_their_files():
+    manifest = [pod({"volumes": [{"name": "conf", "configMap": {"name": "settings"}},
+                                 {"name": "cache", "emptyDir": {}}, {"name": "logs", "hostPath": {"path": "/var/log"}}],
+                     "containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"], "volumeMounts": [
+                         {"name": "conf", "mountPath": "/etc/app"}, {"name": "cache", "mountPath": "/cache"},
+                         {"name": "logs", "mountPath": "/logs", "readOnly": True}]}]}),
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a.conf": "x=1\n"}}]
+    wanted, containers = converge_on_paper(manifest)
+    files = dict((w.path, w.files) for w in wanted.files.values())
+    export = export_of(containers, files=files, volumes={"web_cache": {"Labels": {"io.podkit.pod": "web"}}})
+    volumes = dict((v["name"], v) for v in export.documents[0]["spec"]["volumes"])
+    assert volumes["conf"] == {"name": "conf", "configMap": {"name": "web-conf", "items": [
+        {"key": "a.conf", "path": "a.conf", "mode": 0o644}]}}
+    assert volumes["cache"] == {"name": "cache", "emptyDir": {}}
+    assert volumes["host-var-log"] == {"name": "host-var-log", "hostPath": {"path": "/var/log"}}
+    assert export.documents[1] == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-conf"},
+                                   "data": {"a.conf": "x=1\n"}}
+    again = want_pod(pod_spec_from_manifest(export.documents, sandbox_image="podkit/pause:latest"), HOST)
+    assert hashes(again) == hashes(wanted)
+
+
+@pytest.mark.parametrize("name, expected", [("foo_sandbox", "foo-sandbox"), ("Web.App", "web-app"), ("__", "pod")])
+def test_dns_name(name, expected):
+    assert _export.dns_name(name) == expected
+
+
+def test_hand_made_pod_is_one_pod_named_after_its_sandbox():
+    sandbox = {"Id": "c" * 64, "Name": "/foo_sandbox", "Created": "1", "State": {"Running": True},
+               "Config": {"Image": "alpine", "Hostname": "cccccccccccc", "Labels": {}, "Cmd": ["sleep", "infinity"]},
+               "HostConfig": {"NetworkMode": "bridge", "IpcMode": "shareable", "CgroupParent": "/pod-foo"}}
+    join = "container:" + "c" * 64
+
+    def member(name, memory=0, nano=0, cmd=None):
+        return {"Id": name * 64 if len(name) == 1 else name[0] * 64, "Name": "/" + name, "Created": "2",
+                "State": {"Running": True},
+                "Config": {"Image": "httpbin", "Cmd": cmd, "Env": ["PATH=/bin"], "Labels": {}},
+                "HostConfig": {"NetworkMode": join, "IpcMode": join, "CgroupParent": "/pod-foo", "Memory": memory,
+                               "NanoCpus": nano, "RestartPolicy": {"Name": "no"}}}
+    containers = [sandbox, member("app", 536870912, 500000000, ["gunicorn"]), member("sidecar", cmd=["sleep", "365d"])]
+    groups = group_containers(containers, include_unmanaged=True)
+    assert len(groups) == 1
+    name, group = next(iter(groups.items()))
+    observed = _export.Observed(name=name, managed=False, sandbox=group.sandbox, members=group.members,
+                                images={"httpbin": {"Env": ["PATH=/bin"], "Cmd": ["gunicorn"]}})
+    export = _export.export_pod(observed)
+    document = export.documents[0]
+    assert document["metadata"]["name"] == "foo"
+    assert [c["name"] for c in document["spec"]["containers"]] == ["app", "sidecar"]
+    assert document["spec"]["containers"][0] == {"name": "app", "image": "httpbin",
+                                                 "resources": {"limits": {"memory": "512Mi", "cpu": "500m"}}}
+    assert document["spec"]["containers"][1]["args"] == ["sleep", "365d"]
+    assert document["spec"]["restartPolicy"] == "Never"
+    assert export.options == {"cgroup_parent": "/pod-foo"}
+
+
+def test_verify_names_the_fields_an_export_cannot_give_back():
+    manifest = pod({"containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"],
+                                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000}}]})
+    _wanted, containers = converge_on_paper(manifest)
+    group = group_containers(containers)["web"]
+    observed = _export.Observed(name="web", managed=True, sandbox=group.sandbox, members=group.members,
+                                images={BUSY: IMAGE}, default_parent="/podkit/pod-web")
+    assert _export.verify(_export.export_pod(observed, True), observed, HOST) == []
+    # A container made before podkit recorded io.podkit.origin: runAsNonRoot is nowhere in Docker.
+    del containers[1]["Config"]["Labels"]["io.podkit.origin"]
+    group = group_containers(containers)["web"]
+    observed.members = group.members
+    warnings = _export.verify(_export.export_pod(observed, True), observed, HOST)
+    assert warnings == ["containers[app]: the manifest does not give back what podkit applied (security); applying"
+                        " it recreates this container."]
+
+
+def test_odd_inspect_data_gives_warnings_not_a_crash():
+    sandbox = {"Id": "d" * 64, "Name": "/odd_sandbox", "Config": {"Image": "x", "Labels": {
+        "io.podkit.pod": "odd", "io.podkit.role": "sandbox", "io.podkit.config-fields": "garbage"}},
+        "HostConfig": {"NetworkMode": "mynet", "PortBindings": {"80/tcp": None}}}
+    member = {"Id": "e" * 64, "Name": "/odd_app", "Config": {"Image": "y", "Labels": {
+        "io.podkit.pod": "odd", "io.podkit.role": "member", "io.podkit.container": "app", "io.podkit.origin": "{not json",
+        "io.podkit.pre-stop": "[]", "io.podkit.sidecar": "x"}},
+        "HostConfig": {"Binds": ["/data:/data:ro,rprivate", "volume-x:/v"], "PidsLimit": 100, "CpuShares": 100,
+                       "SecurityOpt": ["label=type:x", "seccomp=" + "{" * 200]}}
+    group = group_containers([sandbox, member])["odd"]
+    export = _export.export_pod(_export.Observed(name="odd", managed=True, sandbox=group.sandbox, members=group.members))
+    text = "\n".join(export.warnings)
+    assert "network 'mynet'" in text and "pids limit 100" in text and "label=type:x" in text
+    assert "volume-x" not in text or "persistentVolumeClaim" in text
+    assert all(len(w) < 300 for w in export.warnings)
+    mount = export.documents[0]["spec"]["containers"][0]["volumeMounts"][0]
+    assert mount == {"name": "host-data", "mountPath": "/data", "readOnly": True}
