@@ -42,6 +42,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP,
     LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, parse_fields)
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu, parse_memory
+from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._spec import DEFAULT_SANDBOX_IMAGE, pod_spec_from_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import SECRETS_ROOT, VOLUMES_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
@@ -682,6 +683,17 @@ def _security(attrs: Dict[str, Any], image: Dict[str, Any], out: Export, where: 
             result["allowPrivilegeEscalation"] = False
         elif kind == "seccomp" and value == "unconfined":
             result["seccompProfile"] = {"type": "Unconfined"}
+        elif kind == "seccomp" and value.startswith("{") and isinstance(_origin(attrs).get("seccomp"), dict):
+            # A Localhost profile: Docker holds its JSON, podkit's origin label the file it was read from.
+            localhost = _origin(attrs)["seccomp"]
+            result["seccompProfile"] = {"type": "Localhost", "localhostProfile": localhost.get("profile")}
+            root = localhost.get("root")
+            if root and root != SECCOMP_ROOT:
+                if out.options.get("seccomp_profile_root", root) != root:
+                    out.warnings.append("%s: its seccomp profile is under %s, another container's under %s; one"
+                                        " seccomp_profile_root serves a pod." % (where, root,
+                                                                                 out.options["seccomp_profile_root"]))
+                out.options.setdefault("seccomp_profile_root", root)
         elif kind == "apparmor" and value == "unconfined":
             result["appArmorProfile"] = {"type": "Unconfined"}
         elif kind == "apparmor" and value:
@@ -782,7 +794,8 @@ def verify(export: Export, observed: Observed, host: Any) -> List[str]:
         return []
     try:
         spec = pod_spec_from_manifest(export.documents, sandbox_image=export.options.get("sandbox_image"),
-                                      cgroup_parent=export.options.get("cgroup_parent"), validate="ignore")
+                                      cgroup_parent=export.options.get("cgroup_parent"), validate="ignore",
+                                      seccomp_root=export.options.get("seccomp_profile_root"))
         wanted = want_pod(spec, host).by_key()
     except PodkitError as exc:
         return ["the manifest does not apply as it is: %s" % exc]

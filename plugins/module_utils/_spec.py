@@ -111,6 +111,7 @@ class ContainerSpec:
     security: Dict[str, Any] = field(default_factory=dict)
     # A Localhost seccomp profile's JSON (its digest is in ``security``, the text is not hashed).
     seccomp_json: Optional[str] = None
+    seccomp_root: Optional[str] = None       # where that profile was read from (for the export; not hashed)
 
 
 @dataclass
@@ -753,7 +754,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
         for index, container in enumerate(parsed):
             container.security = container_security(spec[key][index], "spec.%s[%d]" % (key, index), inherited,
                                                     annotations, container.name, grace)
-            container.seccomp_json = load_seccomp(container.security, seccomp_root or SECCOMP_ROOT)
+            container.seccomp_root = seccomp_root or SECCOMP_ROOT
+            container.seccomp_json = load_seccomp(container.security, container.seccomp_root)
             if host.get("host_pid"):
                 container.share = tuple(sorted(set(container.share) | {"pid"}))
             if host.get("host_ipc"):
@@ -835,8 +837,8 @@ def pod_spec_from_params(params: dict) -> PodSpec:
             if container.user and (container.security.get("user") or "group" in container.security):
                 raise PodkitError("%s: give the user either as user or as securityContext.runAsUser/runAsGroup,"
                                   " not both." % path)
-            container.seccomp_json = load_seccomp(container.security,
-                                                  params.get("seccomp_profile_root") or SECCOMP_ROOT)
+            container.seccomp_root = params.get("seccomp_profile_root") or SECCOMP_ROOT
+            container.seccomp_json = load_seccomp(container.security, container.seccomp_root)
     return pod
 
 

@@ -309,12 +309,13 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         # the configuration (and hash) of every other container is what it always was.
         config["env_fields"] = dict(spec.env_fields)
     # On every member, even empty: its absence tells the export that an older podkit made the container.
-    labels = {LABEL_ORIGIN: json.dumps(member_origin(config, spec.secret_env), sort_keys=True, separators=(",", ":"))}
+    labels = {LABEL_ORIGIN: json.dumps(member_origin(config, spec.secret_env, spec.seccomp_root), sort_keys=True, separators=(",", ":"))}
     return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
                   config=config, secret_env=tuple(spec.secret_env), seccomp_json=spec.seccomp_json, labels=labels)
 
 
-def member_origin(config: Dict[str, Any], secret_env: Sequence[str] = ()) -> Dict[str, Any]:
+def member_origin(config: Dict[str, Any], secret_env: Sequence[str] = (),
+                  seccomp_root: Optional[str] = None) -> Dict[str, Any]:
     """What the export needs and Docker's settings lose (io.podkit.origin): never a secret value.
 
     ``secret`` names the env variables whose values came from Secrets; ``fields`` the fieldRef and
@@ -339,6 +340,10 @@ def member_origin(config: Dict[str, Any], secret_env: Sequence[str] = ()) -> Dic
     if (config.get("security") or {}).get("non_root"):
         # runAsNonRoot is checked when the container is made; Docker keeps no trace of it.
         origin["non_root"] = True
+    localhost = (config.get("security") or {}).get("seccomp_localhost")
+    if localhost:
+        # Docker keeps the profile's JSON only, not the file it came from.
+        origin["seccomp"] = {"profile": localhost["profile"], "root": seccomp_root}
     post_start = (config.get("security") or {}).get("post_start")
     if post_start:
         origin["post_start"] = post_start

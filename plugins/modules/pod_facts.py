@@ -284,7 +284,8 @@ ansible_facts:
           description:
             - With O(as_manifest), the P(podkit.docker.pod#module) options that apply the manifest back
               as the pod is - C(sandbox_image) when it is not the default, C(cgroup_parent) when it is not
-              the pod's default; empty when the manifest alone says it all.
+              the pod's default, C(seccomp_profile_root) when a C(Localhost) seccomp profile was read from
+              another directory than the default; empty when the manifest alone says it all.
           returned: when O(as_manifest) is true
           type: dict
           sample: {sandbox_image: podkit/pause:latest}
