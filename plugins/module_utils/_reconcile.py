@@ -40,6 +40,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
+from ansible_collections.podkit.docker.plugins.module_utils._record import record_applied
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
@@ -49,7 +50,8 @@ NS_WORDS = {"net": "network", "ipc": "IPC", "pid": "PID"}
 
 
 def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
-                 secrets: Optional[set] = None, observed: Optional[PodState] = None) -> Dict[str, Any]:
+                 secrets: Optional[set] = None, observed: Optional[PodState] = None,
+                 record: bool = True) -> Dict[str, Any]:
     """podkit.docker.pod: one pod brought to its spec in one reconcile cycle.
 
     1. Parse the parameters into a PodSpec: bad input fails here, before the host is touched.
@@ -57,7 +59,9 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     2. Compute what is wanted (``want_pod``): the cgroup parent and its kubelet-derived limits, the
        sandbox, the init containers and the members, each with the canonical configuration its
        config hash is taken of.
-    3. Take the pod's host lock (released at the end; removed when the pod ends with nothing).
+    3. Take the pod's host lock (released at the end; removed when the pod ends with nothing), and
+       record the applied spec for podkit-guard (``_record``; absent forgets it; not in check mode,
+       nor when the guard itself repairs, ``record`` False).
     4. Pull the images whose pull policy is ``always`` (not in check mode): a pull that brings
        nothing new changes nothing, only a new image ID does.
     5. Observe (``observe``): the pod's containers with their namespace inodes (or ``observed``,
@@ -87,6 +91,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     else:
         wanted = None
     with pod_lock(pod) as lock:
+        if record and not check_mode:
+            record_applied(pod, params, state_name)
         if not check_mode and wanted is not None:
             refresh_images(client.api, wanted.images("always"))
         state = observe(client, pod, wanted, backend, observed)
