@@ -33,7 +33,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     ROLE_UNMANAGED)
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
     SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
-from ansible_collections.podkit.docker.plugins.module_utils._status import annotate, container_suffix, guard_line
+from ansible_collections.podkit.docker.plugins.module_utils._status import (
+    annotate, container_suffix, guard_line, read_guard_status)
 
 # Docker's HostConfig fields that join another container's namespace, in the order used to
 # find the container that owns a hand-made pod's namespaces.

@@ -22,7 +22,12 @@ systemd). The guard is the kubelet's sync loop in small:
    backs off a crash loop: the first start at once, each further one 10 s later, doubling to
    300 s, reset after 10 minutes without one. Rebuilding a pod (a new sandbox's namespaces, a
    missing member) is never delayed.
-7. Every repair is logged with pod, container, action and reason (stdout, which journald keeps
+7. Probes (``_probes``): each running member's startup, liveness and readiness probes are run
+   on their periods; a startup probe gates the others; a liveness (or startup) probe failing
+   ``failureThreshold`` times in a row restarts the container, the first time at once, then
+   after the crash-loop backoff above (the container is stopped meanwhile); readiness is kept
+   per container for pod_facts.
+8. Every repair is logged with pod, container, action and reason (stdout, which journald keeps
    under systemd; ``--log-file`` elsewhere); what the guard last did is kept in
    ``<state dir>/guard.json`` (running pid, version, last sync, last repair and repair count per
    container) for ``pod_facts``.
@@ -31,6 +36,7 @@ systemd). The guard is the kubelet's sync loop in small:
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import logging
 import os
@@ -44,9 +50,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._docker import DEFAULT_DOCKER_HOST, DockerError, connect
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
-from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_CONTAINER, LABEL_POD, LABEL_ROLE
+from ansible_collections.podkit.docker.plugins.module_utils._labels import (
+    LABEL_CONTAINER, LABEL_POD, LABEL_ROLE, member_name, sandbox_name)
+from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, run_probe
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
-from ansible_collections.podkit.docker.plugins.module_utils._record import read_record, recorded_pods, state_dir
+from ansible_collections.podkit.docker.plugins.module_utils._record import (
+    read_record, record_path, recorded_pods, state_dir)
+from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params
 from ansible_collections.podkit.docker.plugins.module_utils._status import STATUS_FILE
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import RUNNING_STATES
 
@@ -55,6 +65,7 @@ EVENTS = ("start", "die", "destroy", "health_status")
 RESYNC_SECONDS = 60
 DEBOUNCE = 0.2
 RETRY_SECONDS = 1.0
+PROBE_TICK = 0.5
 BACKOFF_FIRST = 10.0
 BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0
@@ -91,6 +102,10 @@ class PodRecord:
         self.last_repair = 0.0
         self.not_before = 0.0
         self.containers: Dict[str, Dict[str, Any]] = {}
+        self.spec: Any = None
+        self.spec_mtime = 0.0
+        self.probes: Dict[Tuple[str, str, str], ProbeState] = {}   # (container, instance, kind)
+        self.restarts: Dict[str, Dict[str, Any]] = {}             # container -> count, last, start_at, id
 
 
 class Guard:
@@ -161,7 +176,7 @@ class Guard:
             wake = min([next_resync] + [self.pods[p].not_before for p in dirty if p not in due])
             timeout = 0 if due else max(0.05, wake - time.time())
             try:
-                kind, value = self.events.get(timeout=min(timeout, 1.0) if not due else DEBOUNCE)
+                kind, value = self.events.get(timeout=min(timeout, PROBE_TICK) if not due else DEBOUNCE)
             except queue.Empty:
                 kind, value = "tick", None
             if kind == "lost":
@@ -182,6 +197,7 @@ class Guard:
             if time.time() >= next_resync:
                 self.resync("periodic")
                 next_resync = time.time() + self.resync_seconds
+            self.probe_all()
 
     @staticmethod
     def pod_of(event: Dict[str, Any]) -> Tuple[Optional[str], str]:
@@ -250,6 +266,132 @@ class Guard:
         self.write_status()
         return True
 
+    # -- probes
+
+    def probe_all(self) -> None:
+        """Run the probes that are due, in every recorded pod that runs; start what backoff held."""
+        changed = False
+        for pod, _params in recorded_pods(self.state_dir):
+            if self.client is None or self.stopping.is_set():
+                return
+            memory = self.pods.setdefault(pod, PodRecord())
+            try:
+                changed = self.probe_pod(pod, memory) or changed
+            except (PodkitError, DockerError) as exc:
+                log.debug("pod=%s probes skipped: %s", pod, exc)
+        if changed:
+            self.write_status()
+
+    def _spec(self, pod: str, memory: PodRecord) -> Any:
+        try:
+            mtime = os.stat(record_path(pod, self.state_dir)).st_mtime
+        except OSError:
+            return None
+        if memory.spec is None or mtime != memory.spec_mtime:
+            params = read_record(pod, self.state_dir)
+            if params is None or (params.get("state") or "present") not in RUNNING_STATES:
+                return None
+            memory.spec, memory.spec_mtime = pod_spec_from_params(params), mtime
+        return memory.spec
+
+    def probe_pod(self, pod: str, memory: PodRecord) -> bool:
+        spec = self._spec(pod, memory)
+        if spec is None or not any(c.probes for c in spec.containers):
+            return False
+        api = self.client.api
+        now = time.time()
+        changed = False
+        for key, held in list(memory.restarts.items()):
+            if held.get("start_at") and held["start_at"] <= now:
+                held["start_at"] = None
+                try:
+                    api.start(held["id"])
+                    log.info("repair pod=%s container=%s action=start reason=crash-loop backoff over trigger=probe",
+                             pod, key)
+                except DockerError as exc:
+                    log.warning("pod=%s container=%s start after backoff failed: %s", pod, key, exc)
+        sandbox = inspect_quiet(api, sandbox_name(pod))
+        sandbox_pid = int(((sandbox or {}).get("State") or {}).get("Pid") or 0)
+        for container in spec.containers:
+            if not container.probes:
+                continue
+            attrs = inspect_quiet(api, member_name(pod, container.name))
+            state = (attrs or {}).get("State") or {}
+            entry = memory.containers.setdefault(container.name, dict(repairs=0))
+            if not state.get("Running"):
+                if entry.get("ready") is not False:
+                    entry["ready"] = False
+                    changed = True
+                continue
+            instance = "%s@%s" % (attrs["Id"], state.get("StartedAt"))
+            started = _started(state.get("StartedAt")) or now
+            startup = self._probe_state(memory, container.name, instance, container.probes.get("startupProbe"), started)
+            if startup is not None and startup.ok is not True:
+                kinds = ["startupProbe"]
+            else:
+                kinds = [k for k in ("livenessProbe", "readinessProbe") if k in container.probes]
+            if "readinessProbe" not in container.probes:
+                ready = startup is None or startup.ok is True
+                if entry.get("ready") != ready:
+                    entry["ready"], changed = ready, True
+            for kind in kinds:
+                probe_state = self._probe_state(memory, container.name, instance, container.probes[kind], started)
+                if probe_state.next_run > now:
+                    continue
+                success, message = run_probe(probe_state.probe, api, attrs["Id"], sandbox_pid)
+                verdict = probe_state.record(success, message)
+                entry["last_probe"] = probe_state.last
+                if not success:
+                    log.info("probe pod=%s container=%s probe=%s failed (%d/%d): %s", pod, container.name, kind,
+                             probe_state.failures, probe_state.probe.failure_threshold, message)
+                if kind == "readinessProbe" and verdict is not None:
+                    entry["ready"], changed = verdict, True
+                    log.info("pod=%s container=%s ready=%s", pod, container.name, verdict)
+                if kind in ("livenessProbe", "startupProbe") and verdict is False:
+                    self.restart_failed(pod, memory, container.name, attrs["Id"], "%s failed: %s" % (kind, message))
+                    changed = True
+                    break
+        return changed
+
+    @staticmethod
+    def _probe_state(memory: PodRecord, key: str, instance: str, probe: Any, started: float) -> Optional[ProbeState]:
+        if probe is None:
+            return None
+        slot = (key, instance, probe.kind)
+        if slot not in memory.probes:
+            for old in [s for s in memory.probes if s[0] == key and s[1] != instance]:
+                del memory.probes[old]      # a new instance of the container starts its probes afresh
+            memory.probes[slot] = ProbeState(probe, started)
+        return memory.probes[slot]
+
+    def restart_failed(self, pod: str, memory: PodRecord, key: str, container_id: str, reason: str) -> None:
+        """Restart a container its probe failed, as the kubelet does: at once the first time, then after
+        the crash-loop backoff (stopped meanwhile, and the pod's repairs held so none starts it early)."""
+        now = time.time()
+        held = memory.restarts.setdefault(key, dict(count=0, last=0.0, start_at=None, id=container_id))
+        if now - held["last"] > BACKOFF_RESET:
+            held["count"] = 0
+        delay = backoff_delay(held["count"])
+        held.update(count=held["count"] + 1, last=now, id=container_id)
+        entry = memory.containers.setdefault(key, dict(repairs=0))
+        entry["repairs"] += 1
+        entry["ready"] = False
+        api = self.client.api
+        try:
+            if delay:
+                api.stop(container_id, timeout=1)
+                held["start_at"] = now + delay
+                memory.not_before = max(memory.not_before, now + delay + 1)
+                action = "stop, start in %ds (crash-loop backoff)" % delay
+            else:
+                api.restart(container_id, timeout=1)
+                action = "restart"
+        except DockerError as exc:
+            log.warning("pod=%s container=%s restart after a failed probe failed: %s", pod, key, exc)
+            return
+        entry["last_repair"] = dict(time=now, action=action, reason=reason, trigger="probe")
+        log.info("repair pod=%s container=%s action=%s reason=%s trigger=probe", pod, key, action, reason)
+
     # -- what pod_facts reads
 
     def write_status(self, running: bool = True) -> None:
@@ -267,6 +409,24 @@ class Guard:
             os.rename(temporary, os.path.join(self.state_dir, STATUS_FILE))
         except OSError as exc:
             log.warning("cannot write the guard's status in %s: %s", self.state_dir, exc)
+
+
+def inspect_quiet(api: Any, name: str) -> Optional[Dict[str, Any]]:
+    try:
+        return api.inspect_container(name)
+    except DockerError:
+        return None
+
+
+def _started(text: Optional[str]) -> Optional[float]:
+    """Docker's StartedAt (RFC 3339, nanoseconds) as seconds since the epoch."""
+    if not text or text.startswith("0001"):
+        return None
+    try:
+        head = text.split(".")[0].rstrip("Z")
+        return calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
 
 
 def main(argv: Optional[List[str]] = None) -> int:

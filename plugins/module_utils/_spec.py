@@ -17,12 +17,13 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible.module_utils.common.yaml import HAS_YAML, yaml_load
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
+from ansible_collections.podkit.docker.plugins.module_utils._probes import PROBE_FIELDS, parse_probes
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
     MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
 
@@ -90,6 +91,7 @@ class ContainerSpec:
     restart_policy: str = "Always"
     pull: str = "missing"
     init: bool = False
+    probes: Dict[str, Any] = field(default_factory=dict)     # kind -> _probes.Probe; run by podkit-guard
 
 
 @dataclass
@@ -366,7 +368,7 @@ def _parse_container_port(item, path, kubernetes):
 
 def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_restart: str, default_pull: str,
                      share_pid: bool) -> ContainerSpec:
-    allowed = _K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS
+    allowed = (_K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS) + PROBE_FIELDS
     _check_fields(item, allowed, path)
     if not item:
         raise PodkitError("%s must be a mapping with at least name and image." % path)
@@ -445,6 +447,7 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
         restart_policy="Never" if init else pod_restart,
         pull=pull,
         init=init,
+        probes=parse_probes(item, path, init),
     )
 
 

@@ -50,18 +50,20 @@ def guard_facts(status: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def annotate(host: Dict[str, Any], pods: Dict[str, Dict[str, Any]], status: Optional[Dict[str, Any]]) -> None:
-    """Add the guard to ``host`` and, to each container of ``pods``: ``ready`` (running, as
-    Kubernetes counts a container without a readiness probe), ``restart_count`` (Docker's restarts
-    plus the guard's repairs), ``last_probe`` and ``last_repair`` (None when there was none)."""
+    """Add the guard to ``host`` and, to each container of ``pods``: ``ready`` (running and, with a
+    readiness probe, passing it; without one running is ready, as in Kubernetes), ``restart_count``
+    (Docker's restarts plus the guard's repairs), ``last_probe`` and ``last_repair`` (None when
+    there was none)."""
     host["guard"] = guard_facts(status)
     known = (status or {}).get("pods") or {}
     for name, pod in pods.items():
         repaired = (known.get(name) or {}).get("containers") or {}
         for key, entry in (pod.get("containers") or {}).items():
             mine = repaired.get(key) or {}
-            entry["ready"] = entry.get("status") == "running"
+            # Running and, when the guard probes it, its readiness (or startup) probe passed.
+            entry["ready"] = entry.get("status") == "running" and mine.get("ready", True) is not False
             entry["restart_count"] = int(entry.get("restart_count") or 0) + int(mine.get("repairs") or 0)
-            entry["last_probe"] = None
+            entry["last_probe"] = mine.get("last_probe")
             entry["last_repair"] = mine.get("last_repair")
 
 

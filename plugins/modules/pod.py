@@ -39,8 +39,14 @@ description:
     C(spec.dnsConfig) (nameservers, searches, options), C(spec.hostAliases), C(spec.volumes) (C(hostPath) and
     C(emptyDir)), C(spec.resources) (pod-level); per container C(name), C(image), C(command), C(args),
     C(env) (C(name)/C(value)), C(ports), C(resources) (limits and requests of memory and cpu),
-    C(volumeMounts), C(workingDir), C(imagePullPolicy). Any other field is an error naming it, never
+    C(volumeMounts), C(workingDir), C(imagePullPolicy), C(livenessProbe), C(readinessProbe), C(startupProbe)
+    (C(exec), C(httpGet) (path, port), C(tcpSocket) (port) with Kubernetes' timing fields; run by podkit-guard,
+    see the P(podkit.docker.host#role) role). Any other field is an error naming it, never
     silently ignored. Quantities in a manifest follow Kubernetes rules only.
+  - Each applied pod's parameters are recorded in C(/var/lib/podkit/pods/<pod>.json) (the environment
+    variable C(PODKIT_STATE_DIR) moves it), a root-only file (0600 in a 0700 directory), since it holds
+    the values of secret env variables. podkit-guard repairs recorded pods between runs with them.
+    C(state=absent) deletes the record (the guard never brings the pod back); check mode writes nothing.
   - An C(emptyDir) volume is a Docker volume C(<pod>_<volume>) labelled with the pod (tmpfs for
     C(medium=Memory)), kept while the pod exists, removed with it.
   - Containers without the label C(io.podkit.pod=<pod>) are never changed; a name clash with one fails
@@ -74,7 +80,8 @@ options:
       - The pod's containers, with Kubernetes keys - C(name), C(image), C(command), C(args), C(env) (a list of
         C(name)/C(value), where C(secret=true) hides the value from results, or a dict), C(ports),
         C(resources) (C(limits)/C(requests) of C(memory) and C(cpu); Docker sizes such as C(512m) are accepted
-        too), C(volumeMounts), C(workingDir), C(imagePullPolicy); and podkit's C(user), C(share) (subset
+        too), C(volumeMounts), C(workingDir), C(imagePullPolicy), C(livenessProbe), C(readinessProbe),
+        C(startupProbe); and podkit's C(user), C(share) (subset
         of C(net), C(ipc), C(pid)), C(secret_env) (names of env variables to hide), C(pull).
     type: list
     elements: dict

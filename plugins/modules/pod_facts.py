@@ -230,8 +230,9 @@ ansible_facts:
               sandbox's - net, ipc, pid first), C(cgroup_paths) (controller to path as in C(/proc/<pid>/cgroup);
               the v2 line is C(unified)), C(limits) (as for C(cgroup)), C(usage) (C(memory_bytes)) and
               C(processes) (C(pid) and C(command) of every process in its cgroup).
-            - Also C(ready) (running; readiness probes are not run yet), C(restart_count) (Docker's restarts
-              plus podkit-guard's repairs of it), C(last_probe) (null until probes run) and C(last_repair)
+            - Also C(ready) (running and, with a readinessProbe, passing it as podkit-guard last ran it),
+              C(restart_count) (Docker's restarts plus podkit-guard's repairs of it), C(last_probe) (C(time),
+              C(probe), C(success), C(message) of the guard's last probe run, or null) and C(last_repair)
               (what podkit-guard last did to it - C(time), C(action), C(reason), C(trigger) - or null).
               The tree shows them after each container when a guard has run on the host.
           type: dict

@@ -3,6 +3,9 @@ a restarted sandbox or a killed pause process (members back in the new sandbox's
 namespaces, the published port answering), a member removed, the guard itself killed. A pod made
 absent is never brought back. Every guard here is scoped to the test's own record directory."""
 
+import json
+import os
+import stat
 import time
 
 import pytest
@@ -15,7 +18,9 @@ REPAIR_S = 5
 
 
 @pytest.fixture
-def guard(tmp_path):
+def guard(tmp_path, pod_name, pod_names):  # pylint: disable=unused-argument
+    # Asks for the pod fixtures so that it is stopped before they remove the pods: a running guard
+    # would rebuild a recorded pod as the fixture removes it.
     process = GuardProcess(tmp_path / "state")
     process.state_dir.mkdir(mode=0o700)
     yield process
@@ -103,3 +108,18 @@ def test_unrecorded_pod_left_alone(guard, docker_client, pod_name, pod_names):
     syncs = guard.status()["syncs"]
     guard.wait_synced(after=syncs, timeout=15)
     assert docker_client.containers.list(all=True, filters={"name": "^/%s_web$" % other}) == []
+
+
+def test_check_mode_records_nothing_and_the_record_is_root_only(guard, pod_name):
+    record = guard.state_dir / "pods" / ("%s.json" % pod_name)
+    args = dict(web_pod(pod_name, free_port()))
+    args["containers"][1] = dict(args["containers"][1], env={"TOKEN": "s3cret-16"}, secret_env=["TOKEN"])
+    guard.module("pod", check=True, **args)
+    assert not record.exists()
+    result = guard.module("pod", **args)
+    assert "s3cret-16" not in json.dumps(result)
+    info = os.stat(record)
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600)
+    assert stat.S_IMODE(os.stat(record.parent).st_mode) == 0o700
+    # The record holds what converge_pod needs again, secrets included (hence root-only).
+    assert json.loads(record.read_text())["params"]["containers"][1]["env"] == {"TOKEN": "s3cret-16"}
