@@ -524,7 +524,10 @@ def pod_facts(client: Any, host: Any, pod: str, containers: Optional[List[Any]] 
     group = groups.get(pod)
     if group is None:
         return None
-    return pod_entry(group, host)
+    entry = pod_entry(group, host)
+    # The guard's view of each container, as pod_facts reports it (the module returns this entry).
+    annotate({}, {pod: entry}, read_guard_status())
+    return entry
 
 
 def gather(client, names=None, include_unmanaged=False):
