@@ -345,7 +345,7 @@ class Guard:
                     log.info("probe pod=%s container=%s probe=%s failed (%d/%d): %s", pod, container.name, kind,
                              probe_state.failures, probe_state.probe.failure_threshold, message)
                 if kind == "readinessProbe" and verdict is not None:
-                    entry["ready"], changed = verdict, True
+                    entry["ready"], entry["ready_id"], changed = verdict, attrs["Id"], True
                     log.info("pod=%s container=%s ready=%s", pod, container.name, verdict)
                 if kind in ("livenessProbe", "startupProbe") and verdict is False:
                     self.restart_failed(pod, memory, container.name, attrs["Id"], "%s failed: %s" % (kind, message))

@@ -41,6 +41,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
 from ansible_collections.podkit.docker.plugins.module_utils._record import record_applied
+from ansible_collections.podkit.docker.plugins.module_utils._status import wait_ready
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
@@ -71,7 +72,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     7. Refuse when a container the plan creates would take the name of a foreign container.
     8. Apply the plan (``Applier``; not in check mode): limits raised first, sandbox, volumes,
        init containers run to completion in order, members (started together), limits lowered last.
-    9. Wait until the started members run (``wait``), failing with a log tail.
+    9. Wait until the started members run (``wait``), failing with a log tail; members with a
+       readiness probe until podkit-guard reports them ready.
     10. Report: the pod as pod_facts reads it, ``actions``, and the diff.
     """
     state_name = params.get("state") or "present"
@@ -90,6 +92,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         wanted = want_removal(pod, host, params.get("cgroup_parent") or (spec.sandbox.cgroup_parent if spec else None))
     else:
         wanted = None
+    probed: Dict[str, str] = {}
     with pod_lock(pod) as lock:
         if record and not check_mode:
             record_applied(pod, params, state_name)
@@ -107,10 +110,23 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
             if params.get("wait", True) and state_name not in ("absent", "stopped"):
                 applier.wait_running(plan.started_members(), params.get("wait_timeout") or 60)
             containers = applier.final_containers() if state_name != "absent" else None
+            if record and params.get("wait", True) and state_name in RUNNING_STATES and containers and any(
+                    "readinessProbe" in c.probes for c in spec.containers):
+                probed = _probed_ids(spec, containers)
         result: Dict[str, Any] = dict(pod=None)
         if not (state_name == "absent" and plan and not check_mode):
             result["pod"] = pod_facts(client, host, pod, containers=containers)
-        return report(result, state, plan, wanted.by_key() if wanted else {}, diff)
+        result = report(result, state, plan, wanted.by_key() if wanted else {}, diff)
+    if probed:
+        # Outside the lock: podkit-guard, which probes, may need it meanwhile to repair the pod.
+        wait_ready(pod, probed, params.get("wait_timeout") or 60)
+    return result
+
+
+def _probed_ids(spec: Any, containers: List[Dict[str, Any]]) -> Dict[str, str]:
+    """{name in the pod: container ID} of the members with a readiness probe."""
+    ids = dict((((c.get("Config") or {}).get("Labels") or {}).get(LABEL_CONTAINER), c["Id"]) for c in containers)
+    return dict((c.name, ids[c.name]) for c in spec.containers if "readinessProbe" in c.probes and c.name in ids)
 
 
 def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False) -> Dict[str, Any]:

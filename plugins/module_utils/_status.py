@@ -15,6 +15,7 @@ import os
 import time
 from typing import Any, Dict, Optional
 
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._record import state_dir
 
 STATUS_FILE = "guard.json"
@@ -87,3 +88,26 @@ def container_suffix(entry: Dict[str, Any]) -> str:
     if repair:
         text += ", last repair: %s (%s)" % (repair.get("action"), repair.get("reason") or repair.get("trigger"))
     return text
+
+
+def wait_ready(pod: str, wanted: Dict[str, str], timeout: float, given: Optional[str] = None) -> None:
+    """Until podkit-guard reports each container of ``wanted`` ({name in the pod: container ID})
+    ready by its readiness probe; PodkitError naming the ones that are not after ``timeout`` s."""
+    deadline = time.time() + timeout
+    while True:
+        status = read_guard_status(given) or {}
+        known = (((status.get("pods") or {}).get(pod) or {}).get("containers")) or {}
+        waiting = sorted(name for name, cid in wanted.items()
+                         if not (known.get(name, {}).get("ready") is True and known[name].get("ready_id") == cid))
+        if not waiting:
+            return
+        if time.time() >= deadline:
+            if not status.get("running"):
+                raise PodkitError("wait: the readiness of %s in pod %s is reported by podkit-guard, which is not running on "
+                                  "this host; run the podkit.docker.host role with podkit_host_guard: true, or set wait: "
+                                  "false." % (", ".join(waiting), pod))
+            last = dict((name, (known.get(name) or {}).get("last_probe")) for name in waiting)
+            raise PodkitError("wait: %s of pod %s not ready within %ss (wait_timeout); last readiness probes: %s"
+                              % (", ".join(waiting), pod, int(timeout),
+                                 "; ".join("%s: %s" % (n, (p or {}).get("message") or "not run yet") for n, p in last.items())))
+        time.sleep(0.5)

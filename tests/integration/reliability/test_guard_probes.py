@@ -68,11 +68,15 @@ def test_failing_liveness_restarts_with_growing_gaps(guard, docker_client, pod_n
 
 
 def test_failing_readiness_shows_not_ready(guard, docker_client, pod_name):
-    guard.module("pod", name=pod_name, sandbox_image=PAUSE_IMAGE, pull="never", containers=[
-        dict(name="web", image=BUSYBOX_IMAGE, command=HTTPD, readinessProbe=probe("/ready")),
-        dict(name="ok", image=BUSYBOX_IMAGE, command=["sh", "-c", "mkdir -p /w && echo y > /w/ready && exec httpd -f -p 8081 -h /w"],
-             readinessProbe=probe("/ready", httpGet=dict(path="/ready", port=8081)))])
     guard.start()
+    ok = dict(name="ok", image=BUSYBOX_IMAGE, command=["sh", "-c", "mkdir -p /w && echo y > /w/ready && exec httpd -f -p 8081 -h /w"],
+              readinessProbe=probe("/ready", httpGet=dict(path="/ready", port=8081)))
+    # wait: true waits for readiness as the guard reports it: "ok" passes, "web" never does.
+    failed = guard.module("pod", expect_fail=True, **dict(
+        name=pod_name, sandbox_image=PAUSE_IMAGE, pull="never", wait_timeout=8, containers=[
+            dict(name="web", image=BUSYBOX_IMAGE, command=HTTPD, readinessProbe=probe("/ready")), ok]))
+    assert failed["msg"].startswith("wait: web of pod %s not ready within 8s (wait_timeout)" % pod_name), failed["msg"]
+    assert "404" in failed["msg"], failed["msg"]
 
     def ready():
         facts = guard.module("pod_facts", name=[pod_name])["ansible_facts"]
