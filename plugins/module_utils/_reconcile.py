@@ -45,6 +45,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_loc
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
+from ansible_collections.podkit.docker.plugins.module_utils._record import record_applied
+from ansible_collections.podkit.docker.plugins.module_utils._status import wait_ready
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
@@ -59,7 +61,8 @@ MEMBER_THREADS = 8
 
 def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
                  secrets: Optional[set] = None, observed: Optional[PodState] = None,
-                 host: Optional[HostCgroups] = None) -> Dict[str, Any]:
+                 host: Optional[HostCgroups] = None,
+                 record: bool = True) -> Dict[str, Any]:
     """podkit.docker.pod: one pod brought to its spec in one reconcile cycle.
 
     1. Parse the parameters into a PodSpec: bad input fails here, before the host is touched.
@@ -67,7 +70,9 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     2. Compute what is wanted (``want_pod``): the cgroup parent and its kubelet-derived limits, the
        sandbox, the init containers and the members, each with the canonical configuration its
        config hash is taken of.
-    3. Take the pod's host lock (released at the end; removed when the pod ends with nothing).
+    3. Take the pod's host lock (released at the end; removed when the pod ends with nothing), and
+       record the applied spec for podkit-guard (``_record``; absent forgets it; not in check mode,
+       nor when the guard itself repairs, ``record`` False).
     4. Pull the images whose pull policy is ``always`` (not in check mode): a pull that brings
        nothing new changes nothing, only a new image ID does.
     5. Observe (``observe``): the pod's containers with their namespace inodes, the pod's
@@ -80,7 +85,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     7. Refuse when a container the plan creates would take the name of a foreign container.
     8. Apply the plan (``Applier``; not in check mode): limits raised first, sandbox, volumes,
        init containers run to completion in order, members (started together), limits lowered last.
-    9. Wait until the started members run (``wait``), failing with a log tail.
+    9. Wait until the started members run (``wait``), failing with a log tail; members with a
+       readiness probe until podkit-guard reports them ready.
     10. Report: the pod as pod_facts reads it, ``actions``, and the diff.
     """
     state_name = params.get("state") or "present"
@@ -101,7 +107,10 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         wanted = want_removal(pod, host, params.get("cgroup_parent") or (spec.sandbox.cgroup_parent if spec else None))
     else:
         wanted = None
+    probed: Dict[str, str] = {}
     with pod_lock(pod) as lock:
+        if record and not check_mode:
+            record_applied(pod, params, state_name)
         if not check_mode and wanted is not None:
             refresh_images(client.api, wanted.images("always"), wanted.pull_auths)
         if observed is not None and not still_current(client, observed):
@@ -119,6 +128,9 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
             if params.get("wait", True) and state_name not in ("absent", "stopped"):
                 applier.wait_running(plan.started_members(), params.get("wait_timeout") or 60)
             containers = applier.final_containers() if state_name != "absent" else None
+            if record and params.get("wait", True) and state_name in RUNNING_STATES and containers and any(
+                    "readinessProbe" in c.probes for c in spec.containers):
+                probed = _probed_ids(spec, containers)
         result: Dict[str, Any] = dict(pod=None)
         if spec is not None and spec.warnings:
             result["warnings"] = list(spec.warnings)
@@ -126,7 +138,17 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
             result["namespace"] = spec.namespace
         if not (state_name == "absent" and plan and not check_mode):
             result["pod"] = pod_facts(client, host, pod, containers=containers)
-        return report(result, state, plan, wanted.by_key() if wanted else {}, diff)
+        result = report(result, state, plan, wanted.by_key() if wanted else {}, diff)
+    if probed:
+        # Outside the lock: podkit-guard, which probes, may need it meanwhile to repair the pod.
+        wait_ready(pod, probed, params.get("wait_timeout") or 60)
+    return result
+
+
+def _probed_ids(spec: Any, containers: List[Dict[str, Any]]) -> Dict[str, str]:
+    """{name in the pod: container ID} of the members with a readiness probe."""
+    ids = dict((((c.get("Config") or {}).get("Labels") or {}).get(LABEL_CONTAINER), c["Id"]) for c in containers)
+    return dict((c.name, ids[c.name]) for c in spec.containers if "readinessProbe" in c.probes and c.name in ids)
 
 
 def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False) -> Dict[str, Any]:

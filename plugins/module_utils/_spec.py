@@ -31,6 +31,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._pullauth import pul
 from ansible_collections.podkit.docker.plugins.module_utils._security import (
     container_security, grace_period, pod_security)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import FILE_KINDS, FileVolume
+from ansible_collections.podkit.docker.plugins.module_utils._probes import PROBE_FIELDS, parse_probes
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
     MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
 
@@ -109,6 +110,7 @@ class ContainerSpec:
     sidecar: bool = False                    # an init container with restartPolicy Always
     # securityContext, stdin/tty, stop signal and timeout as Docker takes them (_security); {}: none.
     security: Dict[str, Any] = field(default_factory=dict)
+    probes: Dict[str, Any] = field(default_factory=dict)     # kind -> _probes.Probe; run by podkit-guard
 
 
 @dataclass
@@ -417,7 +419,7 @@ def _parse_container_port(item, path, kubernetes):
 
 def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_restart: str, default_pull: str,
                      share_pid: bool, ctx: Optional[PodContext] = None) -> ContainerSpec:
-    allowed = _K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS
+    allowed = (_K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS) + PROBE_FIELDS
     if init:
         # A native sidecar: an init container that keeps running (restartPolicy: Always).
         allowed = allowed + ("restartPolicy",)
@@ -516,6 +518,7 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
         sidecar=sidecar,
         config_sources=list(sources.used),
         warnings=skipped,
+        probes=parse_probes(item, path, init),
     )
 
 

@@ -44,7 +44,9 @@ description:
     C(spec.resources) (pod-level), C(spec.securityContext), C(spec.hostNetwork), C(spec.hostPID), C(spec.hostIPC),
     C(spec.hostUsers) (true only), C(spec.terminationGracePeriodSeconds), C(spec.imagePullSecrets); per container C(name), C(image), C(command), C(args),
     C(env) (C(name)/C(value)), C(ports), C(resources) (limits and requests of memory and cpu),
-    C(volumeMounts), C(workingDir), C(imagePullPolicy), C(securityContext), C(stdin), C(stdinOnce), C(tty),
+    C(volumeMounts), C(workingDir), C(imagePullPolicy), C(livenessProbe), C(readinessProbe), C(startupProbe)
+    (C(exec), C(httpGet) (path, port), C(tcpSocket) (port) with Kubernetes' timing fields; run by podkit-guard,
+    see the P(podkit.docker.host#role) role), C(securityContext), C(stdin), C(stdinOnce), C(tty),
     C(lifecycle) (C(stopSignal), C(postStart), C(preStop)), C(envFrom) (C(configMapRef), C(secretRef), C(prefix));
     C(env[].valueFrom) - C(configMapKeyRef) and C(secretKeyRef) (C(optional) honoured - the variable is then not
     set), C(fieldRef) (C(metadata.name), C(metadata.namespace), C(metadata.uid) (made of the sandbox's ID),
@@ -55,6 +57,10 @@ description:
     and C(args) are expanded as Kubernetes does (C($$) escapes a C($); an undefined name is kept as
     written). Any other field is an error naming it, never
     silently ignored. Quantities in a manifest follow Kubernetes rules only.
+  - Each applied pod's parameters are recorded in C(/var/lib/podkit/pods/<pod>.json) (the environment
+    variable C(PODKIT_STATE_DIR) moves it), a root-only file (0600 in a 0700 directory), since it holds
+    the values of secret env variables. podkit-guard repairs recorded pods between runs with them.
+    C(state=absent) deletes the record (the guard never brings the pod back); check mode writes nothing.
   - An C(emptyDir) volume is a Docker volume C(<pod>_<volume>) labelled with the pod (tmpfs for
     C(medium=Memory)), kept while the pod exists, removed with it.
   - C(configMap), C(secret), C(downwardAPI) and C(projected) volumes (C(items), C(defaultMode), C(optional)) are
@@ -126,7 +132,8 @@ options:
       - The pod's containers, with Kubernetes keys - C(name), C(image), C(command), C(args), C(env) (a list of
         C(name)/C(value), where C(secret=true) hides the value from results, or a dict), C(ports),
         C(resources) (C(limits)/C(requests) of C(memory) and C(cpu); Docker sizes such as C(512m) are accepted
-        too), C(volumeMounts), C(workingDir), C(imagePullPolicy); and podkit's C(user), C(share) (subset
+        too), C(volumeMounts), C(workingDir), C(imagePullPolicy), C(livenessProbe), C(readinessProbe),
+        C(startupProbe); and podkit's C(user), C(share) (subset
         of C(net), C(ipc), C(pid)), C(secret_env) (names of env variables to hide), C(pull).
     type: list
     elements: dict
@@ -199,7 +206,9 @@ options:
     type: dict
   wait:
     description:
-      - Return only when the members started by this run are running.
+      - Return only when the members started by this run are running, and, when the run changed the pod,
+        its members with a C(readinessProbe) are ready as podkit-guard reports them (the guard runs the
+        probes; without a running guard the run fails after O(wait_timeout) saying so).
     type: bool
     default: true
   wait_timeout:

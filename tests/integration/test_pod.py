@@ -284,8 +284,8 @@ def _bad(pod):
     case["kind"] = "Deployment"
     cases["unknown kind"] = (case, "kind")
     case = copy.deepcopy(base)
-    case["spec"]["containers"][0]["livenessProbe"] = {"exec": {"command": ["true"]}}
-    cases["unsupported field"] = (case, "livenessProbe")
+    case["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    cases["unsupported field"] = (case, "securityContext")
     case = copy.deepcopy(base)
     case["spec"]["containers"][0]["resources"]["limits"]["memory"] = "1Mi"
     cases["memory below minimum"] = (case, "memory")

@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Desired state on the host: each pod's applied spec, recorded for podkit-guard.
+
+A record is the pod module's parameters after option parsing, enough for ``converge_pod`` to
+run again: the guard repairs a pod with exactly what the last playbook asked for. Records live
+in ``<state dir>/pods/<pod>.json`` (state dir ``/var/lib/podkit``, or ``PODKIT_STATE_DIR``).
+They hold the values of secret env variables, as the engine's own container configs do, and
+are protected as the engine protects those: the directory is 0700 and each file 0600, owned
+by root. Writes are atomic (a temporary file renamed), so the guard never reads half a record.
+
+The record is written under the pod lock, before the plan is applied, so a guard that waits
+on the lock reads the spec the playbook is applying. ``state: absent`` deletes it first.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+
+STATE_DIR = "/var/lib/podkit"
+STATE_DIR_ENV = "PODKIT_STATE_DIR"
+RECORD_VERSION = 1
+# Connection options belong to whoever runs the converge (a playbook or the guard), not to the pod.
+NOT_RECORDED = ("docker_host", "timeout")
+
+
+def state_dir(given: Optional[str] = None) -> str:
+    return given or os.environ.get(STATE_DIR_ENV) or STATE_DIR
+
+
+def records_dir(given: Optional[str] = None) -> str:
+    return os.path.join(state_dir(given), "pods")
+
+
+def record_path(pod: str, given: Optional[str] = None) -> str:
+    return os.path.join(records_dir(given), "%s.json" % pod)
+
+
+def _private_dir(path: str) -> None:
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def write_record(pod: str, params: Dict[str, Any], given: Optional[str] = None) -> str:
+    """Record ``params`` as the applied spec of ``pod`` (0600 in a 0700 directory); the path."""
+    directory = records_dir(given)
+    body = dict(version=RECORD_VERSION, pod=pod,
+                params=dict((k, v) for k, v in params.items() if k not in NOT_RECORDED))
+    try:
+        _private_dir(state_dir(given))
+        _private_dir(directory)
+        handle, temporary = tempfile.mkstemp(prefix=".%s." % pod, dir=directory)
+        try:
+            with os.fdopen(handle, "w") as stream:
+                json.dump(body, stream, sort_keys=True)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, 0o600)
+            os.rename(temporary, record_path(pod, given))
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise
+    except OSError as exc:
+        raise PodkitError("cannot record the spec of pod %s in %s: %s; run the module as root (become: true), "
+                          "or point %s at a directory it may write." % (pod, directory, exc.strerror, STATE_DIR_ENV))
+    return record_path(pod, given)
+
+
+def delete_record(pod: str, given: Optional[str] = None) -> bool:
+    """Forget ``pod``: the guard will never bring it back. True when a record was there."""
+    try:
+        os.unlink(record_path(pod, given))
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise PodkitError("cannot delete the record of pod %s (%s): %s; run the module as root (become: true)."
+                          % (pod, record_path(pod, given), exc.strerror))
+    return True
+
+
+def read_record(pod: str, given: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """The recorded parameters of ``pod``, or None when it has no (readable, whole) record."""
+    try:
+        with open(record_path(pod, given)) as stream:
+            body = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict) or body.get("pod") != pod or not isinstance(body.get("params"), dict):
+        return None
+    return body["params"]
+
+
+def recorded_pods(given: Optional[str] = None) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """(pod, params) for every record, in name order."""
+    try:
+        names = sorted(os.listdir(records_dir(given)))
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(".") or not name.endswith(".json"):
+            continue
+        pod = name[:-len(".json")]
+        params = read_record(pod, given)
+        if params is not None:
+            yield pod, params
+
+
+def record_applied(pod: str, params: Dict[str, Any], state_name: str) -> None:
+    """What ``converge_pod`` calls under the pod lock before applying: absent forgets the pod,
+    any other state records it (the guard repairs only pods whose recorded state runs)."""
+    if state_name == "absent":
+        delete_record(pod)
+    else:
+        write_record(pod, params)

@@ -1,0 +1,90 @@
+"""podkit-guard's pure parts: the pod records (files and modes), the crash-loop backoff, reading
+converge_pod's actions and Docker's events."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.podkit.docker.plugins.module_utils import _guard, _record, _status
+
+
+def test_record_written_root_only_and_read_back(tmp_path):
+    params = dict(name="web", state="present", docker_host="unix:///x.sock", timeout=5,
+                  containers=[dict(name="app", image="i", env=dict(TOKEN="s3cret"), secret_env=["TOKEN"])])
+    path = _record.write_record("web", params, str(tmp_path))
+    assert stat.S_IMODE(os.stat(tmp_path / "pods").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o700
+    # Connection options are the runner's, not the pod's.
+    assert _record.read_record("web", str(tmp_path)) == dict(
+        name="web", state="present", containers=params["containers"])
+    assert list(_record.recorded_pods(str(tmp_path))) == [("web", _record.read_record("web", str(tmp_path)))]
+    assert os.listdir(tmp_path / "pods") == ["web.json"]     # no temporary file left
+
+
+def test_record_deleted_and_absent_forgets(tmp_path, monkeypatch):
+    monkeypatch.setenv("PODKIT_STATE_DIR", str(tmp_path))
+    _record.record_applied("web", dict(name="web"), "present")
+    assert _record.read_record("web") == dict(name="web")
+    _record.record_applied("web", dict(name="web", state="absent"), "absent")
+    assert _record.read_record("web") is None
+    assert _record.delete_record("web") is False
+
+
+def test_a_broken_or_foreign_record_is_no_record(tmp_path):
+    (tmp_path / "pods").mkdir()
+    (tmp_path / "pods" / "half.json").write_text('{"pod": "half", "par')
+    (tmp_path / "pods" / "other.json").write_text(json.dumps(dict(pod="someone-else", params={})))
+    (tmp_path / "pods" / ".web.tmp").write_text("{}")
+    assert list(_record.recorded_pods(str(tmp_path))) == []
+
+
+def test_record_refused_names_the_fix(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(_record.PodkitError, match="PODKIT_STATE_DIR"):
+        _record.write_record("web", {}, str(tmp_path / "file"))
+
+
+@pytest.mark.parametrize("restarts, delay", [(0, 0), (1, 10), (2, 20), (3, 40), (5, 160), (6, 300), (30, 300)])
+def test_crash_loop_backoff(restarts, delay):
+    """After the n-th restart in a row, the next waits 10 s doubling to 300 s (the first: none)."""
+    assert _guard.backoff_delay(restarts) == delay
+
+
+def test_repair_lines():
+    assert _guard.repair_lines(["recreate app: stale network namespace", "create sidecar", "start sandbox: not running",
+                                "run init setup: sandbox restarted", "create cgroup /podkit/pod-web"]) == [
+        ("app", "recreate", "stale network namespace"), ("sidecar", "create", ""), ("sandbox", "start", "not running"),
+        ("setup", "run", "sandbox restarted"), ("cgroup /podkit/pod-web", "create", "")]
+
+
+def test_events_name_the_pod():
+    event = {"Type": "container", "Action": "health_status: unhealthy",
+             "Actor": {"Attributes": {"io.podkit.pod": "web", "io.podkit.container": "app"}}}
+    assert _guard.Guard.pod_of(event) == ("web", "event health_status: unhealthy app")
+    assert _guard.Guard.pod_of(dict(event, Action="exec_start: sh"))[0] is None
+    assert _guard.Guard.pod_of({"Action": "die", "Actor": {"Attributes": {"name": "x"}}})[0] is None
+
+
+def test_status_of_a_dead_guard_is_not_running(tmp_path):
+    (tmp_path / "guard.json").write_text(json.dumps(dict(pid=2 ** 22 + 7, running=True, version="0.1.0")))
+    assert _status.read_guard_status(str(tmp_path))["running"] is False
+    assert _status.read_guard_status(str(tmp_path / "none")) is None
+    assert _status.guard_line(_status.guard_facts(_status.read_guard_status(str(tmp_path)))) == \
+        "guard: not running (podkit-guard 0.1.0)"
+
+
+def test_facts_and_tree_show_the_guard_and_each_containers_repairs():
+    status = dict(running=True, pid=os.getpid(), version="0.1.0", last_sync=100.0, pods=dict(web=dict(containers=dict(
+        app=dict(repairs=2, last_repair=dict(action="recreate", reason="stale network namespace", trigger="x"))))))
+    host, pods = {}, dict(web=dict(containers=dict(app=dict(status="running"), sidecar=dict(status="exited"))))
+    _status.annotate(host, pods, status)
+    assert host["guard"] == dict(running=True, installed=True, version="0.1.0", pid=os.getpid(), last_sync=100.0)
+    app, sidecar = pods["web"]["containers"]["app"], pods["web"]["containers"]["sidecar"]
+    assert (app["ready"], app["restart_count"], app["last_repair"]["reason"]) == (True, 2, "stale network namespace")
+    assert (sidecar["ready"], sidecar["restart_count"], sidecar["last_repair"]) == (False, 0, None)
+    assert _status.container_suffix(app) == ", ready, restarts 2, last repair: recreate (stale network namespace)"
+    assert _status.guard_line(host["guard"], now=130.0) == \
+        "guard: running, pid %d, podkit-guard 0.1.0, last sync 30s ago" % os.getpid()
