@@ -20,10 +20,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import ConfigSet
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, check_fields
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import parse_cpu, parse_memory
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
@@ -55,16 +55,6 @@ class EnvSources:
     used: List[str] = field(default_factory=list)
 
 
-def _check(obj: Any, allowed: Tuple[str, ...], path: str) -> Dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise PodkitError("%s must be a mapping." % path)
-    for key in obj:
-        if key not in allowed:
-            raise PodkitError("%s.%s is not supported by podkit; remove it (supported here: %s)."
-                              % (path, key, ", ".join(allowed)))
-    return obj
-
-
 def _name(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value:
         raise PodkitError("%s is required (a string)." % path)
@@ -89,11 +79,11 @@ def env_from(items: Any, path: str, ctx: PodContext, out: EnvSources) -> List[st
         raise PodkitError("%s must be a list." % path)
     for index, item in enumerate(items):
         where = "%s[%d]" % (path, index)
-        _check(item, ("configMapRef", "secretRef", "prefix"), where)
+        check_fields(item, ("configMapRef", "secretRef", "prefix"), where, required=True)
         kinds = [k for k in ("configMapRef", "secretRef") if k in item]
         if len(kinds) != 1:
             raise PodkitError("%s: give exactly one of configMapRef or secretRef." % where)
-        ref = _check(item[kinds[0]], ("name", "optional"), "%s.%s" % (where, kinds[0]))
+        ref = check_fields(item[kinds[0]], ("name", "optional"), "%s.%s" % (where, kinds[0]), required=True)
         kind = "Secret" if kinds[0] == "secretRef" else "ConfigMap"
         name = _name(ref.get("name"), "%s.%s.name" % (where, kinds[0]))
         found = ctx.configs.find(kind, name, _optional(ref.get("optional"), where + ".optional"),
@@ -125,14 +115,14 @@ def _use(out: EnvSources, kind: str, name: str) -> None:
 
 def value_from(name: str, source: Any, where: str, ctx: PodContext, container: str, out: EnvSources) -> None:
     """One ``env[].valueFrom`` into ``out`` (nothing for a missing optional key)."""
-    source = _check(source, ("configMapKeyRef", "secretKeyRef", "fieldRef", "resourceFieldRef"), where)
+    source = check_fields(source, ("configMapKeyRef", "secretKeyRef", "fieldRef", "resourceFieldRef"), where, required=True)
     if len(source) != 1:
         raise PodkitError("%s: give exactly one of configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef."
                           % where)
     kind_key, ref = next(iter(source.items()))
     path = "%s.%s" % (where, kind_key)
     if kind_key in ("configMapKeyRef", "secretKeyRef"):
-        ref = _check(ref, ("name", "key", "optional"), path)
+        ref = check_fields(ref, ("name", "key", "optional"), path, required=True)
         kind = "Secret" if kind_key == "secretKeyRef" else "ConfigMap"
         optional = _optional(ref.get("optional"), path + ".optional")
         source_name = _name(ref.get("name"), path + ".name")
@@ -150,7 +140,7 @@ def value_from(name: str, source: Any, where: str, ctx: PodContext, container: s
         if kind == "Secret" and name not in out.secret:
             out.secret.append(name)
     elif kind_key == "fieldRef":
-        ref = _check(ref, ("fieldPath", "apiVersion"), path)
+        ref = check_fields(ref, ("fieldPath", "apiVersion"), path, required=True)
         field_path = _name(ref.get("fieldPath"), path + ".fieldPath")
         value = _field_value(field_path, ctx)
         if value is None:
@@ -164,7 +154,7 @@ def value_from(name: str, source: Any, where: str, ctx: PodContext, container: s
         else:
             out.env[name] = value
     else:
-        ref = _check(ref, ("containerName", "resource", "divisor"), path)
+        ref = check_fields(ref, ("containerName", "resource", "divisor"), path, required=True)
         resource = _name(ref.get("resource"), path + ".resource")
         if resource not in _RESOURCES:
             raise PodkitError("%s.resource: %r is not supported; use one of %s." % (path, resource, ", ".join(_RESOURCES)))

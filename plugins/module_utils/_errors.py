@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import traceback
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Sequence
 
 
 class PodkitError(Exception):
@@ -39,3 +39,18 @@ def fail(module: Any, error: PodkitError, **result: Any) -> None:
     """Report a PodkitError through the module, keeping what was already done in ``result``."""
     result.update(error.details)
     module.fail_json(msg=error.msg, **result)
+
+
+def check_fields(obj: Any, allowed: Sequence[str], path: str, what: str = "mapping",
+                 required: bool = False) -> Dict[str, Any]:
+    """``obj`` as a mapping whose keys are all in ``allowed``; an error naming ``path`` and the field
+    otherwise. None is an empty mapping unless ``required``."""
+    if obj is None and not required:
+        return {}
+    if not isinstance(obj, dict):
+        raise PodkitError("%s must be a %s, got %s." % (path, what, type(obj).__name__))
+    for key in obj:
+        if key not in allowed:
+            raise PodkitError("%s.%s is not supported by podkit; remove it (supported here: %s)."
+                              % (path, key, ", ".join(allowed)))
+    return obj

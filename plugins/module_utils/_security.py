@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, check_fields
 
 POD_SECURITY_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "supplementalGroups", "fsGroup", "sysctls",
                        "seccompProfile", "appArmorProfile", "fsGroupChangePolicy", "supplementalGroupsPolicy")
@@ -38,18 +38,6 @@ _SIGNALS = ("SIGABRT", "SIGALRM", "SIGBUS", "SIGCHLD", "SIGCONT", "SIGFPE", "SIG
             "SIGKILL", "SIGPIPE", "SIGPROF", "SIGPWR", "SIGQUIT", "SIGSEGV", "SIGSTKFLT", "SIGSTOP", "SIGSYS",
             "SIGTERM", "SIGTRAP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGUSR1", "SIGUSR2", "SIGVTALRM",
             "SIGWINCH", "SIGXCPU", "SIGXFSZ")
-
-
-def _check(obj: Any, allowed: Tuple[str, ...], path: str) -> Dict[str, Any]:
-    if obj is None:
-        return {}
-    if not isinstance(obj, dict):
-        raise PodkitError("%s must be a mapping." % path)
-    for key in obj:
-        if key not in allowed:
-            raise PodkitError("%s.%s is not supported by podkit; remove it (supported here: %s)."
-                              % (path, key, ", ".join(allowed)))
-    return obj
 
 
 def _id(value: Any, path: str) -> Optional[int]:
@@ -70,7 +58,7 @@ def _flag(value: Any, path: str) -> Optional[bool]:
 
 def _profile(value: Any, path: str, kind: str) -> Optional[str]:
     """A seccompProfile/appArmorProfile as Docker's security option, None for the runtime's default."""
-    profile = _check(value, ("type", "localhostProfile"), path)
+    profile = check_fields(value, ("type", "localhostProfile"), path)
     if not profile:
         return None
     ptype = profile.get("type")
@@ -93,7 +81,7 @@ def _profile(value: Any, path: str, kind: str) -> Optional[str]:
 
 def pod_security(pod_context: Any, spec: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(the pod-level settings every container inherits, the sandbox's ``host`` settings)."""
-    ctx = _check(pod_context, POD_SECURITY_FIELDS, "spec.securityContext")
+    ctx = check_fields(pod_context, POD_SECURITY_FIELDS, "spec.securityContext")
     inherited: Dict[str, Any] = {}
     for key in ("runAsUser", "runAsGroup", "fsGroup"):
         value = _id(ctx.get(key), "spec.securityContext.%s" % key)
@@ -116,7 +104,7 @@ def pod_security(pod_context: Any, spec: Dict[str, Any]) -> Tuple[Dict[str, Any]
     sysctls = {}
     for index, item in enumerate(ctx.get("sysctls") or []):
         where = "spec.securityContext.sysctls[%d]" % index
-        _check(item, ("name", "value"), where)
+        check_fields(item, ("name", "value"), where)
         name = item.get("name")
         if not isinstance(name, str) or not _SYSCTL.match(name):
             raise PodkitError("%s.name: %r is not a sysctl name." % (where, name))
@@ -139,7 +127,7 @@ def pod_security(pod_context: Any, spec: Dict[str, Any]) -> Tuple[Dict[str, Any]
 def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any], annotations: Dict[str, str],
                        name: str, grace: Optional[int]) -> Dict[str, Any]:
     """The ``security`` configuration of one container (keys only for what is set)."""
-    ctx = _check(item.get("securityContext"), CONTAINER_SECURITY_FIELDS, path + ".securityContext")
+    ctx = check_fields(item.get("securityContext"), CONTAINER_SECURITY_FIELDS, path + ".securityContext")
     where = path + ".securityContext"
     result: Dict[str, Any] = {}
     uid = _id(ctx.get("runAsUser"), where + ".runAsUser")
@@ -161,7 +149,7 @@ def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any
         if uid == 0:
             raise PodkitError("%s.runAsNonRoot: true contradicts runAsUser: 0." % where)
         result["non_root"] = True
-    caps = _check(ctx.get("capabilities"), ("add", "drop"), where + ".capabilities")
+    caps = check_fields(ctx.get("capabilities"), ("add", "drop"), where + ".capabilities")
     for key in ("add", "drop"):
         values = caps.get(key)
         if values is None:
@@ -202,7 +190,7 @@ def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any
     for key in ("stdin", "tty", "stdinOnce"):
         if _flag(item.get(key), "%s.%s" % (path, key)):
             result[key.lower()] = True
-    lifecycle = _check(item.get("lifecycle"), ("stopSignal", "postStart", "preStop"), path + ".lifecycle")
+    lifecycle = check_fields(item.get("lifecycle"), ("stopSignal", "postStart", "preStop"), path + ".lifecycle")
     for hook, key in (("postStart", "post_start"), ("preStop", "pre_stop")):
         if lifecycle.get(hook) is not None:
             result[key] = _hook(lifecycle[hook], "%s.lifecycle.%s" % (path, hook))
@@ -218,16 +206,16 @@ def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any
 
 def _hook(handler: Any, where: str) -> Dict[str, Any]:
     """A postStart/preStop handler: exec (run in the container) or sleep (podkit waits)."""
-    handler = _check(handler, ("exec", "sleep", "httpGet", "tcpSocket"), where)
+    handler = check_fields(handler, ("exec", "sleep", "httpGet", "tcpSocket"), where)
     if len(handler) != 1:
         raise PodkitError("%s: give exactly one of exec or sleep." % where)
     if "exec" in handler:
-        command = _check(handler["exec"], ("command",), where + ".exec").get("command")
+        command = check_fields(handler["exec"], ("command",), where + ".exec").get("command")
         if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
             raise PodkitError("%s.exec.command must be a non-empty list of strings." % where)
         return {"exec": list(command)}
     if "sleep" in handler:
-        seconds = _check(handler["sleep"], ("seconds",), where + ".sleep").get("seconds")
+        seconds = check_fields(handler["sleep"], ("seconds",), where + ".sleep").get("seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
             raise PodkitError("%s.sleep.seconds must be a number of seconds." % where)
         return {"sleep": seconds}

@@ -24,7 +24,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._configdata import (
     ConfigSet, load_documents, secret_texts, split_documents)
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import (
     RESOURCE_PREFIX, EnvSources, PodContext, env_from, value_from)
-from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, check_fields
 from ansible_collections.podkit.docker.plugins.module_utils._hostless import DEFAULT_VALIDATE, judge, strip_hostless
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import pull_auths
@@ -219,18 +219,6 @@ def _validate_container_name(name, field):
     return name
 
 
-def _check_fields(obj, allowed, path, what="mapping"):
-    if obj is None:
-        return {}
-    if not isinstance(obj, dict):
-        raise PodkitError("%s must be a %s, got %s." % (path, what, type(obj).__name__))
-    for key in obj:
-        if key not in allowed:
-            raise PodkitError("%s.%s is not supported by podkit; remove it (supported here: %s)."
-                              % (path, key, ", ".join(allowed)))
-    return obj
-
-
 def _list(value, path):
     if value is None:
         return []
@@ -328,10 +316,10 @@ def _check_ip(text, field):
 
 def _parse_resources(obj: object, path: str, kubernetes: bool) -> Resources:
     """resources: {limits: {memory, cpu}, requests: {memory, cpu}}; a request defaults to its limit."""
-    obj = _check_fields(obj, ("limits", "requests"), path)
+    obj = check_fields(obj, ("limits", "requests"), path)
     result = Resources()
     for section in ("limits", "requests"):
-        values = _check_fields(obj.get(section), ("memory", "cpu"), "%s.%s" % (path, section))
+        values = check_fields(obj.get(section), ("memory", "cpu"), "%s.%s" % (path, section))
         for key, value in values.items():
             where = "%s.%s.%s" % (path, section, key)
             if key == "memory":
@@ -369,7 +357,7 @@ def _parse_env(value: object, path: str, kubernetes: bool, ctx: Optional[PodCont
         paths = ["%s[%d]" % (path, i) for i in range(len(items))]
     allowed = ("name", "value", "valueFrom") if kubernetes else ("name", "value", "valueFrom", "secret")
     for item, where in zip(items, paths):
-        _check_fields(item, allowed, where)
+        check_fields(item, allowed, where)
         name = _string(item.get("name"), where + ".name", required=True)
         if not _ENV_NAME.match(name):
             raise PodkitError("%s.name: %r is not a valid environment variable name." % (where, name))
@@ -401,7 +389,7 @@ def _parse_env(value: object, path: str, kubernetes: bool, ctx: Optional[PodCont
 def _parse_container_port(item, path, kubernetes):
     if isinstance(item, str) and not kubernetes:
         return parse_port(item, path)
-    _check_fields(item, _PORT_FIELDS, path)
+    check_fields(item, _PORT_FIELDS, path)
     if item.get("containerPort") is None:
         raise PodkitError("%s.containerPort is required." % path)
     container_port = _port_number(item.get("containerPort"), path + ".containerPort")
@@ -423,7 +411,7 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
     if init:
         # A native sidecar: an init container that keeps running (restartPolicy: Always).
         allowed = allowed + ("restartPolicy",)
-    _check_fields(item, allowed, path)
+    check_fields(item, allowed, path)
     sidecar = False
     if init and item.get("restartPolicy") is not None:
         if item["restartPolicy"] != "Always":
@@ -483,7 +471,7 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
     mounts_key = "volume_mounts" if "volume_mounts" in item else "volumeMounts"
     for i, mount in enumerate(_list(item.get(mounts_key), "%s.%s" % (path, mounts_key))):
         where = "%s.%s[%d]" % (path, mounts_key, i)
-        _check_fields(mount, _MOUNT_FIELDS, where)
+        check_fields(mount, _MOUNT_FIELDS, where)
         mount_path = _absolute(mount.get("mountPath"), where + ".mountPath")
         if mount_path in seen_paths:
             raise PodkitError("%s.mountPath: %r is mounted twice in this container." % (where, mount_path))
@@ -527,7 +515,7 @@ def _parse_volumes(value, path, kubernetes):
     names = set()
     for i, item in enumerate(_list(value, path)):
         where = "%s[%d]" % (path, i)
-        _check_fields(item, _VOLUME_FIELDS, where)
+        check_fields(item, _VOLUME_FIELDS, where)
         name = _string(item.get("name"), where + ".name", required=True)
         if len(name) > 63 or not _DNS1123_LABEL.match(name):
             raise PodkitError("%s.name: %r is not a valid volume name; use a DNS-1123 label (lowercase letters,"
@@ -548,14 +536,14 @@ def _parse_volumes(value, path, kubernetes):
             volumes.append(_file_or_claim_volume(name, kinds[0], item[kinds[0]], "%s.%s" % (where, kinds[0])))
             continue
         if kinds[0] == "hostPath":
-            host = _check_fields(item["hostPath"], ("path", "type"), where + ".hostPath")
+            host = check_fields(item["hostPath"], ("path", "type"), where + ".hostPath")
             host_type = _string(host.get("type"), where + ".hostPath.type") or ""
             if host_type not in _HOST_PATH_TYPES:
                 raise PodkitError("%s.hostPath.type: %r is not one of %s." % (where, host_type, ", ".join(t or '""' for t in _HOST_PATH_TYPES)))
             volumes.append(Volume(name=name, kind="hostPath", host_path=_absolute(host.get("path"), where + ".hostPath.path"),
                                   host_path_type=host_type))
         else:
-            empty = _check_fields(item.get("emptyDir"), ("medium", "sizeLimit"), where + ".emptyDir")
+            empty = check_fields(item.get("emptyDir"), ("medium", "sizeLimit"), where + ".emptyDir")
             medium = _string(empty.get("medium"), where + ".emptyDir.medium") or ""
             if medium not in ("", "Memory"):
                 raise PodkitError("%s.emptyDir.medium: %r is not supported; use \"\" (disk) or Memory." % (where, medium))
@@ -568,21 +556,21 @@ def _parse_volumes(value, path, kubernetes):
 
 def _file_or_claim_volume(name: str, kind: str, source: object, where: str) -> Volume:
     if kind == "persistentVolumeClaim":
-        claim = _check_fields(source, ("claimName", "readOnly"), where)
+        claim = check_fields(source, ("claimName", "readOnly"), where)
         claim_name = _string(claim.get("claimName"), where + ".claimName", required=True)
         if len(claim_name) > 200 or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", claim_name):
             raise PodkitError("%s.claimName: %r is not a valid claim name (a DNS-1123 subdomain)." % (where, claim_name))
         return Volume(name=name, kind=kind, claim=claim_name, claim_read_only=_bool(claim.get("readOnly"), where + ".readOnly"))
-    body = _check_fields(source if source is not None else {}, _FILE_VOLUME_FIELDS[kind], where)
+    body = check_fields(source if source is not None else {}, _FILE_VOLUME_FIELDS[kind], where)
     holds_secret = kind == "secret"
     if kind == "projected":
         for index, item in enumerate(_list(body.get("sources"), where + ".sources")):
-            _check_fields(item, ("configMap", "secret", "downwardAPI"), "%s.sources[%d]" % (where, index))
+            check_fields(item, ("configMap", "secret", "downwardAPI"), "%s.sources[%d]" % (where, index))
             for sub_kind, sub in item.items():
                 # A projected secret source names its Secret with name, not secretName.
                 allowed = ("name", "items", "optional") if sub_kind == "secret" else \
                     tuple(f for f in _FILE_VOLUME_FIELDS[sub_kind] if f != "defaultMode")
-                _check_fields(sub, allowed, "%s.sources[%d].%s" % (where, index, sub_kind))
+                check_fields(sub, allowed, "%s.sources[%d].%s" % (where, index, sub_kind))
             holds_secret = holds_secret or "secret" in item
     return Volume(name=name, kind=kind, files=FileVolume(kind, dict(body), holds_secret))
 
@@ -595,7 +583,7 @@ def _parse_host_aliases(value, path):
         items = _list(value, path)
     for i, item in enumerate(items):
         where = "%s[%d]" % (path, i)
-        _check_fields(item, ("ip", "hostnames"), where)
+        check_fields(item, ("ip", "hostnames"), where)
         ip = _check_ip(_string(item.get("ip"), where + ".ip", required=True), where + ".ip")
         for j, host in enumerate(_string_list(item.get("hostnames"), where + ".hostnames")):
             if hosts.get(host, ip) != ip:
@@ -680,14 +668,14 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     raw_spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
     service_account = raw_spec.get("serviceAccountName") or raw_spec.get("serviceAccount") or "default"
     manifest, hostless = strip_hostless(manifest)
-    _check_fields(manifest, ("apiVersion", "kind", "metadata", "spec"), "manifest")
+    check_fields(manifest, ("apiVersion", "kind", "metadata", "spec"), "manifest")
     # kind first: a Deployment (apps/v1) is wrong for its kind, and saying so helps more than its apiVersion.
     if manifest.get("kind") != "Pod":
         raise PodkitError("manifest.kind: %r is not supported; podkit deploys kind: Pod (for a Deployment, take its"
                           " spec.template)." % manifest.get("kind"))
     if manifest.get("apiVersion") != "v1":
         raise PodkitError("manifest.apiVersion: %r is not supported; podkit reads apiVersion: v1." % manifest.get("apiVersion"))
-    metadata = _check_fields(manifest.get("metadata"), _METADATA_FIELDS, "metadata")
+    metadata = check_fields(manifest.get("metadata"), _METADATA_FIELDS, "metadata")
     pod_name = metadata.get("name")
     if name is not None and pod_name is not None and name != pod_name:
         raise PodkitError("name: %r does not match the manifest's metadata.name %r; make them agree or leave one out."
@@ -715,16 +703,16 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     namespace = _string(metadata.get("namespace"), "metadata.namespace")
     if namespace is not None and (len(namespace) > 63 or not _DNS1123_LABEL.match(namespace)):
         raise PodkitError("metadata.namespace: %r is not a valid namespace name; use a DNS-1123 label." % namespace)
-    spec = _check_fields(manifest.get("spec"), _SPEC_FIELDS, "spec")
+    spec = check_fields(manifest.get("spec"), _SPEC_FIELDS, "spec")
     if spec.get("dnsPolicy") == "None" and not spec.get("dnsConfig"):
         raise PodkitError("spec.dnsPolicy: None takes the pod's DNS from spec.dnsConfig alone; give spec.dnsConfig.")
     if not spec.get("containers"):
         raise PodkitError("spec.containers is required: a pod needs at least one container.")
-    dns = _check_fields(spec.get("dnsConfig"), ("nameservers", "searches", "options"), "spec.dnsConfig")
+    dns = check_fields(spec.get("dnsConfig"), ("nameservers", "searches", "options"), "spec.dnsConfig")
     options = []
     for i, option in enumerate(_list(dns.get("options"), "spec.dnsConfig.options")):
         where = "spec.dnsConfig.options[%d]" % i
-        _check_fields(option, ("name", "value"), where)
+        check_fields(option, ("name", "value"), where)
         opt = _string(option.get("name"), where + ".name", required=True)
         value = _string(option.get("value"), where + ".value")
         options.append(opt if value is None else "%s:%s" % (opt, value))
