@@ -27,6 +27,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 
@@ -41,11 +42,11 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_PRE_STOP, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
     LABEL_SIDECAR,
     ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
-from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
+from ansible_collections.podkit.docker.plugins.module_utils._lock import PodLock, pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
-from ansible_collections.podkit.docker.plugins.module_utils._record import record_applied
+from ansible_collections.podkit.docker.plugins.module_utils._record import delete_record, keep_record, write_record
 from ansible_collections.podkit.docker.plugins.module_utils._status import wait_ready
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
@@ -62,7 +63,7 @@ MEMBER_THREADS = 8
 def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
                  secrets: Optional[set] = None, observed: Optional[PodState] = None,
                  host: Optional[HostCgroups] = None,
-                 record: bool = True) -> Dict[str, Any]:
+                 record: bool = True, held: Optional[PodLock] = None) -> Dict[str, Any]:
     """podkit.docker.pod: one pod brought to its spec in one reconcile cycle.
 
     1. Parse the parameters into a PodSpec: bad input fails here, before the host is touched.
@@ -70,9 +71,9 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     2. Compute what is wanted (``want_pod``): the cgroup parent and its kubelet-derived limits, the
        sandbox, the init containers and the members, each with the canonical configuration its
        config hash is taken of.
-    3. Take the pod's host lock (released at the end; removed when the pod ends with nothing), and
-       record the applied spec for podkit-guard (``_record``; absent forgets it; not in check mode,
-       nor when the guard itself repairs, ``record`` False).
+    3. Take the pod's host lock (released at the end; removed when the pod ends with nothing), or
+       use the one the caller ``held`` (podkit-guard reads the pod's record under it). ``absent``
+       forgets the pod's record here, first, so the guard never brings it back.
     4. Pull the images whose pull policy is ``always`` (not in check mode): a pull that brings
        nothing new changes nothing, only a new image ID does.
     5. Observe (``observe``): the pod's containers with their namespace inodes, the pod's
@@ -85,9 +86,13 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     7. Refuse when a container the plan creates would take the name of a foreign container.
     8. Apply the plan (``Applier``; not in check mode): limits raised first, sandbox, volumes,
        init containers run to completion in order, members (started together), limits lowered last.
-    9. Wait until the started members run (``wait``), failing with a log tail; members with a
-       readiness probe until podkit-guard reports them ready.
-    10. Report: the pod as pod_facts reads it, ``actions``, and the diff.
+    9. Wait until the started members run (``wait``), failing with a log tail. Then record the
+       applied spec for podkit-guard (``_record``; not in check mode, nor when the guard itself
+       repairs, ``record`` False), also when the apply failed halfway, as the kubelet keeps
+       working towards a spec it could not yet reach; an apply refused before anything changed
+       (bad input, a foreign name, no permission) reports its own error, not the record's.
+    10. Outside the lock: members with a readiness probe until podkit-guard reports them ready.
+    11. Report: the pod as pod_facts reads it, ``actions``, and the diff.
     """
     state_name = params.get("state") or "present"
     spec = None
@@ -108,9 +113,10 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     else:
         wanted = None
     probed: Dict[str, str] = {}
-    with pod_lock(pod) as lock:
-        if record and not check_mode:
-            record_applied(pod, params, state_name)
+    recording = record and not check_mode
+    with (nullcontext(held) if held is not None else pod_lock(pod)) as lock:
+        if recording and state_name == "absent":
+            delete_record(pod)
         if not check_mode and wanted is not None:
             refresh_images(client.api, wanted.images("always"), wanted.pull_auths)
         if observed is not None and not still_current(client, observed):
@@ -124,13 +130,20 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
             applier = Applier(client, pod, state, backend, params.get("wait_timeout") or 60)
             applier.pull_auths = wanted.pull_auths if wanted is not None else {}
             lock.keep = state_name != "absent"
-            applier.run(plan, start=state_name != "stopped")
-            if params.get("wait", True) and state_name not in ("absent", "stopped"):
-                applier.wait_running(plan.started_members(), params.get("wait_timeout") or 60)
+            try:
+                applier.run(plan, start=state_name != "stopped")
+                if params.get("wait", True) and state_name not in ("absent", "stopped"):
+                    applier.wait_running(plan.started_members(), params.get("wait_timeout") or 60)
+            except BaseException:
+                if recording and state_name != "absent":
+                    keep_record(pod, params)
+                raise
             containers = applier.final_containers() if state_name != "absent" else None
             if record and params.get("wait", True) and state_name in RUNNING_STATES and containers and any(
                     "readinessProbe" in c.probes for c in spec.containers):
                 probed = _probed_ids(spec, containers)
+        if recording and state_name != "absent":
+            write_record(pod, params)
         result: Dict[str, Any] = dict(pod=None)
         if spec is not None and spec.warnings:
             result["warnings"] = list(spec.warnings)

@@ -10,8 +10,10 @@ They hold the values of secret env variables, as the engine's own container conf
 are protected as the engine protects those: the directory is 0700 and each file 0600, owned
 by root. Writes are atomic (a temporary file renamed), so the guard never reads half a record.
 
-The record is written under the pod lock, before the plan is applied, so a guard that waits
-on the lock reads the spec the playbook is applying. ``state: absent`` deletes it first.
+The record is written under the pod lock once the plan is applied (also when the apply failed
+halfway: the guard keeps working towards that spec, with backoff), and the guard reads it under
+the same lock, so it never repairs a pod with a spec a playbook is replacing. An identical
+record is left as it is. ``state: absent`` deletes it first.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def record_path(pod: str, given: Optional[str] = None) -> str:
 
 def _private_dir(path: str) -> None:
     os.makedirs(path, mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
+    if os.stat(path).st_mode & 0o777 != 0o700:
+        os.chmod(path, 0o700)
 
 
 def write_record(pod: str, params: Dict[str, Any], given: Optional[str] = None) -> str:
@@ -53,6 +56,8 @@ def write_record(pod: str, params: Dict[str, Any], given: Optional[str] = None) 
     directory = records_dir(given)
     body = dict(version=RECORD_VERSION, pod=pod,
                 params=dict((k, v) for k, v in params.items() if k not in NOT_RECORDED))
+    if _read(record_path(pod, given)) == json.loads(json.dumps(body)):
+        return record_path(pod, given)      # as recorded: no write, no fsync
     try:
         _private_dir(state_dir(given))
         _private_dir(directory)
@@ -88,13 +93,17 @@ def delete_record(pod: str, given: Optional[str] = None) -> bool:
     return True
 
 
-def read_record(pod: str, given: Optional[str] = None) -> Optional[Dict[str, Any]]:
-    """The recorded parameters of ``pod``, or None when it has no (readable, whole) record."""
+def _read(path: str) -> Any:
     try:
-        with open(record_path(pod, given)) as stream:
-            body = json.load(stream)
+        with open(path) as stream:
+            return json.load(stream)
     except (OSError, ValueError):
         return None
+
+
+def read_record(pod: str, given: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """The recorded parameters of ``pod``, or None when it has no (readable, whole) record."""
+    body = _read(record_path(pod, given))
     if not isinstance(body, dict) or body.get("pod") != pod or not isinstance(body.get("params"), dict):
         return None
     return body["params"]
@@ -115,10 +124,11 @@ def recorded_pods(given: Optional[str] = None) -> Iterator[Tuple[str, Dict[str, 
             yield pod, params
 
 
-def record_applied(pod: str, params: Dict[str, Any], state_name: str) -> None:
-    """What ``converge_pod`` calls under the pod lock before applying: absent forgets the pod,
-    any other state records it (the guard repairs only pods whose recorded state runs)."""
-    if state_name == "absent":
-        delete_record(pod)
-    else:
-        write_record(pod, params)
+def keep_record(pod: str, params: Dict[str, Any], given: Optional[str] = None) -> None:
+    """Record ``params`` after an apply that failed: the apply's error is the one to report, so a
+    record that cannot be written either (a user without root, who could not apply anything) is
+    passed over in silence."""
+    try:
+        write_record(pod, params, given)
+    except PodkitError:
+        pass
