@@ -13,7 +13,10 @@ systemd). The guard is the kubelet's sync loop in small:
    reconnect (dockerd restarted: its event stream ended) and every ``--resync`` seconds.
 3. Between resyncs, follow Docker's event stream for containers labelled ``io.podkit.pod``
    (start, die, destroy, health_status): the pod an event names is converged again, once per
-   burst of events (``DEBOUNCE``).
+   burst of events (``DEBOUNCE``). A die is held back a little longer (``DIE_HOLD``), and
+   acted on only if the engine still answers a ping on a new connection: an engine that stops
+   kills every container, and nothing is repaired into it; its event stream ends, and the
+   resync after the reconnect repairs what it left.
 4. A pod without a record is never touched, nor is a container without podkit's labels
    (``converge_pod`` only acts on those); ``state: absent`` deletes the record first, so a
    removed pod is never brought back. A recorded ``stopped`` pod is left as it is.
@@ -46,12 +49,13 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._docker import DEFAULT_DOCKER_HOST, DockerError, connect
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_POD, LABEL_ROLE, member_name, sandbox_name)
+from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, run_probe
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._record import (
@@ -64,6 +68,10 @@ VERSION = "0.1.0"
 EVENTS = ("start", "die", "destroy", "health_status")
 RESYNC_SECONDS = 60
 DEBOUNCE = 0.2
+# A die is acted on after this hold: when the engine itself is stopping, its event stream ends (or
+# its ping fails) within it, and nothing is repaired into a dying engine.
+DIE_HOLD = 1.0
+PING_TIMEOUT = 3
 RETRY_SECONDS = 1.0
 PROBE_TICK = 0.5
 BACKOFF_FIRST = 10.0
@@ -71,6 +79,25 @@ BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0
 
 log = logging.getLogger("podkit-guard")
+
+
+class Dirty(NamedTuple):
+    """A pod an event named: why, when its repair may run, whether a container of it died."""
+    why: str
+    at: float
+    died: bool
+
+
+def mark(old: Optional[Dirty], why: str, at: float, died: bool) -> Dirty:
+    """A pod named by one more event: repaired once, after the last hold of the burst."""
+    if old is None:
+        return Dirty(why, at, died)
+    return Dirty(old.why, max(old.at, at), old.died or died)
+
+
+def due_pods(dirty: Dict[str, Dirty], holds: Dict[str, float], now: float) -> List[str]:
+    """The pods whose repair may run now: past their events' hold and their backoff."""
+    return sorted(pod for pod, entry in dirty.items() if max(entry.at, holds.get(pod, 0.0)) <= now)
 
 
 def backoff_delay(repairs: int) -> float:
@@ -99,6 +126,7 @@ class PodRecord:
 
     def __init__(self) -> None:
         self.repairs = 0            # crash restarts in a row, each within BACKOFF_RESET of the one before
+        self.failures = 0           # repairs in a row that failed (the engine or the host refused)
         self.last_repair = 0.0
         self.not_before = 0.0
         self.containers: Dict[str, Dict[str, Any]] = {}
@@ -169,14 +197,15 @@ class Guard:
 
     def loop(self) -> None:
         """Events and timers until the event stream of this connection ends."""
-        dirty: Dict[str, str] = {}
+        dirty: Dict[str, Dirty] = {}
         next_resync = time.time() + self.resync_seconds
         while not self.stopping.is_set():
-            due = [p for p in dirty if self.pods.setdefault(p, PodRecord()).not_before <= time.time()]
-            wake = min([next_resync] + [self.pods[p].not_before for p in dirty if p not in due])
-            timeout = 0 if due else max(0.05, wake - time.time())
+            now = time.time()
+            holds = dict((pod, self.pods.setdefault(pod, PodRecord()).not_before) for pod in dirty)
+            due = due_pods(dirty, holds, now)
+            wake = min([next_resync, now + PROBE_TICK] + [max(d.at, holds[p]) for p, d in dirty.items()])
             try:
-                kind, value = self.events.get(timeout=min(timeout, PROBE_TICK) if not due else DEBOUNCE)
+                kind, value = self.events.get_nowait() if due else self.events.get(timeout=max(0.01, wake - now))
             except queue.Empty:
                 kind, value = "tick", None
             if kind == "lost":
@@ -186,28 +215,48 @@ class Guard:
                     return
                 continue
             if kind == "event":
-                pod, why = self.pod_of(value)
+                pod, why, died = self.pod_of(value)
                 if pod is not None:
-                    dirty[pod] = why
-                continue        # gather the burst before acting
-            for pod in [p for p in dirty if self.pods[p].not_before <= time.time()]:
-                why = dirty.pop(pod)
-                if not self.repair(pod, why):
-                    dirty[pod] = why
+                    dirty[pod] = mark(dirty.get(pod), why, time.time() + (DIE_HOLD if died else DEBOUNCE), died)
+                continue        # the whole burst is read before anything is repaired
+            if any(dirty[pod].died for pod in due) and not self.engine_answers():
+                # A container died and the engine does not answer: it is stopping (or gone). Nothing
+                # is repaired into it; the resync after the reconnect looks at every pod.
+                log.info("containers died and the engine does not answer: waiting for it, then resyncing")
+                self.client = None
+                return
+            for pod in due:
+                entry = dirty.pop(pod)
+                if not self.repair(pod, entry.why):
+                    dirty[pod] = entry
             if time.time() >= next_resync:
                 self.resync("periodic")
                 next_resync = time.time() + self.resync_seconds
             self.probe_all()
 
+    def engine_answers(self) -> bool:
+        """Whether the engine answers a ping on a new connection (the event stream's may linger)."""
+        try:
+            client = connect(self.docker_host, PING_TIMEOUT)
+            try:
+                client.api.ping()
+            finally:
+                client.close()
+            return True
+        except Exception:  # pylint: disable=broad-except
+            return False
+
     @staticmethod
-    def pod_of(event: Dict[str, Any]) -> Tuple[Optional[str], str]:
+    def pod_of(event: Dict[str, Any]) -> Tuple[Optional[str], str, bool]:
+        """(pod, why, whether a container died) of one of Docker's events."""
         action = str(event.get("Action") or event.get("status") or "")
-        if action.split(":", maxsplit=1)[0] not in EVENTS:
-            return None, ""
+        verb = action.split(":", maxsplit=1)[0]
+        if verb not in EVENTS:
+            return None, "", False
         attrs = (event.get("Actor") or {}).get("Attributes") or {}
         pod = attrs.get(LABEL_POD)
         what = attrs.get(LABEL_CONTAINER) or attrs.get(LABEL_ROLE) or attrs.get("name") or "?"
-        return pod, "event %s %s" % (action, what)
+        return pod, "event %s %s" % (action, what), verb == "die"
 
     # -- repairs
 
@@ -215,7 +264,12 @@ class Guard:
         for pod, _params in recorded_pods(self.state_dir):
             if self.stopping.is_set() or self.client is None:
                 break
-            if self.pods.setdefault(pod, PodRecord()).not_before > time.time():
+            memory = self.pods.setdefault(pod, PodRecord())
+            if why == "connected":
+                # A new engine (or the guard's start): what failed or was held against the old one
+                # is looked at afresh; the crash-loop count is kept.
+                memory.failures, memory.not_before = 0, 0.0
+            if memory.not_before > time.time():
                 continue
             self.repair(pod, "resync (%s)" % why)
         self.last_sync = time.time()
@@ -223,26 +277,32 @@ class Guard:
         self.write_status()
 
     def repair(self, pod: str, why: str) -> bool:
-        """Converge ``pod`` to its record; False when it must be tried again (the engine refused)."""
-        params = read_record(pod, self.state_dir)
-        if params is None:
-            return True         # no record: not ours (or removed by state absent)
-        state_name = params.get("state") or "present"
-        if state_name not in RUNNING_STATES:
-            return True         # a stopped pod stays stopped
-        run = dict(params, state="present", wait=False, docker_host=self.docker_host, timeout=self.timeout)
+        """Converge ``pod`` to its record; False when it must be tried again (the engine refused).
+
+        The record is read under the pod lock, so a playbook that holds it while applying a new
+        spec is never undone with the spec it replaces."""
+        if read_record(pod, self.state_dir) is None:
+            return True         # no record: not ours (or removed by state absent); its lock is not taken
         memory = self.pods.setdefault(pod, PodRecord())
         try:
-            result = converge_pod(self.client, run, False, record=False)
-        except (PodkitError, DockerError) as exc:
-            log.warning("pod=%s repair failed (%s): %s; trying again in %ss", pod, why, exc, RETRY_SECONDS)
-            memory.not_before = time.time() + RETRY_SECONDS
-            return False
+            with pod_lock(pod) as lock:
+                params = read_record(pod, self.state_dir)
+                if params is None or (params.get("state") or "present") not in RUNNING_STATES:
+                    lock.keep = params is not None      # removed by state absent meanwhile: no lock file left
+                    return True     # a stopped pod stays stopped
+                run = dict(params, state="present", wait=False, docker_host=self.docker_host, timeout=self.timeout)
+                result = converge_pod(self.client, run, False, record=False, held=lock)
         except Exception as exc:  # pylint: disable=broad-except
-            # The engine going away mid-converge surfaces as whatever the SDK raises: try again.
-            log.warning("pod=%s repair failed (%s): %s: %s", pod, why, exc.__class__.__name__, exc)
-            memory.not_before = time.time() + RETRY_SECONDS
+            # PodkitError or DockerError (an image gone, a port taken), or the engine going away
+            # mid-converge as whatever the SDK raises: tried again, backed off as the kubelet backs
+            # off a pod it cannot sync (1 s, then 10 s doubling to 300 s).
+            memory.failures += 1
+            delay = RETRY_SECONDS if memory.failures == 1 else backoff_delay(memory.failures - 1)
+            text = exc.msg if isinstance(exc, PodkitError) else "%s: %s" % (exc.__class__.__name__, exc)
+            log.warning("pod=%s repair failed (%s): %s; trying again in %ss", pod, why, text, delay)
+            memory.not_before = time.time() + delay
             return False
+        memory.failures = 0
         if not result.get("changed"):
             return True
         now = time.time()

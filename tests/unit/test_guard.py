@@ -8,6 +8,7 @@ import stat
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils import _guard, _record, _status
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 
 
 def test_record_written_root_only_and_read_back(tmp_path):
@@ -24,13 +25,30 @@ def test_record_written_root_only_and_read_back(tmp_path):
     assert os.listdir(tmp_path / "pods") == ["web.json"]     # no temporary file left
 
 
-def test_record_deleted_and_absent_forgets(tmp_path, monkeypatch):
+def test_record_deleted(tmp_path, monkeypatch):
     monkeypatch.setenv("PODKIT_STATE_DIR", str(tmp_path))
-    _record.record_applied("web", dict(name="web"), "present")
+    _record.write_record("web", dict(name="web"))
     assert _record.read_record("web") == dict(name="web")
-    _record.record_applied("web", dict(name="web", state="absent"), "absent")
+    assert _record.delete_record("web") is True
     assert _record.read_record("web") is None
     assert _record.delete_record("web") is False
+
+
+def test_an_identical_record_is_not_written_again(tmp_path):
+    path = _record.write_record("web", dict(name="web", containers=[dict(name="a")]), str(tmp_path))
+    os.utime(path, (1, 1))
+    _record.write_record("web", dict(name="web", containers=[dict(name="a")], timeout=9), str(tmp_path))
+    assert os.stat(path).st_mtime == 1
+    _record.write_record("web", dict(name="web", containers=[dict(name="b")]), str(tmp_path))
+    assert os.stat(path).st_mtime > 1 and _record.read_record("web", str(tmp_path))["containers"] == [dict(name="b")]
+
+
+def test_keep_record_is_quiet_where_it_cannot_write(tmp_path):
+    """After a failed apply the apply's error is reported; a record that cannot be written is passed over."""
+    (tmp_path / "pods").write_text("a file where the directory should be")
+    _record.keep_record("web", dict(name="web"), str(tmp_path))
+    with pytest.raises(PodkitError, match="cannot record the spec of pod web"):
+        _record.write_record("web", dict(name="web"), str(tmp_path))
 
 
 def test_a_broken_or_foreign_record_is_no_record(tmp_path):
@@ -63,9 +81,25 @@ def test_repair_lines():
 def test_events_name_the_pod():
     event = {"Type": "container", "Action": "health_status: unhealthy",
              "Actor": {"Attributes": {"io.podkit.pod": "web", "io.podkit.container": "app"}}}
-    assert _guard.Guard.pod_of(event) == ("web", "event health_status: unhealthy app")
+    assert _guard.Guard.pod_of(event) == ("web", "event health_status: unhealthy app", False)
+    assert _guard.Guard.pod_of(dict(event, Action="die")) == ("web", "event die app", True)
     assert _guard.Guard.pod_of(dict(event, Action="exec_start: sh"))[0] is None
     assert _guard.Guard.pod_of({"Action": "die", "Actor": {"Attributes": {"name": "x"}}})[0] is None
+
+
+def test_a_burst_is_repaired_once_after_its_last_hold_and_a_die_holds_longer():
+    """Events gathered per pod: the repair waits for the burst's last hold (a die's is DIE_HOLD, longer
+    than the debounce, so the end of the event stream of an engine that stops is seen first), and
+    for the pod's backoff."""
+    dirty = {}
+    dirty["web"] = _guard.mark(dirty.get("web"), "event start app", 10.0 + _guard.DEBOUNCE, False)
+    dirty["web"] = _guard.mark(dirty.get("web"), "event die sandbox", 10.1 + _guard.DIE_HOLD, True)
+    dirty["db"] = _guard.mark(None, "event destroy app", 10.0 + _guard.DEBOUNCE, False)
+    assert dirty["web"] == ("event start app", 10.1 + _guard.DIE_HOLD, True)
+    assert _guard.DIE_HOLD > _guard.DEBOUNCE
+    assert _guard.due_pods(dirty, {}, 10.5) == ["db"]
+    assert _guard.due_pods(dirty, {}, 11.2) == ["db", "web"]
+    assert _guard.due_pods(dirty, {"db": 40.0}, 11.2) == ["web"]
 
 
 def test_status_of_a_dead_guard_is_not_running(tmp_path):
