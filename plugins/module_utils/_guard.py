@@ -59,7 +59,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_loc
 from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, run_probe
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._record import (
-    read_record, record_path, recorded_pods, state_dir)
+    read_record, record_path, recorded_for, recorded_pods, state_dir)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params
 from ansible_collections.podkit.docker.plugins.module_utils._status import STATUS_FILE
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import RUNNING_STATES
@@ -161,6 +161,7 @@ class Guard:
             if not self.connect():
                 self.stopping.wait(RETRY_SECONDS)
                 continue
+            log.info("connected to the engine at %s: resyncing every recorded pod", self.docker_host)
             self.watch()
             self.resync("connected")
             self.loop()
@@ -261,9 +262,11 @@ class Guard:
     # -- repairs
 
     def resync(self, why: str) -> None:
-        for pod, _params in recorded_pods(self.state_dir):
+        for pod, params in recorded_pods(self.state_dir):
             if self.stopping.is_set() or self.client is None:
                 break
+            if not recorded_for(params, self.docker_host):
+                continue
             memory = self.pods.setdefault(pod, PodRecord())
             if why == "connected":
                 # A new engine (or the guard's start): what failed or was held against the old one
@@ -276,17 +279,22 @@ class Guard:
         self.syncs += 1
         self.write_status()
 
+    def record(self, pod: str) -> Optional[Dict[str, Any]]:
+        """The recorded parameters of ``pod`` when it is recorded for the engine this guard watches."""
+        params = read_record(pod, self.state_dir)
+        return params if params is not None and recorded_for(params, self.docker_host) else None
+
     def repair(self, pod: str, why: str) -> bool:
         """Converge ``pod`` to its record; False when it must be tried again (the engine refused).
 
         The record is read under the pod lock, so a playbook that holds it while applying a new
         spec is never undone with the spec it replaces."""
-        if read_record(pod, self.state_dir) is None:
+        if self.record(pod) is None:
             return True         # no record: not ours (or removed by state absent); its lock is not taken
         memory = self.pods.setdefault(pod, PodRecord())
         try:
             with pod_lock(pod) as lock:
-                params = read_record(pod, self.state_dir)
+                params = self.record(pod)
                 if params is None or (params.get("state") or "present") not in RUNNING_STATES:
                     lock.keep = params is not None      # removed by state absent meanwhile: no lock file left
                     return True     # a stopped pod stays stopped
@@ -348,7 +356,7 @@ class Guard:
         except OSError:
             return None
         if memory.spec is None or mtime != memory.spec_mtime:
-            params = read_record(pod, self.state_dir)
+            params = self.record(pod)
             if params is None or (params.get("state") or "present") not in RUNNING_STATES:
                 return None
             memory.spec, memory.spec_mtime = pod_spec_from_params(params), mtime

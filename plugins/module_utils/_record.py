@@ -24,13 +24,15 @@ import os
 import tempfile
 from typing import Any, Dict, Iterator, Optional, Tuple
 
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DEFAULT_DOCKER_HOST
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 
 STATE_DIR = "/var/lib/podkit"
 STATE_DIR_ENV = "PODKIT_STATE_DIR"
 RECORD_VERSION = 1
-# Connection options belong to whoever runs the converge (a playbook or the guard), not to the pod.
-NOT_RECORDED = ("docker_host", "timeout")
+# The timeout belongs to whoever runs the converge (a playbook or the guard), not to the pod. The
+# docker_host is kept: a guard repairs only the pods recorded for the engine it watches.
+NOT_RECORDED = ("timeout",)
 
 
 def state_dir(given: Optional[str] = None) -> str:
@@ -132,3 +134,14 @@ def keep_record(pod: str, params: Dict[str, Any], given: Optional[str] = None) -
         write_record(pod, params, given)
     except PodkitError:
         pass
+
+
+def recorded_for(params: Dict[str, Any], docker_host: str) -> bool:
+    """Whether a record is of a pod on ``docker_host`` (a record without one: the local engine's)."""
+    return _same_host(params.get("docker_host") or DEFAULT_DOCKER_HOST, docker_host)
+
+
+def _same_host(one: str, other: str) -> bool:
+    def norm(url: str) -> str:
+        return url.replace("unix:///run/", "unix:///var/run/").rstrip("/")
+    return norm(one) == norm(other)

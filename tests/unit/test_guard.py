@@ -18,9 +18,9 @@ def test_record_written_root_only_and_read_back(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "pods").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o700
-    # Connection options are the runner's, not the pod's.
+    # The timeout is the runner's, not the pod's; the engine is the pod's (a guard repairs its own engine's pods).
     assert _record.read_record("web", str(tmp_path)) == dict(
-        name="web", state="present", containers=params["containers"])
+        name="web", state="present", docker_host="unix:///x.sock", containers=params["containers"])
     assert list(_record.recorded_pods(str(tmp_path))) == [("web", _record.read_record("web", str(tmp_path)))]
     assert os.listdir(tmp_path / "pods") == ["web.json"]     # no temporary file left
 
@@ -122,3 +122,12 @@ def test_facts_and_tree_show_the_guard_and_each_containers_repairs():
     assert _status.container_suffix(app) == ", ready, restarts 2, last repair: recreate (stale network namespace)"
     assert _status.guard_line(host["guard"], now=130.0) == \
         "guard: running, pid %d, podkit-guard 0.1.0, last sync 30s ago" % os.getpid()
+
+
+def test_a_guard_acts_only_on_the_records_of_its_own_engine(tmp_path):
+    _record.write_record("here", dict(name="here", docker_host="unix:///run/docker.sock"), str(tmp_path))
+    _record.write_record("old", dict(name="old"), str(tmp_path))      # recorded before docker_host was
+    _record.write_record("there", dict(name="there", docker_host="tcp://10.0.0.9:2376"), str(tmp_path))
+    guard = _guard.Guard("unix:///var/run/docker.sock", str(tmp_path))
+    assert [guard.record(pod) is not None for pod in ("here", "old", "there", "none")] == [True, True, False, False]
+    assert _record.recorded_for(dict(docker_host="tcp://10.0.0.9:2376"), "tcp://10.0.0.9:2376")

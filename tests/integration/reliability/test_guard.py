@@ -7,10 +7,13 @@ import json
 import os
 import stat
 import time
+import uuid
 
 import pytest
 
-from .guard import MEMBERS, GuardProcess, answers, free_port, kill_pause, pod_whole, wait_for, web_pod
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE
+
+from .guard import MEMBERS, SLEEP, GuardProcess, answers, free_port, kill_pause, pod_whole, wait_for, web_pod
 
 pytestmark = pytest.mark.reliability("faults")
 
@@ -123,3 +126,57 @@ def test_check_mode_records_nothing_and_the_record_is_root_only(guard, pod_name)
     assert stat.S_IMODE(os.stat(record.parent).st_mode) == 0o700
     # The record holds what converge_pod needs again, secrets included (hence root-only).
     assert json.loads(record.read_text())["params"]["containers"][1]["env"] == {"TOKEN": "s3cret-16"}
+
+
+def _labelled_manifest(pod, group):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "labels": {"podkit-test": group}},
+            "spec": {"containers": [{"name": m, "image": BUSYBOX_IMAGE, "command": SLEEP} for m in MEMBERS]}}
+
+
+def _containers(docker_client, pod):
+    return docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=%s" % pod})
+
+
+def test_pods_module_records_and_forgets_and_a_pruned_pod_stays_gone(guard, docker_client, pod_names):
+    """The pods module records every pod it converges (root-only), and forgets those it removes: an entry
+    with state absent, a pod pruned, and a recorded pod whose containers were all removed by hand (it is
+    still the host's: pruned by its record). The guard, started afterwards and running during a later
+    prune, brings none of them back."""
+    group = "g" + uuid.uuid4().hex[:8]
+    keep, absent, pruned, emptied, later = [pod_names() for _index in range(5)]
+    records = guard.state_dir / "pods"
+
+    def pods(names, **extra):
+        entries = [dict(manifest=_labelled_manifest(n, group)) if isinstance(n, str) else n for n in names]
+        return guard.module("pods", pods=entries, sandbox_image=PAUSE_IMAGE, pull="never", **extra)
+
+    def recorded():
+        return sorted(p.name[:-len(".json")] for p in records.glob("*.json"))
+
+    pods([keep, absent, pruned, emptied])
+    assert recorded() == sorted([keep, absent, pruned, emptied])
+    assert {stat.S_IMODE(os.stat(p).st_mode) for p in records.glob("*.json")} == {0o600}
+    for container in _containers(docker_client, emptied):
+        container.remove(force=True)
+    checked = pods([keep, dict(name=absent, state="absent")], check=True, prune=True, prune_selector={"podkit-test": group})
+    assert recorded() == sorted([keep, absent, pruned, emptied]), "check mode deleted a record"
+    result = pods([keep, dict(name=absent, state="absent")], prune=True, prune_selector={"podkit-test": group})
+    assert result["actions"] == checked["actions"]
+    assert result["pods"][pruned]["pruned"] and result["pods"][emptied]["pruned"], result["pods"]
+    assert recorded() == [keep]
+    for pod in (absent, pruned, emptied):
+        assert _containers(docker_client, pod) == []
+
+    guard.start()
+    assert wait_for(lambda: pod_whole(docker_client, keep, MEMBERS), 10) is not None, guard.log_text()
+    pods([keep, later])
+    assert pod_whole(docker_client, later, MEMBERS) and recorded() == sorted([keep, later])
+    syncs = guard.status()["syncs"]
+    # Pruned while the guard runs: the die and destroy events name it, but its record is gone first.
+    pods([keep], prune=True, prune_selector={"podkit-test": group})
+    assert recorded() == [keep]
+    guard.wait_synced(after=syncs, timeout=15)      # a full resync has run since
+    time.sleep(1)
+    for pod in (absent, pruned, emptied, later):
+        assert _containers(docker_client, pod) == [], pod
+    assert "pod=%s" % later not in guard.log_text()
