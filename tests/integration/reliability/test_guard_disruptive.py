@@ -53,7 +53,7 @@ def guard_lines(text):
 def test_dockerd_restart_repaired_by_the_guard(tmp_path, pod_names):
     guard = GuardProcess(tmp_path / "state")
     guard.state_dir.mkdir(mode=0o700)
-    pods = {pod_names(): free_port() for _ in range(PODS)}
+    pods = {pod_names(): free_port() for _index in range(PODS)}
     for pod, port in pods.items():
         guard.module("pod", **slow_sandbox_pod(pod, port))
     guard.start()
