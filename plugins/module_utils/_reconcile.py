@@ -44,6 +44,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import PodLock, pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
+from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
 from ansible_collections.podkit.docker.plugins.module_utils._record import delete_record, keep_record, write_record
@@ -976,10 +977,13 @@ class Applier:
         hook = json.loads(seen.labels.get(LABEL_PRE_STOP) or "null")
         started = time.time()
         if hook and seen.running:
+            # As the kubelet: whatever the hook gives, the container is then stopped.
             if "sleep" in hook:
                 time.sleep(min(hook["sleep"], grace))
-            else:
+            elif "exec" in hook:
                 self.run_hook(seen.id, seen.name, "preStop", hook["exec"], grace)
+            else:
+                self.net_hook(int(seen.state.get("Pid") or 0), hook, grace)
         remaining = max(0, int(grace - (time.time() - started)))
         self._call("stopping container %s" % seen.name, self.api.stop, seen.id, timeout=remaining)
 
@@ -999,6 +1003,15 @@ class Applier:
             return None
         return self._call("%s hook of %s" % (hook, name), self.api.exec_inspect, exec_id).get("ExitCode")
 
+    @staticmethod
+    def net_hook(pid: int, hook: Dict[str, Any], timeout: float) -> Tuple[bool, str]:
+        """An httpGet or tcpSocket hook, made from the host inside the network namespace of the
+        container's process ``pid`` (the pod's), to its localhost."""
+        kind = next(iter(hook))
+        body = hook[kind]
+        return netns_request(pid, kind, body["port"], body.get("path") or "/",
+                             [tuple(h) for h in body.get("headers") or []], timeout)
+
     def start(self, key: str, container_id: str, name: str) -> None:
         self._call("starting container %s" % name, self.api.start, container_id)
         self.touched[key] = container_id
@@ -1006,6 +1019,15 @@ class Applier:
         if hook is not None:
             if "sleep" in hook[1]:
                 time.sleep(hook[1]["sleep"])
+                return
+            if "exec" not in hook[1]:
+                pid = int((self.inspect(container_id).get("State") or {}).get("Pid") or 0)
+                ok, said = self.net_hook(pid, hook[1], self.wait_timeout)
+                if not ok:
+                    kind = next(iter(hook[1]))
+                    raise PodkitError("container %s: its postStart hook %s to port %s failed (%s); fix "
+                                      "lifecycle.postStart.%s, or what the container serves there."
+                                      % (hook[0], kind, hook[1][kind]["port"], said, kind))
                 return
             code = self.run_hook(container_id, name, "postStart", hook[1]["exec"], self.wait_timeout)
             if code != 0:
