@@ -84,11 +84,14 @@ def main():
                   rss_mib_max=round(max(samples) / 2 ** 20, 1), rss_mib_median=round(statistics.median(samples) / 2 ** 20, 1),
                   repair_seconds_median=statistics.median(repaired) if repaired else None,
                   repaired=len(repaired), faults=faults, when=time.strftime("%Y-%m-%d %H:%M:%S"),
-                  machine="2 cores, Debian 12, cgroup v1, Docker %s" % client.version()["Version"])
+                  machine="2 cores, Debian 12, cgroup v1, Docker %s" % client.version()["Version"],
+                  load_average=os.getloadavg()[:3])
     out = TOP / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / "guard.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["# podkit-guard benchmark (%s)" % result["when"], "", result["machine"], "",
+    lines = ["# podkit-guard benchmark (%s)" % result["when"], "",
+             "%s; load average at the end %.1f %.1f %.1f (the machine is shared with other test suites)"
+             % ((result["machine"],) + tuple(result["load_average"])), "",
              "- fault to whole pod (median of %d): %.2f s (%d/%d repaired)" % (
                  FAULTS, result["repair_seconds_median"] or -1, len(repaired), FAULTS),
              "- idle with %d recorded pods over %d s: CPU %.2f%% of one core, RSS median %.1f MiB (max %.1f)" % (
