@@ -71,6 +71,8 @@ DEBOUNCE = 0.2
 # A die is acted on after this hold: when the engine itself is stopping, its event stream ends (or
 # its ping fails) within it, and nothing is repaired into a dying engine.
 DIE_HOLD = 1.0
+# Why the resync after (re)connecting runs: what it starts is no crash loop.
+CONNECTED = "connected"
 PING_TIMEOUT = 3
 RETRY_SECONDS = 1.0
 PROBE_TICK = 0.5
@@ -163,7 +165,7 @@ class Guard:
                 continue
             log.info("connected to the engine at %s: resyncing every recorded pod", self.docker_host)
             self.watch()
-            self.resync("connected")
+            self.resync(CONNECTED)
             self.loop()
         self.write_status(running=False)
         log.info("podkit-guard stopped")
@@ -268,7 +270,7 @@ class Guard:
             if not recorded_for(params, self.docker_host):
                 continue
             memory = self.pods.setdefault(pod, PodRecord())
-            if why == "connected":
+            if why == CONNECTED:
                 # A new engine (or the guard's start): what failed or was held against the old one
                 # is looked at afresh; the crash-loop count is kept.
                 memory.failures, memory.not_before = 0, 0.0
@@ -322,8 +324,9 @@ class Guard:
             entry["repairs"] += 1
             entry["last_repair"] = dict(time=now, action=kind, reason=reason, trigger=why)
             # A member that stopped on its own and is started again: the crash loop to back off.
-            # A rebuilt pod (new sandbox, missing member) is repaired at once, every time.
-            crashed = crashed or kind == "start" and container != "sandbox"
+            # A rebuilt pod (new sandbox, missing member) is repaired at once, every time, as is a
+            # member a restarted engine failed to restore (found by the resync after the reconnect).
+            crashed = crashed or kind == "start" and container != "sandbox" and why != "resync (%s)" % CONNECTED
         if crashed:
             memory.repairs = memory.repairs + 1 if now - memory.last_repair < BACKOFF_RESET else 1
             memory.last_repair = now
