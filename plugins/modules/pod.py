@@ -79,7 +79,7 @@ description:
     C(seccompProfile) (C(RuntimeDefault), C(Unconfined)), C(appArmorProfile) and the legacy annotation
     C(container.apparmor.security.beta.kubernetes.io/<container>), C(sysctls) (namespaced ones, on the sandbox).
     What Docker cannot do (C(seLinuxOptions), C(hostUsers=false), C(procMount=Unmasked), a C(Localhost) seccomp
-    profile, C(httpGet) and C(tcpSocket) hooks) is an error naming the field.
+    profile) is an error naming the field.
   - C(spec.imagePullSecrets) names C(kubernetes.io/dockerconfigjson) (or C(dockercfg)) Secrets given with the Pod;
     a pull of an image from a registry they hold credentials for is made with them. The credentials are never
     shown.
