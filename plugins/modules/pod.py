@@ -45,7 +45,7 @@ description:
     C(spec.hostUsers) (true only), C(spec.terminationGracePeriodSeconds), C(spec.imagePullSecrets); per container C(name), C(image), C(command), C(args),
     C(env) (C(name)/C(value)), C(ports), C(resources) (limits and requests of memory and cpu),
     C(volumeMounts), C(workingDir), C(imagePullPolicy), C(livenessProbe), C(readinessProbe), C(startupProbe)
-    (C(exec), C(httpGet) (path, port), C(tcpSocket) (port) with Kubernetes' timing fields; run by podkit-guard,
+    (C(exec), C(httpGet) (path, port, httpHeaders), C(tcpSocket) (port) with Kubernetes' timing fields; run by podkit-guard,
     see the P(podkit.docker.host#role) role), C(securityContext), C(stdin), C(stdinOnce), C(tty),
     C(lifecycle) (C(stopSignal), C(postStart), C(preStop)), C(envFrom) (C(configMapRef), C(secretRef), C(prefix));
     C(env[].valueFrom) - C(configMapKeyRef) and C(secretKeyRef) (C(optional) honoured - the variable is then not
