@@ -85,8 +85,9 @@ description:
     shown.
   - C(lifecycle.postStart) (C(exec), C(sleep), or C(httpGet) and C(tcpSocket), which the module makes from the
     host inside the pod's network namespace to its localhost - no client in the image, nothing published) runs
-    right after the container starts; a failing hook fails the run naming it. C(lifecycle.preStop) runs before the container is stopped, recreated or removed, and the stop
-    signal follows within what is left of the grace period (C(terminationGracePeriodSeconds)).
+    right after the container starts; a failing hook fails the run naming it. C(lifecycle.preStop) runs before
+    the container is stopped, recreated or removed, and the stop signal follows within what is left of the
+    grace period (C(terminationGracePeriodSeconds)).
   - Native sidecars - init containers with C(restartPolicy=Always) - are started in their place among the init
     containers (before the next one runs) and kept running with the members; a stopped or removed pod stops
     the members first, then its sidecars in reverse order.
