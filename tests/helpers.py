@@ -20,6 +20,9 @@ CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
 PAUSE_IMAGE = "podkit/pause:latest"
 BUSYBOX_IMAGE = "podkit/busybox:latest"
 LABEL_POD = "io.podkit.pod"
+# Where the pod module records applied specs during tests: never the host's /var/lib/podkit, whose
+# records a podkit-guard on this machine would act on.
+STATE_DIR = TOP / "build" / "podkit-state"
 
 
 def _ensure_link():
@@ -47,6 +50,7 @@ def ansible_env(**extra):
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         PYTHONPATH=str(COLLECTIONS),
         PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
+        PODKIT_STATE_DIR=env.get("PODKIT_STATE_DIR") or str(STATE_DIR),
     )
     env.update(extra)
     return env

@@ -105,7 +105,9 @@ options:
     default: /var/lib/podkit/seccomp
   wait:
     description:
-      - Return only when the members started by this run are running.
+      - Return only when the members started by this run are running, and, when the run changed the pod,
+        its members with a C(readinessProbe) are ready as podkit-guard reports them (the guard runs the
+        probes; without a running guard the run fails after O(wait_timeout) saying so).
     type: bool
     default: true
   wait_timeout:

@@ -33,6 +33,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     ROLE_UNMANAGED)
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
     SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
+from ansible_collections.podkit.docker.plugins.module_utils._status import (
+    annotate, container_suffix, guard_line, read_guard_status)
 
 # Docker's HostConfig fields that join another container's namespace, in the order used to
 # find the container that owns a hand-made pod's namespaces.
@@ -405,6 +407,7 @@ def container_entry(attrs: Dict[str, Any], host: Any, role: str, sandbox_ns: Opt
         status=status,
         pid=pid,
         exit_code=state.get("ExitCode"),
+        restart_count=int(attrs.get("RestartCount") or 0),
         namespaces={},
         cgroup_paths={},
         limits=_configured_limits(attrs.get("HostConfig") or {}, host.version),
@@ -526,7 +529,10 @@ def pod_facts(client: Any, host: Any, pod: str, containers: Optional[List[Any]] 
     group = groups.get(pod)
     if group is None:
         return None
-    return pod_entry(group, host)
+    entry = pod_entry(group, host)
+    # The guard's view of each container, as pod_facts reports it (the module returns this entry).
+    annotate({}, {pod: entry}, read_guard_status())
+    return entry
 
 
 def gather(client, names=None, include_unmanaged=False, groups_out=None):
@@ -562,6 +568,7 @@ def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool = False,
     """pod_facts: the facts, the tree and the query's result."""
     groups: Dict[str, PodGroup] = {}
     host, pods, host_cgroups = gather(client, params.get("name") or None, params.get("include_unmanaged"), groups)
+    annotate(host, pods, read_guard_status())
     result = dict(ansible_facts=dict(podkit_host=host, podkit_pods=pods), tree=render_tree(pods, host))
     if params.get("as_manifest"):
         # Imported here: a facts run without as_manifest does not pay for it.
@@ -631,7 +638,8 @@ def _truncate(text: str, width: int = TREE_COMMAND_WIDTH) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def _container_lines(label: str, entry: Dict[str, Any], owned: List[str], last: bool, prefix: str) -> List[str]:
+def _container_lines(label: str, entry: Dict[str, Any], owned: List[str], last: bool, prefix: str,
+                     guarded: bool = False) -> List[str]:
     head = "%s%s%s %s" % (prefix, "└─" if last else "├─", label, _status_text(entry))
     if owned:
         head += ", ns " + " ".join("%s:%s" % (ns, entry["namespaces"][ns]) for ns in owned)
@@ -641,6 +649,8 @@ def _container_lines(label: str, entry: Dict[str, Any], owned: List[str], last: 
     limits = format_limits(entry.get("limits"))
     if limits and entry.get("pid"):
         head += ", " + limits
+    if guarded:
+        head += container_suffix(entry)
     lines = [head]
     child_prefix = prefix + ("  " if last else "│ ")
     processes = entry.get("processes") or []
@@ -662,7 +672,7 @@ def _label(key: str, entry: Dict[str, Any]) -> str:
     return text if role in (None, ROLE_MEMBER) else "%s %s" % (role, text)
 
 
-def render_pod(pod: Dict[str, Any]) -> List[str]:
+def render_pod(pod: Dict[str, Any], guarded: bool = False) -> List[str]:
     """The lines of one pod: pod, its cgroup parent with limits, the sandbox, then members.
 
     Members mark the namespaces they share with the sandbox (``[net ipc]``); the sandbox
@@ -694,7 +704,7 @@ def render_pod(pod: Dict[str, Any]) -> List[str]:
     for key, entry in containers.items():
         rows.append((_label(key, entry), entry, []))
     for index, (label, entry, owned) in enumerate(rows):
-        lines.extend(_container_lines(label, entry, owned, index == len(rows) - 1, "  "))
+        lines.extend(_container_lines(label, entry, owned, index == len(rows) - 1, "  ", guarded and index > 0))
     return lines
 
 
@@ -704,11 +714,15 @@ def render_tree(pods: Dict[str, Dict[str, Any]], host: Optional[Dict[str, Any]] 
     ``host`` is ``podkit_host``; ``pods`` is ``podkit_pods``.
     """
     lines = []
+    guarded = bool(host and (host.get("guard") or {}).get("installed"))
     if host:
         lines.append("host: Docker %s, cgroup v%s (%s driver), kernel %s" % (
             host.get("docker_version"), host.get("cgroup_version"), host.get("cgroup_driver"), host.get("kernel")))
+        guard = guard_line(host.get("guard") or {})
+        if guard:
+            lines.append(guard)
     if not pods:
         lines.append("no pods")
     for name in sorted(pods):
-        lines.extend(render_pod(dict(pods[name], name=pods[name].get("name", name))))
+        lines.extend(render_pod(dict(pods[name], name=pods[name].get("name", name)), guarded))
     return lines

@@ -12,7 +12,8 @@ One call, in this order:
    touched: with it, neither the pods to converge nor the pods to prune are known;
 2. observe once: ONE label-filtered list call gives every podkit container of the host; the
    podkit pods that the list does not name (narrowed by ``prune_selector`` as
-   ``kubectl apply --prune -l`` narrows its prune) become ``state: absent`` entries. A
+   ``kubectl apply --prune -l`` narrows its prune), and the pods recorded for podkit-guard that
+   it does not name, become ``state: absent`` entries (which delete their records). A
    container without that label is never a pod, so never pruned. The listed and pruned pods
    are then observed from that answer (``observe_pods``: one inspect per container), and the
    host's cgroup setup (``docker info``, mountinfo) is read once;
@@ -46,6 +47,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._errors import Podki
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
     PodState, _host as detect_host, converge_pod, observe_pods)
+from ansible_collections.podkit.docker.plugins.module_utils._record import recorded_for, recorded_pods
+from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params
 from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values as pod_secrets
 from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
 
@@ -209,6 +212,25 @@ def podkit_pod_names(summaries: List[Dict[str, Any]], selector: Optional[Dict[st
     return sorted(names)
 
 
+def recorded_pod_names(docker_host: str, selector: Optional[Dict[str, Any]] = None) -> List[str]:
+    """The pods recorded on this host for ``docker_host`` (podkit-guard's desired state) whose recorded
+    labels carry ``selector``: a pod whose containers are all gone is still the host's, and pruning it
+    deletes its record, so the guard never brings it back."""
+    names = []
+    for pod, params in recorded_pods():
+        if not recorded_for(params, docker_host):
+            continue
+        if selector:
+            try:
+                labels = pod_spec_from_params(dict(params, state="present")).sandbox.labels
+            except PodkitError:
+                continue    # a record that no longer parses: its containers, if any, still decide
+            if not all(labels.get(key) == str(value) for key, value in selector.items()):
+                continue
+        names.append(pod)
+    return names
+
+
 def check_selector(selector: Optional[Dict[str, Any]]) -> None:
     for key, value in (selector or {}).items():
         if not key or "=" in str(key) or value is None or isinstance(value, (dict, list)):
@@ -361,7 +383,8 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
     # that pod observes itself).
     summaries = list_pod_containers(client.api)
     if params.get("prune"):
-        entries = entries + prune_entries(podkit_pod_names(summaries, selector), entries, params, pattern)
+        found = set(podkit_pod_names(summaries, selector)) | set(recorded_pod_names(params["docker_host"], selector))
+        entries = entries + prune_entries(sorted(found), entries, params, pattern)
     here = [e for e in entries if e.params["docker_host"] == params["docker_host"]]
     states = observe_pods(client, [e.name for e in here], summaries) if here else {}
     for entry in here:

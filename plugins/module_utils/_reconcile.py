@@ -28,6 +28,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 
@@ -43,10 +44,13 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CLAIM, LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_PRE_STOP, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
     LABEL_SIDECAR,
     ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
-from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
+from ansible_collections.podkit.docker.plugins.module_utils._lock import PodLock, pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
+from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
+from ansible_collections.podkit.docker.plugins.module_utils._record import delete_record, keep_record, write_record
+from ansible_collections.podkit.docker.plugins.module_utils._status import wait_ready
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
@@ -61,7 +65,8 @@ MEMBER_THREADS = 8
 
 def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
                  secrets: Optional[set] = None, observed: Optional[PodState] = None,
-                 host: Optional[HostCgroups] = None) -> Dict[str, Any]:
+                 host: Optional[HostCgroups] = None,
+                 record: bool = True, held: Optional[PodLock] = None) -> Dict[str, Any]:
     """podkit.docker.pod: one pod brought to its spec in one reconcile cycle.
 
     1. Parse the parameters into a PodSpec: bad input fails here, before the host is touched.
@@ -69,7 +74,9 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     2. Compute what is wanted (``want_pod``): the cgroup parent and its kubelet-derived limits, the
        sandbox, the init containers and the members, each with the canonical configuration its
        config hash is taken of.
-    3. Take the pod's host lock (released at the end; removed when the pod ends with nothing).
+    3. Take the pod's host lock (released at the end; removed when the pod ends with nothing), or
+       use the one the caller ``held`` (podkit-guard reads the pod's record under it). ``absent``
+       forgets the pod's record here, first, so the guard never brings it back.
     4. Pull the images whose pull policy is ``always`` (not in check mode): a pull that brings
        nothing new changes nothing, only a new image ID does.
     5. Observe (``observe``): the pod's containers with their namespace inodes, the pod's
@@ -82,8 +89,13 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     7. Refuse when a container the plan creates would take the name of a foreign container.
     8. Apply the plan (``Applier``; not in check mode): limits raised first, sandbox, volumes,
        init containers run to completion in order, members (started together), limits lowered last.
-    9. Wait until the started members run (``wait``), failing with a log tail.
-    10. Report: the pod as pod_facts reads it, ``actions``, and the diff.
+    9. Wait until the started members run (``wait``), failing with a log tail. Then record the
+       applied spec for podkit-guard (``_record``; not in check mode, nor when the guard itself
+       repairs, ``record`` False), also when the apply failed halfway, as the kubelet keeps
+       working towards a spec it could not yet reach; an apply refused before anything changed
+       (bad input, a foreign name, no permission) reports its own error, not the record's.
+    10. Outside the lock: members with a readiness probe until podkit-guard reports them ready.
+    11. Report: the pod as pod_facts reads it, ``actions``, and the diff.
     """
     state_name = params.get("state") or "present"
     spec = None
@@ -104,7 +116,11 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
                               bool(params.get("remove_claims")))
     else:
         wanted = None
-    with pod_lock(pod) as lock:
+    probed: Dict[str, str] = {}
+    recording = record and not check_mode
+    with (nullcontext(held) if held is not None else pod_lock(pod)) as lock:
+        if recording and state_name == "absent":
+            delete_record(pod)
         if not check_mode and wanted is not None:
             refresh_images(client.api, wanted.images("always"), wanted.pull_auths)
         if observed is not None and not still_current(client, observed):
@@ -118,10 +134,20 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
             applier = Applier(client, pod, state, backend, params.get("wait_timeout") or 60)
             applier.pull_auths = wanted.pull_auths if wanted is not None else {}
             lock.keep = state_name != "absent"
-            applier.run(plan, start=state_name != "stopped")
-            if params.get("wait", True) and state_name not in ("absent", "stopped"):
-                applier.wait_running(plan.started_members(), params.get("wait_timeout") or 60)
+            try:
+                applier.run(plan, start=state_name != "stopped")
+                if params.get("wait", True) and state_name not in ("absent", "stopped"):
+                    applier.wait_running(plan.started_members(), params.get("wait_timeout") or 60)
+            except BaseException:
+                if recording and state_name != "absent":
+                    keep_record(pod, params)
+                raise
             containers = applier.final_containers() if state_name != "absent" else None
+            if record and params.get("wait", True) and state_name in RUNNING_STATES and containers and any(
+                    "readinessProbe" in c.probes for c in spec.containers):
+                probed = _probed_ids(spec, containers)
+        if recording and state_name != "absent":
+            write_record(pod, params)
         result: Dict[str, Any] = dict(pod=None)
         warnings = (list(spec.warnings) if spec is not None else []) + plan.notes
         if warnings:
@@ -130,7 +156,17 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
             result["namespace"] = spec.namespace
         if not (state_name == "absent" and plan and not check_mode):
             result["pod"] = pod_facts(client, host, pod, containers=containers)
-        return report(result, state, plan, wanted.by_key() if wanted else {}, diff)
+        result = report(result, state, plan, wanted.by_key() if wanted else {}, diff)
+    if probed:
+        # Outside the lock: podkit-guard, which probes, may need it meanwhile to repair the pod.
+        wait_ready(pod, probed, params.get("wait_timeout") or 60)
+    return result
+
+
+def _probed_ids(spec: Any, containers: List[Dict[str, Any]]) -> Dict[str, str]:
+    """{name in the pod: container ID} of the members with a readiness probe."""
+    ids = dict((((c.get("Config") or {}).get("Labels") or {}).get(LABEL_CONTAINER), c["Id"]) for c in containers)
+    return dict((c.name, ids[c.name]) for c in spec.containers if "readinessProbe" in c.probes and c.name in ids)
 
 
 def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False) -> Dict[str, Any]:
@@ -1044,10 +1080,13 @@ class Applier:
         hook = json.loads(seen.labels.get(LABEL_PRE_STOP) or "null")
         started = time.time()
         if hook and seen.running:
+            # As the kubelet: whatever the hook gives, the container is then stopped.
             if "sleep" in hook:
                 time.sleep(min(hook["sleep"], grace))
-            else:
+            elif "exec" in hook:
                 self.run_hook(seen.id, seen.name, "preStop", hook["exec"], grace)
+            else:
+                self.net_hook(int(seen.state.get("Pid") or 0), hook, grace)
         remaining = max(0, int(grace - (time.time() - started)))
         self._call("stopping container %s" % seen.name, self.api.stop, seen.id, timeout=remaining)
 
@@ -1067,6 +1106,15 @@ class Applier:
             return None
         return self._call("%s hook of %s" % (hook, name), self.api.exec_inspect, exec_id).get("ExitCode")
 
+    @staticmethod
+    def net_hook(pid: int, hook: Dict[str, Any], timeout: float) -> Tuple[bool, str]:
+        """An httpGet or tcpSocket hook, made from the host inside the network namespace of the
+        container's process ``pid`` (the pod's), to its localhost."""
+        kind = next(iter(hook))
+        body = hook[kind]
+        return netns_request(pid, kind, body["port"], body.get("path") or "/",
+                             [tuple(h) for h in body.get("headers") or []], timeout)
+
     def start(self, key: str, container_id: str, name: str) -> None:
         self._call("starting container %s" % name, self.api.start, container_id)
         self.touched[key] = container_id
@@ -1074,6 +1122,15 @@ class Applier:
         if hook is not None:
             if "sleep" in hook[1]:
                 time.sleep(hook[1]["sleep"])
+                return
+            if "exec" not in hook[1]:
+                pid = int((self.inspect(container_id).get("State") or {}).get("Pid") or 0)
+                ok, said = self.net_hook(pid, hook[1], self.wait_timeout)
+                if not ok:
+                    kind = next(iter(hook[1]))
+                    raise PodkitError("container %s: its postStart hook %s to port %s failed (%s); fix "
+                                      "lifecycle.postStart.%s, or what the container serves there."
+                                      % (hook[0], kind, hook[1][kind]["port"], said, kind))
                 return
             code = self.run_hook(container_id, name, "postStart", hook[1]["exec"], self.wait_timeout)
             if code != 0:

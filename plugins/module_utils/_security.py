@@ -30,6 +30,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, check_fields
+from ansible_collections.podkit.docker.plugins.module_utils._probes import named_ports, parse_net_handler
 
 POD_SECURITY_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "supplementalGroups", "fsGroup", "sysctls",
                        "seccompProfile", "appArmorProfile", "fsGroupChangePolicy", "supplementalGroupsPolicy")
@@ -215,7 +216,7 @@ def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any
     lifecycle = check_fields(item.get("lifecycle"), ("stopSignal", "postStart", "preStop"), path + ".lifecycle")
     for hook, key in (("postStart", "post_start"), ("preStop", "pre_stop")):
         if lifecycle.get(hook) is not None:
-            result[key] = _hook(lifecycle[hook], "%s.lifecycle.%s" % (path, hook))
+            result[key] = _hook(lifecycle[hook], "%s.lifecycle.%s" % (path, hook), named_ports(item))
     signal = lifecycle.get("stopSignal")
     if signal is not None:
         if signal not in _SIGNALS:
@@ -226,11 +227,13 @@ def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any
     return result
 
 
-def _hook(handler: Any, where: str) -> Dict[str, Any]:
-    """A postStart/preStop handler: exec (run in the container) or sleep (podkit waits)."""
+def _hook(handler: Any, where: str, ports: Dict[str, int]) -> Dict[str, Any]:
+    """A postStart/preStop handler: exec (run in the container), sleep (podkit waits), or httpGet and
+    tcpSocket (made by podkit from the host inside the pod's network namespace, to its localhost, as
+    podkit-guard makes its probes)."""
     handler = check_fields(handler, ("exec", "sleep", "httpGet", "tcpSocket"), where)
     if len(handler) != 1:
-        raise PodkitError("%s: give exactly one of exec or sleep." % where)
+        raise PodkitError("%s: give exactly one of exec, sleep, httpGet or tcpSocket." % where)
     if "exec" in handler:
         command = check_fields(handler["exec"], ("command",), where + ".exec").get("command")
         if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
@@ -241,8 +244,13 @@ def _hook(handler: Any, where: str) -> Dict[str, Any]:
         if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
             raise PodkitError("%s.sleep.seconds must be a number of seconds." % where)
         return {"sleep": seconds}
-    raise PodkitError("%s.%s is not supported by podkit; use exec (a command run in the container) or sleep."
-                      % (where, next(iter(handler))))
+    kind = next(iter(handler))
+    body = handler[kind]
+    if not isinstance(body, dict):
+        raise PodkitError("%s.%s must be a mapping, got %s." % (where, kind, type(body).__name__))
+    port, path, headers = parse_net_handler(kind, body, "%s.%s" % (where, kind), ports)
+    return {kind: dict(port=port, path=path, headers=[list(h) for h in headers])} if kind == "httpGet" else \
+        {kind: dict(port=port)}
 
 
 def load_seccomp(security: Dict[str, Any], root: str) -> Optional[str]:

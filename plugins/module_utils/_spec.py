@@ -31,6 +31,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._pullauth import pul
 from ansible_collections.podkit.docker.plugins.module_utils._security import (
     SECCOMP_ROOT, container_security, grace_period, load_seccomp, pod_security)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import FILE_KINDS, FileVolume
+from ansible_collections.podkit.docker.plugins.module_utils._probes import PROBE_FIELDS, parse_probes
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
     MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
 
@@ -112,6 +113,7 @@ class ContainerSpec:
     # A Localhost seccomp profile's JSON (its digest is in ``security``, the text is not hashed).
     seccomp_json: Optional[str] = None
     seccomp_root: Optional[str] = None       # where that profile was read from (for the export; not hashed)
+    probes: Dict[str, Any] = field(default_factory=dict)     # kind -> _probes.Probe; run by podkit-guard
 
 
 @dataclass
@@ -411,7 +413,7 @@ def _parse_container_port(item, path, kubernetes):
 
 def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_restart: str, default_pull: str,
                      share_pid: bool, ctx: Optional[PodContext] = None) -> ContainerSpec:
-    allowed = _K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS
+    allowed = (_K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS) + PROBE_FIELDS
     if init:
         # A native sidecar: an init container that keeps running (restartPolicy: Always).
         allowed = allowed + ("restartPolicy",)
@@ -510,6 +512,7 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
         sidecar=sidecar,
         config_sources=list(sources.used),
         warnings=skipped,
+        probes=parse_probes(item, path, init),
     )
 
 

@@ -44,7 +44,9 @@ description:
     C(spec.resources) (pod-level), C(spec.securityContext), C(spec.hostNetwork), C(spec.hostPID), C(spec.hostIPC),
     C(spec.hostUsers) (true only), C(spec.terminationGracePeriodSeconds), C(spec.imagePullSecrets); per container C(name), C(image), C(command), C(args),
     C(env) (C(name)/C(value)), C(ports), C(resources) (limits and requests of memory and cpu),
-    C(volumeMounts), C(workingDir), C(imagePullPolicy), C(securityContext), C(stdin), C(stdinOnce), C(tty),
+    C(volumeMounts), C(workingDir), C(imagePullPolicy), C(livenessProbe), C(readinessProbe), C(startupProbe)
+    (C(exec), C(httpGet) (path, port, httpHeaders), C(tcpSocket) (port) with Kubernetes' timing fields; run by podkit-guard,
+    see the P(podkit.docker.host#role) role), C(securityContext), C(stdin), C(stdinOnce), C(tty),
     C(lifecycle) (C(stopSignal), C(postStart), C(preStop)), C(envFrom) (C(configMapRef), C(secretRef), C(prefix));
     C(env[].valueFrom) - C(configMapKeyRef) and C(secretKeyRef) (C(optional) honoured - the variable is then not
     set), C(fieldRef) (C(metadata.name), C(metadata.namespace), C(metadata.uid) (made of the sandbox's ID),
@@ -55,6 +57,10 @@ description:
     and C(args) are expanded as Kubernetes does (C($$) escapes a C($); an undefined name is kept as
     written). Any other field is an error naming it, never
     silently ignored. Quantities in a manifest follow Kubernetes rules only.
+  - Each applied pod's parameters are recorded in C(/var/lib/podkit/pods/<pod>.json) (the environment
+    variable C(PODKIT_STATE_DIR) moves it), a root-only file (0600 in a 0700 directory), since it holds
+    the values of secret env variables. podkit-guard repairs recorded pods between runs with them.
+    C(state=absent) deletes the record (the guard never brings the pod back); check mode writes nothing.
   - An C(emptyDir) volume is a Docker volume C(<pod>_<volume>) labelled with the pod (tmpfs for
     C(medium=Memory)), kept while the pod exists, removed with it.
   - C(configMap), C(secret), C(downwardAPI) and C(projected) volumes (C(items), C(defaultMode), C(optional)) are
@@ -86,14 +92,16 @@ description:
     C(seccompProfile) (C(RuntimeDefault), C(Unconfined), C(Localhost) - see O(seccomp_profile_root)), C(appArmorProfile)
     and the legacy annotation
     C(container.apparmor.security.beta.kubernetes.io/<container>), C(sysctls) (namespaced ones, on the sandbox).
-    What Docker cannot do (C(seLinuxOptions), C(hostUsers=false), C(procMount=Unmasked), C(httpGet) and C(tcpSocket)
-    hooks) is an error naming the field.
+    What Docker cannot do (C(seLinuxOptions), C(hostUsers=false), C(procMount=Unmasked), HTTPS probes and hooks)
+    is an error naming the field.
   - C(spec.imagePullSecrets) names C(kubernetes.io/dockerconfigjson) (or C(dockercfg)) Secrets given with the Pod;
     a pull of an image from a registry they hold credentials for is made with them. The credentials are never
     shown.
-  - C(lifecycle.postStart) (C(exec) or C(sleep)) runs right after the container starts; a failing hook fails the
-    run naming it. C(lifecycle.preStop) runs before the container is stopped, recreated or removed, and the stop
-    signal follows within what is left of the grace period (C(terminationGracePeriodSeconds)).
+  - C(lifecycle.postStart) (C(exec), C(sleep), or C(httpGet) and C(tcpSocket), which the module makes from the
+    host inside the pod's network namespace to its localhost - no client in the image, nothing published) runs
+    right after the container starts; a failing hook fails the run naming it. C(lifecycle.preStop) runs before
+    the container is stopped, recreated or removed, and the stop signal follows within what is left of the
+    grace period (C(terminationGracePeriodSeconds)).
   - Native sidecars - init containers with C(restartPolicy=Always) - are started in their place among the init
     containers (before the next one runs) and kept running with the members; a stopped or removed pod stops
     the members first, then its sidecars in reverse order.
@@ -142,9 +150,10 @@ options:
         C(name)/C(value), where C(secret=true) hides the value from results, or a dict), C(ports),
         C(resources) (C(limits)/C(requests) of C(memory) and C(cpu); Docker sizes such as C(512m) are accepted
         too), C(volumeMounts), C(workingDir), C(imagePullPolicy), C(securityContext), C(lifecycle), C(stdin),
-        C(tty) (applied as in a manifest; there is no pod-level C(securityContext) natively); and podkit's
-        C(user) (not together with C(securityContext.runAsUser)/C(runAsGroup)), C(share) (subset of C(net),
-        C(ipc), C(pid)), C(secret_env) (names of env variables to hide), C(pull).
+        C(tty) (applied as in a manifest; there is no pod-level C(securityContext) natively), C(livenessProbe),
+        C(readinessProbe), C(startupProbe); and podkit's C(user) (not together with
+        C(securityContext.runAsUser)/C(runAsGroup)), C(share) (subset of C(net), C(ipc), C(pid)), C(secret_env)
+        (names of env variables to hide), C(pull).
     type: list
     elements: dict
   init_containers:

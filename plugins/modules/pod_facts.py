@@ -179,6 +179,13 @@ ansible_facts:
           description: The kernel release.
           type: str
           sample: 6.1.0-18-amd64
+        guard:
+          description:
+            - podkit-guard on this host, read from its status file in C(/var/lib/podkit) (or C(PODKIT_STATE_DIR)).
+            - C(installed) (a guard ever ran here), C(running) (its process is alive), C(version), C(pid) and
+              C(last_sync) (when it last converged every recorded pod, seconds since the epoch).
+          type: dict
+          sample: {installed: true, running: true, version: 0.1.0, pid: 812, last_sync: 1764610000.5}
     podkit_pods:
       description:
         - The pods, keyed by pod name.
@@ -254,6 +261,11 @@ ansible_facts:
               sandbox's - net, ipc, pid first), C(cgroup_paths) (controller to path as in C(/proc/<pid>/cgroup);
               the v2 line is C(unified)), C(limits) (as for C(cgroup)), C(usage) (C(memory_bytes)) and
               C(processes) (C(pid) and C(command) of every process in its cgroup).
+            - Also C(ready) (running and, with a readinessProbe, passing it as podkit-guard last ran it),
+              C(restart_count) (Docker's restarts plus podkit-guard's repairs of it), C(last_probe) (C(time),
+              C(probe), C(success), C(message) of the guard's last probe run, or null) and C(last_repair)
+              (what podkit-guard last did to it - C(time), C(action), C(reason), C(trigger) - or null).
+              The tree shows them after each container when a guard has run on the host.
           type: dict
         manifest:
           description:

@@ -28,6 +28,9 @@ description:
     is never touched, whatever its name.
   - Check mode and C(--diff) work per pod from the same plan as a real run - RV(actions) in check mode are the
     actions a real run then performs.
+  - Like M(podkit.docker.pod), it records each pod it converges for podkit-guard (root-only, under
+    C(/var/lib/podkit/pods)), a O(pods[].manifest_file) as the manifest it held, and deletes the record of each
+    pod it removes (C(state=absent) or pruned). Check mode writes nothing.
 author:
   - podkit.docker contributors (@podkit)
 options:
@@ -161,8 +164,10 @@ options:
   prune:
     description:
       - Remove the podkit pods on this host (on O(docker_host)) that O(pods) does not name - their containers,
-        volumes, cgroup and lock file, as M(podkit.docker.pod) does with C(state=absent).
+        volumes, cgroup, lock file and record, as M(podkit.docker.pod) does with C(state=absent).
       - Only containers labelled C(io.podkit.pod) make a pod; a container without that label is never touched.
+        A pod recorded for podkit-guard (see M(podkit.docker.pod)) is one too, even when its containers are gone,
+        so that the guard never brings a pruned pod back; O(prune_selector) is then matched on its recorded labels.
     type: bool
     default: false
   prune_selector:

@@ -284,8 +284,9 @@ def _bad(pod):
     case["kind"] = "Deployment"
     cases["unknown kind"] = (case, "kind")
     case = copy.deepcopy(base)
-    case["spec"]["containers"][0]["livenessProbe"] = {"exec": {"command": ["true"]}}
-    cases["unsupported field"] = (case, "livenessProbe")
+    # Docker has no SELinux labels per container to give: refused, named by its path.
+    case["spec"]["containers"][0]["securityContext"] = {"seLinuxOptions": {"level": "s0:c123,c456"}}
+    cases["unsupported field"] = (case, "securityContext.seLinuxOptions")
     case = copy.deepcopy(base)
     case["spec"]["containers"][0]["resources"]["limits"]["memory"] = "1Mi"
     cases["memory below minimum"] = (case, "memory")

@@ -65,6 +65,9 @@ HOST_VARS = {
     # changed; nothing is pulled.
     "podkit_host_sandbox_image": PAUSE_IMAGE,
     "podkit_host_build_demo_images": True,
+    # No guard left running on this shared machine: test_guard_role.py starts one, scoped to its
+    # own record directory, and stops it.
+    "podkit_host_guard": False,
 }
 
 

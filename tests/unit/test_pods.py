@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from ansible_collections.podkit.docker.plugins.module_utils import _pods, _record
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._pods import (
     Entry, Outcome, check_selector, diffs, failure_message, flatten, merge_entry, pod_result, pod_warnings, podkit_pod_names,
@@ -288,3 +289,21 @@ def test_one_table_of_pod_options_serves_pod_and_pods():
     shared = shared_argument_spec(SHARED_OPTIONS)
     assert set(shared) == set(SHARED_OPTIONS) - {"docker_host", "timeout"}
     assert all(shared[n] == pod[n] for n in shared)
+
+
+def test_prune_finds_recorded_pods_by_their_recorded_labels_and_engine(tmp_path, monkeypatch):
+    """A recorded pod is the host's even when its containers are gone: prune finds it by its record,
+    narrowed by the selector on the labels the record gives the sandbox, and by its engine."""
+    monkeypatch.setenv("PODKIT_STATE_DIR", str(tmp_path))
+
+    def manifest(name, **labels):
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "busybox"}]}}
+    _record.write_record("mine", dict(name="mine", manifest=manifest("mine", team="a")))
+    _record.write_record("theirs", dict(name="theirs", manifest=manifest("theirs", team="b")))
+    _record.write_record("native", dict(name="native", containers=[dict(name="app", image="busybox")]))
+    _record.write_record("far", dict(name="far", manifest=manifest("far", team="a"), docker_host="tcp://10.0.0.9:2376"))
+    here = "unix:///var/run/docker.sock"
+    assert _pods.recorded_pod_names(here) == ["mine", "native", "theirs"]
+    assert _pods.recorded_pod_names(here, {"team": "a"}) == ["mine"]
+    assert _pods.recorded_pod_names("tcp://10.0.0.9:2376", {"team": "a"}) == ["far"]

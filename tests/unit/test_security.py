@@ -81,7 +81,14 @@ def test_apparmor_field_and_legacy_annotation():
     (None, dict(securityContext=dict(capabilities=dict(add=["net admin"]))), "capabilities.add[0]"),
     (None, dict(securityContext=dict(runAsUser=0, runAsNonRoot=True)), "runAsNonRoot: true contradicts"),
     (None, dict(lifecycle=dict(stopSignal="TERM")), "lifecycle.stopSignal"),
-    (None, dict(lifecycle=dict(preStop=dict(httpGet=dict(port=80)))), "lifecycle.preStop"),
+    (None, dict(lifecycle=dict(preStop=dict(httpGet=dict(port=80, host="10.0.0.1")))),
+     "lifecycle.preStop.httpGet.host: '10.0.0.1' - podkit connects to the pod's own localhost"),
+    (None, dict(lifecycle=dict(postStart=dict(httpGet=dict(port=80, scheme="HTTPS")))), "postStart.httpGet.scheme"),
+    (None, dict(lifecycle=dict(postStart=dict(tcpSocket=dict(port="web")))), "postStart.tcpSocket.port: 'web'"),
+    (None, dict(lifecycle=dict(postStart=dict(tcpSocket=dict(port=80), exec=dict(command=["true"])))),
+     "give exactly one of exec, sleep, httpGet or tcpSocket"),
+    (None, dict(lifecycle=dict(postStart=dict(httpGet=dict(port=80, httpHeaders=[dict(name="X: y", value="1")])))),
+     "postStart.httpGet.httpHeaders[0]"),
 ])
 def test_what_docker_cannot_do_is_named(spec_extra, container_extra, expected):
     with pytest.raises(PodkitError) as info:
@@ -96,3 +103,13 @@ def test_run_as_non_root_against_the_image():
         check_non_root(dict(non_root=True), "", "containers[0]")
     with pytest.raises(PodkitError, match="not numeric"):
         check_non_root(dict(non_root=True), "nobody", "containers[0]")
+
+
+def test_http_and_tcp_hooks_are_kept_for_the_applier_and_named_ports_resolved():
+    w = wanted(pod(container_extra=dict(
+        ports=[dict(name="web", containerPort=8080)],
+        lifecycle=dict(postStart=dict(httpGet=dict(path="/warm", port="web", httpHeaders=[dict(name="X-Hook", value="1")])),
+                       preStop=dict(tcpSocket=dict(port=9000, host="localhost"))))))
+    security = w.members[0].config["security"]
+    assert security["post_start"] == {"httpGet": dict(port=8080, path="/warm", headers=[["X-Hook", "1"]])}
+    assert security["pre_stop"] == {"tcpSocket": dict(port=9000)}

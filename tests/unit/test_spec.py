@@ -216,7 +216,6 @@ def test_different_host_ports_are_fine(ports_a, ports_b):
 
 
 @pytest.mark.parametrize("path,change", [
-    ("spec.containers[0].livenessProbe", lambda d: d["spec"]["containers"][0].update(livenessProbe={})),
     ("spec.containers[0].securityContext.seLinuxOptions", lambda d: d["spec"]["containers"][0].update(
         securityContext={"seLinuxOptions": {}})),
     ("spec.ephemeralContainers", lambda d: d["spec"].update(ephemeralContainers=[])),
@@ -338,8 +337,8 @@ def test_manifest_and_module_resources_conflict():
 
 
 def test_init_container_in_manifest_names_its_path():
-    bad_manifest(manifest(initContainers=[container("init", livenessProbe={})]),
-                 "spec.initContainers[0].livenessProbe is not supported")
+    bad_manifest(manifest(initContainers=[container("init", livenessProbe={"exec": {"command": ["true"]}})]),
+                 "spec.initContainers[0]: init containers take no probes")
 
 
 # ------------------------------------------------------------------ native options
@@ -417,7 +416,10 @@ def test_params_with_manifest():
     (dict(containers=[container(share=["net", "uts"])]), "containers[0].share: 'uts'"),
     (dict(containers=[container(secret_env=["NOPE"])]), "containers[0].secret_env[0]: 'NOPE' is not set"),
     (dict(containers=[container(workingDir="/a", working_dir="/a")]), "give either workingDir or working_dir"),
-    (dict(containers=[container(livenessProbe={})]), "containers[0].livenessProbe is not supported by podkit"),
+    (dict(containers=[container(livenessProbe={})]), "containers[0].livenessProbe: give exactly one of exec, httpGet"),
+    (dict(containers=[container(readinessProbe={"httpGet": {"port": "web"}})]), "readinessProbe.httpGet.port: 'web'"),
+    (dict(containers=[container(livenessProbe={"tcpSocket": {"port": 80}, "successThreshold": 2})]),
+     "livenessProbe.successThreshold must be 1"),
     (dict(containers=[container(resources={"limits": {"memory": 1}})]), "containers[0].resources.limits.memory"),
     (dict(containers=[container(volume_mounts=[{"name": "x", "mountPath": "/x"}])]), "no volume named 'x'"),
     (dict(resources={"limits": {"cpu": -1}}), "resources.limits.cpu"),

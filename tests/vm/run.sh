@@ -231,4 +231,5 @@ fi
 export PODKIT_VM_SSH_PORT=$port PODKIT_VM_SSH_KEY=$run_dir/id_ed25519 PODKIT_VM_RUN_DIR=$run_dir
 mkdir -p "$reports"
 cd "$top"
-"$top/.venv/bin/pytest" -p no:cacheprovider -v --durations=0 tests/vm --junitxml "$reports/vm.xml"
+# -rP: what a passing test prints (the reboot's seconds to a whole pod) is in the log too.
+"$top/.venv/bin/pytest" -p no:cacheprovider -v -rP --durations=0 tests/vm --junitxml "$reports/vm.xml"

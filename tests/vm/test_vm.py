@@ -9,6 +9,8 @@ localhost (cgroup v1, cgroupfs) and the VM together.
 
 import json
 import re
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -236,3 +238,51 @@ def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm,
     assert memory_line.rstrip().split(":", 2)[2].startswith("/podkit/pod-%s/" % pod_name)
     remote_app = Member(vm, "%s_app" % pod_name)
     assert remote_app.cgroup.rsplit("/", 2)[1] == "podkit-pod_%s.slice" % pod_name
+
+
+def _pod_whole_in_vm(vm, pod):
+    """True when the VM's kernel shows the pod whole: sandbox and members running, each member in
+    the sandbox's net and ipc namespaces (/proc/<pid>/ns read in the VM)."""
+    script = (
+        "set -e; s=$(docker inspect -f '{{.State.Running}} {{.State.Pid}}' %(pod)s_sandbox); "
+        "set -- $s; [ \"$1\" = true ]; sp=$2; "
+        "for m in app sidecar; do r=$(docker inspect -f '{{.State.Running}} {{.State.Pid}}' %(pod)s_$m); "
+        "set -- $r; [ \"$1\" = true ]; "
+        "for ns in net ipc; do [ \"$(readlink /proc/$2/ns/$ns)\" = \"$(readlink /proc/$sp/ns/$ns)\" ]; done; done"
+    ) % dict(pod=pod)
+    return vm.ssh(script, check=False, timeout=30).returncode == 0
+
+
+def test_a_reboot_leaves_every_pod_whole_within_60s_of_sshd_with_no_ansible_run(vm, converged):  # pylint: disable=redefined-outer-name,unused-argument
+    """podkit-guard (the host role's systemd service, enabled, after docker.service) repairs the pod
+    a reboot leaves: no ansible-playbook between the reboot and the check."""
+    assert vm.out("systemctl is-enabled podkit-guard") == "enabled"
+    assert vm.out("systemctl is-active podkit-guard") == "active"
+    assert vm.out("systemctl show podkit-guard -p Restart --value") == "always"
+    assert "docker.service" in vm.out("systemctl show podkit-guard -p After --value")
+    assert vm.ssh("test -f /var/lib/podkit/pods/%s.json" % POD, check=False).returncode == 0
+    assert vm.out("stat -c %%a /var/lib/podkit/pods/%s.json" % POD) == "600"
+    assert vm.out("stat -c %a /var/lib/podkit/pods") == "700"
+    boot_id = vm.out("cat /proc/sys/kernel/random/boot_id")
+    vm.ssh("systemctl reboot", check=False, timeout=30)
+    deadline = time.monotonic() + 300
+    answered = None
+    while time.monotonic() < deadline:
+        try:
+            proc = vm.ssh("cat /proc/sys/kernel/random/boot_id", check=False, timeout=10)
+        except subprocess.TimeoutExpired:
+            continue
+        if proc.returncode == 0 and proc.stdout.strip() not in ("", boot_id):
+            answered = time.monotonic()
+            break
+        time.sleep(1)
+    assert answered is not None, "the VM's sshd did not answer within 300 s of the reboot"
+    whole = None
+    while time.monotonic() - answered < 60:
+        if _pod_whole_in_vm(vm, POD):
+            whole = time.monotonic() - answered
+            break
+        time.sleep(1)
+    log = vm.ssh("journalctl -b -u podkit-guard -u docker --no-pager -o short-precise | tail -60", check=False).stdout
+    assert whole is not None, "pod %s not whole within 60 s of sshd answering; journal:\n%s" % (POD, log)
+    print("pod %s whole %.1fs after sshd answered; journal of this boot (docker, podkit-guard):\n%s" % (POD, whole, log))

@@ -253,11 +253,13 @@ def test_manifest_text_that_is_not_a_mapping(run_module, docker_client, pod_name
 
 
 def test_unsupported_manifest_field(run_module, docker_client, pod_name):
+    """A Kubernetes field podkit cannot honour (raw block devices of a PersistentVolume) is refused by
+    its path, never dropped."""
     manifest = _manifest(pod_name)
-    manifest["spec"]["containers"][0]["livenessProbe"] = {"exec": {"command": ["true"]}}
+    manifest["spec"]["containers"][0]["volumeDevices"] = [{"name": "data", "devicePath": "/dev/xvda"}]
     result = run_module("pod", expect_fail=True, name=pod_name, sandbox_image=PAUSE_IMAGE, pull="never",
                         manifest=manifest)
-    assert_refused(result, "livenessProbe")
+    assert_refused(result, "spec.containers[0].volumeDevices", "remove it")
     assert_nothing_of(docker_client, pod_name)
 
 

@@ -1,0 +1,527 @@
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""podkit-guard: the pods recorded on this host kept whole between Ansible runs.
+
+Run as ``python -m ansible_collections.podkit.docker.plugins.module_utils._guard`` (the host role
+installs it as a systemd service, or as a supervised background process where PID 1 is not
+systemd). The guard is the kubelet's sync loop in small:
+
+1. Connect to the engine; while it does not answer, retry every second.
+2. Resync: converge every recorded pod (``_record``) with the very ``converge_pod`` a playbook
+   runs, ``record`` False (the record stays what the playbook asked). At start, after every
+   reconnect (dockerd restarted: its event stream ended) and every ``--resync`` seconds.
+3. Between resyncs, follow Docker's event stream for containers labelled ``io.podkit.pod``
+   (start, die, destroy, health_status): the pod an event names is converged again, once per
+   burst of events (``DEBOUNCE``). A die is held back a little longer (``DIE_HOLD``), and
+   acted on only if the engine still answers a ping on a new connection: an engine that stops
+   kills every container, and nothing is repaired into it; its event stream ends, and the
+   resync after the reconnect repairs what it left.
+4. A pod without a record is never touched, nor is a container without podkit's labels
+   (``converge_pod`` only acts on those); ``state: absent`` deletes the record first, so a
+   removed pod is never brought back. A recorded ``stopped`` pod is left as it is.
+5. Guard and playbooks serialise through the pod lock ``converge_pod`` takes.
+6. A member that keeps stopping and that the guard starts again is backed off as the kubelet
+   backs off a crash loop: the first start at once, each further one 10 s later, doubling to
+   300 s, reset after 10 minutes without one. Rebuilding a pod (a new sandbox's namespaces, a
+   missing member) is never delayed.
+7. Probes (``_probes``): each running member's startup, liveness and readiness probes are run
+   on their periods; a startup probe gates the others; a liveness (or startup) probe failing
+   ``failureThreshold`` times in a row restarts the container, the first time at once, then
+   after the crash-loop backoff above (the container is stopped meanwhile); readiness is kept
+   per container for pod_facts.
+8. Every repair is logged with pod, container, action and reason (stdout, which journald keeps
+   under systemd; ``--log-file`` elsewhere); what the guard last did is kept in
+   ``<state dir>/guard.json`` (running pid, version, last sync, last repair and repair count per
+   container) for ``pod_facts``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DEFAULT_DOCKER_HOST, DockerError, connect
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import (
+    LABEL_CONTAINER, LABEL_POD, LABEL_ROLE, member_name, sandbox_name)
+from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
+from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, run_probe
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
+from ansible_collections.podkit.docker.plugins.module_utils._record import (
+    read_record, record_path, recorded_for, recorded_pods, state_dir)
+from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params
+from ansible_collections.podkit.docker.plugins.module_utils._status import STATUS_FILE
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import RUNNING_STATES
+
+VERSION = "0.1.0"
+EVENTS = ("start", "die", "destroy", "health_status")
+RESYNC_SECONDS = 60
+DEBOUNCE = 0.2
+# A die is acted on after this hold: when the engine itself is stopping, its event stream ends (or
+# its ping fails) within it, and nothing is repaired into a dying engine.
+DIE_HOLD = 1.0
+# Why the resync after (re)connecting runs: what it starts is no crash loop.
+CONNECTED = "connected"
+PING_TIMEOUT = 3
+RETRY_SECONDS = 1.0
+PROBE_TICK = 0.5
+BACKOFF_FIRST = 10.0
+BACKOFF_MAX = 300.0
+BACKOFF_RESET = 600.0
+
+log = logging.getLogger("podkit-guard")
+
+
+class Dirty(NamedTuple):
+    """A pod an event named: why, when its repair may run, whether a container of it died."""
+    why: str
+    at: float
+    died: bool
+
+
+def mark(old: Optional[Dirty], why: str, at: float, died: bool) -> Dirty:
+    """A pod named by one more event: repaired once, after the last hold of the burst."""
+    if old is None:
+        return Dirty(why, at, died)
+    return Dirty(old.why, max(old.at, at), old.died or died)
+
+
+def due_pods(dirty: Dict[str, Dirty], holds: Dict[str, float], now: float) -> List[str]:
+    """The pods whose repair may run now: past their events' hold and their backoff."""
+    return sorted(pod for pod, entry in dirty.items() if max(entry.at, holds.get(pod, 0.0)) <= now)
+
+
+def backoff_delay(repairs: int) -> float:
+    """Seconds to wait before the next repair of a pod repaired ``repairs`` times in a row."""
+    if repairs <= 0:
+        return 0.0
+    return min(BACKOFF_FIRST * (2 ** (repairs - 1)), BACKOFF_MAX)
+
+
+def repair_lines(actions: List[str]) -> List[Tuple[str, str, str]]:
+    """(container, action, reason) of each line ``converge_pod`` reports in ``actions``."""
+    found = []
+    for line in actions:
+        head, _sep, reason = line.partition(": ")
+        words = head.split()
+        kind = words[0] if words else ""
+        target = " ".join(words[1:])
+        if kind == "run" and target.startswith("init "):
+            target = target[len("init "):]
+        found.append((target, kind, reason))
+    return found
+
+
+class PodRecord:
+    """What the guard remembers of one pod between repairs."""
+
+    def __init__(self) -> None:
+        self.repairs = 0            # crash restarts in a row, each within BACKOFF_RESET of the one before
+        self.failures = 0           # repairs in a row that failed (the engine or the host refused)
+        self.last_repair = 0.0
+        self.not_before = 0.0
+        self.containers: Dict[str, Dict[str, Any]] = {}
+        self.spec: Any = None
+        self.spec_mtime = 0.0
+        self.probes: Dict[Tuple[str, str, str], ProbeState] = {}   # (container, instance, kind)
+        self.restarts: Dict[str, Dict[str, Any]] = {}             # container -> count, last, start_at, id
+
+
+class Guard:
+    def __init__(self, docker_host: str = DEFAULT_DOCKER_HOST, state: Optional[str] = None,
+                 resync: float = RESYNC_SECONDS, timeout: int = 60) -> None:
+        self.docker_host = docker_host
+        self.state_dir = state_dir(state)
+        self.resync_seconds = resync
+        self.timeout = timeout
+        self.client: Any = None
+        self.pods: Dict[str, PodRecord] = {}
+        self.events: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
+        self.stopping = threading.Event()
+        self.started = time.time()
+        self.last_sync: Optional[float] = None
+        self.syncs = 0
+
+    # -- the loop
+
+    def run(self) -> None:
+        log.info("podkit-guard %s starting: docker_host %s, records in %s, resync every %ss",
+                 VERSION, self.docker_host, os.path.join(self.state_dir, "pods"), self.resync_seconds)
+        self.write_status()
+        while not self.stopping.is_set():
+            if not self.connect():
+                self.stopping.wait(RETRY_SECONDS)
+                continue
+            log.info("connected to the engine at %s: resyncing every recorded pod", self.docker_host)
+            self.watch()
+            self.resync(CONNECTED)
+            self.loop()
+        self.write_status(running=False)
+        log.info("podkit-guard stopped")
+
+    def connect(self) -> bool:
+        try:
+            self.client = connect(self.docker_host, self.timeout)
+            self.client.api.ping()
+            return True
+        except (PodkitError, DockerError) as exc:
+            log.debug("the engine does not answer yet: %s", exc)
+            self.client = None
+            return False
+
+    def watch(self) -> None:
+        """Follow the event stream in a thread; its end (the engine went away) is an event too."""
+        client = self.client
+
+        def follow() -> None:
+            try:
+                import docker  # pylint: disable=import-outside-toplevel
+                api = docker.APIClient(base_url=self.docker_host, version="auto", timeout=self.timeout)
+                stream = api.events(decode=True, filters={"type": "container", "label": [LABEL_POD]})
+                for event in stream:
+                    self.events.put(("event", event))
+                    if self.stopping.is_set() or self.client is not client:
+                        break
+            except Exception as exc:  # pylint: disable=broad-except
+                log.debug("event stream ended: %s", exc)
+            self.events.put(("lost", client))
+        threading.Thread(target=follow, name="podkit-guard-events", daemon=True).start()
+
+    def loop(self) -> None:
+        """Events and timers until the event stream of this connection ends."""
+        dirty: Dict[str, Dirty] = {}
+        next_resync = time.time() + self.resync_seconds
+        while not self.stopping.is_set():
+            now = time.time()
+            holds = dict((pod, self.pods.setdefault(pod, PodRecord()).not_before) for pod in dirty)
+            due = due_pods(dirty, holds, now)
+            wake = min([next_resync, now + PROBE_TICK] + [max(d.at, holds[p]) for p, d in dirty.items()])
+            try:
+                kind, value = self.events.get_nowait() if due else self.events.get(timeout=max(0.01, wake - now))
+            except queue.Empty:
+                kind, value = "tick", None
+            if kind == "lost":
+                if value is self.client:
+                    log.info("lost the engine's event stream: reconnecting, then resyncing every pod")
+                    self.client = None
+                    return
+                continue
+            if kind == "event":
+                pod, why, died = self.pod_of(value)
+                if pod is not None:
+                    dirty[pod] = mark(dirty.get(pod), why, time.time() + (DIE_HOLD if died else DEBOUNCE), died)
+                continue        # the whole burst is read before anything is repaired
+            if any(dirty[pod].died for pod in due) and not self.engine_answers():
+                # A container died and the engine does not answer: it is stopping (or gone). Nothing
+                # is repaired into it; the resync after the reconnect looks at every pod.
+                log.info("containers died and the engine does not answer: waiting for it, then resyncing")
+                self.client = None
+                return
+            for pod in due:
+                entry = dirty.pop(pod)
+                if not self.repair(pod, entry.why):
+                    dirty[pod] = entry
+            if time.time() >= next_resync:
+                self.resync("periodic")
+                next_resync = time.time() + self.resync_seconds
+            self.probe_all()
+
+    def engine_answers(self) -> bool:
+        """Whether the engine answers a ping on a new connection (the event stream's may linger)."""
+        try:
+            client = connect(self.docker_host, PING_TIMEOUT)
+            try:
+                client.api.ping()
+            finally:
+                client.close()
+            return True
+        except Exception:  # pylint: disable=broad-except
+            return False
+
+    @staticmethod
+    def pod_of(event: Dict[str, Any]) -> Tuple[Optional[str], str, bool]:
+        """(pod, why, whether a container died) of one of Docker's events."""
+        action = str(event.get("Action") or event.get("status") or "")
+        verb = action.split(":", maxsplit=1)[0]
+        if verb not in EVENTS:
+            return None, "", False
+        attrs = (event.get("Actor") or {}).get("Attributes") or {}
+        pod = attrs.get(LABEL_POD)
+        what = attrs.get(LABEL_CONTAINER) or attrs.get(LABEL_ROLE) or attrs.get("name") or "?"
+        return pod, "event %s %s" % (action, what), verb == "die"
+
+    # -- repairs
+
+    def resync(self, why: str) -> None:
+        for pod, params in recorded_pods(self.state_dir):
+            if self.stopping.is_set() or self.client is None:
+                break
+            if not recorded_for(params, self.docker_host):
+                continue
+            memory = self.pods.setdefault(pod, PodRecord())
+            if why == CONNECTED:
+                # A new engine (or the guard's start): what failed or was held against the old one
+                # is looked at afresh; the crash-loop count is kept.
+                memory.failures, memory.not_before = 0, 0.0
+            if memory.not_before > time.time():
+                continue
+            self.repair(pod, "resync (%s)" % why)
+        self.last_sync = time.time()
+        self.syncs += 1
+        self.write_status()
+
+    def record(self, pod: str) -> Optional[Dict[str, Any]]:
+        """The recorded parameters of ``pod`` when it is recorded for the engine this guard watches."""
+        params = read_record(pod, self.state_dir)
+        return params if params is not None and recorded_for(params, self.docker_host) else None
+
+    def repair(self, pod: str, why: str) -> bool:
+        """Converge ``pod`` to its record; False when it must be tried again (the engine refused).
+
+        The record is read under the pod lock, so a playbook that holds it while applying a new
+        spec is never undone with the spec it replaces."""
+        if self.record(pod) is None:
+            return True         # no record: not ours (or removed by state absent); its lock is not taken
+        memory = self.pods.setdefault(pod, PodRecord())
+        try:
+            with pod_lock(pod) as lock:
+                params = self.record(pod)
+                if params is None or (params.get("state") or "present") not in RUNNING_STATES:
+                    lock.keep = params is not None      # removed by state absent meanwhile: no lock file left
+                    return True     # a stopped pod stays stopped
+                run = dict(params, state="present", wait=False, docker_host=self.docker_host, timeout=self.timeout)
+                result = converge_pod(self.client, run, False, record=False, held=lock)
+        except Exception as exc:  # pylint: disable=broad-except
+            # PodkitError or DockerError (an image gone, a port taken), or the engine going away
+            # mid-converge as whatever the SDK raises: tried again, backed off as the kubelet backs
+            # off a pod it cannot sync (1 s, then 10 s doubling to 300 s).
+            memory.failures += 1
+            delay = RETRY_SECONDS if memory.failures == 1 else backoff_delay(memory.failures - 1)
+            text = exc.msg if isinstance(exc, PodkitError) else "%s: %s" % (exc.__class__.__name__, exc)
+            log.warning("pod=%s repair failed (%s): %s; trying again in %ss", pod, why, text, delay)
+            memory.not_before = time.time() + delay
+            return False
+        memory.failures = 0
+        if not result.get("changed"):
+            return True
+        now = time.time()
+        crashed = False
+        for container, kind, reason in repair_lines(result.get("actions") or []):
+            log.info("repair pod=%s container=%s action=%s reason=%s trigger=%s",
+                     pod, container, kind, reason or "-", why)
+            entry = memory.containers.setdefault(container, dict(repairs=0))
+            entry["repairs"] += 1
+            entry["last_repair"] = dict(time=now, action=kind, reason=reason, trigger=why)
+            # A member that stopped on its own and is started again: the crash loop to back off.
+            # A rebuilt pod (new sandbox, missing member) is repaired at once, every time, as is a
+            # member a restarted engine failed to restore (found by the resync after the reconnect).
+            crashed = crashed or kind == "start" and container != "sandbox" and why != "resync (%s)" % CONNECTED
+        if crashed:
+            memory.repairs = memory.repairs + 1 if now - memory.last_repair < BACKOFF_RESET else 1
+            memory.last_repair = now
+            memory.not_before = now + backoff_delay(memory.repairs)
+            if memory.repairs > 1:
+                log.info("pod=%s crash-looping (%d restarts in a row): next repair not before %ds",
+                         pod, memory.repairs, backoff_delay(memory.repairs))
+        self.write_status()
+        return True
+
+    # -- probes
+
+    def probe_all(self) -> None:
+        """Run the probes that are due, in every recorded pod that runs; start what backoff held."""
+        changed = False
+        for pod, _params in recorded_pods(self.state_dir):
+            if self.client is None or self.stopping.is_set():
+                return
+            memory = self.pods.setdefault(pod, PodRecord())
+            try:
+                changed = self.probe_pod(pod, memory) or changed
+            except (PodkitError, DockerError) as exc:
+                log.debug("pod=%s probes skipped: %s", pod, exc)
+        if changed:
+            self.write_status()
+
+    def _spec(self, pod: str, memory: PodRecord) -> Any:
+        try:
+            mtime = os.stat(record_path(pod, self.state_dir)).st_mtime
+        except OSError:
+            return None
+        if memory.spec is None or mtime != memory.spec_mtime:
+            params = self.record(pod)
+            if params is None or (params.get("state") or "present") not in RUNNING_STATES:
+                return None
+            memory.spec, memory.spec_mtime = pod_spec_from_params(params), mtime
+        return memory.spec
+
+    def probe_pod(self, pod: str, memory: PodRecord) -> bool:
+        spec = self._spec(pod, memory)
+        if spec is None or not any(c.probes for c in spec.containers):
+            return False
+        api = self.client.api
+        now = time.time()
+        changed = False
+        for key, held in list(memory.restarts.items()):
+            if held.get("start_at") and held["start_at"] <= now:
+                held["start_at"] = None
+                try:
+                    api.start(held["id"])
+                    log.info("repair pod=%s container=%s action=start reason=crash-loop backoff over trigger=probe",
+                             pod, key)
+                except DockerError as exc:
+                    log.warning("pod=%s container=%s start after backoff failed: %s", pod, key, exc)
+        sandbox = inspect_quiet(api, sandbox_name(pod))
+        sandbox_pid = int(((sandbox or {}).get("State") or {}).get("Pid") or 0)
+        for container in spec.containers:
+            if not container.probes:
+                continue
+            attrs = inspect_quiet(api, member_name(pod, container.name))
+            state = (attrs or {}).get("State") or {}
+            entry = memory.containers.setdefault(container.name, dict(repairs=0))
+            if not state.get("Running"):
+                if entry.get("ready") is not False:
+                    entry["ready"] = False
+                    changed = True
+                continue
+            instance = "%s@%s" % (attrs["Id"], state.get("StartedAt"))
+            started = _started(state.get("StartedAt")) or now
+            startup = self._probe_state(memory, container.name, instance, container.probes.get("startupProbe"), started)
+            if startup is not None and startup.ok is not True:
+                kinds = ["startupProbe"]
+            else:
+                kinds = [k for k in ("livenessProbe", "readinessProbe") if k in container.probes]
+            if "readinessProbe" not in container.probes:
+                ready = startup is None or startup.ok is True
+                if entry.get("ready") != ready:
+                    entry["ready"], changed = ready, True
+            for kind in kinds:
+                probe_state = self._probe_state(memory, container.name, instance, container.probes[kind], started)
+                if probe_state.next_run > now:
+                    continue
+                success, message = run_probe(probe_state.probe, api, attrs["Id"], sandbox_pid)
+                verdict = probe_state.record(success, message)
+                entry["last_probe"] = probe_state.last
+                if not success:
+                    log.info("probe pod=%s container=%s probe=%s failed (%d/%d): %s", pod, container.name, kind,
+                             probe_state.failures, probe_state.probe.failure_threshold, message)
+                if kind == "readinessProbe" and verdict is not None:
+                    entry["ready"], entry["ready_id"], changed = verdict, attrs["Id"], True
+                    log.info("pod=%s container=%s ready=%s", pod, container.name, verdict)
+                if kind in ("livenessProbe", "startupProbe") and verdict is False:
+                    self.restart_failed(pod, memory, container.name, attrs["Id"], "%s failed: %s" % (kind, message))
+                    changed = True
+                    break
+        return changed
+
+    @staticmethod
+    def _probe_state(memory: PodRecord, key: str, instance: str, probe: Any, started: float) -> Optional[ProbeState]:
+        if probe is None:
+            return None
+        slot = (key, instance, probe.kind)
+        if slot not in memory.probes:
+            for old in [s for s in memory.probes if s[0] == key and s[1] != instance]:
+                del memory.probes[old]      # a new instance of the container starts its probes afresh
+            memory.probes[slot] = ProbeState(probe, started)
+        return memory.probes[slot]
+
+    def restart_failed(self, pod: str, memory: PodRecord, key: str, container_id: str, reason: str) -> None:
+        """Restart a container its probe failed, as the kubelet does: at once the first time, then after
+        the crash-loop backoff (stopped meanwhile, and the pod's repairs held so none starts it early)."""
+        now = time.time()
+        held = memory.restarts.setdefault(key, dict(count=0, last=0.0, start_at=None, id=container_id))
+        if now - held["last"] > BACKOFF_RESET:
+            held["count"] = 0
+        delay = backoff_delay(held["count"])
+        held.update(count=held["count"] + 1, last=now, id=container_id)
+        entry = memory.containers.setdefault(key, dict(repairs=0))
+        entry["repairs"] += 1
+        entry["ready"] = False
+        api = self.client.api
+        try:
+            if delay:
+                api.stop(container_id, timeout=1)
+                held["start_at"] = now + delay
+                memory.not_before = max(memory.not_before, now + delay + 1)
+                action = "stop, start in %ds (crash-loop backoff)" % delay
+            else:
+                api.restart(container_id, timeout=1)
+                action = "restart"
+        except DockerError as exc:
+            log.warning("pod=%s container=%s restart after a failed probe failed: %s", pod, key, exc)
+            return
+        entry["last_repair"] = dict(time=now, action=action, reason=reason, trigger="probe")
+        log.info("repair pod=%s container=%s action=%s reason=%s trigger=probe", pod, key, action, reason)
+
+    # -- what pod_facts reads
+
+    def write_status(self, running: bool = True) -> None:
+        body = dict(pid=os.getpid(), running=running, version=VERSION, started=self.started,
+                    last_sync=self.last_sync, syncs=self.syncs, docker_host=self.docker_host,
+                    pods=dict((pod, dict(repairs_in_a_row=m.repairs, last_repair=m.last_repair or None,
+                                         containers=m.containers))
+                              for pod, m in self.pods.items() if m.containers))
+        try:
+            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=".guard.", dir=self.state_dir)
+            with os.fdopen(handle, "w") as stream:
+                json.dump(body, stream, sort_keys=True)
+            os.chmod(temporary, 0o644)
+            os.rename(temporary, os.path.join(self.state_dir, STATUS_FILE))
+        except OSError as exc:
+            log.warning("cannot write the guard's status in %s: %s", self.state_dir, exc)
+
+
+def inspect_quiet(api: Any, name: str) -> Optional[Dict[str, Any]]:
+    try:
+        return api.inspect_container(name)
+    except DockerError:
+        return None
+
+
+def _started(text: Optional[str]) -> Optional[float]:
+    """Docker's StartedAt (RFC 3339, nanoseconds) as seconds since the epoch."""
+    if not text or text.startswith("0001"):
+        return None
+    try:
+        head = text.split(".")[0].rstrip("Z")
+        return calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="podkit-guard", description="Keep the pods recorded on this host whole.")
+    parser.add_argument("--docker-host", default=os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST)
+    parser.add_argument("--state-dir", default=None,
+                        help="where the pod records are (default /var/lib/podkit, or PODKIT_STATE_DIR)")
+    parser.add_argument("--resync", type=float, default=RESYNC_SECONDS, help="seconds between full resyncs")
+    parser.add_argument("--log-file", default=None, help="log here instead of stdout")
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    handler: logging.Handler = logging.FileHandler(args.log_file) if args.log_file else logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s podkit-guard[%(process)d] %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if args.debug else logging.INFO)
+    guard = Guard(args.docker_host, args.state_dir, args.resync)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        guard.stopping.set()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    guard.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

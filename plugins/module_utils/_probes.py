@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# Copyright: podkit.docker contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Container probes with Kubernetes semantics, run by podkit-guard.
+
+``livenessProbe``, ``readinessProbe`` and ``startupProbe`` (manifests; the same keys on native
+container entries) are parsed here into ``Probe``. Handlers: ``exec`` through Docker exec;
+``httpGet`` and ``tcpSocket`` performed by the guard from the host inside the pod's network
+namespace, to the pod's localhost: a child process enters /proc/<sandbox pid>/ns/net with
+setns(2) and connects to 127.0.0.1, so images need no curl and no traffic goes to a bridge
+address. ``ProbeState`` counts successes and failures against the thresholds as the kubelet's
+prober does: a startup probe gates the others until it succeeds; liveness failing
+``failureThreshold`` times in a row restarts the container; readiness is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+
+PROBE_FIELDS = ("livenessProbe", "readinessProbe", "startupProbe")
+_COMMON = ("initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold")
+_HANDLERS = ("exec", "httpGet", "tcpSocket")
+_HTTP_FIELDS = ("path", "port", "scheme", "httpHeaders")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")     # an HTTP header name
+
+
+@dataclass
+class Probe:
+    kind: str                       # livenessProbe, readinessProbe, startupProbe
+    handler: str                    # exec, httpGet, tcpSocket
+    command: Optional[List[str]] = None
+    port: int = 0
+    path: str = "/"
+    headers: List[Tuple[str, str]] = field(default_factory=list)
+    initial_delay: int = 0
+    period: int = 10
+    timeout: int = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+def _int(value: Any, path: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise PodkitError("%s: %r must be a whole number of at least %d." % (path, value, minimum))
+    return value
+
+
+def parse_probe(kind: str, value: Any, path: str, ports: Dict[str, int]) -> Probe:
+    """One probe of a container; ``ports`` maps the container's named ports to numbers."""
+    if not isinstance(value, dict):
+        raise PodkitError("%s must be a mapping, got %s." % (path, type(value).__name__))
+    for key in value:
+        if key not in _HANDLERS + _COMMON:
+            raise PodkitError("%s.%s is not supported by podkit; remove it (supported here: %s)."
+                              % (path, key, ", ".join(_HANDLERS + _COMMON)))
+    handlers = [h for h in _HANDLERS if h in value]
+    if len(handlers) != 1:
+        raise PodkitError("%s: give exactly one of exec, httpGet or tcpSocket." % path)
+    probe = Probe(kind=kind, handler=handlers[0])
+    body = value[probe.handler]
+    where = "%s.%s" % (path, probe.handler)
+    if not isinstance(body, dict):
+        raise PodkitError("%s must be a mapping." % where)
+    if probe.handler == "exec":
+        command = body.get("command")
+        if set(body) - {"command"} or not isinstance(command, list) or not command or \
+                not all(isinstance(c, str) for c in command):
+            raise PodkitError("%s.command must be a non-empty list of strings (and the only key)." % where)
+        probe.command = command
+    else:
+        probe.port, probe.path, probe.headers = parse_net_handler(probe.handler, body, where, ports)
+    probe.initial_delay = _int(value.get("initialDelaySeconds", 0), path + ".initialDelaySeconds", 0)
+    probe.period = _int(value.get("periodSeconds", 10), path + ".periodSeconds", 1)
+    probe.timeout = _int(value.get("timeoutSeconds", 1), path + ".timeoutSeconds", 1)
+    probe.success_threshold = _int(value.get("successThreshold", 1), path + ".successThreshold", 1)
+    probe.failure_threshold = _int(value.get("failureThreshold", 3), path + ".failureThreshold", 1)
+    if kind != "readinessProbe" and probe.success_threshold != 1:
+        raise PodkitError("%s.successThreshold must be 1 for a %s (as in Kubernetes)." % (path, kind))
+    return probe
+
+
+def parse_net_handler(handler: str, body: Dict[str, Any], where: str,
+                      ports: Dict[str, int]) -> Tuple[int, str, List[Tuple[str, str]]]:
+    """(port, path, headers) of an ``httpGet`` or ``tcpSocket`` handler (a probe's or a lifecycle hook's),
+    made to the pod's localhost: a ``host`` other than that is refused, as is HTTPS."""
+    allowed = _HTTP_FIELDS + ("host",) if handler == "httpGet" else ("port", "host")
+    for key in body:
+        if key not in allowed:
+            raise PodkitError("%s.%s is not supported by podkit; remove it (supported here: %s)."
+                              % (where, key, ", ".join(allowed)))
+    if body.get("host") not in (None, "", "localhost", "127.0.0.1"):
+        raise PodkitError("%s.host: %r - podkit connects to the pod's own localhost, from inside its network "
+                          "namespace; remove host (or give localhost)." % (where, body["host"]))
+    port = body.get("port")
+    if isinstance(port, str) and port in ports:
+        port = ports[port]
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise PodkitError("%s.port: %r is not a port number 1-65535 nor a named port of this container." % (where, port))
+    path, headers = "/", []
+    if handler == "httpGet":
+        if body.get("scheme", "HTTP") != "HTTP":
+            raise PodkitError("%s.scheme: only HTTP is supported." % where)
+        path = body.get("path", "/")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise PodkitError("%s.path: %r must be an absolute path such as /healthz." % (where, path))
+        for index, header in enumerate(body.get("httpHeaders") or []):
+            here = "%s.httpHeaders[%d]" % (where, index)
+            if not isinstance(header, dict) or set(header) != {"name", "value"} or \
+                    not all(isinstance(header[k], str) for k in header) or not _TOKEN.match(header["name"]) or \
+                    any(c in header["value"] for c in "\r\n"):
+                raise PodkitError("%s must be a mapping of name (a header name) and value (one line of text)." % here)
+            headers.append((header["name"], header["value"]))
+    return port, path, headers
+
+
+def named_ports(item: Dict[str, Any]) -> Dict[str, int]:
+    """A container entry's named ports: {name: containerPort}."""
+    ports = {}
+    for port in item.get("ports") or []:
+        if isinstance(port, dict) and isinstance(port.get("name"), str) and isinstance(port.get("containerPort"), int):
+            ports[port["name"]] = port["containerPort"]
+    return ports
+
+
+def parse_probes(item: Dict[str, Any], path: str, init: bool) -> Dict[str, Probe]:
+    """The probes of a container entry (manifest or native), by kind."""
+    found = dict((kind, item[kind]) for kind in PROBE_FIELDS if item.get(kind) is not None)
+    if found and init:
+        raise PodkitError("%s: init containers take no probes (they run to completion); remove %s."
+                          % (path, ", ".join(sorted(found))))
+    ports = named_ports(item)
+    return dict((kind, parse_probe(kind, value, "%s.%s" % (path, kind), ports)) for kind, value in found.items())
+
+
+# ---------------------------------------------------------------------------
+# Running a probe
+
+# Run as a child process: enter the pod's network namespace, then connect to its localhost.
+# The guard's (or the module's) own threads stay in the host's namespace; nothing leaves the
+# pod's loopback.
+_NETNS_REQUEST = r"""
+import ctypes, json, os, socket, sys
+pid, handler, port, path, timeout, headers = (sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4],
+                                              float(sys.argv[5]), json.loads(sys.argv[6]))
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open("/proc/%s/ns/net" % pid, os.O_RDONLY)
+if libc.setns(fd, 0x40000000) != 0:
+    sys.stdout.write("setns into /proc/%s/ns/net failed: %s" % (pid, os.strerror(ctypes.get_errno())))
+    sys.exit(2)
+try:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+except OSError as exc:
+    sys.stdout.write("connect 127.0.0.1:%d: %s" % (port, exc.strerror or exc))
+    sys.exit(1)
+if handler == "tcpSocket":
+    sys.stdout.write("tcp 127.0.0.1:%d open" % port)
+    sys.exit(0)
+sock.settimeout(timeout)
+names = set(name.lower() for name, _value in headers)
+lines = ["GET %s HTTP/1.0" % path]
+lines += [] if "host" in names else ["Host: localhost:%d" % port]
+lines += [] if "user-agent" in names else ["User-Agent: podkit"]
+lines += ["%s: %s" % (name, value) for name, value in headers]
+try:
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    head = sock.recv(256).split(b"\r\n", 1)[0].decode("latin-1")
+except OSError as exc:
+    sys.stdout.write("GET %s: %s" % (path, exc.strerror or exc))
+    sys.exit(1)
+parts = head.split()
+code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+sys.stdout.write("GET %s: %s" % (path, head or "no answer"))
+sys.exit(0 if 200 <= code < 400 else 1)
+"""
+
+
+def netns_request(pid: int, handler: str, port: int, path: str = "/", headers: Optional[List[Tuple[str, str]]] = None,
+                  timeout: float = 1) -> Tuple[bool, str]:
+    """An httpGet (a 2xx or 3xx answer succeeds, as in Kubernetes) or tcpSocket (a connection succeeds)
+    to 127.0.0.1:``port`` inside the network namespace of process ``pid``: (success, what happened)."""
+    if pid <= 0:
+        return False, "no running process to enter the network namespace of"
+    try:
+        done = subprocess.run([sys.executable, "-c", _NETNS_REQUEST, str(pid), handler, str(port), path, str(timeout),
+                               json.dumps(headers or [])], capture_output=True, text=True,
+                              timeout=timeout + 5, check=False)
+    except subprocess.TimeoutExpired:
+        return False, "%s timed out after %ss" % (handler, timeout)
+    return done.returncode == 0, (done.stdout or done.stderr).strip()[:200]
+
+
+def run_probe(probe: Probe, api: Any, container_id: str, sandbox_pid: int) -> Tuple[bool, str]:
+    """(success, what happened) of one probe run."""
+    if probe.handler == "exec":
+        return _run_exec(probe, api, container_id)
+    if sandbox_pid <= 0:
+        return False, "the sandbox is not running"
+    return netns_request(sandbox_pid, probe.handler, probe.port, probe.path, probe.headers, probe.timeout)
+
+
+def _run_exec(probe: Probe, api: Any, container_id: str) -> Tuple[bool, str]:
+    try:
+        exec_id = api.exec_create(container_id, probe.command, stdout=True, stderr=True)["Id"]
+        output = api.exec_start(exec_id) or b""
+        code = api.exec_inspect(exec_id).get("ExitCode")
+    except Exception as exc:  # pylint: disable=broad-except
+        return False, "exec failed: %s" % exc
+    text = output.decode("utf-8", "replace").strip()[:200] if isinstance(output, bytes) else str(output)[:200]
+    return code == 0, "exit %s%s" % (code, (": " + text) if text else "")
+
+
+class ProbeState:
+    """One probe of one running container: when it runs next and what its results add up to."""
+
+    def __init__(self, probe: Probe, started: float) -> None:
+        self.probe = probe
+        self.next_run = started + probe.initial_delay
+        self.successes = 0
+        self.failures = 0
+        self.ok: Optional[bool] = None      # None: not decided yet
+        self.last: Optional[Dict[str, Any]] = None
+
+    def record(self, success: bool, message: str, now: Optional[float] = None) -> Optional[bool]:
+        """Count one result; return the probe's new verdict when it changed (True/False), else None."""
+        now = time.time() if now is None else now
+        self.next_run = now + self.probe.period
+        self.last = dict(time=now, probe=self.probe.kind, success=success, message=message)
+        if success:
+            self.successes, self.failures = self.successes + 1, 0
+            if self.ok is not True and self.successes >= self.probe.success_threshold:
+                self.ok = True
+                return True
+        else:
+            self.failures, self.successes = self.failures + 1, 0
+            if self.ok is not False and self.failures >= self.probe.failure_threshold:
+                self.ok = False
+                return False
+        return None
