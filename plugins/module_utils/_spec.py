@@ -757,8 +757,9 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
         for index, container in enumerate(parsed):
             container.security = container_security(spec[key][index], "spec.%s[%d]" % (key, index), inherited,
                                                     annotations, container.name, grace)
-            container.seccomp_root = seccomp_root or SECCOMP_ROOT
-            container.seccomp_json = load_seccomp(container.security, container.seccomp_root)
+            root = seccomp_root or SECCOMP_ROOT
+            container.seccomp_json = load_seccomp(container.security, root)
+            container.seccomp_root = root if container.seccomp_json else None
             if host.get("host_pid"):
                 container.share = tuple(sorted(set(container.share) | {"pid"}))
             if host.get("host_ipc"):
@@ -840,8 +841,9 @@ def pod_spec_from_params(params: dict) -> PodSpec:
             if container.user and (container.security.get("user") or "group" in container.security):
                 raise PodkitError("%s: give the user either as user or as securityContext.runAsUser/runAsGroup,"
                                   " not both." % path)
-            container.seccomp_root = params.get("seccomp_profile_root") or SECCOMP_ROOT
-            container.seccomp_json = load_seccomp(container.security, container.seccomp_root)
+            root = params.get("seccomp_profile_root") or SECCOMP_ROOT
+            container.seccomp_json = load_seccomp(container.security, root)
+            container.seccomp_root = root if container.seccomp_json else None
     return pod
 
 
