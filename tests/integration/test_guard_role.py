@@ -26,7 +26,7 @@ def test_host_role_runs_a_supervised_guard_and_stops_it(tmp_path, docker_client,
         assert status["pid"] == pid and status["version"]
         # It runs the code the role installed, not this checkout's.
         with open("/proc/%d/environ" % pid, "rb") as stream:
-            assert ("PYTHONPATH=%s" % (tmp_path / "code")).encode() in stream.read().split(b"\0")
+            assert ("PYTHONPATH=%s" % (tmp_path / "code" / "podkit-guard.zip")).encode() in stream.read().split(b"\0")
 
         guard.module("pod", **web_pod(pod_name, free_port()))
         docker_client.containers.get("%s_sidecar" % pod_name).remove(force=True)

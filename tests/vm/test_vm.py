@@ -263,6 +263,10 @@ def test_a_reboot_leaves_every_pod_whole_within_60s_of_sshd_with_no_ansible_run(
     assert vm.ssh("test -f /var/lib/podkit/pods/%s.json" % POD, check=False).returncode == 0
     assert vm.out("stat -c %%a /var/lib/podkit/pods/%s.json" % POD) == "600"
     assert vm.out("stat -c %a /var/lib/podkit/pods") == "700"
+    # A fault only the guard can mend after the boot: with the guard stopped (still enabled), the sidecar
+    # is removed, so Docker has nothing to restore; without the guard the pod would come up without it.
+    vm.ssh("systemctl stop podkit-guard && docker rm -f %s_sidecar" % POD)
+    assert vm.ssh("docker inspect %s_sidecar" % POD, check=False).returncode != 0
     boot_id = vm.out("cat /proc/sys/kernel/random/boot_id")
     vm.ssh("systemctl reboot", check=False, timeout=30)
     deadline = time.monotonic() + 300
@@ -285,4 +289,5 @@ def test_a_reboot_leaves_every_pod_whole_within_60s_of_sshd_with_no_ansible_run(
         time.sleep(1)
     log = vm.ssh("journalctl -b -u podkit-guard -u docker --no-pager -o short-precise | tail -60", check=False).stdout
     assert whole is not None, "pod %s not whole within 60 s of sshd answering; journal:\n%s" % (POD, log)
+    assert vm.out("systemctl is-active podkit-guard") == "active"
     print("pod %s whole %.1fs after sshd answered; journal of this boot (docker, podkit-guard):\n%s" % (POD, whole, log))

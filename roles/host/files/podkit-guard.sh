@@ -12,7 +12,7 @@
 set -eu
 
 python=${PODKIT_GUARD_PYTHON:-python3}
-pythonpath=${PODKIT_GUARD_PYTHONPATH:-/usr/local/lib/podkit-guard}
+pythonpath=${PODKIT_GUARD_PYTHONPATH:-/usr/local/lib/podkit-guard/podkit-guard.zip}
 state_dir=${PODKIT_GUARD_STATE_DIR:-/var/lib/podkit}
 pidfile=${PODKIT_GUARD_PIDFILE:-/run/podkit-guard.pid}
 log=${PODKIT_GUARD_LOG:-/var/log/podkit-guard.log}
