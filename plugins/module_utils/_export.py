@@ -432,8 +432,22 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
             lifecycle[hook_key] = {"exec": {"command": list(hook["exec"])}}
         elif isinstance(hook, dict) and "sleep" in hook:
             lifecycle[hook_key] = {"sleep": {"seconds": int(hook["sleep"])}}
+        elif isinstance(hook, dict) and isinstance(hook.get("tcpSocket"), dict):
+            lifecycle[hook_key] = {"tcpSocket": {"port": hook["tcpSocket"].get("port")}}
+        elif isinstance(hook, dict) and isinstance(hook.get("httpGet"), dict):
+            get = {"port": hook["httpGet"].get("port"), "path": hook["httpGet"].get("path") or "/"}
+            headers = [{"name": str(h[0]), "value": str(h[1])} for h in hook["httpGet"].get("headers") or []
+                       if isinstance(h, (list, tuple)) and len(h) == 2]
+            if headers:
+                get["httpHeaders"] = headers
+            lifecycle[hook_key] = {"httpGet": get}
+        elif hook:
+            out.warnings.append("%s: its %s hook %r has no form podkit gives back." % (where, hook_key, hook))
     if lifecycle:
         container["lifecycle"] = lifecycle
+    for kind, probe in sorted((origin.get("probes") or {}).items()):
+        if isinstance(probe, dict):
+            container[kind] = probe
     if (host.get("PidsLimit") or 0) > 0:
         out.warnings.append("%s: the pids limit %d has no Kubernetes form (a node-wide kubelet setting)."
                             % (where, host["PidsLimit"]))

@@ -130,6 +130,22 @@ def named_ports(item: Dict[str, Any]) -> Dict[str, int]:
     return ports
 
 
+def probe_manifest(probe: Probe) -> Dict[str, Any]:
+    """A probe as a Pod manifest writes it (the export's form; parse_probe reads it back the same)."""
+    if probe.handler == "exec":
+        result: Dict[str, Any] = {"exec": {"command": list(probe.command or [])}}
+    elif probe.handler == "httpGet":
+        get: Dict[str, Any] = {"port": probe.port, "path": probe.path}
+        if probe.headers:
+            get["httpHeaders"] = [{"name": name, "value": value} for name, value in probe.headers]
+        result = {"httpGet": get}
+    else:
+        result = {"tcpSocket": {"port": probe.port}}
+    result.update(initialDelaySeconds=probe.initial_delay, periodSeconds=probe.period, timeoutSeconds=probe.timeout,
+                  successThreshold=probe.success_threshold, failureThreshold=probe.failure_threshold)
+    return result
+
+
 def parse_probes(item: Dict[str, Any], path: str, init: bool) -> Dict[str, Probe]:
     """The probes of a container entry (manifest or native), by kind."""
     found = dict((kind, item[kind]) for kind in PROBE_FIELDS if item.get(kind) is not None)

@@ -20,6 +20,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     UNLIMITED, CgroupLimits, HostCgroups, default_parent, limits_from, validate_name)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import port_text
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._probes import probe_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import digest, has_runtime, host_dir, volume_files
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
@@ -309,13 +310,13 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         # the configuration (and hash) of every other container is what it always was.
         config["env_fields"] = dict(spec.env_fields)
     # On every member, even empty: its absence tells the export that an older podkit made the container.
-    labels = {LABEL_ORIGIN: json.dumps(member_origin(config, spec.secret_env, spec.seccomp_root), sort_keys=True, separators=(",", ":"))}
+    labels = {LABEL_ORIGIN: json.dumps(member_origin(config, spec.secret_env, spec.seccomp_root, spec.probes), sort_keys=True, separators=(",", ":"))}
     return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
                   config=config, secret_env=tuple(spec.secret_env), seccomp_json=spec.seccomp_json, labels=labels)
 
 
 def member_origin(config: Dict[str, Any], secret_env: Sequence[str] = (),
-                  seccomp_root: Optional[str] = None) -> Dict[str, Any]:
+                  seccomp_root: Optional[str] = None, probes: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """What the export needs and Docker's settings lose (io.podkit.origin): never a secret value.
 
     ``secret`` names the env variables whose values came from Secrets; ``fields`` the fieldRef and
@@ -340,6 +341,9 @@ def member_origin(config: Dict[str, Any], secret_env: Sequence[str] = (),
     if (config.get("security") or {}).get("non_root"):
         # runAsNonRoot is checked when the container is made; Docker keeps no trace of it.
         origin["non_root"] = True
+    if probes:
+        # Run by podkit-guard from the pod's record; Docker's settings hold no trace of them.
+        origin["probes"] = dict((kind, probe_manifest(probe)) for kind, probe in sorted(probes.items()))
     localhost = (config.get("security") or {}).get("seccomp_localhost")
     if localhost:
         # Docker keeps the profile's JSON only, not the file it came from.

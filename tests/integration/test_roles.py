@@ -272,7 +272,7 @@ def test_pods_role_passes_validate_shared_and_per_entry(tmp_path, docker_client,
         return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
                 "spec": {"nodeSelector": {"disk": "ssd"},
                          "containers": [{"name": "main", "image": BUSYBOX_IMAGE, "command": ["sleep", "3650d"]}]}}
-    out, _ = play(tmp_path, ["pods"], {
+    out, _recap = play(tmp_path, ["pods"], {
         "podkit_pods_definitions": [{"manifest": manifest(strict_name)},
                                     {"manifest": manifest(lenient_name), "validate": "ignore"}],
         "podkit_pods_validate": "strict", "podkit_pods_sandbox_image": PAUSE_IMAGE, "podkit_pods_pull": "never",

@@ -278,3 +278,25 @@ def test_odd_inspect_data_gives_warnings_not_a_crash():
     assert all(len(w) < 300 for w in export.warnings)
     mount = export.documents[0]["spec"]["containers"][0]["volumeMounts"][0]
     assert mount == {"name": "host-data", "mountPath": "/data", "readOnly": True}
+
+
+def test_probes_and_network_hooks_round_trip():
+    """Probes live in podkit's record (run by podkit-guard), not in Docker's settings or the hash:
+    the export must still give them back, and the same for httpGet/tcpSocket hooks."""
+    app = {"name": "app", "image": BUSY, "command": ["httpd", "-f", "-p", "8080"],
+           "ports": [{"name": "web", "containerPort": 8080}],
+           "livenessProbe": {"httpGet": {"port": "web", "path": "/healthz",
+                                         "httpHeaders": [{"name": "X-Probe", "value": "1"}]},
+                             "periodSeconds": 5, "failureThreshold": 2},
+           "readinessProbe": {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 1},
+           "startupProbe": {"exec": {"command": ["true"]}, "failureThreshold": 30},
+           "lifecycle": {"postStart": {"tcpSocket": {"port": 8080}},
+                         "preStop": {"httpGet": {"port": 8080, "path": "/quit"}}}}
+    manifest = pod({"containers": [app]})
+    export = assert_round_trip(manifest)
+    exported = export.documents[0]["spec"]["containers"][0]
+    original = pod_spec_from_manifest(manifest, validate="ignore").containers[0]
+    again = pod_spec_from_manifest(export.documents, validate="ignore").containers[0]
+    assert again.probes == original.probes and set(again.probes) == {"livenessProbe", "readinessProbe", "startupProbe"}
+    assert exported["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert again.security == original.security, (exported.get("lifecycle"), export.warnings)

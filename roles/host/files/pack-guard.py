@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Pack podkit-guard's code into one zip on the controller: the collection's module_utils and the
 ansible files they import, as a module's AnsiballZ payload carries them.
 
