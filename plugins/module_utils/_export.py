@@ -526,7 +526,8 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], volumes: Dict[s
         if "ro" in options:
             mount["readOnly"] = True
         if source.startswith("/"):
-            name, sub_path = _bind_volume(observed, pod, source, volumes, extra, secrets, out, where)
+            name, sub_path = _bind_volume(observed, pod, source, volumes, extra, secrets, out, where,
+                                          _origin(attrs).get("downward"))
             if sub_path:
                 mount["subPath"] = sub_path
         else:
@@ -542,12 +543,17 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], volumes: Dict[s
 
 
 def _bind_volume(observed: Observed, pod: str, source: str, volumes: Dict[str, Dict[str, Any]],
-                 extra: List[Dict[str, Any]], secrets: bool, out: Export, where: str) -> Tuple[str, str]:
+                 extra: List[Dict[str, Any]], secrets: bool, out: Export, where: str,
+                 downward: Any = None) -> Tuple[str, str]:
     for root, secret in ((VOLUMES_ROOT, False), (SECRETS_ROOT, True)):
         prefix = "%s/%s/" % (root, observed.name)
         if observed.managed and source.startswith(prefix):
             volume, _sep, sub_path = source[len(prefix):].partition("/")
-            if volume not in volumes:
+            recorded = downward.get(volume) if isinstance(downward, dict) else None
+            if volume not in volumes and isinstance(recorded, dict):
+                # The member recorded this downwardAPI volume's source (io.podkit.origin).
+                volumes[volume] = {"name": volume, "downwardAPI": recorded}
+            elif volume not in volumes:
                 directory = prefix + volume
                 volumes[volume] = _file_volume(pod, volume, observed.files.get(directory), secret, extra, secrets, out)
             return volume, sub_path

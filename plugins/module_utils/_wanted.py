@@ -310,7 +310,15 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         # the configuration (and hash) of every other container is what it always was.
         config["env_fields"] = dict(spec.env_fields)
     # On every member, even empty: its absence tells the export that an older podkit made the container.
-    labels = {LABEL_ORIGIN: json.dumps(member_origin(config, spec.secret_env, spec.seccomp_root, spec.probes), sort_keys=True, separators=(",", ":"))}
+    origin = member_origin(config, spec.secret_env, spec.seccomp_root, spec.probes)
+    # downwardAPI volumes: their files hold values of the running pod (its uid, the limits); the export
+    # gives the source back, not a ConfigMap of what the files said when it ran.
+    downward = dict((m.volume, dict(volumes[m.volume].files.source)) for m in spec.mounts
+                    if m.volume in volumes and volumes[m.volume].files is not None
+                    and volumes[m.volume].files.kind == "downwardAPI")
+    if downward:
+        origin["downward"] = downward
+    labels = {LABEL_ORIGIN: json.dumps(origin, sort_keys=True, separators=(",", ":"))}
     return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
                   config=config, secret_env=tuple(spec.secret_env), seccomp_json=spec.seccomp_json, labels=labels)
 

@@ -7,8 +7,6 @@ Docker ID; a limit not set with the host's CPU count; a changed sandbox gives a 
 
 import os
 
-import pytest
-
 from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE
 
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
@@ -59,8 +57,6 @@ def uid_of(sandbox_id):
     return "-".join((sandbox_id[0:8], sandbox_id[8:12], sandbox_id[12:16], sandbox_id[16:20], sandbox_id[20:32]))
 
 
-@pytest.mark.no_roundtrip("a downwardAPI volume holding metadata.uid exports as a ConfigMap of its files (the volume's"
-                          " source is not recorded), so the uid is a literal and applying it back rewrites the volume")
 def test_uid_and_resources_in_a_downward_volume(run_module, docker_client, pod_name):
     args = dict(sandbox_image=PAUSE_IMAGE, pull="never")
     run_module("pod", manifest=manifest(pod_name), **args)

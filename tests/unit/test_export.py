@@ -300,3 +300,16 @@ def test_probes_and_network_hooks_round_trip():
     assert again.probes == original.probes and set(again.probes) == {"livenessProbe", "readinessProbe", "startupProbe"}
     assert exported["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert again.security == original.security, (exported.get("lifecycle"), export.warnings)
+
+
+def test_downward_volume_comes_back_as_its_source():
+    """A downwardAPI volume's files hold the running pod's values (its uid): the export gives the
+    source the member recorded, so applying it back writes the same files, not a snapshot."""
+    volume = {"name": "podinfo", "downwardAPI": {"items": [
+        {"path": "uid", "fieldRef": {"fieldPath": "metadata.uid"}},
+        {"path": "mem", "resourceFieldRef": {"containerName": "app", "resource": "limits.memory", "divisor": "1Mi"}}]}}
+    app = {"name": "app", "image": BUSY, "command": ["sleep", "3600"], "resources": {"limits": {"memory": "64Mi"}},
+           "volumeMounts": [{"name": "podinfo", "mountPath": "/etc/podinfo"}]}
+    export = assert_round_trip(pod({"containers": [app], "volumes": [volume]}))
+    assert export.documents[0]["spec"]["volumes"] == [volume], export.documents
+    assert [d["kind"] for d in export.documents] == ["Pod"], export.documents
