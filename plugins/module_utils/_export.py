@@ -42,6 +42,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP,
     LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, parse_fields)
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu, parse_memory
+from ansible_collections.podkit.docker.plugins.module_utils._probes import net_handler_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._spec import DEFAULT_SANDBOX_IMAGE, pod_spec_from_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import SECRETS_ROOT, VOLUMES_ROOT
@@ -410,13 +411,13 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
                    recorded.get("working_dir"))
     if chosen:
         container["workingDir"] = chosen
-    mounts = _mounts(observed, pod, attrs, volumes, extra, secrets, out, where)
+    mounts = _mounts(observed, pod, attrs, origin, volumes, extra, secrets, out, where)
     if mounts:
         container["volumeMounts"] = mounts
     resources = _resources(attrs, out, where)
     if resources:
         container["resources"] = resources
-    security = _security(attrs, image, out, where)
+    security = _security(attrs, image, origin, out, where)
     if security:
         container["securityContext"] = security
     for docker_key, kube_key in (("OpenStdin", "stdin"), ("StdinOnce", "stdinOnce"), ("Tty", "tty")):
@@ -432,15 +433,12 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
             lifecycle[hook_key] = {"exec": {"command": list(hook["exec"])}}
         elif isinstance(hook, dict) and "sleep" in hook:
             lifecycle[hook_key] = {"sleep": {"seconds": int(hook["sleep"])}}
-        elif isinstance(hook, dict) and isinstance(hook.get("tcpSocket"), dict):
-            lifecycle[hook_key] = {"tcpSocket": {"port": hook["tcpSocket"].get("port")}}
-        elif isinstance(hook, dict) and isinstance(hook.get("httpGet"), dict):
-            get = {"port": hook["httpGet"].get("port"), "path": hook["httpGet"].get("path") or "/"}
-            headers = [{"name": str(h[0]), "value": str(h[1])} for h in hook["httpGet"].get("headers") or []
+        elif isinstance(hook, dict) and any(isinstance(hook.get(k), dict) for k in ("httpGet", "tcpSocket")):
+            kind = "httpGet" if isinstance(hook.get("httpGet"), dict) else "tcpSocket"
+            headers = [(str(h[0]), str(h[1])) for h in hook[kind].get("headers") or []
                        if isinstance(h, (list, tuple)) and len(h) == 2]
-            if headers:
-                get["httpHeaders"] = headers
-            lifecycle[hook_key] = {"httpGet": get}
+            lifecycle[hook_key] = net_handler_manifest(kind, hook[kind].get("port"), hook[kind].get("path") or "/",
+                                                       headers)
         elif hook:
             out.warnings.append("%s: its %s hook %r has no form podkit gives back." % (where, hook_key, hook))
     if lifecycle:
@@ -515,7 +513,7 @@ def _field_source(marker: str, container: str) -> Dict[str, Any]:
     return {"fieldRef": {"fieldPath": marker}}
 
 
-def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], volumes: Dict[str, Dict[str, Any]],
+def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[str, Any], volumes: Dict[str, Dict[str, Any]],
             extra: List[Dict[str, Any]], secrets: bool, out: Export, where: str) -> List[Dict[str, Any]]:
     result = []
     for bind in _host(attrs).get("Binds") or []:
@@ -527,7 +525,7 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], volumes: Dict[s
             mount["readOnly"] = True
         if source.startswith("/"):
             name, sub_path = _bind_volume(observed, pod, source, volumes, extra, secrets, out, where,
-                                          _origin(attrs).get("downward"))
+                                          origin.get("downward"))
             if sub_path:
                 mount["subPath"] = sub_path
         else:
@@ -670,7 +668,7 @@ def _resources(attrs: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]
     return result
 
 
-def _security(attrs: Dict[str, Any], image: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]:
+def _security(attrs: Dict[str, Any], image: Dict[str, Any], origin: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]:
     config, host = _config(attrs), _host(attrs)
     result: Dict[str, Any] = {}
     user = config.get("User") or ""
@@ -684,7 +682,7 @@ def _security(attrs: Dict[str, Any], image: Dict[str, Any], out: Export, where: 
         if not uid.isdigit() or (gid and not gid.isdigit()):
             out.warnings.append("%s: the user %r is a name; a Pod takes numeric IDs (runAsUser/runAsGroup)."
                                 % (where, user))
-    if _origin(attrs).get("non_root"):
+    if origin.get("non_root"):
         result["runAsNonRoot"] = True
     caps: Dict[str, List[str]] = {}
     for docker_key, kube_key in (("CapAdd", "add"), ("CapDrop", "drop")):
@@ -703,9 +701,9 @@ def _security(attrs: Dict[str, Any], image: Dict[str, Any], out: Export, where: 
             result["allowPrivilegeEscalation"] = False
         elif kind == "seccomp" and value == "unconfined":
             result["seccompProfile"] = {"type": "Unconfined"}
-        elif kind == "seccomp" and value.startswith("{") and isinstance(_origin(attrs).get("seccomp"), dict):
+        elif kind == "seccomp" and value.startswith("{") and isinstance(origin.get("seccomp"), dict):
             # A Localhost profile: Docker holds its JSON, podkit's origin label the file it was read from.
-            localhost = _origin(attrs)["seccomp"]
+            localhost = origin["seccomp"]
             result["seccompProfile"] = {"type": "Localhost", "localhostProfile": localhost.get("profile")}
             root = localhost.get("root")
             if root and root != SECCOMP_ROOT:

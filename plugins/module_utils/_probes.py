@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 
@@ -130,17 +130,23 @@ def named_ports(item: Dict[str, Any]) -> Dict[str, int]:
     return ports
 
 
+def net_handler_manifest(handler: str, port: int, path: str = "/",
+                         headers: Sequence[Tuple[str, str]] = ()) -> Dict[str, Any]:
+    """An httpGet or tcpSocket handler (a probe's or a lifecycle hook's) as a Pod manifest writes it."""
+    if handler == "httpGet":
+        get: Dict[str, Any] = {"port": port, "path": path}
+        if headers:
+            get["httpHeaders"] = [{"name": name, "value": value} for name, value in headers]
+        return {"httpGet": get}
+    return {"tcpSocket": {"port": port}}
+
+
 def probe_manifest(probe: Probe) -> Dict[str, Any]:
     """A probe as a Pod manifest writes it (the export's form; parse_probe reads it back the same)."""
     if probe.handler == "exec":
         result: Dict[str, Any] = {"exec": {"command": list(probe.command or [])}}
-    elif probe.handler == "httpGet":
-        get: Dict[str, Any] = {"port": probe.port, "path": probe.path}
-        if probe.headers:
-            get["httpHeaders"] = [{"name": name, "value": value} for name, value in probe.headers]
-        result = {"httpGet": get}
     else:
-        result = {"tcpSocket": {"port": probe.port}}
+        result = net_handler_manifest(probe.handler, probe.port, probe.path, probe.headers)
     result.update(initialDelaySeconds=probe.initial_delay, periodSeconds=probe.period, timeoutSeconds=probe.timeout,
                   successThreshold=probe.success_threshold, failureThreshold=probe.failure_threshold)
     return result

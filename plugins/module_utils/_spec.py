@@ -755,11 +755,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     grace = grace_period(spec.get("terminationGracePeriodSeconds"))
     for key, parsed in (("initContainers", pod.init_containers), ("containers", pod.containers)):
         for index, container in enumerate(parsed):
-            container.security = container_security(spec[key][index], "spec.%s[%d]" % (key, index), inherited,
-                                                    annotations, container.name, grace)
-            root = seccomp_root or SECCOMP_ROOT
-            container.seccomp_json = load_seccomp(container.security, root)
-            container.seccomp_root = root if container.seccomp_json else None
+            _secure(container, spec[key][index], "spec.%s[%d]" % (key, index), inherited, annotations, grace,
+                    seccomp_root)
             if host.get("host_pid"):
                 container.share = tuple(sorted(set(container.share) | {"pid"}))
             if host.get("host_ipc"):
@@ -837,14 +834,20 @@ def pod_spec_from_params(params: dict) -> PodSpec:
         for index, container in enumerate(parsed):
             entry = params[key][index]
             path = "%s[%d]" % (key, index)
-            container.security = container_security(entry, path, {}, {}, container.name, None)
+            _secure(container, entry, path, {}, {}, None, params.get("seccomp_profile_root"))
             if container.user and (container.security.get("user") or "group" in container.security):
                 raise PodkitError("%s: give the user either as user or as securityContext.runAsUser/runAsGroup,"
                                   " not both." % path)
-            root = params.get("seccomp_profile_root") or SECCOMP_ROOT
-            container.seccomp_json = load_seccomp(container.security, root)
-            container.seccomp_root = root if container.seccomp_json else None
     return pod
+
+
+def _secure(container: ContainerSpec, item: Dict[str, Any], path: str, inherited: Dict[str, Any],
+            annotations: Dict[str, str], grace: Optional[int], seccomp_root: Optional[str]) -> None:
+    """A container's securityContext, lifecycle, stdin/tty and Localhost seccomp profile (manifest or native)."""
+    container.security = container_security(item, path, inherited, annotations, container.name, grace)
+    root = seccomp_root or SECCOMP_ROOT
+    container.seccomp_json = load_seccomp(container.security, root)
+    container.seccomp_root = root if container.seccomp_json else None
 
 
 def _build(params: dict, containers: object, init_containers: object, volumes: object, prefix: str, kubernetes: bool,

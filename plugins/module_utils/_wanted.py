@@ -310,29 +310,23 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         # the configuration (and hash) of every other container is what it always was.
         config["env_fields"] = dict(spec.env_fields)
     # On every member, even empty: its absence tells the export that an older podkit made the container.
-    origin = member_origin(config, spec.secret_env, spec.seccomp_root, spec.probes)
-    # downwardAPI volumes: their files hold values of the running pod (its uid, the limits); the export
-    # gives the source back, not a ConfigMap of what the files said when it ran.
-    downward = dict((m.volume, dict(volumes[m.volume].files.source)) for m in spec.mounts
-                    if m.volume in volumes and volumes[m.volume].files is not None
-                    and volumes[m.volume].files.kind == "downwardAPI")
-    if downward:
-        origin["downward"] = downward
+    origin = member_origin(config, spec, volumes)
     labels = {LABEL_ORIGIN: json.dumps(origin, sort_keys=True, separators=(",", ":"))}
     return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
                   config=config, secret_env=tuple(spec.secret_env), seccomp_json=spec.seccomp_json, labels=labels)
 
 
-def member_origin(config: Dict[str, Any], secret_env: Sequence[str] = (),
-                  seccomp_root: Optional[str] = None, probes: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[str, Volume]) -> Dict[str, Any]:
     """What the export needs and Docker's settings lose (io.podkit.origin): never a secret value.
 
     ``secret`` names the env variables whose values came from Secrets; ``fields`` the fieldRef and
     resourceFieldRef sources; ``templates`` the env values, command and args as written when they hold
-    a ``$`` (Docker has them expanded); ``non_root`` runAsNonRoot; ``post_start`` the postStart hook.
+    a ``$`` (Docker has them expanded); ``non_root`` runAsNonRoot; ``probes`` the probes podkit-guard
+    runs; ``seccomp`` a Localhost profile's file; ``post_start`` the postStart hook; ``downward`` the
+    sources of the downwardAPI volumes it mounts.
     """
     origin: Dict[str, Any] = {}
-    secret = sorted(secret_env)
+    secret = sorted(spec.secret_env)
     if secret:
         origin["secret"] = secret
     if config.get("env_fields"):
@@ -349,16 +343,23 @@ def member_origin(config: Dict[str, Any], secret_env: Sequence[str] = (),
     if (config.get("security") or {}).get("non_root"):
         # runAsNonRoot is checked when the container is made; Docker keeps no trace of it.
         origin["non_root"] = True
-    if probes:
+    if spec.probes:
         # Run by podkit-guard from the pod's record; Docker's settings hold no trace of them.
-        origin["probes"] = dict((kind, probe_manifest(probe)) for kind, probe in sorted(probes.items()))
+        origin["probes"] = dict((kind, probe_manifest(probe)) for kind, probe in sorted(spec.probes.items()))
     localhost = (config.get("security") or {}).get("seccomp_localhost")
     if localhost:
         # Docker keeps the profile's JSON only, not the file it came from.
-        origin["seccomp"] = {"profile": localhost["profile"], "root": seccomp_root}
+        origin["seccomp"] = {"profile": localhost["profile"], "root": spec.seccomp_root}
     post_start = (config.get("security") or {}).get("post_start")
     if post_start:
         origin["post_start"] = post_start
+    # downwardAPI volumes: their files hold values of the running pod (its uid, the limits); the export
+    # gives the source back, not a ConfigMap of what the files said when it ran.
+    downward = dict((m.volume, dict(volumes[m.volume].files.source)) for m in spec.mounts
+                    if m.volume in volumes and volumes[m.volume].files is not None
+                    and volumes[m.volume].files.kind == "downwardAPI")
+    if downward:
+        origin["downward"] = downward
     return origin
 
 
