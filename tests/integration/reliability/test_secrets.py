@@ -4,6 +4,7 @@ them (the positive control that the secret was really passed).
 """
 
 import subprocess
+import textwrap
 import uuid
 
 import pytest
@@ -167,45 +168,56 @@ def test_pod_container_secret_env_hidden(run_module, docker_client, pod_name):
     assert failed.get("failed") and other not in repr(failed), failed
 
 
-MANIFEST_PLAYBOOK = """
-- name: Secrets given as Kubernetes Secrets stay secret
+# A play applying one manifest with podkit.docker.pod; %%(pause)s and the manifest's own placeholders
+# are filled when the playbook is written.
+POD_PLAY = """
+- name: %(play)s
   hosts: localhost
   connection: local
   gather_facts: false
   tasks:
-    - name: Deploy a pod with the Secret it uses
+    - name: %(task)s
       podkit.docker.pod:
-        sandbox_image: %(pause)s
+        sandbox_image: %%(pause)s
         pull: never
         manifest: |
-          apiVersion: v1
-          kind: Secret
-          metadata: {name: creds}
-          data:
-            password: {{ password | b64encode }}
-          stringData:
-            token: "{{ token }}"
-          ---
-          apiVersion: v1
-          kind: Pod
-          metadata: {name: "{{ pod }}"}
-          spec:
-            containers:
-              - name: app
-                image: %(busybox)s
-                command: %(command)s
-                env:
-                  - name: PASSWORD
-                    valueFrom: {secretKeyRef: {name: creds, key: password}}
-                envFrom:
-                  - secretRef: {name: creds}
-                    prefix: ALL_
-      register: deployed
+%(manifest)s      register: deployed
 
     - name: Show what was registered
       ansible.builtin.debug:
         var: deployed
 """
+
+
+def _pod_playbook(play, task, manifest):
+    return POD_PLAY % dict(play=play, task=task, manifest=textwrap.indent(manifest.lstrip("\n"), " " * 10))
+
+
+MANIFEST_PLAYBOOK = _pod_playbook("Secrets given as Kubernetes Secrets stay secret",
+                                  "Deploy a pod with the Secret it uses", """
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+data:
+  password: {{ password | b64encode }}
+stringData:
+  token: "{{ token }}"
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: "{{ pod }}"}
+spec:
+  containers:
+    - name: app
+      image: %(busybox)s
+      command: %(command)s
+      env:
+        - name: PASSWORD
+          valueFrom: {secretKeyRef: {name: creds, key: password}}
+      envFrom:
+        - secretRef: {name: creds}
+          prefix: ALL_
+""")
 
 
 def _vvv_runs(tmp_path, path, **variables):
@@ -254,40 +266,26 @@ def test_manifest_secret_hidden_in_a_refused_run(docker_client, pod_name):
     assert password not in repr(result), result
 
 
-PULL_PLAYBOOK = """
-- name: Registry credentials from an imagePullSecret stay secret
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: Deploy a pod whose image only a pull with the Secret's credentials brings
-      podkit.docker.pod:
-        sandbox_image: %(pause)s
-        pull: never
-        manifest: |
-          apiVersion: v1
-          kind: Secret
-          metadata: {name: regcred}
-          type: kubernetes.io/dockerconfigjson
-          stringData:
-            .dockerconfigjson: '{"auths": {"{{ registry }}": {"username": "robot", "password": "{{ password }}"}}}'
-          ---
-          apiVersion: v1
-          kind: Pod
-          metadata: {name: "{{ pod }}"}
-          spec:
-            imagePullSecrets: [{name: regcred}]
-            containers:
-              - name: app
-                image: "{{ image }}"
-                imagePullPolicy: IfNotPresent
-                command: %(command)s
-      register: deployed
-
-    - name: Show what was registered
-      ansible.builtin.debug:
-        var: deployed
-"""
+PULL_PLAYBOOK = _pod_playbook("Registry credentials from an imagePullSecret stay secret",
+                              "Deploy a pod whose image only a pull with the Secret's credentials brings", """
+apiVersion: v1
+kind: Secret
+metadata: {name: regcred}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{"auths": {"{{ registry }}": {"username": "robot", "password": "{{ password }}"}}}'
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: "{{ pod }}"}
+spec:
+  imagePullSecrets: [{name: regcred}]
+  containers:
+    - name: app
+      image: "{{ image }}"
+      imagePullPolicy: IfNotPresent
+      command: %(command)s
+""")
 
 
 def test_pull_secret_hidden_in_vvv_diff_and_log(docker_client, pod_name, tmp_path):
