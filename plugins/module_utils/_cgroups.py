@@ -561,14 +561,15 @@ def _differs(wanted: Optional[int], observed: Optional[int]) -> bool:
     return wanted != observed
 
 
-def _changed_fields(wanted: CgroupLimits, observed: Dict[str, Optional[int]]) -> List[str]:
+def changed_fields(wanted: CgroupLimits, observed: Dict[str, Optional[int]]) -> List[str]:
+    """The limits ``ensure`` would write: those ``wanted`` manages that ``observed`` (as read) does not hold."""
     return [key for key, value in wanted.as_dict().items()
             if key in observed and _differs(value, observed.get(key))]
 
 
 def _predict(observed: Dict[str, Optional[int]], wanted: CgroupLimits) -> Dict[str, Optional[int]]:
     result = dict(observed)
-    for key in _changed_fields(wanted, observed):
+    for key in changed_fields(wanted, observed):
         value = getattr(wanted, key)
         result[key] = None if value == UNLIMITED else value
     return result
@@ -714,7 +715,7 @@ class V1Backend(CgroupBackend):
             # A fresh cgroup inherits no limits: report what the kernel starts with.
             observed = dict(memory_bytes=None, cpu_quota_us=None, cpu_period_us=DEFAULT_PERIOD_US,
                             cpu_shares=1024, pids_max=None)
-        changes = _changed_fields(limits, observed)
+        changes = changed_fields(limits, observed)
         if not missing and not changes:
             return False, before, before
         if check_mode:
@@ -776,7 +777,7 @@ class V2Backend(CgroupBackend):
                                                         pids_max=None)
         if limits.cpu_shares is not None and limits.cpu_weight is None:
             limits = CgroupLimits(**dict(limits.__dict__, cpu_shares=None, cpu_weight=shares_to_weight(limits.cpu_shares)))
-        changes = _changed_fields(limits, observed)
+        changes = changed_fields(limits, observed)
         changed = before is None or bool(changes)
         if check_mode or not changed:
             if check_mode:
@@ -860,7 +861,7 @@ class SystemdBackend(CgroupBackend):
         current = _read(self.unit_path(name))
         unit_changed = current is None or current.strip() != unit.strip()
         observed = before["limits"] if before else CgroupLimits().as_dict(self.host.version)
-        changes = _changed_fields(limits, observed) if before and before["paths"] else list(limits.managed())
+        changes = changed_fields(limits, observed) if before and before["paths"] else list(limits.managed())
         changed = unit_changed or bool(changes) or not (before and before["paths"])
         if not changed:
             return False, before, before

@@ -35,7 +35,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._cgroups import default_parent
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
+    DEFAULT_PERIOD_US, MIN_SHARES, UNLIMITED, CgroupLimits, changed_fields, default_parent)
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
@@ -46,7 +47,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._probes import net_h
 from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._spec import DEFAULT_SANDBOX_IMAGE, pod_spec_from_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import SECRETS_ROOT, VOLUMES_ROOT
-from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import adopted_fields, pod_cgroup_limits, want_pod
 
 _RESTART = {"always": "Always", "unless-stopped": "Always", "on-failure": "OnFailure", "no": "Never", "": "Never"}
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -79,6 +80,7 @@ class Observed:
     volumes: Dict[str, Dict[str, Any]] = field(default_factory=dict)   # Docker volume name -> its inspect data
     default_parent: str = ""                                  # the pod's default cgroup parent on this host
     pod_limits: Dict[str, Any] = field(default_factory=dict)  # the pod cgroup's limits as read
+    cgroup_version: int = 1                                   # the host's (cpu.shares on 1, cpu.weight on 2)
 
 
 # ---------------------------------------------------------------------------
@@ -175,7 +177,8 @@ def export_pod(observed: Observed, secrets: bool = False) -> Export:
         spec["volumes"] = [volumes[k] for k in sorted(volumes)]
     for container_name, values in secret_env.items():
         extra.append(_secret_doc(name, "%s-%s-env" % (name, container_name), values, secrets, pod["metadata"], out))
-    _pod_resources(observed, spec, out)
+    _pod_cgroup(observed, name, spec, out)
+    _stopped(observed, out)
     pod["spec"] = _ordered_spec(spec)
     out.documents = [pod] + extra
     return out
@@ -301,11 +304,17 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
     sysctls = host.get("Sysctls") or {}
     if sysctls:
         spec.setdefault("securityContext", {})["sysctls"] = [dict(name=k, value=str(v)) for k, v in sorted(sysctls.items())]
-    # A podkit sandbox records it; a hand-made pod shares it when every member joined the sandbox's PID
-    # namespace (with hostPID, members join the sandbox's, which is the host's: that is not sharing).
-    share_pid = _labels(sandbox).get(LABEL_SHARE_PID) == "true" or (
-        not observed.managed and host.get("PidMode") != "host" and bool(members)
-        and all((_host(a).get("PidMode") or "").startswith("container:") for _k, _r, a in members))
+    # The members say it (pod_container chose per member): the pod shares its PID namespace when every
+    # member joined the sandbox's (with hostPID they join the host's through it: that is not sharing).
+    # Without a member, the sandbox's label says it.
+    joined = [key for key, _r, a in members if (_host(a).get("PidMode") or "").startswith("container:")]
+    if not members:
+        share_pid = _labels(sandbox).get(LABEL_SHARE_PID) == "true"
+    else:
+        share_pid = host.get("PidMode") != "host" and len(joined) == len(members)
+        if joined and not share_pid and host.get("PidMode") != "host":
+            out.warnings.append("spec.shareProcessNamespace: %s joined the sandbox's PID namespace, the other containers"
+                                " did not; a Pod shares it with all or none: not shared." % ", ".join(joined))
     if share_pid:
         spec["shareProcessNamespace"] = True
     image = config.get("Image") or ""
@@ -724,21 +733,99 @@ def _security(attrs: Dict[str, Any], image: Dict[str, Any], origin: Dict[str, An
     return result
 
 
-def _pod_resources(observed: Observed, spec: Dict[str, Any], out: Export) -> None:
-    """spec.resources when the pod cgroup's memory or CPU limit is not what the containers' limits make."""
-    limits = observed.pod_limits or {}
-    if not observed.managed or not limits:
+def _pod_cgroup(observed: Observed, name: str, spec: Dict[str, Any], out: Export) -> None:
+    """The pod cgroup's limits as read, given back. The pod module writes the limits its containers
+    derive, as the kubelet does; where the cgroup holds others (made by pod_sandbox, by hand, or changed
+    since), the export says so:
+
+    1. the containers' limits and requests derive them: nothing to add;
+    2. pod-level resources (``spec.resources``, Kubernetes' form of them) derive them: those;
+    3. else ``cgroup_limits: unmanaged`` in the options (applied back, podkit leaves the limits as they
+       are), with a warning naming both sets of limits: a cluster would derive its own.
+    """
+    limits = observed.pod_limits
+    if not limits or observed.sandbox is None or not _host(observed.sandbox).get("CgroupParent"):
+        return  # no cgroup of the pod's own: the containers sit in Docker's default parent
+    derived = _derived_limits(name, spec, None, observed.cgroup_version)
+    if derived is None or not changed_fields(derived, limits):
         return
-    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    pod_level = _pod_level_resources(limits, observed.cgroup_version)
+    if pod_level:
+        with_pod_level = _derived_limits(name, spec, pod_level, observed.cgroup_version)
+        if with_pod_level is not None and not changed_fields(with_pod_level, limits):
+            spec["resources"] = pod_level
+            return
+    out.options["cgroup_limits"] = "unmanaged"
+    out.warnings.append("the pod cgroup's limits (%s) are not those its containers derive (%s) and no pod-level"
+                        " resources give them; the pod module keeps them with cgroup_limits: unmanaged, a cluster"
+                        " would derive its own." % (_describe(limits), _describe(derived.as_dict(observed.cgroup_version))))
+
+
+def _describe(limits: Dict[str, Any]) -> str:
+    """``memory unlimited, cpu 500m, cpu.shares 1024``: the limits the pod module compares."""
+    def finite(value: Any) -> bool:
+        return value is not None and value != UNLIMITED
+    memory, quota = limits.get("memory_bytes"), limits.get("cpu_quota_us")
+    parts = ["memory %s" % (format_bytes(memory) if finite(memory) else "unlimited"),
+             "cpu %s" % (format_cpu(quota * 1000 // (limits.get("cpu_period_us") or DEFAULT_PERIOD_US))
+                         if finite(quota) else "unlimited")]
+    for key in ("cpu_shares", "cpu_weight"):
+        if limits.get(key) is not None:
+            parts.append("%s %d" % (key.replace("_", "."), limits[key]))
+    return ", ".join(parts)
+
+
+def _stopped(observed: Observed, out: Export) -> None:
+    """``state: stopped`` in the options when nothing of the pod runs: applied back, it stays stopped."""
+    everything = ([observed.sandbox] if observed.sandbox else []) + [a for _k, _r, a in observed.members]
+    if observed.sandbox is None or any((a.get("State") or {}).get("Running") for a in everything):
+        return
+    out.options["state"] = "stopped"
+    out.warnings.append("the pod is stopped: the pod module keeps it so with state: stopped; a cluster would run it.")
+
+
+def _derived_limits(name: str, spec: Dict[str, Any], pod_level: Optional[Dict[str, Any]],
+                    version: int) -> Optional[CgroupLimits]:
+    """The pod cgroup's limits the pod module derives from the exported containers' resources (and
+    ``pod_level``), by the code that applies them; None when the export is no pod it takes."""
+    def slim(container: Dict[str, Any]) -> Dict[str, Any]:
+        return dict((k, container[k]) for k in ("name", "image", "resources", "restartPolicy") if k in container)
+    pod_spec: Dict[str, Any] = {"containers": [slim(c) for c in spec.get("containers") or []]}
+    if spec.get("initContainers"):
+        pod_spec["initContainers"] = [slim(c) for c in spec["initContainers"]]
+    if pod_level:
+        pod_spec["resources"] = pod_level
+    try:
+        parsed = pod_spec_from_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": pod_spec},
+                                        validate="ignore")
+    except PodkitError:
+        return None
+    return pod_cgroup_limits(parsed, version)
+
+
+def _pod_level_resources(limits: Dict[str, Any], version: int) -> Dict[str, Any]:
+    """Pod-level resources whose derivation could give ``limits`` (checked by the caller): a finite memory
+    limit, a CPU quota over the default period, and the CPU request behind cpu.shares (v1) or cpu.weight (v2)."""
+    result: Dict[str, Dict[str, str]] = {}
     memory = limits.get("memory_bytes")
-    every = all(((c.get("resources") or {}).get("limits") or {}).get("memory") for c in containers)
-    derived = None
-    if every and containers:
-        values = [parse_memory(c["resources"]["limits"]["memory"], "memory", kubernetes=True, minimum=1) for c in spec.get("containers") or []]
-        init = [parse_memory(c["resources"]["limits"]["memory"], "memory", kubernetes=True, minimum=1) for c in spec.get("initContainers") or []]
-        derived = max(sum(values), *(init or [0]))
-    if memory and memory != derived and memory < (1 << 62):
-        spec["resources"] = {"limits": {"memory": format_bytes(memory)}}
+    if memory and memory < (1 << 62):
+        result.setdefault("limits", {})["memory"] = format_bytes(memory)
+    quota, period = limits.get("cpu_quota_us"), limits.get("cpu_period_us") or DEFAULT_PERIOD_US
+    cpu_limit = quota * 1000 // period if quota and quota > 0 else None
+    if cpu_limit:
+        result.setdefault("limits", {})["cpu"] = format_cpu(cpu_limit)
+    if version == 2:
+        weight = limits.get("cpu_weight") or 0
+        # The least shares with that weight (shares_to_weight is many to one).
+        shares = 2 + -(-(weight - 1) * 262142 // 9999) if weight > 1 else 0
+    else:
+        shares = limits.get("cpu_shares") or 0
+    if shares > MIN_SHARES:
+        request = -(-shares * 1000 // 1024)
+        if cpu_limit is not None and request > cpu_limit:
+            return {}   # a request above the limit: Kubernetes refuses it
+        result.setdefault("requests", {})["cpu"] = format_cpu(request)
+    return result
 
 
 def _ordered_spec(spec: Dict[str, Any]) -> Dict[str, Any]:
@@ -776,7 +863,8 @@ def observe(client: Any, group: Any, entry: Dict[str, Any], host: Any) -> Observ
     """What ``export_pod`` needs of one pod group (_facts.PodGroup), read from the engine and the host."""
     observed = Observed(name=group.name, managed=group.managed, sandbox=group.sandbox, members=list(group.members),
                         default_parent=default_parent(group.name, host.driver) if group.managed else "",
-                        pod_limits=dict(((entry.get("cgroup") or {}).get("limits")) or {}))
+                        pod_limits=dict(((entry.get("cgroup") or {}).get("limits")) or {}),
+                        cgroup_version=host.version)
     everything = ([group.sandbox] if group.sandbox else []) + [attrs for _k, _r, attrs in group.members]
     for attrs in everything:
         ref = _config(attrs).get("Image") or ""
@@ -826,7 +914,8 @@ def verify(export: Export, observed: Observed, host: Any) -> List[str]:
         if key not in wanted or not recorded:
             continue
         fields = wanted[key].hashes()[1]
-        differ = sorted(f for f in set(fields) | set(recorded) if fields.get(f) != recorded.get(f))
+        adopted = adopted_fields(ROLE_SANDBOX if key == "sandbox" else ROLE_MEMBER, _labels(attrs))
+        differ = sorted(f for f in set(fields) | set(recorded) if fields.get(f) != recorded.get(f) and f not in adopted)
         if differ:
             result.append("%s: the manifest does not give back what podkit applied (%s); applying it recreates this"
                           " container." % ("sandbox" if key == "sandbox" else "containers[%s]" % key, ", ".join(differ)))

@@ -13,7 +13,8 @@ from typing import Any, Dict
 
 from ansible_collections.podkit.docker.plugins.module_utils._hostless import DEFAULT_VALIDATE, VALIDATE_MODES
 from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
-from ansible_collections.podkit.docker.plugins.module_utils._spec import POD_STATES, PULL_POLICIES, RESTART_POLICIES
+from ansible_collections.podkit.docker.plugins.module_utils._spec import (
+    CGROUP_LIMITS, POD_STATES, PULL_POLICIES, RESTART_POLICIES)
 
 # Without defaults: an entry of pods that leaves an option out takes the module-level value (_pods.merge_entry).
 POD_OPTIONS: Dict[str, Dict[str, Any]] = dict(
@@ -35,13 +36,14 @@ POD_OPTIONS: Dict[str, Dict[str, Any]] = dict(
     sandbox_image=dict(type="str"),
     pull=dict(type="str", choices=list(PULL_POLICIES)),
     resources=dict(type="dict"),
+    cgroup_limits=dict(type="str", choices=list(CGROUP_LIMITS)),
     validate=dict(type="str", choices=list(VALIDATE_MODES)),
     remove_claims=dict(type="bool"),
     seccomp_profile_root=dict(type="path"),
     wait=dict(type="bool"),
     wait_timeout=dict(type="int"),
 )
-POD_DEFAULTS: Dict[str, Any] = dict(state="present", pull="missing", validate=DEFAULT_VALIDATE, remove_claims=False,
+POD_DEFAULTS: Dict[str, Any] = dict(state="present", cgroup_limits="derived", pull="missing", validate=DEFAULT_VALIDATE, remove_claims=False,
                                     seccomp_profile_root=SECCOMP_ROOT, wait=True, wait_timeout=60)
 # Per entry of pods only: the pod module takes these from the common Docker options.
 _ENTRY_DOCKER = dict(docker_host=dict(type="str", aliases=["docker_url"]), timeout=dict(type="int"))

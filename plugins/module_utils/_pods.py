@@ -45,6 +45,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._configdata import l
 from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
+from ansible_collections.podkit.docker.plugins.module_utils._podoptions import POD_OPTIONS as OPTION_TABLE
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
     PodState, _host as detect_host, converge_pod, observe_pods)
 from ansible_collections.podkit.docker.plugins.module_utils._record import recorded_for, recorded_pods
@@ -55,10 +56,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._spec import validat
 # Given once at the module level, overridden by an entry's own value.
 SHARED_OPTIONS = ("sandbox_image", "pull", "validate", "remove_claims", "seccomp_profile_root", "wait", "wait_timeout",
                   "docker_host", "timeout")
-# The pod module's options an entry may carry (besides manifest_file, read here).
-POD_OPTIONS = ("name", "state", "manifest", "containers", "init_containers", "restart_policy",
-               "share_process_namespace", "hostname", "ports", "dns", "dns_search", "host_aliases", "volumes",
-               "cgroup_parent", "resources") + SHARED_OPTIONS
+# The pod module's options an entry may carry (besides manifest_file, read here): the one table's.
+POD_OPTIONS = tuple(n for n in OPTION_TABLE if n != "manifest_file") + tuple(n for n in SHARED_OPTIONS if n not in OPTION_TABLE)
 DEFAULT_PARALLEL = 4
 
 

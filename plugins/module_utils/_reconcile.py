@@ -56,7 +56,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._spec import (
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
     apply_fs_group, fill_runtime, observed_digest, pod_files_exist, remove_pod_files, root_owned, write_volume)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
-    RUNNING_STATES, CgroupTarget, PodWanted, Wanted, cgroup_parent, want_member, want_pod, want_removal, want_sandbox)
+    RUNNING_STATES, CgroupTarget, PodWanted, Wanted, adopted_fields, cgroup_parent, want_member, want_pod, want_removal, want_sandbox)
 
 NS_WORDS = {"net": "network", "ipc": "IPC", "pid": "PID"}
 # Members of one pod created and started at once.
@@ -110,7 +110,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     host = host or _host(client)
     backend = backend_for(host)
     if state_name in RUNNING_STATES:
-        wanted = want_pod(spec, host, params.get("cgroup_parent"))
+        wanted = want_pod(spec, host, params.get("cgroup_parent"), params.get("cgroup_limits") or "derived")
     elif state_name == "absent":
         wanted = want_removal(pod, host, params.get("cgroup_parent") or (spec.sandbox.cgroup_parent if spec else None),
                               bool(params.get("remove_claims")))
@@ -772,7 +772,7 @@ class Planner:
             self.add(Action("create", "sandbox", "", wanted=wanted))
             self.sandbox_fate = "new"
             return
-        changes = config_changes(wanted, seen)
+        changes = [c for c in config_changes(wanted, seen) if c not in adopted_fields(ROLE_SANDBOX, seen.labels)]
         if changes:
             self.add(Action("recreate", "sandbox", "%s changed" % ", ".join(changes), wanted=wanted, seen=seen))
             self.sandbox_fate = "new"

@@ -39,6 +39,8 @@ RESTART_POLICIES = ("Always", "OnFailure", "Never")
 PULL_POLICIES = ("missing", "always", "never")
 # The states of the pod module, and of the modules that manage one container of a pod.
 POD_STATES = ("present", "started", "stopped", "restarted", "absent")
+# Who sets the pod cgroup's limits: podkit, as the kubelet derives them, or someone else (cgroup_limits).
+CGROUP_LIMITS = ("derived", "unmanaged")
 SANDBOX_STATES = ("present", "started", "stopped", "absent")
 DEFAULT_SANDBOX_IMAGE = "registry.k8s.io/pause:3.10"
 
@@ -1025,9 +1027,8 @@ def qos_class(pod: PodSpec) -> str:
     A pod-level ``resources`` override, when it sets anything, decides on its own (as Kubernetes'
     pod-level resources do).
     """
-    override = pod.resources
-    if override is not None and any(getattr(override, f) is not None for f in _RESOURCE_FIELDS):
-        groups = [override]
+    if pod_level_set(pod):
+        groups = [pod.resources]
     else:
         groups = [c.resources for c in pod.init_containers + pod.containers]
     if all(getattr(r, f) is None for r in groups for f in _RESOURCE_FIELDS):
@@ -1041,6 +1042,11 @@ def qos_class(pod: PodSpec) -> str:
 
 
 _RESOURCE_FIELDS = ("memory_limit", "memory_request", "cpu_limit", "cpu_request")
+
+
+def pod_level_set(pod: PodSpec) -> bool:
+    """Whether the pod-level ``resources`` override sets anything."""
+    return pod.resources is not None and any(getattr(pod.resources, f) is not None for f in _RESOURCE_FIELDS)
 
 
 def _effective(pod: PodSpec, attribute: str, require_all: bool) -> Optional[int]:

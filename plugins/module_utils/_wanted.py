@@ -26,7 +26,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
     config_hashes, container_labels, member_name, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
-    ContainerSpec, Mount, PodSpec, SandboxSpec, Volume, pod_resource_amounts, pod_resources, qos_class)
+    CGROUP_LIMITS, ContainerSpec, Mount, PodSpec, SandboxSpec, Volume, pod_level_set, pod_resource_amounts, pod_resources, qos_class)
 
 # What converges a pod to the spec; the other states act on what exists.
 RUNNING_STATES = ("present", "started", "restarted")
@@ -66,7 +66,8 @@ class Wanted:
 
 @dataclass
 class CgroupTarget:
-    """The pod's cgroup parent and the limits it should carry (None: it is to be removed).
+    """The pod's cgroup parent and the limits it should carry (None: it is to be removed; an empty
+    CgroupLimits: made if missing, its limits left as they are).
     ``parent`` None: the one the pod's sandbox was made with."""
     parent: Optional[str]
     limits: Optional[CgroupLimits] = None
@@ -128,9 +129,17 @@ class PodWanted:
         return refs
 
 
-def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = None) -> PodWanted:
-    """The wanted pod for a PodSpec on this host (pure)."""
+def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = None,
+             cgroup_limits: str = "derived") -> PodWanted:
+    """The wanted pod for a PodSpec on this host (pure). With ``cgroup_limits`` unmanaged the pod cgroup is
+    made if missing but its limits are left to whoever set them (the cgroup_parent module, cgset, nobody)."""
     parent = cgroup_parent(host, spec.name, given_parent or spec.sandbox.cgroup_parent)
+    if cgroup_limits not in CGROUP_LIMITS:
+        raise PodkitError("cgroup_limits: %r is not one of %s." % (cgroup_limits, ", ".join(CGROUP_LIMITS)))
+    if cgroup_limits == "unmanaged" and pod_level_set(spec):
+        raise PodkitError("cgroup_limits: unmanaged leaves the pod cgroup's limits as they are, while the pod-level "
+                          "resources (resources, or spec.resources in a manifest) ask podkit to write them; give one "
+                          "of the two.")
     qos = qos_class(spec)
     # Annotations and the namespace are labels outside the hashed configuration: a pod converged
     # before podkit kept them keeps its hash (Docker cannot relabel, so changing them alone
@@ -160,8 +169,25 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
     for item in init + members:
         item.nocopy = nocopy
     return PodWanted(pod=spec.name, sandbox=sandbox, init=init, members=members, volumes=volumes, used_volumes=used,
-                     files=files, cgroup=CgroupTarget(parent, pod_cgroup_limits(spec, host)),
+                     files=files, cgroup=CgroupTarget(parent, pod_cgroup_limits(spec, host.version) if cgroup_limits == "derived"
+                                                      else CgroupLimits()),
                      pull_auths=dict(spec.pull_auths), owned=owned, fs_group=spec.fs_group)
+
+
+def adopted_fields(role: str, labels: Mapping[str, str]) -> Tuple[str, ...]:
+    """The fields of a wanted configuration that a container made without them is taken over without.
+
+    A sandbox pod_sandbox made (it has no io.podkit.qos-class label) is run as the pod module runs one,
+    but for two fields of the pod module's configuration that change nothing in the sandbox container:
+    its QoS class, derived from the members (the pause container is run the same in every class), and
+    whether the pod shares its PID namespace, which pod_sandbox's share_pid only made the default of each
+    pod_container (the members join it or not, and are recreated when that changes). So the pod module
+    takes such a sandbox as it is rather than recreate the whole pod for a label; the sandbox gets the
+    pod module's labels when it is next recreated for a real change.
+    """
+    if role == ROLE_SANDBOX and LABEL_QOS not in labels:
+        return ("qos_class", "share_pid")
+    return ()
 
 
 def want_owned(spec: PodSpec) -> Dict[str, OwnedVolume]:
@@ -363,15 +389,16 @@ def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[
     return origin
 
 
-def pod_cgroup_limits(spec: PodSpec, host: HostCgroups) -> CgroupLimits:
-    """The pod cgroup's limits as the kubelet derives them; no limit is written as 'unlimited'."""
+def pod_cgroup_limits(spec: PodSpec, version: int) -> CgroupLimits:
+    """The pod cgroup's limits as the kubelet derives them on cgroup ``version``; no limit is written as
+    'unlimited'."""
     resources = pod_resources(spec)
     return limits_from(
         memory_bytes=resources.memory_limit if resources.memory_limit is not None else UNLIMITED,
         cpu_millis=resources.cpu_limit if resources.cpu_limit is not None else UNLIMITED,
         # The kubelet gives a pod without CPU requests the minimum shares, not the default 1024.
         cpu_request_millis=resources.cpu_request or 0,
-        version=host.version)
+        version=version)
 
 
 def cgroup_parent(host: HostCgroups, pod: str, given: Optional[str], field_name: str = "cgroup_parent") -> str:

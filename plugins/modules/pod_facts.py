@@ -140,11 +140,11 @@ EXAMPLES = r"""
     as_manifest: true
   register: exported
 
-- name: Apply pod foo's export back (changes nothing)
-  podkit.docker.pod:
-    manifest: "{{ exported.ansible_facts.podkit_pods.foo.manifest }}"
-    sandbox_image: "{{ exported.ansible_facts.podkit_pods.foo.manifest_options.sandbox_image | default(omit) }}"
-    cgroup_parent: "{{ exported.ansible_facts.podkit_pods.foo.manifest_options.cgroup_parent | default(omit) }}"
+- name: Apply pod foo's export back with the options it gives (changes nothing)
+  podkit.docker.pods:
+    pods:
+      - "{{ exported.ansible_facts.podkit_pods.foo.manifest_options
+            | combine({'manifest': exported.ansible_facts.podkit_pods.foo.manifest}) }}"
 
 - name: Fail when a container of pod foo has no memory limit
   ansible.builtin.assert:
@@ -297,7 +297,11 @@ ansible_facts:
             - With O(as_manifest), the P(podkit.docker.pod#module) options that apply the manifest back
               as the pod is - C(sandbox_image) when it is not the default, C(cgroup_parent) when it is not
               the pod's default, C(seccomp_profile_root) when a C(Localhost) seccomp profile was read from
-              another directory than the default; empty when the manifest alone says it all.
+              another directory than the default, C(cgroup_limits=unmanaged) when the pod cgroup's limits
+              are neither those its containers derive nor those of pod-level C(spec.resources) (a pod made
+              with P(podkit.docker.pod_sandbox#module), by hand, or changed since), C(state=stopped) when
+              nothing of the pod runs; empty when the manifest alone says it all.
+            - An entry of P(podkit.docker.pods#module) takes them as they are, with the manifest added.
           returned: when O(as_manifest) is true
           type: dict
           sample: {sandbox_image: podkit/pause:latest}

@@ -120,6 +120,12 @@ options:
         description:
           - Pod-level C(limits) and C(requests) overriding those derived from the containers.
         type: dict
+      cgroup_limits:
+        description:
+          - Who sets the limits of this pod's cgroup, as M(podkit.docker.pod)'s
+            O(podkit.docker.pod#module:cgroup_limits). Default C(derived).
+        type: str
+        choices: [derived, unmanaged]
       sandbox_image:
         description:
           - This pod's sandbox image; default O(sandbox_image).

@@ -158,17 +158,17 @@ def test_slice_properties_fractions_unlimited_and_v1_shares():
 def test_v2_writes():
     observed = dict(memory_bytes=None, cpu_quota_us=None, cpu_period_us=100000, cpu_weight=100, pids_max=None)
     limits = cg.limits_from(memory_bytes=64 << 20, cpu_millis=1500, cpu_request_millis=500, pids=10, version=2)
-    changes = cg._changed_fields(limits, observed)  # pylint: disable=protected-access
+    changes = cg.changed_fields(limits, observed)
     assert sorted(changes) == ["cpu_quota_us", "cpu_weight", "memory_bytes", "pids_max"]
     assert cg.v2_writes(limits, observed, changes) == [
         ("memory.max", str(64 << 20)), ("cpu.max", "150000 100000"), ("cpu.weight", "20"), ("pids.max", "10")]
     unlimit = cg.CgroupLimits(memory_bytes=cg.UNLIMITED, cpu_quota_us=cg.UNLIMITED, pids_max=cg.UNLIMITED)
     current = dict(memory_bytes=1 << 30, cpu_quota_us=50000, cpu_period_us=100000, cpu_weight=100, pids_max=5)
-    changes = cg._changed_fields(unlimit, current)  # pylint: disable=protected-access
+    changes = cg.changed_fields(unlimit, current)
     assert cg.v2_writes(unlimit, current, changes) == [("memory.max", "max"), ("cpu.max", "max 100000"),
                                                        ("pids.max", "max")]
     # Unlimited where there already is no limit is no change.
-    assert cg._changed_fields(unlimit, dict(memory_bytes=None, cpu_quota_us=None, pids_max=None)) == []  # pylint: disable=protected-access
+    assert cg.changed_fields(unlimit, dict(memory_bytes=None, cpu_quota_us=None, pids_max=None)) == []
 
 
 def write_files(directory, files):

@@ -11,10 +11,11 @@ import pytest
 from ansible_collections.podkit.docker.plugins.module_utils import _export
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
 from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args, sandbox_create_args
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import group_containers
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_HASH, LABEL_SANDBOX_ID
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest
-from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import pod_cgroup_limits, want_pod
 
 HOST = HostCgroups(version=1, driver="cgroupfs")
 IMAGE = {"Env": ["PATH=/bin:/usr/bin"], "Cmd": ["sh"], "Entrypoint": None, "WorkingDir": "", "User": "",
@@ -313,3 +314,68 @@ def test_downward_volume_comes_back_as_its_source():
     export = assert_round_trip(pod({"containers": [app], "volumes": [volume]}))
     assert export.documents[0]["spec"]["volumes"] == [volume], export.documents
     assert [d["kind"] for d in export.documents] == ["Pod"], export.documents
+
+
+def observed_with_cgroup(manifest, pod_limits, version=1, running=True):
+    _wanted, containers = converge_on_paper(manifest)
+    for container in containers:
+        container["State"]["Running"] = running
+    group = group_containers(containers)["web"]
+    return _export.Observed(name="web", managed=True, sandbox=group.sandbox, members=group.members,
+                            images={BUSY: IMAGE}, default_parent="/podkit/pod-web", pod_limits=pod_limits,
+                            cgroup_version=version)
+
+
+def derived(document, version=1):
+    return pod_cgroup_limits(pod_spec_from_manifest(document, validate="ignore"), version)
+
+
+LIMITED = pod({"containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"],
+                               "resources": {"limits": {"memory": "256Mi"}}}]})
+UNLIMITED_V1 = dict(memory_bytes=None, cpu_quota_us=None, cpu_period_us=100000, cpu_shares=1024, pids_max=None)
+
+
+def test_a_pod_cgroup_with_the_derived_limits_adds_nothing():
+    limits = derived(LIMITED).as_dict(1)
+    export = _export.export_pod(observed_with_cgroup(LIMITED, dict(limits, memory_bytes=256 << 20, cpu_quota_us=None)))
+    assert "resources" not in export.documents[0]["spec"]
+    assert "cgroup_limits" not in export.options and "state" not in export.options
+
+
+def test_a_pod_cgroup_kubernetes_cannot_say_is_kept_unmanaged():
+    """pod_sandbox's cgroup: no memory limit although every container has one, cpu.shares 1024."""
+    export = _export.export_pod(observed_with_cgroup(LIMITED, UNLIMITED_V1))
+    assert export.options["cgroup_limits"] == "unmanaged"
+    assert "resources" not in export.documents[0]["spec"]
+    assert ("the pod cgroup's limits (memory unlimited, cpu unlimited, cpu.shares 1024) are not those its containers"
+            " derive (memory 256Mi, cpu unlimited, cpu.shares 2)") in " ".join(export.warnings)
+
+
+def test_a_pod_cgroup_pod_level_resources_can_say_is_given_as_them():
+    plain = pod({"containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"]}]})
+    export = _export.export_pod(observed_with_cgroup(plain, UNLIMITED_V1))
+    spec = export.documents[0]["spec"]
+    assert spec["resources"] == {"requests": {"cpu": "1"}} and "cgroup_limits" not in export.options
+    assert derived(export.documents[0]).cpu_shares == 1024
+    # cgroup v2: a cpu.weight comes back through the request behind it, with a memory and CPU limit.
+    v2 = dict(memory_bytes=512 << 20, cpu_quota_us=50000, cpu_period_us=100000, cpu_weight=20, pids_max=None)
+    export = _export.export_pod(observed_with_cgroup(plain, v2, version=2))
+    resources = export.documents[0]["spec"]["resources"]
+    assert resources["limits"] == {"memory": "512Mi", "cpu": "500m"}
+    assert derived(export.documents[0], 2).cpu_weight == 20 and "cgroup_limits" not in export.options
+
+
+def test_a_stopped_pod_is_applied_back_stopped():
+    export = _export.export_pod(observed_with_cgroup(LIMITED, {}, running=False))
+    assert export.options["state"] == "stopped"
+    assert _export.export_pod(observed_with_cgroup(LIMITED, {})).options.get("state") is None
+
+
+def test_unmanaged_cgroup_limits_write_nothing_and_refuse_pod_level_resources():
+    spec = pod_spec_from_manifest(LIMITED, validate="ignore")
+    assert want_pod(spec, HOST).cgroup.limits.memory_bytes == 256 << 20
+    assert want_pod(spec, HOST, cgroup_limits="unmanaged").cgroup.limits.managed() == {}
+    with_resources = pod_spec_from_manifest(pod({"containers": LIMITED["spec"]["containers"],
+                                                 "resources": {"limits": {"memory": "1Gi"}}}), validate="ignore")
+    with pytest.raises(PodkitError, match="cgroup_limits: unmanaged .* spec.resources"):
+        want_pod(with_resources, HOST, cgroup_limits="unmanaged")

@@ -255,3 +255,32 @@ def test_secret_values_found_in_raw_options():
         dict(name="c", secret_env=dict(M="mapped")),
         "not a dict"])
     assert sorted(secret_values(params)) == ["also-hidden", "hidden", "mapped"]
+
+
+def pod_module_sandbox(share_pid=False):
+    """The sandbox the pod module wants: pod_sandbox's plus its QoS class (a hashed field and a label)."""
+    sandbox = wanted_sandbox(share_pid=share_pid)
+    sandbox.config["qos_class"] = "Burstable"
+    sandbox.labels["io.podkit.qos-class"] = "Burstable"
+    return sandbox
+
+
+def test_the_pod_module_takes_a_sandbox_pod_sandbox_made_as_it_is():
+    """A sandbox without the QoS label (pod_sandbox's) differs from the pod module's only in its QoS class
+    and share_pid, neither of which changes the sandbox container: it is adopted, not recreated."""
+    assert plan(running_pod(), sandbox=pod_module_sandbox()) == []
+    assert plan(running_pod(), sandbox=pod_module_sandbox(share_pid=True)) == []
+    # Anything else is a real change.
+    changed = pod_module_sandbox()
+    changed.config["hostname"] = "other"
+    assert plan(running_pod(), sandbox=changed) == ["recreate sandbox: hostname changed",
+                                                    "recreate app: sandbox recreated"]
+
+
+def test_a_sandbox_the_pod_module_made_is_recreated_when_its_qos_class_changes():
+    state = running_pod()
+    state.sandbox = seen(pod_module_sandbox(), SANDBOX_ID, "sha256:p", namespaces={"net": 1, "ipc": 2, "pid": 3})
+    assert plan(state, sandbox=pod_module_sandbox()) == []
+    other = pod_module_sandbox()
+    other.config["qos_class"] = "Guaranteed"
+    assert plan(state, sandbox=other) == ["recreate sandbox: qos_class changed", "recreate app: sandbox recreated"]
