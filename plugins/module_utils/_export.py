@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    DEFAULT_PERIOD_US, MIN_SHARES, UNLIMITED, CgroupLimits, changed_fields, default_parent)
+    DEFAULT_PERIOD_US, MIN_SHARES, UNLIMITED, changed_fields, default_parent)
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
@@ -45,7 +45,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu, parse_memory
 from ansible_collections.podkit.docker.plugins.module_utils._probes import net_handler_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
-from ansible_collections.podkit.docker.plugins.module_utils._spec import DEFAULT_SANDBOX_IMAGE, pod_spec_from_manifest
+from ansible_collections.podkit.docker.plugins.module_utils._spec import (
+    DEFAULT_SANDBOX_IMAGE, PodSpec, pod_resources, pod_spec_from_manifest)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import SECRETS_ROOT, VOLUMES_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import adopted_fields, pod_cgroup_limits, want_pod
 
@@ -746,13 +747,16 @@ def _pod_cgroup(observed: Observed, name: str, spec: Dict[str, Any], out: Export
     limits = observed.pod_limits
     if not limits or observed.sandbox is None or not _host(observed.sandbox).get("CgroupParent"):
         return  # no cgroup of the pod's own: the containers sit in Docker's default parent
-    derived = _derived_limits(name, spec, None, observed.cgroup_version)
-    if derived is None or not changed_fields(derived, limits):
+    containers = _resources_pod(name, spec, None)
+    if containers is None:
         return
-    pod_level = _pod_level_resources(limits, observed.cgroup_version)
+    derived = pod_cgroup_limits(containers, observed.cgroup_version)
+    if not changed_fields(derived, limits):
+        return
+    pod_level = _pod_level_resources(limits, observed.cgroup_version, containers)
     if pod_level:
-        with_pod_level = _derived_limits(name, spec, pod_level, observed.cgroup_version)
-        if with_pod_level is not None and not changed_fields(with_pod_level, limits):
+        again = _resources_pod(name, spec, pod_level)
+        if again is not None and not changed_fields(pod_cgroup_limits(again, observed.cgroup_version), limits):
             spec["resources"] = pod_level
             return
     out.options["cgroup_limits"] = "unmanaged"
@@ -784,10 +788,9 @@ def _stopped(observed: Observed, out: Export) -> None:
     out.warnings.append("the pod is stopped: the pod module keeps it so with state: stopped; a cluster would run it.")
 
 
-def _derived_limits(name: str, spec: Dict[str, Any], pod_level: Optional[Dict[str, Any]],
-                    version: int) -> Optional[CgroupLimits]:
-    """The pod cgroup's limits the pod module derives from the exported containers' resources (and
-    ``pod_level``), by the code that applies them; None when the export is no pod it takes."""
+def _resources_pod(name: str, spec: Dict[str, Any], pod_level: Optional[Dict[str, Any]]) -> Optional[PodSpec]:
+    """The exported containers' resources (and ``pod_level``) parsed as the pod module parses them, for
+    the pod cgroup it derives from them; None when the export is no pod it takes (no container)."""
     def slim(container: Dict[str, Any]) -> Dict[str, Any]:
         return dict((k, container[k]) for k in ("name", "image", "resources", "restartPolicy") if k in container)
     pod_spec: Dict[str, Any] = {"containers": [slim(c) for c in spec.get("containers") or []]}
@@ -796,35 +799,46 @@ def _derived_limits(name: str, spec: Dict[str, Any], pod_level: Optional[Dict[st
     if pod_level:
         pod_spec["resources"] = pod_level
     try:
-        parsed = pod_spec_from_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": pod_spec},
-                                        validate="ignore")
+        return pod_spec_from_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": pod_spec},
+                                      validate="ignore")
     except PodkitError:
         return None
-    return pod_cgroup_limits(parsed, version)
 
 
-def _pod_level_resources(limits: Dict[str, Any], version: int) -> Dict[str, Any]:
-    """Pod-level resources whose derivation could give ``limits`` (checked by the caller): a finite memory
-    limit, a CPU quota over the default period, and the CPU request behind cpu.shares (v1) or cpu.weight (v2)."""
+def _pod_level_resources(limits: Dict[str, Any], version: int, containers: PodSpec) -> Dict[str, Any]:
+    """Pod-level resources whose derivation could give ``limits`` (the caller checks that it does): a
+    finite memory limit, a CPU quota over the default period, the CPU request behind cpu.shares (v1) or
+    cpu.weight (v2); {} when the API server would refuse them beside ``containers``."""
     result: Dict[str, Dict[str, str]] = {}
     memory = limits.get("memory_bytes")
-    if memory and memory < (1 << 62):
-        result.setdefault("limits", {})["memory"] = format_bytes(memory)
+    memory = memory if memory and memory < (1 << 62) else None
     quota, period = limits.get("cpu_quota_us"), limits.get("cpu_period_us") or DEFAULT_PERIOD_US
     cpu_limit = quota * 1000 // period if quota and quota > 0 else None
-    if cpu_limit:
-        result.setdefault("limits", {})["cpu"] = format_cpu(cpu_limit)
     if version == 2:
         weight = limits.get("cpu_weight") or 0
         # The least shares with that weight (shares_to_weight is many to one).
         shares = 2 + -(-(weight - 1) * 262142 // 9999) if weight > 1 else 0
     else:
         shares = limits.get("cpu_shares") or 0
-    if shares > MIN_SHARES:
-        request = -(-shares * 1000 // 1024)
-        if cpu_limit is not None and request > cpu_limit:
-            return {}   # a request above the limit: Kubernetes refuses it
-        result.setdefault("requests", {})["cpu"] = format_cpu(request)
+    cpu_request = -(-shares * 1000 // 1024) if shares > MIN_SHARES else None
+    if cpu_request is None and cpu_limit is not None:
+        cpu_request = 1     # the least request: else it defaults to the limit, and the limit's shares
+    # What the API server holds pod-level resources to: no container's limit above the pod's, the pod's
+    # requests (its limits where none is given) not below the containers' together, nor above its limits.
+    together = pod_resources(containers)
+    every = containers.containers + containers.init_containers
+    for value, attribute, request, requested in ((memory, "memory_limit", memory, together.memory_request),
+                                                 (cpu_limit, "cpu_limit", cpu_request, together.cpu_request)):
+        if value is not None and value < max([getattr(c.resources, attribute) or 0 for c in every] or [0]):
+            return {}
+        if request is not None and (request < (requested or 0) or (value is not None and request > value)):
+            return {}
+    if memory is not None:
+        result.setdefault("limits", {})["memory"] = format_bytes(memory)
+    if cpu_limit is not None:
+        result.setdefault("limits", {})["cpu"] = format_cpu(cpu_limit)
+    if cpu_request is not None:
+        result.setdefault("requests", {})["cpu"] = format_cpu(cpu_request)
     return result
 
 

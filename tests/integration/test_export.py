@@ -13,8 +13,8 @@ import subprocess
 import yaml
 
 from helpers import (
-    BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ansible_env, cgroup_dirs, container_ids, export_pod, ns_inode, round_trip,
-    validate_manifest)
+    BUSYBOX_IMAGE, CGROUP_ROOT, PAUSE_IMAGE, TOP, ansible_env, cgroup_dirs, container_ids, container_pid, export_pod,
+    ns_inode, proc_cgroup, round_trip, validate_manifest)
 
 
 def docker(*args):
@@ -163,3 +163,62 @@ def test_adopt_playbook_moves_the_hand_made_pod_under_podkit(docker_client, pod_
     finally:
         bystander.remove(force=True)
         # The hand-made containers (if the adoption failed), the pod and /<pod>-pod: the pod_name fixture.
+
+
+def cgroup_value(parent, controller, filename):
+    return int((CGROUP_ROOT / controller / parent.lstrip("/") / filename).read_text())
+
+
+def test_a_pod_made_with_pod_sandbox_applies_back_leaving_its_cgroup_as_it_is(run_module, docker_client, pod_name):
+    """pod_sandbox and pod_container put no pod-level limits on the cgroup, which Kubernetes cannot say
+    when every container has a memory limit: the export keeps them with cgroup_limits: unmanaged, and the
+    pod module takes the sandbox as it is (no QoS class) instead of recreating the pod."""
+    parent = "/podkit/pod-" + pod_name
+    run_module("pod_sandbox", pod=pod_name, image=PAUSE_IMAGE, pull="never", share_pid=True)
+    for name, memory in (("app", "64Mi"), ("sidecar", "32Mi")):
+        run_module("pod_container", pod=pod_name, name=name, image=BUSYBOX_IMAGE, pull="never",
+                   command=["sleep", "3650d"], memory=memory)
+    before = (cgroup_value(parent, "memory", "memory.limit_in_bytes"), cgroup_value(parent, "cpu", "cpu.shares"))
+    assert before[0] >= 1 << 62 and before[1] == 1024
+    entry = round_trip(run_module, docker_client, pod_name)
+    assert entry["manifest_options"]["cgroup_limits"] == "unmanaged"
+    assert entry["manifest"][0]["spec"]["shareProcessNamespace"] is True
+    assert any("cgroup_limits: unmanaged" in w and "memory 96Mi" in w for w in entry["manifest_warnings"])
+    after = (cgroup_value(parent, "memory", "memory.limit_in_bytes"), cgroup_value(parent, "cpu", "cpu.shares"))
+    assert after == before
+    sandbox = docker_client.containers.get(pod_name + "_sandbox")
+    assert "io.podkit.qos-class" not in sandbox.labels
+    for name in ("app", "sidecar"):
+        pid = container_pid(docker_client, "%s_%s" % (pod_name, name))
+        for ns in ("net", "ipc", "pid"):
+            assert ns_inode(pid, ns) == ns_inode(sandbox.attrs["State"]["Pid"], ns), (name, ns)
+
+    # Without cgroup_limits the pod module writes the limits the kubelet derives, and touches nothing else.
+    ids = container_ids(docker_client, pod_name)
+    result = run_module("pod", manifest=entry["manifest"], sandbox_image=PAUSE_IMAGE, pull="never", _ansible_no_log=True)
+    assert result["actions"] == ["update cgroup %s: cpu_shares, memory_bytes changed" % parent]
+    assert cgroup_value(parent, "memory", "memory.limit_in_bytes") == 96 << 20
+    assert cgroup_value(parent, "cpu", "cpu.shares") == 2
+    assert container_ids(docker_client, pod_name) == ids
+
+
+def test_unmanaged_cgroup_limits_keep_what_cgroup_parent_set(run_module, docker_client, pod_name):
+    parent = "/podkit/pod-" + pod_name
+    run_module("cgroup_parent", name=parent, memory="512Mi", cpu_shares=512)
+    containers = [{"name": "app", "image": BUSYBOX_IMAGE, "command": ["sleep", "3650d"],
+                   "resources": {"limits": {"memory": "64Mi"}}}]
+    args = dict(name=pod_name, sandbox_image=PAUSE_IMAGE, pull="never", containers=containers, cgroup_limits="unmanaged")
+    assert run_module("pod", **args)["changed"]
+    app = container_pid(docker_client, pod_name + "_app")
+    assert proc_cgroup(app)["memory"].startswith(parent + "/")
+    # The pod's limits are cgroup_parent's, not the 64Mi and 2 shares its container derives.
+    assert cgroup_value(parent, "memory", "memory.limit_in_bytes") == 512 << 20
+    assert cgroup_value(parent, "cpu", "cpu.shares") == 512
+    assert not run_module("pod", **args)["changed"]
+    failed = run_module("pod", expect_fail=True, resources={"limits": {"memory": "1Gi"}}, **args)
+    assert "cgroup_limits: unmanaged" in failed["msg"] and "resources" in failed["msg"]
+    assert cgroup_value(parent, "memory", "memory.limit_in_bytes") == 512 << 20
+    # Kubernetes can say these limits: pod-level resources (the fixture applies them back as a no-op).
+    entry = export_pod(run_module, pod_name)
+    assert entry["manifest"][0]["spec"]["resources"] == {"limits": {"memory": "512Mi"}, "requests": {"cpu": "500m"}}
+    assert "cgroup_limits" not in entry["manifest_options"]

@@ -379,3 +379,19 @@ def test_unmanaged_cgroup_limits_write_nothing_and_refuse_pod_level_resources():
                                                  "resources": {"limits": {"memory": "1Gi"}}}), validate="ignore")
     with pytest.raises(PodkitError, match="cgroup_limits: unmanaged .* spec.resources"):
         want_pod(with_resources, HOST, cgroup_limits="unmanaged")
+
+
+def test_pod_level_resources_the_api_server_would_refuse_are_not_given():
+    """A pod cgroup with less CPU weight than its containers request together: pod-level requests below
+    theirs are refused by the API server, so the limits stay with the pod module (unmanaged)."""
+    requesting = pod({"containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"],
+                                      "resources": {"requests": {"cpu": "1"}}}]})
+    export = _export.export_pod(observed_with_cgroup(requesting, dict(UNLIMITED_V1, cpu_shares=512)))
+    assert "resources" not in export.documents[0]["spec"] and export.options["cgroup_limits"] == "unmanaged"
+    # A pod memory limit below a container's: the same.
+    export = _export.export_pod(observed_with_cgroup(LIMITED, dict(UNLIMITED_V1, memory_bytes=128 << 20, cpu_shares=2)))
+    assert "resources" not in export.documents[0]["spec"] and export.options["cgroup_limits"] == "unmanaged"
+    # Above it, and no CPU request: Kubernetes' form of it.
+    export = _export.export_pod(observed_with_cgroup(LIMITED, dict(UNLIMITED_V1, memory_bytes=1 << 30, cpu_shares=2)))
+    assert export.documents[0]["spec"]["resources"] == {"limits": {"memory": "1Gi"}}
+    assert "cgroup_limits" not in export.options
