@@ -52,6 +52,8 @@ class EnvSources:
     fields: Dict[str, str] = field(default_factory=dict)      # name -> runtime field (RUNTIME_FIELDS or resource:)
     # The ConfigMaps and Secrets the environment used (kind/name): what a changed key restarts.
     used: List[str] = field(default_factory=list)
+    # name -> [kind, object name, key] of a variable taken from a ConfigMap or Secret (the export's).
+    refs: Dict[str, List[str]] = field(default_factory=dict)
 
 
 def _name(value: Any, path: str) -> str:
@@ -101,6 +103,7 @@ def env_from(items: Any, path: str, ctx: PodContext, out: EnvSources) -> List[st
                 continue
             out.env.pop(var, None)
             out.env[var] = found.text(key)
+            out.refs[var] = [kind, name, key]
             if kind == "Secret" and var not in out.secret:
                 out.secret.append(var)
     return skipped
@@ -136,6 +139,7 @@ def value_from(name: str, source: Any, where: str, ctx: PodContext, container: s
             raise PodkitError("%s.key: the %s %r has no key %r (keys: %s); fix the key or mark it optional: true."
                               % (path, kind, source_name, key, ", ".join(sorted(found.data)) or "none"))
         out.env[name] = found.text(key)
+        out.refs[name] = [kind, source_name, key]
         if kind == "Secret" and name not in out.secret:
             out.secret.append(name)
     elif kind_key == "fieldRef":

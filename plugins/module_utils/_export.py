@@ -14,8 +14,9 @@ other), in the order a reader of a Pod expects:
    command and args against the image's own, env less the image's, ports (the sandbox publishes
    them), mounts as volumes, resources from the container's limits, the security settings Docker
    records, stdin/tty, stop signal, hooks;
-4. the ConfigMaps and Secrets behind the files podkit wrote for the pod's file volumes, and behind
-   the env values taken from Secrets; a Secret's values only when asked for.
+4. the ConfigMaps and Secrets the pod refers to: by their own names where the members recorded the
+   sources (io.podkit.origin), with the keys read from their env and the files podkit wrote, else one
+   per file volume and per container's secret env; a Secret's values only when asked for.
 
 Where podkit recorded a per-field hash of what it applied (``io.podkit.config-fields``), a field that
 reads two ways (an env variable equal to the image's, a command equal to the image's entrypoint) is
@@ -156,9 +157,10 @@ def export_pod(observed: Observed, secrets: bool = False) -> Export:
     _pod_level(observed, name, spec, members, out)
     volumes: Dict[str, Dict[str, Any]] = {}
     secret_env: Dict[str, Dict[str, str]] = {}
+    objects = _Objects()
     init, regular = [], []
     for key, role, attrs in members:
-        container = _container(observed, name, key, attrs, volumes, extra, secret_env, secrets, out)
+        container = _container(observed, name, key, attrs, volumes, extra, secret_env, objects, secrets, out)
         if role == ROLE_INIT or (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit():
             if (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit():
                 container["restartPolicy"] = "Always"
@@ -176,6 +178,7 @@ def export_pod(observed: Observed, secrets: bool = False) -> Export:
         out.warnings.append("spec.containers: the pod has no running member to export; a Pod needs one.")
     if volumes:
         spec["volumes"] = [volumes[k] for k in sorted(volumes)]
+    extra[:0] = objects.documents(name, secrets, out)
     for container_name, values in secret_env.items():
         extra.append(_secret_doc(name, "%s-%s-env" % (name, container_name), values, secrets, pod["metadata"], out))
     _pod_cgroup(observed, name, spec, out)
@@ -383,7 +386,7 @@ def _ports(sandbox: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 
 def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], volumes: Dict[str, Dict[str, Any]],
-               extra: List[Dict[str, Any]], secret_env: Dict[str, Dict[str, str]], secrets: bool,
+               extra: List[Dict[str, Any]], secret_env: Dict[str, Dict[str, str]], objects: _Objects, secrets: bool,
                out: Export) -> Dict[str, Any]:
     config, host = _config(attrs), _host(attrs)
     image_ref = config.get("Image") or attrs.get("Image") or ""
@@ -413,7 +416,7 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
         container["args"] = list(args)
     elif args is not None and overridden and observed.managed and _field_hash([]) == recorded.get("args"):
         container["args"] = []
-    env = _env(attrs, image, recorded, origin, key, pod, secret_env, container, where, out)
+    env = _env(attrs, image, recorded, origin, key, pod, secret_env, objects, where)
     if env:
         container["env"] = env
     working_dir = config.get("WorkingDir") or None
@@ -421,7 +424,7 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
                    recorded.get("working_dir"))
     if chosen:
         container["workingDir"] = chosen
-    mounts = _mounts(observed, pod, attrs, origin, volumes, extra, secrets, out, where)
+    mounts = _mounts(observed, pod, attrs, origin, volumes, extra, objects, secrets, out, where)
     if mounts:
         container["volumeMounts"] = mounts
     resources = _resources(attrs, out, where)
@@ -479,16 +482,107 @@ def _origin(attrs: Dict[str, Any]) -> Dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+class _Objects:
+    """The ConfigMaps and Secrets the export refers to by their own names, as the members recorded them
+    (io.podkit.origin), with the keys read back from the members' env and the files podkit wrote. A key
+    read two ways (a ConfigMap changed between two members' creations) is not taken the second time:
+    that member's values are given as before, in objects of its own."""
+
+    def __init__(self) -> None:
+        self.data: Dict[Tuple[str, str], Dict[str, bytes]] = {}
+
+    def add(self, entries: List[Tuple[str, str, str, bytes]]) -> bool:
+        """Take (kind, name, key, value) entries, all or none: none when one contradicts a key already taken."""
+        for kind, name, key, value in entries:
+            if self.data.get((kind, name), {}).get(key, value) != value:
+                return False
+        for kind, name, key, value in entries:
+            self.data.setdefault((kind, name), {})[key] = value
+        return True
+
+    def documents(self, pod: str, secrets: bool, out: Export) -> List[Dict[str, Any]]:
+        result = []
+        for (kind, name), keys in sorted(self.data.items()):
+            if kind == "Secret":
+                encoded = dict((k, base64.b64encode(v).decode("ascii")) for k, v in keys.items())
+                result.append(_secret_doc(pod, name, encoded, secrets, None, out, encoded=True))
+                continue
+            doc: Dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
+            for key, value in sorted(keys.items()):
+                try:
+                    doc.setdefault("data", {})[key] = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    doc.setdefault("binaryData", {})[key] = base64.b64encode(value).decode("ascii")
+            result.append(doc)
+        return result
+
+
+def _is_ref(ref: Any) -> bool:
+    return isinstance(ref, list) and len(ref) == 3 and ref[0] in ("ConfigMap", "Secret") \
+        and all(isinstance(part, str) and part for part in ref)
+
+
+def _source_keys(recorded: Dict[str, Any], files: Optional[Files], objects: _Objects) -> bool:
+    """The keys of the ConfigMaps and Secrets behind a recorded configMap, secret or projected volume
+    source, read from its files into ``objects``; False (nothing taken) when the files cannot say them:
+    unreadable, a file no source explains, or two sources projecting all their keys into one directory."""
+    if files is None:
+        return False
+    kind, source = next(iter(recorded.items()))
+    if not isinstance(source, dict):
+        return False
+    if kind == "projected":
+        subs = [next(iter(item.items())) for item in source.get("sources") or [] if isinstance(item, dict) and len(item) == 1]
+    else:
+        subs = [(kind, source)]
+    claimed: Dict[str, Optional[Tuple[str, str, str]]] = {}
+    whole: List[Tuple[str, str]] = []
+    for sub_kind, sub in subs:
+        if not isinstance(sub, dict):
+            return False
+        if sub_kind == "downwardAPI":
+            claimed.update((item.get("path"), None) for item in sub.get("items") or [] if isinstance(item, dict))
+            continue
+        if sub_kind not in ("configMap", "secret"):
+            return False
+        object_kind = "Secret" if sub_kind == "secret" else "ConfigMap"
+        name = sub.get("secretName" if sub_kind == "secret" and kind == "secret" else "name")
+        if not isinstance(name, str) or not name:
+            return False
+        if sub.get("items"):
+            for item in sub["items"]:
+                if not isinstance(item, dict):
+                    return False
+                claimed[item.get("path")] = (object_kind, name, item.get("key"))
+        else:
+            whole.append((object_kind, name))
+    if len(whole) > 1:
+        return False
+    entries = []
+    for path, (content, _mode) in sorted(files.items()):
+        if path in claimed:
+            if claimed[path] is not None:
+                object_kind, name, key = claimed[path]
+                entries.append((object_kind, name, key, content))
+        elif whole and "/" not in path:
+            entries.append((whole[0][0], whole[0][1], path, content))
+        else:
+            return False
+    return objects.add(entries)
+
+
 def _env(attrs: Dict[str, Any], image: Dict[str, Any], recorded: Dict[str, str], origin: Dict[str, Any], key: str,
-         pod: str, secret_env: Dict[str, Dict[str, str]], container: Dict[str, Any], where: str,
-         out: Export) -> List[Dict[str, Any]]:
+         pod: str, secret_env: Dict[str, Dict[str, str]], objects: _Objects, where: str) -> List[Dict[str, Any]]:
     """The container's env: Docker's less what the image sets (the recorded hash decides a variable
-    equal to the image's), Secret values as references, fieldRef sources and $(VAR) texts restored."""
+    equal to the image's), the ConfigMap and Secret keys a variable was taken from as references to them,
+    other Secret values as references to a Secret of the container's, fieldRef sources and $(VAR) texts
+    restored."""
     pairs = _env_pairs(_config(attrs).get("Env"))
     image_pairs = set(_env_pairs(image.get("Env")))
     fields = origin.get("fields") or {}
     templates = (origin.get("templates") or {}).get("env") or {}
     secret = set(origin.get("secret") or ())
+    refs = origin.get("refs") if isinstance(origin.get("refs"), dict) else {}
 
     def canonical(pairs_):
         return dict((n, "" if n in fields else templates.get(n, v)) for n, v in pairs_)
@@ -501,8 +595,12 @@ def _env(attrs: Dict[str, Any], image: Dict[str, Any], recorded: Dict[str, str],
                 chosen = candidate
     result = []
     for name, value in chosen:
+        ref = refs.get(name)
         if name in fields:
             result.append(dict(name=name, valueFrom=_field_source(fields[name], key)))
+        elif _is_ref(ref) and objects.add([(ref[0], ref[1], ref[2], value.encode("utf-8"))]):
+            kind_key = "secretKeyRef" if ref[0] == "Secret" else "configMapKeyRef"
+            result.append(dict(name=name, valueFrom={kind_key: {"name": ref[1], "key": ref[2]}}))
         elif name in secret:
             secret_env.setdefault(key, {})[name] = value
             result.append(dict(name=name, valueFrom={"secretKeyRef": {"name": "%s-%s-env" % (pod, key), "key": name}}))
@@ -524,7 +622,7 @@ def _field_source(marker: str, container: str) -> Dict[str, Any]:
 
 
 def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[str, Any], volumes: Dict[str, Dict[str, Any]],
-            extra: List[Dict[str, Any]], secrets: bool, out: Export, where: str) -> List[Dict[str, Any]]:
+            extra: List[Dict[str, Any]], objects: _Objects, secrets: bool, out: Export, where: str) -> List[Dict[str, Any]]:
     result = []
     for bind in _host(attrs).get("Binds") or []:
         parts = bind.split(":")
@@ -534,8 +632,7 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[st
         if "ro" in options:
             mount["readOnly"] = True
         if source.startswith("/"):
-            name, sub_path = _bind_volume(observed, pod, source, volumes, extra, secrets, out, where,
-                                          origin.get("downward"))
+            name, sub_path = _bind_volume(observed, pod, source, volumes, extra, objects, secrets, out, origin)
             if sub_path:
                 mount["subPath"] = sub_path
         else:
@@ -551,19 +648,25 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[st
 
 
 def _bind_volume(observed: Observed, pod: str, source: str, volumes: Dict[str, Dict[str, Any]],
-                 extra: List[Dict[str, Any]], secrets: bool, out: Export, where: str,
-                 downward: Any = None) -> Tuple[str, str]:
+                 extra: List[Dict[str, Any]], objects: _Objects, secrets: bool, out: Export,
+                 origin: Dict[str, Any]) -> Tuple[str, str]:
     for root, secret in ((VOLUMES_ROOT, False), (SECRETS_ROOT, True)):
         prefix = "%s/%s/" % (root, observed.name)
         if observed.managed and source.startswith(prefix):
             volume, _sep, sub_path = source[len(prefix):].partition("/")
-            recorded = downward.get(volume) if isinstance(downward, dict) else None
-            if volume not in volumes and isinstance(recorded, dict):
-                # The member recorded this downwardAPI volume's source (io.podkit.origin).
-                volumes[volume] = {"name": volume, "downwardAPI": recorded}
-            elif volume not in volumes:
-                directory = prefix + volume
-                volumes[volume] = _file_volume(pod, volume, observed.files.get(directory), secret, extra, secrets, out)
+            if volume in volumes:
+                return volume, sub_path
+            # The member recorded the volume's source (io.podkit.origin): given back as it was written, with
+            # the keys of its ConfigMaps and Secrets read from the files.
+            downward = (origin.get("downward") or {}).get(volume) if isinstance(origin.get("downward"), dict) else None
+            recorded = (origin.get("sources") or {}).get(volume) if isinstance(origin.get("sources"), dict) else None
+            files = observed.files.get(prefix + volume)
+            if isinstance(downward, dict):
+                volumes[volume] = {"name": volume, "downwardAPI": downward}
+            elif isinstance(recorded, dict) and len(recorded) == 1 and _source_keys(recorded, files, objects):
+                volumes[volume] = dict(name=volume, **recorded)
+            else:
+                volumes[volume] = _file_volume(pod, volume, files, secret, extra, secrets, out)
             return volume, sub_path
     name = "host-" + dns_name(source.strip("/"))[:58].strip("-")
     if name == "host-" or name == "host-pod":

@@ -99,6 +99,8 @@ class ContainerSpec:
     env_fields: Dict[str, str] = field(default_factory=dict)
     # The ConfigMaps and Secrets ("Kind/name") the container's env and volumes take keys from.
     config_sources: List[str] = field(default_factory=list)
+    # Names in env taken from a ConfigMap or Secret key: name -> [kind, object name, key] (not hashed).
+    env_refs: Dict[str, List[str]] = field(default_factory=dict)
     working_dir: Optional[str] = None
     user: Optional[str] = None
     mounts: List[Mount] = field(default_factory=list)
@@ -377,6 +379,7 @@ def _parse_env(value: object, path: str, kubernetes: bool, ctx: Optional[PodCont
             secret.remove(name)
         if sources is not None:
             sources.fields.pop(name, None)
+            sources.refs.pop(name, None)
         if "valueFrom" in item:
             if ctx is None or sources is None:
                 raise PodkitError("%s.valueFrom is only supported in a manifest, where the ConfigMaps and Secrets it"
@@ -511,6 +514,7 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
         pull=pull,
         init=init,
         env_fields=dict(sources.fields),
+        env_refs=dict((k, list(v)) for k, v in sources.refs.items() if k in env),
         sidecar=sidecar,
         config_sources=list(sources.used),
         warnings=skipped,

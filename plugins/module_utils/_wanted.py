@@ -349,12 +349,16 @@ def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[
     resourceFieldRef sources; ``templates`` the env values, command and args as written when they hold
     a ``$`` (Docker has them expanded); ``non_root`` runAsNonRoot; ``probes`` the probes podkit-guard
     runs; ``seccomp`` a Localhost profile's file; ``post_start`` the postStart hook; ``downward`` the
-    sources of the downwardAPI volumes it mounts.
+    sources of the downwardAPI volumes it mounts; ``refs`` the ConfigMap or Secret key each env variable
+    was taken from; ``sources`` the configMap, secret and projected volume sources it mounts (names,
+    keys, paths and modes: the export gives back the ConfigMaps and Secrets by their own names).
     """
     origin: Dict[str, Any] = {}
     secret = sorted(spec.secret_env)
     if secret:
         origin["secret"] = secret
+    if spec.env_refs:
+        origin["refs"] = dict((k, list(v)) for k, v in sorted(spec.env_refs.items()))
     if config.get("env_fields"):
         origin["fields"] = dict(config["env_fields"])
     templates: Dict[str, Any] = {}
@@ -386,6 +390,11 @@ def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[
                     and volumes[m.volume].files.kind == "downwardAPI")
     if downward:
         origin["downward"] = downward
+    sources = dict((m.volume, {volumes[m.volume].files.kind: dict(volumes[m.volume].files.source)}) for m in spec.mounts
+                   if m.volume in volumes and volumes[m.volume].files is not None
+                   and volumes[m.volume].files.kind in ("configMap", "secret", "projected"))
+    if sources:
+        origin["sources"] = sources
     return origin
 
 

@@ -270,8 +270,10 @@ ansible_facts:
         manifest:
           description:
             - With O(as_manifest), the pod as Kubernetes documents, the C(v1) C(Pod) first, then the
-              C(ConfigMap)s and C(Secret)s it uses (the files podkit wrote for its file volumes, and the
-              env variables it took from Secrets); a Secret has C(data) only with O(as_manifest_secrets).
+              C(ConfigMap)s and C(Secret)s it uses, by the names the pod gave them, with the keys read from
+              its env and the files podkit wrote (for containers made before podkit recorded those names, one
+              per file volume and per container's secret env); a Secret has C(data) only with
+              O(as_manifest_secrets).
             - A hand-made pod is named after its sandbox container (C(foo_sandbox) gives C(foo)).
           returned: when O(as_manifest) is true
           type: list

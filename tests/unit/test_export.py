@@ -6,6 +6,8 @@ the engine stores them, the export reads that back, and the exported manifest, p
 give every container the configuration hash it was created with.
 """
 
+import json
+
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils import _export
@@ -167,9 +169,11 @@ def test_secret_env_is_a_reference_and_its_value_only_when_asked():
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": "hunter2-unit"}}]
     export = assert_round_trip(manifest)
     env = export.documents[0]["spec"]["containers"][0]["env"]
-    assert env[0] == {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "web-app-env", "key": "PASSWORD"}}}
+    # The Secret and key it came from, by their own names.
+    assert env[0] == {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}
     assert env[1] == {"name": "URL", "value": "db://$(PASSWORD)@x"}
-    assert export.documents[1]["data"] == {"PASSWORD": "aHVudGVyMi11bml0"}
+    assert export.documents[1]["metadata"]["name"] == "db"
+    assert export.documents[1]["data"] == {"password": "aHVudGVyMi11bml0"}
     _wanted, containers = converge_on_paper(manifest)
     hidden = export_of(containers, secrets=False)
     assert "hunter2" not in repr(hidden.documents) and "data" not in hidden.documents[1]
@@ -201,14 +205,79 @@ def test_file_volumes_become_config_maps_of_their_files():
     files = dict((w.path, w.files) for w in wanted.files.values())
     export = export_of(containers, files=files, volumes={"web_cache": {"Labels": {"io.podkit.pod": "web"}}})
     volumes = dict((v["name"], v) for v in export.documents[0]["spec"]["volumes"])
-    assert volumes["conf"] == {"name": "conf", "configMap": {"name": "web-conf", "items": [
-        {"key": "a.conf", "path": "a.conf", "mode": 0o644}]}}
+    # The source as written, the ConfigMap by its own name with the keys read from the files.
+    assert volumes["conf"] == {"name": "conf", "configMap": {"name": "settings"}}
     assert volumes["cache"] == {"name": "cache", "emptyDir": {}}
     assert volumes["host-var-log"] == {"name": "host-var-log", "hostPath": {"path": "/var/log"}}
+    assert export.documents[1] == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+                                   "data": {"a.conf": "x=1\n"}}
+    again = want_pod(pod_spec_from_manifest(export.documents, sandbox_image="podkit/pause:latest"), HOST)
+    assert hashes(again) == hashes(wanted)
+    # A member made before podkit recorded volume sources: a ConfigMap of the files, named after the volume.
+    for container in containers:
+        origin = json.loads(container["Config"]["Labels"].get("io.podkit.origin") or "{}")
+        origin.pop("sources", None)
+        container["Config"]["Labels"]["io.podkit.origin"] = json.dumps(origin)
+    export = export_of(containers, files=files, volumes={"web_cache": {"Labels": {"io.podkit.pod": "web"}}})
+    volumes = dict((v["name"], v) for v in export.documents[0]["spec"]["volumes"])
+    assert volumes["conf"] == {"name": "conf", "configMap": {"name": "web-conf", "items": [
+        {"key": "a.conf", "path": "a.conf", "mode": 0o644}]}}
     assert export.documents[1] == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-conf"},
                                    "data": {"a.conf": "x=1\n"}}
     again = want_pod(pod_spec_from_manifest(export.documents, sandbox_image="podkit/pause:latest"), HOST)
     assert hashes(again) == hashes(wanted)
+
+
+def test_config_map_and_secret_references_come_back_by_their_own_names():
+    """configMapKeyRef, envFrom (with a prefix), an items subset, a projected volume with a secret and a
+    downwardAPI part: each comes back referring to the objects it was written with, one document per
+    object with the keys the pod uses, and the export parses to the same containers."""
+    manifest = [pod({
+        "volumes": [{"name": "conf", "configMap": {"name": "app", "items": [{"key": "main.conf", "path": "etc/main.conf"}],
+                                                   "defaultMode": 0o640}},
+                    {"name": "all", "projected": {"sources": [
+                        {"secret": {"name": "creds"}},
+                        {"configMap": {"name": "app", "items": [{"key": "level", "path": "level.txt"}]}},
+                        {"downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}],
+        "containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"],
+                        "envFrom": [{"configMapRef": {"name": "app"}, "prefix": "APP_"}],
+                        "env": [{"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "app", "key": "level"}}},
+                                {"name": "USER", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "user"}}},
+                                {"name": "APP_level", "value": "overridden"}],
+                        "volumeMounts": [{"name": "conf", "mountPath": "/etc/app"}, {"name": "all", "mountPath": "/all"}]}]}),
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app"},
+         "data": {"main.conf": "a=1\n", "level": "debug", "unused": "u"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"user": "admin-17"}}]
+    wanted, containers = converge_on_paper(manifest)
+    files = dict((w.path, w.files) for w in wanted.files.values())
+    export = export_of(containers, files=files)
+    spec = export.documents[0]["spec"]
+    env = dict((e["name"], e) for e in spec["containers"][0]["env"])
+    assert env["LEVEL"]["valueFrom"] == {"configMapKeyRef": {"name": "app", "key": "level"}}
+    assert env["APP_main.conf"]["valueFrom"] == {"configMapKeyRef": {"name": "app", "key": "main.conf"}}
+    assert env["USER"]["valueFrom"] == {"secretKeyRef": {"name": "creds", "key": "user"}}
+    assert env["APP_level"] == {"name": "APP_level", "value": "overridden"}
+    volumes = dict((v["name"], v) for v in spec["volumes"])
+    assert volumes["conf"]["configMap"]["name"] == "app" and volumes["all"]["projected"]["sources"][0] == {
+        "secret": {"name": "creds"}}
+    documents = dict((d["metadata"]["name"], d) for d in export.documents[1:])
+    assert sorted(documents) == ["app", "creds"]
+    assert documents["app"]["data"] == {"level": "debug", "main.conf": "a=1\n", "unused": "u"}
+    assert documents["creds"]["data"] == {"user": "YWRtaW4tMTc="}
+    again = want_pod(pod_spec_from_manifest(export.documents, sandbox_image="podkit/pause:latest"), HOST)
+    assert hashes(again) == hashes(wanted)
+    # A key read two ways (the ConfigMap changed after the member was made, the files written since): what
+    # was read first is kept, the volume that says otherwise comes back as a ConfigMap of its own files.
+    containers[1]["Config"]["Env"] = [e.replace("LEVEL=debug", "LEVEL=trace") for e in containers[1]["Config"]["Env"]]
+    export = export_of(containers, files=files)
+    spec = export.documents[0]["spec"]
+    env = dict((e["name"], e) for e in spec["containers"][0]["env"])
+    assert env["LEVEL"]["valueFrom"] == {"configMapKeyRef": {"name": "app", "key": "level"}}
+    volumes = dict((v["name"], v) for v in spec["volumes"])
+    # (It projects a Secret: its files are a Secret's.)
+    assert volumes["all"]["secret"]["secretName"] == "web-all" and volumes["conf"]["configMap"]["name"] == "app"
+    documents = dict((d["metadata"]["name"], d) for d in export.documents[1:])
+    assert documents["app"]["data"]["level"] == "trace" and documents["web-all"]["data"]["level.txt"] == "ZGVidWc="
 
 
 @pytest.mark.parametrize("name, expected", [("foo_sandbox", "foo-sandbox"), ("Web.App", "web-app"), ("__", "pod")])
