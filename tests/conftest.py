@@ -71,18 +71,21 @@ def round_trip_left_pod(request, client, name):
     if len(sandboxes) != 1:
         why = "no sandbox when the test ended (a member left alone): no Pod to read back"
     elif not any(c.labels.get("io.podkit.role") == "member" for c in containers):
-        why = "no member when the test ended (a sandbox alone, or its init container failed): no Pod to read back"
+        why = "no member when the test ended"
     elif len(set(c.status == "running" for c in containers if c.labels.get("io.podkit.role") != "init")) > 1:
-        why = "partly running when the test ended (stopped behind podkit's back)"
+        why = "partly running when the test ended"
     if why:
         # Not applied back, but its export must still validate.
         _timed(export_pod, ModuleRunner(), name)
-        if why.startswith("no member"):
+        if why.startswith(("no member", "partly")):
             acts = _timed(recorded_spec_acts, name)
-            if acts is not None:
-                # Proof it is not a pod at rest that the export fails: its own recorded spec would act on it.
-                assert acts, "%s has no member, yet applying its own recorded spec would do nothing" % name
-                why = "no member when the test ended (its init container failed; its own spec would act again)"
+            if acts is None:
+                why += " (made by pod_sandbox/pod_container, which keep no record): no Pod at rest to read back"
+            else:
+                # The proof it is no pod at rest that the export fails: its own recorded spec would act on it
+                # (an init container that failed runs again, a member in back-off is started).
+                assert acts, "%s is %s, yet applying its own recorded spec would do nothing" % (name, why)
+                why += " (its own recorded spec would act on it: %s)" % acts[0].split(":")[0]
         ROUND_TRIPS["exported_only"].setdefault(why, []).append(request.node.nodeid)
         return
     _timed(round_trip, ModuleRunner(), client, name)

@@ -222,3 +222,38 @@ def test_unmanaged_cgroup_limits_keep_what_cgroup_parent_set(run_module, docker_
     entry = export_pod(run_module, pod_name)
     assert entry["manifest"][0]["spec"]["resources"] == {"limits": {"memory": "512Mi"}, "requests": {"cpu": "500m"}}
     assert "cgroup_limits" not in entry["manifest_options"]
+
+
+def test_config_maps_and_secrets_come_back_by_their_own_names(run_module, docker_client, pod_name):
+    manifest = [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod_name}, "spec": {
+            "volumes": [{"name": "conf", "configMap": {"name": "app-settings", "items": [{"key": "app.ini", "path": "app.ini"}]}}],
+            "containers": [{"name": "app", "image": BUSYBOX_IMAGE, "command": ["sleep", "3650d"],
+                            "env": [{"name": "LOG_LEVEL", "valueFrom": {"configMapKeyRef": {"name": "app-settings",
+                                                                                            "key": "level"}}}],
+                            "envFrom": [{"secretRef": {"name": "app-creds"}}],
+                            "volumeMounts": [{"name": "conf", "mountPath": "/etc/app"}]}]}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-settings"},
+         "data": {"app.ini": "[main]\nworkers=2\n", "level": "info"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-creds"}, "stringData": {"DB_PASSWORD": "pw-17-named"}}]
+    run_module("pod", manifest=manifest, sandbox_image=PAUSE_IMAGE, pull="never", _ansible_no_log=True)
+    app = container_pid(docker_client, pod_name + "_app")
+    with open("/proc/%d/root/etc/app/app.ini" % app) as handle:
+        assert handle.read() == "[main]\nworkers=2\n"
+    entry = round_trip(run_module, docker_client, pod_name)
+    pod, *objects = entry["manifest"]
+    env = dict((e["name"], e) for e in pod["spec"]["containers"][0]["env"])
+    assert env["LOG_LEVEL"]["valueFrom"] == {"configMapKeyRef": {"name": "app-settings", "key": "level"}}
+    assert env["DB_PASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": "app-creds", "key": "DB_PASSWORD"}}
+    assert pod["spec"]["volumes"] == [{"name": "conf", "configMap": {"name": "app-settings",
+                                                                     "items": [{"key": "app.ini", "path": "app.ini"}]}}]
+    objects = dict((d["metadata"]["name"], d) for d in objects)
+    assert objects["app-settings"]["data"] == {"app.ini": "[main]\nworkers=2\n", "level": "info"}
+    assert objects["app-creds"]["kind"] == "Secret" and set(objects["app-creds"]["data"]) == {"DB_PASSWORD"}
+    # Without as_manifest_secrets: the Secret by name and key, no value.
+    facts = run_module("pod_facts", name=[pod_name], as_manifest=True)
+    hidden = facts["ansible_facts"]["podkit_pods"][pod_name]
+    assert "pw-17-named" not in json.dumps(facts)
+    secret = next(d for d in hidden["manifest"] if d["kind"] == "Secret")
+    assert secret["metadata"]["name"] == "app-creds" and "data" not in secret
+    validate_manifest(hidden["manifest"])
