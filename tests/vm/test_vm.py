@@ -163,6 +163,20 @@ def test_a_second_site_run_changes_nothing(vm, pod):  # pylint: disable=redefine
     assert Member(vm, "%s_sandbox" % POD).id == pod["sandbox"].id
 
 
+def test_the_pod_exported_under_systemd_applies_back_as_a_no_op(vm, pod):  # pylint: disable=redefined-outer-name
+    """The export read on cgroup v2 and a systemd slice (memory.max, cpu.weight): the article pod's
+    manifest, applied back with the pod module, changes nothing; no pod-level field is needed."""
+    entry = vm.module("podkit.docker.pod_facts", name=[POD], as_manifest=True)["ansible_facts"]["podkit_pods"][POD]
+    options = entry["manifest_options"]
+    assert "cgroup_limits" not in options and "resources" not in entry["manifest"][0]["spec"], entry["manifest_warnings"]
+    limits = [c["resources"]["limits"]["memory"] for c in entry["manifest"][0]["spec"]["containers"]]
+    assert sorted(limits) == ["128Mi", "256Mi"]
+    result = vm.module("podkit.docker.pod", check=True, manifest=entry["manifest"], pull="never", **options)
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is False and result["actions"] == [], (result["actions"], entry["manifest_warnings"])
+    assert Member(vm, "%s_app" % POD).id == pod["app"].id
+
+
 def test_cgroup_parent_writes_updates_in_place_and_removes_a_slice(vm, converged):  # pylint: disable=redefined-outer-name,unused-argument
     name = "podkit-vmtest_%s.slice" % uuid.uuid4().hex[:8]
 
