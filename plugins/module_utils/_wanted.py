@@ -66,8 +66,8 @@ class Wanted:
 
 @dataclass
 class CgroupTarget:
-    """The pod's cgroup parent and the limits it should carry (None: it is to be removed; an empty
-    CgroupLimits: made if missing, its limits left as they are).
+    """The pod's cgroup parent and the limits it should carry (None: not podkit's to write - with
+    cgroup_limits unmanaged, or a pod to remove).
     ``parent`` None: the one the pod's sandbox was made with."""
     parent: Optional[str]
     limits: Optional[CgroupLimits] = None
@@ -131,8 +131,9 @@ class PodWanted:
 
 def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = None,
              cgroup_limits: str = "derived") -> PodWanted:
-    """The wanted pod for a PodSpec on this host (pure). With ``cgroup_limits`` unmanaged the pod cgroup is
-    made if missing but its limits are left to whoever set them (the cgroup_parent module, cgset, nobody)."""
+    """The wanted pod for a PodSpec on this host (pure). With ``cgroup_limits`` unmanaged podkit neither
+    writes the pod cgroup's limits nor its slice unit: they are whoever set them's (the cgroup_parent
+    module, cgset, nobody), and Docker makes the cgroup when the sandbox joins it, as for pod_sandbox."""
     parent = cgroup_parent(host, spec.name, given_parent or spec.sandbox.cgroup_parent)
     if cgroup_limits not in CGROUP_LIMITS:
         raise PodkitError("cgroup_limits: %r is not one of %s." % (cgroup_limits, ", ".join(CGROUP_LIMITS)))
@@ -170,7 +171,7 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
         item.nocopy = nocopy
     return PodWanted(pod=spec.name, sandbox=sandbox, init=init, members=members, volumes=volumes, used_volumes=used,
                      files=files, cgroup=CgroupTarget(parent, pod_cgroup_limits(spec, host.version) if cgroup_limits == "derived"
-                                                      else CgroupLimits()),
+                                                      else None),
                      pull_auths=dict(spec.pull_auths), owned=owned, fs_group=spec.fs_group)
 
 

@@ -443,7 +443,7 @@ def test_a_stopped_pod_is_applied_back_stopped():
 def test_unmanaged_cgroup_limits_write_nothing_and_refuse_pod_level_resources():
     spec = pod_spec_from_manifest(LIMITED, validate="ignore")
     assert want_pod(spec, HOST).cgroup.limits.memory_bytes == 256 << 20
-    assert want_pod(spec, HOST, cgroup_limits="unmanaged").cgroup.limits.managed() == {}
+    assert want_pod(spec, HOST, cgroup_limits="unmanaged").cgroup.limits is None
     with_resources = pod_spec_from_manifest(pod({"containers": LIMITED["spec"]["containers"],
                                                  "resources": {"limits": {"memory": "1Gi"}}}), validate="ignore")
     with pytest.raises(PodkitError, match="cgroup_limits: unmanaged .* spec.resources"):

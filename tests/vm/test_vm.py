@@ -177,6 +177,29 @@ def test_the_pod_exported_under_systemd_applies_back_as_a_no_op(vm, pod):  # pyl
     assert Member(vm, "%s_app" % POD).id == pod["app"].id
 
 
+def test_a_pod_sandbox_pod_applies_back_under_systemd_leaving_its_slice_alone(vm, converged):  # pylint: disable=redefined-outer-name,unused-argument
+    """pod_sandbox and pod_container leave the pod's slice to systemd (no unit, no limits); the export
+    says so (cgroup_limits: unmanaged) and the pod module, applying it, writes neither."""
+    name = "rt" + uuid.uuid4().hex[:6]
+    try:
+        for module, args in (("pod_sandbox", dict(image="podkit/pause:latest")),
+                             ("pod_container", dict(name="app", image="podkit/busybox:latest", command=["sleep", "3650d"],
+                                                    memory="64Mi"))):
+            result = vm.module("podkit.docker." + module, pod=name, pull="never", **args)
+            assert not result.get("failed"), result.get("msg")
+        entry = vm.module("podkit.docker.pod_facts", name=[name], as_manifest=True)["ansible_facts"]["podkit_pods"][name]
+        assert entry["manifest_options"].get("cgroup_limits") == "unmanaged", entry["manifest_warnings"]
+        slice_dir = "/sys/fs/cgroup" + Member(vm, "%s_app" % name).cgroup.rsplit("/", 1)[0]
+        result = vm.module("podkit.docker.pod", manifest=entry["manifest"], pull="never", **entry["manifest_options"])
+        assert not result.get("failed"), result.get("msg")
+        assert result["changed"] is False and result["actions"] == [], (result["actions"], entry["manifest_warnings"])
+        assert vm.out("cat %s/memory.max" % slice_dir).strip() == "max"
+        unit = slice_dir.rsplit("/", 1)[-1]
+        assert vm.out("test -e /etc/systemd/system/%s && echo unit || echo none" % unit).strip() == "none"
+    finally:
+        vm.module("podkit.docker.pod", name=name, state="absent")
+
+
 def test_cgroup_parent_writes_updates_in_place_and_removes_a_slice(vm, converged):  # pylint: disable=redefined-outer-name,unused-argument
     name = "podkit-vmtest_%s.slice" % uuid.uuid4().hex[:8]
 
