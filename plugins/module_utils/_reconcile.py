@@ -113,7 +113,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         wanted = want_pod(spec, host, params.get("cgroup_parent"), params.get("cgroup_limits") or "derived")
     elif state_name == "absent":
         wanted = want_removal(pod, host, params.get("cgroup_parent") or (spec.sandbox.cgroup_parent if spec else None),
-                              bool(params.get("remove_claims")))
+                              bool(params.get("remove_claims")), params.get("cgroup_limits") or "derived")
     else:
         wanted = None
     probed: Dict[str, str] = {}

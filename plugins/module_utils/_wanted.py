@@ -231,12 +231,14 @@ def want_files(spec: PodSpec, used: List[str]) -> Dict[str, FilesWanted]:
 
 
 def want_removal(pod: str, host: HostCgroups, given_parent: Optional[str] = None,
-                 remove_claims: bool = False) -> PodWanted:
+                 remove_claims: bool = False, cgroup_limits: str = "derived") -> PodWanted:
     """A pod to remove: its volumes and its cgroup parent (the given one, else the one its sandbox
-    was made with, else the default) are observed for removal; with ``remove_claims`` also the
-    volumes of the persistentVolumeClaims its containers mount."""
+    was made with, else the default) are observed for removal, but with ``cgroup_limits`` unmanaged,
+    where the cgroup is not podkit's; with ``remove_claims`` also the volumes of the
+    persistentVolumeClaims its containers mount."""
     parent = cgroup_parent(host, pod, given_parent) if given_parent else None
-    return PodWanted(pod=pod, removal=True, cgroup=CgroupTarget(parent), remove_claims=remove_claims)
+    return PodWanted(pod=pod, removal=True, cgroup=CgroupTarget(parent) if cgroup_limits != "unmanaged" else None,
+                     remove_claims=remove_claims)
 
 
 def want_sandbox(spec: SandboxSpec, parent: str, extra_ports: Sequence[Any] = (),

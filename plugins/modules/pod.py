@@ -219,8 +219,8 @@ options:
       - C(unmanaged) - podkit never writes the cgroup's limits (nor, with the systemd driver, its slice unit);
         they stay as M(podkit.docker.cgroup_parent), C(cgset) or nobody set them, as for a pod made with
         M(podkit.docker.pod_sandbox) and M(podkit.docker.pod_container). A missing cgroup is made by Docker when
-        the sandbox joins it. The containers' own limits still apply. Not with O(resources) or a manifest's
-        C(spec.resources).
+        the sandbox joins it, and C(state=absent) leaves it. The containers' own limits still apply. Not with
+        O(resources) or a manifest's C(spec.resources).
       - M(podkit.docker.pod_facts) with C(as_manifest) gives C(unmanaged) in C(manifest_options) for a pod whose
         cgroup limits are not those its containers derive.
     type: str

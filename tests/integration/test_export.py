@@ -218,10 +218,14 @@ def test_unmanaged_cgroup_limits_keep_what_cgroup_parent_set(run_module, docker_
     failed = run_module("pod", expect_fail=True, resources={"limits": {"memory": "1Gi"}}, **args)
     assert "cgroup_limits: unmanaged" in failed["msg"] and "resources" in failed["msg"]
     assert cgroup_value(parent, "memory", "memory.limit_in_bytes") == 512 << 20
-    # Kubernetes can say these limits: pod-level resources (the fixture applies them back as a no-op).
-    entry = export_pod(run_module, pod_name)
+    # Kubernetes can say these limits: pod-level resources, which apply back as a no-op.
+    entry = round_trip(run_module, docker_client, pod_name)
     assert entry["manifest"][0]["spec"]["resources"] == {"limits": {"memory": "512Mi"}, "requests": {"cpu": "500m"}}
     assert "cgroup_limits" not in entry["manifest_options"]
+    # Removing the pod leaves the cgroup that is not podkit's, limits and all.
+    assert run_module("pod", name=pod_name, state="absent", cgroup_limits="unmanaged")["changed"]
+    assert not container_ids(docker_client, pod_name)
+    assert cgroup_value(parent, "memory", "memory.limit_in_bytes") == 512 << 20
 
 
 def test_config_maps_and_secrets_come_back_by_their_own_names(run_module, docker_client, pod_name):
