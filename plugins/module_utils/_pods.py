@@ -48,7 +48,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL
 from ansible_collections.podkit.docker.plugins.module_utils._podoptions import POD_OPTIONS as OPTION_TABLE
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
     PodState, _host as detect_host, converge_pod, observe_pods)
-from ansible_collections.podkit.docker.plugins.module_utils._record import recorded_for, recorded_pods
+from ansible_collections.podkit.docker.plugins.module_utils._record import read_record, recorded_for, recorded_pods
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params
 from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values as pod_secrets
 from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
@@ -248,12 +248,21 @@ def prune_pattern(text: Optional[str]) -> Optional[Pattern[str]]:
 
 
 def prune_entries(observed_pods: List[str], entries: List[Entry], shared: Dict[str, Any],
-                  pattern: Optional[Pattern[str]] = None) -> List[Entry]:
+                  pattern: Optional[Pattern[str]] = None,
+                  record_of: Callable[[str], Optional[Dict[str, Any]]] = read_record) -> List[Entry]:
     """``state: absent`` entries for the podkit pods on the host that the list does not name (and
-    whose names ``pattern`` matches at their start, when given)."""
+    whose names ``pattern`` matches at their start, when given). A pod recorded with cgroup_limits
+    unmanaged is removed as it was applied: its cgroup, not podkit's, stays."""
     listed = set(e.name for e in entries)
-    return [Entry(index=None, name=pod, params=merge_entry(shared, dict(name=pod, state="absent")))
-            for pod in sorted(observed_pods) if pod not in listed and (pattern is None or pattern.match(pod))]
+    result = []
+    for pod in sorted(observed_pods):
+        if pod in listed or (pattern is not None and not pattern.match(pod)):
+            continue
+        entry = dict(name=pod, state="absent")
+        if ((record_of(pod) or {}).get("cgroup_limits")) == "unmanaged":
+            entry["cgroup_limits"] = "unmanaged"
+        result.append(Entry(index=None, name=pod, params=merge_entry(shared, entry)))
+    return result
 
 
 # ---------------------------------------------------------------------------

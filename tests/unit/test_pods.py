@@ -141,10 +141,13 @@ def test_a_bad_prune_selector_is_refused(selector):
 
 def test_prune_removes_the_unlisted_pods_only():
     entries = [Entry(0, "a", {}), Entry(1, "gone", {"state": "absent"})]
-    pruned = prune_entries(["a", "c", "b", "gone"], entries, SHARED)
+    records = {"c": {"cgroup_limits": "unmanaged"}}
+    pruned = prune_entries(["a", "c", "b", "gone"], entries, SHARED, record_of=records.get)
     assert [(e.index, e.name, e.params["state"]) for e in pruned] == [(None, "b", "absent"), (None, "c", "absent")]
     assert pruned[0].params["docker_host"] == SHARED["docker_host"]
     assert pruned[0].where == "pod b (pruned)"
+    # A pod applied with cgroup_limits unmanaged is pruned so: its cgroup is not podkit's to remove.
+    assert [e.params.get("cgroup_limits") for e in pruned] == [None, "unmanaged"]
 
 
 # -- running and reporting
