@@ -232,7 +232,7 @@ def test_config_map_and_secret_references_come_back_by_their_own_names():
     """configMapKeyRef, envFrom (with a prefix), an items subset, a projected volume with a secret and a
     downwardAPI part: each comes back referring to the objects it was written with, one document per
     object with the keys the pod uses, and the export parses to the same containers."""
-    manifest = [pod({
+    the_pod = pod({
         "volumes": [{"name": "conf", "configMap": {"name": "app", "items": [{"key": "main.conf", "path": "etc/main.conf"}],
                                                    "defaultMode": 0o640}},
                     {"name": "all", "projected": {"sources": [
@@ -244,10 +244,11 @@ def test_config_map_and_secret_references_come_back_by_their_own_names():
                         "env": [{"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "app", "key": "level"}}},
                                 {"name": "USER", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "user"}}},
                                 {"name": "APP_level", "value": "overridden"}],
-                        "volumeMounts": [{"name": "conf", "mountPath": "/etc/app"}, {"name": "all", "mountPath": "/all"}]}]}),
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app"},
-         "data": {"main.conf": "a=1\n", "level": "debug", "unused": "u"}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"user": "admin-17"}}]
+                        "volumeMounts": [{"name": "conf", "mountPath": "/etc/app"}, {"name": "all", "mountPath": "/all"}]}]})
+    manifest = [the_pod,
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app"},
+                 "data": {"main.conf": "a=1\n", "level": "debug", "unused": "u"}},
+                {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"user": "admin-17"}}]
     wanted, containers = converge_on_paper(manifest)
     files = dict((w.path, w.files) for w in wanted.files.values())
     export = export_of(containers, files=files)
