@@ -90,8 +90,9 @@ def main():
     out.mkdir(exist_ok=True)
     (out / "guard.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# podkit-guard benchmark (%s)" % result["when"], "",
-             "%s; load average at the end %.1f %.1f %.1f (the machine is shared with other test suites)"
-             % ((result["machine"],) + tuple(result["load_average"])), "",
+             "%s; load average at the end %.1f %.1f %.1f (%s)"
+             % ((result["machine"],) + tuple(result["load_average"])
+                + ("a quiet machine" if result["load_average"][0] < 2 else "a machine busy with other work",)), "",
              "- fault to whole pod (median of %d): %.2f s (%d/%d repaired)" % (
                  FAULTS, result["repair_seconds_median"] or -1, len(repaired), FAULTS),
              "- idle with %d recorded pods over %d s: CPU %.2f%% of one core, RSS median %.1f MiB (max %.1f)" % (
