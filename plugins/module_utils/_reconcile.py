@@ -772,7 +772,7 @@ class Planner:
             self.add(Action("create", "sandbox", "", wanted=wanted))
             self.sandbox_fate = "new"
             return
-        changes = [c for c in config_changes(wanted, seen) if c not in adopted_fields(ROLE_SANDBOX, seen.labels)]
+        changes = config_changes(wanted, seen)
         if changes:
             self.add(Action("recreate", "sandbox", "%s changed" % ", ".join(changes), wanted=wanted, seen=seen))
             self.sandbox_fate = "new"
@@ -923,13 +923,17 @@ class Planner:
 
 
 def config_changes(wanted: Wanted, seen: Seen) -> List[str]:
-    """The top-level configuration fields that differ; [] when the hash matches."""
+    """The top-level configuration fields that differ; [] when the hash matches, or when the only fields
+    that differ are those the container is taken over without (``adopted_fields``)."""
     digest, fields = wanted.hashes()
     if seen.labels.get(LABEL_HASH) == digest:
         return []
     before = parse_fields(seen.labels.get(LABEL_FIELDS))
     changed = sorted(k for k in set(fields) | set(before) if fields.get(k) != before.get(k))
-    return changed or ["labels"]
+    if not changed:
+        return ["labels"]
+    adopted = adopted_fields(wanted.role, seen.labels)
+    return [k for k in changed if k not in adopted]
 
 
 def stop_timeout(seen: Seen) -> int:
