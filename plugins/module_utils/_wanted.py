@@ -386,18 +386,16 @@ def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[
     post_start = (config.get("security") or {}).get("post_start")
     if post_start:
         origin["post_start"] = post_start
-    # downwardAPI volumes: their files hold values of the running pod (its uid, the limits); the export
-    # gives the source back, not a ConfigMap of what the files said when it ran.
-    downward = dict((m.volume, dict(volumes[m.volume].files.source)) for m in spec.mounts
-                    if m.volume in volumes and volumes[m.volume].files is not None
-                    and volumes[m.volume].files.kind == "downwardAPI")
-    if downward:
-        origin["downward"] = downward
-    sources = dict((m.volume, {volumes[m.volume].files.kind: dict(volumes[m.volume].files.source)}) for m in spec.mounts
-                   if m.volume in volumes and volumes[m.volume].files is not None
-                   and volumes[m.volume].files.kind in ("configMap", "secret", "projected"))
-    if sources:
-        origin["sources"] = sources
+    # The file volumes' sources. downwardAPI files hold values of the running pod (its uid, the limits):
+    # the export gives the source back, not a ConfigMap of what the files said when it ran.
+    for mount in spec.mounts:
+        files = volumes[mount.volume].files if mount.volume in volumes else None
+        if files is None:
+            continue
+        if files.kind == "downwardAPI":
+            origin.setdefault("downward", {})[mount.volume] = dict(files.source)
+        else:
+            origin.setdefault("sources", {})[mount.volume] = {files.kind: dict(files.source)}
     return origin
 
 
