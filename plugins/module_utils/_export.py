@@ -482,6 +482,12 @@ def _origin(attrs: Dict[str, Any]) -> Dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _origin_entry(origin: Dict[str, Any], table: str, key: str) -> Any:
+    """``origin[table][key]``, None where the label does not hold it (an older podkit's, or damaged)."""
+    entries = origin.get(table)
+    return entries.get(key) if isinstance(entries, dict) else None
+
+
 class _Objects:
     """The ConfigMaps and Secrets the export refers to by their own names, as the members recorded them
     (io.podkit.origin), with the keys read back from the members' env and the files podkit wrote. A key
@@ -501,20 +507,7 @@ class _Objects:
         return True
 
     def documents(self, pod: str, secrets: bool, out: Export) -> List[Dict[str, Any]]:
-        result = []
-        for (kind, name), keys in sorted(self.data.items()):
-            if kind == "Secret":
-                encoded = dict((k, base64.b64encode(v).decode("ascii")) for k, v in keys.items())
-                result.append(_secret_doc(pod, name, encoded, secrets, None, out, encoded=True))
-                continue
-            doc: Dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
-            for key, value in sorted(keys.items()):
-                try:
-                    doc.setdefault("data", {})[key] = value.decode("utf-8")
-                except UnicodeDecodeError:
-                    doc.setdefault("binaryData", {})[key] = base64.b64encode(value).decode("ascii")
-            result.append(doc)
-        return result
+        return [_object_doc(pod, kind, name, keys, secrets, out) for (kind, name), keys in sorted(self.data.items())]
 
 
 def _is_ref(ref: Any) -> bool:
@@ -582,7 +575,6 @@ def _env(attrs: Dict[str, Any], image: Dict[str, Any], recorded: Dict[str, str],
     fields = origin.get("fields") or {}
     templates = (origin.get("templates") or {}).get("env") or {}
     secret = set(origin.get("secret") or ())
-    refs = origin.get("refs") if isinstance(origin.get("refs"), dict) else {}
 
     def canonical(pairs_):
         return dict((n, "" if n in fields else templates.get(n, v)) for n, v in pairs_)
@@ -595,7 +587,7 @@ def _env(attrs: Dict[str, Any], image: Dict[str, Any], recorded: Dict[str, str],
                 chosen = candidate
     result = []
     for name, value in chosen:
-        ref = refs.get(name)
+        ref = _origin_entry(origin, "refs", name)
         if name in fields:
             result.append(dict(name=name, valueFrom=_field_source(fields[name], key)))
         elif _is_ref(ref) and objects.add([(ref[0], ref[1], ref[2], value.encode("utf-8"))]):
@@ -658,8 +650,7 @@ def _bind_volume(observed: Observed, pod: str, source: str, volumes: Dict[str, D
                 return volume, sub_path
             # The member recorded the volume's source (io.podkit.origin): given back as it was written, with
             # the keys of its ConfigMaps and Secrets read from the files.
-            downward = (origin.get("downward") or {}).get(volume) if isinstance(origin.get("downward"), dict) else None
-            recorded = (origin.get("sources") or {}).get(volume) if isinstance(origin.get("sources"), dict) else None
+            downward, recorded = _origin_entry(origin, "downward", volume), _origin_entry(origin, "sources", volume)
             files = observed.files.get(prefix + volume)
             if isinstance(downward, dict):
                 volumes[volume] = {"name": volume, "downwardAPI": downward}
@@ -681,36 +672,37 @@ def _file_volume(pod: str, volume: str, files: Optional[Files], secret: bool, ex
     as a ConfigMap or Secret of those files, each key the file's path."""
     object_name = "%s-%s" % (pod, volume)
     items = []
-    data: Dict[str, str] = {}
-    binary: Dict[str, str] = {}
+    values: Dict[str, bytes] = {}
     for path in sorted(files or {}):
         content, mode = (files or {})[path]
         key = _KEY.sub("_", path.replace("/", "__"))
         items.append(dict(key=key, path=path, mode=mode))
-        try:
-            text = content.decode("utf-8")
-            if secret:
-                binary[key] = base64.b64encode(content).decode("ascii")
-            else:
-                data[key] = text
-        except UnicodeDecodeError:
-            binary[key] = base64.b64encode(content).decode("ascii")
+        values[key] = content
     if files is None:
         out.warnings.append("volumes[%s]: its files under /run/podkit were not readable; the %s is empty."
                             % (volume, "Secret" if secret else "ConfigMap"))
     else:
         out.warnings.append("volumes[%s]: exported as the %s %s of the files podkit wrote (a configMap, downwardAPI"
                             " or projected source is not recorded)." % (volume, "Secret" if secret else "ConfigMap", object_name))
+    extra.append(_object_doc(pod, "Secret" if secret else "ConfigMap", object_name, values, secrets, out))
     if secret:
-        extra.append(_secret_doc(pod, object_name, binary, secrets, None, out, encoded=True))
         return {"name": volume, "secret": {"secretName": object_name, "items": items}}
-    doc: Dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": object_name}}
-    if data:
-        doc["data"] = data
-    if binary:
-        doc["binaryData"] = binary
-    extra.append(doc)
     return {"name": volume, "configMap": {"name": object_name, "items": items}}
+
+
+def _object_doc(pod: str, kind: str, name: str, values: Dict[str, bytes], secrets: bool, out: Export) -> Dict[str, Any]:
+    """A Secret of ``values`` (base64; the values only when asked for) or a ConfigMap (text in data, the
+    rest base64 in binaryData)."""
+    if kind == "Secret":
+        encoded = dict((k, base64.b64encode(v).decode("ascii")) for k, v in values.items())
+        return _secret_doc(pod, name, encoded, secrets, None, out, encoded=True)
+    doc: Dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
+    for key, value in sorted(values.items()):
+        try:
+            doc.setdefault("data", {})[key] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            doc.setdefault("binaryData", {})[key] = base64.b64encode(value).decode("ascii")
+    return doc
 
 
 def _secret_doc(pod: str, name: str, values: Dict[str, str], secrets: bool, metadata: Optional[Dict[str, Any]],
