@@ -133,6 +133,14 @@ def shares_to_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
+def weight_to_shares(weight: int) -> int:
+    """The least cpu.shares that ``shares_to_weight`` turns into ``weight`` (it is many to one);
+    MIN_SHARES for weight 1 or less."""
+    if weight <= 1:
+        return MIN_SHARES
+    return 2 + -(-(weight - 1) * 262142 // 9999)
+
+
 def cpu_quota(millicores: int, period: int = DEFAULT_PERIOD_US) -> int:
     """CFS quota in µs over ``period`` for a CPU limit in millicores (kubelet: at least 1000)."""
     quota = millicores * period // 1000

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    DEFAULT_PERIOD_US, MIN_SHARES, UNLIMITED, changed_fields, default_parent)
+    DEFAULT_PERIOD_US, MIN_SHARES, UNLIMITED, changed_fields, default_parent, weight_to_shares)
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
@@ -909,12 +909,7 @@ def _pod_level_resources(limits: Dict[str, Any], version: int, containers: PodSp
     memory = memory if memory and memory < (1 << 62) else None
     quota, period = limits.get("cpu_quota_us"), limits.get("cpu_period_us") or DEFAULT_PERIOD_US
     cpu_limit = quota * 1000 // period if quota and quota > 0 else None
-    if version == 2:
-        weight = limits.get("cpu_weight") or 0
-        # The least shares with that weight (shares_to_weight is many to one).
-        shares = 2 + -(-(weight - 1) * 262142 // 9999) if weight > 1 else 0
-    else:
-        shares = limits.get("cpu_shares") or 0
+    shares = weight_to_shares(limits.get("cpu_weight") or 0) if version == 2 else limits.get("cpu_shares") or 0
     cpu_request = -(-shares * 1000 // 1024) if shares > MIN_SHARES else None
     if cpu_request is None and cpu_limit is not None:
         cpu_request = 1     # the least request: else it defaults to the limit, and the limit's shares

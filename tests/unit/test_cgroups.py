@@ -22,6 +22,13 @@ def test_shares_to_weight_is_runc_conversion(shares, weight):
     assert cg.shares_to_weight(shares) == weight
 
 
+def test_weight_to_shares_is_the_least_inverse():
+    for weight in (2, 20, 39, 100, 5000, 10000):
+        shares = cg.weight_to_shares(weight)
+        assert cg.shares_to_weight(shares) == weight and cg.shares_to_weight(shares - 1) < weight, weight
+    assert cg.weight_to_shares(1) == cg.MIN_SHARES
+
+
 @pytest.mark.parametrize("millis, shares", [(0, 2), (1, 2), (100, 102), (250, 256), (500, 512), (1000, 1024),
                                             (4000, 4096), (10 ** 6, 262144)])
 def test_kubelet_shares(millis, shares):
