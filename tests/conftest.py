@@ -6,7 +6,6 @@ every test pod gets a unique name and is removed afterwards with its containers
 and cgroup directories, whatever the test did.
 """
 
-import json
 import pathlib
 import sys
 import time
@@ -19,6 +18,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from helpers import (  # noqa: E402
     BUSYBOX_IMAGE, DOCKER_HOST, LABEL_POD, PAUSE_IMAGE, STATE_DIR, ModuleRunner, export_pod, remove_pod_leftovers,
     round_trip)
+from ansible_collections.podkit.docker.plugins.module_utils._record import read_record  # noqa: E402
 
 # What the round trip of the pods tests leave did (issue 17): pods, seconds, and the pods left out with why.
 ROUND_TRIPS = {"pods": 0, "seconds": 0.0, "left_out": {}, "exported_only": {}}
@@ -45,9 +45,9 @@ def round_trip_left_pod(request, client, name):
     apply it with the pod module (check mode, then real) and require no action (issue 17).
 
     Every pod podkit made is taken, by the pod or pods module or by pod_sandbox and pod_container (its
-    export tells the pod module to leave the pod cgroup's limits as they are), running or stopped
-    (its export says state: stopped), when it has its sandbox and a member. A test that breaks its pod on purpose
-    says so with ``@pytest.mark.no_roundtrip("why")``. The pods left out are counted, with why, in the
+    export tells the pod module to leave the pod cgroup's limits as they are), running or stopped (its
+    export says state: stopped), when it has its sandbox and a member. A test that breaks its pod on
+    purpose says so with ``@pytest.mark.no_roundtrip("why")``. The pods left out are counted, with why, in the
     summary at the end of the run.
     """
     marker = request.node.get_closest_marker("no_roundtrip")
@@ -95,10 +95,10 @@ def round_trip_left_pod(request, client, name):
 def recorded_spec_acts(name):
     """The actions applying ``name``'s recorded spec (what the pod module last applied) would take, in
     check mode; None when the pod has no record (pod_sandbox and pod_container keep none)."""
-    path = STATE_DIR / "pods" / ("%s.json" % name)
-    if not path.is_file():
+    recorded = read_record(name, str(STATE_DIR))
+    if recorded is None:
         return None
-    params = dict((k, v) for k, v in json.loads(path.read_text())["params"].items() if v is not None)
+    params = dict((k, v) for k, v in recorded.items() if v is not None)
     return ModuleRunner()("pod", check=True, _ansible_no_log=True, **params)["actions"]
 
 
