@@ -23,7 +23,7 @@ export PATH="$bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$top/build/collections"
 collection="$ANSIBLE_COLLECTIONS_PATH/ansible_collections/podkit/docker"
 
-log() { echo "docs: $*"; }
+log() { echo "docs: [${SECONDS}s] $*"; }
 
 [ -d "$collection" ] || { echo "docs: $collection is missing; run make collection (make docs does)" >&2; exit 1; }
 
