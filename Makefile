@@ -17,7 +17,7 @@ export ANSIBLE_ROLES_PATH := $(TOP)/roles
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: demo test setup host engine venv images collection sanity-tree lint sanity unit integration molecule test-vm bench build ee-context release-changelog clean
+.PHONY: demo test setup host engine venv images collection sanity-tree lint sanity unit integration molecule test-vm docs bench build ee-context release-changelog clean
 
 ## make demo: set up this host and run the main job on localhost
 demo: setup
@@ -70,6 +70,11 @@ molecule: setup
 
 test-vm: setup
 	$(TOP)/tests/vm/run.sh
+
+## docs: the docs site built offline by antsibull-docs (build/docs/site/build/html), its docs lint, and its
+## front page opened in headless Chromium (screenshot: build/docs/index.png)
+docs: venv collection
+	$(TOP)/scripts/docs.sh
 
 bench: setup
 	$(BIN)/python $(TOP)/benchmarks/run.py
