@@ -17,7 +17,7 @@ export ANSIBLE_ROLES_PATH := $(TOP)/roles
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: demo test setup host engine venv images collection sanity-tree lint sanity unit integration molecule test-vm bench build ee-context release-changelog clean
+.PHONY: demo test setup host engine venv images collection sanity-tree lint sanity unit integration molecule test-vm bench build importer ee-context release-changelog release clean
 
 ## make demo: set up this host and run the main job on localhost
 demo: setup
@@ -77,6 +77,11 @@ bench: setup
 ## build: the collection tarball, in build/
 build: venv
 	cd $(TOP) && $(BIN)/ansible-galaxy collection build --force --output-path build
+
+## importer: Galaxy's importer (galaxy-importer) on a freshly built tarball, offline; fails on an
+## import error or an ansible-lint finding
+importer: venv
+	$(TOP)/scripts/galaxy-importer.sh
 
 ## ee-context: the execution environment's build context (meta/execution-environment.yml), in
 ## build/ee; building the image from it (ansible-builder build) needs a container registry
