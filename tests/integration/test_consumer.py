@@ -16,9 +16,9 @@ lighter play (the host role's `interpreter` entry point, the pods role, a module
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
+import time
 
 import yaml
 
@@ -124,7 +124,10 @@ def install(infra):
 
 
 def play(infra, playbook):
+    start = time.monotonic()
     _rc, out = run([BIN / "ansible-playbook", playbook], infra)
+    # What the consumer test costs CI, play by play (pytest -s shows it).
+    print("%s: %.1f s" % (playbook, time.monotonic() - start))
     match = RECAP.search(out)
     assert match, "no PLAY RECAP:\n" + out
     return out, dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
@@ -147,6 +150,19 @@ def container_ids(client, pod):
     return sorted(c.id for c in client.containers.list(all=True, filters={"label": "%s=%s" % (LABEL_POD, pod)}))
 
 
+def converge_twice(infra, playbook, client, pod):
+    """Run ``playbook`` in the infra repository: the pod is made and runs as the kernel says; the
+    second run changes nothing and recreates no container."""
+    out, first = play(infra, playbook)
+    assert first["changed"] > 0 and first["failed"] == 0, out
+    assert_pod_runs(client, pod)
+    before = container_ids(client, pod)
+
+    out, second = play(infra, playbook)
+    assert second["changed"] == 0, out
+    assert container_ids(client, pod) == before
+
+
 def test_installed_from_the_tarball_site_runs_then_changes_nothing(tmp_path, docker_client, pod_name):
     dist = tmp_path / "dist"
     subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(dist), str(TOP)],
@@ -154,51 +170,26 @@ def test_installed_from_the_tarball_site_runs_then_changes_nothing(tmp_path, doc
     tarball, = dist.glob("podkit-docker-*.tar.gz")
     infra = make_infra_repo(tmp_path, pod_name, {"name": str(tarball), "type": "file"})
     install(infra)
-
-    out, first = play(infra, "podkit.docker.site")
-    assert first["changed"] > 0 and first["failed"] == 0, out
-    assert_pod_runs(docker_client, pod_name)
-    before = container_ids(docker_client, pod_name)
-
-    out, second = play(infra, "podkit.docker.site")
-    assert second["changed"] == 0, out
-    assert container_ids(docker_client, pod_name) == before
+    converge_twice(infra, "podkit.docker.site", docker_client, pod_name)
 
 
 def git_repo_of_the_tree(path):
     """A git repository holding this tree as it is now (tracked files and new ones git does not
-    ignore), committed: what a clone of the pushed branch holds. CI runs in a fresh clone, where this
-    is the clone's own content; here it also covers changes not committed yet."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=str(TOP),
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = TOP / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the work tree, not yet in the index
-        target = path / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            target.symlink_to(os.readlink(source))
-        else:
-            shutil.copy2(source, target)
-    git = ["git", "-c", "user.name=podkit tests", "-c", "user.email=tests@podkit.invalid", "-c", "init.defaultBranch=main"]
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the tree under test"]):
-        subprocess.run(git + args, cwd=str(path), check=True, capture_output=True)
-    return path
+    ignore, laid out by scripts/layout-collection.sh), committed: what a clone of the pushed branch
+    holds. CI runs in a fresh clone, where this is the clone's own content; here it also covers
+    changes not committed yet."""
+    subprocess.run([str(TOP / "scripts" / "layout-collection.sh"), str(path)], check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.name=podkit tests", "-c", "user.email=tests@podkit.invalid",
+                    "commit", "-q", "-m", "the tree under test"], cwd=str(path), check=True, capture_output=True)
+    return subprocess.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=str(path), check=True,
+                          capture_output=True, text=True).stdout.strip()
 
 
 def test_installed_from_git_the_infra_playbook_runs_then_changes_nothing(tmp_path, docker_client, pod_name):
-    repo = git_repo_of_the_tree(tmp_path / "podkit.docker")
-    infra = make_infra_repo(tmp_path, pod_name, {"name": "file://%s" % repo, "type": "git", "version": "main"})
+    repo = tmp_path / "podkit.docker"
+    branch = git_repo_of_the_tree(repo)
+    infra = make_infra_repo(tmp_path, pod_name, {"name": "file://%s" % repo, "type": "git", "version": branch})
     installed = install(infra)
     # A git install is built from the repository: what build_ignore leaves out is not installed.
     assert not (installed / ".git").exists()
-
-    out, first = play(infra, "deploy.yml")
-    assert first["changed"] > 0 and first["failed"] == 0, out
-    assert_pod_runs(docker_client, pod_name)
-    before = container_ids(docker_client, pod_name)
-
-    out, second = play(infra, "deploy.yml")
-    assert second["changed"] == 0, out
-    assert container_ids(docker_client, pod_name) == before
+    converge_twice(infra, "deploy.yml", docker_client, pod_name)
