@@ -23,9 +23,10 @@ else
     tarball=$(ls "$work"/podkit-docker-*.tar.gz)
 fi
 
-# The importer writes importer_result.json into its working directory, and ansible-lint's cache
-# under ansible_local_tmp: both stay in build/importer. The checkout's collections path must not
-# leak in: the importer lints the collection it extracted.
+# The importer writes importer_result.json into its working directory and ansible-lint's cache under
+# ansible_local_tmp; ansible-lint installs the collection it lints under ANSIBLE_HOME (default
+# ~/.ansible, shared by everything on the machine): all of it stays in build/importer. The
+# checkout's collections path must not leak in: the importer lints the collection it extracted.
 cd "$work"
 log="$work/importer.log"
 rc=0
@@ -33,6 +34,7 @@ env -u ANSIBLE_COLLECTIONS_PATH -u ANSIBLE_ROLES_PATH \
     GALAXY_IMPORTER_CONFIG="$top/tests/galaxy-importer.cfg" \
     GALAXY_IMPORTER_ANSIBLE_LOCAL_TMP="$work/tmp" \
     GALAXY_IMPORTER_TMP_ROOT_DIR="$work" \
+    ANSIBLE_HOME="$work/ansible-home" \
     "$bin/python" -m galaxy_importer.main "$tarball" >"$log" 2>&1 || rc=$?
 cat "$log"
 
