@@ -27,3 +27,12 @@ def test_changelog_yaml_and_changelog_md_have_the_release():
 
 def test_podkit_guard_reports_the_collections_version():
     assert _guard.VERSION == VERSION
+
+
+def test_the_readmes_yaml_examples_parse():
+    """Users copy these: the README's and the roles' READMEs' YAML blocks are valid YAML."""
+    for readme in (TOP / "README.md", TOP / "roles" / "host" / "README.md", TOP / "roles" / "pods" / "README.md"):
+        blocks = re.findall(r"^```yaml\n(.*?)^```$", readme.read_text(), re.S | re.M)
+        assert blocks, readme
+        for block in blocks:
+            assert yaml.safe_load(block) is not None, (readme, block)
