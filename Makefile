@@ -17,7 +17,7 @@ export ANSIBLE_ROLES_PATH := $(TOP)/roles
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: demo test setup host engine venv images collection sanity-tree lint sanity unit integration molecule test-vm docs bench build ee-context release-changelog clean
+.PHONY: demo test setup host engine venv images collection sanity-tree lint sanity unit integration molecule test-vm docs bench build importer ee-context release-changelog release clean
 
 ## make demo: set up this host and run the main job on localhost
 demo: setup
@@ -83,15 +83,33 @@ bench: setup
 build: venv
 	cd $(TOP) && $(BIN)/ansible-galaxy collection build --force --output-path build
 
+## importer: Galaxy's importer (galaxy-importer) on a freshly built tarball, offline; fails on an
+## import error or an ansible-lint finding
+importer: venv
+	$(TOP)/scripts/galaxy-importer.sh
+
 ## ee-context: the execution environment's build context (meta/execution-environment.yml), in
 ## build/ee; building the image from it (ansible-builder build) needs a container registry
 ee-context: venv
 	cd $(TOP) && $(BIN)/ansible-builder create -f meta/execution-environment.yml -c build/ee
 
-## release-changelog: at a release, once galaxy.yml has the new version: fold the fragments in
-## changelogs/fragments into changelogs/changelog.yaml and write CHANGELOG.md from it
+## release-changelog: fold the fragments in changelogs/fragments into the release galaxy.yml names
+## (or VERSION) in changelogs/changelog.yaml, and write CHANGELOG.md from it. Run again for the
+## same version, it folds fragments added since into that release (--update-existing).
 release-changelog: venv collection
-	cd $(TOP) && $(BIN)/antsibull-changelog release
+	cd $(TOP) && $(BIN)/antsibull-changelog release --update-existing $(if $(VERSION),--version $(VERSION))
+
+## release VERSION=X.Y.Z: galaxy.yml's version (and the one podkit-guard reports) set to X.Y.Z, the changelog released, the tarball
+## built into build/ and imported by Galaxy's importer. Re-runnable: run again with the same
+## VERSION after late fragments to fold them into the release and rebuild; commit what it changed.
+release: venv collection
+	@[[ "$(VERSION)" =~ ^[0-9]+\.[0-9]+\.[0-9]+$$ ]] || { echo 'make release: give VERSION=X.Y.Z (semantic versioning)' >&2; exit 2; }
+	cd $(TOP) && sed -i -E 's/^version: .*/version: $(VERSION)/' galaxy.yml
+	cd $(TOP) && sed -i -E 's/^VERSION = ".*"$$/VERSION = "$(VERSION)"/' plugins/module_utils/_guard.py
+	$(MAKE) --no-print-directory release-changelog VERSION=$(VERSION)
+	cd $(TOP) && $(BIN)/ansible-galaxy collection build --force --output-path build
+	$(TOP)/scripts/galaxy-importer.sh $(TOP)/build/podkit-docker-$(VERSION).tar.gz
+	@echo "make release: podkit.docker $(VERSION) is build/podkit-docker-$(VERSION).tar.gz; commit galaxy.yml, _guard.py, changelogs/ and CHANGELOG.md"
 
 clean:
 	rm -rf $(TOP)/build $(TOP)/tests/output

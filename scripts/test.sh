@@ -24,7 +24,7 @@ export PATH="$bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$top/build/collections"
 export ANSIBLE_ROLES_PATH="$top/roles"
 
-stages=(lint sanity docs unit integration molecule reliability-disruptive vm)
+stages=(lint sanity galaxy-importer docs unit integration molecule reliability-disruptive vm)
 # The status run.sh --can-boot (or any stage's check) returns for "cannot run here".
 cannot_run=77
 
@@ -65,6 +65,8 @@ run_stage() {
     case $1 in
         lint) "$bin/ansible-lint" --profile production -q ;;
         sanity) make -s --no-print-directory sanity ;;
+        # Galaxy's importer on the built tarball, offline (tests/galaxy-importer.cfg).
+        galaxy-importer) scripts/galaxy-importer.sh ;;
         # The docs site built offline, its lint, and its front page checked in headless Chromium.
         docs) make -s --no-print-directory docs ;;
         unit) "$bin/pytest" -q tests/unit --junitxml "$reports/unit.xml" ;;

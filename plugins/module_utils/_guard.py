@@ -64,7 +64,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spe
 from ansible_collections.podkit.docker.plugins.module_utils._status import STATUS_FILE
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import RUNNING_STATES
 
-VERSION = "0.1.0"
+# The collection's version (galaxy.yml), set by `make release`; podkit-guard reports it.
+VERSION = "1.0.0"
 EVENTS = ("start", "die", "destroy", "health_status")
 RESYNC_SECONDS = 60
 DEBOUNCE = 0.2

@@ -49,19 +49,49 @@ def test_ansible_builder_creates_the_execution_environments_build_context(tmp_pa
     assert "ansible-core==2.19.14" in containerfile, containerfile
 
 
-def test_make_release_changelog_writes_changelog_md_from_the_fragments(tmp_path):
+LATE_FRAGMENT = """---
+minor_changes:
+  - podkit.docker - a change merged after the release was cut (a test's fragment).
+"""
+
+
+def _changelog(tree):
+    return (yaml.safe_load((tree / "changelogs" / "changelog.yaml").read_text())["releases"],
+            (tree / "CHANGELOG.md").read_text())
+
+
+def test_make_release_changelog_folds_late_fragments_into_the_release_and_starts_the_next(tmp_path):
+    """`make release-changelog` (antsibull-changelog release --update-existing) on a released tree: a
+    fragment added after the release of galaxy.yml's version joins that release; with the next
+    VERSION it opens a release of its own. Either way CHANGELOG.md is written from changelog.yaml."""
     tree = tmp_path / "ansible_collections" / "podkit" / "docker"
     _run([TOP / "scripts" / "layout-collection.sh", tree])
-    fragments = sorted((tree / "changelogs" / "fragments").glob("*.yml"))
-    assert fragments, "no changelog fragments"
-    env = dict(os.environ, PODKIT_VENV=str(TOP / ".venv"))
-    _run(["make", "-s", "-C", tree, "release-changelog", "VENV=%s" % (TOP / ".venv")], env=env)
-
     version = yaml.safe_load((tree / "galaxy.yml").read_text())["version"]
-    changelog = (tree / "CHANGELOG.md").read_text()
+    released, _md = _changelog(tree)
+    assert version in released, "galaxy.yml's version %s has no release in changelogs/changelog.yaml" % version
+    before = set(released[version]["fragments"])
+    env = dict(os.environ, PODKIT_VENV=str(TOP / ".venv"))
+    make = ["make", "-s", "-C", tree, "release-changelog", "VENV=%s" % (TOP / ".venv")]
+
+    fragments = tree / "changelogs" / "fragments"
+    fragments.mkdir(exist_ok=True)
+    pending = set(f.name for f in fragments.glob("*.yml"))
+    (fragments / "99-late.yml").write_text(LATE_FRAGMENT)
+    _run(make, env=env)
+    releases, changelog = _changelog(tree)
+    assert sorted(releases) == sorted(released)
+    assert set(releases[version]["fragments"]) == before | pending | {"99-late.yml"}
     assert changelog.startswith("# podkit\\.docker Release Notes"), changelog[:200]
     assert "## v%s" % version.replace(".", "\\.") in changelog, changelog[:400]
+    assert "a change merged after the release was cut" in changelog
     assert not (tree / "CHANGELOG.rst").exists()
-    releases = yaml.safe_load((tree / "changelogs" / "changelog.yaml").read_text())["releases"]
-    assert sorted(releases[version]["fragments"]) == sorted(f.name for f in fragments)
-    assert not list((tree / "changelogs" / "fragments").glob("*.yml")), "a release folds the fragments in"
+    assert not list(fragments.glob("*.yml")), "a release folds the fragments in"
+
+    major, minor, patch = map(int, version.split("."))
+    following = "%d.%d.%d" % (major, minor, patch + 1)
+    (fragments / "99-next.yml").write_text(LATE_FRAGMENT.replace("after the release was cut", "for the next release"))
+    _run(make + ["VERSION=%s" % following], env=env)
+    releases, changelog = _changelog(tree)
+    assert releases[following]["fragments"] == ["99-next.yml"]
+    assert "99-next.yml" not in releases[version]["fragments"]
+    assert changelog.index("## v%s" % following.replace(".", "\\.")) < changelog.index("## v%s" % version.replace(".", "\\."))
