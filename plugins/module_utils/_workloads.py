@@ -39,11 +39,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import WORKLOAD_KINDS
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_REVISION, LABEL_ROLE,
     ROLE_MEMBER, ROLE_SANDBOX)
 from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, parse_probes, run_probe
+from ansible_collections.podkit.docker.plugins.module_utils._services import (
+    Service, apply_attach, ensure_network, network_name, parse_service, plan_network, wanted_aliases)
 
 SIDE_KINDS = ("ConfigMap", "Secret", "PersistentVolumeClaim", "Service")
 DEFAULT_NAMESPACE = "default"
@@ -90,6 +93,7 @@ class Workload:
     params: Dict[str, Any] = field(default_factory=dict)       # the entry's merged pod-module options
     warnings: List[str] = field(default_factory=list)
     probes: Dict[str, Any] = field(default_factory=dict)       # container name -> readiness Probe
+    services: List[Service] = field(default_factory=list)      # every Service of the pods call
 
     @property
     def key(self) -> str:
@@ -239,9 +243,10 @@ def _list(value: Any, where: str) -> List[Any]:
     return value
 
 
-def split_workload_documents(docs: List[Any], where: str) -> Tuple[List[Tuple[str, Dict[str, Any]]], List[Dict[str, Any]],
-                                                                  List[str]]:
-    """(the workload documents with their places, the ConfigMaps and Secrets, warnings) of one file.
+def split_workload_documents(docs: List[Any], where: str, services: List[Service]) -> Tuple[
+        List[Tuple[str, Dict[str, Any]]], List[Dict[str, Any]], List[str]]:
+    """(the workload documents with their places, the ConfigMaps and Secrets, warnings) of one file; its
+    Services go to ``services``.
     A Pod beside a workload is refused (give it its own entry); PersistentVolumeClaims and Services are
     read for what one host can do with them."""
     workloads, configs, warnings = [], [], []
@@ -264,8 +269,7 @@ def split_workload_documents(docs: List[Any], where: str) -> Tuple[List[Tuple[st
                 warnings.append("%s.spec: the claim %s is a local Docker volume: its size and storage class are not "
                                 "enforced on one host" % (place, (doc.get("metadata") or {}).get("name")))
         elif kind == "Service":
-            warnings.append("%s: Service %s is not made on this host yet: podkit gives its pods no Service name"
-                            % (place, (doc.get("metadata") or {}).get("name")))
+            services.append(parse_service(doc, place))
         elif kind == "Pod":
             raise PodkitError("%s.kind: a Pod beside a workload; give the Pod its own entry of pods." % place)
         else:
@@ -496,7 +500,9 @@ def plan_rolling(workload: Workload, observed: List[Replica]) -> List[Step]:
         extra = _removal_order(new)[:len(new) - replicas]
         steps.append(Step("remove", [r.name for r in extra], "scale down to %d" % replicas))
         new = [r for r in new if r not in extra]
-    waiting = [r.name for r in new if not r.ready]
+    # A new pod not Ready is waited for only when old pods wait on it to go: a steady workload with a pod that
+    # is not Ready is reported (and out of its Services' names), not waited for until the deadline.
+    waiting = [r.name for r in new if not r.ready] if old else []
     new_count = len(new)
     ready_old = [r for r in old if r.ready]
     unready_old = [r for r in old if not r.ready]
@@ -542,7 +548,7 @@ def plan_replicas(workload: Workload, observed: List[Replica]) -> List[Step]:
     template makes the new pods); create from the lowest free index, remove from the not Ready and highest."""
     steps: List[Step] = []
     missing = workload.replicas - len(observed)
-    waiting = [r.name for r in observed if not r.ready]
+    waiting: List[str] = []
     if missing > 0:
         names = free_names(workload, [r.name for r in observed], missing)
         steps.append(Step("create", names, "scale up to %d" % workload.replicas))
@@ -551,7 +557,6 @@ def plan_replicas(workload: Workload, observed: List[Replica]) -> List[Step]:
         # An old template's pods go first, then the not Ready, then the highest index.
         gone = sorted(observed, key=lambda r: (r.revision == workload.revision, r.ready, -r.index, r.name))[:-missing]
         steps.append(Step("remove", [r.name for r in gone], "scale down to %d" % workload.replicas))
-        waiting = [w for w in waiting if w not in [r.name for r in gone]]
     if waiting:
         steps.append(Step("wait", waiting))
     return steps
@@ -572,15 +577,14 @@ def plan_stateful(workload: Workload, observed: List[Replica]) -> List[Step]:
             if index in missing:
                 steps.append(Step("create", [workload.pod_name(index)], "ordinal %d" % index))
                 steps.append(Step("wait", [workload.pod_name(index)]))
-            elif not by_index[index].ready:
+            elif not by_index[index].ready and any(i > index for i in missing):
                 steps.append(Step("wait", [by_index[index].name], "ordinal %d before the next" % index))
     else:
         names = [workload.pod_name(i) for i in missing]
         if names:
             steps.append(Step("create", names, "Parallel"))
-        waiting = [r.name for r in observed if r.index < workload.replicas and not r.ready] + names
-        if waiting:
-            steps.append(Step("wait", waiting))
+        if names:
+            steps.append(Step("wait", names))
     if workload.strategy == "RollingUpdate":
         for index in range(workload.replicas - 1, workload.partition - 1, -1):
             replica = by_index.get(index)
@@ -726,6 +730,9 @@ def keep_params(workload: Workload, observed: List[Replica], steps: List[Step]) 
 class WorkloadOutcome:
     """What converging one workload gave: its plan, each pod's result, or the failure that stopped it."""
     workload: Workload
+    gate: Optional[ReadinessGate] = None
+    observed: List[str] = field(default_factory=list)
+    network: List[str] = field(default_factory=list)     # connections made (or, in check mode, to make)
     steps: List[Step] = field(default_factory=list)
     pods: Dict[str, Dict[str, Any]] = field(default_factory=dict)     # pod -> the pods module's per-pod result
     error: Optional[str] = None
@@ -733,7 +740,20 @@ class WorkloadOutcome:
 
     @property
     def changed(self) -> bool:
-        return any(step.op != "wait" for step in self.steps) or any(p.get("changed") for p in self.pods.values())
+        return (any(step.op != "wait" for step in self.steps) or any(p.get("changed") for p in self.pods.values())
+                or bool(self.network))
+
+    def final_pods(self) -> List[str]:
+        """The pods the workload has once its plan is done (a failed run: those it has now)."""
+        pods = list(self.observed)
+        for step in self.steps:
+            for pod in step.pods:
+                if step.op == "create" and pod not in pods:
+                    pods.append(pod)
+                elif step.op == "remove" and pod in pods and not any(
+                        later.op == "create" and pod in later.pods for later in self.steps[self.steps.index(step):]):
+                    pods.remove(pod)
+        return pods
 
 
 # converge([(pod, params), ...]) -> {pod: (result, error)}: the pods module's workers running converge_pod.
@@ -748,7 +768,7 @@ def converge_workload(api: Any, workload: Workload, summaries: List[Dict[str, An
     gate = gate or ReadinessGate(api, workload)
     # Readiness probes run in check mode too (they change nothing): the plan is the one a real run makes.
     observed = owned_pods(summaries, workload, ready_of=lambda pod: gate.check(pod, observing=True)[0])
-    outcome = WorkloadOutcome(workload=workload)
+    outcome = WorkloadOutcome(workload=workload, gate=gate, observed=[r.name for r in observed])
     if absent:
         outcome.steps = plan_removal(observed)
     else:
@@ -811,6 +831,7 @@ def workload_actions(outcomes: List[WorkloadOutcome]) -> List[str]:
     lines = []
     for outcome in outcomes:
         lines.extend("%s: %s" % (outcome.workload.key, step) for step in outcome.steps)
+        lines.extend("%s: %s" % (outcome.workload.key, text) for text in outcome.network)
         for pod, result in outcome.pods.items():
             lines.extend("%s: %s" % (pod, action) for action in result.get("actions") or [])
     return lines
@@ -824,6 +845,7 @@ def resolve_workloads(raw: List[Tuple[int, Dict[str, Any]]], pod_names: Sequence
     """The workloads of the entries of ``pods`` that hold them ((index, merged parameters)); raises
     PodkitError naming every problem, before anything is touched."""
     problems, workloads, seen = [], [], {}
+    services: List[Service] = []
     for index, merged in raw:
         where = "pods[%d]" % index
         try:
@@ -833,7 +855,7 @@ def resolve_workloads(raw: List[Tuple[int, Dict[str, Any]]], pod_names: Sequence
             if merged.get("state") not in ("present", "absent"):
                 raise PodkitError("%s.state: %r is not for a workload; give present or absent." % (where, merged.get("state")))
             docs = merged["manifest"] if isinstance(merged["manifest"], list) else [merged["manifest"]]
-            found, configs, warnings = split_workload_documents(docs, where + ".manifest")
+            found, configs, warnings = split_workload_documents(docs, where + ".manifest", services)
             for n, (place, doc) in enumerate(found):
                 workload = parse_workload(doc, place, configs, merged)
                 if n == 0:
@@ -854,6 +876,10 @@ def resolve_workloads(raw: List[Tuple[int, Dict[str, Any]]], pod_names: Sequence
                             % (workload.where, workload.key, clash[0]))
     if problems:
         raise PodkitError("pods: %s Nothing was changed." % " ".join(problems))
+    for workload in workloads:
+        workload.services = services
+    if workloads:
+        workloads[0].warnings.extend(w for service in services for w in service.warnings)
     return workloads
 
 
@@ -876,5 +902,44 @@ def workload_pod_names(workloads: List[Workload], summaries: List[Dict[str, Any]
 def converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dict[str, Any]], check_mode: bool,
                        converge: Converge) -> List[WorkloadOutcome]:
     """Every workload, one after the other (each one's pods in parallel through ``converge``)."""
-    return [converge_workload(api, w, summaries, check_mode, converge, absent=w.params.get("state") == "absent")
-            for w in workloads]
+    outcomes = [converge_workload(api, w, summaries, check_mode, converge, absent=w.params.get("state") == "absent")
+                for w in workloads]
+    if any(w.services for w in workloads):
+        for outcome in outcomes:
+            if outcome.error is None and outcome.workload.params.get("state") != "absent":
+                _sync_network(api, outcome, check_mode)
+    return outcomes
+
+
+def _sync_network(api: Any, outcome: WorkloadOutcome, check_mode: bool) -> None:
+    """The workload's pods on their namespace's network, with the names of the Services selecting them while
+    they are Ready (_services). In check mode a pod the plan creates counts as Ready, as the plan assumes."""
+    workload = outcome.workload
+    try:
+        made = ensure_network(api, workload.namespace, check_mode)
+        if made:
+            outcome.network.append(made)
+        items = []
+        labels = dict((str(k), str(v)) for k, v in (workload.template["metadata"].get("labels") or {}).items())
+        for pod in outcome.final_pods():
+            sandbox = "%s_sandbox" % pod
+            attrs = _inspect(api, sandbox)
+            ready = True if attrs is None else outcome.gate.check(pod, observing=True)[0]
+            stateful = (pod, workload.service_name) if workload.stateful and workload.service_name else None
+            items.append((pod, sandbox, attrs or {}, wanted_aliases(labels, workload.namespace, ready,
+                                                                     workload.services, stateful)))
+        for attach in plan_network(items, network_name(workload.namespace)):
+            if not check_mode:
+                apply_attach(api, attach)
+            outcome.network.append(str(attach))
+    except PodkitError as exc:
+        outcome.error = "%s: %s" % (workload.key, exc.msg)
+    except DockerError as exc:
+        outcome.error = "%s: the Service names on network %s: %s" % (workload.key, network_name(workload.namespace), exc)
+
+
+def _inspect(api: Any, name: str) -> Optional[Dict[str, Any]]:
+    try:
+        return api.inspect_container(name)
+    except DockerError:
+        return None

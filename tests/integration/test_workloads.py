@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from conftest import ROUND_TRIPS, round_trip_left_pod
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ns_inode, remove_pod_leftovers
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ns_inode, remove_pod_leftovers, warning_text
 
 OWNER_NAME = "io.podkit.owner-name"
 
@@ -34,6 +34,8 @@ def workload_name(request, docker_client):
     finally:
         for pod in pods:
             remove_pod_leftovers(docker_client, pod)
+        for network in docker_client.networks.list(names=["podkit-%s" % name]):
+            network.remove()
         for volume in docker_client.volumes.list():
             if volume.name.endswith(tuple("-%s-%d" % (name, i) for i in range(10))):
                 volume.remove(force=True)
@@ -246,3 +248,52 @@ def test_prune_treats_a_workload_as_one_entry(run_module, docker_client, workloa
 def test_pod_module_given_a_workload_points_to_pods(run_module, workload_name):
     result = run_module("pod", expect_fail=True, manifest=deployment(workload_name, 1))
     assert "manifest.kind: Deployment is a workload" in result["msg"] and "podkit.docker.pods" in result["msg"]
+
+
+def lookup(client, container, name):
+    """The addresses Docker's DNS (127.0.0.11) gives ``name`` inside ``container``'s network namespace."""
+    out = client.containers.get(container).exec_run(["nslookup", name, "127.0.0.11"]).output.decode()
+    answer = out.split("Name:", 1)[1] if "Name:" in out else ""
+    return sorted(line.split()[-1] for line in answer.splitlines() if line.strip().startswith("Address"))
+
+
+def test_a_service_name_resolves_to_exactly_the_ready_replicas(run_module, docker_client, workload_name):
+    """Tests only resolve: never a connection to a bridge address."""
+    namespace = workload_name
+    web = deployment(workload_name, 2, readiness={"exec": {"command": ["test", "-f", "/tmp/index.html"]},
+                                                   "periodSeconds": 1})
+    web["metadata"]["namespace"] = namespace
+    client = deployment(workload_name + "c", 1)
+    client["metadata"]["namespace"] = namespace
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
+               "spec": {"selector": {"app": workload_name}, "ports": [{"port": 80, "targetPort": 8080}],
+                        "type": "NodePort"}}
+    docs = [web, client, service]
+    try:
+        result = apply(run_module, docs)
+        assert any("spec.type: NodePort is not published on the host" in warning_text(w)
+                   for w in result.get("warnings", [])), result.get("warnings")
+        network = "podkit-%s" % namespace
+        assert docker_client.networks.get(network).attrs["Labels"] == {"io.podkit.network": namespace}
+        pods = owned(docker_client, workload_name)
+        addresses = dict((pod, docker_client.api.inspect_container(pod + "_sandbox")["NetworkSettings"]["Networks"]
+                          [network]["IPAddress"]) for pod in pods)
+        asker = owned(docker_client, workload_name + "c")[0] + "_web"
+        for name in ("web", "web.%s" % namespace):
+            assert lookup(docker_client, asker, name) == sorted(addresses.values())
+        # Each replica answers on its own localhost.
+        for pod in pods:
+            out = docker_client.containers.get(pod + "_web").exec_run(["wget", "-qO-", "http://127.0.0.1:8080/index.html"])
+            assert out.output.decode().strip() == "1"
+        again = apply(run_module, docs)
+        assert again["changed"] is False, again["actions"]
+        # One replica stops being Ready: the next run takes it out of the name, and it still resolves the others.
+        docker_client.containers.get(pods[0] + "_web").exec_run(["rm", "/tmp/index.html"])
+        plan = apply(run_module, docs, check=True)
+        assert plan["changed"] is True
+        result = apply(run_module, docs)
+        assert result["workloads"] == plan["workloads"]
+        assert lookup(docker_client, asker, "web") == [addresses[pods[1]]]
+    finally:
+        for pod in owned(docker_client, workload_name + "c"):
+            remove_pod_leftovers(docker_client, pod)

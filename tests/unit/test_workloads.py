@@ -196,3 +196,12 @@ def test_revision_is_the_template_hash():
     one, two = parse(deployment(image="a:1")), parse(deployment(image="a:2"))
     assert one.revision != two.revision and len(one.revision) == 10
     assert parse(deployment(replicas=7, image="a:1")).revision == one.revision
+
+
+def test_a_steady_workload_with_a_pod_not_ready_is_not_waited_for():
+    """Nothing to replace or add: a replica that is not Ready is reported, never waited on until a deadline."""
+    for doc in (deployment(2), deployment(2, kind="ReplicaSet"), statefulset(2)):
+        workload = parse(doc)
+        observed = replicas_of(workload, workload.revision, 2)
+        observed[0].ready = False
+        assert plan_workload(workload, observed) == []
