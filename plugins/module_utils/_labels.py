@@ -47,6 +47,8 @@ LABEL_OWNER_KIND = "io.podkit.owner-kind"
 LABEL_OWNER_NAME = "io.podkit.owner-name"
 LABEL_REVISION = "io.podkit.revision"
 OWNER_LABELS = (LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_REVISION)
+# On the user-defined network podkit makes per namespace for Service names (_services): its namespace.
+LABEL_NETWORK = "io.podkit.network"
 
 ROLE_SANDBOX = "sandbox"
 ROLE_MEMBER = "member"

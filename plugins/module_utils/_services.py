@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_NETWORK
 
-LABEL_NETWORK = "io.podkit.network"
 _SERVICE_FIELDS = ("selector", "ports", "type", "clusterIP", "clusterIPs", "sessionAffinity", "publishNotReadyAddresses",
                    "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy", "externalTrafficPolicy")
 

@@ -45,6 +45,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_REVISION, LABEL_ROLE,
     ROLE_MEMBER, ROLE_SANDBOX)
 from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, parse_probes, run_probe
+from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
+    delete_workload_record, write_workload_record)
 from ansible_collections.podkit.docker.plugins.module_utils._services import (
     Service, apply_attach, ensure_network, network_name, parse_service, plan_network, wanted_aliases)
 
@@ -94,6 +96,7 @@ class Workload:
     warnings: List[str] = field(default_factory=list)
     probes: Dict[str, Any] = field(default_factory=dict)       # container name -> readiness Probe
     services: List[Service] = field(default_factory=list)      # every Service of the pods call
+    history: Optional[int] = None                              # revisionHistoryLimit
 
     @property
     def key(self) -> str:
@@ -306,6 +309,8 @@ def parse_workload(doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]
     workload = Workload(kind=kind, name=name, namespace=namespace, where=where, template=template,
                         revision=template_revision(template), docs=list(configs), params=dict(params))
     workload.min_ready = _int(spec.get("minReadySeconds"), where + ".spec.minReadySeconds", default=0)
+    if spec.get("revisionHistoryLimit") is not None:
+        workload.history = _int(spec["revisionHistoryLimit"], where + ".spec.revisionHistoryLimit")
     if doc.get("status") is not None:
         workload.warnings.append("%s.status: written by a cluster, not read" % where)
     if kind == "DaemonSet":
@@ -904,6 +909,13 @@ def converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dict
     """Every workload, one after the other (each one's pods in parallel through ``converge``)."""
     outcomes = [converge_workload(api, w, summaries, check_mode, converge, absent=w.params.get("state") == "absent")
                 for w in workloads]
+    if not check_mode:
+        for workload in workloads:
+            if workload.params.get("state") == "absent":
+                delete_workload_record(workload.kind, workload.name, workload.namespace)
+            else:
+                write_workload_record(workload.kind, workload.name, workload.namespace, workload.replicas,
+                                      workload.revision, workload.history)
     if any(w.services for w in workloads):
         for outcome in outcomes:
             if outcome.error is None and outcome.workload.params.get("state") != "absent":

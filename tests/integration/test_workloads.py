@@ -105,6 +105,11 @@ def test_deployment_scales_1_5_2_touching_only_the_pods_that_come_or_go(run_modu
     assert docker_client.containers.get(first[0] + "_sandbox").id == first_id
     again = apply(run_module, [deployment(workload_name, 2)])
     assert again["changed"] is False and not again["actions"]
+    facts = run_module("pod_facts")
+    view = facts["ansible_facts"]["podkit_workloads"]["Deployment/%s" % workload_name]
+    assert view["replicas"] == {"wanted": 2, "current": 2, "ready": 2, "updated": 2}
+    assert sorted(view["pods"]) == owned(docker_client, workload_name)
+    assert "workload Deployment/%s: 2/2 ready, 2 updated, revision %s" % (workload_name, view["revision"]) in facts["tree"]
 
 
 def sample(client, name, stop, samples):
