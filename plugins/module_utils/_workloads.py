@@ -409,8 +409,8 @@ def _check_template(workload: Workload, where: str) -> None:
             place = "%s.containers[%d].ports[%d].hostPort" % (where, i, j)
             if workload.replicas > 1:
                 raise PodkitError("%s: %d replicas cannot share hostPort %s on one host (the scheduler would place "
-                                  "one per node); drop the hostPort or set replicas: 1." % (place, workload.replicas,
-                                                                                           host_port))
+                                  "one per node); drop the hostPort or set replicas: 1."
+                                  % (place, workload.replicas, host_port))
             if workload.max_surge:
                 # A surge pod could not bind the port either: replace in place, one down then one up.
                 workload.warnings.append("%s: a surge pod cannot bind hostPort %s beside the old one on one host, so"
@@ -938,8 +938,8 @@ def _sync_network(api: Any, outcome: WorkloadOutcome, check_mode: bool) -> None:
             attrs = _inspect(api, sandbox)
             ready = True if attrs is None else outcome.gate.check(pod, observing=True)[0]
             stateful = (pod, workload.service_name) if workload.stateful and workload.service_name else None
-            items.append((pod, sandbox, attrs or {}, wanted_aliases(labels, workload.namespace, ready,
-                                                                     workload.services, stateful)))
+            aliases = wanted_aliases(labels, workload.namespace, ready, workload.services, stateful)
+            items.append((pod, sandbox, attrs or {}, aliases))
         for attach in plan_network(items, network_name(workload.namespace)):
             if not check_mode:
                 apply_attach(api, attach)

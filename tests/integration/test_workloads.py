@@ -74,8 +74,8 @@ def running_pods(client, name):
     result = {}
     for sandbox in client.containers.list(filters={"label": "%s=%s" % (OWNER_NAME, name)}):
         pod = sandbox.labels["io.podkit.pod"]
-        members = client.containers.list(all=True, filters={"label": ["io.podkit.pod=%s" % pod,
-                                                                       "io.podkit.role=member"]})
+        labels = ["io.podkit.pod=%s" % pod, "io.podkit.role=member"]
+        members = client.containers.list(all=True, filters={"label": labels})
         if members and all(m.status == "running" for m in members):
             result[pod] = sandbox.labels["io.podkit.revision"]
     return result
@@ -156,16 +156,16 @@ def test_rollout_keeps_within_max_surge_and_max_unavailable(run_module, docker_c
     assert len(after) == replicas and not set(after) & set(before)
     assert len(set(after.values())) == 1 and set(after.values()) != set(before.values())
     assert len(samples) > 10
-    assert max(total for total, _ in samples) <= replicas + max_surge, samples
-    assert min(ready for _, ready in samples) >= replicas - max_unavailable, samples
+    assert max(total for total, _ready in samples) <= replicas + max_surge, samples
+    assert min(ready for _total, ready in samples) >= replicas - max_unavailable, samples
     # Each new replica answers on its own localhost with the new template's content.
     for pod in after:
         out = docker_client.containers.get(pod + "_web").exec_run(["wget", "-qO-", "http://127.0.0.1:8080/index.html"])
         assert out.output.decode().strip() == "2"
 
 
-def test_readiness_that_never_passes_fails_by_the_deadline_leaving_the_old_pods(run_module, docker_client,
-                                                                                 workload_name):
+def test_readiness_that_never_passes_fails_by_the_deadline_leaving_the_old_pods(
+        run_module, docker_client, workload_name):
     strategy = {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     good = {"tcpSocket": {"port": 8080}, "periodSeconds": 1}
     apply(run_module, [deployment(workload_name, 2, "1", strategy, good, progressDeadlineSeconds=6)])
@@ -265,8 +265,8 @@ def lookup(client, container, name):
 def test_a_service_name_resolves_to_exactly_the_ready_replicas(run_module, docker_client, workload_name):
     """Tests only resolve: never a connection to a bridge address."""
     namespace = workload_name
-    web = deployment(workload_name, 2, readiness={"exec": {"command": ["test", "-f", "/tmp/index.html"]},
-                                                   "periodSeconds": 1})
+    readiness = {"exec": {"command": ["test", "-f", "/tmp/index.html"]}, "periodSeconds": 1}
+    web = deployment(workload_name, 2, readiness=readiness)
     web["metadata"]["namespace"] = namespace
     client = deployment(workload_name + "c", 1)
     client["metadata"]["namespace"] = namespace
