@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, remove_pod_leftovers
+from test_workloads import forget_workloads
 
 CORPUS = pathlib.Path(__file__).resolve().parent.parent / "workload-corpus"
 FILES = sorted(CORPUS.glob("*.manifest"))
@@ -104,6 +105,7 @@ def test_workload_corpus_converges_reruns_as_a_no_op_and_rolls_out_a_changed_ima
                    pods=[dict(e, state="absent") for e in entries(ROLLOUT_TAG)])
         for sandbox in owned_sandboxes(docker_client, namespace):
             remove_pod_leftovers(docker_client, sandbox.labels["io.podkit.pod"])
+        forget_workloads(lambda record: record.startswith(namespace + "."))
         for network in docker_client.networks.list(names=["podkit-%s" % namespace]):
             network.remove()
         for volume in docker_client.volumes.list():

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from conftest import ROUND_TRIPS, round_trip_left_pod
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ns_inode, remove_pod_leftovers, warning_text
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, ns_inode, remove_pod_leftovers, warning_text
 
 OWNER_NAME = "io.podkit.owner-name"
 
@@ -34,11 +34,20 @@ def workload_name(request, docker_client):
     finally:
         for pod in pods:
             remove_pod_leftovers(docker_client, pod)
+        forget_workloads(lambda record: record.startswith("%s." % name) or ".%s" % name in record)
         for network in docker_client.networks.list(names=["podkit-%s" % name]):
             network.remove()
         for volume in docker_client.volumes.list():
             if volume.name.endswith(tuple("-%s-%d" % (name, i) for i in range(10))):
                 volume.remove(force=True)
+
+
+def forget_workloads(match):
+    """Delete the workload records (pod_facts' podkit_workloads) whose file names ``match``."""
+    directory = STATE_DIR / "workloads"
+    for record in (directory.iterdir() if directory.is_dir() else []):
+        if match(record.name):
+            record.unlink()
 
 
 def owned(client, name):
