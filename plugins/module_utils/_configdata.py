@@ -64,6 +64,16 @@ class ConfigSet:
         return found
 
 
+# Kinds the pods module runs as replicas of a template (_workloads); the pod module deploys one Pod.
+WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+
+
+def workload_refused(where: str, kind: Any) -> str:
+    return ("%s.kind: %s is a workload (its pods are replicas of spec.template); the pod module deploys one Pod. Give"
+            " the file to podkit.docker.pods (an entry's manifest or manifest_file), which runs its replicas."
+            % (where, kind))
+
+
 def load_documents(manifest: Any) -> List[Dict[str, Any]]:
     """The documents of ``manifest``: YAML text (one or more documents), a list, a mapping or a
     ``kind: List``. Empty documents are skipped."""
@@ -109,6 +119,8 @@ def split_documents(docs: List[Any]) -> Tuple[Any, ConfigSet]:
             if item.name in table:
                 raise PodkitError("%s.metadata.name: the %s %r is given twice." % (where, kind, item.name))
             table[item.name] = item
+        elif kind in WORKLOAD_KINDS:
+            raise PodkitError(workload_refused(where, kind))
         elif kind == "Pod" or len(docs) == 1:
             pods.append(doc)
         else:

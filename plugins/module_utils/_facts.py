@@ -33,6 +33,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     ROLE_UNMANAGED)
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
     SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
+from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
+    read_workload_records, workload_facts, workload_lines)
 from ansible_collections.podkit.docker.plugins.module_utils._status import (
     annotate, container_suffix, guard_line, read_guard_status)
 
@@ -570,6 +572,12 @@ def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool = False,
     host, pods, host_cgroups = gather(client, params.get("name") or None, params.get("include_unmanaged"), groups)
     annotate(host, pods, read_guard_status())
     result = dict(ansible_facts=dict(podkit_host=host, podkit_pods=pods), tree=render_tree(pods, host))
+    if not params.get("name"):
+        # The workloads above the pods (_workloadfacts): their records joined with the pods' owner labels.
+        labels = dict((name, _labels(g.sandbox)) for name, g in groups.items() if g.sandbox is not None)
+        workloads = workload_facts(pods, labels, read_workload_records())
+        result["ansible_facts"]["podkit_workloads"] = workloads
+        result["tree"].extend(workload_lines(workloads))
     if params.get("as_manifest"):
         # Imported here: a facts run without as_manifest does not pay for it.
         from ansible_collections.podkit.docker.plugins.module_utils._export import add_manifests  # pylint: disable=import-outside-toplevel

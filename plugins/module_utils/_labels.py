@@ -41,6 +41,14 @@ LABEL_PRE_STOP = "io.podkit.pre-stop"
 # names of its env variables taken from Secrets (never their values), fieldRef/resourceFieldRef sources,
 # the unexpanded $(VAR) texts and the postStart hook. Read by the export (_export); never hashed.
 LABEL_ORIGIN = "io.podkit.origin"
+# On the sandbox of a workload's pod (_workloads): the workload that owns it and its template's revision.
+# Never hashed, so a pod of no workload hashes as before.
+LABEL_OWNER_KIND = "io.podkit.owner-kind"
+LABEL_OWNER_NAME = "io.podkit.owner-name"
+LABEL_REVISION = "io.podkit.revision"
+OWNER_LABELS = (LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_REVISION)
+# On the user-defined network podkit makes per namespace for Service names (_services): its namespace.
+LABEL_NETWORK = "io.podkit.network"
 
 ROLE_SANDBOX = "sandbox"
 ROLE_MEMBER = "member"

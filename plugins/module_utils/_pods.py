@@ -52,6 +52,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._record import read_
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params
 from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values as pod_secrets
 from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
+from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
+    converge_workloads, is_workload_manifest, resolve_workloads, workload_actions, workload_pod_names, workload_result)
 
 # Given once at the module level, overridden by an entry's own value.
 SHARED_OPTIONS = ("sandbox_image", "pull", "validate", "remove_claims", "seccomp_profile_root", "wait", "wait_timeout",
@@ -128,9 +130,11 @@ def merge_entry(shared: Dict[str, Any], entry: Dict[str, Any]) -> Dict[str, Any]
     return params
 
 
-def resolve_entries(params: Dict[str, Any], read_text: Callable[[str], str] = _read_text) -> List[Entry]:
+def resolve_entries(params: Dict[str, Any], read_text: Callable[[str], str] = _read_text,
+                    workloads: Optional[List[Any]] = None) -> List[Entry]:
     """The entries of ``pods`` with their names and merged parameters; raises PodkitError naming every
-    entry that cannot be placed (so nothing is touched when the set of pods is not known)."""
+    entry that cannot be placed (so nothing is touched when the set of pods is not known). An entry
+    whose manifest holds workloads goes to ``workloads`` as (index, merged parameters), for _workloads."""
     problems = []
     entries = []
     seen: Dict[str, int] = {}
@@ -155,6 +159,9 @@ def resolve_entries(params: Dict[str, Any], read_text: Callable[[str], str] = _r
                 merged["manifest"] = _load_manifest(text, "%s.manifest_file (%s)" % (where, path))
             elif isinstance(merged.get("manifest"), str):
                 merged["manifest"] = _load_manifest(merged["manifest"], where + ".manifest")
+            if workloads is not None and is_workload_manifest(merged.get("manifest")):
+                workloads.append((index, merged))
+                continue
             name = merged.get("name")
             from_manifest = _manifest_name(merged.get("manifest"))
             if name is None and from_manifest is None:
@@ -378,7 +385,9 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
                   secrets: Optional[set] = None) -> Dict[str, Any]:
     """podkit.docker.pods: the module's result; a PodkitError naming each pod that failed (with the
     result in its details) when any did. ``secrets`` receives every pod's secret values."""
-    entries = resolve_entries(params)
+    raw_workloads: List[Any] = []
+    entries = resolve_entries(params, workloads=raw_workloads)
+    workloads = resolve_workloads(raw_workloads, [e.name for e in entries])
     parallel = params.get("parallel")
     parallel = DEFAULT_PARALLEL if parallel is None else parallel
     if parallel < 1:
@@ -392,6 +401,8 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
     summaries = list_pod_containers(client.api)
     if params.get("prune"):
         found = set(podkit_pod_names(summaries, selector)) | set(recorded_pod_names(params["docker_host"], selector))
+        # A listed workload is one entry: its pods, whatever their names, are listed.
+        found -= workload_pod_names(workloads, summaries, recorded_pods())
         entries = entries + prune_entries(sorted(found), entries, params, pattern)
     here = [e for e in entries if e.params["docker_host"] == params["docker_host"]]
     states = observe_pods(client, [e.name for e in here], summaries) if here else {}
@@ -399,20 +410,38 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
         entry.observed = states[entry.name]
     host = detect_host(client) if here else None
     outcomes = run_all(entries, check_mode, diff, parallel, host=host)
+
+    def converge_replicas(items):
+        done = run_all([Entry(index=None, name=pod, params=p) for pod, p in items], check_mode, diff, parallel,
+                       host=host)
+        return dict((o.entry.name, (o.result, o.error)) for o in done)
+
+    workload_outcomes = converge_workloads(client.api, workloads, summaries, check_mode, converge_replicas)
     for outcome in outcomes:
         if secrets is not None:
             secrets.update(outcome.secrets)
     result: Dict[str, Any] = dict(
-        changed=any(o.result.get("changed") for o in outcomes),
+        changed=any(o.result.get("changed") for o in outcomes) or any(w.changed for w in workload_outcomes),
         pods=dict((o.entry.name, pod_result(o)) for o in outcomes),
         actions=flatten(outcomes),
     )
-    warnings = pod_warnings(outcomes)
+    if workloads:
+        result["workloads"] = dict((w.workload.key, workload_result(w)) for w in workload_outcomes)
+        result["actions"] += workload_actions(workload_outcomes)
+        for outcome in workload_outcomes:
+            for pod, pod_out in outcome.pods.items():
+                result["pods"][pod] = dict(changed=bool(pod_out.get("changed")), actions=list(pod_out.get("actions") or []),
+                                           pod=pod_out.get("pod"), owner=outcome.workload.key,
+                                           state="absent" if pod in outcome.removed else "present")
+    warnings = pod_warnings(outcomes) + [text for w in workloads for text in w.warnings]
     if warnings:
         result["warnings"] = warnings
     if diff:
         result["diff"] = diffs(outcomes)
     msg = failure_message(outcomes)
+    failed_workloads = [w.error for w in workload_outcomes if w.error]
+    if failed_workloads:
+        msg = " | ".join(([msg] if msg else []) + failed_workloads)
     if msg:
         bugs = [o.exception for o in outcomes if o.exception]
         if bugs:

@@ -21,12 +21,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import (
-    ConfigSet, load_documents, secret_texts, split_documents)
+    WORKLOAD_KINDS, ConfigSet, load_documents, secret_texts, split_documents, workload_refused)
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import (
     RESOURCE_PREFIX, EnvSources, PodContext, env_from, resolve_resource, resource_amounts, value_from)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, check_fields
 from ansible_collections.podkit.docker.plugins.module_utils._hostless import DEFAULT_VALIDATE, judge, strip_hostless
-from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_PREFIX, OWNER_LABELS
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import pull_auths
 from ansible_collections.podkit.docker.plugins.module_utils._security import (
     SECCOMP_ROOT, container_security, grace_period, load_seccomp, pod_security)
@@ -160,6 +160,8 @@ class PodSpec:
     # securityContext.fsGroup: the group owning the pod's volumes (not hostPath), and when to re-own them.
     fs_group: Optional[int] = None
     fs_group_policy: str = "Always"
+    # The workload that made this pod (_workloads: io.podkit.owner-* labels on the sandbox), never hashed.
+    owner: Dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -684,6 +686,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     manifest, hostless = strip_hostless(manifest)
     check_fields(manifest, ("apiVersion", "kind", "metadata", "spec"), "manifest")
     # kind first: a Deployment (apps/v1) is wrong for its kind, and saying so helps more than its apiVersion.
+    if manifest.get("kind") in WORKLOAD_KINDS:
+        raise PodkitError(workload_refused("manifest", manifest.get("kind")))
     if manifest.get("kind") != "Pod":
         raise PodkitError("manifest.kind: %r is not supported; podkit deploys kind: Pod (for a Deployment, take its"
                           " spec.template)." % manifest.get("kind"))
@@ -827,11 +831,14 @@ def pod_spec_from_params(params: dict) -> PodSpec:
         if given:
             raise PodkitError("manifest: give the pod either as manifest or as native options, not both (also given: %s)."
                               % ", ".join(given))
-        return pod_spec_from_manifest(params["manifest"], name=name, cgroup_parent=params.get("cgroup_parent"),
-                                      sandbox_image=params.get("sandbox_image"), pull=params.get("pull") or "missing",
-                                      resources=params.get("resources"),
-                                      validate=params.get("validate") or DEFAULT_VALIDATE,
-                                      seccomp_root=params.get("seccomp_profile_root"))
+        pod = pod_spec_from_manifest(params["manifest"], name=name, cgroup_parent=params.get("cgroup_parent"),
+                                     sandbox_image=params.get("sandbox_image"), pull=params.get("pull") or "missing",
+                                     resources=params.get("resources"),
+                                     validate=params.get("validate") or DEFAULT_VALIDATE,
+                                     seccomp_root=params.get("seccomp_profile_root"))
+        # Set by the pods module for a workload's replica (never a user's option): only the owner labels.
+        pod.owner = dict((k, str(v)) for k, v in (params.get("owner") or {}).items() if k in OWNER_LABELS)
+        return pod
     validate_pod_name(name, "name")
     pod = _build(params, params.get("containers"), params.get("init_containers"), params.get("volumes"), "", False, {})
     # Native entries take a container's securityContext, lifecycle, stdin and tty as a manifest's do (there

@@ -149,6 +149,7 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
     if spec.namespace:
         extra[LABEL_NAMESPACE] = spec.namespace
     extra[LABEL_QOS] = qos
+    extra.update(spec.owner)
     sandbox = want_sandbox(spec.sandbox, parent, labels=extra)
     sandbox.config["qos_class"] = qos
     volumes = dict((v.name, v) for v in spec.volumes)

@@ -186,6 +186,19 @@ ansible_facts:
               C(last_sync) (when it last converged every recorded pod, seconds since the epoch).
           type: dict
           sample: {installed: true, running: true, version: 0.1.0, pid: 812, last_sync: 1764610000.5}
+    podkit_workloads:
+      description:
+        - The workloads the pods module converged on this host (its records) and those the pods' owner labels
+          name, keyed C(<Kind>/<name>) (C(<namespace>/<Kind>/<name>) outside C(default)) - C(kind), C(name),
+          C(namespace), C(revision) (the template's hash) and C(revisions) (it, then those before it, as many as
+          C(revisionHistoryLimit) keeps), C(replicas) (C(wanted), C(current), C(ready), C(updated) - of the current
+          revision), C(pods) (each pod's C(revision) and C(ready)).
+        - Only when O(name) is not given.
+      returned: when O(name) is not given
+      type: dict
+      sample: {"Deployment/web": {"kind": "Deployment", "name": "web", "namespace": "default", "revision": "5c3a02e36d",
+               "revisions": ["5c3a02e36d"], "replicas": {"wanted": 2, "current": 2, "ready": 2, "updated": 2},
+               "pods": {"web-5c3a02-0": {"revision": "5c3a02e36d", "ready": true}}}}
     podkit_pods:
       description:
         - The pods, keyed by pod name.

@@ -26,6 +26,21 @@ description:
   - With O(prune), the podkit pods of this host (containers labelled C(io.podkit.pod)) that the list does not
     name are removed as M(podkit.docker.pod) removes them with C(state=absent). A container without that label
     is never touched, whatever its name.
+  - An entry's O(pods[].manifest) or O(pods[].manifest_file) may hold workloads (apps/v1 C(Deployment),
+    C(ReplicaSet), C(StatefulSet), C(DaemonSet)) with the C(ConfigMap)s, C(Secret)s, C(PersistentVolumeClaim)s and
+    C(Service)s of the same file. Each workload's pods are made from C(spec.template) as any Pod, named
+    C(<name>-<revision[:6]>-<n>) (C(<name>-<ordinal>) for a StatefulSet) and labelled C(io.podkit.owner-kind),
+    C(io.podkit.owner-name), C(io.podkit.revision). Such an entry takes no O(pods[].name) and O(pods[].state)
+    C(present) or C(absent) only.
+  - A changed Deployment template rolls out by C(strategy) - C(RollingUpdate) within C(maxSurge) and
+    C(maxUnavailable) (percentages rounded as Kubernetes does, surge up and unavailable down), each new pod counted
+    once Ready (its C(readinessProbe), run by the module, then C(minReadySeconds)), failing after
+    C(progressDeadlineSeconds) naming the pods that did not become Ready, the old ones left serving; or
+    C(Recreate). A ReplicaSet scales but replaces nothing; a StatefulSet's pods come up in order, go in reverse
+    and keep a named volume per C(volumeClaimTemplates) entry; a DaemonSet is one pod on this host.
+  - Services give the Ready pods they select their name and C(<name>.<namespace>) on a network C(podkit-<namespace>)
+    podkit makes; C(NodePort) and C(LoadBalancer) are named in warnings and never published. C(hostPort) with more
+    than one replica is refused. See the README's section on workloads for what one host does differently.
   - Check mode and C(--diff) work per pod from the same plan as a real run - RV(actions) in check mode are the
     actions a real run then performs.
   - Like M(podkit.docker.pod), it records each pod it converges for podkit-guard (root-only, under
@@ -56,6 +71,8 @@ options:
       manifest:
         description:
           - A Kubernetes C(v1) C(Pod), as a dict or as YAML text; see M(podkit.docker.pod).
+          - Or workloads (apps/v1 C(Deployment), C(ReplicaSet), C(StatefulSet), C(DaemonSet)) with the ConfigMaps,
+            Secrets, PersistentVolumeClaims and Services they use, as a list of documents or YAML text.
         type: raw
       manifest_file:
         description:
@@ -242,6 +259,18 @@ pods:
   returned: always
   type: dict
   sample: {"web": {"changed": true, "state": "present", "actions": ["create sandbox", "create app"], "pod": {}}}
+workloads:
+  description:
+    - Every workload of the call, keyed C(<Kind>/<name>) - C(kind), C(name), C(namespace), C(revision) (the
+      template's hash), C(replicas), C(changed), C(steps) (the plan, in order - in check mode what a real run
+      would do), C(pods) (the pods it touched); C(failed) and C(msg) when its rollout failed.
+    - Each of its pods is also in RV(pods), with C(owner).
+  returned: when O(pods) holds a workload
+  type: dict
+  sample: {"Deployment/web": {"kind": "Deployment", "name": "web", "namespace": "default", "revision": "5c3a02e36d",
+           "replicas": 2, "changed": true, "pods": ["web-5c3a02-0"],
+           "steps": ["create web-5c3a02-0 (revision 5c3a02e36d)", "wait until Ready: web-5c3a02-0",
+                     "remove web-2418a9-1 (old revision)"]}}
 actions:
   description: Every pod's actions, each prefixed by the pod's name, pod after pod in the order of O(pods).
   returned: always

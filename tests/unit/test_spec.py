@@ -168,11 +168,19 @@ def test_missing_containers():
     bad_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}, "spec.containers is required")
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "pod", None, "ReplicaSet"])
+@pytest.mark.parametrize("kind", ["pod", None, "Job"])
 def test_unknown_kind(kind):
     doc = manifest()
     doc["kind"] = kind
     bad_manifest(doc, "manifest.kind: %r is not supported" % kind)
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"])
+def test_workload_kind_points_to_the_pods_module(kind):
+    doc = manifest()
+    doc["kind"] = kind
+    msg = bad_manifest(doc, "manifest.kind: %s is a workload" % kind)
+    assert "podkit.docker.pods" in msg
 
 
 @pytest.mark.parametrize("version", ["apps/v1", "v2", None])

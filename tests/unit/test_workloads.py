@@ -1,0 +1,207 @@
+"""Workloads above the pod (_workloads): the fencepost arithmetic and the plans, without a host."""
+
+import pytest
+
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
+    Replica, parse_workload, plan_workload, replica_manifest, resolve_fenceposts, scaled_value)
+
+
+def deployment(replicas=3, strategy=None, image="podkit/busybox:latest", kind="Deployment", **spec):
+    doc = {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "web"},
+           "spec": dict({"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                         "template": {"metadata": {"labels": {"app": "web"}},
+                                      "spec": {"containers": [{"name": "app", "image": image}]}}}, **spec)}
+    if strategy is not None:
+        doc["spec"]["strategy" if kind == "Deployment" else "updateStrategy"] = strategy
+    if kind == "DaemonSet":
+        del doc["spec"]["replicas"]
+    return doc
+
+
+def parse(doc, params=None):
+    return parse_workload(doc, "pods[0].manifest[0]", [], params or {})
+
+
+# deployment/util ResolveFenceposts: maxSurge rounds UP, maxUnavailable rounds DOWN
+@pytest.mark.parametrize("surge, unavailable, replicas, expected", [
+    ("25%", "25%", 10, (3, 2)),      # 2.5 -> 3 up, 2.5 -> 2 down
+    ("25%", "25%", 1, (1, 0)),
+    ("50%", "0%", 3, (2, 0)),
+    ("0%", "10%", 5, (0, 1)),        # both resolve to 0: maxUnavailable becomes 1
+    (2, 1, 4, (2, 1)),
+    (None, None, 4, (1, 1)),         # the apps/v1 defaults, 25% each
+])
+def test_resolve_fenceposts_rounds_as_kubernetes(surge, unavailable, replicas, expected):
+    assert resolve_fenceposts(surge, unavailable, replicas, "strategy.rollingUpdate") == expected
+
+
+@pytest.mark.parametrize("surge, unavailable", [(0, 0), ("0%", 0), (0, "0%")])
+def test_both_fenceposts_zero_is_refused_naming_the_fields(surge, unavailable):
+    with pytest.raises(PodkitError) as err:
+        resolve_fenceposts(surge, unavailable, 3, "spec.strategy.rollingUpdate")
+    assert "maxSurge and maxUnavailable are both 0" in err.value.msg
+
+
+@pytest.mark.parametrize("value", ["25", "x%", -1, True, 1.5])
+def test_scaled_value_refuses_what_is_no_int_or_percentage(value):
+    with pytest.raises(PodkitError) as err:
+        scaled_value(value, 4, True, "spec.strategy.rollingUpdate.maxSurge")
+    assert err.value.msg.startswith("spec.strategy.rollingUpdate.maxSurge")
+
+
+def replicas_of(workload, revision, count, ready=True, start=0):
+    return [Replica(workload.pod_name(i).replace(workload.revision[:6], revision[:6]) if not workload.stateful
+                    else workload.pod_name(i), revision, ready, i) for i in range(start, start + count)]
+
+
+def simulate(workload, observed, steps):
+    """Play a plan on a set of pods (every wait succeeds): the most pods at once and the fewest Ready."""
+    pods = dict((r.name, r.ready) for r in observed)
+    most, fewest = len(pods), sum(pods.values())
+    for step in steps:
+        if step.op == "create":
+            for name in step.pods:
+                pods[name] = False
+        elif step.op == "wait":
+            for name in step.pods:
+                pods[name] = True
+        else:
+            for name in step.pods:
+                del pods[name]
+        most, fewest = max(most, len(pods)), min(fewest, sum(pods.values()))
+    return pods, most, fewest
+
+
+@pytest.mark.parametrize("replicas, surge, unavailable", [(5, 1, 0), (5, 0, 1), (10, "25%", "25%"), (3, 2, 2),
+                                                          (1, 1, 0), (4, "50%", "50%")])
+def test_rolling_plan_keeps_within_surge_and_unavailable(replicas, surge, unavailable):
+    workload = parse(deployment(replicas, {"rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}))
+    old = replicas_of(workload, "0ld0ld0ld0", replicas)
+    steps = plan_workload(workload, old)
+    pods, most, fewest = simulate(workload, old, steps)
+    assert sorted(pods) == sorted(workload.pod_name(i) for i in range(replicas))
+    assert most <= replicas + workload.max_surge
+    assert fewest >= replicas - workload.max_unavailable
+    # A new pod is waited for before any old pod it replaces goes beyond maxUnavailable.
+    assert steps[0].op in ("create", "remove")
+
+
+def test_rolling_plan_order_with_surge_one():
+    workload = parse(deployment(2, {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}))
+    old = replicas_of(workload, "0ld0ld0ld0", 2)
+    lines = [str(s) for s in plan_workload(workload, old)]
+    new = [workload.pod_name(0), workload.pod_name(1)]
+    assert lines == ["create %s (revision %s)" % (new[0], workload.revision), "wait until Ready: %s" % new[0],
+                     "remove web-0ld0ld-1 (old revision)",
+                     "create %s (revision %s)" % (new[1], workload.revision), "wait until Ready: %s" % new[1],
+                     "remove web-0ld0ld-0 (old revision)"]
+
+
+def test_scale_touches_only_the_pods_that_come_or_go():
+    workload = parse(deployment(5))
+    current = replicas_of(workload, workload.revision, 2)
+    steps = plan_workload(workload, current)
+    assert [(s.op, s.pods) for s in steps] == [("create", [workload.pod_name(i) for i in (2, 3, 4)]),
+                                               ("wait", [workload.pod_name(i) for i in (2, 3, 4)])]
+    workload = parse(deployment(2))
+    steps = plan_workload(workload, replicas_of(workload, workload.revision, 5))
+    assert [(s.op, s.pods) for s in steps] == [("remove", [workload.pod_name(i) for i in (4, 3, 2)])]
+    assert plan_workload(workload, replicas_of(workload, workload.revision, 2)) == []
+
+
+def test_recreate_removes_every_old_pod_first():
+    workload = parse(deployment(2, {"type": "Recreate"}))
+    steps = plan_workload(workload, replicas_of(workload, "0ld0ld0ld0", 2))
+    assert [s.op for s in steps] == ["remove", "create", "wait"]
+    assert steps[0].pods == ["web-0ld0ld-0", "web-0ld0ld-1"]
+
+
+def test_replicaset_never_replaces_a_pod_for_a_new_template():
+    workload = parse(deployment(3, kind="ReplicaSet"))
+    old = replicas_of(workload, "0ld0ld0ld0", 2)
+    steps = plan_workload(workload, old)
+    assert [(s.op, s.pods) for s in steps] == [("create", [workload.pod_name(0)]), ("wait", [workload.pod_name(0)])]
+
+
+def statefulset(replicas=3, **spec):
+    doc = deployment(replicas, kind="StatefulSet", serviceName="web", **spec)
+    return doc
+
+
+def test_statefulset_orders_ordinals_and_removes_in_reverse():
+    workload = parse(statefulset(3))
+    assert [str(s) for s in plan_workload(workload, [])] == [
+        "create web-0 (ordinal 0)", "wait until Ready: web-0", "create web-1 (ordinal 1)", "wait until Ready: web-1",
+        "create web-2 (ordinal 2)", "wait until Ready: web-2"]
+    workload = parse(statefulset(1))
+    observed = replicas_of(workload, workload.revision, 3)
+    assert [(s.op, s.pods) for s in plan_workload(workload, observed)] == [("remove", ["web-2"]), ("remove", ["web-1"])]
+
+
+def test_statefulset_parallel_and_rolling_update_from_the_highest_ordinal():
+    workload = parse(statefulset(3, podManagementPolicy="Parallel"))
+    assert [(s.op, s.pods) for s in plan_workload(workload, [])] == [
+        ("create", ["web-0", "web-1", "web-2"]), ("wait", ["web-0", "web-1", "web-2"])]
+    workload = parse(statefulset(2))
+    observed = replicas_of(workload, "0ld0ld0ld0", 2)
+    assert [(s.op, s.pods) for s in plan_workload(workload, observed)] == [
+        ("remove", ["web-1"]), ("create", ["web-1"]), ("wait", ["web-1"]),
+        ("remove", ["web-0"]), ("create", ["web-0"]), ("wait", ["web-0"])]
+
+
+def test_statefulset_claims_are_named_per_ordinal():
+    doc = statefulset(2, volumeClaimTemplates=[{"metadata": {"name": "data"},
+                                                "spec": {"resources": {"requests": {"storage": "1Gi"}}}}])
+    workload = parse(doc)
+    pod = replica_manifest(workload, "web-1", 1)[0]
+    assert pod["metadata"]["name"] == "web-1"
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-1"}} in pod["spec"]["volumes"]
+    assert any("not enforced" in w for w in workload.warnings)
+
+
+def test_hostport_with_several_replicas_is_refused_naming_the_field():
+    doc = deployment(3)
+    doc["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 8080}]
+    with pytest.raises(PodkitError) as err:
+        parse(doc)
+    assert err.value.msg == ("pods[0].manifest[0].spec.template.spec.containers[0].ports[0].hostPort: 3 replicas cannot "
+                             "share hostPort 8080 on one host (the scheduler would place one per node); drop the "
+                             "hostPort or set replicas: 1.")
+
+
+def test_daemonset_is_one_pod_replaced_down_then_up():
+    workload = parse(deployment(kind="DaemonSet"))
+    assert (workload.replicas, workload.max_surge, workload.max_unavailable) == (1, 0, 1)
+    steps = plan_workload(workload, replicas_of(workload, "0ld0ld0ld0", 1))
+    assert [s.op for s in steps] == ["remove", "create", "wait"]
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: d["spec"].update(selector={"matchLabels": {"app": "other"}}), "spec.selector does not match"),
+    (lambda d: d["spec"].update(paused=True), "spec.paused: podkit does not pause"),
+    (lambda d: d["spec"].update(strategy={"type": "Blue"}), "spec.strategy.type: 'Blue' is not one of"),
+    (lambda d: d["spec"].update(foo=1), "spec.foo: not supported here"),
+    (lambda d: d["spec"].update(replicas=-1), "spec.replicas: -1 must be a whole number"),
+])
+def test_bad_workloads_name_the_field(change, expected):
+    doc = deployment()
+    change(doc)
+    with pytest.raises(PodkitError) as err:
+        parse(doc)
+    assert expected in err.value.msg
+
+
+def test_revision_is_the_template_hash():
+    one, two = parse(deployment(image="a:1")), parse(deployment(image="a:2"))
+    assert one.revision != two.revision and len(one.revision) == 10
+    assert parse(deployment(replicas=7, image="a:1")).revision == one.revision
+
+
+def test_a_steady_workload_with_a_pod_not_ready_is_not_waited_for():
+    """Nothing to replace or add: a replica that is not Ready is reported, never waited on until a deadline."""
+    for doc in (deployment(2), deployment(2, kind="ReplicaSet"), statefulset(2)):
+        workload = parse(doc)
+        observed = replicas_of(workload, workload.revision, 2)
+        observed[0].ready = False
+        assert plan_workload(workload, observed) == []
