@@ -24,7 +24,6 @@ import os
 import pathlib
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,22 +97,26 @@ def measure(module="pods", repeat=5):
     try:
         (work / "payload.zip").write_bytes(zipped)
         target = "ansible_collections.podkit.docker.plugins.modules." + module
-        warm = [import_seconds(target, COLLECTIONS) for _ in range(2)]  # the first may write bytecode
-        from_tree = statistics.median([import_seconds(target, COLLECTIONS) for _ in range(repeat)] + warm[1:])
-        from_zip = statistics.median([import_seconds(target, work / "payload.zip") for _ in range(repeat)])
+        import_seconds(target, COLLECTIONS)  # the first may write bytecode
+        from_tree, from_zip = [], []
+        for _ in range(repeat):
+            from_tree.append(import_seconds(target, COLLECTIONS))
+            from_zip.append(import_seconds(target, work / "payload.zip"))
+        from_tree, from_zip = min(from_tree), min(from_zip)
     finally:
         shutil.rmtree(str(work), ignore_errors=True)
     return dict(
         module=fqcn, zip_bytes=len(zipped), files=len(sources), podkit_files=len(ours),
         podkit_source_bytes=sum(i.file_size for i in ours), source_bytes=sum(i.file_size for i in sources),
-        build_seconds=statistics.median(times[fqcn]), ping_build_seconds=statistics.median(times["ansible.builtin.ping"]),
+        build_seconds=min(times[fqcn]), ping_build_seconds=min(times["ansible.builtin.ping"]),
         import_from_zip=from_zip, import_from_tree=from_tree, repeat=repeat)
 
 
 def markdown(m):
     return [
         "## The AnsiballZ payload (what Ansible builds and the host imports before the module works)", "",
-        "`benchmarks/payload.py`, medians of %d, interleaved with `ansible.builtin.ping`'s payload:" % m["repeat"], "",
+        "`benchmarks/payload.py`, the fastest of %d interleaved runs each (the least the machine's other work added), "
+        "beside `ansible.builtin.ping`'s payload:" % m["repeat"], "",
         "| | figure |", "|---|---:|",
         "| files shipped in `%s`'s payload (.py) | %d |" % (m["module"], m["files"]),
         "| of them podkit's own | %d (%d kB of source) |" % (m["podkit_files"], m["podkit_source_bytes"] // 1000),
