@@ -84,7 +84,7 @@ def test_site_installs_docker_from_debian_under_systemd_with_cgroup_v2(vm, conve
     for package in left_to_the_role:
         assert re.search(r"^Install: (.*, )?%s:" % re.escape(package), installs[0], re.M), (package, installs[0])
     # The role enabled and started the engine, which the disk leaves disabled.
-    assert "Enable and start the Docker engine under systemd" in converged.changed_tasks(VM_HOST)
+    assert "podkit.docker.host : Enable and start the Docker engine under systemd" in converged.changed_tasks(VM_HOST)
     assert vm.out("systemctl is-active docker") == "active"
     assert vm.out("systemctl is-enabled docker") == "enabled"
     assert vm.out("docker info --format '{{.CgroupDriver}} {{.CgroupVersion}}'") == "systemd 2"
