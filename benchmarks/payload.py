@@ -84,7 +84,7 @@ def measure(module="pods", repeat=5):
     fqcn = "podkit.docker." + module
     build(fqcn), build("ansible.builtin.ping")  # the controller's own imports, paid once
     times = {fqcn: [], "ansible.builtin.ping": []}
-    for _ in range(repeat):
+    for _round in range(repeat):
         for name in times:
             seconds, blob = build(name)
             times[name].append(seconds)
@@ -99,7 +99,7 @@ def measure(module="pods", repeat=5):
         target = "ansible_collections.podkit.docker.plugins.modules." + module
         import_seconds(target, COLLECTIONS)  # the first may write bytecode
         from_tree, from_zip = [], []
-        for _ in range(repeat):
+        for _round in range(repeat):
             from_tree.append(import_seconds(target, COLLECTIONS))
             from_zip.append(import_seconds(target, work / "payload.zip"))
         from_tree, from_zip = min(from_tree), min(from_zip)
