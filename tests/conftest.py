@@ -74,7 +74,7 @@ def round_trip_left_pod(request, client, name):
 
     Returns True when the pod waits for its batch (round_trip_waiting): it is then left as it is, and the
     batch removes it. A pod that holds a port on the host goes through at once (a batch of its own), so a
-    later test may take the same port.
+    later test may take the same port, and so does the pod of a disruptive test.
     """
     marker = request.node.get_closest_marker("no_roundtrip")
     containers = client.containers.list(all=True, filters={"label": "%s=%s" % (LABEL_POD, name)})
@@ -116,7 +116,9 @@ def round_trip_left_pod(request, client, name):
         return False
     _WAITING.append(_Waiting(request.node.nodeid, client, name))
     host_config = client.api.inspect_container(sandboxes[0].id)["HostConfig"]
-    if len(_WAITING) >= ROUND_TRIP_BATCH or host_config.get("PortBindings") or host_config.get("NetworkMode") == "host":
+    # At once too: after a disruptive test, the next may stop the engine under a waiting pod.
+    if len(_WAITING) >= ROUND_TRIP_BATCH or host_config.get("PortBindings") or host_config.get("NetworkMode") == "host" \
+            or request.node.get_closest_marker("disruptive") is not None:
         round_trip_waiting()
     return True
 
