@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 
+import payload as bench_payload
 import run as bench_run
 
 KEEP = "<!-- Written by hand below this line; profile_podkit.py keeps it. -->"
@@ -208,6 +209,7 @@ def main(bench, out_path, n=10):
         cold_plain = prof.plain("pod", pod_args(pods[0]))
         adhoc, loop = prof.ansible_floor(n)
         imports = prof.import_times("pod")
+        payload = bench_payload.measure("pods", REPEAT)
     finally:
         bench.cleanup(prefix)
     lines += ["## Ansible around the module", "",
@@ -215,7 +217,9 @@ def main(bench, out_path, n=10):
               "a playbook looping `ansible.builtin.ping` over %d items takes %.2f s (median of %d). "
               "That is the floor for any one-call-per-pod loop: %.2f s of start plus %.3f s an item "
               "before a module does any work." % (adhoc, n, loop, REPEAT, adhoc, max(0.0, (loop - adhoc) / n)), "",
-              "## Importing the pod module", "",
+              ]
+    lines += bench_payload.markdown(payload)
+    lines += ["## Importing the pod module", "",
               "`python -X importtime`: importing the module takes %.3f s; the packages costing most "
               "(each figure includes what that package imports):" % imports[0], "",
               "| package | seconds |", "|---|---:|"]

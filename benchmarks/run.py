@@ -13,7 +13,12 @@ repetition 1, then every tool's repetition 2, ...), this times:
 - podkit:  ansible-playbook with one podkit.docker.pods task for all the pods, its no-op
            re-run, and an ad-hoc `ansible localhost -m podkit.docker.pod_facts` over the pods;
 - cdocker: ansible-playbook with community.docker.docker_container plus a cgcreate
-           command, from the `ansible` package of PyPI in a separate environment.
+           command, from the `ansible` package of PyPI in a separate environment;
+- ping:    ansible-playbook with one ansible.builtin.ping task, the same settings as
+           podkit's: the floor any module's play shares (Ansible's own start and one task).
+
+Each measurement records the load average before and after it: a ratio or a target
+whose figures ran at a load above QUIET_LOAD is marked as not a quiet figure.
 
 Everything made is named with a run-unique prefix and removed between repetitions
 (containers by name prefix, cgroup directories in every hierarchy); nothing else on
@@ -56,11 +61,12 @@ BUSYBOX_IMAGE = "podkit/busybox:latest"
 MEMBERS = ("app", "sidecar")
 MEMBER_MEMORY = "64m"  # the same limit for every tool: docker's 64m is podkit's 64Mi
 
-TOOLS = ("raw", "rawpar", "podkit", "cdocker")
+TOOLS = ("raw", "rawpar", "podkit", "cdocker", "ping")
 TOOL_LABELS = {"raw": "raw docker CLI", "rawpar": "raw CLI, 4 at a time", "podkit": "podkit",
-               "cdocker": "community.docker"}
+               "cdocker": "community.docker", "ping": "ping play (floor)"}
+# The ping play has one phase, shown in the no-op row: what any one-task play costs.
 PHASES = {"raw": ("cold", "noop"), "rawpar": ("cold", "noop"), "podkit": ("cold", "noop", "facts"),
-          "cdocker": ("cold", "noop")}
+          "cdocker": ("cold", "noop"), "ping": ("noop",)}
 # Pods at once in the parallel CLI recipe, and podkit.docker.pods' own default.
 RAW_PARALLEL = 4
 PHASE_LABELS = {"cold": "cold converge", "noop": "no-op re-run", "facts": "pod_facts (ad-hoc)"}
@@ -70,15 +76,28 @@ FULL_N = (1, 10, 50, 100)
 # From this N on, a run makes at most --large-reps repetitions (N=100 takes minutes a tool).
 LARGE_N = 50
 
-# Targets of issue 18, checked against the medians (reported, never asserted).
-TARGET_COLD_VS_RAW = 1.0
-TARGET_COLD_VS_RAWPAR = 1.5
-TARGET_NOOP_VS_CDOCKER = 0.1
+# Targets of issue 27 (the facts target: issue 18), checked against the medians (reported, never asserted).
+TARGET_COLD_VS_RAW = 0.8
+TARGET_COLD_VS_RAWPAR = 1.2
+TARGET_NOOP_VS_CDOCKER = 0.05
+TARGET_NOOP_OVER_PING = 0.3  # seconds: podkit's no-op at most the ping play's plus this
 TARGET_FACTS_SECONDS = 1.5
 TARGET_FLAT = 1.2  # per-container cost at the largest N at most this times the cost at N=10
+# A measurement that began or ended with the 1-minute load average above this is no quiet figure:
+# the same run moved 2x with load on this 2-core machine (issue 27).
+QUIET_LOAD = 1.5
 
 # One task, one module call for the host (as the pods role makes it); bench_entries are the
 # pods (a name and the two members below each), written beside bench_pods by measure().
+PING_PLAYBOOK = """\
+- name: The floor of any one-task play
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Ping
+      ansible.builtin.ping:
+"""
+
 PODKIT_PLAYBOOK = """\
 - name: Converge the benchmark's pods with podkit
   hosts: localhost
@@ -187,7 +206,7 @@ class Bench:
         empty = self.work / "no-collections"
         empty.mkdir()
         self.env = {}
-        self.bin = {"podkit": PROJECT_BIN, "cdocker": BENCH_VENV / "bin"}
+        self.bin = {"podkit": PROJECT_BIN, "cdocker": BENCH_VENV / "bin", "ping": PROJECT_BIN}
         env = clean_env()
         env.update(ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_ROLES_PATH=str(TOP / "roles"),
                    PATH="%s:%s" % (PROJECT_BIN, env.get("PATH", "")))
@@ -196,6 +215,8 @@ class Bench:
         # Only the community.docker bundled with PyPI's `ansible`, nothing from the host.
         env.update(ANSIBLE_COLLECTIONS_PATH=str(empty), PATH="%s:%s" % (BENCH_VENV / "bin", env.get("PATH", "")))
         self.env["cdocker"] = env
+        self.env["ping"] = self.env["podkit"]
+        (self.work / "ping.yml").write_text(PING_PLAYBOOK)
         (self.work / "podkit.yml").write_text(PODKIT_PLAYBOOK % dict(pause=PAUSE_IMAGE))
         (self.work / "cdocker.yml").write_text(CDOCKER_PLAYBOOK % dict(
             pause=PAUSE_IMAGE, busybox=BUSYBOX_IMAGE, memory=MEMBER_MEMORY, members=repr(list(MEMBERS))))
@@ -205,7 +226,7 @@ class Bench:
     # ------------------------------------------------------------ names, cleanup
 
     def pods(self, tool, n, rep):
-        short = {"raw": "r", "rawpar": "q", "podkit": "p", "cdocker": "c"}[tool]
+        short = {"raw": "r", "rawpar": "q", "podkit": "p", "cdocker": "c", "ping": "g"}[tool]
         return ["%s-%s%d-%d-%d" % (self.run_id, short, n, rep, i) for i in range(n)]
 
     def containers(self, prefix):
@@ -305,7 +326,7 @@ class Bench:
         pods = self.pods(tool, n, rep)
         prefix = pods[0].rsplit("-", 1)[0] + "-"
         tag = "%s-n%d-r%d" % (tool, n, rep)
-        result = {"tool": tool, "n": n, "rep": rep, "pods": len(pods)}
+        result = {"tool": tool, "n": n, "rep": rep, "pods": len(pods), "load_before": load_1min()}
         (self.work / ("%s.json" % tag)).write_text(json.dumps({"bench_pods": pods, "bench_entries": podkit_entries(pods)}))
         try:
             for phase in PHASES[tool]:
@@ -332,7 +353,7 @@ class Bench:
                         tool, label, env=self.env[tool])
                     result["%s_changed" % phase] = recap_changed(out)
                 result[phase] = elapsed
-                if phase in ("cold", "noop"):
+                if phase in ("cold", "noop") and tool != "ping":
                     state = self.containers(prefix)
                     running = sorted(name for name, (_cid, st) in state.items() if st == "running")
                     if len(running) != len(pods) * (1 + len(MEMBERS)):
@@ -346,6 +367,7 @@ class Bench:
                         result["noop_recreated"] = sum(1 for name, cid in ids.items() if result["_ids"].get(name) != cid)
         finally:
             result.pop("_ids", None)
+            result["load_after"] = load_1min()
             self.cleanup(prefix)
         return result
 
@@ -403,11 +425,25 @@ def summarise(results, ns):
     for tool in TOOLS:
         for phase in PHASES[tool]:
             for n in ns:
-                values = [r[phase] for r in results if r["tool"] == tool and r["n"] == n and phase in r]
+                reps = [r for r in results if r["tool"] == tool and r["n"] == n and phase in r]
+                values = [r[phase] for r in reps]
                 if values:
+                    loads = [r.get(k) for r in reps for k in ("load_before", "load_after")]
                     summary[(tool, phase, n)] = dict(median=statistics.median(values), min=min(values),
-                                                     max=max(values), reps=len(values), values=values)
+                                                     max=max(values), reps=len(values), values=values,
+                                                     # None: a run from before loads were recorded
+                                                     load_max=None if None in loads else max(loads))
     return summary
+
+
+def not_quiet(summary, *cells):
+    """Why the figures of ``cells`` are no quiet figures ("" when they are): a load above QUIET_LOAD
+    before or after one of their measurements, or no load recorded."""
+    loads = [summary[c]["load_max"] for c in cells if c in summary]
+    if any(load is None for load in loads):
+        return "load not recorded"
+    worst = max(loads) if loads else 0
+    return "load %.2f > %.1f: not a quiet figure" % (worst, QUIET_LOAD) if worst > QUIET_LOAD else ""
 
 
 def paired_ratios(results, tool_a, tool_b, phase, n):
@@ -440,26 +476,43 @@ def fmt_ratio(value, paired=None):
     return text
 
 
+def judged(summary, met, text, *cells):
+    """(met, text) of a target, or (None, text and why) when its figures were not quiet: a target is
+    never called met or missed on figures the machine's load moved."""
+    why = not_quiet(summary, *cells) if met is not None else ""
+    return (None, "%s; not judged (%s)" % (text, why)) if why else (met, text)
+
+
 def targets(summary, results, ns):
     """[(met or None, text)] for the issue's targets."""
     out = []
     if 10 in ns:
         for other, target, what in (("raw", TARGET_COLD_VS_RAW, "the raw CLI one command at a time"),
                                     ("rawpar", TARGET_COLD_VS_RAWPAR, "the raw CLI four pods at a time")):
-            r = ratio(summary, ("podkit", "cold", 10), (other, "cold", 10))
-            out.append((None if r is None else r <= target,
-                        "podkit cold converge at N=10 at most %.1fx %s: %s" % (target, what, fmt_ratio(r))
-                        + ("" if r is None else " (%.2f s against %.2f s)" % (
-                            summary[("podkit", "cold", 10)]["median"], summary[(other, "cold", 10)]["median"]))))
-        r = ratio(summary, ("podkit", "noop", 10), ("cdocker", "noop", 10))
-        out.append((None if r is None else r <= TARGET_NOOP_VS_CDOCKER,
-                    "podkit no-op re-run at N=10 at most %.1fx community.docker's: %s" % (TARGET_NOOP_VS_CDOCKER, fmt_ratio(r))
-                    + ("" if r is None else " (%.2f s against %.2f s)" % (
-                        summary[("podkit", "noop", 10)]["median"], summary[("cdocker", "noop", 10)]["median"]))))
+            cells = ("podkit", "cold", 10), (other, "cold", 10)
+            r = ratio(summary, *cells)
+            out.append(judged(summary, None if r is None else r <= target,
+                              "podkit cold converge at N=10 at most %.1fx %s: %s" % (target, what, fmt_ratio(r))
+                              + ("" if r is None else " (%.2f s against %.2f s)" % (
+                                  summary[cells[0]]["median"], summary[cells[1]]["median"])), *cells))
+        cells = ("podkit", "noop", 10), ("cdocker", "noop", 10)
+        r = ratio(summary, *cells)
+        out.append(judged(summary, None if r is None else r <= TARGET_NOOP_VS_CDOCKER,
+                          "podkit no-op re-run at N=10 at most %.2fx community.docker's: %s" % (
+                              TARGET_NOOP_VS_CDOCKER, fmt_ratio(r))
+                          + ("" if r is None else " (%.2f s against %.2f s)" % (
+                              summary[cells[0]]["median"], summary[cells[1]]["median"])), *cells))
+        cells = ("podkit", "noop", 10), ("ping", "noop", 10)
+        over = None if not all(c in summary for c in cells) else summary[cells[0]]["median"] - summary[cells[1]]["median"]
+        out.append(judged(summary, None if over is None else over <= TARGET_NOOP_OVER_PING,
+                          "podkit no-op re-run at N=10 at most the ping play + %.1f s: %s" % (
+                              TARGET_NOOP_OVER_PING, "not measured" if over is None else "+%.2f s (%.2f s against %.2f s)"
+                              % (over, summary[cells[0]]["median"], summary[cells[1]]["median"])), *cells))
         cell = summary.get(("podkit", "facts", 10))
-        out.append((None if cell is None else cell["median"] < TARGET_FACTS_SECONDS,
-                    "pod_facts for 10 pods under %.1f s including ansible's start: %s"
-                    % (TARGET_FACTS_SECONDS, "not measured" if cell is None else "%.2f s" % cell["median"])))
+        out.append(judged(summary, None if cell is None else cell["median"] < TARGET_FACTS_SECONDS,
+                          "pod_facts for 10 pods under %.1f s including ansible's start: %s"
+                          % (TARGET_FACTS_SECONDS, "not measured" if cell is None else "%.2f s" % cell["median"]),
+                          ("podkit", "facts", 10)))
     else:
         out.append((None, "the N=10 targets need N=10 in --n"))
     big = max(ns)
@@ -468,9 +521,9 @@ def targets(summary, results, ns):
         if a and b:
             per_big, per_10 = a["median"] / (big * 3), b["median"] / 30
             growth = per_big / per_10
-            out.append((growth <= TARGET_FLAT,
-                        "per-container cost flat from N=10 to N=%d (at most %.1fx): %.3f s -> %.3f s a container, %.2fx"
-                        % (big, TARGET_FLAT, per_10, per_big, growth)))
+            out.append(judged(summary, growth <= TARGET_FLAT,
+                              "per-container cost flat from N=10 to N=%d (at most %.1fx): %.3f s -> %.3f s a container, %.2fx"
+                              % (big, TARGET_FLAT, per_10, per_big, growth), ("podkit", "cold", big), ("podkit", "cold", 10)))
         else:
             out.append((None, "per-container cost flat from N=10 to N=%d: podkit not measured" % big))
     else:
@@ -507,23 +560,27 @@ def report(meta, results, ns, errors, out=RESULTS):
             cells = [summary.get((tool, phase, n)) for tool in TOOLS]
             if not any(cells):
                 continue
-            ratios = [fmt_ratio(ratio(summary, ("podkit", phase, n), (other, phase, n)),
-                                paired_ratios(results, "podkit", other, phase, n))
-                      for other in ("raw", "rawpar", "cdocker")]
+            ratios = []
+            for other in ("raw", "rawpar", "cdocker"):
+                text = fmt_ratio(ratio(summary, ("podkit", phase, n), (other, phase, n)),
+                                 paired_ratios(results, "podkit", other, phase, n))
+                why = not_quiet(summary, ("podkit", phase, n), (other, phase, n)) if text != "—" else ""
+                ratios.append(text + (" **(%s)**" % why if why else ""))
             lines.append("| %d | %s | %s | %s |" % (
                 n, PHASE_LABELS[phase], " | ".join(fmt_s(c) for c in cells), " | ".join(ratios)))
+    cold_tools = [t for t in TOOLS if "cold" in PHASES[t]]
     lines += ["", "Cold converge per container (seconds, median / (3 N)):", "",
-              "| N | %s |" % " | ".join(TOOL_LABELS[t] for t in TOOLS), "|---:|%s" % ("---|" * len(TOOLS))]
+              "| N | %s |" % " | ".join(TOOL_LABELS[t] for t in cold_tools), "|---:|%s" % ("---|" * len(cold_tools))]
     for n in ns:
         row = []
-        for tool in TOOLS:
+        for tool in cold_tools:
             cell = summary.get((tool, "cold", n))
             row.append("—" if cell is None else "%.3f" % (cell["median"] / (3 * n)))
         lines.append("| %d | %s |" % (n, " | ".join(row)))
     big = max(ns)
     if 10 in ns and big > 10:
         row = []
-        for tool in TOOLS:
+        for tool in cold_tools:
             a, b = summary.get((tool, "cold", big)), summary.get((tool, "cold", 10))
             row.append("—" if not (a and b) else "%.2fx" % ((a["median"] / big) / (b["median"] / 10)))
         lines.append("| N=10 → %d | %s |" % (big, " | ".join(row)))
@@ -532,7 +589,14 @@ def report(meta, results, ns, errors, out=RESULTS):
                for r in results if r.get("noop_changed") or r.get("noop_recreated")]
     lines += ["", "No-op re-runs: %s." % ("; ".join(changed) if changed else
                                           "every tool changed and recreated nothing (checked: container IDs, PLAY RECAP)")]
-    lines += ["", "## Targets (issue 18)", ""]
+    loads = [r.get(k) for r in results for k in ("load_before", "load_after")]
+    recorded = [x for x in loads if x is not None]
+    lines += ["", "Load average (1 min) before and after each measurement: %s; a ratio or target whose figures "
+              "ran above %.1f is marked, and such a target is not judged." % (
+                  "not recorded (a run from before issue 27)" if not recorded else "%.2f to %.2f, %d of %d above %.1f" % (
+                      min(recorded), max(recorded), sum(1 for x in recorded if x > QUIET_LOAD), len(recorded), QUIET_LOAD),
+                  QUIET_LOAD)]
+    lines += ["", "## Targets (issue 27)", ""]
     for met, text in targets(summary, results, ns):
         lines.append("- %s %s" % ({True: "MET", False: "MISSED", None: "n/a"}[met], text))
     if errors:
@@ -586,6 +650,14 @@ def load():
         return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
+
+
+def load_1min():
+    """The 1-minute load average, or None when it cannot be read."""
+    try:
+        return float(pathlib.Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def parse_args(argv):
@@ -715,6 +787,10 @@ def write_report(out, raw_file, meta, results, ns, errors):
                                         summary=[dict(tool=k[0], phase=k[1], n=k[2], **v) for k, v in summary.items()]),
                                    indent=1))
     (out / "latest.md").write_text(text)
+    if not (BENCH_VENV / "bin" / "python").exists():
+        # A run of podkit alone (--tools podkit ping --no-profile) makes no bench venv.
+        log("bench: chart not drawn: no %s (matplotlib lives there)" % BENCH_VENV)
+        return text
     chart = subprocess.run([str(BENCH_VENV / "bin" / "python"), str(BENCH / "chart.py"), str(raw_file), str(out / "latest.png")],
                            check=False, capture_output=True, text=True)
     if chart.returncode != 0:

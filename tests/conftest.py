@@ -16,12 +16,12 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from helpers import (  # noqa: E402
-    BUSYBOX_IMAGE, DOCKER_HOST, LABEL_POD, PAUSE_IMAGE, STATE_DIR, ModuleRunner, export_pod, remove_pod_leftovers,
-    round_trip)
+    BUSYBOX_IMAGE, DOCKER_HOST, LABEL_POD, PAUSE_IMAGE, STATE_DIR, ModuleRunner, export_pod, export_pods,
+    remove_pod_leftovers, round_trip_many)
 from ansible_collections.podkit.docker.plugins.module_utils._record import read_record  # noqa: E402
 
 # What the round trip of the pods tests leave did (issue 17): pods, seconds, and the pods left out with why.
-ROUND_TRIPS = {"pods": 0, "seconds": 0.0, "left_out": {}, "exported_only": {}}
+ROUND_TRIPS = {"pods": 0, "seconds": 0.0, "module_runs": 0, "left_out": {}, "exported_only": {}}
 
 
 @pytest.fixture(scope="session")
@@ -40,15 +40,41 @@ def run_module():
     return ModuleRunner()
 
 
+# Pods waiting for their round trip: at most ROUND_TRIP_BATCH, then the batch is taken (and at the end of each
+# test module). Three module runs a batch instead of three a pod: the module's start (Python, imports) is most of
+# a run's time, and the fixture took 150-190 s of the integration stage that way (issue 27).
+ROUND_TRIP_BATCH = 16
+_WAITING = []
+
+
+class _Waiting:
+    """A pod left by a test, kept as it is until its batch is round-tripped, then removed."""
+
+    def __init__(self, nodeid, client, name):
+        self.nodeid = nodeid
+        self.client = client
+        self.name = name
+        self.at_rest = _containers_state(client, name)
+
+
+def _containers_state(client, name):
+    return sorted((c.name, c.id, c.status) for c in client.containers.list(
+        all=True, filters={"label": "%s=%s" % (LABEL_POD, name)}))
+
+
 def round_trip_left_pod(request, client, name):
     """Before a test's pod is removed: export it, validate the export against the Kubernetes schema,
-    apply it with the pod module (check mode, then real) and require no action (issue 17).
+    apply it (check mode, then real) and require no action (issue 17).
 
     Every pod podkit made is taken, by the pod or pods module or by pod_sandbox and pod_container (its
     export tells the pod module to leave the pod cgroup's limits as they are), running or stopped (its
     export says state: stopped), when it has its sandbox and a member. A test that breaks its pod on
     purpose says so with ``@pytest.mark.no_roundtrip("why")``. The pods left out are counted, with why, in the
     summary at the end of the run.
+
+    Returns True when the pod waits for its batch (round_trip_waiting): it is then left as it is, and the
+    batch removes it. A pod that holds a port on the host goes through at once (a batch of its own), so a
+    later test may take the same port, and so does the pod of a disruptive test.
     """
     marker = request.node.get_closest_marker("no_roundtrip")
     containers = client.containers.list(all=True, filters={"label": "%s=%s" % (LABEL_POD, name)})
@@ -60,12 +86,12 @@ def round_trip_left_pod(request, client, name):
         if hand_made and marker is None and _timed(export_pod, ModuleRunner(), hand_made[0].name,
                                                    include_unmanaged=True, required=False):
             ROUND_TRIPS["exported_only"].setdefault("hand-made (exported and validated)", []).append(request.node.nodeid)
-        return
+        return False
     if marker is not None:
         reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
         assert reason, "no_roundtrip needs a reason"
         ROUND_TRIPS["left_out"].setdefault("test opted out: " + reason, []).append(request.node.nodeid)
-        return
+        return False
     sandboxes = [c for c in containers if c.labels.get("io.podkit.role") == "sandbox"]
     why = None
     if len(sandboxes) != 1:
@@ -87,9 +113,54 @@ def round_trip_left_pod(request, client, name):
                 assert acts, "%s is %s, yet applying its own recorded spec would do nothing" % (name, why)
                 why += " (its own recorded spec would act on it: %s)" % acts[0].split(":")[0]
         ROUND_TRIPS["exported_only"].setdefault(why, []).append(request.node.nodeid)
+        return False
+    _WAITING.append(_Waiting(request.node.nodeid, client, name))
+    host_config = client.api.inspect_container(sandboxes[0].id)["HostConfig"]
+    # At once too: after a disruptive test, the next may stop the engine under a waiting pod.
+    if len(_WAITING) >= ROUND_TRIP_BATCH or host_config.get("PortBindings") or host_config.get("NetworkMode") == "host" \
+            or request.node.get_closest_marker("disruptive") is not None:
+        round_trip_waiting()
+    return True
+
+
+def round_trip_waiting():
+    """The round trip of every waiting pod, in one pod_facts run and one pods run in check mode then one for
+    real (helpers.round_trip_many); each pod is then removed. A pod whose containers changed since its test
+    ended (a member that exited, restarted) was not at rest: its export is validated, not applied."""
+    batch, _WAITING[:] = list(_WAITING), []
+    if not batch:
         return
-    _timed(round_trip, ModuleRunner(), client, name)
-    ROUND_TRIPS["pods"] += 1
+    start = time.monotonic()
+    runner = ModuleRunner()
+    try:
+        try:
+            exports = export_pods(runner, [w.name for w in batch])
+            ROUND_TRIPS["module_runs"] += 1
+            at_rest = {}
+            for waiting in batch:
+                if _containers_state(waiting.client, waiting.name) == waiting.at_rest:
+                    at_rest[waiting.name] = exports[waiting.name]
+                else:
+                    ROUND_TRIPS["exported_only"].setdefault(
+                        "changed on its own after its test ended: not at rest", []).append(waiting.nodeid)
+            if at_rest:
+                round_trip_many(runner, batch[0].client, at_rest)
+                ROUND_TRIPS["module_runs"] += 2
+            ROUND_TRIPS["pods"] += len(at_rest)
+        except AssertionError as exc:
+            raise AssertionError("round trip of the pods these tests left (%s): %s" % (
+                ", ".join("%s by %s" % (w.name, w.nodeid) for w in batch), exc)) from exc
+    finally:
+        ROUND_TRIPS["seconds"] += time.monotonic() - start
+        for waiting in batch:
+            remove_pod_leftovers(waiting.client, waiting.name)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _round_trip_batch():
+    """Takes the pods a test module's tests left to their round trip once its last test is done."""
+    yield
+    round_trip_waiting()
 
 
 def recorded_spec_acts(name):
@@ -116,10 +187,12 @@ def pod_name(request, docker_client):
     name = "t" + uuid.uuid4().hex[:8]
     remove_pod_leftovers(docker_client, name)
     yield name
+    waiting = False
     try:
-        round_trip_left_pod(request, docker_client, name)
+        waiting = round_trip_left_pod(request, docker_client, name)
     finally:
-        remove_pod_leftovers(docker_client, name)
+        if not waiting:
+            remove_pod_leftovers(docker_client, name)
 
 
 @pytest.fixture
@@ -132,19 +205,23 @@ def pod_names(request, docker_client):
         return names[-1]
 
     yield make
+    waiting = set()
     try:
         for name in names:
-            round_trip_left_pod(request, docker_client, name)
+            if round_trip_left_pod(request, docker_client, name):
+                waiting.add(name)
     finally:
         for name in names:
-            remove_pod_leftovers(docker_client, name)
+            if name not in waiting:
+                remove_pod_leftovers(docker_client, name)
 
 
 def pytest_terminal_summary(terminalreporter):
     if not ROUND_TRIPS["pods"] and not ROUND_TRIPS["left_out"] and not ROUND_TRIPS["exported_only"]:
         return
-    terminalreporter.write_line("round trip (export, validate, apply as a no-op) of the pods tests left: %d pods, %.1f s"
-                                " with the exports below" % (ROUND_TRIPS["pods"], ROUND_TRIPS["seconds"]))
+    terminalreporter.write_line("round trip (export, validate, apply as a no-op) of the pods tests left: %d pods in %d"
+                                " batched module runs, %.1f s with the exports below"
+                                % (ROUND_TRIPS["pods"], ROUND_TRIPS["module_runs"], ROUND_TRIPS["seconds"]))
     for title, table in (("exported and validated only", ROUND_TRIPS["exported_only"]),
                          ("left out", ROUND_TRIPS["left_out"])):
         for why, tests in sorted(table.items()):

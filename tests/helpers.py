@@ -198,22 +198,56 @@ def container_ids(client, pod):
     return sorted((c.name, c.id) for c in client.containers.list(all=True, filters={"label": "%s=%s" % (LABEL_POD, pod)}))
 
 
+def _assert_export_gives_back(pod, entry):
+    # What the export says would recreate (the hashes podkit recorded against the manifest's): for a
+    # stopped pod, applied with state stopped, the only check of its spec.
+    differ = [w for w in entry["manifest_warnings"] if "does not give back" in w or "does not apply as it is" in w]
+    assert not differ, (pod, differ)
+
+
+def _assert_no_action(pod, entry, result, check):
+    assert result["changed"] is False and not result["actions"], (
+        "applying the export of %s (%s) would act: %s\nwarnings: %s\nmanifest: %s" % (
+            pod, "check mode" if check else "real", result["actions"], entry["manifest_warnings"],
+            json.dumps(entry["manifest"], indent=1)))
+
+
 def round_trip(run_module, client, pod):
     """Export ``pod``, validate the export, apply it with the pod module in check mode, then for real:
     neither may act, and every container keeps its ID. Returns the exported entry."""
     before = container_ids(client, pod)
     entry = export_pod(run_module, pod)
-    # What the export says would recreate (the hashes podkit recorded against the manifest's): for a
-    # stopped pod, applied with state stopped, the only check of its spec.
-    differ = [w for w in entry["manifest_warnings"] if "does not give back" in w or "does not apply as it is" in w]
-    assert not differ, (pod, differ)
+    _assert_export_gives_back(pod, entry)
     args = dict(entry["manifest_options"], manifest=entry["manifest"], pull="never", _ansible_no_log=True)
     for check in (True, False):
-        result = run_module("pod", check=check, **args)
-        assert result["changed"] is False and not result["actions"], (
-            "applying the export of %s (%s) would act: %s\nwarnings: %s\nmanifest: %s" % (
-                pod, "check mode" if check else "real", result["actions"], entry["manifest_warnings"],
-                json.dumps(entry["manifest"], indent=1)))
+        _assert_no_action(pod, entry, run_module("pod", check=check, **args), check)
     after = container_ids(client, pod)
     assert after == before, (before, after)
     return entry
+
+
+def export_pods(run_module, pods):
+    """Each of ``pods`` as one pod_facts run exports them (as export_pod does one), every export validated."""
+    facts = run_module("pod_facts", name=list(pods), as_manifest=True, as_manifest_secrets=True, _ansible_no_log=True)
+    exported = facts["ansible_facts"]["podkit_pods"]
+    missing = [pod for pod in pods if pod not in exported]
+    assert not missing, "pod_facts does not report %s" % missing
+    for pod in pods:
+        validate_manifest(exported[pod]["manifest"])
+    return dict((pod, exported[pod]) for pod in pods)
+
+
+def round_trip_many(run_module, client, entries):
+    """round_trip for many pods in three module runs, not three a pod: ``entries`` maps each pod to its
+    export (export_pods); all are applied with one pods run in check mode, then one for real (each pod
+    exactly as the pod module converges it): no pod may act, and every container keeps its ID."""
+    before = dict((pod, container_ids(client, pod)) for pod in entries)
+    for pod, entry in entries.items():
+        _assert_export_gives_back(pod, entry)
+    listed = [dict(entry["manifest_options"], name=pod, manifest=entry["manifest"]) for pod, entry in entries.items()]
+    for check in (True, False):
+        result = run_module("pods", check=check, pods=listed, pull="never", _ansible_no_log=True)
+        for pod, entry in entries.items():
+            _assert_no_action(pod, entry, result["pods"][pod], check)
+    after = dict((pod, container_ids(client, pod)) for pod in entries)
+    assert after == before, (before, after)

@@ -98,12 +98,13 @@ class SdkApi:
 
     transport = "sdk"
 
-    def __init__(self, docker_host: str, timeout: int) -> None:
+    def __init__(self, docker_host: str, timeout: int, api_version: Optional[str] = None) -> None:
         import docker  # pylint: disable=import-outside-toplevel
         self._errors = (docker.errors.DockerException, OSError) + _requests_errors()
         try:
             # version="auto" asks the daemon for its API version: that answer doubles as the ping.
-            self._api = docker.APIClient(base_url=docker_host, timeout=timeout, version="auto")
+            # ``api_version``: another client of this daemon asked already (one GET /version, not one a client).
+            self._api = docker.APIClient(base_url=docker_host, timeout=timeout, version=api_version or "auto")
         except self._errors as exc:
             raise no_daemon(docker_host, exc)
 
@@ -230,10 +231,13 @@ class DockerClient:
         self.api.close()
 
 
-def connect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = 60, read_only: bool = False) -> DockerClient:
+def connect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = 60, read_only: bool = False,
+            api_version: Optional[str] = None) -> DockerClient:
     """A client for ``docker_host``, checked to answer; PodkitError (not a traceback) when none does.
 
     ``read_only`` on a ``unix://`` address gives the socket client (facts); anything else the SDK.
+    ``api_version``, the daemon's as another client of it found it, spares the SDK client its own
+    question (and check): for a caller that has just talked to the daemon.
     """
     if read_only and docker_host.startswith("unix://"):
         api = SocketApi(docker_host[len("unix://"):], timeout)
@@ -242,7 +246,7 @@ def connect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = 60, read_only
         except DockerError as exc:
             raise no_daemon(docker_host, exc)
         return DockerClient(api)
-    return DockerClient(SdkApi(docker_host, timeout))
+    return DockerClient(SdkApi(docker_host, timeout, api_version))
 
 
 # ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     backend_for, cgroup_dirs_for_pid, detect_host, kubelet_shares, read_limits, read_usage, shares_to_weight)
@@ -566,8 +566,11 @@ def check_query_library(params: Dict[str, Any]) -> None:
             raise MissingLibrary("jmespath")
 
 
-def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool = False, _diff: bool = False) -> Dict[str, Any]:
-    """pod_facts: the facts, the tree and the query's result."""
+def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool, _diff: bool,
+                 add_manifests: Callable[..., None]) -> Dict[str, Any]:
+    """pod_facts: the facts, the tree and the query's result; with as_manifest, ``add_manifests``
+    (_export's, which the pod_facts module hands in: no other module's payload then carries _export,
+    since AnsiballZ ships every module_utils file a shipped file imports, even inside a function)."""
     groups: Dict[str, PodGroup] = {}
     host, pods, host_cgroups = gather(client, params.get("name") or None, params.get("include_unmanaged"), groups)
     annotate(host, pods, read_guard_status())
@@ -579,8 +582,6 @@ def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool = False,
         result["ansible_facts"]["podkit_workloads"] = workloads
         result["tree"].extend(workload_lines(workloads))
     if params.get("as_manifest"):
-        # Imported here: a facts run without as_manifest does not pay for it.
-        from ansible_collections.podkit.docker.plugins.module_utils._export import add_manifests  # pylint: disable=import-outside-toplevel
         add_manifests(client, groups, pods, host_cgroups, bool(params.get("as_manifest_secrets")))
     if params.get("query") is not None:
         result["query_result"] = run_query(params["query"], pods)

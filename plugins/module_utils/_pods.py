@@ -39,7 +39,7 @@ import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Pattern
+from typing import Any, Callable, Dict, List, Optional, Pattern, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import load_documents
 from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
@@ -279,13 +279,16 @@ def prune_entries(observed_pods: List[str], entries: List[Entry], shared: Dict[s
 class Clients:
     """One Docker client per worker thread and daemon address, closed together at the end.
 
-    A docker-py client (a requests session) is not shared between threads.
+    A docker-py client (a requests session) is not shared between threads. ``known`` is
+    (docker_host, API version) of the module's own client: the clients of that daemon take its
+    version rather than each asking the daemon again (one GET /version a worker).
     """
 
-    def __init__(self):
+    def __init__(self, known: Optional[Tuple[str, Optional[str]]] = None):
         self.local = threading.local()
         self.lock = threading.Lock()
         self.all: List[Any] = []
+        self.known = known
 
     def get(self, docker_host, timeout):
         cache = getattr(self.local, "clients", None)
@@ -293,7 +296,8 @@ class Clients:
             cache = self.local.clients = {}
         key = (docker_host, timeout)
         if key not in cache:
-            cache[key] = connect(docker_host, timeout)
+            version = self.known[1] if self.known is not None and self.known[0] == docker_host else None
+            cache[key] = connect(docker_host, timeout, api_version=version)
             with self.lock:
                 self.all.append(cache[key])
         return cache[key]
@@ -321,9 +325,10 @@ def converge_one(entry: Entry, clients: Clients, check_mode: bool, diff: bool, h
 
 
 def run_all(entries: List[Entry], check_mode: bool, diff: bool, parallel: int,
-            converge: Callable[..., Outcome] = converge_one, host: Any = None) -> List[Outcome]:
+            converge: Callable[..., Outcome] = converge_one, host: Any = None,
+            known: Optional[Tuple[str, Optional[str]]] = None) -> List[Outcome]:
     """Converge every entry, ``parallel`` at a time; outcomes in the order of ``entries``."""
-    clients = Clients()
+    clients = Clients(known)
     try:
         if parallel <= 1 or len(entries) <= 1:
             return [converge(entry, clients, check_mode, diff, host) for entry in entries]
@@ -409,11 +414,12 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
     for entry in here:
         entry.observed = states[entry.name]
     host = detect_host(client) if here else None
-    outcomes = run_all(entries, check_mode, diff, parallel, host=host)
+    known = (params["docker_host"], getattr(client.api, "api_version", None))
+    outcomes = run_all(entries, check_mode, diff, parallel, host=host, known=known)
 
     def converge_replicas(items):
         done = run_all([Entry(index=None, name=pod, params=p) for pod, p in items], check_mode, diff, parallel,
-                       host=host)
+                       host=host, known=known)
         return dict((o.entry.name, (o.result, o.error)) for o in done)
 
     workload_outcomes = converge_workloads(client.api, workloads, summaries, check_mode, converge_replicas)

@@ -349,6 +349,17 @@ from ansible_collections.podkit.docker.plugins.module_utils._facts import check_
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 
 
+def add_manifests(*args):
+    # Imported here, by the only module that exports: a run without as_manifest does not compile it, and
+    # the other modules' payloads, which carry _facts, do not carry _export.
+    from ansible_collections.podkit.docker.plugins.module_utils._export import add_manifests as add  # pylint: disable=import-outside-toplevel
+    add(*args)
+
+
+def facts(client, params, check_mode, diff):
+    return facts_result(client, params, check_mode, diff, add_manifests=add_manifests)
+
+
 def main():
     run_module(
         dict(
@@ -358,7 +369,7 @@ def main():
             as_manifest=dict(type="bool", default=False),
             as_manifest_secrets=dict(type="bool", default=False),
         ),
-        facts_result, dict(changed=False),
+        facts, dict(changed=False),
         # A local socket is read without the Docker SDK.
         read_only=True, prepare=check_query_library,
         needs_no_log=lambda params: "as_manifest_secrets" if params.get("as_manifest") and params.get("as_manifest_secrets") else None,

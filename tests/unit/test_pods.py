@@ -175,6 +175,23 @@ def test_pods_run_at_most_parallel_at_once_and_outcomes_keep_the_list_order():
     assert state["peak"] == 1
 
 
+def test_workers_take_the_api_version_the_module_client_found_for_its_daemon(tmp_path):
+    """Each worker's client of the module's own daemon is made with the API version that client found, so
+    it asks no GET /version: made here against a socket nobody listens on, it connects without a word to it,
+    where a client that asks (another daemon) fails to reach it."""
+    silent = "unix://%s" % (tmp_path / "nobody.sock")
+    clients = _pods.Clients(known=(silent, "1.41"))
+    try:
+        client = clients.get(silent, 5)
+        assert client.api.api_version == "1.41"
+        with pytest.raises(PodkitError):
+            clients.get("unix://%s" % (tmp_path / "other.sock"), 5)
+    finally:
+        clients.close()
+    with pytest.raises(PodkitError):
+        _pods.Clients().get(silent, 5)
+
+
 def outcomes():
     ok = Outcome(Entry(0, "web", {"state": "present"}), result=dict(
         changed=True, actions=["create sandbox", "create app"], pod={"name": "web"},

@@ -12,6 +12,8 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -120,13 +122,28 @@ class VM:
         """Run an ansible command; keep its output in the run directory for a person to read."""
         self.runs += 1
         log = self.run_dir / ("%02d-%s.log" % (self.runs, name))
-        # Written as it runs, so `tail -f` shows where a long run is.
+        # Written as it runs, so `tail -f` shows where a long run is; each line of the log says the
+        # seconds since the run began, so the log shows which tasks the VM's minutes went to.
+        lines = []
+        start = time.monotonic()
         with open(str(log), "w") as out:
             out.write("$ %s\n" % " ".join(argv))
             out.flush()
-            proc = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, text=True, env=self.env(), cwd=str(TOP), timeout=1800, check=False)
-        proc.stdout = log.read_text().split("\n", 1)[1]
-        return proc
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env(), cwd=str(TOP))
+            # stderr is read beside stdout, so neither pipe fills while the other is read.
+            err = []
+            reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+            reader.start()
+            watchdog = threading.Timer(1800, proc.kill)  # a run that hangs ends, and its test fails
+            watchdog.start()
+            for line in proc.stdout:
+                lines.append(line)
+                out.write("%7.1f %s" % (time.monotonic() - start, line))
+                out.flush()
+            proc.wait()
+            watchdog.cancel()
+            reader.join()
+        return subprocess.CompletedProcess(argv, proc.returncode, "".join(lines), "".join(err))
 
     def playbook(self, playbook, *args, inventories=None, name="playbook"):
         """ansible-playbook against the VM (and whatever else the inventories hold)."""
