@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import ROUND_TRIPS, round_trip_left_pod
+from conftest import ROUND_TRIPS, round_trip_left_pod, round_trip_waiting
 from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, ns_inode, remove_pod_leftovers, warning_text
 
 OWNER_NAME = "io.podkit.owner-name"
@@ -26,7 +26,9 @@ def workload_name(request, docker_client):
     pods = owned(docker_client, name)
     try:
         if pods:
-            round_trip_left_pod(request, docker_client, pods[0])
+            # At once, not in the module's batch: the workload's network and claims go below, with its pods.
+            if round_trip_left_pod(request, docker_client, pods[0]):
+                round_trip_waiting()
             if len(pods) > 1:
                 ROUND_TRIPS["left_out"].setdefault(
                     "a workload's other replicas (the same template as the one round-tripped)", []).append(
