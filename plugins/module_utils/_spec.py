@@ -681,7 +681,12 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
         raise PodkitError("manifest must be a Kubernetes Pod: a mapping (or YAML text) with apiVersion: v1, kind: Pod.")
     raw_spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
     service_account = raw_spec.get("serviceAccountName") or raw_spec.get("serviceAccount") or "default"
+    generated = generated_name(manifest)
     manifest, hostless = strip_hostless(manifest)
+    named_by_generate = generated is not None and name in (None, generated)
+    if named_by_generate:
+        # Honoured (as the pod's name), so not among the fields that mean nothing here.
+        hostless = [(path, why) for path, why in hostless if path != "metadata.generateName"]
     check_fields(manifest, ("apiVersion", "kind", "metadata", "spec"), "manifest")
     # kind first: a Deployment (apps/v1) is wrong for its kind, and saying so helps more than its apiVersion.
     if manifest.get("kind") != "Pod":
@@ -691,6 +696,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
         raise PodkitError("manifest.apiVersion: %r is not supported; podkit reads apiVersion: v1." % manifest.get("apiVersion"))
     metadata = check_fields(manifest.get("metadata"), _METADATA_FIELDS, "metadata")
     pod_name = metadata.get("name")
+    if named_by_generate:
+        pod_name = generated
     if name is not None and pod_name is not None and name != pod_name:
         raise PodkitError("name: %r does not match the manifest's metadata.name %r; make them agree or leave one out."
                           % (name, pod_name))
@@ -781,7 +788,26 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     pod.namespace = namespace
     pod.annotations = dict((str(k), _string(v, "metadata.annotations.%s" % k) or "") for k, v in annotations.items())
     pod.warnings = judge(hostless, validate) + [w for c in pod.init_containers + pod.containers for w in c.warnings]
+    if named_by_generate:
+        pod.warnings.insert(0, "metadata.generateName: the pod is named %r, generateName without its trailing '-'; the"
+                            " API server would add a random suffix on every create, podkit keeps this one stable name"
+                            " so that a second run converges the same pod. Give metadata.name to choose another."
+                            % generated)
     return pod
+
+
+def generated_name(manifest: object) -> Optional[str]:
+    """The stable name a Pod without metadata.name takes from metadata.generateName: the prefix less its
+    trailing '-' (the API server appends five random characters to the whole prefix, apimachinery's
+    names.SimpleNameGenerator; podkit keeps one name, so that converging twice finds the same pod).
+    None when the Pod has a name or no generateName."""
+    metadata = manifest.get("metadata") if isinstance(manifest, dict) else None
+    if not isinstance(metadata, dict) or metadata.get("name") is not None:
+        return None
+    prefix = metadata.get("generateName")
+    if not isinstance(prefix, str) or not prefix.rstrip("-"):
+        return None
+    return prefix.rstrip("-")
 
 
 def pod_resource_amounts(pod: PodSpec) -> Dict[str, Dict[str, Optional[int]]]:

@@ -122,7 +122,8 @@ def test_a_pod_without_sources_hashes_as_before():
     (("secretRef: {name: db-pass}", "secretRef: {name: nope}"), "spec.containers[0].envFrom[1].secretRef.name: the Secret 'nope'"),
     (("fieldPath: status.podIP", "fieldPath: spec.hostname"), "fieldRef.fieldPath: 'spec.hostname' is not supported"),
     (("resource: limits.cpu, divisor", "resource: limits.gpu, divisor"), "resourceFieldRef.resource: 'limits.gpu'"),
-    (("kind: ConfigMap", "kind: Deployment"), "manifest[0].kind: 'Deployment' is not supported"),
+    (("kind: ConfigMap", "kind: Deployment"), "manifest[0].kind: document 1 of 3 (kind 'Deployment', named 'game-config')"
+                                              " is not a kind the pod module takes; a manifest holds one Pod"),
     (("password: ", "password: '!!notbase64' #"), "manifest[1].data.password is not valid base64"),
     (("containerName: other, resource", "containerName: ghost, resource"), "no container 'ghost'"),
 ])
