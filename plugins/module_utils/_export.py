@@ -41,13 +41,13 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP,
+    LABEL_CONTAINER, LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP, LABEL_QOS,
     LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, parse_fields)
-from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu
+from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu, parse_memory
 from ansible_collections.podkit.docker.plugins.module_utils._probes import net_handler_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
-    DEFAULT_SANDBOX_IMAGE, PodSpec, pod_resources, pod_spec_from_manifest)
+    DEFAULT_SANDBOX_IMAGE, PodSpec, pod_resources, pod_spec_from_manifest, qos_class)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import SECRETS_ROOT, VOLUMES_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import adopted_fields, pod_cgroup_limits, want_pod
 
@@ -846,14 +846,27 @@ def _pod_cgroup(observed: Observed, name: str, spec: Dict[str, Any], out: Export
     if containers is None:
         return
     derived = pod_cgroup_limits(containers, observed.cgroup_version)
-    if not changed_fields(derived, limits):
+    # The class the pod was run in (the sandbox's label): the export must give the same one back.
+    recorded_qos = _labels(observed.sandbox).get(LABEL_QOS)
+    same_limits = not changed_fields(derived, limits)
+    if same_limits and qos_class(containers) == (recorded_qos or qos_class(containers)):
         return
     pod_level = _pod_level_resources(limits, observed.cgroup_version, containers)
     if pod_level:
         again = _resources_pod(name, spec, pod_level)
+        if again is not None and recorded_qos and qos_class(again) != recorded_qos:
+            # The cgroup holds no memory request: give the one that makes the class the pod was run in.
+            pod_level = _with_qos(pod_level, recorded_qos, pod_resources(containers).memory_request)
+            again = _resources_pod(name, spec, pod_level)
+            if again is not None and qos_class(again) != recorded_qos:
+                again = None
         if again is not None and not changed_fields(pod_cgroup_limits(again, observed.cgroup_version), limits):
             spec["resources"] = pod_level
             return
+    if same_limits:
+        out.warnings.append("the pod ran in the QoS class %s, its containers' resources give %s and no pod-level"
+                            " resources give both its limits and that class." % (recorded_qos, qos_class(containers)))
+        return
     out.options["cgroup_limits"] = "unmanaged"
     out.warnings.append("the pod cgroup's limits (%s) are not those its containers derive (%s) and no pod-level"
                         " resources give them; the pod module keeps them with cgroup_limits: unmanaged, a cluster"
@@ -929,6 +942,24 @@ def _pod_level_resources(limits: Dict[str, Any], version: int, containers: PodSp
         result.setdefault("limits", {})["cpu"] = format_cpu(cpu_limit)
     if cpu_request is not None:
         result.setdefault("requests", {})["cpu"] = format_cpu(cpu_request)
+    return result
+
+
+def _with_qos(pod_level: Dict[str, Any], qos: str, requested: Optional[int]) -> Dict[str, Any]:
+    """``pod_level`` with the memory request that gives the pod the QoS class ``qos``, computed as
+    ``_spec.qos_class`` computes it (Kubernetes' ComputePodQOS with pod-level resources: Guaranteed when
+    the pod's requests equal its CPU and memory limits, else Burstable). Burstable: the containers'
+    requests together (the least the API server takes beside them), else 1 byte; Guaranteed: the limit."""
+    result = dict((k, dict(v)) for k, v in pod_level.items())
+    memory = (result.get("limits") or {}).get("memory")
+    if memory is None:
+        return result
+    if qos == "Guaranteed":
+        result.setdefault("requests", {})["memory"] = memory
+    elif qos == "Burstable":
+        limit = parse_memory(memory, "spec.resources.limits.memory", kubernetes=True)
+        request = requested if requested and requested < limit else 1
+        result.setdefault("requests", {})["memory"] = format_bytes(request)
     return result
 
 
