@@ -515,10 +515,11 @@ def _is_ref(ref: Any) -> bool:
         and all(isinstance(part, str) and part for part in ref)
 
 
-def _source_keys(recorded: Dict[str, Any], files: Optional[Files], objects: _Objects) -> bool:
+def _source_keys(recorded: Dict[str, Any], files: Optional[Files], objects: _Objects, keys: Any = None) -> bool:
     """The keys of the ConfigMaps and Secrets behind a recorded configMap, secret or projected volume
     source, read from its files into ``objects``; False (nothing taken) when the files cannot say them:
-    unreadable, a file no source explains, or two sources projecting all their keys into one directory."""
+    unreadable, a file no source explains, or two sources projecting all their keys into one directory
+    without ``keys`` (the origin label's key names of each whole object) to tell them apart."""
     if files is None:
         return False
     kind, source = next(iter(recorded.items()))
@@ -549,16 +550,23 @@ def _source_keys(recorded: Dict[str, Any], files: Optional[Files], objects: _Obj
                 claimed[item.get("path")] = (object_kind, name, item.get("key"))
         else:
             whole.append((object_kind, name))
+    owner: Dict[str, Tuple[str, str]] = {}
     if len(whole) > 1:
-        return False
+        if not isinstance(keys, dict):
+            return False
+        for object_kind, name in whole:
+            for key in keys.get("%s/%s" % (object_kind, name)) or []:
+                owner[key] = (object_kind, name)
+    elif whole:
+        owner = dict((path, whole[0]) for path in files if "/" not in path)
     entries = []
     for path, (content, _mode) in sorted(files.items()):
         if path in claimed:
             if claimed[path] is not None:
                 object_kind, name, key = claimed[path]
                 entries.append((object_kind, name, key, content))
-        elif whole and "/" not in path:
-            entries.append((whole[0][0], whole[0][1], path, content))
+        elif path in owner:
+            entries.append((owner[path][0], owner[path][1], path, content))
         else:
             return False
     return objects.add(entries)
@@ -654,7 +662,8 @@ def _bind_volume(observed: Observed, pod: str, source: str, volumes: Dict[str, D
             files = observed.files.get(prefix + volume)
             if isinstance(downward, dict):
                 volumes[volume] = {"name": volume, "downwardAPI": downward}
-            elif isinstance(recorded, dict) and len(recorded) == 1 and _source_keys(recorded, files, objects):
+            elif isinstance(recorded, dict) and len(recorded) == 1 and _source_keys(
+                    recorded, files, objects, _origin_entry(origin, "keys", volume)):
                 volumes[volume] = dict(name=volume, **recorded)
             else:
                 volumes[volume] = _file_volume(pod, volume, files, secret, extra, secrets, out)

@@ -21,7 +21,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
 from ansible_collections.podkit.docker.plugins.module_utils._docker import port_text
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._probes import probe_manifest
-from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import digest, has_runtime, host_dir, volume_files
+from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
+    digest, has_runtime, host_dir, volume_files, whole_sources)
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
     config_hashes, container_labels, member_name, sandbox_name, volume_name)
@@ -82,6 +83,7 @@ class FilesWanted:
     secret: bool
     group: Optional[int] = None      # fsGroup
     runtime: bool = False            # holds values only the running pod knows (metadata.uid, a limit not set)
+    whole: Dict[str, List[str]] = field(default_factory=dict)   # _volumefiles.whole_sources (for the export)
 
 
 @dataclass
@@ -226,7 +228,7 @@ def want_files(spec: PodSpec, used: List[str]) -> Dict[str, FilesWanted]:
                              spec.fs_group)
         result[volume.name] = FilesWanted(host_dir(spec.name, volume.name, volume.files.holds_secret), files,
                                           digest(files, spec.fs_group), volume.files.holds_secret, spec.fs_group,
-                                          has_runtime(files))
+                                          has_runtime(files), whole_sources(volume.files, spec.configs))
     return result
 
 
@@ -339,13 +341,14 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         # the configuration (and hash) of every other container is what it always was.
         config["env_fields"] = dict(spec.env_fields)
     # On every member, even empty: its absence tells the export that an older podkit made the container.
-    origin = member_origin(config, spec, volumes)
+    origin = member_origin(config, spec, volumes, files)
     labels = {LABEL_ORIGIN: json.dumps(origin, sort_keys=True, separators=(",", ":"))}
     return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
                   config=config, secret_env=tuple(spec.secret_env), seccomp_json=spec.seccomp_json, labels=labels)
 
 
-def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[str, Volume]) -> Dict[str, Any]:
+def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[str, Volume],
+                  files_wanted: Optional[Mapping[str, FilesWanted]] = None) -> Dict[str, Any]:
     """What the export needs and Docker's settings lose (io.podkit.origin): never a secret value.
 
     ``secret`` names the env variables whose values came from Secrets; ``fields`` the fieldRef and
@@ -354,7 +357,9 @@ def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[
     runs; ``seccomp`` a Localhost profile's file; ``post_start`` the postStart hook; ``downward`` the
     sources of the downwardAPI volumes it mounts; ``refs`` the ConfigMap or Secret key each env variable
     was taken from; ``sources`` the configMap, secret and projected volume sources it mounts (names,
-    keys, paths and modes: the export gives back the ConfigMaps and Secrets by their own names).
+    keys, paths and modes: the export gives back the ConfigMaps and Secrets by their own names); ``keys``
+    the key names of each object a projected volume takes whole, where it takes more than one (their
+    files share the volume's top directory: only this tells whose each is).
     """
     origin: Dict[str, Any] = {}
     secret = sorted(spec.secret_env)
@@ -396,6 +401,9 @@ def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[
             origin.setdefault("downward", {})[mount.volume] = dict(files.source)
         else:
             origin.setdefault("sources", {})[mount.volume] = {files.kind: dict(files.source)}
+            whole = files_wanted[mount.volume].whole if files_wanted and mount.volume in files_wanted else {}
+            if whole:
+                origin.setdefault("keys", {})[mount.volume] = dict(whole)
     return origin
 
 

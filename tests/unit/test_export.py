@@ -501,3 +501,43 @@ def test_pod_level_resources_the_api_server_would_refuse_are_not_given():
     export = _export.export_pod(observed_with_cgroup(LIMITED, dict(UNLIMITED_V1, memory_bytes=1 << 30, cpu_shares=2)))
     assert export.documents[0]["spec"]["resources"] == {"limits": {"memory": "1Gi"}}
     assert "cgroup_limits" not in export.options
+
+
+@pytest.mark.parametrize("sources", [
+    # The Kubernetes docs' storage/projected.yaml shape: two whole Secrets in one volume.
+    [{"secret": {"name": "user"}}, {"secret": {"name": "pass"}}],
+    # A whole Secret, a whole ConfigMap, an items subset and the pod's labels, in one volume.
+    [{"secret": {"name": "user"}}, {"configMap": {"name": "settings"}},
+     {"secret": {"name": "pass", "items": [{"key": "password", "path": "deep/password"}]}},
+     {"downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}],
+])
+def test_projected_volume_over_several_whole_objects_names_each(sources):
+    """Each object a projected volume takes whole lands at the volume's top: the member records the
+    key names of each (io.podkit.origin ``keys``), so the export names the Secrets and ConfigMaps the pod
+    used, each with its own keys, and applies back with the user's own objects."""
+    the_pod = pod({"volumes": [{"name": "all-in-one", "projected": {"sources": sources}}],
+                   "containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"],
+                                   "volumeMounts": [{"name": "all-in-one", "mountPath": "/projected"}]}]},
+                  labels={"app": "p"})
+    objects = [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "user"}, "stringData": {"username": "admin"}},
+               {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pass"},
+                "stringData": {"password": "not-real", "pin": "12"}},
+               {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"mode": "fast"}}]
+    wanted, containers = converge_on_paper([the_pod] + objects)
+    files = dict((w.path, w.files) for w in wanted.files.values())
+    export = export_of(containers, files=files)
+    assert export.documents[0]["spec"]["volumes"] == [{"name": "all-in-one", "projected": {"sources": sources}}]
+    documents = dict(((d["kind"], d["metadata"]["name"]), d) for d in export.documents[1:])
+    assert documents[("Secret", "user")]["data"] == {"username": "YWRtaW4="}
+    if len(sources) == 2:
+        assert sorted(documents) == [("Secret", "pass"), ("Secret", "user")]
+        assert documents[("Secret", "pass")]["data"] == {"password": "bm90LXJlYWw=", "pin": "MTI="}
+    else:
+        assert documents[("ConfigMap", "settings")]["data"] == {"mode": "fast"}
+        assert documents[("Secret", "pass")]["data"] == {"password": "bm90LXJlYWw="}
+    assert not any("all-in-one" in d["metadata"]["name"] for d in export.documents[1:]), export.documents
+    again = want_pod(pod_spec_from_manifest(export.documents, sandbox_image="podkit/pause:latest"), HOST)
+    assert hashes(again) == hashes(wanted)
+    # With the user's own objects (all their keys, not only those the export read back) it applies the same.
+    again = want_pod(pod_spec_from_manifest([export.documents[0]] + objects, sandbox_image="podkit/pause:latest"), HOST)
+    assert hashes(again) == hashes(wanted)
