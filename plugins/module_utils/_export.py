@@ -639,6 +639,15 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[st
             name = _named_volume(observed, source, volumes, out, where)
         mount = dict(name=name, **mount)
         result.append(mount)
+    for item in _host(attrs).get("Mounts") or []:
+        if item.get("Type") == "image":
+            # An image volume (Engine 28.0 and later): its name is not kept, the image reference names it.
+            name = "image-" + dns_name(item.get("Source") or "")[:57].strip("-")
+            volumes.setdefault(name, {"name": name, "image": {"reference": item.get("Source")}})
+            mount = {"name": name, "mountPath": item.get("Target"), "readOnly": True}
+            if (item.get("ImageOptions") or {}).get("Subpath"):
+                mount["subPath"] = item["ImageOptions"]["Subpath"]
+            result.append(mount)
     for item in attrs.get("Mounts") or []:
         if item.get("Type") == "volume" and not any((b.split(":")[1:2] or [""])[0] == item.get("Destination")
                                                     for b in _host(attrs).get("Binds") or []):

@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     CgroupBackend, CgroupLimits, HostCgroups, backend_for, detect_host, foreign_processes, split_limits)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
-    LOG_TAIL, STOP_TIMEOUT, DockerError, check_foreign, image_id, inspect_or_none, list_pod_containers,
+    LOG_TAIL, STOP_TIMEOUT, DockerError, check_foreign, check_image_mounts, image_id, inspect_or_none, list_pod_containers,
     claim_create_args, member_create_args, pull_image, runtime_context, runtime_value, sandbox_create_args,
     volume_create_args)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
@@ -43,7 +43,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._facts import contai
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CLAIM, LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_PRE_STOP, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
     LABEL_SIDECAR,
-    ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
+    ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import PodLock, pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
 from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request
@@ -116,6 +116,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
                               bool(params.get("remove_claims")), params.get("cgroup_limits") or "derived")
     else:
         wanted = None
+    if wanted is not None and not wanted.removal:
+        _check_engine(client, wanted)
     probed: Dict[str, str] = {}
     recording = record and not check_mode
     with (nullcontext(held) if held is not None else pod_lock(pod)) as lock:
@@ -1343,6 +1345,19 @@ def report(module_result: Dict[str, Any], state: PodState, plan: Plan, wanted: D
     if diff:
         module_result["diff"] = diff_for(state, plan, wanted)
     return module_result
+
+
+def _check_engine(client: Any, wanted: PodWanted) -> None:
+    """Refuse, before anything is touched (check mode too), what this engine cannot do: image volumes
+    before Engine 28.0. The engine's version is asked for only when a container mounts an image."""
+    mounts = [("%s[%s]" % ("initContainers" if w.role == ROLE_INIT or w.sidecar else "containers", w.key),
+               w.config.get("mounts") or []) for w in wanted.init + wanted.members]
+    if any(m["type"] == "image" for _where, items in mounts for m in items):
+        try:
+            version = client.api.version()
+        except DockerError as exc:
+            raise PodkitError("docker_host: docker version failed: %s" % exc)
+        check_image_mounts(version, mounts)
 
 
 def _host(client: Any) -> HostCgroups:

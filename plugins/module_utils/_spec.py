@@ -75,6 +75,7 @@ class Volume:
     files: Optional[FileVolume] = None       # configMap, secret, downwardAPI, projected (_volumefiles)
     claim: str = ""                          # persistentVolumeClaim.claimName: a named Docker volume
     claim_read_only: bool = False
+    image: str = ""                          # an image volume's reference (Docker's --mount type=image)
 
 
 @dataclass
@@ -184,7 +185,7 @@ _K8S_CONTAINER_FIELDS = ("name", "image", "command", "args", "env", "envFrom", "
 _NATIVE_CONTAINER_EXTRAS = ("user", "share", "secret_env", "working_dir", "volume_mounts", "pull")
 _PORT_FIELDS = ("containerPort", "hostPort", "hostIP", "protocol", "name")
 _MOUNT_FIELDS = ("name", "mountPath", "readOnly", "subPath")
-_VOLUME_FIELDS = ("name", "hostPath", "emptyDir", "persistentVolumeClaim") + FILE_KINDS
+_VOLUME_FIELDS = ("name", "hostPath", "emptyDir", "persistentVolumeClaim") + FILE_KINDS + ("image",)
 # What each file volume kind takes (checked here, read by _volumefiles).
 _FILE_VOLUME_FIELDS = {
     "configMap": ("name", "items", "defaultMode", "optional"),
@@ -547,6 +548,11 @@ def _parse_volumes(value, path, kubernetes):
                 raise PodkitError("%s.%s: only in a manifest, where the ConfigMaps and Secrets can be given." % (where, kinds[0]))
             volumes.append(_file_or_claim_volume(name, kinds[0], item[kinds[0]], "%s.%s" % (where, kinds[0])))
             continue
+        if kinds[0] == "image":
+            if not kubernetes:
+                raise PodkitError("%s.image: only in a manifest (a Kubernetes image volume)." % where)
+            volumes.append(_image_volume(name, item["image"], where + ".image"))
+            continue
         if kinds[0] == "hostPath":
             host = check_fields(item["hostPath"], ("path", "type"), where + ".hostPath")
             host_type = _string(host.get("type"), where + ".hostPath.type") or ""
@@ -564,6 +570,20 @@ def _parse_volumes(value, path, kubernetes):
                 size = parse_memory(empty["sizeLimit"], where + ".emptyDir.sizeLimit", kubernetes=kubernetes, minimum=1)
             volumes.append(Volume(name=name, kind="emptyDir", medium=medium, size_limit=size))
     return volumes
+
+
+def _image_volume(name: str, source: object, where: str) -> Volume:
+    """An image volume (Kubernetes' ImageVolumeSource): the image's filesystem mounted read-only, as the
+    kubelet mounts it (pkg/volume/image; the API refuses readOnly: false on it). Docker mounts one with
+    ``--mount type=image`` from Engine 28.0 (API 1.48) on; podkit does not pull it: the image must be on
+    the host, so pullPolicy Always is refused rather than dropped."""
+    body = check_fields(source, ("reference", "pullPolicy"), where)
+    reference = _string(body.get("reference"), where + ".reference", required=True)
+    policy = body.get("pullPolicy")
+    if policy is not None and policy not in ("IfNotPresent", "Never"):
+        raise PodkitError("%s.pullPolicy: %r is not honoured: podkit mounts an image volume from the images on the host"
+                          " and does not pull it; give IfNotPresent or Never, and pull %s beforehand." % (where, policy, reference))
+    return Volume(name=name, kind="image", image=reference)
 
 
 def _file_or_claim_volume(name: str, kind: str, source: object, where: str) -> Volume:

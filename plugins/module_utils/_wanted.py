@@ -295,6 +295,11 @@ def mount_entries(pod: str, mounts: List[Mount], volumes: Dict[str, Volume], fie
                                   % (field_name, index))
             result.append(dict(type="volume", source=volume.claim, target=mount.mount_path,
                                read_only=mount.read_only or volume.claim_read_only))
+        elif volume.kind == "image":
+            entry = dict(type="image", source=volume.image, target=mount.mount_path, read_only=True)
+            if mount.sub_path:
+                entry["sub_path"] = mount.sub_path
+            result.append(entry)
         elif volume.kind == "hostPath":
             source = volume.host_path or ""
             if mount.sub_path:
