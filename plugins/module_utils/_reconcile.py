@@ -46,13 +46,14 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import PodLock, pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
-from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request
+from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request, wait_started
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
 from ansible_collections.podkit.docker.plugins.module_utils._record import delete_record, keep_record, write_record
 from ansible_collections.podkit.docker.plugins.module_utils._status import wait_ready
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
-    Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
+    Volume, container_spec_from_params, pod_spec_from_params, running_containers, sandbox_spec_from_params,
+    validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
     apply_fs_group, fill_runtime, observed_digest, pod_files_exist, remove_pod_files, root_owned, write_volume)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
@@ -146,7 +147,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
                 raise
             containers = applier.final_containers() if state_name != "absent" else None
             if record and params.get("wait", True) and state_name in RUNNING_STATES and containers and any(
-                    "readinessProbe" in c.probes for c in spec.containers):
+                    "readinessProbe" in c.probes for c in running_containers(spec)):
                 probed = _probed_ids(spec, containers)
         if recording and state_name != "absent":
             write_record(pod, params)
@@ -166,9 +167,10 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
 
 
 def _probed_ids(spec: Any, containers: List[Dict[str, Any]]) -> Dict[str, str]:
-    """{name in the pod: container ID} of the members with a readiness probe."""
+    """{name in the pod: container ID} of the members and native sidecars with a readiness probe (a
+    sidecar's readiness counts toward the pod's, as in Kubernetes)."""
     ids = dict((((c.get("Config") or {}).get("Labels") or {}).get(LABEL_CONTAINER), c["Id"]) for c in containers)
-    return dict((c.name, ids[c.name]) for c in spec.containers if "readinessProbe" in c.probes and c.name in ids)
+    return dict((c.name, ids[c.name]) for c in running_containers(spec) if "readinessProbe" in c.probes and c.name in ids)
 
 
 def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False) -> Dict[str, Any]:
@@ -956,8 +958,10 @@ def _timestamp(text: Optional[str]) -> Tuple[str, int]:
 
 
 def _is_member(action: Action) -> bool:
-    """A member's create or recreate: the actions ``Applier.run`` does together when in a row."""
-    return action.kind in ("create", "recreate") and action.wanted is not None and action.wanted.role == ROLE_MEMBER
+    """A member's create or recreate: the actions ``Applier.run`` does together when in a row. Not a native
+    sidecar with a startup probe: what follows it waits for the probe (``Applier.started_gate``)."""
+    return action.kind in ("create", "recreate") and action.wanted is not None and action.wanted.role == ROLE_MEMBER \
+        and action.wanted.startup is None
 
 
 class Applier:
@@ -1201,6 +1205,7 @@ class Applier:
             self._sandbox_seen(new_id)
         elif start:
             self.start(action.target, new_id, wanted.name)
+            self.started_gate(wanted, new_id)
 
     do_recreate = do_create
 
@@ -1208,6 +1213,22 @@ class Applier:
         self.start(action.target, action.seen.id, action.seen.name)
         if action.target == "sandbox":
             self._sandbox_seen(action.seen.id)
+        elif action.wanted is not None:
+            self.started_gate(action.wanted, action.seen.id)
+
+    def started_gate(self, wanted: Wanted, container_id: str) -> None:
+        """A native sidecar with a startup probe: the kubelet starts the next init container, or the main
+        containers, only once that probe succeeded (kuberuntime computeInitContainerActions); so the plan
+        goes on only then. A probe that fails failureThreshold times, or does not succeed within
+        wait_timeout, fails the run naming the sidecar (podkit-guard, from the pod's record, goes on)."""
+        if wanted.startup is None:
+            return
+        sandbox = self._call("inspect sandbox", self.api.inspect_container, self.sandbox_id())
+        sandbox_pid = int((sandbox.get("State") or {}).get("Pid") or 0)
+        started, message = wait_started(wanted.startup, self.api, container_id, sandbox_pid, self.wait_timeout)
+        if not started:
+            raise PodkitError("initContainers[%s].startupProbe: the native sidecar did not start (%s); the containers"
+                              " after it were not started." % (wanted.key, message))
 
     def do_restart(self, action: Action, _start: bool) -> None:
         if action.seen.labels.get(LABEL_PRE_STOP):

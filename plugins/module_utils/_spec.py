@@ -519,7 +519,7 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
         sidecar=sidecar,
         config_sources=list(sources.used),
         warnings=skipped,
-        probes=parse_probes(item, path, init),
+        probes=parse_probes(item, path, init and not sidecar),
     )
 
 
@@ -828,6 +828,13 @@ def generated_name(manifest: object) -> Optional[str]:
     if not isinstance(prefix, str) or not prefix.rstrip("-"):
         return None
     return prefix.rstrip("-")
+
+
+def running_containers(pod: PodSpec) -> List[ContainerSpec]:
+    """The containers that keep running: the native sidecars (in their order), then the members. Their
+    probes are run, and their readiness makes the pod's (Kubernetes counts a sidecar's readiness in the
+    pod's Ready condition; an init container that runs to completion has none)."""
+    return [c for c in pod.init_containers if c.sidecar] + list(pod.containers)
 
 
 def pod_resource_amounts(pod: PodSpec) -> Dict[str, Dict[str, Optional[int]]]:

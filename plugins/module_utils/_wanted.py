@@ -49,6 +49,8 @@ class Wanted:
     # copy would also copy the image directory's owner over the group). Not hashed.
     nocopy: Tuple[str, ...] = ()
     seccomp_json: Optional[str] = None   # a Localhost seccomp profile's JSON (its digest is in config)
+    # A native sidecar's startup probe (_probes.Probe; not hashed): the next container starts once it succeeded.
+    startup: Any = None
 
     def hashes(self) -> Tuple[str, Dict[str, str]]:
         return config_hashes(self.config)
@@ -167,6 +169,7 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
         if container.sidecar:
             item.sidecar = True
             item.labels[LABEL_SIDECAR] = str(index)
+            item.startup = container.probes.get("startupProbe")
     members = [want_member(spec.name, c, volumes, parent, restart_policy=spec.restart_policy,
                            field_name="containers[%d]" % i, files=files) for i, c in enumerate(spec.containers)]
     for item in init + members:

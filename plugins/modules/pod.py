@@ -104,7 +104,12 @@ description:
     grace period (C(terminationGracePeriodSeconds)).
   - Native sidecars - init containers with C(restartPolicy=Always) - are started in their place among the init
     containers (before the next one runs) and kept running with the members; a stopped or removed pod stops
-    the members first, then its sidecars in reverse order.
+    the members first, then its sidecars in reverse order. They take probes as in Kubernetes: a sidecar's
+    C(startupProbe) is run by the module, which starts the next init container (or the members) only once it
+    passes (a probe that fails C(failureThreshold) times, or does not pass within O(wait_timeout), fails the run
+    naming the sidecar); podkit-guard runs its C(livenessProbe) (a failure restarts the sidecar) and its
+    C(readinessProbe), which counts toward the pod's readiness (O(wait) waits for it). An init container that
+    runs to completion takes no probes.
   - C(hostNetwork), C(hostPID), C(hostIPC) put the sandbox, and so its members, in the host's namespaces.
     C(terminationGracePeriodSeconds) and C(lifecycle.stopSignal) are the containers' stop timeout and signal.
   - Containers without the label C(io.podkit.pod=<pod>) are never changed; a name clash with one fails

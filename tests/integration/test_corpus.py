@@ -344,6 +344,22 @@ def check_sidecar(pods, pod_name, sandbox, client):
     assert "/opt" in mountinfo(shipper_pid)
 
 
+def check_sidecar_startup(pods, pod_name, sandbox, client):
+    """The kubelet starts the next container once a sidecar's startup probe passed: the init container after
+    the proxy started after the proxy wrote its file (its probe could pass only then), the member after it."""
+    proxy = client.containers.get(pod_name + "_proxy").attrs
+    assert proxy["State"]["Running"] and proxy["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    up = int(in_container(proxy["State"]["Pid"], "/run/proxy/up"))
+    migrate = client.containers.get(pod_name + "_migrate").attrs["State"]
+    assert migrate["ExitCode"] == 0 and not migrate["Running"]
+    import calendar
+    import time as _time
+    migrate_started = calendar.timegm(_time.strptime(ts(migrate["StartedAt"])[0], "%Y-%m-%dT%H:%M:%S"))
+    assert migrate_started >= up, (up, migrate["StartedAt"])
+    assert ts(proxy["State"]["StartedAt"]) < ts(migrate["StartedAt"]) <= ts(migrate["FinishedAt"]) \
+        < started(client, pod_name + "_app")
+
+
 def check_post_start(pods, *_context):
     assert in_container(pods["lifecycle-demo-container"], "/usr/share/hooks/message") == "Hello from the postStart handler\n"
 
@@ -365,6 +381,7 @@ def check_command_expansion(pods, *_context):
 CHECKS = {
     "lifecycle-hooks": check_post_start,
     "native-sidecar-logshipper": check_sidecar,
+    "sidecar-startup-probe": check_sidecar_startup,
     "security-context-pod": check_pod_security,
     "security-context-container-override": check_container_override,
     "capabilities-add": check_capabilities_add,

@@ -159,3 +159,38 @@ def _started(text):
     head, _dot, rest = text.rstrip("Z").partition(".")
     moment = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
     return moment.timestamp() + float("0." + (rest or "0")[:6])
+
+
+def test_native_sidecar_probes_restart_it_and_count_toward_readiness(guard, docker_client, pod_names):
+    """A native sidecar (an init container with restartPolicy: Always) is probed as Kubernetes' prober probes
+    restartable init containers: its readiness counts toward the pod's (wait: true waits for it, a sidecar
+    that never gets ready fails the run naming it), and its failing liveness probe restarts it."""
+    guard.start()
+    proxy_cmd = ["sh", "-c", "mkdir -p /p && echo y > /p/alive && %s exec httpd -f -p 8090 -h /p"]
+
+    def sidecar(ready_file):
+        return dict(name="proxy", image=BUSYBOX_IMAGE, restartPolicy="Always",
+                    command=[proxy_cmd[0], proxy_cmd[1], proxy_cmd[2] % ("echo y > /p/ready &&" if ready_file else "")],
+                    readinessProbe=probe("/ready", httpGet=dict(path="/ready", port=8090)),
+                    livenessProbe=probe("/alive", httpGet=dict(path="/alive", port=8090)))
+
+    app = dict(name="app", image=BUSYBOX_IMAGE, command=SLEEPER)
+    never, pod = pod_names(), pod_names()
+    failed = guard.module("pod", expect_fail=True, name=never, sandbox_image=PAUSE_IMAGE, pull="never", wait_timeout=6,
+                          init_containers=[sidecar(False)], containers=[app])
+    assert failed["msg"].startswith("wait: proxy of pod %s not ready within 6s (wait_timeout)" % never), failed["msg"]
+    guard.module("pod", name=never, state="absent")
+
+    guard.module("pod", name=pod, sandbox_image=PAUSE_IMAGE, pull="never", wait_timeout=20,
+                 init_containers=[sidecar(True)], containers=[app])
+    containers = guard.module("pod_facts", name=[pod])["ansible_facts"]["podkit_pods"][pod]["containers"]
+    assert containers["proxy"]["ready"] is True, containers["proxy"]
+    proxy = "%s_proxy" % pod
+    first = _starts(docker_client, proxy)
+    docker_client.containers.get(proxy).exec_run(["rm", "/p/alive"])
+    assert wait_for(lambda: _starts(docker_client, proxy) != first, 15, step=0.3) is not None, guard.log_text()
+    assert "container=proxy action=restart reason=livenessProbe failed: GET /alive: HTTP/1.1 404" in guard.log_text()
+    # The member was left alone: only the sidecar was restarted.
+    assert docker_client.containers.get("%s_app" % pod).attrs["RestartCount"] == 0
+    facts = guard.module("pod_facts", name=[pod])["ansible_facts"]["podkit_pods"][pod]["containers"]
+    assert facts["proxy"]["last_repair"]["trigger"] == "probe" and facts["app"]["last_repair"] is None, facts
