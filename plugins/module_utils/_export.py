@@ -337,7 +337,7 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
     graces = set()
     for _key, role, attrs in members:
         sidecar = (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit()
-        if role != ROLE_INIT and not sidecar:
+        if role != ROLE_INIT and not sidecar and _own_restart(attrs) is None:
             policies.add(_RESTART.get(((_host(attrs).get("RestartPolicy") or {}).get("Name") or ""), "Always"))
         if _config(attrs).get("StopTimeout") is not None:
             graces.add(int(_config(attrs)["StopTimeout"]))
@@ -459,6 +459,12 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
     for kind, probe in sorted((origin.get("probes") or {}).items()):
         if isinstance(probe, dict):
             container[kind] = probe
+    restart = _own_restart(attrs)
+    if restart:
+        # The container's own restartPolicy and rules (KEP-5307): Docker's policy is the one that honours them.
+        container["restartPolicy"] = restart["policy"]
+        if restart.get("rules"):
+            container["restartPolicyRules"] = list(restart["rules"])
     if (host.get("PidsLimit") or 0) > 0:
         out.warnings.append("%s: the pids limit %d has no Kubernetes form (a node-wide kubelet setting)."
                             % (where, host["PidsLimit"]))
@@ -480,6 +486,14 @@ def _json(text: Optional[str]) -> Any:
 def _origin(attrs: Dict[str, Any]) -> Dict[str, Any]:
     value = _json(_labels(attrs).get(LABEL_ORIGIN))
     return value if isinstance(value, dict) else {}
+
+
+def _own_restart(attrs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """A member's own restartPolicy (and restartPolicyRules) as its origin label recorded them, or None."""
+    restart = _origin(attrs).get("restart")
+    if isinstance(restart, dict) and restart.get("policy") in _RESTART.values() and isinstance(restart.get("rules", []), list):
+        return restart
+    return None
 
 
 def _origin_entry(origin: Dict[str, Any], table: str, key: str) -> Any:

@@ -48,6 +48,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._lock import PodLock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
 from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request, wait_started
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
+from ansible_collections.podkit.docker.plugins.module_utils._restart import restarts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
 from ansible_collections.podkit.docker.plugins.module_utils._record import delete_record, keep_record, write_record
 from ansible_collections.podkit.docker.plugins.module_utils._status import wait_ready
@@ -843,6 +844,11 @@ class Planner:
     def should_start(wanted: Wanted, seen: Seen) -> bool:
         """Whether a stopped member is started again, by its restart policy (the kubelet's rule)."""
         policy = wanted.config.get("restart_policy")
+        rules = wanted.config.get("restart_rules")
+        if rules:
+            # Its restart rules (KEP-5307) decide on the exit code it ended with, once it ran.
+            ran = seen.state.get("FinishedAt", "").startswith("2")
+            return not ran or restarts(rules["policy"], [(op, tuple(v)) for op, v in rules["rules"]], seen.exit_code)
         if policy == "Always":
             return True
         if policy == "OnFailure":
@@ -978,6 +984,7 @@ class Applier:
         self.state = state
         self.backend = backend
         self.wait_timeout = wait_timeout
+        self.restart_rules: Dict[str, Dict[str, Any]] = {}     # member -> its restart rules (wait_running)
         self.sandbox: Optional[Seen] = state.sandbox
         self.touched: Dict[str, str] = {}                 # key -> container id (new or changed)
         self.removed: set = set()
@@ -1199,6 +1206,8 @@ class Applier:
             self.remove(action.seen)
         new_id = self.create(wanted)
         self.touched[action.target] = new_id
+        if wanted.config.get("restart_rules"):
+            self.restart_rules[action.target] = wanted.config["restart_rules"]
         if wanted.role == ROLE_SANDBOX:
             if start:
                 self.start("sandbox", new_id, wanted.name)
@@ -1214,6 +1223,8 @@ class Applier:
         if action.target == "sandbox":
             self._sandbox_seen(action.seen.id)
         elif action.wanted is not None:
+            if action.wanted.config.get("restart_rules"):
+                self.restart_rules[action.target] = action.wanted.config["restart_rules"]
             self.started_gate(action.wanted, action.seen.id)
 
     def started_gate(self, wanted: Wanted, container_id: str) -> None:
@@ -1304,7 +1315,9 @@ class Applier:
             return ""
 
     def wait_running(self, keys: List[str], timeout: int) -> None:
-        """Return when the started members run; fail with the log tail of one that does not."""
+        """Return when the started members run; fail with the log tail of one that does not. A member
+        whose restart rules restart the exit code it ended with is started again meanwhile (where the
+        engine's restart policy could not say them), as podkit-guard does between runs."""
         deadline = time.time() + timeout
         for key in keys:
             container_id = self.touched[key]
@@ -1314,6 +1327,12 @@ class Applier:
                 state = attrs["State"]
                 if state.get("Running") and not state.get("Restarting"):
                     break
+                rules = self.restart_rules.get(key)
+                if rules and not state.get("Running") and not state.get("Restarting") and restarts(
+                        rules["policy"], [(op, tuple(v)) for op, v in rules["rules"]], state.get("ExitCode")):
+                    time.sleep(0.5)
+                    self.start(key, container_id, (attrs.get("Name") or key).lstrip("/"))
+                    continue
                 if not state.get("Running") and not state.get("Restarting") and state.get("ExitCode") == 0:
                     break   # completed (restart policy Never/OnFailure)
                 if time.time() > deadline:

@@ -32,6 +32,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._security import (
     SECCOMP_ROOT, container_security, grace_period, load_seccomp, pod_security)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import FILE_KINDS, FileVolume
 from ansible_collections.podkit.docker.plugins.module_utils._probes import PROBE_FIELDS, parse_probes
+from ansible_collections.podkit.docker.plugins.module_utils._restart import parse_rules
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
     MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
 
@@ -119,6 +120,9 @@ class ContainerSpec:
     seccomp_json: Optional[str] = None
     seccomp_root: Optional[str] = None       # where that profile was read from (for the export; not hashed)
     probes: Dict[str, Any] = field(default_factory=dict)     # kind -> _probes.Probe; run by podkit-guard
+    # A container's own restartPolicy (None: the pod's) and its restartPolicyRules (_restart.parse_rules).
+    own_restart_policy: Optional[str] = None
+    restart_rules: List[Tuple[str, Tuple[int, ...]]] = field(default_factory=list)
 
 
 @dataclass
@@ -420,18 +424,26 @@ def _parse_container_port(item, path, kubernetes):
 def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_restart: str, default_pull: str,
                      share_pid: bool, ctx: Optional[PodContext] = None) -> ContainerSpec:
     allowed = (_K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS) + PROBE_FIELDS
-    if init:
-        # A native sidecar: an init container that keeps running (restartPolicy: Always).
-        allowed = allowed + ("restartPolicy",)
+    # init: a native sidecar (restartPolicy: Always); others: the container's own policy and rules (KEP-5307).
+    allowed = allowed + ("restartPolicy", "restartPolicyRules")
     check_fields(item, allowed, path)
+    if not item:
+        raise PodkitError("%s must be a mapping with at least name and image." % path)
     sidecar = False
+    own_policy = None
     if init and item.get("restartPolicy") is not None:
         if item["restartPolicy"] != "Always":
             raise PodkitError("%s.restartPolicy: %r is not supported; an init container takes only Always (a native"
                               " sidecar)." % (path, item["restartPolicy"]))
         sidecar = True
-    if not item:
-        raise PodkitError("%s must be a mapping with at least name and image." % path)
+    elif item.get("restartPolicy") is not None:
+        own_policy = _check_restart_policy(item["restartPolicy"], path + ".restartPolicy")
+    if init and item.get("restartPolicyRules") is not None:
+        raise PodkitError("%s.restartPolicyRules: %s" % (path, (
+            "a native sidecar takes no restart rules (it always restarts; Kubernetes refuses them there)" if sidecar
+            else "podkit runs an init container once per run, to completion, and takes no restart rules on it;"
+            " give them to a container of spec.containers")))
+    restart_rules = parse_rules(item.get("restartPolicyRules"), path + ".restartPolicyRules", own_policy is not None)
     name = _validate_container_name(item.get("name"), path + ".name")
     image = _string(item.get("image"), path + ".image", required=True)
     for camel, snake in (("workingDir", "working_dir"), ("volumeMounts", "volume_mounts"), ("imagePullPolicy", "pull")):
@@ -511,7 +523,9 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
         resources=_parse_resources(item.get("resources"), path + ".resources", kubernetes),
         share=share,
         # An init container runs once to completion; Docker must never restart it.
-        restart_policy="Always" if sidecar else "Never" if init else pod_restart,
+        restart_policy="Always" if sidecar else "Never" if init else own_policy or pod_restart,
+        own_restart_policy=own_policy,
+        restart_rules=restart_rules,
         pull=pull,
         init=init,
         env_fields=dict(sources.fields),

@@ -21,6 +21,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
 from ansible_collections.podkit.docker.plugins.module_utils._docker import port_text
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._probes import probe_manifest
+from ansible_collections.podkit.docker.plugins.module_utils._restart import engine_policy, rules_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
     digest, has_runtime, host_dir, volume_files, whole_sources)
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
@@ -170,7 +171,8 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
             item.sidecar = True
             item.labels[LABEL_SIDECAR] = str(index)
             item.startup = container.probes.get("startupProbe")
-    members = [want_member(spec.name, c, volumes, parent, restart_policy=spec.restart_policy,
+    # A member's restart policy: its own (restartPolicy on the container), else the pod's.
+    members = [want_member(spec.name, c, volumes, parent, restart_policy=c.own_restart_policy or spec.restart_policy,
                            field_name="containers[%d]" % i, files=files) for i, c in enumerate(spec.containers)]
     for item in init + members:
         item.nocopy = nocopy
@@ -335,9 +337,16 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         resources=dict(memory=res.memory_limit, memory_request=res.memory_request,
                        cpu=res.cpu_limit, cpu_request=res.cpu_request),
         share=sorted(share if share is not None else spec.share),
-        restart_policy="Never" if role == ROLE_INIT else (restart_policy or spec.restart_policy),
+        # With restart rules, the engine's policy that honours them (_restart.engine_policy).
+        restart_policy="Never" if role == ROLE_INIT else engine_policy(restart_policy or spec.restart_policy,
+                                                                      spec.restart_rules),
         cgroup_parent=parent,
     )
+    if spec.restart_rules and role != ROLE_INIT:
+        # Only a container with rules has this key: every other container hashes as before. The planner
+        # starts a stopped one on the exit codes the rules name, where the engine's policy cannot.
+        config["restart_rules"] = dict(policy=restart_policy or spec.restart_policy,
+                                       rules=[[operator, list(values)] for operator, values in spec.restart_rules])
     contents = dict((m.volume, files[m.volume].digest) for m in spec.mounts if files and m.volume in files)
     if contents:
         # The content of the file volumes it mounts: a changed key recreates exactly their consumers.
@@ -389,6 +398,9 @@ def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[
     if (config.get("security") or {}).get("non_root"):
         # runAsNonRoot is checked when the container is made; Docker keeps no trace of it.
         origin["non_root"] = True
+    if spec.own_restart_policy:
+        # The container's own restartPolicy (and rules): Docker's policy alone does not say it.
+        origin["restart"] = dict(policy=spec.own_restart_policy, rules=rules_manifest(spec.restart_rules))
     if spec.probes:
         # Run by podkit-guard from the pod's record; Docker's settings hold no trace of them.
         origin["probes"] = dict((kind, probe_manifest(probe)) for kind, probe in sorted(spec.probes.items()))

@@ -360,6 +360,19 @@ def check_sidecar_startup(pods, pod_name, sandbox, client):
         < started(client, pod_name + "_app")
 
 
+def check_restart_rules(pods, pod_name, sandbox, client):
+    """KEP-5307: the first rule matching the exit code restarts the container, else its restartPolicy decides.
+    In [42] under Never has no Docker policy (the engine restarts nothing; podkit started it again after its
+    exit 42); NotIn [0] under Never is exactly Docker's on-failure."""
+    step = client.containers.get(pod_name + "_step").attrs
+    assert step["HostConfig"]["RestartPolicy"]["Name"] in ("", "no"), step["HostConfig"]["RestartPolicy"]
+    # It ran once to its exit 42 (the file it wrote then), and runs again: the same container, started again.
+    assert in_container(pods["step"], "/state/first-done").strip().isdigit()
+    assert read("/proc/%d/cmdline" % pods["step"]).split(b"\0")[:2] == [b"sleep", b"infinity"]
+    watcher = client.containers.get(pod_name + "_watcher").attrs
+    assert watcher["HostConfig"]["RestartPolicy"]["Name"] == "on-failure", watcher["HostConfig"]["RestartPolicy"]
+
+
 def check_post_start(pods, *_context):
     assert in_container(pods["lifecycle-demo-container"], "/usr/share/hooks/message") == "Hello from the postStart handler\n"
 
@@ -382,6 +395,7 @@ CHECKS = {
     "lifecycle-hooks": check_post_start,
     "native-sidecar-logshipper": check_sidecar,
     "sidecar-startup-probe": check_sidecar_startup,
+    "restart-rules": check_restart_rules,
     "security-context-pod": check_pod_security,
     "security-context-container-override": check_container_override,
     "capabilities-add": check_capabilities_add,

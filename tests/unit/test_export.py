@@ -541,3 +541,17 @@ def test_projected_volume_over_several_whole_objects_names_each(sources):
     # With the user's own objects (all their keys, not only those the export read back) it applies the same.
     again = want_pod(pod_spec_from_manifest([export.documents[0]] + objects, sandbox_image="podkit/pause:latest"), HOST)
     assert hashes(again) == hashes(wanted)
+
+
+def test_a_containers_own_restart_policy_and_rules_come_back():
+    """Docker's policy of a container with restart rules is the one that honours them (here none): the export
+    gives the container's own restartPolicy and rules from its origin label, and leaves it out of the pod's."""
+    rules = [{"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}]
+    export = assert_round_trip(pod({"restartPolicy": "OnFailure", "containers": [
+        {"name": "app", "image": BUSY, "command": ["sleep", "1"], "restartPolicy": "Never", "restartPolicyRules": rules},
+        {"name": "other", "image": BUSY, "command": ["sleep", "2"]}]}))
+    spec = export.documents[0]["spec"]
+    containers = dict((c["name"], c) for c in spec["containers"])
+    assert containers["app"]["restartPolicy"] == "Never" and containers["app"]["restartPolicyRules"] == rules
+    assert "restartPolicy" not in containers["other"] and spec["restartPolicy"] == "OnFailure"
+    assert not [w for w in export.warnings if "restart" in w], export.warnings

@@ -194,3 +194,30 @@ def test_native_sidecar_probes_restart_it_and_count_toward_readiness(guard, dock
     assert docker_client.containers.get("%s_app" % pod).attrs["RestartCount"] == 0
     facts = guard.module("pod_facts", name=[pod])["ansible_facts"]["podkit_pods"][pod]["containers"]
     assert facts["proxy"]["last_repair"]["trigger"] == "probe" and facts["app"]["last_repair"] is None, facts
+
+
+def test_restart_rules_restart_on_the_exit_codes_they_name(guard, docker_client, pod_name):
+    """KEP-5307 restart rules under a Never policy: Docker has no policy for "restart on exit code 3 only", so
+    the engine restarts nothing and podkit-guard starts the container again when it exits 3 (the rule
+    matches); an exit 4 matches no rule and the container's Never leaves it exited."""
+    trapper = ["sh", "-c", "trap 'exit 3' USR1; trap 'exit 4' USR2; while :; do sleep 0.2; done"]
+    rules = [dict(action="Restart", exitCodes=dict(operator="In", values=[3]))]
+    guard.start()
+    guard.module("pod", name=pod_name, sandbox_image=PAUSE_IMAGE, pull="never", restart_policy="Never", containers=[
+        dict(name="job", image=BUSYBOX_IMAGE, command=trapper, restartPolicy="Never", restartPolicyRules=rules)])
+    job = "%s_job" % pod_name
+    attrs = docker_client.containers.get(job).attrs
+    assert attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no"), attrs["HostConfig"]["RestartPolicy"]
+    first = attrs["State"]["StartedAt"]
+    docker_client.containers.get(job).kill(signal="SIGUSR1")
+
+    def restarted():
+        state = docker_client.containers.get(job).attrs["State"]
+        return state["Running"] and state["StartedAt"] != first
+    assert wait_for(restarted, 20, step=0.3) is not None, guard.log_text()
+    assert "repair pod=%s container=job action=start reason=not running" % pod_name in guard.log_text(), guard.log_text()
+    docker_client.containers.get(job).kill(signal="SIGUSR2")
+    assert wait_for(lambda: not docker_client.containers.get(job).attrs["State"]["Running"], 10) is not None
+    time.sleep(8)           # over a resync (5 s here) and any event: nothing starts it
+    state = docker_client.containers.get(job).attrs["State"]
+    assert not state["Running"] and state["ExitCode"] == 4, (state, guard.log_text())
