@@ -48,7 +48,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._lock import PodLock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
 from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request, wait_started
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
-from ansible_collections.podkit.docker.plugins.module_utils._restart import restarts
+from ansible_collections.podkit.docker.plugins.module_utils._restart import recorded_restarts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
 from ansible_collections.podkit.docker.plugins.module_utils._record import delete_record, keep_record, write_record
 from ansible_collections.podkit.docker.plugins.module_utils._status import wait_ready
@@ -848,7 +848,7 @@ class Planner:
         if rules:
             # Its restart rules (KEP-5307) decide on the exit code it ended with, once it ran.
             ran = seen.state.get("FinishedAt", "").startswith("2")
-            return not ran or restarts(rules["policy"], [(op, tuple(v)) for op, v in rules["rules"]], seen.exit_code)
+            return not ran or recorded_restarts(rules, seen.exit_code)
         if policy == "Always":
             return True
         if policy == "OnFailure":
@@ -1328,8 +1328,8 @@ class Applier:
                 if state.get("Running") and not state.get("Restarting"):
                     break
                 rules = self.restart_rules.get(key)
-                if rules and not state.get("Running") and not state.get("Restarting") and restarts(
-                        rules["policy"], [(op, tuple(v)) for op, v in rules["rules"]], state.get("ExitCode")):
+                if rules and not state.get("Running") and not state.get("Restarting") and recorded_restarts(
+                        rules, state.get("ExitCode")):
                     time.sleep(0.5)
                     self.start(key, container_id, (attrs.get("Name") or key).lstrip("/"))
                     continue

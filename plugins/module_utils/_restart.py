@@ -19,7 +19,7 @@ none: the engine never restarts what Kubernetes would not, and the reconcile doe
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 
@@ -77,6 +77,13 @@ def restarts(policy: str, rules: List[Rule], exit_code: Optional[int]) -> bool:
     if policy == "OnFailure":
         return exit_code != 0
     return False
+
+
+def recorded_restarts(config_rules: Dict[str, Any], exit_code: Optional[int]) -> bool:
+    """``restarts`` for the rules as a container's configuration holds them (``restart_rules``:
+    {policy, rules: [[operator, [codes]]]})."""
+    rules = [(operator, tuple(values)) for operator, values in config_rules.get("rules") or []]
+    return restarts(config_rules.get("policy") or "Never", rules, exit_code)
 
 
 def engine_policy(policy: str, rules: List[Rule]) -> str:

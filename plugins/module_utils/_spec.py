@@ -736,6 +736,7 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
         raise PodkitError("name: %r does not match the manifest's metadata.name %r; make them agree or leave one out."
                           % (name, pod_name))
     pod_name = validate_pod_name(pod_name if pod_name is not None else name,
+                                 "metadata.generateName" if named_by_generate else
                                  "metadata.name" if pod_name is not None else "name")
     labels = metadata.get("labels") or {}
     if not isinstance(labels, dict):

@@ -610,7 +610,7 @@ def test_generate_name_beside_a_name_is_ignored_as_before():
 
 
 def test_a_generate_name_that_is_no_pod_name_is_refused_naming_it():
-    with pytest.raises(PodkitError, match="metadata.name: 'Batch_Worker!' is not a valid pod name"):
+    with pytest.raises(PodkitError, match="metadata.generateName: 'Batch_Worker!' is not a valid pod name"):
         pod_spec_from_manifest(_generated(generateName="Batch_Worker!-"))
 
 
