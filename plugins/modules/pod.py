@@ -105,7 +105,7 @@ description:
     grace period (C(terminationGracePeriodSeconds)).
   - Native sidecars - init containers with C(restartPolicy=Always) - are started in their place among the init
     containers (before the next one runs) and kept running with the members; a stopped or removed pod stops
-    the members first, then its sidecars in reverse order. They take probes as in Kubernetes: a sidecar's
+    the members first, then its sidecars in reverse order. They take probes as in Kubernetes - a sidecar's
     C(startupProbe) is run by the module, which starts the next init container (or the members) only once it
     passes (a probe that fails C(failureThreshold) times, or does not pass within O(wait_timeout), fails the run
     naming the sidecar); podkit-guard runs its C(livenessProbe) (a failure restarts the sidecar) and its
@@ -113,7 +113,7 @@ description:
     runs to completion takes no probes.
   - A container's own C(restartPolicy) overrides the pod's, and its C(restartPolicyRules) (Kubernetes' container
     restart rules - C(action=Restart) on C(exitCodes) C(In) or C(NotIn) given values; the container's
-    C(restartPolicy) is required beside them, as the API server requires) restart it on the exit codes they name:
+    C(restartPolicy) is required beside them, as the API server requires) restart it on the exit codes they name -
     the first matching rule restarts, else the container's policy decides. Where Docker has a policy that restarts
     exactly those codes (C(always), C(on-failure)) the engine restarts it; else the engine restarts nothing and
     podkit starts the container again - the module while it waits for it, podkit-guard on the container's exit,
@@ -123,7 +123,7 @@ description:
     image must be on the host) are mounted read-only with Docker's C(--mount type=image), which Docker Engine 28.0
     (API 1.48) and later take; an older engine refuses the pod naming its version and the one that would run it.
   - A Pod with C(metadata.generateName) and no C(metadata.name) is named with the prefix less its trailing C(-),
-    said in a warning: podkit keeps one stable name where the API server would add a random suffix to each.
+    said in a warning - podkit keeps one stable name where the API server would add a random suffix to each.
   - C(hostNetwork), C(hostPID), C(hostIPC) put the sandbox, and so its members, in the host's namespaces.
     C(terminationGracePeriodSeconds) and C(lifecycle.stopSignal) are the containers' stop timeout and signal.
   - Containers without the label C(io.podkit.pod=<pod>) are never changed; a name clash with one fails
