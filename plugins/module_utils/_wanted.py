@@ -338,8 +338,8 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
                        cpu=res.cpu_limit, cpu_request=res.cpu_request),
         share=sorted(share if share is not None else spec.share),
         # With restart rules, the engine's policy that honours them (_restart.engine_policy).
-        restart_policy="Never" if role == ROLE_INIT else engine_policy(restart_policy or spec.restart_policy,
-                                                                      spec.restart_rules),
+        restart_policy="Never" if role == ROLE_INIT else engine_policy(
+            restart_policy or spec.restart_policy, spec.restart_rules),
         cgroup_parent=parent,
     )
     if spec.restart_rules and role != ROLE_INIT:

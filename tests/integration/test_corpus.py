@@ -445,6 +445,7 @@ def engine_api(client):
     version = client.version()
     return tuple(int(p) for p in version["ApiVersion"].split(".")[:2]), version
 
+
 FILES = sorted(p for p in CORPUS.glob("*.manifest"))
 
 
