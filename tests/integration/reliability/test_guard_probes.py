@@ -189,7 +189,9 @@ def test_native_sidecar_probes_restart_it_and_count_toward_readiness(guard, dock
     first = _starts(docker_client, proxy)
     docker_client.containers.get(proxy).exec_run(["rm", "/p/alive"])
     assert wait_for(lambda: _starts(docker_client, proxy) != first, 15, step=0.3) is not None, guard.log_text()
-    assert "container=proxy action=restart reason=livenessProbe failed: GET /alive: HTTP/1.1 404" in guard.log_text()
+    # The guard logs the repair once the engine's restart returned: a moment after the new start.
+    line = "container=proxy action=restart reason=livenessProbe failed: GET /alive: HTTP/1.1 404"
+    assert wait_for(lambda: line in guard.log_text(), 5, step=0.2) is not None, guard.log_text()
     # The member was left alone: only the sidecar was restarted.
     assert docker_client.containers.get("%s_app" % pod).attrs["RestartCount"] == 0
     facts = guard.module("pod_facts", name=[pod])["ansible_facts"]["podkit_pods"][pod]["containers"]
@@ -215,7 +217,8 @@ def test_restart_rules_restart_on_the_exit_codes_they_name(guard, docker_client,
         state = docker_client.containers.get(job).attrs["State"]
         return state["Running"] and state["StartedAt"] != first
     assert wait_for(restarted, 20, step=0.3) is not None, guard.log_text()
-    assert "repair pod=%s container=job action=start reason=not running" % pod_name in guard.log_text(), guard.log_text()
+    line = "repair pod=%s container=job action=start reason=not running" % pod_name
+    assert wait_for(lambda: line in guard.log_text(), 5, step=0.2) is not None, guard.log_text()
     docker_client.containers.get(job).kill(signal="SIGUSR2")
     assert wait_for(lambda: not docker_client.containers.get(job).attrs["State"]["Running"], 10) is not None
     time.sleep(8)           # over a resync (5 s here) and any event: nothing starts it
