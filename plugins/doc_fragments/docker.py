@@ -56,8 +56,8 @@ options:
         C(enableServiceLinks), C(readinessGates), C(overhead), C(dnsPolicy) C(ClusterFirst) and
         C(ClusterFirstWithHostNet), what the API server prints (C(status), C(metadata.creationTimestamp),
         C(uid), C(resourceVersion), C(selfLink), C(generation), C(managedFields), C(ownerReferences),
-        C(finalizers)), C(metadata.generateName), a container's C(terminationMessagePath) and
-        C(terminationMessagePolicy), resources other than memory and cpu (extended resources,
+        C(finalizers)), C(metadata.generateName) beside a name (alone it names the pod), a container's
+        C(terminationMessagePath) and C(terminationMessagePolicy), resources other than memory and cpu (extended resources,
         C(ephemeral-storage)) and C(emptyDir.sizeLimit) on disk.
       - C(warn) accepts them and names each in the module's warnings; C(strict) refuses the manifest naming
         them; C(ignore) accepts them silently.

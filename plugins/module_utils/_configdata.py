@@ -103,6 +103,35 @@ def load_documents(manifest: Any) -> List[Dict[str, Any]]:
     return result
 
 
+def describe_document(doc: Any, index: int, count: int) -> str:
+    """How a message names one document of a manifest: ``document 2 of 3 (a Service 'web')``."""
+    place = "document %d of %d" % (index + 1, count) if count > 1 else "the document"
+    if not isinstance(doc, dict):
+        return "%s (a %s, not a Kubernetes object)" % (place, type(doc).__name__)
+    kind = doc.get("kind")
+    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    name = metadata.get("name") or metadata.get("generateName")
+    return "%s (%s%s)" % (place, "kind %r" % kind if kind else "no kind",
+                          ", named %r" % name if isinstance(name, str) and name else ", no metadata.name")
+
+
+def missing_pod(docs: List[Any]) -> Optional[str]:
+    """Why ``docs`` hold no Pod to deploy, naming each document by its place and kind; None when one
+    document is a Pod (or a lone document may be one)."""
+    pods = [i for i, doc in enumerate(docs) if isinstance(doc, dict) and (
+        doc.get("kind") == "Pod" or (len(docs) == 1 and doc.get("kind") not in ("ConfigMap", "Secret")))]
+    if len(pods) == 1:
+        return None
+    if not docs:
+        return "the manifest is empty; give a Pod (apiVersion: v1, kind: Pod)"
+    found = "; ".join(describe_document(doc, i, len(docs)) for i, doc in enumerate(docs))
+    if not pods:
+        return ("no document is a Pod (found: %s); give one document with apiVersion: v1, kind: Pod, beside the"
+                " ConfigMaps and Secrets it uses" % found)
+    return ("%d documents are Pods (found: %s); give one Pod per entry (with the ConfigMaps and Secrets it uses)"
+            % (len(pods), found))
+
+
 def split_documents(docs: List[Any]) -> Tuple[Any, ConfigSet]:
     """(the one Pod, the ConfigMaps and Secrets) of a manifest's documents."""
     pods = []
@@ -110,8 +139,8 @@ def split_documents(docs: List[Any]) -> Tuple[Any, ConfigSet]:
     for index, doc in enumerate(docs):
         where = "manifest[%d]" % index if len(docs) > 1 else "manifest"
         if not isinstance(doc, dict):
-            raise PodkitError("%s must be a Kubernetes object (a mapping with apiVersion and kind), got %s."
-                              % (where, type(doc).__name__))
+            raise PodkitError("%s: %s; each document must be a Kubernetes object (a mapping with apiVersion and kind)."
+                              % (where, describe_document(doc, index, len(docs))))
         kind = doc.get("kind")
         if kind in ("ConfigMap", "Secret"):
             item = _config_data(doc, where)
@@ -124,11 +153,12 @@ def split_documents(docs: List[Any]) -> Tuple[Any, ConfigSet]:
         elif kind == "Pod" or len(docs) == 1:
             pods.append(doc)
         else:
-            raise PodkitError("%s.kind: %r is not supported; a manifest holds one Pod and the ConfigMaps and Secrets"
-                              " it uses." % (where, kind))
-    if len(pods) != 1:
-        raise PodkitError("manifest: %s; give exactly one Pod (with the ConfigMaps and Secrets it uses), one pod"
-                          " per module call." % ("no document is a Pod" if not pods else "%d documents are Pods" % len(pods)))
+            raise PodkitError("%s.kind: %s is not a kind the pod module takes; a manifest holds one Pod (apiVersion:"
+                              " v1, kind: Pod) and the ConfigMaps and Secrets it uses: remove it from this manifest."
+                              % (where, describe_document(doc, index, len(docs))))
+    problem = missing_pod(docs)
+    if problem:
+        raise PodkitError("manifest: %s." % problem)
     return pods[0], configs
 
 

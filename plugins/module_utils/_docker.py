@@ -437,9 +437,12 @@ def member_create_args(image: str, name: str, config: Dict[str, Any], labels: Di
     nocopy = (context or {}).get("nocopy") or ()
     binds = ["%s:%s:%s%s" % (m["source"], m["target"], "ro" if m["read_only"] else "rw",
                              ",nocopy" if m["type"] == "volume" and m["source"] in nocopy else "")
-             for m in config["mounts"]]
+             for m in config["mounts"] if m["type"] != "image"]
     if binds:
         host_config["binds"] = binds
+    images = [image_mount(m) for m in config["mounts"] if m["type"] == "image"]
+    if images:
+        host_config["mounts"] = images
     env = dict(config["env"])
     for var, source in (config.get("env_fields") or {}).items():
         env[var] = runtime_value(source, context or {})
@@ -450,6 +453,40 @@ def member_create_args(image: str, name: str, config: Dict[str, Any], labels: Di
                   labels=labels, detach=True, use_config_proxy=False)
     _security_args(config.get("security") or {}, create, host_config, context or {})
     return create, host_config
+
+
+# The first Engine API (Docker Engine 28.0) whose Mount takes Type "image" (with ImageOptions.Subpath).
+IMAGE_MOUNT_API = (1, 48)
+IMAGE_MOUNT_ENGINE = "28.0"
+
+
+def image_mount(mount: Dict[str, Any]) -> Dict[str, Any]:
+    """An image volume's mount as the Engine API's HostConfig.Mounts takes it (the SDK's Mount type
+    knows no "image" type, so the API's own shape is sent): read-only, as Kubernetes mounts one."""
+    result: Dict[str, Any] = {"Type": "image", "Source": mount["source"], "Target": mount["target"], "ReadOnly": True}
+    if mount.get("sub_path"):
+        result["ImageOptions"] = {"Subpath": mount["sub_path"]}
+    return result
+
+
+def check_image_mounts(version: Dict[str, Any], wanted: List[Tuple[str, List[Dict[str, Any]]]]) -> None:
+    """Refuse image volumes on an engine older than Engine 28.0 (API 1.48), naming the containers and
+    the versions: ``version`` is the engine's /version answer, ``wanted`` (container field, mounts)."""
+    using = ["%s.volumeMounts %s (image %s)" % (where, m["target"], m["source"])
+             for where, mounts in wanted for m in mounts if m["type"] == "image"]
+    if not using:
+        return
+    api = str(version.get("ApiVersion") or "0")
+    try:
+        have = tuple(int(part) for part in api.split(".")[:2])
+    except ValueError:
+        have = (0, 0)
+    if have < IMAGE_MOUNT_API:
+        raise PodkitError("%s: an image volume is mounted with Docker's --mount type=image, which Docker Engine %s (API"
+                          " %d.%d) and later take; this engine is %s (API %s). Upgrade the engine, or copy the image's"
+                          " files into the pod another way (an init container writing an emptyDir)."
+                          % ("; ".join(using), IMAGE_MOUNT_ENGINE, IMAGE_MOUNT_API[0], IMAGE_MOUNT_API[1],
+                             version.get("Version") or "unknown", api))
 
 
 def _security_args(security: Dict[str, Any], create: Dict[str, Any], host_config: Dict[str, Any],

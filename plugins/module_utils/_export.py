@@ -41,13 +41,13 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP,
+    LABEL_CONTAINER, LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP, LABEL_QOS,
     LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, parse_fields)
-from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu
+from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu, parse_memory
 from ansible_collections.podkit.docker.plugins.module_utils._probes import net_handler_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
-    DEFAULT_SANDBOX_IMAGE, PodSpec, pod_resources, pod_spec_from_manifest)
+    DEFAULT_SANDBOX_IMAGE, PodSpec, pod_resources, pod_spec_from_manifest, qos_class)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import SECRETS_ROOT, VOLUMES_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import adopted_fields, pod_cgroup_limits, want_pod
 
@@ -337,7 +337,7 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
     graces = set()
     for _key, role, attrs in members:
         sidecar = (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit()
-        if role != ROLE_INIT and not sidecar:
+        if role != ROLE_INIT and not sidecar and _own_restart(attrs) is None:
             policies.add(_RESTART.get(((_host(attrs).get("RestartPolicy") or {}).get("Name") or ""), "Always"))
         if _config(attrs).get("StopTimeout") is not None:
             graces.add(int(_config(attrs)["StopTimeout"]))
@@ -459,6 +459,12 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
     for kind, probe in sorted((origin.get("probes") or {}).items()):
         if isinstance(probe, dict):
             container[kind] = probe
+    restart = _own_restart(attrs)
+    if restart:
+        # The container's own restartPolicy and rules (KEP-5307): Docker's policy is the one that honours them.
+        container["restartPolicy"] = restart["policy"]
+        if restart.get("rules"):
+            container["restartPolicyRules"] = list(restart["rules"])
     if (host.get("PidsLimit") or 0) > 0:
         out.warnings.append("%s: the pids limit %d has no Kubernetes form (a node-wide kubelet setting)."
                             % (where, host["PidsLimit"]))
@@ -480,6 +486,14 @@ def _json(text: Optional[str]) -> Any:
 def _origin(attrs: Dict[str, Any]) -> Dict[str, Any]:
     value = _json(_labels(attrs).get(LABEL_ORIGIN))
     return value if isinstance(value, dict) else {}
+
+
+def _own_restart(attrs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """A member's own restartPolicy (and restartPolicyRules) as its origin label recorded them, or None."""
+    restart = _origin(attrs).get("restart")
+    if isinstance(restart, dict) and restart.get("policy") in _RESTART.values() and isinstance(restart.get("rules", []), list):
+        return restart
+    return None
 
 
 def _origin_entry(origin: Dict[str, Any], table: str, key: str) -> Any:
@@ -515,10 +529,11 @@ def _is_ref(ref: Any) -> bool:
         and all(isinstance(part, str) and part for part in ref)
 
 
-def _source_keys(recorded: Dict[str, Any], files: Optional[Files], objects: _Objects) -> bool:
+def _source_keys(recorded: Dict[str, Any], files: Optional[Files], objects: _Objects, keys: Any = None) -> bool:
     """The keys of the ConfigMaps and Secrets behind a recorded configMap, secret or projected volume
     source, read from its files into ``objects``; False (nothing taken) when the files cannot say them:
-    unreadable, a file no source explains, or two sources projecting all their keys into one directory."""
+    unreadable, a file no source explains, or two sources projecting all their keys into one directory
+    without ``keys`` (the origin label's key names of each whole object) to tell them apart."""
     if files is None:
         return False
     kind, source = next(iter(recorded.items()))
@@ -549,16 +564,23 @@ def _source_keys(recorded: Dict[str, Any], files: Optional[Files], objects: _Obj
                 claimed[item.get("path")] = (object_kind, name, item.get("key"))
         else:
             whole.append((object_kind, name))
+    owner: Dict[str, Tuple[str, str]] = {}
     if len(whole) > 1:
-        return False
+        if not isinstance(keys, dict):
+            return False
+        for object_kind, name in whole:
+            for key in keys.get("%s/%s" % (object_kind, name)) or []:
+                owner[key] = (object_kind, name)
+    elif whole:
+        owner = dict((path, whole[0]) for path in files if "/" not in path)
     entries = []
     for path, (content, _mode) in sorted(files.items()):
         if path in claimed:
             if claimed[path] is not None:
                 object_kind, name, key = claimed[path]
                 entries.append((object_kind, name, key, content))
-        elif whole and "/" not in path:
-            entries.append((whole[0][0], whole[0][1], path, content))
+        elif path in owner:
+            entries.append((owner[path][0], owner[path][1], path, content))
         else:
             return False
     return objects.add(entries)
@@ -631,6 +653,15 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[st
             name = _named_volume(observed, source, volumes, out, where)
         mount = dict(name=name, **mount)
         result.append(mount)
+    for item in _host(attrs).get("Mounts") or []:
+        if item.get("Type") == "image":
+            # An image volume (Engine 28.0 and later): its name is not kept, the image reference names it.
+            name = "image-" + dns_name(item.get("Source") or "")[:57].strip("-")
+            volumes.setdefault(name, {"name": name, "image": {"reference": item.get("Source")}})
+            mount = {"name": name, "mountPath": item.get("Target"), "readOnly": True}
+            if (item.get("ImageOptions") or {}).get("Subpath"):
+                mount["subPath"] = item["ImageOptions"]["Subpath"]
+            result.append(mount)
     for item in attrs.get("Mounts") or []:
         if item.get("Type") == "volume" and not any((b.split(":")[1:2] or [""])[0] == item.get("Destination")
                                                     for b in _host(attrs).get("Binds") or []):
@@ -654,7 +685,8 @@ def _bind_volume(observed: Observed, pod: str, source: str, volumes: Dict[str, D
             files = observed.files.get(prefix + volume)
             if isinstance(downward, dict):
                 volumes[volume] = {"name": volume, "downwardAPI": downward}
-            elif isinstance(recorded, dict) and len(recorded) == 1 and _source_keys(recorded, files, objects):
+            elif isinstance(recorded, dict) and len(recorded) == 1 and _source_keys(
+                    recorded, files, objects, _origin_entry(origin, "keys", volume)):
                 volumes[volume] = dict(name=volume, **recorded)
             else:
                 volumes[volume] = _file_volume(pod, volume, files, secret, extra, secrets, out)
@@ -846,14 +878,27 @@ def _pod_cgroup(observed: Observed, name: str, spec: Dict[str, Any], out: Export
     if containers is None:
         return
     derived = pod_cgroup_limits(containers, observed.cgroup_version)
-    if not changed_fields(derived, limits):
+    # The class the pod was run in (the sandbox's label): the export must give the same one back.
+    recorded_qos = _labels(observed.sandbox).get(LABEL_QOS)
+    same_limits = not changed_fields(derived, limits)
+    if same_limits and qos_class(containers) == (recorded_qos or qos_class(containers)):
         return
     pod_level = _pod_level_resources(limits, observed.cgroup_version, containers)
     if pod_level:
         again = _resources_pod(name, spec, pod_level)
+        if again is not None and recorded_qos and qos_class(again) != recorded_qos:
+            # The cgroup holds no memory request: give the one that makes the class the pod was run in.
+            pod_level = _with_qos(pod_level, recorded_qos, pod_resources(containers).memory_request)
+            again = _resources_pod(name, spec, pod_level)
+            if again is not None and qos_class(again) != recorded_qos:
+                again = None
         if again is not None and not changed_fields(pod_cgroup_limits(again, observed.cgroup_version), limits):
             spec["resources"] = pod_level
             return
+    if same_limits:
+        out.warnings.append("the pod ran in the QoS class %s, its containers' resources give %s and no pod-level"
+                            " resources give both its limits and that class." % (recorded_qos, qos_class(containers)))
+        return
     out.options["cgroup_limits"] = "unmanaged"
     out.warnings.append("the pod cgroup's limits (%s) are not those its containers derive (%s) and no pod-level"
                         " resources give them; the pod module keeps them with cgroup_limits: unmanaged, a cluster"
@@ -929,6 +974,24 @@ def _pod_level_resources(limits: Dict[str, Any], version: int, containers: PodSp
         result.setdefault("limits", {})["cpu"] = format_cpu(cpu_limit)
     if cpu_request is not None:
         result.setdefault("requests", {})["cpu"] = format_cpu(cpu_request)
+    return result
+
+
+def _with_qos(pod_level: Dict[str, Any], qos: str, requested: Optional[int]) -> Dict[str, Any]:
+    """``pod_level`` with the memory request that gives the pod the QoS class ``qos``, computed as
+    ``_spec.qos_class`` computes it (Kubernetes' ComputePodQOS with pod-level resources: Guaranteed when
+    the pod's requests equal its CPU and memory limits, else Burstable). Burstable: the containers'
+    requests together (the least the API server takes beside them), else 1 byte; Guaranteed: the limit."""
+    result = dict((k, dict(v)) for k, v in pod_level.items())
+    memory = (result.get("limits") or {}).get("memory")
+    if memory is None:
+        return result
+    if qos == "Guaranteed":
+        result.setdefault("requests", {})["memory"] = memory
+    elif qos == "Burstable":
+        limit = parse_memory(memory, "spec.resources.limits.memory", kubernetes=True)
+        request = requested if requested and requested < limit else 1
+        result.setdefault("requests", {})["memory"] = format_bytes(request)
     return result
 
 

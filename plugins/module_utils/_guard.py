@@ -25,7 +25,7 @@ systemd). The guard is the kubelet's sync loop in small:
    backs off a crash loop: the first start at once, each further one 10 s later, doubling to
    300 s, reset after 10 minutes without one. Rebuilding a pod (a new sandbox's namespaces, a
    missing member) is never delayed.
-7. Probes (``_probes``): each running member's startup, liveness and readiness probes are run
+7. Probes (``_probes``): each running member's (and native sidecar's) startup, liveness and readiness probes are run
    on their periods; a startup probe gates the others; a liveness (or startup) probe failing
    ``failureThreshold`` times in a row restarts the container, the first time at once, then
    after the crash-loop backoff above (the container is stopped meanwhile); readiness is kept
@@ -60,7 +60,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._probes import Probe
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._record import (
     read_record, record_path, recorded_for, recorded_pods, state_dir)
-from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params
+from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params, running_containers
 from ansible_collections.podkit.docker.plugins.module_utils._status import STATUS_FILE
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import RUNNING_STATES
 
@@ -368,7 +368,7 @@ class Guard:
 
     def probe_pod(self, pod: str, memory: PodRecord) -> bool:
         spec = self._spec(pod, memory)
-        if spec is None or not any(c.probes for c in spec.containers):
+        if spec is None or not any(c.probes for c in running_containers(spec)):
             return False
         api = self.client.api
         now = time.time()
@@ -384,7 +384,9 @@ class Guard:
                     log.warning("pod=%s container=%s start after backoff failed: %s", pod, key, exc)
         sandbox = inspect_quiet(api, sandbox_name(pod))
         sandbox_pid = int(((sandbox or {}).get("State") or {}).get("Pid") or 0)
-        for container in spec.containers:
+        # Native sidecars are probed as the members are: startup gates the others, liveness restarts the
+        # sidecar, readiness counts toward the pod's (Kubernetes' prober treats restartable init containers so).
+        for container in running_containers(spec):
             if not container.probes:
                 continue
             attrs = inspect_quiet(api, member_name(pod, container.name))

@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Pattern, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._configdata import load_documents
+from ansible_collections.podkit.docker.plugins.module_utils._configdata import load_documents, missing_pod
 from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
@@ -49,7 +49,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._podoptions import P
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
     PodState, _host as detect_host, converge_pod, observe_pods)
 from ansible_collections.podkit.docker.plugins.module_utils._record import read_record, recorded_for, recorded_pods
-from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params
+from ansible_collections.podkit.docker.plugins.module_utils._spec import generated_name, pod_spec_from_params
 from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values as pod_secrets
 from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
 from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
@@ -116,7 +116,7 @@ def _manifest_name(manifest: Any) -> Optional[str]:
     pods = [doc for doc in docs if isinstance(doc, dict) and (doc.get("kind") == "Pod" or len(docs) == 1)]
     if len(pods) == 1 and isinstance(pods[0].get("metadata"), dict):
         name = pods[0]["metadata"].get("name")
-        return name if isinstance(name, str) and name else None
+        return name if isinstance(name, str) and name else generated_name(pods[0])
     return None
 
 
@@ -165,8 +165,11 @@ def resolve_entries(params: Dict[str, Any], read_text: Callable[[str], str] = _r
             name = merged.get("name")
             from_manifest = _manifest_name(merged.get("manifest"))
             if name is None and from_manifest is None:
-                raise PodkitError("%s: the pod has no name; give name, or a manifest (or manifest_file) with "
-                                  "metadata.name." % where)
+                docs = merged.get("manifest")
+                docs = docs if isinstance(docs, list) else [] if docs is None else [docs]
+                why = missing_pod(docs) if docs else None
+                raise PodkitError("%s: the pod has no name%s; give name, or a manifest (or manifest_file) with a Pod"
+                                  " that has metadata.name." % (where, " (%s)" % why if why else ""))
             if name is not None and from_manifest is not None and name != from_manifest:
                 raise PodkitError("%s.name: %r does not match the manifest's metadata.name %r; make them agree or "
                                   "leave one out." % (where, name, from_manifest))

@@ -153,11 +153,13 @@ def probe_manifest(probe: Probe) -> Dict[str, Any]:
 
 
 def parse_probes(item: Dict[str, Any], path: str, init: bool) -> Dict[str, Probe]:
-    """The probes of a container entry (manifest or native), by kind."""
+    """The probes of a container entry (manifest or native), by kind. ``init``: an init container that
+    runs to completion, which takes none; a native sidecar (restartPolicy Always) takes all three, as
+    Kubernetes' validation allows them on restartable init containers (validateInitContainers)."""
     found = dict((kind, item[kind]) for kind in PROBE_FIELDS if item.get(kind) is not None)
     if found and init:
-        raise PodkitError("%s: init containers take no probes (they run to completion); remove %s."
-                          % (path, ", ".join(sorted(found))))
+        raise PodkitError("%s: init containers take no probes (they run to completion; a native sidecar, with"
+                          " restartPolicy: Always, takes them); remove %s." % (path, ", ".join(sorted(found))))
     ports = named_ports(item)
     return dict((kind, parse_probe(kind, value, "%s.%s" % (path, kind), ports)) for kind, value in found.items())
 
@@ -266,3 +268,28 @@ class ProbeState:
                 self.ok = False
                 return False
         return None
+
+
+def wait_started(probe: Probe, api: Any, container_id: str, sandbox_pid: int, timeout: float,
+                 clock: Any = time.time, sleep: Any = time.sleep) -> Tuple[bool, str]:
+    """Run a startup probe as the kubelet's prober runs it (initialDelaySeconds, then every periodSeconds)
+    until it succeeds, fails ``failureThreshold`` times in a row, or ``timeout`` seconds pass: (started,
+    what the last run said). The pod module calls it on a native sidecar before it starts the next
+    container, as the kubelet starts the next init container (or the main containers) only once a
+    restartable init container's startup probe succeeded (kuberuntime computeInitContainerActions)."""
+    started = clock()
+    state = ProbeState(probe, started)
+    message = "not run within %ss" % timeout
+    while True:
+        now = clock()
+        if state.next_run > now:
+            if state.next_run - started > timeout:
+                return False, message
+            sleep(state.next_run - now)
+            continue
+        success, message = run_probe(probe, api, container_id, sandbox_pid)
+        verdict = state.record(success, message, clock())
+        if verdict is not None:
+            return verdict, message
+        if clock() - started > timeout:
+            return False, message

@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     CgroupBackend, CgroupLimits, HostCgroups, backend_for, detect_host, foreign_processes, split_limits)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
-    LOG_TAIL, STOP_TIMEOUT, DockerError, check_foreign, image_id, inspect_or_none, list_pod_containers,
+    LOG_TAIL, STOP_TIMEOUT, DockerError, check_foreign, check_image_mounts, image_id, inspect_or_none, list_pod_containers,
     claim_create_args, member_create_args, pull_image, runtime_context, runtime_value, sandbox_create_args,
     volume_create_args)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
@@ -43,16 +43,18 @@ from ansible_collections.podkit.docker.plugins.module_utils._facts import contai
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CLAIM, LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_PRE_STOP, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
     LABEL_SIDECAR,
-    ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
+    ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import PodLock, pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
-from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request
+from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request, wait_started
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
+from ansible_collections.podkit.docker.plugins.module_utils._restart import recorded_restarts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
 from ansible_collections.podkit.docker.plugins.module_utils._record import delete_record, keep_record, write_record
 from ansible_collections.podkit.docker.plugins.module_utils._status import wait_ready
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
-    Volume, container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params, validate_pod_name)
+    Volume, container_spec_from_params, pod_spec_from_params, running_containers, sandbox_spec_from_params,
+    validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
     apply_fs_group, fill_runtime, observed_digest, pod_files_exist, remove_pod_files, root_owned, write_volume)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
@@ -116,6 +118,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
                               bool(params.get("remove_claims")), params.get("cgroup_limits") or "derived")
     else:
         wanted = None
+    if wanted is not None and not wanted.removal:
+        _check_engine(client, wanted)
     probed: Dict[str, str] = {}
     recording = record and not check_mode
     with (nullcontext(held) if held is not None else pod_lock(pod)) as lock:
@@ -144,7 +148,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
                 raise
             containers = applier.final_containers() if state_name != "absent" else None
             if record and params.get("wait", True) and state_name in RUNNING_STATES and containers and any(
-                    "readinessProbe" in c.probes for c in spec.containers):
+                    "readinessProbe" in c.probes for c in running_containers(spec)):
                 probed = _probed_ids(spec, containers)
         if recording and state_name != "absent":
             write_record(pod, params)
@@ -164,9 +168,10 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
 
 
 def _probed_ids(spec: Any, containers: List[Dict[str, Any]]) -> Dict[str, str]:
-    """{name in the pod: container ID} of the members with a readiness probe."""
+    """{name in the pod: container ID} of the members and native sidecars with a readiness probe (a
+    sidecar's readiness counts toward the pod's, as in Kubernetes)."""
     ids = dict((((c.get("Config") or {}).get("Labels") or {}).get(LABEL_CONTAINER), c["Id"]) for c in containers)
-    return dict((c.name, ids[c.name]) for c in spec.containers if "readinessProbe" in c.probes and c.name in ids)
+    return dict((c.name, ids[c.name]) for c in running_containers(spec) if "readinessProbe" in c.probes and c.name in ids)
 
 
 def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False) -> Dict[str, Any]:
@@ -839,6 +844,11 @@ class Planner:
     def should_start(wanted: Wanted, seen: Seen) -> bool:
         """Whether a stopped member is started again, by its restart policy (the kubelet's rule)."""
         policy = wanted.config.get("restart_policy")
+        rules = wanted.config.get("restart_rules")
+        if rules:
+            # Its restart rules (KEP-5307) decide on the exit code it ended with, once it ran.
+            ran = seen.state.get("FinishedAt", "").startswith("2")
+            return not ran or recorded_restarts(rules, seen.exit_code)
         if policy == "Always":
             return True
         if policy == "OnFailure":
@@ -954,8 +964,10 @@ def _timestamp(text: Optional[str]) -> Tuple[str, int]:
 
 
 def _is_member(action: Action) -> bool:
-    """A member's create or recreate: the actions ``Applier.run`` does together when in a row."""
-    return action.kind in ("create", "recreate") and action.wanted is not None and action.wanted.role == ROLE_MEMBER
+    """A member's create or recreate: the actions ``Applier.run`` does together when in a row. Not a native
+    sidecar with a startup probe: what follows it waits for the probe (``Applier.started_gate``)."""
+    return action.kind in ("create", "recreate") and action.wanted is not None and action.wanted.role == ROLE_MEMBER \
+        and action.wanted.startup is None
 
 
 class Applier:
@@ -972,6 +984,7 @@ class Applier:
         self.state = state
         self.backend = backend
         self.wait_timeout = wait_timeout
+        self.restart_rules: Dict[str, Dict[str, Any]] = {}     # member -> its restart rules (wait_running)
         self.sandbox: Optional[Seen] = state.sandbox
         self.touched: Dict[str, str] = {}                 # key -> container id (new or changed)
         self.removed: set = set()
@@ -1193,12 +1206,15 @@ class Applier:
             self.remove(action.seen)
         new_id = self.create(wanted)
         self.touched[action.target] = new_id
+        if wanted.config.get("restart_rules"):
+            self.restart_rules[action.target] = wanted.config["restart_rules"]
         if wanted.role == ROLE_SANDBOX:
             if start:
                 self.start("sandbox", new_id, wanted.name)
             self._sandbox_seen(new_id)
         elif start:
             self.start(action.target, new_id, wanted.name)
+            self.started_gate(wanted, new_id)
 
     do_recreate = do_create
 
@@ -1206,6 +1222,24 @@ class Applier:
         self.start(action.target, action.seen.id, action.seen.name)
         if action.target == "sandbox":
             self._sandbox_seen(action.seen.id)
+        elif action.wanted is not None:
+            if action.wanted.config.get("restart_rules"):
+                self.restart_rules[action.target] = action.wanted.config["restart_rules"]
+            self.started_gate(action.wanted, action.seen.id)
+
+    def started_gate(self, wanted: Wanted, container_id: str) -> None:
+        """A native sidecar with a startup probe: the kubelet starts the next init container, or the main
+        containers, only once that probe succeeded (kuberuntime computeInitContainerActions); so the plan
+        goes on only then. A probe that fails failureThreshold times, or does not succeed within
+        wait_timeout, fails the run naming the sidecar (podkit-guard, from the pod's record, goes on)."""
+        if wanted.startup is None:
+            return
+        sandbox = self._call("inspect sandbox", self.api.inspect_container, self.sandbox_id())
+        sandbox_pid = int((sandbox.get("State") or {}).get("Pid") or 0)
+        started, message = wait_started(wanted.startup, self.api, container_id, sandbox_pid, self.wait_timeout)
+        if not started:
+            raise PodkitError("initContainers[%s].startupProbe: the native sidecar did not start (%s); the containers"
+                              " after it were not started." % (wanted.key, message))
 
     def do_restart(self, action: Action, _start: bool) -> None:
         if action.seen.labels.get(LABEL_PRE_STOP):
@@ -1281,7 +1315,9 @@ class Applier:
             return ""
 
     def wait_running(self, keys: List[str], timeout: int) -> None:
-        """Return when the started members run; fail with the log tail of one that does not."""
+        """Return when the started members run; fail with the log tail of one that does not. A member
+        whose restart rules restart the exit code it ended with is started again meanwhile (where the
+        engine's restart policy could not say them), as podkit-guard does between runs."""
         deadline = time.time() + timeout
         for key in keys:
             container_id = self.touched[key]
@@ -1291,6 +1327,12 @@ class Applier:
                 state = attrs["State"]
                 if state.get("Running") and not state.get("Restarting"):
                     break
+                rules = self.restart_rules.get(key)
+                if rules and not state.get("Running") and not state.get("Restarting") and recorded_restarts(
+                        rules, state.get("ExitCode")):
+                    time.sleep(0.5)
+                    self.start(key, container_id, (attrs.get("Name") or key).lstrip("/"))
+                    continue
                 if not state.get("Running") and not state.get("Restarting") and state.get("ExitCode") == 0:
                     break   # completed (restart policy Never/OnFailure)
                 if time.time() > deadline:
@@ -1343,6 +1385,19 @@ def report(module_result: Dict[str, Any], state: PodState, plan: Plan, wanted: D
     if diff:
         module_result["diff"] = diff_for(state, plan, wanted)
     return module_result
+
+
+def _check_engine(client: Any, wanted: PodWanted) -> None:
+    """Refuse, before anything is touched (check mode too), what this engine cannot do: image volumes
+    before Engine 28.0. The engine's version is asked for only when a container mounts an image."""
+    mounts = [("%s[%s]" % ("initContainers" if w.role == ROLE_INIT or w.sidecar else "containers", w.key),
+               w.config.get("mounts") or []) for w in wanted.init + wanted.members]
+    if any(m["type"] == "image" for _where, items in mounts for m in items):
+        try:
+            version = client.api.version()
+        except DockerError as exc:
+            raise PodkitError("docker_host: docker version failed: %s" % exc)
+        check_image_mounts(version, mounts)
 
 
 def _host(client: Any) -> HostCgroups:

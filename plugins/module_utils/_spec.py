@@ -32,6 +32,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._security import (
     SECCOMP_ROOT, container_security, grace_period, load_seccomp, pod_security)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import FILE_KINDS, FileVolume
 from ansible_collections.podkit.docker.plugins.module_utils._probes import PROBE_FIELDS, parse_probes
+from ansible_collections.podkit.docker.plugins.module_utils._restart import parse_rules
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import (
     MIN_MEMORY, format_bytes, format_cpu, parse_cpu, parse_memory)
 
@@ -75,6 +76,7 @@ class Volume:
     files: Optional[FileVolume] = None       # configMap, secret, downwardAPI, projected (_volumefiles)
     claim: str = ""                          # persistentVolumeClaim.claimName: a named Docker volume
     claim_read_only: bool = False
+    image: str = ""                          # an image volume's reference (Docker's --mount type=image)
 
 
 @dataclass
@@ -118,6 +120,9 @@ class ContainerSpec:
     seccomp_json: Optional[str] = None
     seccomp_root: Optional[str] = None       # where that profile was read from (for the export; not hashed)
     probes: Dict[str, Any] = field(default_factory=dict)     # kind -> _probes.Probe; run by podkit-guard
+    # A container's own restartPolicy (None: the pod's) and its restartPolicyRules (_restart.parse_rules).
+    own_restart_policy: Optional[str] = None
+    restart_rules: List[Tuple[str, Tuple[int, ...]]] = field(default_factory=list)
 
 
 @dataclass
@@ -186,7 +191,7 @@ _K8S_CONTAINER_FIELDS = ("name", "image", "command", "args", "env", "envFrom", "
 _NATIVE_CONTAINER_EXTRAS = ("user", "share", "secret_env", "working_dir", "volume_mounts", "pull")
 _PORT_FIELDS = ("containerPort", "hostPort", "hostIP", "protocol", "name")
 _MOUNT_FIELDS = ("name", "mountPath", "readOnly", "subPath")
-_VOLUME_FIELDS = ("name", "hostPath", "emptyDir", "persistentVolumeClaim") + FILE_KINDS
+_VOLUME_FIELDS = ("name", "hostPath", "emptyDir", "persistentVolumeClaim") + FILE_KINDS + ("image",)
 # What each file volume kind takes (checked here, read by _volumefiles).
 _FILE_VOLUME_FIELDS = {
     "configMap": ("name", "items", "defaultMode", "optional"),
@@ -421,18 +426,26 @@ def _parse_container_port(item, path, kubernetes):
 def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_restart: str, default_pull: str,
                      share_pid: bool, ctx: Optional[PodContext] = None) -> ContainerSpec:
     allowed = (_K8S_CONTAINER_FIELDS if kubernetes else _K8S_CONTAINER_FIELDS + _NATIVE_CONTAINER_EXTRAS) + PROBE_FIELDS
-    if init:
-        # A native sidecar: an init container that keeps running (restartPolicy: Always).
-        allowed = allowed + ("restartPolicy",)
+    # init: a native sidecar (restartPolicy: Always); others: the container's own policy and rules (KEP-5307).
+    allowed = allowed + ("restartPolicy", "restartPolicyRules")
     check_fields(item, allowed, path)
+    if not item:
+        raise PodkitError("%s must be a mapping with at least name and image." % path)
     sidecar = False
+    own_policy = None
     if init and item.get("restartPolicy") is not None:
         if item["restartPolicy"] != "Always":
             raise PodkitError("%s.restartPolicy: %r is not supported; an init container takes only Always (a native"
                               " sidecar)." % (path, item["restartPolicy"]))
         sidecar = True
-    if not item:
-        raise PodkitError("%s must be a mapping with at least name and image." % path)
+    elif item.get("restartPolicy") is not None:
+        own_policy = _check_restart_policy(item["restartPolicy"], path + ".restartPolicy")
+    if init and item.get("restartPolicyRules") is not None:
+        raise PodkitError("%s.restartPolicyRules: %s" % (path, (
+            "a native sidecar takes no restart rules (it always restarts; Kubernetes refuses them there)" if sidecar
+            else "podkit runs an init container once per run, to completion, and takes no restart rules on it;"
+            " give them to a container of spec.containers")))
+    restart_rules = parse_rules(item.get("restartPolicyRules"), path + ".restartPolicyRules", own_policy is not None)
     name = _validate_container_name(item.get("name"), path + ".name")
     image = _string(item.get("image"), path + ".image", required=True)
     for camel, snake in (("workingDir", "working_dir"), ("volumeMounts", "volume_mounts"), ("imagePullPolicy", "pull")):
@@ -512,7 +525,9 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
         resources=_parse_resources(item.get("resources"), path + ".resources", kubernetes),
         share=share,
         # An init container runs once to completion; Docker must never restart it.
-        restart_policy="Always" if sidecar else "Never" if init else pod_restart,
+        restart_policy="Always" if sidecar else "Never" if init else own_policy or pod_restart,
+        own_restart_policy=own_policy,
+        restart_rules=restart_rules,
         pull=pull,
         init=init,
         env_fields=dict(sources.fields),
@@ -520,7 +535,7 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
         sidecar=sidecar,
         config_sources=list(sources.used),
         warnings=skipped,
-        probes=parse_probes(item, path, init),
+        probes=parse_probes(item, path, init and not sidecar),
     )
 
 
@@ -549,6 +564,11 @@ def _parse_volumes(value, path, kubernetes):
                 raise PodkitError("%s.%s: only in a manifest, where the ConfigMaps and Secrets can be given." % (where, kinds[0]))
             volumes.append(_file_or_claim_volume(name, kinds[0], item[kinds[0]], "%s.%s" % (where, kinds[0])))
             continue
+        if kinds[0] == "image":
+            if not kubernetes:
+                raise PodkitError("%s.image: only in a manifest (a Kubernetes image volume)." % where)
+            volumes.append(_image_volume(name, item["image"], where + ".image"))
+            continue
         if kinds[0] == "hostPath":
             host = check_fields(item["hostPath"], ("path", "type"), where + ".hostPath")
             host_type = _string(host.get("type"), where + ".hostPath.type") or ""
@@ -566,6 +586,20 @@ def _parse_volumes(value, path, kubernetes):
                 size = parse_memory(empty["sizeLimit"], where + ".emptyDir.sizeLimit", kubernetes=kubernetes, minimum=1)
             volumes.append(Volume(name=name, kind="emptyDir", medium=medium, size_limit=size))
     return volumes
+
+
+def _image_volume(name: str, source: object, where: str) -> Volume:
+    """An image volume (Kubernetes' ImageVolumeSource): the image's filesystem mounted read-only, as the
+    kubelet mounts it (pkg/volume/image; the API refuses readOnly: false on it). Docker mounts one with
+    ``--mount type=image`` from Engine 28.0 (API 1.48) on; podkit does not pull it: the image must be on
+    the host, so pullPolicy Always is refused rather than dropped."""
+    body = check_fields(source, ("reference", "pullPolicy"), where)
+    reference = _string(body.get("reference"), where + ".reference", required=True)
+    policy = body.get("pullPolicy")
+    if policy is not None and policy not in ("IfNotPresent", "Never"):
+        raise PodkitError("%s.pullPolicy: %r is not honoured: podkit mounts an image volume from the images on the host"
+                          " and does not pull it; give IfNotPresent or Never, and pull %s beforehand." % (where, policy, reference))
+    return Volume(name=name, kind="image", image=reference)
 
 
 def _file_or_claim_volume(name: str, kind: str, source: object, where: str) -> Volume:
@@ -683,7 +717,12 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
         raise PodkitError("manifest must be a Kubernetes Pod: a mapping (or YAML text) with apiVersion: v1, kind: Pod.")
     raw_spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
     service_account = raw_spec.get("serviceAccountName") or raw_spec.get("serviceAccount") or "default"
+    generated = generated_name(manifest)
     manifest, hostless = strip_hostless(manifest)
+    named_by_generate = generated is not None and name in (None, generated)
+    if named_by_generate:
+        # Honoured (as the pod's name), so not among the fields that mean nothing here.
+        hostless = [(path, why) for path, why in hostless if path != "metadata.generateName"]
     check_fields(manifest, ("apiVersion", "kind", "metadata", "spec"), "manifest")
     # kind first: a Deployment (apps/v1) is wrong for its kind, and saying so helps more than its apiVersion.
     if manifest.get("kind") in WORKLOAD_KINDS:
@@ -695,10 +734,13 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
         raise PodkitError("manifest.apiVersion: %r is not supported; podkit reads apiVersion: v1." % manifest.get("apiVersion"))
     metadata = check_fields(manifest.get("metadata"), _METADATA_FIELDS, "metadata")
     pod_name = metadata.get("name")
+    if named_by_generate:
+        pod_name = generated
     if name is not None and pod_name is not None and name != pod_name:
         raise PodkitError("name: %r does not match the manifest's metadata.name %r; make them agree or leave one out."
                           % (name, pod_name))
     pod_name = validate_pod_name(pod_name if pod_name is not None else name,
+                                 "metadata.generateName" if named_by_generate else
                                  "metadata.name" if pod_name is not None else "name")
     labels = metadata.get("labels") or {}
     if not isinstance(labels, dict):
@@ -785,7 +827,33 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
     pod.namespace = namespace
     pod.annotations = dict((str(k), _string(v, "metadata.annotations.%s" % k) or "") for k, v in annotations.items())
     pod.warnings = judge(hostless, validate) + [w for c in pod.init_containers + pod.containers for w in c.warnings]
+    if named_by_generate:
+        pod.warnings.insert(0, "metadata.generateName: the pod is named %r, generateName without its trailing '-'; the"
+                            " API server would add a random suffix on every create, podkit keeps this one stable name"
+                            " so that a second run converges the same pod. Give metadata.name to choose another."
+                            % generated)
     return pod
+
+
+def generated_name(manifest: object) -> Optional[str]:
+    """The stable name a Pod without metadata.name takes from metadata.generateName: the prefix less its
+    trailing '-' (the API server appends five random characters to the whole prefix, apimachinery's
+    names.SimpleNameGenerator; podkit keeps one name, so that converging twice finds the same pod).
+    None when the Pod has a name or no generateName."""
+    metadata = manifest.get("metadata") if isinstance(manifest, dict) else None
+    if not isinstance(metadata, dict) or metadata.get("name") is not None:
+        return None
+    prefix = metadata.get("generateName")
+    if not isinstance(prefix, str) or not prefix.rstrip("-"):
+        return None
+    return prefix.rstrip("-")
+
+
+def running_containers(pod: PodSpec) -> List[ContainerSpec]:
+    """The containers that keep running: the native sidecars (in their order), then the members. Their
+    probes are run, and their readiness makes the pod's (Kubernetes counts a sidecar's readiness in the
+    pod's Ready condition; an init container that runs to completion has none)."""
+    return [c for c in pod.init_containers if c.sidecar] + list(pod.containers)
 
 
 def pod_resource_amounts(pod: PodSpec) -> Dict[str, Dict[str, Optional[int]]]:

@@ -107,6 +107,25 @@ def volume_files(volume: FileVolume, configs: Any, metadata: Dict[str, Any], whe
     return files
 
 
+def whole_sources(volume: FileVolume, configs: Any) -> Dict[str, List[str]]:
+    """{"Kind/name": its keys} of the ConfigMaps and Secrets a projected volume takes whole (no items),
+    when it takes more than one: their keys all land at the volume's top, and only this says which
+    object each file came from (io.podkit.origin, for the export). {} otherwise. Key names only."""
+    if volume.kind != "projected":
+        return {}
+    result: Dict[str, List[str]] = {}
+    for item in volume.source.get("sources") or []:
+        if not isinstance(item, dict) or len(item) != 1:
+            continue
+        kind, sub = next(iter(item.items()))
+        if kind not in ("configMap", "secret") or not isinstance(sub, dict) or sub.get("items"):
+            continue
+        object_kind = "Secret" if kind == "secret" else "ConfigMap"
+        found = configs.find(object_kind, sub.get("name"), True, "")
+        result["%s/%s" % (object_kind, sub.get("name"))] = sorted(found.data) if found is not None else []
+    return result if len(result) > 1 else {}
+
+
 def _volume_files(volume: FileVolume, configs: Any, metadata: Dict[str, Any], where: str) -> Files:
     source = volume.source
     mode = _mode(source.get("defaultMode"), where + ".defaultMode", DEFAULT_MODE)

@@ -21,7 +21,9 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
 from ansible_collections.podkit.docker.plugins.module_utils._docker import port_text
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._probes import probe_manifest
-from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import digest, has_runtime, host_dir, volume_files
+from ansible_collections.podkit.docker.plugins.module_utils._restart import engine_policy, rules_manifest
+from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
+    digest, has_runtime, host_dir, volume_files, whole_sources)
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
     config_hashes, container_labels, member_name, sandbox_name, volume_name)
@@ -48,6 +50,8 @@ class Wanted:
     # copy would also copy the image directory's owner over the group). Not hashed.
     nocopy: Tuple[str, ...] = ()
     seccomp_json: Optional[str] = None   # a Localhost seccomp profile's JSON (its digest is in config)
+    # A native sidecar's startup probe (_probes.Probe; not hashed): the next container starts once it succeeded.
+    startup: Any = None
 
     def hashes(self) -> Tuple[str, Dict[str, str]]:
         return config_hashes(self.config)
@@ -82,6 +86,7 @@ class FilesWanted:
     secret: bool
     group: Optional[int] = None      # fsGroup
     runtime: bool = False            # holds values only the running pod knows (metadata.uid, a limit not set)
+    whole: Dict[str, List[str]] = field(default_factory=dict)   # _volumefiles.whole_sources (for the export)
 
 
 @dataclass
@@ -166,7 +171,9 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
         if container.sidecar:
             item.sidecar = True
             item.labels[LABEL_SIDECAR] = str(index)
-    members = [want_member(spec.name, c, volumes, parent, restart_policy=spec.restart_policy,
+            item.startup = container.probes.get("startupProbe")
+    # A member's restart policy: its own (restartPolicy on the container), else the pod's.
+    members = [want_member(spec.name, c, volumes, parent, restart_policy=c.own_restart_policy or spec.restart_policy,
                            field_name="containers[%d]" % i, files=files) for i, c in enumerate(spec.containers)]
     for item in init + members:
         item.nocopy = nocopy
@@ -227,7 +234,7 @@ def want_files(spec: PodSpec, used: List[str]) -> Dict[str, FilesWanted]:
                              spec.fs_group)
         result[volume.name] = FilesWanted(host_dir(spec.name, volume.name, volume.files.holds_secret), files,
                                           digest(files, spec.fs_group), volume.files.holds_secret, spec.fs_group,
-                                          has_runtime(files))
+                                          has_runtime(files), whole_sources(volume.files, spec.configs))
     return result
 
 
@@ -294,6 +301,11 @@ def mount_entries(pod: str, mounts: List[Mount], volumes: Dict[str, Volume], fie
                                   % (field_name, index))
             result.append(dict(type="volume", source=volume.claim, target=mount.mount_path,
                                read_only=mount.read_only or volume.claim_read_only))
+        elif volume.kind == "image":
+            entry = dict(type="image", source=volume.image, target=mount.mount_path, read_only=True)
+            if mount.sub_path:
+                entry["sub_path"] = mount.sub_path
+            result.append(entry)
         elif volume.kind == "hostPath":
             source = volume.host_path or ""
             if mount.sub_path:
@@ -326,9 +338,16 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         resources=dict(memory=res.memory_limit, memory_request=res.memory_request,
                        cpu=res.cpu_limit, cpu_request=res.cpu_request),
         share=sorted(share if share is not None else spec.share),
-        restart_policy="Never" if role == ROLE_INIT else (restart_policy or spec.restart_policy),
+        # With restart rules, the engine's policy that honours them (_restart.engine_policy).
+        restart_policy="Never" if role == ROLE_INIT else engine_policy(
+            restart_policy or spec.restart_policy, spec.restart_rules),
         cgroup_parent=parent,
     )
+    if spec.restart_rules and role != ROLE_INIT:
+        # Only a container with rules has this key: every other container hashes as before. The planner
+        # starts a stopped one on the exit codes the rules name, where the engine's policy cannot.
+        config["restart_rules"] = dict(policy=restart_policy or spec.restart_policy,
+                                       rules=[[operator, list(values)] for operator, values in spec.restart_rules])
     contents = dict((m.volume, files[m.volume].digest) for m in spec.mounts if files and m.volume in files)
     if contents:
         # The content of the file volumes it mounts: a changed key recreates exactly their consumers.
@@ -340,13 +359,14 @@ def want_member(pod: str, spec: ContainerSpec, volumes: Dict[str, Volume], paren
         # the configuration (and hash) of every other container is what it always was.
         config["env_fields"] = dict(spec.env_fields)
     # On every member, even empty: its absence tells the export that an older podkit made the container.
-    origin = member_origin(config, spec, volumes)
+    origin = member_origin(config, spec, volumes, files)
     labels = {LABEL_ORIGIN: json.dumps(origin, sort_keys=True, separators=(",", ":"))}
     return Wanted(key=spec.name, role=role, name=member_name(pod, spec.name), image=spec.image, pull=spec.pull,
                   config=config, secret_env=tuple(spec.secret_env), seccomp_json=spec.seccomp_json, labels=labels)
 
 
-def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[str, Volume]) -> Dict[str, Any]:
+def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[str, Volume],
+                  files_wanted: Optional[Mapping[str, FilesWanted]] = None) -> Dict[str, Any]:
     """What the export needs and Docker's settings lose (io.podkit.origin): never a secret value.
 
     ``secret`` names the env variables whose values came from Secrets; ``fields`` the fieldRef and
@@ -355,7 +375,9 @@ def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[
     runs; ``seccomp`` a Localhost profile's file; ``post_start`` the postStart hook; ``downward`` the
     sources of the downwardAPI volumes it mounts; ``refs`` the ConfigMap or Secret key each env variable
     was taken from; ``sources`` the configMap, secret and projected volume sources it mounts (names,
-    keys, paths and modes: the export gives back the ConfigMaps and Secrets by their own names).
+    keys, paths and modes: the export gives back the ConfigMaps and Secrets by their own names); ``keys``
+    the key names of each object a projected volume takes whole, where it takes more than one (their
+    files share the volume's top directory: only this tells whose each is).
     """
     origin: Dict[str, Any] = {}
     secret = sorted(spec.secret_env)
@@ -377,6 +399,9 @@ def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[
     if (config.get("security") or {}).get("non_root"):
         # runAsNonRoot is checked when the container is made; Docker keeps no trace of it.
         origin["non_root"] = True
+    if spec.own_restart_policy:
+        # The container's own restartPolicy (and rules): Docker's policy alone does not say it.
+        origin["restart"] = dict(policy=spec.own_restart_policy, rules=rules_manifest(spec.restart_rules))
     if spec.probes:
         # Run by podkit-guard from the pod's record; Docker's settings hold no trace of them.
         origin["probes"] = dict((kind, probe_manifest(probe)) for kind, probe in sorted(spec.probes.items()))
@@ -397,6 +422,9 @@ def member_origin(config: Dict[str, Any], spec: ContainerSpec, volumes: Mapping[
             origin.setdefault("downward", {})[mount.volume] = dict(files.source)
         else:
             origin.setdefault("sources", {})[mount.volume] = {files.kind: dict(files.source)}
+            whole = files_wanted[mount.volume].whole if files_wanted and mount.volume in files_wanted else {}
+            if whole:
+                origin.setdefault("keys", {})[mount.volume] = dict(whole)
     return origin
 
 

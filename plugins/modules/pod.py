@@ -40,11 +40,12 @@ description:
     C(spec.initContainers), C(spec.restartPolicy), C(spec.shareProcessNamespace), C(spec.hostname),
     C(spec.dnsConfig) (nameservers, searches, options), C(spec.dnsPolicy) (C(Default), C(None)), C(spec.hostAliases),
     C(spec.volumes) (C(hostPath), C(emptyDir) - a volume with no source is one - C(configMap), C(secret),
-    C(downwardAPI), C(projected) and C(persistentVolumeClaim)),
+    C(downwardAPI), C(projected), C(persistentVolumeClaim) and C(image)),
     C(spec.resources) (pod-level), C(spec.securityContext), C(spec.hostNetwork), C(spec.hostPID), C(spec.hostIPC),
     C(spec.hostUsers) (true only), C(spec.terminationGracePeriodSeconds), C(spec.imagePullSecrets); per container C(name), C(image), C(command), C(args),
     C(env) (C(name)/C(value)), C(ports), C(resources) (limits and requests of memory and cpu),
-    C(volumeMounts), C(workingDir), C(imagePullPolicy), C(livenessProbe), C(readinessProbe), C(startupProbe)
+    C(volumeMounts), C(workingDir), C(imagePullPolicy), C(restartPolicy), C(restartPolicyRules), C(livenessProbe),
+    C(readinessProbe), C(startupProbe)
     (C(exec), C(httpGet) (path, port, httpHeaders), C(tcpSocket) (port) with Kubernetes' timing fields; run by podkit-guard,
     see the P(podkit.docker.host#role) role), C(securityContext), C(stdin), C(stdinOnce), C(tty),
     C(lifecycle) (C(stopSignal), C(postStart), C(preStop)), C(envFrom) (C(configMapRef), C(secretRef), C(prefix));
@@ -104,7 +105,25 @@ description:
     grace period (C(terminationGracePeriodSeconds)).
   - Native sidecars - init containers with C(restartPolicy=Always) - are started in their place among the init
     containers (before the next one runs) and kept running with the members; a stopped or removed pod stops
-    the members first, then its sidecars in reverse order.
+    the members first, then its sidecars in reverse order. They take probes as in Kubernetes - a sidecar's
+    C(startupProbe) is run by the module, which starts the next init container (or the members) only once it
+    passes (a probe that fails C(failureThreshold) times, or does not pass within O(wait_timeout), fails the run
+    naming the sidecar); podkit-guard runs its C(livenessProbe) (a failure restarts the sidecar) and its
+    C(readinessProbe), which counts toward the pod's readiness (O(wait) waits for it). An init container that
+    runs to completion takes no probes.
+  - A container's own C(restartPolicy) overrides the pod's, and its C(restartPolicyRules) (Kubernetes' container
+    restart rules - C(action=Restart) on C(exitCodes) C(In) or C(NotIn) given values; the container's
+    C(restartPolicy) is required beside them, as the API server requires) restart it on the exit codes they name -
+    the first matching rule restarts, else the container's policy decides. Where Docker has a policy that restarts
+    exactly those codes (C(always), C(on-failure)) the engine restarts it; else the engine restarts nothing and
+    podkit starts the container again - the module while it waits for it, podkit-guard on the container's exit,
+    with its crash-loop backoff. Other actions (C(RestartAllContainers)) and rules on init containers and
+    sidecars are errors naming the field.
+  - C(image) volumes (C(reference); C(pullPolicy) C(IfNotPresent) or C(Never) - podkit does not pull them, the
+    image must be on the host) are mounted read-only with Docker's C(--mount type=image), which Docker Engine 28.0
+    (API 1.48) and later take; an older engine refuses the pod naming its version and the one that would run it.
+  - A Pod with C(metadata.generateName) and no C(metadata.name) is named with the prefix less its trailing C(-),
+    said in a warning - podkit keeps one stable name where the API server would add a random suffix to each.
   - C(hostNetwork), C(hostPID), C(hostIPC) put the sandbox, and so its members, in the host's namespaces.
     C(terminationGracePeriodSeconds) and C(lifecycle.stopSignal) are the containers' stop timeout and signal.
   - Containers without the label C(io.podkit.pod=<pod>) are never changed; a name clash with one fails

@@ -21,7 +21,7 @@ import pathlib
 import pytest
 import yaml
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, warning_text
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ModuleRunner, export_pod, warning_text
 
 CORPUS = pathlib.Path(__file__).resolve().parent.parent / "corpus"
 
@@ -33,7 +33,7 @@ WARNED = {
     "scheduling-node-selector": ["spec.nodeSelector"],
     "downward-api-env": ["spec.serviceAccountName"],
     "host-network": ["spec.dnsPolicy"],
-    "generate-name": ["metadata.generateName"],
+    "generate-name": ["metadata.generateName"],          # beside metadata.name (the test sets one)
     "scheduling-affinity-tolerations": ["spec.affinity", "spec.tolerations", "spec.schedulerName"],
     "service-account-dns-policy": ["spec.serviceAccountName", "spec.automountServiceAccountToken",
                                    "spec.dnsPolicy", "spec.enableServiceLinks"],
@@ -71,7 +71,14 @@ def localised(docs):
             for container in doc["spec"].get(key) or []:
                 container["image"] = BUSYBOX_IMAGE
                 container.pop("imagePullPolicy", None)
+        for volume in doc["spec"].get("volumes") or []:
+            if "image" in volume:
+                volume["image"]["reference"] = BUSYBOX_IMAGE
     return docs
+
+
+def pod_documents(docs):
+    return [d for d in docs if d.get("kind") == "Pod"]
 
 
 def pod_of(docs):
@@ -162,6 +169,41 @@ def check_projected(pods, *_context):
     assert in_container(pid, "/projected-volume/my-group/my-config") == "mode=projected\n"
     assert in_container(pid, "/projected-volume/labels") == 'app="projected"\n'
     assert mountinfo(pid)["/projected-volume"][1] == "tmpfs"
+
+
+def check_projected_objects(pods, pod_name, *_context):
+    pid = pods["reporter"]
+    assert in_container(pid, "/etc/bundle/username") == "reporter"
+    assert in_container(pid, "/etc/bundle/password") == "s3cr3t-not-real" and in_container(pid, "/etc/bundle/pin") == "4321"
+    assert in_container(pid, "/etc/bundle/settings/interval") == "30"
+    assert sorted(os.listdir("/proc/%d/root/etc/bundle" % pid)) == ["password", "pin", "settings", "username"]
+    # The export names the Secrets and the ConfigMap the pod used, each with its own keys (the round trip
+    # at the end applies it back as a no-op).
+    entry = export_pod(ModuleRunner(), pod_name)
+    objects = dict(((d["kind"], d["metadata"]["name"]), sorted(d.get("data") or {})) for d in entry["manifest"][1:])
+    assert objects == {("Secret", "db-user"): ["username"], ("Secret", "db-pass"): ["password", "pin"],
+                       ("ConfigMap", "report-settings"): ["interval"]}, objects
+    assert entry["manifest"][0]["spec"]["volumes"][0]["projected"]["sources"][:2] == [
+        {"secret": {"name": "db-user"}}, {"secret": {"name": "db-pass"}}]
+
+
+def check_pod_level_resources(pods, pod_name, sandbox, client):
+    # Burstable (KEP-2837: the pod's class from spec.resources alone), the cgroup at the pod's limits.
+    assert sandbox.labels["io.podkit.qos-class"] == "Burstable"
+    facts = ModuleRunner()("pod_facts", name=[pod_name])["ansible_facts"]["podkit_pods"][pod_name]
+    limits = facts["cgroup"]["limits"]
+    assert limits["memory_bytes"] == 192 << 20 and limits["cpu_quota_us"] == 100000, limits
+    with open(os.path.join(facts["cgroup"]["paths"]["memory"], "memory.limit_in_bytes")) as handle:
+        assert int(handle.read()) == 192 << 20
+    entry = export_pod(ModuleRunner(), pod_name)
+    assert entry["manifest"][0]["spec"]["resources"]["requests"]["memory"] == "48Mi", entry["manifest"][0]["spec"]
+
+
+def check_image_volume(pods, *_context):
+    # Only on an engine that mounts images (Engine 28.0, API 1.48, and later): the image's files, read-only.
+    pid = pods["shell"]
+    assert os.path.exists("/proc/%d/root/opt/tools/bin/busybox" % pid)
+    assert "ro" in mountinfo(pid)["/opt/tools"][0].split(",")
 
 
 def check_downward_volume(pods, pod_name, *_context):
@@ -302,6 +344,36 @@ def check_sidecar(pods, pod_name, sandbox, client):
     assert "/opt" in mountinfo(shipper_pid)
 
 
+def check_sidecar_startup(pods, pod_name, sandbox, client):
+    """The kubelet starts the next container once a sidecar's startup probe passed: the init container after
+    the proxy started after the proxy wrote its file (its probe could pass only then), the member after it."""
+    proxy = client.containers.get(pod_name + "_proxy").attrs
+    assert proxy["State"]["Running"] and proxy["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    up = int(in_container(proxy["State"]["Pid"], "/run/proxy/up"))
+    migrate = client.containers.get(pod_name + "_migrate").attrs["State"]
+    assert migrate["ExitCode"] == 0 and not migrate["Running"]
+    import calendar
+    import time as _time
+    # The file holds whole seconds: the init container started in that second or later.
+    migrate_started = calendar.timegm(_time.strptime(ts(migrate["StartedAt"])[0], "%Y-%m-%dT%H:%M:%S"))
+    assert migrate_started >= up, (up, migrate["StartedAt"])
+    # (Not FinishedAt against the member's start: Docker stamps FinishedAt a moment after it reports the exit.)
+    assert ts(proxy["State"]["StartedAt"]) < ts(migrate["StartedAt"]) < started(client, pod_name + "_app")
+
+
+def check_restart_rules(pods, pod_name, sandbox, client):
+    """KEP-5307: the first rule matching the exit code restarts the container, else its restartPolicy decides.
+    In [42] under Never has no Docker policy (the engine restarts nothing; podkit started it again after its
+    exit 42); NotIn [0] under Never is exactly Docker's on-failure."""
+    step = client.containers.get(pod_name + "_step").attrs
+    assert step["HostConfig"]["RestartPolicy"]["Name"] in ("", "no"), step["HostConfig"]["RestartPolicy"]
+    # It ran once to its exit 42 (the file it wrote then), and runs again: the same container, started again.
+    assert in_container(pods["step"], "/state/first-done").strip().isdigit()
+    assert read("/proc/%d/cmdline" % pods["step"]).split(b"\0")[:2] == [b"sleep", b"infinity"]
+    watcher = client.containers.get(pod_name + "_watcher").attrs
+    assert watcher["HostConfig"]["RestartPolicy"]["Name"] == "on-failure", watcher["HostConfig"]["RestartPolicy"]
+
+
 def check_post_start(pods, *_context):
     assert in_container(pods["lifecycle-demo-container"], "/usr/share/hooks/message") == "Hello from the postStart handler\n"
 
@@ -323,6 +395,8 @@ def check_command_expansion(pods, *_context):
 CHECKS = {
     "lifecycle-hooks": check_post_start,
     "native-sidecar-logshipper": check_sidecar,
+    "sidecar-startup-probe": check_sidecar_startup,
+    "restart-rules": check_restart_rules,
     "security-context-pod": check_pod_security,
     "security-context-container-override": check_container_override,
     "capabilities-add": check_capabilities_add,
@@ -342,6 +416,9 @@ CHECKS = {
     "configmap-volume-items": check_configmap_items,
     "secret-volume": check_secret_volume,
     "projected-volume": check_projected,
+    "projected-two-secrets": check_projected_objects,
+    "pod-level-resources": check_pod_level_resources,
+    "image-volume": check_image_volume,
     "downward-api-volume": check_downward_volume,
     "pvc-volume": check_claim,
     "downward-api-env": check_downward_env,
@@ -354,7 +431,20 @@ CHECKS = {
 REFUSED = {
     "refused-host-users": "spec.hostUsers",
     "refused-selinux": "spec.securityContext.seLinuxOptions",
+    # A file without its Pod: which document, which kind, what was expected.
+    "refused-no-pod-document": "manifest[1].kind: document 2 of 2 (kind 'Service', named 'frontend') is not a kind the"
+                               " pod module takes; a manifest holds one Pod (apiVersion: v1, kind: Pod)",
 }
+
+# file stem -> the Engine API version it needs: on an older engine the pod module refuses it naming the engine
+# version that would run it (this machine's Debian 20.10 engine: API 1.41), in check mode as in a real run.
+NEEDS_ENGINE = {"image-volume": ((1, 48), "Docker Engine 28.0 (API 1.48)")}
+
+
+def engine_api(client):
+    version = client.version()
+    return tuple(int(p) for p in version["ApiVersion"].split(".")[:2]), version
+
 
 FILES = sorted(p for p in CORPUS.glob("*.manifest"))
 
@@ -362,6 +452,10 @@ FILES = sorted(p for p in CORPUS.glob("*.manifest"))
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_corpus_manifest(path, run_module, docker_client, pod_name):
     docs = localised(documents(path))
+    if not pod_documents(docs):
+        result = run_module("pod", expect_fail=True, name=pod_name, manifest=docs, pull="never")
+        assert REFUSED[path.stem] in result["msg"], result["msg"]
+        return
     pod = pod_of(docs)
     pod["metadata"]["name"] = pod_name      # a unique name per run; the fixture removes it
     claims = []
@@ -387,6 +481,16 @@ def converge_and_check(path, docs, pod, pod_name, run_module, docker_client):
         result = run_module("pod", expect_fail=True, **args)
         assert REFUSED[path.stem] in result["msg"], result["msg"]
         return
+    if path.stem in NEEDS_ENGINE:
+        needed, named = NEEDS_ENGINE[path.stem]
+        api, version = engine_api(docker_client)
+        if api < needed:
+            for check in (True, False):
+                result = run_module("pod", expect_fail=True, check=check, **args)
+                assert named in result["msg"] and "this engine is %s (API %s)" % (
+                    version["Version"], version["ApiVersion"]) in result["msg"], result["msg"]
+            assert not docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=" + pod_name})
+            return
     first = run_module("pod", **args)
     warnings = "\n".join(warning_text(w) for w in first.get("warnings") or [])
     for field in WARNED.get(path.stem, []):
@@ -473,3 +577,20 @@ def test_pre_stop_runs_before_the_stop(run_module, pod_name, docker_client):
         assert handle.read() == "Goodbye from the preStop handler\n"
     state = docker_client.containers.get(pod_name + "_lifecycle-demo-container").attrs["State"]
     assert not state["Running"]
+
+
+def test_generate_name_is_the_pods_stable_name(run_module, pod_name, docker_client):
+    """A Pod with generateName and no name runs as generateName less its '-' (said in a warning), and a second run
+    converges that same pod instead of making another (the API server would add a random suffix each time)."""
+    pod = pod_of(localised(documents(CORPUS / "generate-name.manifest")))
+    assert "name" not in pod["metadata"]
+    pod["metadata"]["generateName"] = pod_name + "-"
+    args = dict(manifest=pod, sandbox_image=PAUSE_IMAGE, pull="never")
+    first = run_module("pod", **args)
+    warnings = "\n".join(warning_text(w) for w in first.get("warnings") or [])
+    assert "metadata.generateName: the pod is named %r" % pod_name in warnings, warnings
+    worker = docker_client.containers.get(pod_name + "_worker")
+    assert worker.labels["io.podkit.pod"] == pod_name and worker.attrs["State"]["Running"]
+    again = run_module("pod", **args)
+    assert again["changed"] is False, again["actions"]
+    assert len(docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=" + pod_name})) == 2

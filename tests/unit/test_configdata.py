@@ -123,7 +123,7 @@ def test_a_pod_without_sources_hashes_as_before():
     (("fieldPath: status.podIP", "fieldPath: spec.hostname"), "fieldRef.fieldPath: 'spec.hostname' is not supported"),
     (("resource: limits.cpu, divisor", "resource: limits.gpu, divisor"), "resourceFieldRef.resource: 'limits.gpu'"),
     (("kind: ConfigMap", "kind: Deployment"), "manifest[0].kind: Deployment is a workload"),
-    (("kind: ConfigMap", "kind: Service"), "manifest[0].kind: 'Service' is not supported"),
+    (("kind: ConfigMap", "kind: Service"), "manifest[0].kind: document 1 of 3 (kind 'Service', named 'game-config')"),
     (("password: ", "password: '!!notbase64' #"), "manifest[1].data.password is not valid base64"),
     (("containerName: other, resource", "containerName: ghost, resource"), "no container 'ghost'"),
 ])

@@ -11,12 +11,12 @@ import json
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils import _export
-from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups, changed_fields
 from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args, sandbox_create_args
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import group_containers
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_HASH, LABEL_SANDBOX_ID
-from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest
+from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest, qos_class
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import pod_cgroup_limits, want_pod
 
 HOST = HostCgroups(version=1, driver="cgroupfs")
@@ -386,7 +386,11 @@ def test_downward_volume_comes_back_as_its_source():
     assert [d["kind"] for d in export.documents] == ["Pod"], export.documents
 
 
-def observed_with_cgroup(manifest, pod_limits, version=1, running=True):
+def observed_with_cgroup(manifest, pod_limits, version=1, running=True, pod_level=None):
+    """``manifest`` converged on paper (with ``pod_level`` as its spec.resources: the sandbox records the QoS
+    class they give), its pod cgroup holding ``pod_limits``."""
+    if pod_level is not None:
+        manifest = dict(manifest, spec=dict(manifest["spec"], resources=pod_level))
     _wanted, containers = converge_on_paper(manifest)
     for container in containers:
         container["State"]["Running"] = running
@@ -423,16 +427,48 @@ def test_a_pod_cgroup_kubernetes_cannot_say_is_kept_unmanaged():
 
 def test_a_pod_cgroup_pod_level_resources_can_say_is_given_as_them():
     plain = pod({"containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"]}]})
-    export = _export.export_pod(observed_with_cgroup(plain, UNLIMITED_V1))
+    export = _export.export_pod(observed_with_cgroup(plain, UNLIMITED_V1, pod_level={"requests": {"cpu": "1"}}))
     spec = export.documents[0]["spec"]
     assert spec["resources"] == {"requests": {"cpu": "1"}} and "cgroup_limits" not in export.options
     assert derived(export.documents[0]).cpu_shares == 1024
     # cgroup v2: a cpu.weight comes back through the request behind it, with a memory and CPU limit.
     v2 = dict(memory_bytes=512 << 20, cpu_quota_us=50000, cpu_period_us=100000, cpu_weight=20, pids_max=None)
-    export = _export.export_pod(observed_with_cgroup(plain, v2, version=2))
+    export = _export.export_pod(observed_with_cgroup(plain, v2, version=2, pod_level={
+        "limits": {"memory": "512Mi", "cpu": "500m"}, "requests": {"cpu": "50m"}}))
     resources = export.documents[0]["spec"]["resources"]
     assert resources["limits"] == {"memory": "512Mi", "cpu": "500m"}
     assert derived(export.documents[0], 2).cpu_weight == 20 and "cgroup_limits" not in export.options
+
+
+def test_a_cgroup_whose_recorded_class_pod_level_resources_cannot_give_is_kept_unmanaged():
+    """The sandbox ran BestEffort (its label), the cgroup holds cpu.shares 1024 (set by hand since): a CPU request
+    would make the pod Burstable and recreate the sandbox, so the limits are kept as they are."""
+    plain = pod({"containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"]}]})
+    export = _export.export_pod(observed_with_cgroup(plain, UNLIMITED_V1))
+    assert export.options["cgroup_limits"] == "unmanaged" and "resources" not in export.documents[0]["spec"]
+
+
+@pytest.mark.parametrize("pod_level, qos", [
+    # The Kubernetes docs' pod-level-resources shape: CPU request = limit, memory request below its limit.
+    ({"requests": {"cpu": "1", "memory": "100Mi"}, "limits": {"cpu": "1", "memory": "200Mi"}}, "Burstable"),
+    ({"requests": {"cpu": "1", "memory": "200Mi"}, "limits": {"cpu": "1", "memory": "200Mi"}}, "Guaranteed"),
+])
+def test_pod_level_resources_come_back_in_the_class_the_pod_ran_in(pod_level, qos):
+    """KEP-2837 (pod-level resources): the pod's QoS class is computed from spec.resources alone when set
+    (ComputePodQOS); the cgroup holds no memory request, so the export gives the one that keeps the class:
+    applied back, the sandbox's qos_class is the same and nothing is recreated."""
+    app = {"name": "app", "image": BUSY, "command": ["sleep", "1"],
+           "resources": {"limits": {"cpu": "500m", "memory": "100Mi"}, "requests": {"cpu": "500m", "memory": "50Mi"}}}
+    other = {"name": "other", "image": BUSY, "command": ["sleep", "2"]}
+    manifest = pod({"containers": [app, other], "resources": pod_level})
+    limits = derived(manifest).as_dict(1)
+    observed = observed_with_cgroup(manifest, limits)
+    assert observed.sandbox["Config"]["Labels"]["io.podkit.qos-class"] == qos
+    export = _export.export_pod(observed)
+    back = pod_spec_from_manifest(export.documents, validate="ignore")
+    assert qos_class(back) == qos and "cgroup_limits" not in export.options, export.warnings
+    assert export.documents[0]["spec"]["resources"]["limits"] == {"cpu": "1", "memory": "200Mi"}
+    assert not changed_fields(pod_cgroup_limits(back, 1), limits)
 
 
 def test_a_stopped_pod_is_applied_back_stopped():
@@ -465,3 +501,57 @@ def test_pod_level_resources_the_api_server_would_refuse_are_not_given():
     export = _export.export_pod(observed_with_cgroup(LIMITED, dict(UNLIMITED_V1, memory_bytes=1 << 30, cpu_shares=2)))
     assert export.documents[0]["spec"]["resources"] == {"limits": {"memory": "1Gi"}}
     assert "cgroup_limits" not in export.options
+
+
+@pytest.mark.parametrize("sources", [
+    # The Kubernetes docs' storage/projected.yaml shape: two whole Secrets in one volume.
+    [{"secret": {"name": "user"}}, {"secret": {"name": "pass"}}],
+    # A whole Secret, a whole ConfigMap, an items subset and the pod's labels, in one volume.
+    [{"secret": {"name": "user"}}, {"configMap": {"name": "settings"}},
+     {"secret": {"name": "pass", "items": [{"key": "password", "path": "deep/password"}]}},
+     {"downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}],
+])
+def test_projected_volume_over_several_whole_objects_names_each(sources):
+    """Each object a projected volume takes whole lands at the volume's top: the member records the
+    key names of each (io.podkit.origin ``keys``), so the export names the Secrets and ConfigMaps the pod
+    used, each with its own keys, and applies back with the user's own objects."""
+    the_pod = pod({"volumes": [{"name": "all-in-one", "projected": {"sources": sources}}],
+                   "containers": [{"name": "app", "image": BUSY, "command": ["sleep", "1"],
+                                   "volumeMounts": [{"name": "all-in-one", "mountPath": "/projected"}]}]},
+                  labels={"app": "p"})
+    objects = [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "user"}, "stringData": {"username": "admin"}},
+               {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pass"},
+                "stringData": {"password": "not-real", "pin": "12"}},
+               {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"mode": "fast"}}]
+    wanted, containers = converge_on_paper([the_pod] + objects)
+    files = dict((w.path, w.files) for w in wanted.files.values())
+    export = export_of(containers, files=files)
+    assert export.documents[0]["spec"]["volumes"] == [{"name": "all-in-one", "projected": {"sources": sources}}]
+    documents = dict(((d["kind"], d["metadata"]["name"]), d) for d in export.documents[1:])
+    assert documents[("Secret", "user")]["data"] == {"username": "YWRtaW4="}
+    if len(sources) == 2:
+        assert sorted(documents) == [("Secret", "pass"), ("Secret", "user")]
+        assert documents[("Secret", "pass")]["data"] == {"password": "bm90LXJlYWw=", "pin": "MTI="}
+    else:
+        assert documents[("ConfigMap", "settings")]["data"] == {"mode": "fast"}
+        assert documents[("Secret", "pass")]["data"] == {"password": "bm90LXJlYWw="}
+    assert not any("all-in-one" in d["metadata"]["name"] for d in export.documents[1:]), export.documents
+    again = want_pod(pod_spec_from_manifest(export.documents, sandbox_image="podkit/pause:latest"), HOST)
+    assert hashes(again) == hashes(wanted)
+    # With the user's own objects (all their keys, not only those the export read back) it applies the same.
+    again = want_pod(pod_spec_from_manifest([export.documents[0]] + objects, sandbox_image="podkit/pause:latest"), HOST)
+    assert hashes(again) == hashes(wanted)
+
+
+def test_a_containers_own_restart_policy_and_rules_come_back():
+    """Docker's policy of a container with restart rules is the one that honours them (here none): the export
+    gives the container's own restartPolicy and rules from its origin label, and leaves it out of the pod's."""
+    rules = [{"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}]
+    export = assert_round_trip(pod({"restartPolicy": "OnFailure", "containers": [
+        {"name": "app", "image": BUSY, "command": ["sleep", "1"], "restartPolicy": "Never", "restartPolicyRules": rules},
+        {"name": "other", "image": BUSY, "command": ["sleep", "2"]}]}))
+    spec = export.documents[0]["spec"]
+    containers = dict((c["name"], c) for c in spec["containers"])
+    assert containers["app"]["restartPolicy"] == "Never" and containers["app"]["restartPolicyRules"] == rules
+    assert "restartPolicy" not in containers["other"] and spec["restartPolicy"] == "OnFailure"
+    assert not [w for w in export.warnings if "restart" in w], export.warnings

@@ -327,3 +327,17 @@ def test_prune_finds_recorded_pods_by_their_recorded_labels_and_engine(tmp_path,
     assert _pods.recorded_pod_names(here) == ["mine", "native", "theirs"]
     assert _pods.recorded_pod_names(here, {"team": "a"}) == ["mine"]
     assert _pods.recorded_pod_names("tcp://10.0.0.9:2376", {"team": "a"}) == ["far"]
+
+
+def test_an_entry_named_by_generate_name_and_one_without_a_pod_are_told_apart():
+    """generateName gives the entry its stable name (the prefix less its '-'); a manifest without a Pod is
+    named for what it holds, document by document, not only for the missing name."""
+    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: '1'}\n---\n"
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {}\n")
+    generated = {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "batch-"},
+                 "spec": {"containers": [{"name": "a", "image": "b"}]}}
+    assert [e.name for e in resolve_entries(params(dict(manifest=generated)))] == ["batch"]
+    with pytest.raises(PodkitError) as caught:
+        resolve_entries(params(dict(manifest=text)))
+    assert ("pods[0]: the pod has no name (no document is a Pod (found: document 1 of 2 (kind 'ConfigMap', named"
+            " 'settings'); document 2 of 2 (kind 'Service', named 'web'))") in caught.value.msg, caught.value.msg

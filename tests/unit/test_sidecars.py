@@ -46,3 +46,32 @@ def test_sidecars_stop_after_members_in_reverse_order():
 def test_only_always_is_a_sidecar():
     with pytest.raises(PodkitError, match=r"spec.initContainers\[1\].restartPolicy: 'OnFailure'"):
         pod_spec_from_manifest(manifest("OnFailure"))
+
+
+def test_sidecar_probes_are_taken_unhashed_and_the_startup_probe_gates_what_follows():
+    """Kubernetes allows startup, liveness and readiness probes on restartable init containers
+    (validateInitContainers) and starts the next container once a sidecar's startup probe passed."""
+    from ansible_collections.podkit.docker.plugins.module_utils._reconcile import Action, _is_member
+    from ansible_collections.podkit.docker.plugins.module_utils._spec import running_containers
+    plain = manifest()
+    probed = manifest()
+    probe = {"exec": {"command": ["cat", "/tmp/up"]}, "periodSeconds": 1}
+    probed["spec"]["initContainers"][1].update(startupProbe=probe, livenessProbe=probe, readinessProbe=probe)
+    spec = pod_spec_from_manifest(probed)
+    assert sorted(spec.init_containers[1].probes) == ["livenessProbe", "readinessProbe", "startupProbe"]
+    assert [c.name for c in running_containers(spec)] == ["proxy", "logs", "app"]
+    wanted, before = want_pod(spec, HOST).by_key(), want_pod(pod_spec_from_manifest(plain), HOST).by_key()
+    # Probes are not part of the configuration: adding them recreates nothing.
+    assert wanted["proxy"].hashes() == before["proxy"].hashes()
+    assert wanted["proxy"].startup is spec.init_containers[1].probes["startupProbe"] and before["proxy"].startup is None
+    # A sidecar with a startup probe is created alone, so the applier waits on it before what follows.
+    assert not _is_member(Action("create", "proxy", wanted=wanted["proxy"]))
+    assert _is_member(Action("create", "logs", wanted=wanted["logs"]))
+    assert _is_member(Action("create", "proxy", wanted=before["proxy"]))
+
+
+def test_an_init_container_that_runs_to_completion_takes_no_probes():
+    bad = manifest()
+    bad["spec"]["initContainers"][0]["startupProbe"] = {"exec": {"command": ["true"]}}
+    with pytest.raises(PodkitError, match=r"spec.initContainers\[0\]: init containers take no probes .*a native sidecar"):
+        pod_spec_from_manifest(bad)

@@ -588,3 +588,124 @@ def test_reserved_labels_in_a_manifest():
     doc = manifest()
     doc["metadata"]["labels"] = {"io.podkit.pod": "other"}
     bad_manifest(doc, "metadata.labels.io.podkit.pod")
+
+
+# --- metadata.generateName, multi-document manifests, image volumes (issue 29) ---------------------------
+
+def _generated(**metadata):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+            "spec": {"containers": [{"name": "worker", "image": "busybox", "command": ["sleep", "1"]}]}}
+
+
+def test_generate_name_is_the_stable_base_name_with_a_warning():
+    """The API server appends random characters to generateName (apimachinery names.SimpleNameGenerator);
+    podkit keeps one stable name, the prefix less its trailing '-', and says so."""
+    pod = pod_spec_from_manifest(_generated(generateName="batch-worker-"))
+    assert pod.name == "batch-worker"
+    assert "metadata.generateName: the pod is named 'batch-worker'" in pod.warnings[0]
+    assert not any("ignored" in w for w in pod.warnings)
+    # The module's name (as the pods module passes it) agrees: the same pod, the same warning.
+    assert pod_spec_from_manifest(_generated(generateName="batch-worker-"), name="batch-worker").name == "batch-worker"
+    # Honoured, so even validate: strict takes it.
+    assert pod_spec_from_manifest(_generated(generateName="batch-worker-"), validate="strict").name == "batch-worker"
+
+
+def test_generate_name_beside_a_name_is_ignored_as_before():
+    pod = pod_spec_from_manifest(_generated(name="fixed", generateName="batch-worker-"))
+    assert pod.name == "fixed" and any(w.startswith("metadata.generateName: ignored") for w in pod.warnings)
+    pod = pod_spec_from_manifest(_generated(generateName="batch-worker-"), name="other")
+    assert pod.name == "other" and any(w.startswith("metadata.generateName: ignored") for w in pod.warnings)
+
+
+def test_a_generate_name_that_is_no_pod_name_is_refused_naming_it():
+    with pytest.raises(PodkitError, match="metadata.generateName: 'Batch_Worker!' is not a valid pod name"):
+        pod_spec_from_manifest(_generated(generateName="Batch_Worker!-"))
+
+
+@pytest.mark.parametrize("docs, expected", [
+    ([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1"}},
+      {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {}}],
+     "manifest[1].kind: document 2 of 2 (kind 'Service', named 'web') is not a kind the pod module takes"),
+    ([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1"}}],
+     "manifest: no document is a Pod (found: the document (kind 'ConfigMap', named 'settings'))"),
+    ([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {}},
+      {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "b"}, "stringData": {}}],
+     "manifest: no document is a Pod (found: document 1 of 2 (kind 'ConfigMap', named 'a'); document 2 of 2 (kind"
+     " 'Secret', named 'b')); give one document with apiVersion: v1, kind: Pod"),
+    (["just text", _generated(name="p")], "manifest[0]: document 1 of 2 (a str, not a Kubernetes object)"),
+])
+def test_multi_document_errors_say_which_document_which_kind_what_was_expected(docs, expected):
+    with pytest.raises(PodkitError) as caught:
+        pod_spec_from_manifest(docs)
+    assert expected in caught.value.msg, caught.value.msg
+
+
+def _with_image_volume(volume, mount=None):
+    manifest = _generated(name="p")
+    manifest["spec"]["volumes"] = [dict({"name": "models"}, **volume)]
+    manifest["spec"]["containers"][0]["volumeMounts"] = [dict({"name": "models", "mountPath": "/models"}, **(mount or {}))]
+    return manifest
+
+
+def test_image_volume_is_a_read_only_image_mount():
+    from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
+    from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args
+    from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
+    pod = pod_spec_from_manifest(_with_image_volume({"image": {"reference": "example.org/models:v2",
+                                                               "pullPolicy": "IfNotPresent"}}, {"subPath": "llm"}))
+    assert pod.volumes[0].kind == "image" and pod.volumes[0].image == "example.org/models:v2"
+    member = want_pod(pod, HostCgroups(version=1, driver="cgroupfs")).members[0]
+    assert member.config["mounts"] == [dict(type="image", source="example.org/models:v2", target="/models",
+                                            read_only=True, sub_path="llm")]
+    _create, host = member_create_args(member.image, member.name, member.config, {}, "sid")
+    # The Engine API's HostConfig.Mounts item (API 1.48, Engine 28.0): Type image, ImageOptions.Subpath.
+    assert host["mounts"] == [{"Type": "image", "Source": "example.org/models:v2", "Target": "/models",
+                               "ReadOnly": True, "ImageOptions": {"Subpath": "llm"}}]
+    assert "binds" not in host
+
+
+@pytest.mark.parametrize("volume, expected", [
+    ({"image": {"pullPolicy": "Never"}}, "spec.volumes[0].image.reference is required"),
+    ({"image": {"reference": "x:1", "pullPolicy": "Always"}}, "spec.volumes[0].image.pullPolicy: 'Always' is not honoured"),
+    ({"image": {"reference": "x:1", "digest": "sha256:0"}}, "spec.volumes[0].image"),
+])
+def test_image_volume_fields_podkit_cannot_honour_are_named(volume, expected):
+    with pytest.raises(PodkitError) as caught:
+        pod_spec_from_manifest(_with_image_volume(volume))
+    assert expected in caught.value.msg, caught.value.msg
+
+
+def test_image_mounts_need_engine_28():
+    from ansible_collections.podkit.docker.plugins.module_utils._docker import check_image_mounts
+    mounts = [("containers[app]", [dict(type="image", source="models:v2", target="/models", read_only=True)])]
+    with pytest.raises(PodkitError) as caught:
+        check_image_mounts({"Version": "20.10.24+dfsg1", "ApiVersion": "1.41"}, mounts)
+    assert caught.value.msg.startswith("containers[app].volumeMounts /models (image models:v2): an image volume")
+    assert "Docker Engine 28.0 (API 1.48) and later" in caught.value.msg and "this engine is 20.10.24+dfsg1 (API 1.41)" \
+        in caught.value.msg
+    check_image_mounts({"Version": "28.0.1", "ApiVersion": "1.48"}, mounts)
+    check_image_mounts({"Version": "29.1.0", "ApiVersion": "1.52"}, mounts)
+    check_image_mounts({"Version": "20.10.24", "ApiVersion": "1.41"}, [("containers[app]", [dict(
+        type="bind", source="/x", target="/x", read_only=False)])])
+
+
+def test_image_volume_exports_as_an_image_volume():
+    """On an engine that mounts images, inspect shows the mount in HostConfig.Mounts: the export gives it back
+    as an image volume whose mount parses to the same configuration hash."""
+    from ansible_collections.podkit.docker.plugins.module_utils import _export
+    from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
+    from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args
+    from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
+    host = HostCgroups(version=1, driver="cgroupfs")
+    pod = pod_spec_from_manifest(_with_image_volume({"image": {"reference": "models:v2"}}, {"subPath": "llm"}))
+    member = want_pod(pod, host).members[0]
+    _create, host_config = member_create_args(member.image, member.name, member.config, {}, "sid")
+    attrs = {"Config": {"Image": member.image, "Labels": {}}, "HostConfig": {"Mounts": host_config["mounts"]}}
+    volumes = {}
+    mounts = _export._mounts(_export.Observed(name="p", managed=True, sandbox=None, members=[]), "p", attrs, {},
+                             volumes, [], None, False, _export.Export(documents=[]), "containers[worker]")
+    assert mounts == [{"name": "image-models-v2", "mountPath": "/models", "readOnly": True, "subPath": "llm"}]
+    manifest = _with_image_volume({}, {})
+    manifest["spec"]["volumes"] = list(volumes.values())
+    manifest["spec"]["containers"][0]["volumeMounts"] = mounts
+    assert want_pod(pod_spec_from_manifest(manifest), host).members[0].hashes() == member.hashes()

@@ -107,7 +107,14 @@ SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 
 
 def _file_in(docker_client, name, path):
-    return docker_client.containers.get(name).exec_run(["test", "-e", path]).exit_code == 0
+    """Whether ``path`` exists in the container's filesystem, read through the engine's archive API, which
+    also reads a container the guard holds stopped in its crash-loop backoff (exec needs it running)."""
+    import docker.errors  # pylint: disable=import-outside-toplevel
+    try:
+        docker_client.containers.get(name).get_archive(path)
+    except docker.errors.NotFound:
+        return False
+    return True
 
 
 def test_startup_probe_gates_liveness_and_restarts_what_never_starts(guard, docker_client, pod_name):
@@ -159,3 +166,68 @@ def _started(text):
     head, _dot, rest = text.rstrip("Z").partition(".")
     moment = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
     return moment.timestamp() + float("0." + (rest or "0")[:6])
+
+
+def test_native_sidecar_probes_restart_it_and_count_toward_readiness(guard, docker_client, pod_names):
+    """A native sidecar (an init container with restartPolicy: Always) is probed as Kubernetes' prober probes
+    restartable init containers: its readiness counts toward the pod's (wait: true waits for it, a sidecar
+    that never gets ready fails the run naming it), and its failing liveness probe restarts it."""
+    guard.start()
+    proxy_cmd = ["sh", "-c", "mkdir -p /p && echo y > /p/alive && %s exec httpd -f -p 8090 -h /p"]
+
+    def sidecar(ready_file):
+        return dict(name="proxy", image=BUSYBOX_IMAGE, restartPolicy="Always",
+                    command=[proxy_cmd[0], proxy_cmd[1], proxy_cmd[2] % ("echo y > /p/ready &&" if ready_file else "")],
+                    readinessProbe=probe("/ready", httpGet=dict(path="/ready", port=8090)),
+                    livenessProbe=probe("/alive", httpGet=dict(path="/alive", port=8090)))
+
+    app = dict(name="app", image=BUSYBOX_IMAGE, command=SLEEPER)
+    never, pod = pod_names(), pod_names()
+    failed = guard.module("pod", expect_fail=True, name=never, sandbox_image=PAUSE_IMAGE, pull="never", wait_timeout=6,
+                          init_containers=[sidecar(False)], containers=[app])
+    assert failed["msg"].startswith("wait: proxy of pod %s not ready within 6s (wait_timeout)" % never), failed["msg"]
+    guard.module("pod", name=never, state="absent")
+
+    guard.module("pod", name=pod, sandbox_image=PAUSE_IMAGE, pull="never", wait_timeout=20,
+                 init_containers=[sidecar(True)], containers=[app])
+    containers = guard.module("pod_facts", name=[pod])["ansible_facts"]["podkit_pods"][pod]["containers"]
+    assert containers["proxy"]["ready"] is True, containers["proxy"]
+    proxy = "%s_proxy" % pod
+    first = _starts(docker_client, proxy)
+    docker_client.containers.get(proxy).exec_run(["rm", "/p/alive"])
+    assert wait_for(lambda: _starts(docker_client, proxy) != first, 15, step=0.3) is not None, guard.log_text()
+    # The guard logs the repair once the engine's restart returned: a moment after the new start.
+    line = "container=proxy action=restart reason=livenessProbe failed: GET /alive: HTTP/1.1 404"
+    assert wait_for(lambda: line in guard.log_text(), 5, step=0.2) is not None, guard.log_text()
+    # The member was left alone: only the sidecar was restarted.
+    assert docker_client.containers.get("%s_app" % pod).attrs["RestartCount"] == 0
+    facts = guard.module("pod_facts", name=[pod])["ansible_facts"]["podkit_pods"][pod]["containers"]
+    assert facts["proxy"]["last_repair"]["trigger"] == "probe" and facts["app"]["last_repair"] is None, facts
+
+
+def test_restart_rules_restart_on_the_exit_codes_they_name(guard, docker_client, pod_name):
+    """KEP-5307 restart rules under a Never policy: Docker has no policy for "restart on exit code 3 only", so
+    the engine restarts nothing and podkit-guard starts the container again when it exits 3 (the rule
+    matches); an exit 4 matches no rule and the container's Never leaves it exited."""
+    trapper = ["sh", "-c", "trap 'exit 3' USR1; trap 'exit 4' USR2; while :; do sleep 0.2; done"]
+    rules = [dict(action="Restart", exitCodes=dict(operator="In", values=[3]))]
+    guard.start()
+    guard.module("pod", name=pod_name, sandbox_image=PAUSE_IMAGE, pull="never", restart_policy="Never", containers=[
+        dict(name="job", image=BUSYBOX_IMAGE, command=trapper, restartPolicy="Never", restartPolicyRules=rules)])
+    job = "%s_job" % pod_name
+    attrs = docker_client.containers.get(job).attrs
+    assert attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no"), attrs["HostConfig"]["RestartPolicy"]
+    first = attrs["State"]["StartedAt"]
+    docker_client.containers.get(job).kill(signal="SIGUSR1")
+
+    def restarted():
+        state = docker_client.containers.get(job).attrs["State"]
+        return state["Running"] and state["StartedAt"] != first
+    assert wait_for(restarted, 20, step=0.3) is not None, guard.log_text()
+    line = "repair pod=%s container=job action=start reason=not running" % pod_name
+    assert wait_for(lambda: line in guard.log_text(), 5, step=0.2) is not None, guard.log_text()
+    docker_client.containers.get(job).kill(signal="SIGUSR2")
+    assert wait_for(lambda: not docker_client.containers.get(job).attrs["State"]["Running"], 10) is not None
+    time.sleep(8)           # over a resync (5 s here) and any event: nothing starts it
+    state = docker_client.containers.get(job).attrs["State"]
+    assert not state["Running"] and state["ExitCode"] == 4, (state, guard.log_text())
