@@ -66,12 +66,13 @@ def run_module(argument_spec: Dict[str, Any], converge: Converge, result: Dict[s
                              " without their values." % (option, option), **result)
     secrets = set(find_secrets(params)) if find_secrets else set()
     module.no_log_values.update(secrets)
-    if not (read_only and params["docker_host"].startswith("unix://")):
-        require_sdk(module)
     extra = dict(secrets=secrets) if find_secrets else {}
     try:
         if prepare is not None:
             extra.update(prepare(params) or {})
+        # After the input is checked: a host without Docker (nor its SDK) still lints manifests.
+        if not (read_only and params["docker_host"].startswith("unix://")):
+            require_sdk(module)
         client = (LazyClient if connect_when_needed else connect)(params["docker_host"], params["timeout"],
                                                                    read_only=read_only)
         try:

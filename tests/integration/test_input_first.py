@@ -8,11 +8,14 @@ cgroup was made. tests/integration/reliability/test_disruptive.py repeats the ``
 dockerd really stopped.
 """
 
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, cgroup_dirs
+from helpers import BUSYBOX_IMAGE, COLLECTIONS, PAUSE_IMAGE, ansible_env, cgroup_dirs
 
 NO_ENGINE = "no Docker daemon answers"
 
@@ -184,3 +187,25 @@ def test_the_other_modules_with_good_options_report_the_engine(run_module, pod_n
                             ("pod_facts", dict(name=["x-%s" % uuid.uuid4().hex[:6]]))):
         result = run_module(module, expect_fail=True, docker_host=dead_socket, **options)
         assert NO_ENGINE in result["msg"], (module, result["msg"])
+
+
+def test_a_host_without_the_docker_sdk_still_lints_manifests(tmp_path, pod_name, dead_socket):
+    """The SDK is required after the input is checked: a misspelled field is named on a host that has
+    neither an engine nor the Docker SDK; good input then reports the missing library."""
+    blocked = tmp_path / "blocked" / "docker"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError(\"No module named 'docker' (hidden by the test)\")\n")
+
+    def run(manifest):
+        payload = {"ANSIBLE_MODULE_ARGS": dict(manifest=manifest, docker_host=dead_socket, _ansible_check_mode=True)}
+        env = ansible_env(PYTHONPATH="%s:%s" % (blocked.parent, COLLECTIONS))
+        proc = subprocess.run([sys.executable, "-m", "ansible_collections.podkit.docker.plugins.modules.pod"],
+                              input=json.dumps(payload), capture_output=True, text=True, env=env, timeout=120,
+                              check=False)
+        return json.loads(proc.stdout)
+
+    result = run(misspelled(pod_name))
+    assert result["failed"]
+    assert_names_field_not_engine(result, "spec.containers[0].imagee is not supported")
+    result = run(pod_manifest(pod_name))
+    assert result["failed"] and "Failed to import the required Python library" in result["msg"], result["msg"]
