@@ -73,8 +73,8 @@ def run_module(argument_spec: Dict[str, Any], converge: Converge, result: Dict[s
         # After the input is checked: a host without Docker (nor its SDK) still lints manifests.
         if not (read_only and params["docker_host"].startswith("unix://")):
             require_sdk(module)
-        client = (LazyClient if connect_when_needed else connect)(params["docker_host"], params["timeout"],
-                                                                   read_only=read_only)
+        opener = LazyClient if connect_when_needed else connect
+        client = opener(params["docker_host"], params["timeout"], read_only=read_only)
         try:
             result.update(converge(client, params, module.check_mode, module._diff, **extra))
         finally:

@@ -89,8 +89,8 @@ def test_pod_refusals_of_the_manifest_come_before_the_engine(run_module, docker_
     assert_nothing_made(docker_client, pod_name)
 
 
-def test_a_configmap_volume_naming_a_missing_key_is_refused_before_the_engine(run_module, docker_client, pod_name,
-                                                                               dead_socket):
+def test_a_configmap_volume_naming_a_missing_key_is_refused_before_the_engine(
+        run_module, docker_client, pod_name, dead_socket):
     # A reference want_pod resolves (file volumes), not the parser: checked before the engine too.
     manifest = pod_manifest(pod_name, volumeMounts=[dict(name="conf", mountPath="/etc/app")])
     manifest["spec"]["volumes"] = [dict(name="conf", configMap=dict(name="settings", items=[
@@ -165,8 +165,8 @@ OTHER_MODULES = {
 
 
 @pytest.mark.parametrize("case", sorted(OTHER_MODULES))
-def test_every_module_refuses_its_bad_options_before_the_engine(run_module, docker_client, pod_name, dead_socket,
-                                                               case):
+def test_every_module_refuses_its_bad_options_before_the_engine(
+        run_module, docker_client, pod_name, dead_socket, case):
     module = case.split("-")[0]
     field, options = OTHER_MODULES[case]
     options = dict(options)
