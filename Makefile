@@ -17,7 +17,7 @@ export ANSIBLE_ROLES_PATH := $(TOP)/roles
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: demo test setup host engine venv images collection sanity-tree lint sanity unit integration molecule test-vm docs bench build importer ee-context release-changelog release clean
+.PHONY: demo test setup host engine venv core-venvs images collection sanity-tree lint sanity unit integration molecule test-vm docs bench build importer ee-context release-changelog release clean
 
 ## make demo: set up this host and run the main job on localhost
 demo: setup
@@ -38,6 +38,10 @@ engine: host
 venv: host
 	$(TOP)/scripts/setup-venv.sh
 
+## core-venvs: one environment per older supported ansible-core (build/core-<version>), from PyPI
+core-venvs: host
+	$(TOP)/scripts/setup-core-venvs.sh
+
 images: engine
 	$(TOP)/scripts/build-images.sh
 
@@ -46,8 +50,7 @@ collection:
 
 sanity-tree:
 	$(TOP)/scripts/layout-collection.sh $(COLL)
-	v=$$($(BIN)/python -c 'import re, ansible_test._internal.python_requirements as r, inspect; print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))'); \
-	  mkdir -p ~/.ansible/test/cache && cp $(TOP)/scripts/ansible-test-get-pip.py ~/.ansible/test/cache/get_pip_$${v//./_}.py
+	$(TOP)/scripts/ansible-test-pip.sh $(BIN)/python
 
 lint: setup
 	cd $(TOP) && $(BIN)/ansible-lint --profile production

@@ -24,7 +24,13 @@ export PATH="$bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$top/build/collections"
 export ANSIBLE_ROLES_PATH="$top/roles"
 
-stages=(lint sanity galaxy-importer docs unit integration molecule reliability-disruptive vm)
+# One stage a supported ansible-core (core-<version>: its sanity, unit tests and smoke): the
+# older ones are the constraints files in tests/compat, the newest is the project's own (.venv).
+own_core=$(sed -n 's/^ansible-core==\([0-9]*\.[0-9]*\)\..*/\1/p' "$top/requirements-dev.txt")
+mapfile -t older_cores < <("$top/scripts/setup-core-venvs.sh" --list)
+core_stages=()
+for version in "${older_cores[@]}" "$own_core"; do core_stages+=("core-$version"); done
+stages=(lint sanity galaxy-importer docs unit "${core_stages[@]}" integration molecule reliability-disruptive vm)
 # The status run.sh --can-boot (or any stage's check) returns for "cannot run here".
 cannot_run=77
 
@@ -60,9 +66,34 @@ reports=${PODKIT_REPORTS:-$top/build/reports}
 export PODKIT_REPORTS=$reports
 rm -rf "$reports" && mkdir -p "$reports"
 
+# The collection laid out for ansible-test (make sanity-tree), once a run: the sanity stage's copy
+# when it ran, else made for the first core stage; every core stage then shares it.
+sanity_tree="$top/build/sanity/ansible_collections/podkit/docker"
+tree_ready=
+core_tree() {
+    if [ -z "$tree_ready" ] && { [ -z "${outcome[sanity]:-}" ] || [ ! -d "$sanity_tree" ]; }; then
+        make -s --no-print-directory sanity-tree || return 1
+    fi
+    tree_ready=1
+}
+
+# core-<the project's own version>: its sanity and unit tests are the sanity and unit stages; when
+# both ran in this run, their outcome is taken and only the smoke runs here, else all runs here.
+own_core_stage() {
+    if [ -n "${outcome[sanity]:-}" ] && [ -n "${outcome[unit]:-}" ]; then
+        echo "core-$own_core: sanity and unit tests: the sanity stage ${outcome[sanity]}, the unit stage ${outcome[unit]}"
+        scripts/core-stage.sh "$own_core" "$sanity_tree" --smoke-only || return 1
+        [ "${outcome[sanity]}" = ok ] && [ "${outcome[unit]}" = ok ]
+    else
+        core_tree && scripts/core-stage.sh "$own_core" "$sanity_tree"
+    fi
+}
+
 # Runs stage $1.
 run_stage() {
     case $1 in
+        "core-$own_core") own_core_stage ;;
+        core-*) core_tree && scripts/core-stage.sh "${1#core-}" "$sanity_tree" ;;
         lint) "$bin/ansible-lint" --profile production -q ;;
         sanity) make -s --no-print-directory sanity ;;
         # Galaxy's importer on the built tarball, offline (tests/galaxy-importer.cfg).
@@ -91,6 +122,7 @@ check_stage() {
 }
 
 declare -a summary=()
+declare -A outcome=()   # ok / failed of each stage that ran
 failed=0
 line() { summary+=("$(printf '%-22s %s' "$1" "$2")"); }
 
@@ -125,8 +157,10 @@ for name in "${stages[@]}"; do
     run_stage "$name"
     rc=$?
     if [ $rc -eq 0 ]; then
+        outcome[$name]=ok
         line "$name" "$(printf 'ok      %5ds' $((SECONDS - start)))"
     else
+        outcome[$name]=failed
         line "$name" "$(printf 'FAILED  %5ds' $((SECONDS - start)))"
         failed=1
     fi

@@ -7,6 +7,7 @@ Fixtures live in conftest.py and stand on these.
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -251,3 +252,38 @@ def round_trip_many(run_module, client, entries):
             _assert_no_action(pod, entry, result["pods"][pod], check)
     after = dict((pod, container_ids(client, pod)) for pod in entries)
     assert after == before, (before, after)
+
+
+RECAP = re.compile(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def play(tmp_path, roles, variables, expect_fail=False, name="play", host_vars=None, tasks=None):
+    """Run ``roles`` (then ``tasks``) on localhost with ``variables`` by the ansible-playbook beside the
+    running Python (so a per-version venv runs its own ansible-core); return (stdout, recap dict)."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    playbook = tmp_path / ("%s.yml" % name)
+    playbook.write_text(yaml.safe_dump([{
+        "name": "Roles under test",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "roles": [{"role": "podkit.docker.%s" % role} for role in roles],
+        "tasks": tasks or [],
+    }]))
+    extra = tmp_path / ("%s-vars.json" % name)
+    extra.write_text(json.dumps(variables))
+    inventory = tmp_path / ("%s-inventory.yml" % name)
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": dict(ansible_connection="local", **(host_vars or {}))}}}))
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory), "-e", "@%s" % extra,
+         str(playbook)],
+        capture_output=True, text=True, env=ansible_env(ANSIBLE_CALLBACK_RESULT_FORMAT="yaml"),
+        timeout=900, check=False, cwd=str(tmp_path))
+    out = proc.stdout + proc.stderr
+    match = RECAP.search(proc.stdout)
+    assert match, "no PLAY RECAP:\n" + out
+    recap = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
+    if expect_fail:
+        assert proc.returncode != 0 and recap["failed"] == 1, out
+    else:
+        assert proc.returncode == 0 and recap["failed"] == 0, out
+    return out, recap

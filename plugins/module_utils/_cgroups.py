@@ -361,6 +361,14 @@ def validate_name(name: str, host: Optional[HostCgroups] = None, field: str = "n
     return "/" + "/".join(p for p in name.split("/") if p)
 
 
+def check_parent_form(name: str, field: str = "name") -> None:
+    """Check a cgroup parent name before the Docker daemon says which driver applies: valid as the
+    form it has (a ``*.slice`` name as a slice, anything else as a path). ``validate_name`` checks it
+    against the daemon's driver once one answers."""
+    looks_like_slice = isinstance(name, str) and name.endswith(".slice") and "/" not in name
+    validate_name(name, None, field, driver="systemd" if looks_like_slice else "cgroupfs")
+
+
 def validate_controllers(controllers: Optional[List[str]], host: Optional[HostCgroups] = None,
                          field: str = "controllers") -> List[str]:
     """The v1 hierarchies to create in, checked against the kernel's names and the host's mounts."""
@@ -988,6 +996,17 @@ def check_cgroup_options(params: Dict[str, object]) -> Dict[str, Optional[int]]:
     validate_controllers(params.get("controllers"))
     return parse_limit_options(params.get("memory"), params.get("cpus"), params.get("cpu_shares"),
                                params.get("pids_limit"))
+
+
+def check_cgroup_parent(params: Dict[str, object]) -> None:
+    """cgroup_parent's options, checked before the engine is asked which driver applies: the limits, the
+    controllers and the name (against the given driver, or with ``auto`` as the form it has)."""
+    check_cgroup_options(params)
+    driver = params.get("driver") or "auto"
+    if driver == "auto":
+        check_parent_form(params["name"], "name")
+    else:
+        validate_name(params["name"], None, "name", driver=str(driver))
 
 
 def converge_cgroup_parent(client: object, params: Dict[str, object], check_mode: bool,

@@ -249,6 +249,26 @@ def connect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = 60, read_only
     return DockerClient(SdkApi(docker_host, timeout, api_version))
 
 
+class LazyClient(DockerClient):
+    """A client that connects (``connect``) when first used, for a caller that decides itself whether it
+    needs the engine at all, and what to report when none answers."""
+
+    def __init__(self, docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = 60, read_only: bool = False) -> None:
+        # DockerClient's constructor is not called: ``api`` is the property below.
+        self._target = (docker_host, timeout, read_only)
+        self._api: Any = None
+
+    @property
+    def api(self) -> Any:  # type: ignore[override]
+        if self._api is None:
+            self._api = connect(*self._target).api
+        return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+
+
 # ---------------------------------------------------------------------------
 # Reads shared by the reconcile cycle
 

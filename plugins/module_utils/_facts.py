@@ -558,12 +558,17 @@ def gather(client, names=None, include_unmanaged=False, groups_out=None):
 
 
 def check_query_library(params: Dict[str, Any]) -> None:
-    """Before anything is read: a query needs jmespath on the host."""
+    """Before anything is read: a query needs jmespath on the host, and must be an expression."""
     if params.get("query") is not None:
         try:
-            import jmespath  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+            import jmespath  # pylint: disable=import-outside-toplevel
+            from jmespath.exceptions import JMESPathError  # pylint: disable=import-outside-toplevel
         except ImportError:
             raise MissingLibrary("jmespath")
+        try:
+            jmespath.compile(params["query"])
+        except JMESPathError as exc:
+            raise _query_error(params["query"], exc)
 
 
 def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool, _diff: bool,
@@ -595,9 +600,12 @@ def run_query(expression, pods):
     try:
         return jmespath.search(expression, pods)
     except JMESPathError as exc:
-        raise PodkitError("query: %r is not a valid JMESPath expression over podkit_pods (%s). "
-                          "Example: \"foo.containers.*.shared_with_sandbox\"."
-                          % (expression, str(exc).replace("\n", " ")))
+        raise _query_error(expression, exc)
+
+
+def _query_error(expression: str, exc: Exception) -> PodkitError:
+    return PodkitError("query: %r is not a valid JMESPath expression over podkit_pods (%s). "
+                       "Example: \"foo.containers.*.shared_with_sandbox\"." % (expression, str(exc).replace("\n", " ")))
 
 
 # ---------------------------------------------------------------------------

@@ -5,11 +5,14 @@
 
 One call, in this order:
 
-1. resolve: each entry of ``pods`` merged with the options given once at the module level (an
-   entry's own value wins), its name known (from ``name``, the manifest's ``metadata.name`` or
-   ``manifest_file``). A list that cannot be read as a set of pods (an entry without a name,
-   a name given twice, manifest and manifest_file together) fails the call before anything is
-   touched: with it, neither the pods to converge nor the pods to prune are known;
+1. resolve, before the engine is reached (``prepare_pods``): each entry of ``pods`` merged with
+   the options given once at the module level (an entry's own value wins), its name known (from
+   ``name``, the manifest's ``metadata.name`` or ``manifest_file``). A list that cannot be read as
+   a set of pods (an entry without a name, a name given twice, manifest and manifest_file
+   together) fails the call before anything is touched: with it, neither the pods to converge
+   nor the pods to prune are known. Each entry's input is then parsed and checked as the pod
+   module checks it (``parse_pod``); an entry refused there is a failed pod that is never
+   converged, the others go on, and its error is its own even when no engine answers;
 2. observe once: ONE label-filtered list call gives every podkit container of the host; the
    podkit pods that the list does not name (narrowed by ``prune_selector`` as
    ``kubectl apply --prune -l`` narrows its prune), and the pods recorded for podkit-guard that
@@ -47,9 +50,9 @@ from ansible_collections.podkit.docker.plugins.module_utils._errors import Podki
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
 from ansible_collections.podkit.docker.plugins.module_utils._podoptions import POD_OPTIONS as OPTION_TABLE
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
-    PodState, _host as detect_host, converge_pod, observe_pods)
+    PodState, _host as detect_host, converge_pod, observe_pods, parse_pod)
 from ansible_collections.podkit.docker.plugins.module_utils._record import read_record, recorded_for, recorded_pods
-from ansible_collections.podkit.docker.plugins.module_utils._spec import generated_name, pod_spec_from_params
+from ansible_collections.podkit.docker.plugins.module_utils._spec import PodSpec, generated_name, pod_spec_from_params
 from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values as pod_secrets
 from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
 from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
@@ -70,6 +73,8 @@ class Entry:
     name: str
     params: Dict[str, Any]
     observed: Optional[PodState] = field(default=None, repr=False)    # its slice of the host's observation
+    spec: Optional[PodSpec] = field(default=None, repr=False)         # its input, parsed before the engine
+    refused: Optional[PodkitError] = None                             # why its input was refused: never converged
 
     @property
     def where(self) -> str:
@@ -187,6 +192,31 @@ def resolve_entries(params: Dict[str, Any], read_text: Callable[[str], str] = _r
     if problems:
         raise PodkitError("pods: %s Nothing was changed." % " ".join(problems))
     return entries
+
+
+def check_parallel(parallel: Optional[int]) -> int:
+    parallel = DEFAULT_PARALLEL if parallel is None else parallel
+    if parallel < 1:
+        raise PodkitError("parallel: %r must be at least 1 (the number of pods converged at once)." % parallel)
+    return parallel
+
+
+def prepare_pods(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Step 1, before the engine is reached: the call's own options, its entries (``resolve_entries``)
+    and each entry's input parsed as the pod module parses it; an entry refused keeps why in
+    ``refused``. The entries go on to ``converge_pods``."""
+    check_parallel(params.get("parallel"))
+    check_selector(params.get("prune_selector"))
+    prune_pattern(params.get("prune_pattern"))
+    raw_workloads: List[Any] = []
+    entries = resolve_entries(params, workloads=raw_workloads)
+    workloads = resolve_workloads(raw_workloads, [e.name for e in entries])
+    for entry in entries:
+        try:
+            entry.spec = parse_pod(entry.params)
+        except PodkitError as error:
+            entry.refused = error
+    return dict(entries=entries, workloads=workloads)
 
 
 def secret_values(params: Dict[str, Any]) -> List[str]:
@@ -313,10 +343,13 @@ class Clients:
 def converge_one(entry: Entry, clients: Clients, check_mode: bool, diff: bool, host: Any = None) -> Outcome:
     """One pod's reconcile cycle in a worker; every failure is kept in the outcome, never raised."""
     outcome = Outcome(entry=entry)
+    if entry.refused is not None:
+        return refused_outcome(entry)
     try:
         client = clients.get(entry.params["docker_host"], entry.params["timeout"])
         outcome.result = converge_pod(client, entry.params, check_mode, diff, outcome.secrets,
-                                      observed=entry.observed, host=host if entry.observed is not None else None)
+                                      observed=entry.observed, host=host if entry.observed is not None else None,
+                                      spec=entry.spec)
     except PodkitError as error:
         outcome.error = error.msg
         outcome.result = dict(error.details)
@@ -325,6 +358,14 @@ def converge_one(entry: Entry, clients: Clients, check_mode: bool, diff: bool, h
         outcome.error = "unexpected error: %s: %s" % (type(exc).__name__, exc)
         outcome.exception = traceback.format_exc()
     return outcome
+
+
+def refused_outcome(entry: Entry, why: Optional[PodkitError] = None) -> Outcome:
+    """The outcome of a pod that is not converged: its input was refused, else ``why`` (the engine failed)."""
+    error = entry.refused if entry.refused is not None else why
+    if error is None:
+        raise ValueError("refused_outcome: pod %s was not refused and no reason was given" % entry.name)
+    return Outcome(entry=entry, result=dict(error.details), error=error.msg)
 
 
 def run_all(entries: List[Entry], check_mode: bool, diff: bool, parallel: int,
@@ -385,47 +426,62 @@ def failure_message(outcomes: List[Outcome]) -> Optional[str]:
     failed = [o for o in outcomes if o.error is not None]
     if not failed:
         return None
-    return "%d of %d pods failed (the others were converged): %s" % (
-        len(failed), len(outcomes), " | ".join("%s: %s" % (o.entry.where, o.error) for o in failed))
+    return "%d of %d pods failed%s: %s" % (
+        len(failed), len(outcomes), " (the others were converged)" if len(failed) < len(outcomes) else "",
+        " | ".join("%s: %s" % (o.entry.where, o.error) for o in failed))
 
 
 def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
-                  secrets: Optional[set] = None) -> Dict[str, Any]:
+                  secrets: Optional[set] = None, entries: Optional[List[Entry]] = None,
+                  workloads: Optional[List[Any]] = None) -> Dict[str, Any]:
     """podkit.docker.pods: the module's result; a PodkitError naming each pod that failed (with the
-    result in its details) when any did. ``secrets`` receives every pod's secret values."""
-    raw_workloads: List[Any] = []
-    entries = resolve_entries(params, workloads=raw_workloads)
-    workloads = resolve_workloads(raw_workloads, [e.name for e in entries])
-    parallel = params.get("parallel")
-    parallel = DEFAULT_PARALLEL if parallel is None else parallel
-    if parallel < 1:
-        raise PodkitError("parallel: %r must be at least 1 (the number of pods converged at once)." % parallel)
+    result in its details) when any did. ``secrets`` receives every pod's secret values. ``entries``
+    and ``workloads`` come from ``prepare_pods``, which the module ran before the engine was reached;
+    ``client`` may connect on first use: when every entry was refused and nothing is pruned, it is never
+    used."""
+    if entries is None:
+        prepared = prepare_pods(params)
+        entries, workloads = prepared["entries"], prepared["workloads"]
+    workloads = workloads or []
+    parallel = check_parallel(params.get("parallel"))
     selector = params.get("prune_selector")
-    check_selector(selector)
     pattern = prune_pattern(params.get("prune_pattern"))
-    # The one observation: every podkit container of the host in one list call, the pods to prune
-    # from it, and the slices of the pods on this daemon (an entry may name another docker_host:
-    # that pod observes itself).
-    summaries = list_pod_containers(client.api)
-    if params.get("prune"):
-        found = set(podkit_pod_names(summaries, selector)) | set(recorded_pod_names(params["docker_host"], selector))
-        # A listed workload is one entry: its pods, whatever their names, are listed.
-        found -= workload_pod_names(workloads, summaries, recorded_pods())
-        entries = entries + prune_entries(sorted(found), entries, params, pattern)
-    here = [e for e in entries if e.params["docker_host"] == params["docker_host"]]
-    states = observe_pods(client, [e.name for e in here], summaries) if here else {}
-    for entry in here:
-        entry.observed = states[entry.name]
-    host = detect_host(client) if here else None
-    known = (params["docker_host"], getattr(client.api, "api_version", None))
-    outcomes = run_all(entries, check_mode, diff, parallel, host=host, known=known)
+    refused = [e for e in entries if e.refused is not None]
+    if len(refused) == len(entries) and not workloads and not params.get("prune"):
+        outcomes = [refused_outcome(e) for e in entries]
+        workload_outcomes = []
+    else:
+        try:
+            # The one observation: every podkit container of the host in one list call, the pods to
+            # prune from it, and the slices of the pods on this daemon (an entry may name another
+            # docker_host: that pod observes itself).
+            summaries = list_pod_containers(client.api)
+            if params.get("prune"):
+                found = set(podkit_pod_names(summaries, selector)) | set(recorded_pod_names(params["docker_host"], selector))
+                # A listed workload is one entry: its pods, whatever their names, are listed.
+                found -= workload_pod_names(workloads, summaries, recorded_pods())
+                entries = entries + prune_entries(sorted(found), entries, params, pattern)
+            here = [e for e in entries if e.params["docker_host"] == params["docker_host"] and e.refused is None]
+            states = observe_pods(client, [e.name for e in here], summaries) if here else {}
+            for entry in here:
+                entry.observed = states[entry.name]
+            host = detect_host(client) if here else None
+        except PodkitError as error:
+            if not refused:
+                raise
+            # No engine to observe with: the refused entries still fail with their own errors, first.
+            outcomes = [refused_outcome(e, error) for e in entries]
+            workload_outcomes = []
+        else:
+            known = (params["docker_host"], getattr(client.api, "api_version", None))
+            outcomes = run_all(entries, check_mode, diff, parallel, host=host, known=known)
 
-    def converge_replicas(items):
-        done = run_all([Entry(index=None, name=pod, params=p) for pod, p in items], check_mode, diff, parallel,
-                       host=host, known=known)
-        return dict((o.entry.name, (o.result, o.error)) for o in done)
+            def converge_replicas(items):
+                done = run_all([Entry(index=None, name=pod, params=p) for pod, p in items], check_mode, diff, parallel,
+                               host=host, known=known)
+                return dict((o.entry.name, (o.result, o.error)) for o in done)
 
-    workload_outcomes = converge_workloads(client.api, workloads, summaries, check_mode, converge_replicas)
+            workload_outcomes = converge_workloads(client.api, workloads, summaries, check_mode, converge_replicas)
     for outcome in outcomes:
         if secrets is not None:
             secrets.update(outcome.secrets)

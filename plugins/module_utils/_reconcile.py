@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    CgroupBackend, CgroupLimits, HostCgroups, backend_for, detect_host, foreign_processes, split_limits)
+    CgroupBackend, CgroupLimits, HostCgroups, backend_for, check_parent_form, detect_host, foreign_processes,
+    split_limits)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
     LOG_TAIL, STOP_TIMEOUT, DockerError, check_foreign, check_image_mounts, image_id, inspect_or_none, list_pod_containers,
     claim_create_args, member_create_args, pull_image, runtime_context, runtime_value, sandbox_create_args,
@@ -53,26 +54,48 @@ from ansible_collections.podkit.docker.plugins.module_utils._security import che
 from ansible_collections.podkit.docker.plugins.module_utils._record import delete_record, keep_record, write_record
 from ansible_collections.podkit.docker.plugins.module_utils._status import wait_ready
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
-    Volume, container_spec_from_params, pod_spec_from_params, running_containers, sandbox_spec_from_params,
-    validate_pod_name)
+    ContainerSpec, PodSpec, SandboxSpec, Volume, container_spec_from_params, pod_spec_from_params, running_containers,
+    sandbox_spec_from_params, validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
     apply_fs_group, fill_runtime, observed_digest, pod_files_exist, remove_pod_files, root_owned, write_volume)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
-    RUNNING_STATES, CgroupTarget, PodWanted, Wanted, adopted_fields, cgroup_parent, want_member, want_pod, want_removal, want_sandbox)
+    RUNNING_STATES, CgroupTarget, PodWanted, Wanted, adopted_fields, cgroup_parent, check_pod, want_member, want_pod,
+    want_removal, want_sandbox)
 
 NS_WORDS = {"net": "network", "ipc": "IPC", "pid": "PID"}
 # Members of one pod created and started at once.
 MEMBER_THREADS = 8
 
 
+def parse_pod(params: Dict[str, Any]) -> Optional[PodSpec]:
+    """The pod module's parameters as a PodSpec (None when the state needs none), checked as far as
+    any host allows (``check_pod``): every refusal of the input itself comes from here, with no
+    engine involved."""
+    state_name = params.get("state") or "present"
+    if not (state_name in RUNNING_STATES or params.get("manifest") is not None or params.get("manifest_file")
+            or params.get("containers")):
+        _pod_name(params)
+        return None
+    spec = pod_spec_from_params(params)
+    if state_name in RUNNING_STATES:
+        check_pod(spec, params.get("cgroup_parent"), params.get("cgroup_limits") or "derived")
+    return spec
+
+
+def prepare_pod(params: Dict[str, Any]) -> Dict[str, Any]:
+    """The pod module's input checked before the engine is reached; the PodSpec goes on to converge_pod."""
+    return dict(spec=parse_pod(params))
+
+
 def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
                  secrets: Optional[set] = None, observed: Optional[PodState] = None,
                  host: Optional[HostCgroups] = None,
-                 record: bool = True, held: Optional[PodLock] = None) -> Dict[str, Any]:
+                 record: bool = True, held: Optional[PodLock] = None, spec: Optional[PodSpec] = None) -> Dict[str, Any]:
     """podkit.docker.pod: one pod brought to its spec in one reconcile cycle.
 
-    1. Parse the parameters into a PodSpec: bad input fails here, before the host is touched.
-       ``secrets`` (a set) receives the values of secret env variables, for the module to mask.
+    1. Parse the parameters into a PodSpec (``parse_pod``), unless the caller did (``spec``, from
+       ``prepare_pod`` before the engine was reached): bad input fails there, before the host is
+       touched. ``secrets`` (a set) receives the values of secret env variables, for the module to mask.
     2. Compute what is wanted (``want_pod``): the cgroup parent and its kubelet-derived limits, the
        sandbox, the init containers and the members, each with the canonical configuration its
        config hash is taken of.
@@ -100,14 +123,12 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
     11. Report: the pod as pod_facts reads it, ``actions``, and the diff.
     """
     state_name = params.get("state") or "present"
-    spec = None
-    if state_name in RUNNING_STATES or params.get("manifest") is not None or params.get("manifest_file") \
-            or params.get("containers"):
-        spec = pod_spec_from_params(params)
-        if secrets is not None:
-            for container in spec.containers + spec.init_containers:
-                secrets.update(container.env[k] for k in container.secret_env if container.env.get(k))
-            secrets.update(secret_parts(spec.pull_auths))
+    if spec is None:
+        spec = parse_pod(params)
+    if spec is not None and secrets is not None:
+        for container in spec.containers + spec.init_containers:
+            secrets.update(container.env[k] for k in container.secret_env if container.env.get(k))
+        secrets.update(secret_parts(spec.pull_auths))
     pod = spec.name if spec is not None else _pod_name(params)
     host = host or _host(client)
     backend = backend_for(host)
@@ -174,9 +195,18 @@ def _probed_ids(spec: Any, containers: List[Dict[str, Any]]) -> Dict[str, str]:
     return dict((c.name, ids[c.name]) for c in running_containers(spec) if "readinessProbe" in c.probes and c.name in ids)
 
 
-def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False) -> Dict[str, Any]:
-    """podkit.docker.pod_sandbox: the sandbox alone, through the same cycle as ``converge_pod``."""
+def prepare_sandbox(params: Dict[str, Any]) -> Dict[str, Any]:
+    """pod_sandbox's options checked before the engine is reached (the cgroup parent as far as its form)."""
     spec = sandbox_spec_from_params(params)
+    if spec.cgroup_parent:
+        check_parent_form(spec.cgroup_parent, "cgroup_parent")
+    return dict(spec=spec)
+
+
+def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
+                     spec: Optional[SandboxSpec] = None) -> Dict[str, Any]:
+    """podkit.docker.pod_sandbox: the sandbox alone, through the same cycle as ``converge_pod``."""
+    spec = spec or sandbox_spec_from_params(params)
     state_name = params.get("state") or "present"
     wanted = None
     if state_name not in ("absent", "stopped"):
@@ -202,12 +232,23 @@ def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff
         return report(result, state, plan, {"sandbox": wanted} if wanted else {}, diff)
 
 
-def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False) -> Dict[str, Any]:
-    """podkit.docker.pod_container: one member joined to its pod's sandbox, through the same cycle."""
+def prepare_container(params: Dict[str, Any]) -> Dict[str, Any]:
+    """pod_container's options checked before the engine is reached; the parsed container goes on."""
     state_name = params.get("state") or "present"
     if state_name in ("present", "started") and not params.get("image"):
         raise PodkitError("image is required when state is %s." % state_name)
     spec, volumes = container_spec_from_params(dict(params, image=params.get("image") or ""))
+    if state_name in RUNNING_STATES:
+        # What want_member refuses whatever the sandbox (a reserved name, a mount it cannot make).
+        want_member(params["pod"], spec, volumes, "")
+    return dict(parsed=(spec, volumes))
+
+
+def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
+                       parsed: Optional[Tuple[ContainerSpec, Dict[str, Volume]]] = None) -> Dict[str, Any]:
+    """podkit.docker.pod_container: one member joined to its pod's sandbox, through the same cycle."""
+    state_name = params.get("state") or "present"
+    spec, volumes = parsed or prepare_container(params)["parsed"]
     pod = params["pod"]
     with pod_lock(pod) as lock:
         running = state_name in RUNNING_STATES

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterable, Optional
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
-    DOCKER_COMMON_ARGS, DockerError, connect, require_sdk)
+    DOCKER_COMMON_ARGS, DockerError, LazyClient, connect, require_sdk)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import MissingLibrary, PodkitError, fail
 
 Converge = Callable[..., Dict[str, Any]]
@@ -40,16 +40,21 @@ def _module_class(find_secrets: Optional[FindSecrets]) -> type:
 
 
 def run_module(argument_spec: Dict[str, Any], converge: Converge, result: Dict[str, Any], read_only: bool = False,
-               prepare: Optional[Callable[[Dict[str, Any]], None]] = None,
+               prepare: Optional[Callable[[Dict[str, Any]], Optional[Dict[str, Any]]]] = None,
                find_secrets: Optional[FindSecrets] = None,
                needs_no_log: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None,
+               connect_when_needed: bool = False,
                **module_kwargs: Any) -> None:
     """Run ``converge(client, params, check_mode, diff[, secrets=...])`` as a module and exit.
 
     ``result`` is what the module returns when it fails before converging; ``prepare(params)``
-    checks the options before the engine is reached; ``find_secrets(params)`` gives values that
-    must never be shown (``converge`` then receives the set, to add what it finds);
+    checks the options and manifests before the engine is reached, so bad input is reported as
+    itself even when no engine answers (and check mode lints without one); what it returns (the
+    parsed input) is passed on to ``converge`` as keyword arguments. ``find_secrets(params)`` gives
+    values that must never be shown (``converge`` then receives the set, to add what it finds);
     ``needs_no_log(params)`` names an option whose result holds secrets: the task must then be no_log.
+    ``connect_when_needed``: ``converge`` gets a client that connects on first use, for a module that
+    decides itself whether it needs the engine (pods, when every entry was refused before it).
     """
     module = _module_class(find_secrets)(argument_spec=dict(argument_spec, **DOCKER_COMMON_ARGS),
                                          supports_check_mode=True, **module_kwargs)
@@ -61,13 +66,15 @@ def run_module(argument_spec: Dict[str, Any], converge: Converge, result: Dict[s
                              " without their values." % (option, option), **result)
     secrets = set(find_secrets(params)) if find_secrets else set()
     module.no_log_values.update(secrets)
-    if not (read_only and params["docker_host"].startswith("unix://")):
-        require_sdk(module)
     extra = dict(secrets=secrets) if find_secrets else {}
     try:
         if prepare is not None:
-            prepare(params)
-        client = connect(params["docker_host"], params["timeout"], read_only=read_only)
+            extra.update(prepare(params) or {})
+        # After the input is checked: a host without Docker (nor its SDK) still lints manifests.
+        if not (read_only and params["docker_host"].startswith("unix://")):
+            require_sdk(module)
+        opener = LazyClient if connect_when_needed else connect
+        client = opener(params["docker_host"], params["timeout"], read_only=read_only)
         try:
             result.update(converge(client, params, module.check_mode, module._diff, **extra))
         finally:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    UNLIMITED, CgroupLimits, HostCgroups, default_parent, limits_from, validate_name)
+    UNLIMITED, CgroupLimits, HostCgroups, check_parent_form, default_parent, limits_from, validate_name)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import port_text
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._probes import probe_manifest
@@ -140,6 +140,26 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
     writes the pod cgroup's limits nor its slice unit: they are whoever set them's (the cgroup_parent
     module, cgset, nobody), and Docker makes the cgroup when the sandbox joins it, as for pod_sandbox."""
     parent = cgroup_parent(host, spec.name, given_parent or spec.sandbox.cgroup_parent)
+    wanted = _want_pod(spec, parent, cgroup_limits)
+    if cgroup_limits == "derived":
+        wanted.cgroup = CgroupTarget(parent, pod_cgroup_limits(spec, host.version))
+    return wanted
+
+
+def check_pod(spec: PodSpec, given_parent: Optional[str] = None, cgroup_limits: str = "derived") -> None:
+    """Refuse what ``want_pod`` would refuse on any host, with no engine to ask: the references between
+    the pod's parts (the ConfigMap and Secret keys its file volumes name, the volumes its mounts use),
+    cgroup_limits, and the form of a given cgroup parent. Only the host decides the rest (a path or a
+    slice, by Docker's cgroup driver), so ``want_pod`` checks that once the engine answers."""
+    given = given_parent or spec.sandbox.cgroup_parent
+    if given:
+        check_parent_form(given, "cgroup_parent")
+    # The configurations it builds are dropped: only their refusals matter before the host is known.
+    _want_pod(spec, "", cgroup_limits)
+
+
+def _want_pod(spec: PodSpec, parent: str, cgroup_limits: str) -> PodWanted:
+    """want_pod under ``parent`` without the pod cgroup's limits (they depend on the host's cgroup version)."""
     if cgroup_limits not in CGROUP_LIMITS:
         raise PodkitError("cgroup_limits: %r is not one of %s." % (cgroup_limits, ", ".join(CGROUP_LIMITS)))
     if cgroup_limits == "unmanaged" and pod_level_set(spec):
@@ -178,8 +198,7 @@ def want_pod(spec: PodSpec, host: HostCgroups, given_parent: Optional[str] = Non
     for item in init + members:
         item.nocopy = nocopy
     return PodWanted(pod=spec.name, sandbox=sandbox, init=init, members=members, volumes=volumes, used_volumes=used,
-                     files=files, cgroup=CgroupTarget(parent, pod_cgroup_limits(spec, host.version) if cgroup_limits == "derived"
-                                                      else None),
+                     files=files, cgroup=CgroupTarget(parent),
                      pull_auths=dict(spec.pull_auths), owned=owned, fs_group=spec.fs_group)
 
 

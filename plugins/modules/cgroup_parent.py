@@ -159,7 +159,7 @@ cgroup:
 """
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    CGROUP_DRIVERS, DEFAULT_CONTROLLERS, check_cgroup_options, converge_cgroup_parent)
+    CGROUP_DRIVERS, DEFAULT_CONTROLLERS, check_cgroup_parent, converge_cgroup_parent)
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 
 
@@ -176,8 +176,8 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
         ),
         converge_cgroup_parent, dict(changed=False, cgroup=None),
-        # Everything a user can get wrong in the arguments is checked before the host is touched.
-        prepare=check_cgroup_options,
+        # Everything a user can get wrong in the arguments is checked before the engine is reached.
+        prepare=check_cgroup_parent,
     )
 
 

@@ -353,7 +353,7 @@ actions:
 """
 
 from ansible_collections.podkit.docker.plugins.module_utils._podoptions import pod_argument_spec
-from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod, prepare_pod
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values
 
@@ -362,6 +362,8 @@ def main():
     run_module(
         pod_argument_spec(),
         converge_pod, dict(changed=False, pod=None, actions=[]),
+        # The parameters and the manifest are checked before the engine is reached.
+        prepare=prepare_pod,
         # Values of env variables marked secret: masked everywhere in the result, even when the
         # run is refused before the pod is parsed.
         find_secrets=secret_values,

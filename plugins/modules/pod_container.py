@@ -191,7 +191,7 @@ actions:
 """
 
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import SHAREABLE
-from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_container
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_container, prepare_container
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     PULL_POLICIES, RESTART_POLICIES, SANDBOX_STATES)
@@ -221,6 +221,7 @@ def main():
             wait_timeout=dict(type="int", default=60),
         ),
         converge_container, dict(changed=False, container=None, actions=[]),
+        prepare=prepare_container,
     )
 
 

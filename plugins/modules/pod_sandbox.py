@@ -159,7 +159,7 @@ actions:
   sample: ["recreate sandbox: ports changed"]
 """
 
-from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_sandbox
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_sandbox, prepare_sandbox
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     DEFAULT_SANDBOX_IMAGE, PULL_POLICIES, SANDBOX_STATES)
@@ -183,6 +183,7 @@ def main():
             state=dict(type="str", default="present", choices=list(SANDBOX_STATES)),
         ),
         converge_sandbox, dict(changed=False, sandbox=None, actions=[]),
+        prepare=prepare_sandbox,
     )
 
 

@@ -7,7 +7,6 @@ used here.
 """
 
 import hashlib
-import json
 import pathlib
 import re
 import subprocess
@@ -15,40 +14,10 @@ import sys
 
 import yaml
 
-from helpers import BUSYBOX_IMAGE, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env
+from helpers import BUSYBOX_IMAGE, LABEL_POD, PAUSE_IMAGE, TOP, ansible_env, play
 
 BIN = pathlib.Path(sys.executable).parent
 MEMORY_ROOT = pathlib.Path("/sys/fs/cgroup/memory")
-RECAP = re.compile(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-def play(tmp_path, roles, variables, expect_fail=False, name="play", host_vars=None, tasks=None):
-    """Run ``roles`` (then ``tasks``) on localhost with ``variables``; return (stdout, recap dict)."""
-    playbook = tmp_path / ("%s.yml" % name)
-    playbook.write_text(yaml.safe_dump([{
-        "name": "Roles under test",
-        "hosts": "localhost",
-        "gather_facts": False,
-        "roles": [{"role": "podkit.docker.%s" % role} for role in roles],
-        "tasks": tasks or [],
-    }]))
-    extra = tmp_path / ("%s-vars.json" % name)
-    extra.write_text(json.dumps(variables))
-    inventory = tmp_path / ("%s-inventory.yml" % name)
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": dict(ansible_connection="local", **(host_vars or {}))}}}))
-    proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(inventory), "-e", "@%s" % extra, str(playbook)],
-        capture_output=True, text=True, env=ansible_env(ANSIBLE_CALLBACK_RESULT_FORMAT="yaml"),
-        timeout=900, check=False, cwd=str(tmp_path))
-    out = proc.stdout + proc.stderr
-    match = RECAP.search(proc.stdout)
-    assert match, "no PLAY RECAP:\n" + out
-    recap = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups())))
-    if expect_fail:
-        assert proc.returncode != 0 and recap["failed"] == 1, out
-    else:
-        assert proc.returncode == 0 and recap["failed"] == 0, out
-    return out, recap
 
 
 def podkit_containers(client, pod):

@@ -7,6 +7,7 @@ only with PODKIT_TEST_DISRUPTIVE=1, which scripts/test.sh sets in its own stage
 summary line says it was not run.
 """
 
+import copy
 import os
 import pathlib
 import signal
@@ -119,3 +120,39 @@ def test_dockerd_stopped_and_started(run_module, pod_names):
         assert_converged(client, never)
     finally:
         client.close()
+
+
+def test_with_dockerd_stopped_a_misspelled_field_is_named_not_the_engine(run_module, pod_name):
+    """Issue 23: input is checked before the engine is reached. With the real dockerd stopped (not a
+    socket nobody listens on, as tests/integration/test_input_first.py uses), a pod task whose
+    manifest misspells a field fails naming that field; the same pod spelled right names the engine."""
+    manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod_name},
+                "spec": {"containers": [{"name": "app", "imagee": "podkit/busybox:latest", "command": ["sleep", "60"]}]}}
+    good = copy.deepcopy(manifest)
+    good["spec"]["containers"][0]["image"] = good["spec"]["containers"][0].pop("imagee")
+    try:
+        _stop_dockerd()
+        assert not _answers(), "dockerd still answers on %s" % DOCKER_HOST
+        for check in (False, True):
+            result = run_module("pod", check=check, expect_fail=True, pull="never", manifest=manifest)
+            assert "spec.containers[0].imagee is not supported" in result["msg"], result["msg"]
+            assert "Docker daemon" not in result["msg"] and "docker_host" not in result["msg"], result["msg"]
+        result = run_module("pod", expect_fail=True, pull="never", manifest=good)
+        assert result["msg"].startswith("docker_host: no Docker daemon answers"), result["msg"]
+    finally:
+        _start_dockerd()
+    client = docker.DockerClient(base_url=DOCKER_HOST, version="auto")
+    try:
+        assert client.containers.list(all=True, filters={"label": "io.podkit.pod=%s" % pod_name}) == []
+    finally:
+        client.close()
+
+
+def _answers():
+    """Whether anything answers Docker's API on DOCKER_HOST."""
+    try:
+        client = docker.DockerClient(base_url=DOCKER_HOST, version="auto", timeout=5)
+    except docker.errors.DockerException:
+        return False
+    client.close()
+    return True
