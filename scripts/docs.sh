@@ -30,8 +30,8 @@ log() { echo "docs: [${SECONDS}s] $*"; }
 if ! command -v chromium >/dev/null; then
     log "installing chromium (Debian's package) for the page's screenshot"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    "$top/scripts/apt-get.sh" update -qq
+    "$top/scripts/apt-get.sh" install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 log "antsibull-docs lint-collection-docs"

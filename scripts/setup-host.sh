@@ -15,8 +15,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "host: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    "$(dirname "$0")/apt-get.sh" update -qq
+    "$(dirname "$0")/apt-get.sh" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # The tests start their own registry (with authentication, on loopback); the package's service,
     # which systemd starts on install, is not wanted.
     if [ "$(cat /proc/1/comm)" = systemd ] && systemctl list-unit-files docker-registry.service >/dev/null 2>&1; then

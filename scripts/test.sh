@@ -30,7 +30,13 @@ own_core=$(sed -n 's/^ansible-core==\([0-9]*\.[0-9]*\)\..*/\1/p' "$top/requireme
 mapfile -t older_cores < <("$top/scripts/setup-core-venvs.sh" --list)
 core_stages=()
 for version in "${older_cores[@]}" "$own_core"; do core_stages+=("core-$version"); done
-stages=(lint sanity galaxy-importer docs unit "${core_stages[@]}" integration molecule reliability-disruptive vm)
+stages=(lint sanity galaxy-importer docs unit "${core_stages[@]}" integration molecule vm reliability-disruptive)
+# Stages started at the beginning of the run, beside the others, and waited for at their place in
+# the order: the VM stage spends most of its 20 minutes in its own guest (TCG), while the stages
+# before it mostly wait on the host's engine. Its output is shown whole when it is waited for.
+# reliability-disruptive stops and starts the host's dockerd (the VM's two-host test uses it), so
+# it comes after the VM stage.
+beside=(vm)
 # The status run.sh --can-boot (or any stage's check) returns for "cannot run here".
 cannot_run=77
 
@@ -126,14 +132,11 @@ declare -A outcome=()   # ok / failed of each stage that ran
 failed=0
 line() { summary+=("$(printf '%-22s %s' "$1" "$2")"); }
 
-for name in "${stages[@]}"; do
-    if [ ${#selected[@]} -gt 0 ] && [ -z "${selected[$name]:-}" ]; then
-        line "$name" "not selected"
-        continue
-    fi
-    echo
-    echo "=== $name"
-    start=$SECONDS
+is_selected() { [ ${#selected[@]} -eq 0 ] || [ -n "${selected[$1]:-}" ]; }
+
+# Checks stage $1, records its line when it cannot run, and returns 0 only if it can.
+checked() {
+    local name=$1 reasons rc why
     reasons=$(check_stage "$name")
     rc=$?
     if [ $rc -eq $cannot_run ] && [ -n "$reasons" ]; then
@@ -147,23 +150,81 @@ for name in "${stages[@]}"; do
             echo "=== $name: NOT RUN (CI is not set, so this machine may skip it)"
             line "$name" "NOT RUN ($why)"
         fi
-        continue
+        return 1
     elif [ $rc -ne 0 ]; then
         [ -z "$reasons" ] || echo "$reasons"
         line "$name" "FAILED (its check exited $rc)"
         failed=1
-        continue
+        return 1
     fi
-    run_stage "$name"
-    rc=$?
-    if [ $rc -eq 0 ]; then
-        outcome[$name]=ok
-        line "$name" "$(printf 'ok      %5ds' $((SECONDS - start)))"
+}
+
+# Records stage $1's outcome from its status $2 and start time $3.
+finished() {
+    if [ "$2" -eq 0 ]; then
+        outcome[$1]=ok
+        line "$1" "$(printf 'ok      %5ds' $((SECONDS - $3)))"
     else
-        outcome[$name]=failed
-        line "$name" "$(printf 'FAILED  %5ds' $((SECONDS - start)))"
+        outcome[$1]=failed
+        line "$1" "$(printf 'FAILED  %5ds' $((SECONDS - $3)))"
         failed=1
     fi
+}
+
+# The stages run beside the others: checked and started now, each into its own log.
+declare -A beside_pid=() beside_start=() beside_line=()
+for name in "${beside[@]}"; do
+    is_selected "$name" || continue
+    echo
+    echo "=== $name (checked now, run beside the stages before it; its output follows at its place)"
+    mark=${#summary[@]}
+    if checked "$name"; then
+        beside_start[$name]=$SECONDS
+        run_stage "$name" >"$reports/$name.log" 2>&1 </dev/null &
+        beside_pid[$name]=$!
+    else
+        beside_line[$name]=${summary[$mark]}
+        unset "summary[$mark]"
+        summary=("${summary[@]}")
+    fi
+done
+# Whatever is still running when this script is stopped is stopped with it.
+# (run.sh stops its VM on TERM.)
+# shellcheck disable=SC2317  # the EXIT trap calls it
+stop_beside() {
+    local pid
+    for pid in "${beside_pid[@]}"; do
+        pkill -TERM -P "$pid" 2>/dev/null
+        kill "$pid" 2>/dev/null
+    done
+}
+trap stop_beside EXIT
+
+for name in "${stages[@]}"; do
+    if ! is_selected "$name"; then
+        line "$name" "not selected"
+        continue
+    fi
+    if [[ " ${beside[*]} " == *" $name "* ]]; then
+        if [ -n "${beside_line[$name]:-}" ]; then
+            summary+=("${beside_line[$name]}")
+            continue
+        fi
+        echo
+        echo "=== $name (started $((SECONDS - beside_start[$name]))s ago, beside the stages before it)"
+        wait "${beside_pid[$name]}"
+        rc=$?
+        cat "$reports/$name.log"
+        unset "beside_pid[$name]"
+        finished "$name" $rc "${beside_start[$name]}"
+        continue
+    fi
+    echo
+    echo "=== $name"
+    start=$SECONDS
+    checked "$name" || continue
+    run_stage "$name"
+    finished "$name" $? "$start"
 done
 
 echo

@@ -15,7 +15,7 @@ from helpers import TOP
 
 SCRIPT = TOP / "scripts" / "test.sh"
 STAGES = ["lint", "sanity", "galaxy-importer", "docs", "unit", "core-2.16", "core-2.17", "core-2.18", "core-2.19",
-          "integration", "molecule", "reliability-disruptive", "vm"]
+          "integration", "molecule", "vm", "reliability-disruptive"]
 # The reason run.sh --can-boot gives for the tiny cache (other reasons this machine has may stand beside it).
 NO_ROOM = r"only \d+ MiB free under %s \(10240 MiB needed for the disk and the run\)"
 

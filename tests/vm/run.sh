@@ -72,7 +72,7 @@ can_boot() {
         for p in "${packages[@]}"; do installable "$p" || lacking+=("$p"); done
         if [ ${#lacking[@]} -gt 0 ]; then
             # A fresh machine's package lists may be missing or predate its packages: read them once.
-            apt-get update -qq >/dev/null 2>&1 || true
+            "$top/scripts/apt-get.sh" update -qq >/dev/null 2>&1 || true
             for p in "${lacking[@]}"; do
                 installable "$p" || why+=("package $p is neither installed nor installable (apt-cache policy $p)")
             done
@@ -96,8 +96,8 @@ install_tools() {
     [ -z "$missing" ] && return 0
     log "installing ${packages[*]} (missing: $missing)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    "$top/scripts/apt-get.sh" update -qq
+    "$top/scripts/apt-get.sh" install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
     missing=$(missing_commands)
     if [ -n "$missing" ]; then
         log "installed ${packages[*]}, yet $missing still cannot be found" >&2
