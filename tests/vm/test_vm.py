@@ -318,7 +318,9 @@ def test_a_reboot_leaves_every_pod_whole_within_60s_of_sshd_with_no_ansible_run(
     assert vm.ssh("docker inspect %s_sidecar" % POD, check=False).returncode != 0
     boot_id = vm.out("cat /proc/sys/kernel/random/boot_id")
     vm.ssh("systemctl reboot", check=False, timeout=30)
-    deadline = time.monotonic() + 300
+    # The boot itself is not what is measured (TCG, beside the other CI stages): sshd gets 10 minutes.
+    boot_wait = 600
+    deadline = time.monotonic() + boot_wait
     answered = None
     while time.monotonic() < deadline:
         try:
@@ -329,7 +331,7 @@ def test_a_reboot_leaves_every_pod_whole_within_60s_of_sshd_with_no_ansible_run(
             answered = time.monotonic()
             break
         time.sleep(1)
-    assert answered is not None, "the VM's sshd did not answer within 300 s of the reboot"
+    assert answered is not None, "the VM's sshd did not answer within %d s of the reboot" % boot_wait
     whole = None
     while time.monotonic() - answered < 60:
         if _pod_whole_in_vm(vm, POD):
