@@ -667,8 +667,9 @@ class JobRun:
         if self.status is not None and ttl_expired(self.job, self.status, self.clock()) and self.observed:
             self._remove([p.name for p in self.observed], "ttlSecondsAfterFinished %d" % (self.job.ttl or 0))
 
-    def tick(self) -> Optional[float]:
-        """Observe, plan, apply once. Returns when the next tick is useful (None: now is as good as later)."""
+    def tick(self, batch: Optional[List[Tuple["JobRun", List[Tuple[str, Dict[str, Any]]]]]] = None) -> Optional[float]:
+        """Observe, plan, apply once (the pods to create go to ``batch`` when given: the caller makes those of every
+        Job at once). Returns when the next tick is useful (None: now is as good as later)."""
         if self.done:
             return None
         now = self.clock()
@@ -688,8 +689,11 @@ class JobRun:
             reason = ", ".join("index %d" % i for _n, i in plan.create if i is not None) or "completions"
             self.steps.append(("create", names, reason))
             if not self.check_mode:
-                results = self.converge([(n, self.params(n, i)) for n, i in plan.create])
-                self._results(results)
+                items = [(n, self.params(n, i)) for n, i in plan.create]
+                if batch is not None:
+                    batch.append((self, items))
+                else:
+                    self.take_results(self.converge(items))
         self.status = plan.status
         if self.check_mode:
             self.done = True
@@ -724,9 +728,9 @@ class JobRun:
         for name in names:
             item = dict(params, name=name, state="absent", manifest=None, manifest_file=None, record=False)
             items.append((name, item))
-        self._results(self.converge(items))
+        self.take_results(self.converge(items))
 
-    def _results(self, results: Dict[str, Tuple[Dict[str, Any], Optional[str]]]) -> None:
+    def take_results(self, results: Dict[str, Tuple[Dict[str, Any], Optional[str]]]) -> None:
         failed = []
         for pod, (result, error) in results.items():
             previous = self.pods.get(pod)
@@ -755,10 +759,11 @@ def run_jobs(runs: List[JobRun], wait: Callable[[JobRun], bool], timeout: Callab
     while True:
         pending: Set[int] = set()
         due: List[float] = []
+        batch: List[Tuple[JobRun, List[Tuple[str, Dict[str, Any]]]]] = []
         for number, run in enumerate(runs):
             if run.done:
                 continue
-            next_due = run.tick()
+            next_due = run.tick(batch)
             if save is not None:
                 save(run)
             if run.done:
@@ -776,6 +781,13 @@ def run_jobs(runs: List[JobRun], wait: Callable[[JobRun], bool], timeout: Callab
             pending.add(number)
             if next_due is not None:
                 due.append(next_due)
+        if batch:
+            # The new pods of every Job at once, through the pods module's workers.
+            results = batch[0][0].converge([item for _run, items in batch for item in items])
+            for run, items in batch:
+                run.take_results(dict((name, results[name]) for name, _params in items))
+                if save is not None:
+                    save(run)
         if not pending:
             return
         now = clock()

@@ -7,17 +7,20 @@ Job pods finish (their containers exited, sandbox stopped): there is nothing run
 left out of the round trip, by name.
 """
 
+import pathlib
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
 
 import pytest
+import yaml
 
 from conftest import ROUND_TRIPS
 from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, remove_pod_leftovers
 
 OWNER_NAME = "io.podkit.owner-name"
+CORPUS = sorted((pathlib.Path(__file__).resolve().parent.parent / "workload-corpus").glob("job-*.manifest"))
 INDEX = "io.podkit.completion-index"
 
 
@@ -208,3 +211,36 @@ def test_job_without_wait_then_rerun_rules(run_module, docker_client, job_prefix
     # ttlSecondsAfterFinished 0: its pods are gone once it finished; the record keeps it from running again.
     assert job_pods(docker_client, name) == {}
     assert apply(run_module, [job(name, "echo two", ttlSecondsAfterFinished=0)])["changed"] is False
+
+
+def test_job_corpus_runs_to_completion_and_reruns_as_a_no_op(run_module, docker_client, job_prefix):
+    """Our own Job files (tests/workload-corpus/job-*.manifest), in one call: each completes (the suspended one
+    stays suspended with no pod), then the same call changes nothing."""
+    assert len(CORPUS) >= 8
+    entries, wanted = [], {}
+    for path in CORPUS:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        for doc in docs:
+            if doc["kind"] == "Job":
+                doc["metadata"]["name"] = "%s-%s" % (job_prefix, doc["metadata"]["name"])
+                wanted["Job/%s" % doc["metadata"]["name"]] = doc
+        entries.append({"manifest": docs})
+    first = run_module("pods", sandbox_image=PAUSE_IMAGE, pull="never", wait_timeout=60, pods=entries)
+    assert sorted(first["workloads"]) == sorted(wanted)
+    for key, doc in wanted.items():
+        status, name = first["workloads"][key]["job"], doc["metadata"]["name"]
+        spec = doc["spec"]
+        if spec.get("suspend"):
+            assert status["phase"] == "Suspended" and job_pods(docker_client, name) == {}, key
+            continue
+        assert status["phase"] == "Complete", (key, status)
+        pods = job_pods(docker_client, name)
+        # ttlSecondsAfterFinished 0: gone once finished; the others' pods each ended 0, as many as completions.
+        assert len(pods) == (0 if spec.get("ttlSecondsAfterFinished") == 0 else spec.get("completions", 1)), key
+        for pod in pods:
+            members = docker_client.containers.list(all=True, filters={"label": ["io.podkit.pod=%s" % pod,
+                                                                                  "io.podkit.role=member"]})
+            assert members and all(m.attrs["State"]["Status"] == "exited" and m.attrs["State"]["ExitCode"] == 0
+                                   for m in members), key
+    again = run_module("pods", sandbox_image=PAUSE_IMAGE, pull="never", wait_timeout=60, pods=entries)
+    assert again["changed"] is False, again["actions"]
