@@ -17,6 +17,7 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional
 
+from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import cron_facts, read_cronjobs
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_REVISION)
@@ -107,6 +108,11 @@ def workload_facts(pods: Dict[str, Dict[str, Any]], sandbox_labels: Dict[str, Di
             result[key]["job"] = dict((k, job.get(k)) for k in (
                 "phase", "reason", "message", "active", "succeeded", "failed", "start_time", "completion_time",
                 "completed_indexes", "failed_indexes"))
+    for record, status in read_cronjobs():
+        key = workload_key(record["namespace"], "CronJob", record["name"])
+        result[key] = dict(kind="CronJob", name=record["name"], namespace=record["namespace"], revision=None,
+                           revisions=[], replicas=dict(wanted=None, current=0, ready=0, updated=0), pods={},
+                           cronjob=cron_facts(record, status))
     for pod, labels in sorted(sandbox_labels.items()):
         if not labels.get(LABEL_OWNER_KIND):
             continue
@@ -132,8 +138,12 @@ def workload_lines(workloads: Dict[str, Dict[str, Any]]) -> List[str]:
         entry = workloads[key]
         counts = entry["replicas"]
         wanted = counts["wanted"] if counts["wanted"] is not None else "?"
-        job = entry.get("job")
-        if job:
+        job, cron = entry.get("job"), entry.get("cronjob")
+        if cron:
+            lines.append("workload %s: schedule %r%s, last run %s, last success %s, next run %s, active %s" % (
+                key, cron["schedule"], " (suspended)" if cron["suspend"] else "", cron["last_schedule_time"] or "-",
+                cron["last_successful_time"] or "-", cron["next_run"] or "-", ", ".join(cron["active"]) or "none"))
+        elif job:
             lines.append("workload %s: %s%s, %s active, %s succeeded, %s failed, started %s%s" % (
                 key, job.get("phase"), " (%s)" % job["reason"] if job.get("reason") else "", job.get("active"),
                 job.get("succeeded"), job.get("failed"), job.get("start_time") or "-",

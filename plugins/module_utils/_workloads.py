@@ -28,7 +28,8 @@ revision's pods have new names) or ``<name>-<ordinal>`` (StatefulSet, as Kuberne
 
 A Job (batch/v1) is parsed here like the others (its pods are made from its template by the same code), then run
 to completion by ``_jobs`` (its own controller: completions, retries, deadlines), all the Jobs of a call ticked
-together. A CronJob is refused by name: podkit does not keep schedules yet.
+together. A CronJob is checked here (its jobTemplate parsed as a Job) and recorded for podkit-guard, which keeps
+its schedule (_cronjobs); a host where the guard does not run refuses it.
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import WORKLOAD_KINDS
 from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import (
+    CronJob, cron_facts, delete_cronjob, parse_cronjob, read_cronjobs, write_cronjob)
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
     JobRun, JobSpec, job_spec_hash, job_summary, parse_job, run_jobs)
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_REVISION, LABEL_ROLE,
     ROLE_MEMBER, ROLE_SANDBOX)
+from ansible_collections.podkit.docker.plugins.module_utils._status import read_guard_status
 from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, parse_probes, run_probe
 from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
     delete_workload_record, read_workload_records, workload_key, write_workload_record)
@@ -74,9 +78,9 @@ _SPEC_FIELDS = {
     "DaemonSet": ("selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"),
 }
 API_VERSIONS = {"Job": "batch/v1", "CronJob": "batch/v1"}
-CRONJOB_REFUSED = ("%s.kind: CronJob is not run by podkit yet (its schedules need podkit-guard, which does not keep"
-                   " them in this release); run its spec.jobTemplate as a kind: Job entry from a systemd timer or cron"
-                   " job that runs the play, or remove the CronJob from this file.")
+GUARD_NEEDED = ("%s: a CronJob's schedule is kept by podkit-guard, which does not run on this host (%s); install and"
+                " start it with the podkit.docker.host role (podkit_host_guard: true), or run the jobTemplate as a Job"
+                " from a timer.")
 _METADATA_FIELDS = ("name", "namespace", "labels", "annotations")
 # Written by a cluster, meaningless in a file given to podkit: taken out without a word.
 _CLUSTER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
@@ -108,6 +112,7 @@ class Workload:
     services: List[Service] = field(default_factory=list)      # every Service of the pods call
     history: Optional[int] = None                              # revisionHistoryLimit
     job: Optional[JobSpec] = None                              # a Job's run-to-completion rules (_jobs)
+    cron: Optional[CronJob] = None                             # a CronJob, kept by podkit-guard (_cronjobs)
 
     @property
     def key(self) -> str:
@@ -274,8 +279,6 @@ def split_workload_documents(docs: List[Any], where: str, services: List[Service
             if doc.get("apiVersion") != version:
                 raise PodkitError("%s.apiVersion: %r is not supported for a %s; podkit reads %s."
                                   % (place, doc.get("apiVersion"), kind, version))
-            if kind == "CronJob":
-                raise PodkitError(CRONJOB_REFUSED % place)
             workloads.append((place, doc))
         elif kind in ("ConfigMap", "Secret"):
             configs.append(doc)
@@ -313,6 +316,8 @@ def parse_workload(doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]
     namespace = metadata.get("namespace") or DEFAULT_NAMESPACE
     if kind == "Job":
         return _parse_job_workload(doc, where, name, namespace, configs, params)
+    if kind == "CronJob":
+        return _parse_cronjob_workload(doc, where, name, namespace, configs, params)
     if params.get("rerun") is not None:
         raise PodkitError("%s: rerun is for a Job (whether a finished Job runs again); a %s converges on every run, so"
                           " leave rerun out." % (where, kind))
@@ -379,6 +384,30 @@ def _parse_job_workload(doc: Dict[str, Any], where: str, name: str, namespace: s
         raise PodkitError("%s.metadata.name: %r makes pod names such as %r, longer than 63 characters; give the Job a"
                           " shorter name." % (where, name, longest))
     return workload
+
+
+def _parse_cronjob_workload(doc: Dict[str, Any], where: str, name: str, namespace: str,
+                            configs: List[Dict[str, Any]], params: Dict[str, Any]) -> Workload:
+    """A CronJob: its schedule and policies (_cronjobs.parse_cronjob), its jobTemplate checked as a Job now."""
+    if params.get("rerun") is not None:
+        raise PodkitError("%s: rerun is for a Job; a CronJob's Jobs each run once, at their time." % where)
+
+    def check_job(job_doc: Dict[str, Any], place: str) -> Any:
+        return _parse_job_workload(job_doc, place, job_doc["metadata"]["name"], namespace, configs, params)
+
+    cron = parse_cronjob(doc, where, name, namespace, configs, params, check_job)
+    record = cron.record()
+    workload = Workload(kind="CronJob", name=name, namespace=namespace, where=where, template={},
+                        revision=template_revision(record), docs=list(configs), params=dict(params), cron=cron,
+                        strategy="None", replicas=0)
+    if doc.get("status") is not None:
+        workload.warnings.append("%s.status: written by a cluster, not read" % where)
+    return workload
+
+
+def cronjob_params(merged: Dict[str, Any]) -> Dict[str, Any]:
+    """The pods module's parameters the guard gives a CronJob's Jobs: the entry's, without its manifest."""
+    return dict((k, v) for k, v in merged.items() if k not in ("manifest", "manifest_file", "rerun"))
 
 
 def _strategy(workload: Workload, spec: Dict[str, Any], where: str) -> None:
@@ -880,7 +909,7 @@ def workload_result(outcome: WorkloadOutcome) -> Dict[str, Any]:
                 replicas=workload.replicas, changed=outcome.changed, steps=[str(s) for s in outcome.steps],
                 pods=sorted(outcome.pods))
     if outcome.job is not None:
-        item["job"] = outcome.job
+        item["cronjob" if workload.cron is not None else "job"] = outcome.job
         item.pop("replicas")
     if outcome.error is not None:
         item.update(failed=True, msg=outcome.error)
@@ -950,9 +979,12 @@ def workload_pod_names(workloads: List[Workload], summaries: List[Dict[str, Any]
     """The pods of the listed workloads on the host (by their sandboxes' labels, and by the owner in their
     podkit-guard records): prune leaves them to their workload."""
     names = set()
+    # A listed CronJob's Jobs (<cronjob>-<minutes>) are its own: podkit-guard made them.
+    crons = [re.compile(r"^%s-[0-9]+$" % re.escape(w.name)) for w in workloads if w.cron is not None]
     for summary in summaries:
         labels = summary.get("Labels") or {}
-        if labels.get(LABEL_POD) and any(owns(w, labels) for w in workloads):
+        if labels.get(LABEL_POD) and (any(owns(w, labels) for w in workloads) or (
+                labels.get(LABEL_OWNER_KIND) == "Job" and any(c.match(labels.get(LABEL_OWNER_NAME, "")) for c in crons))):
             names.add(labels[LABEL_POD])
     for pod, params in records:
         owner = params.get("owner") or {}
@@ -966,12 +998,16 @@ def converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dict
     """Every workload, one after the other (each one's pods in parallel through ``converge``), then the Jobs of the
     call together (_jobs: ticked side by side until each finished, or once without wait)."""
     jobs = [w for w in workloads if w.job is not None and w.params.get("state") != "absent"]
+    crons = [w for w in workloads if w.cron is not None]
     outcomes = [converge_workload(api, w, summaries, check_mode, converge, absent=w.params.get("state") == "absent")
-                for w in workloads if w not in jobs]
+                for w in workloads if w not in jobs and w not in crons]
+    outcomes += [_converge_cronjob(api, w, check_mode, converge) for w in crons]
     if jobs:
         outcomes += _converge_jobs(api, jobs, check_mode, converge)
     if not check_mode:
         for workload in workloads:
+            if workload.cron is not None:
+                continue
             if workload.params.get("state") == "absent":
                 delete_workload_record(workload.kind, workload.name, workload.namespace)
             elif workload.job is None:
@@ -979,9 +1015,59 @@ def converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dict
                                       workload.revision, workload.history)
     if any(w.services for w in workloads):
         for outcome in outcomes:
-            if outcome.error is None and outcome.workload.params.get("state") != "absent" and outcome.workload.job is None:
+            if outcome.error is None and outcome.workload.params.get("state") != "absent" and outcome.workload.job is None \
+                    and outcome.workload.cron is None:
                 _sync_network(api, outcome, check_mode)
     return outcomes
+
+
+def _converge_cronjob(api: Any, workload: Workload, check_mode: bool, converge: Converge) -> WorkloadOutcome:
+    """Record a CronJob for podkit-guard (refused where the guard does not run), or forget it and remove its Jobs'
+    pods (state: absent). The guard starts its Jobs; this run starts none."""
+    cron = workload.cron
+    outcome = WorkloadOutcome(workload=workload)
+    known = dict((r["name"], (r, st)) for r, st in read_cronjobs() if r.get("namespace") == workload.namespace)
+    if workload.params.get("state") == "absent":
+        record, status = known.get(workload.name, (None, {}))
+        jobs = sorted((status or {}).get("jobs") or {})
+        if record is not None:
+            outcome.steps.append(Step("remove", [workload.key], "state absent: its schedule is no longer kept"))
+        for job in jobs:
+            pods = _job_sandboxes(api, job, workload.namespace)
+            if pods:
+                outcome.steps.append(Step("remove", pods, "Job %s of %s" % (job, workload.key)))
+                if not check_mode:
+                    params = dict(cronjob_params(workload.params), state="absent", manifest=None, record=False)
+                    _run(outcome, [(pod, dict(params, name=pod)) for pod in pods], converge)
+                    outcome.removed.extend(pods)
+        if not check_mode:
+            delete_cronjob(workload.namespace, workload.name)
+            for job in jobs:
+                delete_workload_record("Job", job, workload.namespace)
+        return outcome
+    guard = read_guard_status()
+    if guard is None or not guard.get("running"):
+        outcome.error = GUARD_NEEDED % (workload.key, "no guard status" if guard is None else "its process has ended")
+        return outcome
+    cron.params = cronjob_params(workload.params)
+    record = cron.record()
+    previous = known.get(workload.name, (None, {}))[0]
+    if previous is None or dict((k, previous.get(k)) for k in record) != record:
+        outcome.steps.append(Step("create", [workload.key], "schedule %r kept by podkit-guard" % cron.schedule_text))
+        if not check_mode:
+            write_cronjob(cron)
+    outcome.job = cron_facts(record, known.get(workload.name, (None, {}))[1] or {})
+    return outcome
+
+
+def _job_sandboxes(api: Any, job: str, namespace: str) -> List[str]:
+    found = []
+    for summary in api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, job)}):
+        labels = summary.get("Labels") or {}
+        if labels.get(LABEL_OWNER_KIND) == "Job" and labels.get(LABEL_ROLE) == ROLE_SANDBOX and \
+                (labels.get(LABEL_NAMESPACE) or DEFAULT_NAMESPACE) == namespace:
+            found.append(labels[LABEL_POD])
+    return sorted(found)
 
 
 def _converge_jobs(api: Any, jobs: List[Workload], check_mode: bool, converge: Converge) -> List[WorkloadOutcome]:

@@ -47,7 +47,12 @@ description:
     O(wait_timeout)) and fails naming a failed Job's pods, their exit codes and last log lines; without it, each run
     advances the Job by one step. A finished Job is not run again (see O(pods[].rerun)); its pods are kept for their
     logs until C(ttlSecondsAfterFinished) (checked on each run). Job pods are not kept by podkit-guard.
-  - A C(CronJob) is refused by name - podkit does not keep schedules in this release.
+  - A C(CronJob) (batch/v1) is checked (C(schedule) in cron syntax with C(@hourly) and the like, C(timeZone), its
+    C(jobTemplate) as a Job) and recorded for podkit-guard, which starts its Jobs (C(<cronjob>-<minutes since the
+    epoch>)) on schedule with the Job controller above, honouring C(concurrencyPolicy), C(startingDeadlineSeconds)
+    (after a guard or host restart, at most one catch-up run, as Kubernetes' cronjob controller), C(suspend),
+    C(successfulJobsHistoryLimit) and C(failedJobsHistoryLimit). On a host where podkit-guard does not run, the
+    entry fails saying so. C(state=absent) forgets the schedule and removes its Jobs' pods.
   - Services give the Ready pods they select their name and C(<name>.<namespace>) on a network C(podkit-<namespace>)
     podkit makes; C(NodePort) and C(LoadBalancer) are named in warnings and never published. C(hostPort) with more
     than one replica is refused. See the README's section on workloads for what one host does differently.

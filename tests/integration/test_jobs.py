@@ -7,6 +7,7 @@ Job pods finish (their containers exited, sandbox stopped): there is nothing run
 left out of the round trip, by name.
 """
 
+import json
 import pathlib
 import threading
 import time
@@ -21,6 +22,7 @@ from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, remove_pod_leftovers
 
 OWNER_NAME = "io.podkit.owner-name"
 CORPUS = sorted((pathlib.Path(__file__).resolve().parent.parent / "workload-corpus").glob("job-*.manifest"))
+CRON_CORPUS = sorted((pathlib.Path(__file__).resolve().parent.parent / "workload-corpus").glob("cronjob-*.manifest"))
 INDEX = "io.podkit.completion-index"
 
 
@@ -238,9 +240,124 @@ def test_job_corpus_runs_to_completion_and_reruns_as_a_no_op(run_module, docker_
         # ttlSecondsAfterFinished 0: gone once finished; the others' pods each ended 0, as many as completions.
         assert len(pods) == (0 if spec.get("ttlSecondsAfterFinished") == 0 else spec.get("completions", 1)), key
         for pod in pods:
-            members = docker_client.containers.list(all=True, filters={"label": ["io.podkit.pod=%s" % pod,
-                                                                                  "io.podkit.role=member"]})
+            labels = ["io.podkit.pod=%s" % pod, "io.podkit.role=member"]
+            members = docker_client.containers.list(all=True, filters={"label": labels})
             assert members and all(m.attrs["State"]["Status"] == "exited" and m.attrs["State"]["ExitCode"] == 0
                                    for m in members), key
     again = run_module("pods", sandbox_image=PAUSE_IMAGE, pull="never", wait_timeout=60, pods=entries)
     assert again["changed"] is False, again["actions"]
+
+
+def cronjob(name, command, **spec):
+    job_spec = job(name, command)["spec"]
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name},
+            "spec": dict(schedule="* * * * *", jobTemplate={"spec": job_spec}, **spec)}
+
+
+def cron_jobs(client, name):
+    """{Job name: [its pods]} of a CronJob's Jobs (<cronjob>-<minutes since the epoch>), from Docker."""
+    found = {}
+    labels = ["io.podkit.owner-kind=Job", "io.podkit.role=sandbox"]
+    for sandbox in client.containers.list(all=True, filters={"label": labels}):
+        owner = sandbox.labels[OWNER_NAME]
+        if owner.startswith(name + "-") and owner[len(name) + 1:].isdigit():
+            found.setdefault(owner, []).append(sandbox.labels["io.podkit.pod"])
+    return found
+
+
+def stamp_of(minute):
+    return datetime.fromtimestamp(minute * 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def running_jobs(client, name):
+    """The CronJob's Jobs with a main container running now."""
+    running = client.containers.list(filters={"label": ["io.podkit.role=member", "io.podkit.container=main"]})
+    pods = set(c.labels["io.podkit.pod"] for c in running)
+    return sorted(job for job, mine in cron_jobs(client, name).items() if pods & set(mine))
+
+
+def test_cronjobs_under_the_guard_policies_history_and_one_catch_up(tmp_path, docker_client, job_prefix):
+    """One guard and one wait across two minute boundaries for four CronJobs of * * * * *: without the guard
+    the module refuses them; under it `every` runs each minute and keeps successfulJobsHistoryLimit 1 Job;
+    `forbid` (a 75 s Job) never has two at once; `replace` (a 600 s Job) has its first Job removed for the
+    second; `catch`, whose record says it was made 5 minutes ago while the guard was stopped, gets exactly one
+    catch-up Job at the guard's restart (the cronjob controller's mostRecentScheduleTime), then one a minute."""
+    from reliability.guard import GuardProcess
+    state = tmp_path / "state"
+    state.mkdir()
+    guard = GuardProcess(state, resync=60)
+    names = dict((n, "%s-%s" % (job_prefix, n)) for n in ("every", "forbid", "replace", "catch"))
+    docs = [cronjob(names["every"], "echo tick", successfulJobsHistoryLimit=1),
+            cronjob(names["forbid"], "sleep 75", concurrencyPolicy="Forbid"),
+            cronjob(names["replace"], "sleep 600", concurrencyPolicy="Replace"),
+            cronjob(names["catch"], "echo caught up")]
+    # Our own CronJob files (tests/workload-corpus/cronjob-*.manifest), recorded beside them: accepted, no-ops on
+    # the second run, each with its next run in pod_facts.
+    corpus = []
+    for path in CRON_CORPUS:
+        file_docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        for doc in file_docs:
+            if doc["kind"] == "CronJob":
+                doc["metadata"]["name"] = "%s-%s" % (job_prefix, doc["metadata"]["name"])
+        corpus.append({"manifest": file_docs})
+
+    def apply(**extra):
+        return guard.module("pods", sandbox_image=PAUSE_IMAGE, pull="never",
+                            pods=[{"manifest": [d]} for d in docs] + corpus, **extra)
+
+    refused = apply(expect_fail=True)
+    assert "CronJob/%s: a CronJob's schedule is kept by podkit-guard, which does not run on this host" % names["every"] \
+        in refused["msg"]
+    # Well clear of a minute boundary, so that the guard's restart below happens within one minute.
+    while datetime.now(timezone.utc).second > 45:
+        time.sleep(1)
+    guard.start()
+    try:
+        first = apply()
+        assert first["changed"] is True and apply()["changed"] is False
+        guard.stop()
+        record = state / "cronjobs" / ("default.%s.json" % names["catch"])
+        body = json.loads(record.read_text())
+        made = datetime.now(timezone.utc).replace(second=0, microsecond=0).timestamp()
+        body["created"] = datetime.fromtimestamp(made - 300 + 30, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        record.write_text(json.dumps(body))
+        guard.start()
+        b0 = int(made // 60)      # the minute just begun: the most recent of catch's five missed runs
+        deadline = time.time() + 20
+        while not cron_jobs(docker_client, names["catch"]) and time.time() < deadline:
+            time.sleep(0.5)
+        assert sorted(cron_jobs(docker_client, names["catch"])) == ["%s-%d" % (names["catch"], b0)], guard.log_text()
+        assert "5 runs missed, the most recent one caught up" in guard.log_text()
+
+        # Two boundaries: b1 and b2, sampled meanwhile for Forbid's overlap.
+        b1, b2 = b0 + 1, b0 + 2
+        most_forbid = 0
+        while time.time() < b2 * 60 + 10:
+            most_forbid = max(most_forbid, len(running_jobs(docker_client, names["forbid"])))
+            time.sleep(0.5)
+        job_of = dict((key, lambda minute, key=key: "%s-%d" % (names[key], minute)) for key in names)
+        # every: b1 then b2; the history keeps 1 successful Job, so b1's pods are gone.
+        assert sorted(cron_jobs(docker_client, names["every"])) == [job_of["every"](b2)], guard.log_text()
+        # forbid: b1 still running at b2, so no second Job, never two running at once.
+        assert sorted(cron_jobs(docker_client, names["forbid"])) == [job_of["forbid"](b1)]
+        assert most_forbid == 1
+        assert running_jobs(docker_client, names["forbid"]) == [job_of["forbid"](b1)]
+        # replace: b1's Job removed for b2's, which runs.
+        assert running_jobs(docker_client, names["replace"]) == [job_of["replace"](b2)]
+        assert sorted(cron_jobs(docker_client, names["replace"])) == [job_of["replace"](b2)]
+        # catch: the one catch-up, then one a minute.
+        assert sorted(cron_jobs(docker_client, names["catch"])) == [job_of["catch"](m) for m in (b0, b1, b2)]
+        facts = guard.module("pod_facts")["ansible_facts"]["podkit_workloads"]
+        every = facts["CronJob/%s" % names["every"]]["cronjob"]
+        assert every["last_schedule_time"] == stamp_of(b2) and every["next_run"] == stamp_of(b2 + 1)
+        assert every["last_successful_time"] is not None and every["active"] == []
+        assert facts["Job/%s" % job_of["every"](b2)]["job"]["phase"] == "Complete"
+        assert apply()["changed"] is False
+        assert len(corpus) >= 4
+        for entry in corpus:
+            (doc,) = [d for d in entry["manifest"] if d["kind"] == "CronJob"]
+            item = facts["CronJob/%s" % doc["metadata"]["name"]]["cronjob"]
+            assert item["schedule"] == doc["spec"]["schedule"]
+            assert (item["next_run"] is None) == bool(doc["spec"].get("suspend")), item
+    finally:
+        guard.stop()

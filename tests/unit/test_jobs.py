@@ -202,12 +202,17 @@ def job_doc(**fields):
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"}, "spec": spec(**fields)}
 
 
-def test_a_cronjob_is_refused_by_name_and_a_job_needs_batch_v1():
+def test_a_job_needs_batch_v1_and_a_cronjob_its_job_template_checked_as_a_job():
     cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
             "spec": {"schedule": "@hourly", "jobTemplate": {"spec": spec()}}}
+    (workload,) = resolve_workloads([(0, dict(manifest=[cron], state="present"))], [])
+    assert workload.cron.schedule_text == "@hourly" and workload.cron.keep_successful == 3
+    bad = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+           "spec": {"schedule": "@hourly", "jobTemplate": {"spec": {"template": {"spec": {
+               "containers": [{"name": "m", "image": "busybox"}]}}}}}}
     with pytest.raises(PodkitError) as error:
-        resolve_workloads([(0, dict(manifest=[cron], state="present"))], [])
-    assert "pods[0].manifest[0].kind: CronJob is not run by podkit yet" in error.value.msg
+        resolve_workloads([(0, dict(manifest=[bad], state="present"))], [])
+    assert "pods[0].manifest[0].spec.jobTemplate.spec.template.spec.restartPolicy" in error.value.msg
     with pytest.raises(PodkitError) as error:
         resolve_workloads([(0, dict(manifest=[dict(job_doc(), apiVersion="apps/v1")], state="present"))], [])
     assert "apiVersion: 'apps/v1' is not supported for a Job; podkit reads batch/v1" in error.value.msg
