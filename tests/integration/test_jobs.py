@@ -277,11 +277,11 @@ def running_jobs(client, name):
 
 
 def test_cronjobs_under_the_guard_policies_history_and_one_catch_up(tmp_path, docker_client, job_prefix):
-    """One guard and one wait across two minute boundaries for four CronJobs of * * * * *: without the guard
-    the module refuses them; under it `every` runs each minute and keeps successfulJobsHistoryLimit 1 Job;
-    `forbid` (a 75 s Job) never has two at once; `replace` (a 600 s Job) has its first Job removed for the
-    second; `catch`, whose record says it was made 5 minutes ago while the guard was stopped, gets exactly one
-    catch-up Job at the guard's restart (the cronjob controller's mostRecentScheduleTime), then one a minute."""
+    """One guard and one wait across one minute boundary for four CronJobs of * * * * *: without the guard the
+    module refuses them. Their records then say they were made 4.5 minutes ago while the guard was stopped: at
+    its restart each gets exactly one catch-up Job (the cronjob controller's mostRecentScheduleTime), and at the
+    next minute `every` runs again and keeps successfulJobsHistoryLimit 1 Job, `forbid` (a 75 s Job) does not
+    start a second, `replace` (a 600 s Job) has its first Job removed for the second, `catch` runs again."""
     from reliability.guard import GuardProcess
     state = tmp_path / "state"
     state.mkdir()
@@ -315,43 +315,49 @@ def test_cronjobs_under_the_guard_policies_history_and_one_catch_up(tmp_path, do
     try:
         first = apply()
         assert first["changed"] is True and apply()["changed"] is False
+        # The guard stopped; each record rewritten as if the CronJobs had been made 4.5 minutes ago, so that at
+        # its restart each has missed five runs (the guard down all that time).
         guard.stop()
-        record = state / "cronjobs" / ("default.%s.json" % names["catch"])
-        body = json.loads(record.read_text())
         made = datetime.now(timezone.utc).replace(second=0, microsecond=0).timestamp()
-        body["created"] = datetime.fromtimestamp(made - 300 + 30, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        record.write_text(json.dumps(body))
+        for name in names.values():
+            record = state / "cronjobs" / ("default.%s.json" % name)
+            body = json.loads(record.read_text())
+            body["created"] = stamp_of(made / 60 - 4.5)
+            record.write_text(json.dumps(body))
         guard.start()
-        b0 = int(made // 60)      # the minute just begun: the most recent of catch's five missed runs
+        b0 = int(made // 60)      # the minute just begun: the most recent of the five missed runs
+        b1 = b0 + 1
+        job_of = dict((key, lambda minute, key=key: "%s-%d" % (names[key], minute)) for key in names)
         deadline = time.time() + 20
-        while not cron_jobs(docker_client, names["catch"]) and time.time() < deadline:
+        while time.time() < deadline and not all(cron_jobs(docker_client, n) for n in names.values()):
             time.sleep(0.5)
-        assert sorted(cron_jobs(docker_client, names["catch"])) == ["%s-%d" % (names["catch"], b0)], guard.log_text()
-        assert "5 runs missed, the most recent one caught up" in guard.log_text()
+        for key, name in names.items():
+            # Exactly one catch-up: the run of b0, none of the four before it.
+            assert sorted(cron_jobs(docker_client, name)) == [job_of[key](b0)], guard.log_text()
+        assert guard.log_text().count("5 runs missed, the most recent one caught up") == 4
 
-        # Two boundaries: b1 and b2, sampled meanwhile for Forbid's overlap.
-        b1, b2 = b0 + 1, b0 + 2
+        # One boundary, b1, sampled meanwhile for Forbid's overlap.
         most_forbid = 0
-        while time.time() < b2 * 60 + 10:
+        while time.time() < b1 * 60 + 10:
             most_forbid = max(most_forbid, len(running_jobs(docker_client, names["forbid"])))
             time.sleep(0.5)
-        job_of = dict((key, lambda minute, key=key: "%s-%d" % (names[key], minute)) for key in names)
-        # every: b1 then b2; the history keeps 1 successful Job, so b1's pods are gone.
-        assert sorted(cron_jobs(docker_client, names["every"])) == [job_of["every"](b2)], guard.log_text()
-        # forbid: b1 still running at b2, so no second Job, never two running at once.
-        assert sorted(cron_jobs(docker_client, names["forbid"])) == [job_of["forbid"](b1)]
+        # every: b0 then b1; the history keeps 1 successful Job, so b0's pods are gone.
+        assert sorted(cron_jobs(docker_client, names["every"])) == [job_of["every"](b1)], guard.log_text()
+        # forbid: b0 (75 s) still running at b1, so no second Job, never two running at once.
+        assert sorted(cron_jobs(docker_client, names["forbid"])) == [job_of["forbid"](b0)]
         assert most_forbid == 1
-        assert running_jobs(docker_client, names["forbid"]) == [job_of["forbid"](b1)]
-        # replace: b1's Job removed for b2's, which runs.
-        assert running_jobs(docker_client, names["replace"]) == [job_of["replace"](b2)]
-        assert sorted(cron_jobs(docker_client, names["replace"])) == [job_of["replace"](b2)]
-        # catch: the one catch-up, then one a minute.
-        assert sorted(cron_jobs(docker_client, names["catch"])) == [job_of["catch"](m) for m in (b0, b1, b2)]
+        assert running_jobs(docker_client, names["forbid"]) == [job_of["forbid"](b0)]
+        assert "run of %s held back: concurrencyPolicy Forbid" % stamp_of(b1) in guard.log_text()
+        # replace: b0's Job removed for b1's, which runs.
+        assert running_jobs(docker_client, names["replace"]) == [job_of["replace"](b1)]
+        assert sorted(cron_jobs(docker_client, names["replace"])) == [job_of["replace"](b1)]
+        # catch (the default history of 3): the catch-up, then b1.
+        assert sorted(cron_jobs(docker_client, names["catch"])) == [job_of["catch"](m) for m in (b0, b1)]
         facts = guard.module("pod_facts")["ansible_facts"]["podkit_workloads"]
         every = facts["CronJob/%s" % names["every"]]["cronjob"]
-        assert every["last_schedule_time"] == stamp_of(b2) and every["next_run"] == stamp_of(b2 + 1)
+        assert every["last_schedule_time"] == stamp_of(b1) and every["next_run"] == stamp_of(b1 + 1)
         assert every["last_successful_time"] is not None and every["active"] == []
-        assert facts["Job/%s" % job_of["every"](b2)]["job"]["phase"] == "Complete"
+        assert facts["Job/%s" % job_of["every"](b1)]["job"]["phase"] == "Complete"
         assert apply()["changed"] is False
         assert len(corpus) >= 4
         for entry in corpus:
