@@ -490,6 +490,9 @@ class Guard:
             self.cron.tick(self.client.api)
         except (PodkitError, DockerError, OSError) as exc:
             log.warning("cronjobs: %s", getattr(exc, "msg", exc))
+        except Exception:  # pylint: disable=broad-except
+            # A bug in keeping schedules must not stop the guard keeping the pods whole.
+            log.exception("cronjobs: unexpected error")
 
     def cron_run(self, api: Any, record: Dict[str, Any], job: str) -> JobRun:
         """The JobRun of one of a CronJob's Jobs: its jobTemplate named ``job``, started from its record."""

@@ -1032,6 +1032,9 @@ def _converge_cronjob(api: Any, workload: Workload, check_mode: bool, converge: 
         jobs = sorted((status or {}).get("jobs") or {})
         if record is not None:
             outcome.steps.append(Step("remove", [workload.key], "state absent: its schedule is no longer kept"))
+        if not check_mode:
+            # The record first, so that the guard starts nothing more while the Jobs' pods go.
+            delete_cronjob(workload.namespace, workload.name)
         for job in jobs:
             pods = _job_sandboxes(api, job, workload.namespace)
             if pods:
@@ -1041,7 +1044,6 @@ def _converge_cronjob(api: Any, workload: Workload, check_mode: bool, converge: 
                     _run(outcome, [(pod, dict(params, name=pod)) for pod in pods], converge)
                     outcome.removed.extend(pods)
         if not check_mode:
-            delete_cronjob(workload.namespace, workload.name)
             for job in jobs:
                 delete_workload_record("Job", job, workload.namespace)
         return outcome

@@ -213,6 +213,12 @@ def test_job_without_wait_then_rerun_rules(run_module, docker_client, job_prefix
     # ttlSecondsAfterFinished 0: its pods are gone once it finished; the record keeps it from running again.
     assert job_pods(docker_client, name) == {}
     assert apply(run_module, [job(name, "echo two", ttlSecondsAfterFinished=0)])["changed"] is False
+    # state: absent forgets the Job: its record goes, so the same file would run it again.
+    record = STATE_DIR / "workloads" / ("default.Job.%s.json" % name)
+    assert record.is_file()
+    run_module("pods", sandbox_image=PAUSE_IMAGE, pull="never",
+               pods=[{"manifest": [job(name, "echo two", ttlSecondsAfterFinished=0)], "state": "absent"}])
+    assert not record.exists()
 
 
 def test_job_corpus_runs_to_completion_and_reruns_as_a_no_op(run_module, docker_client, job_prefix):
@@ -365,5 +371,10 @@ def test_cronjobs_under_the_guard_policies_history_and_one_catch_up(tmp_path, do
             item = facts["CronJob/%s" % doc["metadata"]["name"]]["cronjob"]
             assert item["schedule"] == doc["spec"]["schedule"]
             assert (item["next_run"] is None) == bool(doc["spec"].get("suspend")), item
+        # state: absent forgets a schedule and removes its Jobs' pods (the running one too).
+        gone = guard.module("pods", sandbox_image=PAUSE_IMAGE, pull="never",
+                            pods=[{"manifest": [docs[2]], "state": "absent"}])
+        assert gone["changed"] is True and cron_jobs(docker_client, names["replace"]) == {}
+        assert not (state / "cronjobs" / ("default.%s.json" % names["replace"])).exists()
     finally:
         guard.stop()
