@@ -46,7 +46,9 @@ description:
     With O(wait) (the default) the task waits until every Job of the call finished (they run side by side, up to
     O(wait_timeout)) and fails naming a failed Job's pods, their exit codes and last log lines; without it, each run
     advances the Job by one step. A finished Job is not run again (see O(pods[].rerun)); its pods are kept for their
-    logs until C(ttlSecondsAfterFinished) (checked on each run). Job pods are not kept by podkit-guard.
+    logs until C(ttlSecondsAfterFinished) (checked on each run). Job pods are not kept by podkit-guard. In check
+    mode a Job shows its next step only (the pods it would make now, or the old pods a rerun removes first): the
+    later ones depend on how its pods end.
   - A C(CronJob) (batch/v1) is checked (C(schedule) in cron syntax with C(@hourly) and the like, C(timeZone), its
     C(jobTemplate) as a Job) and recorded for podkit-guard, which starts its Jobs (C(<cronjob>-<minutes since the
     epoch>)) on schedule with the Job controller above, honouring C(concurrencyPolicy), C(startingDeadlineSeconds)
