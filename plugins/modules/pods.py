@@ -47,7 +47,7 @@ description:
     O(wait_timeout)) and fails naming a failed Job's pods, their exit codes and last log lines; without it, each run
     advances the Job by one step. A finished Job is not run again (see O(pods[].rerun)); its pods are kept for their
     logs until C(ttlSecondsAfterFinished) (checked on each run). Job pods are not kept by podkit-guard. In check
-    mode a Job shows its next step only (the pods it would make now, or the old pods a rerun removes first): the
+    mode a Job shows its next step only (the pods it would make now, or the old pods a rerun removes first) - the
     later ones depend on how its pods end.
   - A C(CronJob) (batch/v1) is checked (C(schedule) in cron syntax with C(@hourly) and the like, C(timeZone), its
     C(jobTemplate) as a Job) and recorded for podkit-guard, which starts its Jobs (C(<cronjob>-<minutes since the
