@@ -65,7 +65,7 @@ class ConfigSet:
 
 
 # Kinds the pods module runs as replicas of a template (_workloads); the pod module deploys one Pod.
-WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
+WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob")
 
 
 def workload_refused(where: str, kind: Any) -> str:

@@ -30,7 +30,10 @@ systemd). The guard is the kubelet's sync loop in small:
    ``failureThreshold`` times in a row restarts the container, the first time at once, then
    after the crash-loop backoff above (the container is stopped meanwhile); readiness is kept
    per container for pod_facts.
-8. Every repair is logged with pod, container, action and reason (stdout, which journald keeps
+8. CronJobs (``_cronjobs.CronKeeper``), about once a second: each recorded CronJob's active Jobs advanced by
+   the Job controller the pods module runs (_jobs), the most recent missed schedule started (at most one
+   catch-up, within startingDeadlineSeconds, after concurrencyPolicy), the history beyond its limits removed.
+9. Every repair is logged with pod, container, action and reason (stdout, which journald keeps
    under systemd; ``--log-file`` elsewhere); what the guard last did is kept in
    ``<state dir>/guard.json`` (running pid, version, last sync, last repair and repair count per
    container) for ``pod_facts``.
@@ -51,10 +54,13 @@ import threading
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import CronKeeper
 from ansible_collections.podkit.docker.plugins.module_utils._docker import DEFAULT_DOCKER_HOST, DockerError, connect
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._jobs import JobRun
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_POD, LABEL_ROLE, member_name, sandbox_name)
+    LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_ROLE, ROLE_SANDBOX,
+    member_name, sandbox_name)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, run_probe
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
@@ -63,6 +69,9 @@ from ansible_collections.podkit.docker.plugins.module_utils._record import (
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params, running_containers
 from ansible_collections.podkit.docker.plugins.module_utils._status import STATUS_FILE
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import RUNNING_STATES
+from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
+    delete_workload_record, read_workload_records, workload_key, write_workload_record)
+from ansible_collections.podkit.docker.plugins.module_utils._workloads import parse_workload
 
 # The collection's version (galaxy.yml), set by `make release`; podkit-guard reports it.
 VERSION = "1.0.0"
@@ -77,6 +86,7 @@ CONNECTED = "connected"
 PING_TIMEOUT = 3
 RETRY_SECONDS = 1.0
 PROBE_TICK = 0.5
+CRON_TICK = 1.0
 BACKOFF_FIRST = 10.0
 BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0
@@ -153,6 +163,8 @@ class Guard:
         self.started = time.time()
         self.last_sync: Optional[float] = None
         self.syncs = 0
+        self.cron = CronKeeper(self.state_dir, self.cron_run, self.cron_save, self.cron_remove)
+        self.next_cron = 0.0
 
     # -- the loop
 
@@ -237,6 +249,7 @@ class Guard:
                 self.resync("periodic")
                 next_resync = time.time() + self.resync_seconds
             self.probe_all()
+            self.cron_tick()
 
     def engine_answers(self) -> bool:
         """Whether the engine answers a ping on a new connection (the event stream's may linger)."""
@@ -465,6 +478,64 @@ class Guard:
             return
         entry["last_repair"] = dict(time=now, action=action, reason=reason, trigger="probe")
         log.info("repair pod=%s container=%s action=%s reason=%s trigger=probe", pod, key, action, reason)
+
+    # -- CronJobs (_cronjobs): their Jobs run by the Job controller the pods module runs (_jobs)
+
+    def cron_tick(self) -> None:
+        now = time.time()
+        if now < self.next_cron or self.client is None:
+            return
+        self.next_cron = now + CRON_TICK
+        try:
+            self.cron.tick(self.client.api)
+        except (PodkitError, DockerError, OSError) as exc:
+            log.warning("cronjobs: %s", getattr(exc, "msg", exc))
+        except Exception:  # pylint: disable=broad-except
+            # A bug in keeping schedules must not stop the guard keeping the pods whole.
+            log.exception("cronjobs: unexpected error")
+
+    def cron_run(self, api: Any, record: Dict[str, Any], job: str) -> JobRun:
+        """The JobRun of one of a CronJob's Jobs: its jobTemplate named ``job``, started from its record."""
+        metadata = dict((record.get("template") or {}).get("metadata") or {}, name=job)
+        if record["namespace"] != "default":
+            metadata["namespace"] = record["namespace"]
+        doc = {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata,
+               "spec": (record.get("template") or {}).get("spec") or {}}
+        params = dict(record.get("params") or {}, state="present", wait=False)
+        workload = parse_workload(doc, "CronJob/%s" % record["name"], list(record.get("docs") or []), params)
+        previous = read_workload_records(self.state_dir).get(workload_key(record["namespace"], "Job", job))
+        run = JobRun(api, workload, False, self.converge_items, previous)
+        run.start()
+        return run
+
+    def cron_save(self, run: JobRun) -> None:
+        if run.status is not None:
+            w = run.workload
+            write_workload_record(w.kind, w.name, w.namespace, w.replicas, w.revision, 0, self.state_dir,
+                                  job=run.record_body())
+
+    def cron_remove(self, api: Any, record: Dict[str, Any], job: str) -> None:
+        """A CronJob's Job gone: its pods removed as state: absent removes them, its record forgotten."""
+        pods = []
+        for summary in api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, job)}):
+            labels = summary.get("Labels") or {}
+            if labels.get(LABEL_OWNER_KIND) == "Job" and labels.get(LABEL_ROLE) == ROLE_SANDBOX and \
+                    (labels.get(LABEL_NAMESPACE) or "default") == record["namespace"]:
+                pods.append(labels[LABEL_POD])
+        params = dict(record.get("params") or {}, state="absent", manifest=None, record=False)
+        self.converge_items([(pod, dict(params, name=pod)) for pod in pods])
+        delete_workload_record("Job", job, record["namespace"], self.state_dir)
+
+    def converge_items(self, items: List[Tuple[str, Dict[str, Any]]]) -> Dict[str, Tuple[Dict[str, Any], Optional[str]]]:
+        """The pods module's converge callback, in the guard: one pod after the other, never recorded."""
+        done: Dict[str, Tuple[Dict[str, Any], Optional[str]]] = {}
+        for pod, params in items:
+            try:
+                done[pod] = (converge_pod(self.client, params, False, record=False), None)
+            except PodkitError as exc:
+                done[pod] = ({}, exc.msg)
+                log.warning("cronjobs: pod=%s %s", pod, exc.msg)
+        return done
 
     # -- what pod_facts reads
 

@@ -46,7 +46,9 @@ LABEL_ORIGIN = "io.podkit.origin"
 LABEL_OWNER_KIND = "io.podkit.owner-kind"
 LABEL_OWNER_NAME = "io.podkit.owner-name"
 LABEL_REVISION = "io.podkit.revision"
-OWNER_LABELS = (LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_REVISION)
+# On the sandbox of an Indexed Job's pod (_jobs): its completion index (Kubernetes' job-completion-index).
+LABEL_JOB_INDEX = "io.podkit.completion-index"
+OWNER_LABELS = (LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_REVISION, LABEL_JOB_INDEX)
 # On the user-defined network podkit makes per namespace for Service names (_services): its namespace.
 LABEL_NETWORK = "io.podkit.network"
 

@@ -64,6 +64,8 @@ def entry_argument_spec() -> Dict[str, Dict[str, Any]]:
     state, plus its own docker_host and timeout."""
     spec = dict((name, dict(value)) for name, value in POD_OPTIONS.items())
     spec["state"]["default"] = POD_DEFAULTS["state"]
+    # Only an entry holding a Job (_jobs): whether a finished Job runs again.
+    spec["rerun"] = dict(type="str", choices=["changed", "always", "never"])
     spec.update((name, dict(value)) for name, value in _ENTRY_DOCKER.items())
     return spec
 

@@ -165,8 +165,12 @@ def resolve_entries(params: Dict[str, Any], read_text: Callable[[str], str] = _r
             elif isinstance(merged.get("manifest"), str):
                 merged["manifest"] = _load_manifest(merged["manifest"], where + ".manifest")
             if workloads is not None and is_workload_manifest(merged.get("manifest")):
+                merged["rerun"] = raw.get("rerun")
                 workloads.append((index, merged))
                 continue
+            if raw.get("rerun") is not None:
+                raise PodkitError("%s.rerun: only for an entry whose manifest holds a Job (whether a finished Job runs"
+                                  " again); leave it out here." % where)
             name = merged.get("name")
             from_manifest = _manifest_name(merged.get("manifest"))
             if name is None and from_manifest is None:
@@ -347,9 +351,10 @@ def converge_one(entry: Entry, clients: Clients, check_mode: bool, diff: bool, h
         return refused_outcome(entry)
     try:
         client = clients.get(entry.params["docker_host"], entry.params["timeout"])
+        # A Job's pod is never recorded for podkit-guard: once finished it must stay so (_jobs).
         outcome.result = converge_pod(client, entry.params, check_mode, diff, outcome.secrets,
                                       observed=entry.observed, host=host if entry.observed is not None else None,
-                                      spec=entry.spec)
+                                      spec=entry.spec, record=entry.params.get("record") is not False)
     except PodkitError as error:
         outcome.error = error.msg
         outcome.result = dict(error.details)

@@ -17,6 +17,7 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional
 
+from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import cron_facts, read_cronjobs
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_REVISION)
@@ -55,8 +56,10 @@ def read_workload_records(given: Optional[str] = None) -> Dict[str, Dict[str, An
 
 
 def write_workload_record(kind: str, name: str, namespace: str, replicas: int, revision: str,
-                          history: Optional[int] = None, given: Optional[str] = None) -> None:
-    """Record what a workload wants, its revision first, then the revisions before it (revisionHistoryLimit)."""
+                          history: Optional[int] = None, given: Optional[str] = None,
+                          job: Optional[Dict[str, Any]] = None) -> None:
+    """Record what a workload wants, its revision first, then the revisions before it (revisionHistoryLimit);
+    for a Job, its status (_jobs.JobStatus): whether it finished, for the next run and pod_facts."""
     path = _path(namespace, kind, name, given)
     previous: Dict[str, Any] = {}
     try:
@@ -68,6 +71,8 @@ def write_workload_record(kind: str, name: str, namespace: str, replicas: int, r
     limit = DEFAULT_HISTORY if history is None else history
     body = dict(kind=kind, name=name, namespace=namespace, replicas=replicas, revision=revision,
                 revisions=revisions[:limit + 1])
+    if job is not None:
+        body["job"] = job
     if body == previous:
         return
     try:
@@ -98,6 +103,16 @@ def workload_facts(pods: Dict[str, Dict[str, Any]], sandbox_labels: Dict[str, Di
         result[key] = dict(kind=record["kind"], name=record["name"], namespace=record["namespace"],
                            revision=record.get("revision"), revisions=list(record.get("revisions") or []),
                            replicas=dict(wanted=record.get("replicas"), current=0, ready=0, updated=0), pods={})
+        if isinstance(record.get("job"), dict):
+            job = record["job"]
+            result[key]["job"] = dict((k, job.get(k)) for k in (
+                "phase", "reason", "message", "active", "succeeded", "failed", "start_time", "completion_time",
+                "completed_indexes", "failed_indexes"))
+    for record, status in read_cronjobs():
+        key = workload_key(record["namespace"], "CronJob", record["name"])
+        result[key] = dict(kind="CronJob", name=record["name"], namespace=record["namespace"], revision=None,
+                           revisions=[], replicas=dict(wanted=None, current=0, ready=0, updated=0), pods={},
+                           cronjob=cron_facts(record, status))
     for pod, labels in sorted(sandbox_labels.items()):
         if not labels.get(LABEL_OWNER_KIND):
             continue
@@ -123,8 +138,19 @@ def workload_lines(workloads: Dict[str, Dict[str, Any]]) -> List[str]:
         entry = workloads[key]
         counts = entry["replicas"]
         wanted = counts["wanted"] if counts["wanted"] is not None else "?"
-        lines.append("workload %s: %s/%s ready, %d updated, revision %s" % (
-            key, counts["ready"], wanted, counts["updated"], entry.get("revision") or "unknown"))
+        job, cron = entry.get("job"), entry.get("cronjob")
+        if cron:
+            lines.append("workload %s: schedule %r%s, last run %s, last success %s, next run %s, active %s" % (
+                key, cron["schedule"], " (suspended)" if cron["suspend"] else "", cron["last_schedule_time"] or "-",
+                cron["last_successful_time"] or "-", cron["next_run"] or "-", ", ".join(cron["active"]) or "none"))
+        elif job:
+            lines.append("workload %s: %s%s, %s active, %s succeeded, %s failed, started %s%s" % (
+                key, job.get("phase"), " (%s)" % job["reason"] if job.get("reason") else "", job.get("active"),
+                job.get("succeeded"), job.get("failed"), job.get("start_time") or "-",
+                ", finished %s" % job["completion_time"] if job.get("completion_time") else ""))
+        else:
+            lines.append("workload %s: %s/%s ready, %d updated, revision %s" % (
+                key, counts["ready"], wanted, counts["updated"], entry.get("revision") or "unknown"))
         names = sorted(entry["pods"])
         for index, pod in enumerate(names):
             item = entry["pods"][pod]

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: podkit.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Workloads above the pod: Deployment, ReplicaSet, StatefulSet and DaemonSet on one Docker host.
+"""Workloads above the pod: Deployment, ReplicaSet, StatefulSet, DaemonSet (and Job, run by _jobs) on one Docker host.
 
 One workload entry of ``pods`` is one cycle, in the order of the Kubernetes controllers' sync:
 
@@ -25,6 +25,11 @@ One workload entry of ``pods`` is one cycle, in the order of the Kubernetes cont
 A replica is a Pod made from the template by the same code as any Pod (``replica_manifest``), named
 ``<name>-<revision[:6]>-<n>`` (Deployment, ReplicaSet, DaemonSet: unique during a surge, as a new
 revision's pods have new names) or ``<name>-<ordinal>`` (StatefulSet, as Kubernetes names them).
+
+A Job (batch/v1) is parsed here like the others (its pods are made from its template by the same code), then run
+to completion by ``_jobs`` (its own controller: completions, retries, deadlines), all the Jobs of a call ticked
+together. A CronJob is checked here (its jobTemplate parsed as a Job) and recorded for podkit-guard, which keeps
+its schedule (_cronjobs); a host where the guard does not run refuses it.
 """
 
 from __future__ import annotations
@@ -41,12 +46,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import WORKLOAD_KINDS
 from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import (
+    CronJob, cron_facts, delete_cronjob, parse_cronjob, read_cronjobs, write_cronjob)
+from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
+    JobRun, JobSpec, job_spec_hash, job_summary, parse_job, run_jobs)
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_REVISION, LABEL_ROLE,
     ROLE_MEMBER, ROLE_SANDBOX)
+from ansible_collections.podkit.docker.plugins.module_utils._status import read_guard_status
 from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, parse_probes, run_probe
 from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
-    delete_workload_record, write_workload_record)
+    delete_workload_record, read_workload_records, workload_key, write_workload_record)
 from ansible_collections.podkit.docker.plugins.module_utils._services import (
     Service, apply_attach, ensure_network, network_name, parse_service, plan_network, wanted_aliases)
 
@@ -67,6 +77,10 @@ _SPEC_FIELDS = {
                     "persistentVolumeClaimRetentionPolicy"),
     "DaemonSet": ("selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"),
 }
+API_VERSIONS = {"Job": "batch/v1", "CronJob": "batch/v1"}
+GUARD_NEEDED = ("%s: a CronJob's schedule is kept by podkit-guard, which does not run on this host (%s); install and"
+                " start it with the podkit.docker.host role (podkit_host_guard: true), or run the jobTemplate as a Job"
+                " from a timer.")
 _METADATA_FIELDS = ("name", "namespace", "labels", "annotations")
 # Written by a cluster, meaningless in a file given to podkit: taken out without a word.
 _CLUSTER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
@@ -97,6 +111,8 @@ class Workload:
     probes: Dict[str, Any] = field(default_factory=dict)       # container name -> readiness Probe
     services: List[Service] = field(default_factory=list)      # every Service of the pods call
     history: Optional[int] = None                              # revisionHistoryLimit
+    job: Optional[JobSpec] = None                              # a Job's run-to-completion rules (_jobs)
+    cron: Optional[CronJob] = None                             # a CronJob, kept by podkit-guard (_cronjobs)
 
     @property
     def key(self) -> str:
@@ -259,9 +275,10 @@ def split_workload_documents(docs: List[Any], where: str, services: List[Service
             raise PodkitError("%s must be a Kubernetes object (a mapping with apiVersion and kind)." % place)
         kind = doc.get("kind")
         if kind in WORKLOAD_KINDS:
-            if doc.get("apiVersion") != "apps/v1":
-                raise PodkitError("%s.apiVersion: %r is not supported for a %s; podkit reads apps/v1."
-                                  % (place, doc.get("apiVersion"), kind))
+            version = API_VERSIONS.get(kind, "apps/v1")
+            if doc.get("apiVersion") != version:
+                raise PodkitError("%s.apiVersion: %r is not supported for a %s; podkit reads %s."
+                                  % (place, doc.get("apiVersion"), kind, version))
             workloads.append((place, doc))
         elif kind in ("ConfigMap", "Secret"):
             configs.append(doc)
@@ -277,7 +294,7 @@ def split_workload_documents(docs: List[Any], where: str, services: List[Service
             raise PodkitError("%s.kind: a Pod beside a workload; give the Pod its own entry of pods." % place)
         else:
             raise PodkitError("%s.kind: %r is not supported; a workload file holds Deployments, ReplicaSets, StatefulSets,"
-                              " DaemonSets and the ConfigMaps, Secrets, PersistentVolumeClaims and Services they use."
+                              " DaemonSets, Jobs and the ConfigMaps, Secrets, PersistentVolumeClaims and Services they use."
                               % (place, kind))
     return workloads, configs, warnings
 
@@ -297,6 +314,13 @@ def parse_workload(doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]
     if not isinstance(name, str) or not name:
         raise PodkitError("%s.metadata.name is required." % where)
     namespace = metadata.get("namespace") or DEFAULT_NAMESPACE
+    if kind == "Job":
+        return _parse_job_workload(doc, where, name, namespace, configs, params)
+    if kind == "CronJob":
+        return _parse_cronjob_workload(doc, where, name, namespace, configs, params)
+    if params.get("rerun") is not None:
+        raise PodkitError("%s: rerun is for a Job (whether a finished Job runs again); a %s converges on every run, so"
+                          " leave rerun out." % (where, kind))
     spec = _mapping(doc.get("spec"), where + ".spec", _SPEC_FIELDS[kind])
     template = _mapping(spec.get("template"), where + ".spec.template", ("metadata", "spec"))
     if not template.get("spec"):
@@ -326,6 +350,64 @@ def parse_workload(doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]
         raise PodkitError("%s.metadata.name: %r makes pod names such as %r, longer than 63 characters; give the %s a"
                           " shorter name." % (where, name, name_check, kind))
     return workload
+
+
+def _parse_job_workload(doc: Dict[str, Any], where: str, name: str, namespace: str, configs: List[Dict[str, Any]],
+                        params: Dict[str, Any]) -> Workload:
+    """A Job: its template as any workload's (selector optional: the Job controller makes its own), its run rules
+    (_jobs.parse_job). Its revision is the hash of its spec (but suspend and ttlSecondsAfterFinished): what decides
+    whether a finished Job runs again."""
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        raise PodkitError("%s.spec must be a mapping with template." % where)
+    template = _mapping(spec.get("template"), where + ".spec.template", ("metadata", "spec"))
+    if not template.get("spec"):
+        raise PodkitError("%s.spec.template.spec is required: the pods' spec." % where)
+    tmeta = _mapping(template.get("metadata"), where + ".spec.template.metadata", _METADATA_FIELDS)
+    labels = tmeta.get("labels") or {}
+    if spec.get("selector") is not None and spec.get("manualSelector"):
+        _check_selector(spec.get("selector"), labels, where + ".spec.selector")
+    template = copy.deepcopy(template)
+    template["metadata"] = dict((k, v) for k, v in tmeta.items() if k in ("labels", "annotations"))
+    job = parse_job(spec, template, where + ".spec", params.get("rerun"))
+    workload = Workload(kind="Job", name=name, namespace=namespace, where=where, template=template,
+                        revision=job_spec_hash(spec), docs=list(configs), params=dict(params), job=job,
+                        replicas=job.completions if job.completions is not None else job.parallelism,
+                        strategy="None")
+    if doc.get("status") is not None:
+        workload.warnings.append("%s.status: written by a cluster, not read" % where)
+    saved, workload.replicas = workload.replicas, job.parallelism
+    _check_template(workload, where + ".spec.template.spec")
+    workload.replicas = saved
+    longest = "%s-%s-%d" % (name, workload.revision[:6], 10 ** 4)
+    if len(longest) > 63:
+        raise PodkitError("%s.metadata.name: %r makes pod names such as %r, longer than 63 characters; give the Job a"
+                          " shorter name." % (where, name, longest))
+    return workload
+
+
+def _parse_cronjob_workload(doc: Dict[str, Any], where: str, name: str, namespace: str,
+                            configs: List[Dict[str, Any]], params: Dict[str, Any]) -> Workload:
+    """A CronJob: its schedule and policies (_cronjobs.parse_cronjob), its jobTemplate checked as a Job now."""
+    if params.get("rerun") is not None:
+        raise PodkitError("%s: rerun is for a Job; a CronJob's Jobs each run once, at their time." % where)
+
+    def check_job(job_doc: Dict[str, Any], place: str) -> Any:
+        return _parse_job_workload(job_doc, place, job_doc["metadata"]["name"], namespace, configs, params)
+
+    cron = parse_cronjob(doc, where, name, namespace, configs, params, check_job)
+    record = cron.record()
+    workload = Workload(kind="CronJob", name=name, namespace=namespace, where=where, template={},
+                        revision=template_revision(record), docs=list(configs), params=dict(params), cron=cron,
+                        strategy="None", replicas=0)
+    if doc.get("status") is not None:
+        workload.warnings.append("%s.status: written by a cluster, not read" % where)
+    return workload
+
+
+def cronjob_params(merged: Dict[str, Any]) -> Dict[str, Any]:
+    """The pods module's parameters the guard gives a CronJob's Jobs: the entry's, without its manifest."""
+    return dict((k, v) for k, v in merged.items() if k not in ("manifest", "manifest_file", "rerun"))
 
 
 def _strategy(workload: Workload, spec: Dict[str, Any], where: str) -> None:
@@ -742,6 +824,7 @@ class WorkloadOutcome:
     pods: Dict[str, Dict[str, Any]] = field(default_factory=dict)     # pod -> the pods module's per-pod result
     error: Optional[str] = None
     removed: List[str] = field(default_factory=list)
+    job: Optional[Dict[str, Any]] = None                 # a Job's status (_jobs.job_summary)
 
     @property
     def changed(self) -> bool:
@@ -825,6 +908,9 @@ def workload_result(outcome: WorkloadOutcome) -> Dict[str, Any]:
     item = dict(kind=workload.kind, name=workload.name, namespace=workload.namespace, revision=workload.revision,
                 replicas=workload.replicas, changed=outcome.changed, steps=[str(s) for s in outcome.steps],
                 pods=sorted(outcome.pods))
+    if outcome.job is not None:
+        item["cronjob" if workload.cron is not None else "job"] = outcome.job
+        item.pop("replicas")
     if outcome.error is not None:
         item.update(failed=True, msg=outcome.error)
     return item
@@ -893,9 +979,12 @@ def workload_pod_names(workloads: List[Workload], summaries: List[Dict[str, Any]
     """The pods of the listed workloads on the host (by their sandboxes' labels, and by the owner in their
     podkit-guard records): prune leaves them to their workload."""
     names = set()
+    # A listed CronJob's Jobs (<cronjob>-<minutes>) are its own: podkit-guard made them.
+    crons = [re.compile(r"^%s-[0-9]+$" % re.escape(w.name)) for w in workloads if w.cron is not None]
     for summary in summaries:
         labels = summary.get("Labels") or {}
-        if labels.get(LABEL_POD) and any(owns(w, labels) for w in workloads):
+        if labels.get(LABEL_POD) and (any(owns(w, labels) for w in workloads) or (
+                labels.get(LABEL_OWNER_KIND) == "Job" and any(c.match(labels.get(LABEL_OWNER_NAME, "")) for c in crons))):
             names.add(labels[LABEL_POD])
     for pod, params in records:
         owner = params.get("owner") or {}
@@ -906,20 +995,104 @@ def workload_pod_names(workloads: List[Workload], summaries: List[Dict[str, Any]
 
 def converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dict[str, Any]], check_mode: bool,
                        converge: Converge) -> List[WorkloadOutcome]:
-    """Every workload, one after the other (each one's pods in parallel through ``converge``)."""
+    """Every workload, one after the other (each one's pods in parallel through ``converge``), then the Jobs of the
+    call together (_jobs: ticked side by side until each finished, or once without wait)."""
+    jobs = [w for w in workloads if w.job is not None and w.params.get("state") != "absent"]
+    crons = [w for w in workloads if w.cron is not None]
     outcomes = [converge_workload(api, w, summaries, check_mode, converge, absent=w.params.get("state") == "absent")
-                for w in workloads]
+                for w in workloads if w not in jobs and w not in crons]
+    outcomes += [_converge_cronjob(api, w, check_mode, converge) for w in crons]
+    if jobs:
+        outcomes += _converge_jobs(api, jobs, check_mode, converge)
     if not check_mode:
         for workload in workloads:
+            if workload.cron is not None:
+                continue
             if workload.params.get("state") == "absent":
                 delete_workload_record(workload.kind, workload.name, workload.namespace)
-            else:
+            elif workload.job is None:
                 write_workload_record(workload.kind, workload.name, workload.namespace, workload.replicas,
                                       workload.revision, workload.history)
     if any(w.services for w in workloads):
         for outcome in outcomes:
-            if outcome.error is None and outcome.workload.params.get("state") != "absent":
+            if outcome.error is None and outcome.workload.params.get("state") != "absent" and outcome.workload.job is None \
+                    and outcome.workload.cron is None:
                 _sync_network(api, outcome, check_mode)
+    return outcomes
+
+
+def _converge_cronjob(api: Any, workload: Workload, check_mode: bool, converge: Converge) -> WorkloadOutcome:
+    """Record a CronJob for podkit-guard (refused where the guard does not run), or forget it and remove its Jobs'
+    pods (state: absent). The guard starts its Jobs; this run starts none."""
+    cron = workload.cron
+    outcome = WorkloadOutcome(workload=workload)
+    known = dict((r["name"], (r, st)) for r, st in read_cronjobs() if r.get("namespace") == workload.namespace)
+    if workload.params.get("state") == "absent":
+        record, status = known.get(workload.name, (None, {}))
+        jobs = sorted((status or {}).get("jobs") or {})
+        if record is not None:
+            outcome.steps.append(Step("remove", [workload.key], "state absent: its schedule is no longer kept"))
+        if not check_mode:
+            # The record first, so that the guard starts nothing more while the Jobs' pods go.
+            delete_cronjob(workload.namespace, workload.name)
+        for job in jobs:
+            pods = _job_sandboxes(api, job, workload.namespace)
+            if pods:
+                outcome.steps.append(Step("remove", pods, "Job %s of %s" % (job, workload.key)))
+                if not check_mode:
+                    params = dict(cronjob_params(workload.params), state="absent", manifest=None, record=False)
+                    _run(outcome, [(pod, dict(params, name=pod)) for pod in pods], converge)
+                    outcome.removed.extend(pods)
+        if not check_mode:
+            for job in jobs:
+                delete_workload_record("Job", job, workload.namespace)
+        return outcome
+    guard = read_guard_status()
+    if guard is None or not guard.get("running"):
+        outcome.error = GUARD_NEEDED % (workload.key, "no guard status" if guard is None else "its process has ended")
+        return outcome
+    cron.params = cronjob_params(workload.params)
+    record = cron.record()
+    previous = known.get(workload.name, (None, {}))[0]
+    if previous is None or dict((k, previous.get(k)) for k in record) != record:
+        outcome.steps.append(Step("create", [workload.key], "schedule %r kept by podkit-guard" % cron.schedule_text))
+        if not check_mode:
+            write_cronjob(cron)
+    outcome.job = cron_facts(record, known.get(workload.name, (None, {}))[1] or {})
+    return outcome
+
+
+def _job_sandboxes(api: Any, job: str, namespace: str) -> List[str]:
+    found = []
+    for summary in api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, job)}):
+        labels = summary.get("Labels") or {}
+        if labels.get(LABEL_OWNER_KIND) == "Job" and labels.get(LABEL_ROLE) == ROLE_SANDBOX and \
+                (labels.get(LABEL_NAMESPACE) or DEFAULT_NAMESPACE) == namespace:
+            found.append(labels[LABEL_POD])
+    return sorted(found)
+
+
+def _converge_jobs(api: Any, jobs: List[Workload], check_mode: bool, converge: Converge) -> List[WorkloadOutcome]:
+    """The Jobs of the call run side by side (_jobs.run_jobs); each one's record keeps its status for the next run
+    (a finished Job is not run again unless its spec changed) and for pod_facts."""
+    records = read_workload_records()
+    runs = [JobRun(api, w, check_mode, converge, records.get(workload_key(w.namespace, w.kind, w.name))) for w in jobs]
+
+    def save(run: JobRun) -> None:
+        if not check_mode and run.status is not None:
+            w = run.workload
+            write_workload_record(w.kind, w.name, w.namespace, w.replicas, w.revision, 0, job=run.record_body())
+
+    run_jobs(runs, wait=lambda run: bool(run.workload.params.get("wait", True)),
+             timeout=lambda run: int(run.workload.params.get("wait_timeout") or 60), save=save)
+    outcomes = []
+    for run in runs:
+        save(run)
+        outcome = WorkloadOutcome(workload=run.workload, observed=[p.name for p in run.observed],
+                                  steps=[Step(op, pods, reason) for op, pods, reason in run.steps], pods=run.pods,
+                                  error=run.error, removed=list(run.removed))
+        outcome.job = job_summary(run)
+        outcomes.append(outcome)
     return outcomes
 
 

@@ -38,6 +38,23 @@ description:
     C(progressDeadlineSeconds) naming the pods that did not become Ready, the old ones left serving; or
     C(Recreate). A ReplicaSet scales but replaces nothing; a StatefulSet's pods come up in order, go in reverse
     and keep a named volume per C(volumeClaimTemplates) entry; a DaemonSet is one pod on this host.
+  - A C(Job) (batch/v1) in an entry runs to completion as Kubernetes' Job controller runs it - C(completions),
+    C(parallelism), C(completionMode=Indexed) (C(JOB_COMPLETION_INDEX) and the
+    C(batch.kubernetes.io/job-completion-index) annotation), C(backoffLimit) and C(backoffLimitPerIndex) with the
+    failure backoff (10 s doubling, capped at 6 minutes), C(activeDeadlineSeconds), C(podFailurePolicy) on exit
+    codes, C(ttlSecondsAfterFinished), C(suspend); a native sidecar is stopped once the main containers finished.
+    With O(wait) (the default) the task waits until every Job of the call finished (they run side by side, up to
+    O(wait_timeout)) and fails naming a failed Job's pods, their exit codes and last log lines; without it, each run
+    advances the Job by one step. A finished Job is not run again (see O(pods[].rerun)); its pods are kept for their
+    logs until C(ttlSecondsAfterFinished) (checked on each run). Job pods are not kept by podkit-guard. In check
+    mode a Job shows its next step only (the pods it would make now, or the old pods a rerun removes first) - the
+    later ones depend on how its pods end.
+  - A C(CronJob) (batch/v1) is checked (C(schedule) in cron syntax with C(@hourly) and the like, C(timeZone), its
+    C(jobTemplate) as a Job) and recorded for podkit-guard, which starts its Jobs (C(<cronjob>-<minutes since the
+    epoch>)) on schedule with the Job controller above, honouring C(concurrencyPolicy), C(startingDeadlineSeconds)
+    (after a guard or host restart, at most one catch-up run, as Kubernetes' cronjob controller), C(suspend),
+    C(successfulJobsHistoryLimit) and C(failedJobsHistoryLimit). On a host where podkit-guard does not run, the
+    entry fails saying so. C(state=absent) forgets the schedule and removes its Jobs' pods.
   - Services give the Ready pods they select their name and C(<name>.<namespace>) on a network C(podkit-<namespace>)
     podkit makes; C(NodePort) and C(LoadBalancer) are named in warnings and never published. C(hostPort) with more
     than one replica is refused. See the README's section on workloads for what one host does differently.
@@ -80,6 +97,16 @@ options:
             For a file on the controller, give O(pods[].manifest) with C(lookup('ansible.builtin.file', ...)).
           - Mutually exclusive with O(pods[].manifest).
         type: path
+      rerun:
+        description:
+          - Only for an entry holding a C(Job) - whether a Job that already finished runs again.
+          - V(changed) (the default) runs it again when its spec (template, completions, ... but C(suspend) and
+            C(ttlSecondsAfterFinished)) changed since it ran; V(always) runs it again on every run; V(never) never
+            runs it again (its spec may change; the old result stays).
+          - A Job that is running when the module runs is continued, whatever this says, unless its spec changed and
+            this is V(changed) or V(always) (its pods are then removed and it starts again).
+        type: str
+        choices: [changed, always, never]
       containers:
         description:
           - The pod's containers, as M(podkit.docker.pod)'s O(podkit.docker.pod#module:containers) (C(secret=true) env
@@ -265,6 +292,9 @@ workloads:
       template's hash), C(replicas), C(changed), C(steps) (the plan, in order - in check mode what a real run
       would do), C(pods) (the pods it touched); C(failed) and C(msg) when its rollout failed.
     - Each of its pods is also in RV(pods), with C(owner).
+    - A C(Job) has C(job) instead of C(replicas) - C(phase) (Running, Suspended, Complete, Failed), C(reason),
+      C(message), C(active), C(succeeded), C(failed), C(start_time), C(completion_time), C(completed_indexes),
+      C(failed_indexes), and C(skipped) when the run left it as it was (finished, see O(pods[].rerun)).
   returned: when O(pods) holds a workload
   type: dict
   sample: {"Deployment/web": {"kind": "Deployment", "name": "web", "namespace": "default", "revision": "5c3a02e36d",

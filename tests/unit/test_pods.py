@@ -301,8 +301,9 @@ def test_one_table_of_pod_options_serves_pod_and_pods():
         entry_argument_spec, pod_argument_spec, shared_argument_spec)
     from ansible_collections.podkit.docker.plugins.module_utils._pods import POD_OPTIONS, SHARED_OPTIONS
     pod, entry = pod_argument_spec(), entry_argument_spec()
-    assert set(entry) == set(POD_OPTIONS) | {"manifest_file"}
-    assert set(pod) | {"docker_host", "timeout"} == set(entry)
+    # rerun: an entry's own, for a Job (the pod module runs no Job).
+    assert set(entry) == set(POD_OPTIONS) | {"manifest_file", "rerun"}
+    assert set(pod) | {"docker_host", "timeout", "rerun"} == set(entry)
     for name, spec in pod.items():
         assert dict(spec, default=None) == dict(entry[name], default=None), name
     assert [n for n, s in entry.items() if "default" in s] == ["state"]

@@ -168,14 +168,14 @@ def test_missing_containers():
     bad_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}, "spec.containers is required")
 
 
-@pytest.mark.parametrize("kind", ["pod", None, "Job"])
+@pytest.mark.parametrize("kind", ["pod", None, "Service"])
 def test_unknown_kind(kind):
     doc = manifest()
     doc["kind"] = kind
     bad_manifest(doc, "manifest.kind: %r is not supported" % kind)
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"])
+@pytest.mark.parametrize("kind", ["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"])
 def test_workload_kind_points_to_the_pods_module(kind):
     doc = manifest()
     doc["kind"] = kind

@@ -1,0 +1,229 @@
+"""The Job controller's pure parts (_jobs): parsing, the failure backoff, one sync's plan, the pod a Job makes."""
+
+import pytest
+
+from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
+    INDEX_ANNOTATION, JobPod, JobStatus, backoff_delay, failures_in_a_row, job_spec_hash, parse_job, plan_job,
+    pod_manifest, ttl_expired)
+from ansible_collections.podkit.docker.plugins.module_utils._workloads import resolve_workloads
+
+TEMPLATE = {"metadata": {"labels": {"app": "x"}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}}
+
+
+def spec(**fields):
+    return dict(template=TEMPLATE, **fields)
+
+
+def parse(**fields):
+    return parse_job(spec(**fields), TEMPLATE, "pods[0].manifest[0].spec", None)
+
+
+def pod(serial, phase, index=None, finished=None, codes=None):
+    return JobPod(name="x-abc123-%d" % serial, serial=serial, index=index, phase=phase, finished=finished,
+                  exit_codes=codes or ({} if phase not in ("Failed", "Succeeded") else {"main": 1 if phase == "Failed" else 0}))
+
+
+def plan(job, pods, now=1000.0, start=900.0):
+    return plan_job(job, JobStatus(spec_hash="h", start_time=start), pods, now, lambda n: "x-abc123-%d" % n)
+
+
+# Job docs, "Pod backoff failure policy": 10 s, 20 s, 40 s ... capped at six minutes (DefaultJobPodFailureBackOff,
+# MaxJobPodFailureBackOff in pkg/controller/job/job_controller.go).
+@pytest.mark.parametrize("failures, delay", [(0, 0), (1, 10), (2, 20), (3, 40), (5, 160), (6, 320), (7, 360), (50, 360)])
+def test_backoff_doubles_from_10s_capped_at_6_minutes(failures, delay):
+    assert backoff_delay(failures) == delay
+
+
+def test_a_success_resets_the_failures_counted_for_backoff():
+    # backoff_utils.go: only the failures after the last success count.
+    pods = [pod(0, "Failed", finished=10), pod(1, "Failed", finished=20), pod(2, "Succeeded", finished=30),
+            pod(3, "Failed", finished=40)]
+    assert failures_in_a_row(pods) == (1, 40)
+    assert failures_in_a_row(pods[:2]) == (2, 20)
+    assert failures_in_a_row([pod(0, "Running")]) == (0, None)
+
+
+def test_defaults_are_batch_v1s():
+    job = parse()
+    assert (job.completions, job.parallelism, job.backoff_limit, job.indexed) == (1, 1, 6, False)
+    queue = parse(parallelism=3)
+    assert queue.completions is None and queue.parallelism == 3
+    assert parse(completionMode="Indexed", completions=4, backoffLimitPerIndex=1).backoff_limit == 2147483647
+
+
+@pytest.mark.parametrize("fields, text", [
+    (dict(completionMode="Indexed", parallelism=2), "spec.completions: an Indexed Job needs completions"),
+    (dict(completionMode="Sparse"), "spec.completionMode: 'Sparse' is not one of"),
+    (dict(backoffLimit=-1), "spec.backoffLimit: -1 must be a whole number"),
+    (dict(activeDeadlineSeconds=0), "spec.activeDeadlineSeconds: 0 must be a whole number of at least 1"),
+    (dict(backoffLimitPerIndex=1), "spec.backoffLimitPerIndex: only for completionMode: Indexed"),
+    (dict(successPolicy={}), "spec.successPolicy: not a Job field podkit reads"),
+    (dict(managedBy="example.com/queue"), "spec.managedBy: 'example.com/queue' names another controller"),
+    (dict(podFailurePolicy={"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [1]}}]}),
+     "rules[0].action: FailIndex needs backoffLimitPerIndex"),
+    (dict(podFailurePolicy={"rules": [{"action": "Count", "onExitCodes": {"operator": "In", "values": [0, 1]}}]}),
+     "0 with operator In is refused"),
+])
+def test_what_the_api_server_refuses_is_named(fields, text):
+    with pytest.raises(PodkitError) as error:
+        parse(**fields)
+    assert text in error.value.msg
+
+
+def test_a_template_that_restarts_always_is_refused_naming_the_field():
+    template = {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+    with pytest.raises(PodkitError) as error:
+        parse_job({"template": template}, template, "pods[0].manifest[0].spec", None)
+    assert "pods[0].manifest[0].spec.template.spec.restartPolicy: None" in error.value.msg
+    assert "Never or OnFailure" in error.value.msg
+
+
+def test_parallelism_bounds_the_pods_made_and_completions_the_total():
+    job = parse(completions=5, parallelism=2)
+    first = plan(job, [])
+    assert first.create == [("x-abc123-0", None), ("x-abc123-1", None)]
+    # Two running: nothing more. Four done and one running: nothing more (5 - 4 - 1 = 0).
+    assert plan(job, [pod(0, "Running"), pod(1, "Running")]).create == []
+    done = [pod(i, "Succeeded", finished=i) for i in range(4)]
+    assert plan(job, done + [pod(4, "Running")]).create == []
+    assert plan(job, done[:3] + [pod(3, "Running")]).create == [("x-abc123-4", None)]
+    complete = plan(job, done + [pod(4, "Succeeded", finished=5)])
+    assert complete.status.phase == "Complete" and complete.status.succeeded == 5
+
+
+def test_failures_past_backoff_limit_fail_the_job_and_retries_wait_for_the_backoff():
+    job = parse(backoffLimit=2)
+    one = plan(job, [pod(0, "Failed", finished=995)], now=1000)
+    assert one.create == [] and one.due == 1005          # 10 s after the failure
+    assert plan(job, [pod(0, "Failed", finished=985)], now=1000).create == [("x-abc123-1", None)]
+    two = plan(job, [pod(0, "Failed", finished=950), pod(1, "Failed", finished=990)], now=1000)
+    assert two.due == 1010                                 # 20 s after the second
+    three = plan(job, [pod(i, "Failed", finished=900 + i) for i in range(3)])
+    assert three.status.phase == "Failed" and three.status.reason == "BackoffLimitExceeded"
+
+
+def test_indexed_makes_each_index_once_and_retries_only_the_failed_one():
+    job = parse(completionMode="Indexed", completions=3, parallelism=2)
+    assert [i for _n, i in plan(job, []).create] == [0, 1]
+    pods = [pod(0, "Succeeded", 0, finished=1), pod(1, "Running", 1)]
+    assert [i for _n, i in plan(job, pods).create] == [2]
+    pods = [pod(0, "Succeeded", 0, finished=1), pod(1, "Failed", 1, finished=2), pod(2, "Succeeded", 2, finished=3)]
+    retry = plan(job, pods, now=100)
+    assert [i for _n, i in retry.create] == [1] and retry.create[0][0] == "x-abc123-3"
+    # An index that succeeds twice (a retried pod) counts once.
+    pods = [pod(0, "Succeeded", 0, finished=1), pod(1, "Succeeded", 0, finished=1), pod(2, "Succeeded", 1, finished=1)]
+    assert plan(job, pods).status.completed_indexes == [0, 1]
+
+
+def test_backoff_limit_per_index_and_max_failed_indexes():
+    job = parse(completionMode="Indexed", completions=3, parallelism=3, backoffLimitPerIndex=0, maxFailedIndexes=1)
+    pods = [pod(0, "Failed", 0, finished=1), pod(1, "Succeeded", 1, finished=1), pod(2, "Succeeded", 2, finished=1)]
+    result = plan(job, pods, now=100)
+    # Index 0 failed for good (0 retries); every index is done: the Job fails naming it.
+    assert result.status.failed_indexes == [0] and result.status.phase == "Failed"
+    assert result.status.reason == "FailedIndexes"
+    pods = [pod(0, "Failed", 0, finished=1), pod(1, "Failed", 1, finished=1)]
+    assert plan(job, pods, now=100).status.reason == "MaxFailedIndexesExceeded"
+
+
+def test_pod_failure_policy_ignore_failjob_and_count():
+    rules = {"rules": [{"action": "Ignore", "onExitCodes": {"operator": "In", "values": [7]}},
+                       {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}},
+                       {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}
+    job = parse(backoffLimit=0, podFailurePolicy=rules)
+    ignored = plan(job, [pod(0, "Failed", finished=1, codes={"main": 7})], now=100)
+    assert ignored.status.phase == "Running" and ignored.status.failed == 0
+    # Not counted against backoffLimit 0, so its index is made again (99 s later: past any backoff).
+    assert ignored.create == [("x-abc123-1", None)]
+    failjob = plan(job, [pod(0, "Failed", finished=1, codes={"main": 42})])
+    assert failjob.status.reason == "PodFailurePolicy"
+    counted = plan(job, [pod(0, "Failed", finished=1, codes={"main": 1})])
+    assert counted.status.reason == "BackoffLimitExceeded"
+
+
+def test_deadline_ends_the_job_and_removes_what_runs():
+    job = parse(activeDeadlineSeconds=30)
+    result = plan(job, [pod(0, "Running")], now=931, start=900)
+    assert result.status.reason == "DeadlineExceeded" and result.remove == ["x-abc123-0"]
+    assert plan(job, [pod(0, "Running")], now=929, start=900).status.phase == "Running"
+
+
+def test_work_queue_completes_at_a_success_once_none_runs():
+    job = parse(parallelism=2)
+    assert len(plan(job, []).create) == 2
+    assert plan(job, [pod(0, "Succeeded", finished=1), pod(1, "Running")]).status.phase == "Running"
+    assert plan(job, [pod(0, "Succeeded", finished=1), pod(1, "Running")]).create == []
+    assert plan(job, [pod(0, "Succeeded", finished=1), pod(1, "Succeeded", finished=2)]).status.phase == "Complete"
+
+
+def test_suspend_removes_active_pods_and_makes_none():
+    job = parse(suspend=True, completions=3, parallelism=3)
+    result = plan(job, [pod(0, "Running"), pod(1, "Succeeded", finished=1)])
+    assert result.create == [] and result.remove == ["x-abc123-0"] and result.status.phase == "Suspended"
+    assert result.status.start_time is None
+
+
+def test_a_finished_pod_with_a_sidecar_or_sandbox_running_is_stopped():
+    finished = pod(0, "Succeeded", finished=1)
+    finished.sidecars_running, finished.sandbox_running = ["side"], "sandbox"
+    assert plan(parse(completions=2), [finished]).stop == ["x-abc123-0"]
+
+
+def test_ttl_after_finished():
+    job = parse(ttlSecondsAfterFinished=60)
+    status = JobStatus(spec_hash="h", phase="Complete", completion_time=100.0)
+    assert not ttl_expired(job, status, 159) and ttl_expired(job, status, 160)
+    assert not ttl_expired(parse(), status, 10 ** 9)
+
+
+def test_spec_hash_ignores_suspend_and_ttl_only():
+    base = spec(completions=2)
+    assert job_spec_hash(base) == job_spec_hash(dict(base, suspend=True, ttlSecondsAfterFinished=5))
+    assert job_spec_hash(base) != job_spec_hash(dict(base, completions=3))
+
+
+def test_indexed_pod_gets_the_annotation_the_variable_from_it_and_its_hostname():
+    (manifest, config) = pod_manifest("x-abc123-4", "default", TEMPLATE, "x", 2, [{"kind": "ConfigMap"}])
+    assert config == {"kind": "ConfigMap"}
+    assert manifest["metadata"]["annotations"][INDEX_ANNOTATION] == "2"
+    assert manifest["metadata"]["labels"] == {"app": "x", "batch.kubernetes.io/job-name": "x", "job-name": "x"}
+    env = manifest["spec"]["containers"][0]["env"]
+    assert env == [{"name": "JOB_COMPLETION_INDEX",
+                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['%s']" % INDEX_ANNOTATION}}}]
+    assert manifest["spec"]["hostname"] == "x-2"
+    assert "env" not in TEMPLATE["spec"]["containers"][0]        # the template is left as it was
+    plain = pod_manifest("x-abc123-0", "default", TEMPLATE, "x", None, [])[0]
+    assert "annotations" not in plain["metadata"] and "hostname" not in plain["spec"]
+
+
+def job_doc(**fields):
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"}, "spec": spec(**fields)}
+
+
+def test_a_job_needs_batch_v1_and_a_cronjob_its_job_template_checked_as_a_job():
+    cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+            "spec": {"schedule": "@hourly", "jobTemplate": {"spec": spec()}}}
+    (workload,) = resolve_workloads([(0, dict(manifest=[cron], state="present"))], [])
+    assert workload.cron.schedule_text == "@hourly" and workload.cron.keep_successful == 3
+    bad = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+           "spec": {"schedule": "@hourly", "jobTemplate": {"spec": {"template": {"spec": {
+               "containers": [{"name": "m", "image": "busybox"}]}}}}}}
+    with pytest.raises(PodkitError) as error:
+        resolve_workloads([(0, dict(manifest=[bad], state="present"))], [])
+    assert "pods[0].manifest[0].spec.jobTemplate.spec.template.spec.restartPolicy" in error.value.msg
+    with pytest.raises(PodkitError) as error:
+        resolve_workloads([(0, dict(manifest=[dict(job_doc(), apiVersion="apps/v1")], state="present"))], [])
+    assert "apiVersion: 'apps/v1' is not supported for a Job; podkit reads batch/v1" in error.value.msg
+
+
+def test_rerun_is_only_for_a_job():
+    (job,) = resolve_workloads([(0, dict(manifest=[job_doc()], state="present", rerun="always"))], [])
+    assert job.job.rerun == "always" and job.revision == job_spec_hash(spec())
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                  "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": dict(TEMPLATE, spec={
+                      "containers": TEMPLATE["spec"]["containers"]})}}
+    with pytest.raises(PodkitError) as error:
+        resolve_workloads([(0, dict(manifest=[deployment], state="present", rerun="always"))], [])
+    assert "rerun is for a Job" in error.value.msg
