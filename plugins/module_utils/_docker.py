@@ -21,10 +21,13 @@ The translation (``sandbox_create_args``, ``member_create_args``, ``split_image_
 
 from __future__ import annotations
 
+import calendar
 import http.client
 import json
 import socket
+import time
 import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
@@ -273,14 +276,93 @@ class LazyClient(DockerClient):
 # Reads shared by the reconcile cycle
 
 
-def list_pod_containers(api: Any, pod: Optional[str] = None) -> List[Dict[str, Any]]:
-    """Summaries of the containers labelled for ``pod`` (None: for any pod), one list call."""
+def docker_time(text: Optional[str]) -> int:
+    """Docker's RFC 3339 time (UTC, nanoseconds with trailing zeros trimmed) as nanoseconds since the
+    epoch; 0 for none, for Docker's zero time (0001-01-01: never started) and for what does not parse."""
+    whole, _sep, fraction = (text or "").rstrip("Z").partition(".")
+    if not whole or whole.startswith("0001"):
+        return 0
+    try:
+        seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+        return seconds * 1000000000 + int((fraction + "000000000")[:9] or 0)
+    except ValueError:
+        return 0
+
+
+@dataclass
+class Container:
+    """One container as ``docker inspect`` tells it: the one view of inspect data that reconcile, facts,
+    export and the guard read through (``attrs`` is the inspect dict itself, for what no property names)."""
+    attrs: Dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if self.attrs is None:
+            self.attrs = {}
+
+    @property
+    def id(self) -> str:
+        return self.attrs.get("Id") or ""
+
+    @property
+    def name(self) -> str:
+        return (self.attrs.get("Name") or "").lstrip("/") or self.id[:12]
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        return self.attrs.get("Config") or {}
+
+    @property
+    def host_config(self) -> Dict[str, Any]:
+        return self.attrs.get("HostConfig") or {}
+
+    @property
+    def labels(self) -> Dict[str, str]:
+        return self.config.get("Labels") or {}
+
+    @property
+    def mounts(self) -> List[Dict[str, Any]]:
+        return self.attrs.get("Mounts") or []
+
+    @property
+    def state(self) -> Dict[str, Any]:
+        return self.attrs.get("State") or {}
+
+    @property
+    def status(self) -> str:
+        return self.state.get("Status") or "unknown"
+
+    @property
+    def running(self) -> bool:
+        """Running and not being restarted by Docker's restart policy (Docker says Running through a restart)."""
+        return bool(self.state.get("Running")) and not self.state.get("Restarting")
+
+    @property
+    def pid(self) -> int:
+        return int(self.state.get("Pid") or 0)
+
+    @property
+    def exit_code(self) -> Optional[int]:
+        return self.state.get("ExitCode")
+
+    @property
+    def started(self) -> int:
+        """When it last started, in nanoseconds since the epoch (``docker_time``); 0: never."""
+        return docker_time(self.state.get("StartedAt"))
+
+    @property
+    def image_id(self) -> Optional[str]:
+        return self.attrs.get("Image")
+
+
+def list_pod_containers(api: Any, pod: Optional[str] = None, include_unmanaged: bool = False) -> List[Dict[str, Any]]:
+    """Summaries of the containers labelled for ``pod`` (None: for any pod; ``include_unmanaged``: every
+    container of the host, labelled or not), one list call."""
     label = LABEL_POD if pod is None else "%s=%s" % (LABEL_POD, pod)
     try:
-        return api.containers(all=True, filters={"label": label})
+        return api.containers(all=True, filters=None if include_unmanaged else {"label": label})
     except DockerError as exc:
         raise PodkitError("docker_host: listing the containers of %s failed: %s"
-                          % ("pod %s" % pod if pod else "the pods", exc))
+                          % ("pod %s" % pod if pod else "the host" if include_unmanaged else "the pods", exc))
 
 
 def inspect_or_none(api: Any, container_id: str) -> Optional[Dict[str, Any]]:
@@ -291,6 +373,13 @@ def inspect_or_none(api: Any, container_id: str) -> Optional[Dict[str, Any]]:
         if exc.not_found:
             return None
         raise PodkitError("docker_host: inspecting container %s failed: %s" % (container_id[:12], exc))
+
+
+def inspect_listed(api: Any, summaries: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Inspect data of each listed container (the list answer lacks HostConfig), in list order; a
+    container removed between the two calls is passed over."""
+    found = (inspect_or_none(api, summary["Id"]) for summary in summaries)
+    return [attrs for attrs in found if attrs is not None]
 
 
 def image_id(api: Any, ref: str) -> Optional[str]:

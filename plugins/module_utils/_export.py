@@ -38,6 +38,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     DEFAULT_PERIOD_US, MIN_SHARES, UNLIMITED, changed_fields, default_parent, weight_to_shares)
+from ansible_collections.podkit.docker.plugins.module_utils._docker import Container
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
@@ -89,24 +90,12 @@ class Observed:
 # Small readers
 
 
-def _config(attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    return (attrs or {}).get("Config") or {}
-
-
-def _host(attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    return (attrs or {}).get("HostConfig") or {}
-
-
-def _labels(attrs: Optional[Dict[str, Any]]) -> Dict[str, str]:
-    return _config(attrs).get("Labels") or {}
-
-
 def _field_hash(value: Any) -> str:
     return config_hashes({"x": value})[1]["x"]
 
 
 def _recorded(attrs: Dict[str, Any]) -> Dict[str, str]:
-    return parse_fields(_labels(attrs).get(LABEL_FIELDS))
+    return parse_fields(Container(attrs).labels.get(LABEL_FIELDS))
 
 
 def _pick(candidates: List[Any], recorded: Optional[str]) -> Any:
@@ -161,8 +150,8 @@ def export_pod(observed: Observed, secrets: bool = False) -> Export:
     init, regular = [], []
     for key, role, attrs in members:
         container = _container(observed, name, key, attrs, volumes, extra, secret_env, objects, secrets, out)
-        if role == ROLE_INIT or (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit():
-            if (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit():
+        if role == ROLE_INIT or (Container(attrs).labels.get(LABEL_SIDECAR) or "").isdigit():
+            if (Container(attrs).labels.get(LABEL_SIDECAR) or "").isdigit():
                 container["restartPolicy"] = "Always"
             init.append(container)
         else:
@@ -190,8 +179,8 @@ def export_pod(observed: Observed, secrets: bool = False) -> Export:
 
 def _metadata(observed: Observed, metadata: Dict[str, Any], out: Export) -> None:
     sandbox = observed.sandbox
-    labels = dict((k, v) for k, v in _labels(sandbox).items() if not k.startswith(LABEL_PREFIX))
-    image_labels = (observed.images.get(_config(sandbox).get("Image") or "") or {}).get("Labels") or {}
+    labels = dict((k, v) for k, v in Container(sandbox).labels.items() if not k.startswith(LABEL_PREFIX))
+    image_labels = (observed.images.get(Container(sandbox).config.get("Image") or "") or {}).get("Labels") or {}
     labels = dict((k, v) for k, v in labels.items() if image_labels.get(k) != v)
     if not labels:
         pass
@@ -209,7 +198,7 @@ def _metadata(observed: Observed, metadata: Dict[str, Any], out: Export) -> None
             metadata["annotations"] = notes
     else:
         metadata["annotations"] = labels
-    namespace = _labels(sandbox).get(LABEL_NAMESPACE)
+    namespace = Container(sandbox).labels.get(LABEL_NAMESPACE)
     if namespace:
         metadata["namespace"] = namespace
 
@@ -242,15 +231,15 @@ def _ordered(observed: Observed, out: Export) -> List[Tuple[str, str, Dict[str, 
     for key, role, attrs in observed.members:
         if role == ROLE_SANDBOX:
             continue
-        if observed.managed and LABEL_POD not in _labels(attrs):
+        if observed.managed and LABEL_POD not in Container(attrs).labels:
             out.warnings.append("containers: %s joined the pod's namespaces without podkit's labels; left out."
-                                % (attrs.get("Name") or "").lstrip("/"))
+                                % Container(attrs).name)
             continue
         result.append((key if observed.managed else dns_name(key), role if role in (ROLE_INIT, ROLE_MEMBER) else ROLE_MEMBER,
                        attrs))
 
     def first(item):
-        return item[1] == ROLE_INIT or (_labels(item[2]).get(LABEL_SIDECAR) or "").isdigit()
+        return item[1] == ROLE_INIT or (Container(item[2]).labels.get(LABEL_SIDECAR) or "").isdigit()
     # Init containers and sidecars in the order they were created (that is the order they ran in).
     init = sorted((m for m in result if first(m)), key=lambda m: m[2].get("Created") or "")
     rest = sorted((m for m in result if not first(m)), key=lambda m: m[0])
@@ -262,7 +251,7 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
     if sandbox is None:
         out.warnings.append("sandbox: the pod has no sandbox; its hostname, ports and DNS are not known.")
         return
-    config, host = _config(sandbox), _host(sandbox)
+    config, host = Container(sandbox).config, Container(sandbox).host_config
     recorded = _recorded(sandbox)
     network = host.get("NetworkMode") or "bridge"
     if network == "host":
@@ -311,9 +300,9 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
     # The members say it (pod_container chose per member): the pod shares its PID namespace when every
     # member joined the sandbox's (with hostPID they join the host's through it: that is not sharing).
     # Without a member, the sandbox's label says it.
-    joined = [key for key, _r, a in members if (_host(a).get("PidMode") or "").startswith("container:")]
+    joined = [key for key, _r, a in members if (Container(a).host_config.get("PidMode") or "").startswith("container:")]
     if not members:
-        share_pid = _labels(sandbox).get(LABEL_SHARE_PID) == "true"
+        share_pid = Container(sandbox).labels.get(LABEL_SHARE_PID) == "true"
     else:
         share_pid = host.get("PidMode") != "host" and len(joined) == len(members)
         if joined and not share_pid and host.get("PidMode") != "host":
@@ -336,11 +325,11 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
     policies = set()
     graces = set()
     for _key, role, attrs in members:
-        sidecar = (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit()
+        sidecar = (Container(attrs).labels.get(LABEL_SIDECAR) or "").isdigit()
         if role != ROLE_INIT and not sidecar and _own_restart(attrs) is None:
-            policies.add(_RESTART.get(((_host(attrs).get("RestartPolicy") or {}).get("Name") or ""), "Always"))
-        if _config(attrs).get("StopTimeout") is not None:
-            graces.add(int(_config(attrs)["StopTimeout"]))
+            policies.add(_RESTART.get(((Container(attrs).host_config.get("RestartPolicy") or {}).get("Name") or ""), "Always"))
+        if Container(attrs).config.get("StopTimeout") is not None:
+            graces.add(int(Container(attrs).config["StopTimeout"]))
     if not observed.managed and policies == {"Never"}:
         # docker run's default (no restart policy, often --rm): what a Pod calls Never.
         pass
@@ -356,7 +345,7 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
             out.warnings.append("spec.terminationGracePeriodSeconds: the members' stop timeouts differ (%s); the"
                                 " longest is given." % ", ".join(str(g) for g in sorted(graces)))
         spec["terminationGracePeriodSeconds"] = max(graces)
-    groups = [tuple(_host(a).get("GroupAdd") or ()) for _k, _r, a in members]
+    groups = [tuple(Container(a).host_config.get("GroupAdd") or ()) for _k, _r, a in members]
     if groups and any(groups):
         first = groups[0]
         if any(g != first for g in groups):
@@ -371,7 +360,7 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
 
 def _ports(sandbox: Dict[str, Any]) -> List[Dict[str, Any]]:
     result = []
-    for key, bindings in sorted((_host(sandbox).get("PortBindings") or {}).items()):
+    for key, bindings in sorted((Container(sandbox).host_config.get("PortBindings") or {}).items()):
         number, _sep, proto = key.partition("/")
         for binding in bindings or []:
             port: Dict[str, Any] = {"containerPort": int(number)}
@@ -388,14 +377,14 @@ def _ports(sandbox: Dict[str, Any]) -> List[Dict[str, Any]]:
 def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], volumes: Dict[str, Dict[str, Any]],
                extra: List[Dict[str, Any]], secret_env: Dict[str, Dict[str, str]], objects: _Objects, secrets: bool,
                out: Export) -> Dict[str, Any]:
-    config, host = _config(attrs), _host(attrs)
+    config, host = Container(attrs).config, Container(attrs).host_config
     image_ref = config.get("Image") or attrs.get("Image") or ""
     image = observed.images.get(image_ref) or {}
     recorded = _recorded(attrs)
     origin = _origin(attrs)
     templates = origin.get("templates") or {}
     where = "containers[%s]" % key
-    if observed.managed and LABEL_ORIGIN not in _labels(attrs):
+    if observed.managed and LABEL_ORIGIN not in Container(attrs).labels:
         out.warnings.append("%s: made by a podkit that did not record io.podkit.origin: env values taken from"
                             " Secrets are given as plain values, $(VAR) references expanded; re-create the"
                             " container (state: restarted does not) to have them recorded." % where)
@@ -441,7 +430,7 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
     if signal and signal != image.get("StopSignal"):
         lifecycle["stopSignal"] = signal if signal.startswith("SIG") else "SIG" + signal
     for hook_key, hook in (("postStart", origin.get("post_start")),
-                           ("preStop", _json(_labels(attrs).get(LABEL_PRE_STOP)))):
+                           ("preStop", _json(Container(attrs).labels.get(LABEL_PRE_STOP)))):
         if isinstance(hook, dict) and "exec" in hook:
             lifecycle[hook_key] = {"exec": {"command": list(hook["exec"])}}
         elif isinstance(hook, dict) and "sleep" in hook:
@@ -484,7 +473,7 @@ def _json(text: Optional[str]) -> Any:
 
 
 def _origin(attrs: Dict[str, Any]) -> Dict[str, Any]:
-    value = _json(_labels(attrs).get(LABEL_ORIGIN))
+    value = _json(Container(attrs).labels.get(LABEL_ORIGIN))
     return value if isinstance(value, dict) else {}
 
 
@@ -592,7 +581,7 @@ def _env(attrs: Dict[str, Any], image: Dict[str, Any], recorded: Dict[str, str],
     equal to the image's), the ConfigMap and Secret keys a variable was taken from as references to them,
     other Secret values as references to a Secret of the container's, fieldRef sources and $(VAR) texts
     restored."""
-    pairs = _env_pairs(_config(attrs).get("Env"))
+    pairs = _env_pairs(Container(attrs).config.get("Env"))
     image_pairs = set(_env_pairs(image.get("Env")))
     fields = origin.get("fields") or {}
     templates = (origin.get("templates") or {}).get("env") or {}
@@ -638,7 +627,7 @@ def _field_source(marker: str, container: str) -> Dict[str, Any]:
 def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[str, Any], volumes: Dict[str, Dict[str, Any]],
             extra: List[Dict[str, Any]], objects: _Objects, secrets: bool, out: Export, where: str) -> List[Dict[str, Any]]:
     result = []
-    for bind in _host(attrs).get("Binds") or []:
+    for bind in Container(attrs).host_config.get("Binds") or []:
         parts = bind.split(":")
         source, target = parts[0], parts[1] if len(parts) > 1 else ""
         options = parts[2].split(",") if len(parts) > 2 else []
@@ -653,7 +642,7 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[st
             name = _named_volume(observed, source, volumes, out, where)
         mount = dict(name=name, **mount)
         result.append(mount)
-    for item in _host(attrs).get("Mounts") or []:
+    for item in Container(attrs).host_config.get("Mounts") or []:
         if item.get("Type") == "image":
             # An image volume (Engine 28.0 and later): its name is not kept, the image reference names it.
             name = "image-" + dns_name(item.get("Source") or "")[:57].strip("-")
@@ -662,9 +651,9 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[st
             if (item.get("ImageOptions") or {}).get("Subpath"):
                 mount["subPath"] = item["ImageOptions"]["Subpath"]
             result.append(mount)
-    for item in attrs.get("Mounts") or []:
+    for item in Container(attrs).mounts:
         if item.get("Type") == "volume" and not any((b.split(":")[1:2] or [""])[0] == item.get("Destination")
-                                                    for b in _host(attrs).get("Binds") or []):
+                                                    for b in Container(attrs).host_config.get("Binds") or []):
             out.warnings.append("%s: the image's anonymous volume at %s has no Kubernetes form; left out."
                                 % (where, item.get("Destination")))
     return result
@@ -771,7 +760,7 @@ def _named_volume(observed: Observed, source: str, volumes: Dict[str, Dict[str, 
 
 
 def _resources(attrs: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]:
-    host = _host(attrs)
+    host = Container(attrs).host_config
     limits: Dict[str, str] = {}
     requests: Dict[str, str] = {}
     memory = host.get("Memory") or 0
@@ -806,7 +795,7 @@ def _resources(attrs: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]
 
 
 def _security(attrs: Dict[str, Any], image: Dict[str, Any], origin: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]:
-    config, host = _config(attrs), _host(attrs)
+    config, host = Container(attrs).config, Container(attrs).host_config
     result: Dict[str, Any] = {}
     user = config.get("User") or ""
     if user and user != (image.get("User") or ""):
@@ -853,7 +842,7 @@ def _security(attrs: Dict[str, Any], image: Dict[str, Any], origin: Dict[str, An
             result["appArmorProfile"] = {"type": "Unconfined"}
         elif kind == "apparmor" and value:
             result["appArmorProfile"] = {"type": "Localhost", "localhostProfile": value}
-        elif kind == "label" and value == "disable" and _labels(attrs).get(LABEL_POD):
+        elif kind == "label" and value == "disable" and Container(attrs).labels.get(LABEL_POD):
             continue    # Docker's own addition beside host namespaces; podkit never asks for it
         else:
             out.warnings.append("%s: the security option %r has no Kubernetes form podkit maps."
@@ -872,14 +861,14 @@ def _pod_cgroup(observed: Observed, name: str, spec: Dict[str, Any], out: Export
        are), with a warning naming both sets of limits: a cluster would derive its own.
     """
     limits = observed.pod_limits
-    if not limits or observed.sandbox is None or not _host(observed.sandbox).get("CgroupParent"):
+    if not limits or observed.sandbox is None or not Container(observed.sandbox).host_config.get("CgroupParent"):
         return  # no cgroup of the pod's own: the containers sit in Docker's default parent
     containers = _resources_pod(name, spec, None)
     if containers is None:
         return
     derived = pod_cgroup_limits(containers, observed.cgroup_version)
     # The class the pod was run in (the sandbox's label): the export must give the same one back.
-    recorded_qos = _labels(observed.sandbox).get(LABEL_QOS)
+    recorded_qos = Container(observed.sandbox).labels.get(LABEL_QOS)
     same_limits = not changed_fields(derived, limits)
     if same_limits and qos_class(containers) == (recorded_qos or qos_class(containers)):
         return
@@ -922,7 +911,7 @@ def _describe(limits: Dict[str, Any]) -> str:
 def _stopped(observed: Observed, out: Export) -> None:
     """``state: stopped`` in the options when nothing of the pod runs: applied back, it stays stopped."""
     everything = ([observed.sandbox] if observed.sandbox else []) + [a for _k, _r, a in observed.members]
-    if observed.sandbox is None or any((a.get("State") or {}).get("Running") for a in everything):
+    if observed.sandbox is None or any(Container(a).state.get("Running") for a in everything):
         return
     out.options["state"] = "stopped"
     out.warnings.append("the pod is stopped: the pod module keeps it so with state: stopped; a cluster would run it.")
@@ -1034,13 +1023,13 @@ def observe(client: Any, group: Any, entry: Dict[str, Any], host: Any) -> Observ
                         cgroup_version=host.version)
     everything = ([group.sandbox] if group.sandbox else []) + [attrs for _k, _r, attrs in group.members]
     for attrs in everything:
-        ref = _config(attrs).get("Image") or ""
+        ref = Container(attrs).config.get("Image") or ""
         if ref and ref not in observed.images:
             try:
                 observed.images[ref] = client.api.inspect_image(ref).get("Config") or {}
             except Exception:  # pylint: disable=broad-except  # an image removed since: compared with nothing
                 observed.images[ref] = {}
-        for bind in _host(attrs).get("Binds") or []:
+        for bind in Container(attrs).host_config.get("Binds") or []:
             source = bind.split(":")[0]
             if source.startswith("/"):
                 for root in (VOLUMES_ROOT, SECRETS_ROOT):
@@ -1072,7 +1061,7 @@ def verify(export: Export, observed: Observed, host: Any) -> List[str]:
         wanted = want_pod(spec, host).by_key()
     except PodkitError as exc:
         return ["the manifest does not apply as it is: %s" % exc]
-    seen = dict((_labels(a).get(LABEL_CONTAINER) or k, a) for k, _r, a in observed.members)
+    seen = dict((Container(a).labels.get(LABEL_CONTAINER) or k, a) for k, _r, a in observed.members)
     if observed.sandbox is not None:
         seen["sandbox"] = observed.sandbox
     result = []
@@ -1081,7 +1070,7 @@ def verify(export: Export, observed: Observed, host: Any) -> List[str]:
         if key not in wanted or not recorded:
             continue
         fields = wanted[key].hashes()[1]
-        adopted = adopted_fields(ROLE_SANDBOX if key == "sandbox" else ROLE_MEMBER, _labels(attrs))
+        adopted = adopted_fields(ROLE_SANDBOX if key == "sandbox" else ROLE_MEMBER, Container(attrs).labels)
         differ = sorted(f for f in set(fields) | set(recorded) if fields.get(f) != recorded.get(f) and f not in adopted)
         if differ:
             result.append("%s: the manifest does not give back what podkit applied (%s); applying it recreates this"

@@ -39,7 +39,6 @@ systemd). The guard is the kubelet's sync loop in small:
 from __future__ import annotations
 
 import argparse
-import calendar
 import json
 import logging
 import os
@@ -51,7 +50,7 @@ import threading
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DEFAULT_DOCKER_HOST, DockerError, connect
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DEFAULT_DOCKER_HOST, Container, DockerError, connect
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_POD, LABEL_ROLE, member_name, sandbox_name)
@@ -383,22 +382,21 @@ class Guard:
                 except DockerError as exc:
                     log.warning("pod=%s container=%s start after backoff failed: %s", pod, key, exc)
         sandbox = inspect_quiet(api, sandbox_name(pod))
-        sandbox_pid = int(((sandbox or {}).get("State") or {}).get("Pid") or 0)
+        sandbox_pid = sandbox.pid if sandbox is not None else 0
         # Native sidecars are probed as the members are: startup gates the others, liveness restarts the
         # sidecar, readiness counts toward the pod's (Kubernetes' prober treats restartable init containers so).
         for container in running_containers(spec):
             if not container.probes:
                 continue
-            attrs = inspect_quiet(api, member_name(pod, container.name))
-            state = (attrs or {}).get("State") or {}
+            seen = inspect_quiet(api, member_name(pod, container.name))
             entry = memory.containers.setdefault(container.name, dict(repairs=0))
-            if not state.get("Running"):
+            if seen is None or not seen.state.get("Running"):
                 if entry.get("ready") is not False:
                     entry["ready"] = False
                     changed = True
                 continue
-            instance = "%s@%s" % (attrs["Id"], state.get("StartedAt"))
-            started = _started(state.get("StartedAt")) or now
+            instance = "%s@%s" % (seen.id, seen.state.get("StartedAt"))
+            started = seen.started // 1000000000 or now
             startup = self._probe_state(memory, container.name, instance, container.probes.get("startupProbe"), started)
             if startup is not None and startup.ok is not True:
                 kinds = ["startupProbe"]
@@ -412,17 +410,17 @@ class Guard:
                 probe_state = self._probe_state(memory, container.name, instance, container.probes[kind], started)
                 if probe_state.next_run > now:
                     continue
-                success, message = run_probe(probe_state.probe, api, attrs["Id"], sandbox_pid)
+                success, message = run_probe(probe_state.probe, api, seen.id, sandbox_pid)
                 verdict = probe_state.record(success, message)
                 entry["last_probe"] = probe_state.last
                 if not success:
                     log.info("probe pod=%s container=%s probe=%s failed (%d/%d): %s", pod, container.name, kind,
                              probe_state.failures, probe_state.probe.failure_threshold, message)
                 if kind == "readinessProbe" and verdict is not None:
-                    entry["ready"], entry["ready_id"], changed = verdict, attrs["Id"], True
+                    entry["ready"], entry["ready_id"], changed = verdict, seen.id, True
                     log.info("pod=%s container=%s ready=%s", pod, container.name, verdict)
                 if kind in ("livenessProbe", "startupProbe") and verdict is False:
-                    self.restart_failed(pod, memory, container.name, attrs["Id"], "%s failed: %s" % (kind, message))
+                    self.restart_failed(pod, memory, container.name, seen.id, "%s failed: %s" % (kind, message))
                     changed = True
                     break
         return changed
@@ -485,21 +483,11 @@ class Guard:
             log.warning("cannot write the guard's status in %s: %s", self.state_dir, exc)
 
 
-def inspect_quiet(api: Any, name: str) -> Optional[Dict[str, Any]]:
+def inspect_quiet(api: Any, name: str) -> Optional[Container]:
+    """The container, or None for one the engine does not show now (whatever it answers)."""
     try:
-        return api.inspect_container(name)
+        return Container(api.inspect_container(name))
     except DockerError:
-        return None
-
-
-def _started(text: Optional[str]) -> Optional[float]:
-    """Docker's StartedAt (RFC 3339, nanoseconds) as seconds since the epoch."""
-    if not text or text.startswith("0001"):
-        return None
-    try:
-        head = text.split(".")[0].rstrip("Z")
-        return calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
         return None
 
 

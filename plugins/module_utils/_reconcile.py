@@ -36,7 +36,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     CgroupBackend, CgroupLimits, HostCgroups, backend_for, check_parent_form, detect_host, foreign_processes,
     split_limits)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
-    LOG_TAIL, STOP_TIMEOUT, DockerError, check_foreign, check_image_mounts, image_id, inspect_or_none, list_pod_containers,
+    LOG_TAIL, STOP_TIMEOUT, Container, DockerError, check_foreign, check_image_mounts, image_id, inspect_listed,
+    list_pod_containers,
     claim_create_args, member_create_args, pull_image, runtime_context, runtime_value, sandbox_create_args,
     volume_create_args)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
@@ -273,7 +274,7 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
                                   "podkit.docker.pod_sandbox state=started first." % (pod, sandbox.name))
             share = spec.share or (("net", "ipc", "pid") if sandbox.labels.get(LABEL_SHARE_PID) == "true"
                                    else ("net", "ipc"))
-            parent = (sandbox.attrs.get("HostConfig") or {}).get("CgroupParent") or ""
+            parent = sandbox.host_config.get("CgroupParent") or ""
             wanted = want_member(pod, spec, volumes, parent, share=share)
         used = [m.volume for m in spec.mounts]
         if running:
@@ -299,42 +300,9 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
 
 
 @dataclass
-class Seen:
-    """A container of the pod as Docker and the kernel see it."""
-    attrs: Dict[str, Any]
+class Seen(Container):
+    """A container of the pod as Docker (the ``Container`` view of its inspect data) and the kernel see it."""
     namespaces: Dict[str, int] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return self.attrs["Id"]
-
-    @property
-    def name(self) -> str:
-        return (self.attrs.get("Name") or "").lstrip("/")
-
-    @property
-    def labels(self) -> Dict[str, str]:
-        return (self.attrs.get("Config") or {}).get("Labels") or {}
-
-    @property
-    def state(self) -> Dict[str, Any]:
-        return self.attrs.get("State") or {}
-
-    @property
-    def running(self) -> bool:
-        return bool(self.state.get("Running")) and not self.state.get("Restarting")
-
-    @property
-    def pid(self) -> int:
-        return int(self.state.get("Pid") or 0)
-
-    @property
-    def exit_code(self) -> Optional[int]:
-        return self.state.get("ExitCode")
-
-    @property
-    def image_id(self) -> Optional[str]:
-        return self.attrs.get("Image")
 
 
 @dataclass
@@ -388,14 +356,13 @@ def observe_pods(client: Any, names: Optional[Sequence[str]] = None,
     if summaries is None:
         summaries = list_pod_containers(client.api, names[0] if names is not None and len(names) == 1 else None)
     states = dict((name, PodState(pod=name)) for name in (names or ()))
-    for summary in summaries:
+
+    def ours(summary: Dict[str, Any]) -> bool:
         pod = (summary.get("Labels") or {}).get(LABEL_POD)
-        if pod is None or (wanted is not None and pod not in wanted):
-            continue
-        attrs = inspect_or_none(client.api, summary["Id"])
-        if attrs is None:
-            continue    # removed between the two calls
-        _sort_into(states.setdefault(pod, PodState(pod=pod)), Seen(attrs))
+        return pod is not None and (wanted is None or pod in wanted)
+    for attrs in inspect_listed(client.api, [s for s in summaries if ours(s)]):
+        seen = Seen(attrs)
+        _sort_into(states.setdefault(seen.labels[LABEL_POD], PodState(pod=seen.labels[LABEL_POD])), seen)
     return states
 
 
@@ -465,7 +432,7 @@ def observe_more(client: Any, state: PodState, wanted: PodWanted, backend: Optio
     if backend is not None and wanted.cgroup is not None:
         target = wanted.cgroup
         if target.parent is None:
-            given = (state.sandbox.attrs.get("HostConfig") or {}).get("CgroupParent") if state.sandbox else None
+            given = state.sandbox.host_config.get("CgroupParent") if state.sandbox else None
             target = CgroupTarget(cgroup_parent(backend.host, state.pod, given))
         state.cgroup = observe_cgroup(backend, state, target)
 
@@ -495,7 +462,7 @@ def observe_claim_users(api: Any, state: PodState) -> Dict[str, List[str]]:
     mine = dict((s.id, s) for s in state.all_containers())
     mounted = set()
     for seen in mine.values():
-        for mount in seen.attrs.get("Mounts") or []:
+        for mount in seen.mounts:
             if mount.get("Type") == "volume" and mount.get("Name"):
                 mounted.add(mount["Name"])
     if not mounted:
@@ -908,7 +875,7 @@ class Planner:
                 reason = self.recreate_reason(wanted, seen)
                 sandbox = self.state.sandbox
                 if reason is None and sandbox is not None and \
-                        _timestamp(sandbox.state.get("StartedAt")) > _timestamp(seen.state.get("StartedAt")):
+                        sandbox.started > seen.started:
                     # An exited init container has no namespaces to compare: its start time tells
                     # that the sandbox was restarted after it ran.
                     reason = "sandbox restarted"
@@ -989,15 +956,8 @@ def config_changes(wanted: Wanted, seen: Seen) -> List[str]:
 
 def stop_timeout(seen: Seen) -> int:
     """The container's own stop timeout (terminationGracePeriodSeconds), else podkit's default."""
-    value = (seen.attrs.get("Config") or {}).get("StopTimeout")
+    value = seen.config.get("StopTimeout")
     return int(value) if value is not None else STOP_TIMEOUT
-
-
-def _timestamp(text: Optional[str]) -> Tuple[str, int]:
-    """Docker's RFC 3339 time (nanoseconds, trailing zeros trimmed) as a sortable pair."""
-    text = (text or "").rstrip("Z")
-    whole, _sep, fraction = text.partition(".")
-    return whole, int((fraction + "000000000")[:9] or 0)
 
 
 # ---------------------------------------------------------------------------
@@ -1182,7 +1142,7 @@ class Applier:
                 time.sleep(hook[1]["sleep"])
                 return
             if "exec" not in hook[1]:
-                pid = int((self.inspect(container_id).get("State") or {}).get("Pid") or 0)
+                pid = Container(self.inspect(container_id)).pid
                 ok, said = self.net_hook(pid, hook[1], self.wait_timeout)
                 if not ok:
                     kind = next(iter(hook[1]))
@@ -1276,7 +1236,7 @@ class Applier:
         if wanted.startup is None:
             return
         sandbox = self._call("inspect sandbox", self.api.inspect_container, self.sandbox_id())
-        sandbox_pid = int((sandbox.get("State") or {}).get("Pid") or 0)
+        sandbox_pid = Container(sandbox).pid
         started, message = wait_started(wanted.startup, self.api, container_id, sandbox_pid, self.wait_timeout)
         if not started:
             raise PodkitError("initContainers[%s].startupProbe: the native sidecar did not start (%s); the containers"
@@ -1391,7 +1351,7 @@ class Applier:
 def describe(seen: Optional[Seen]) -> Optional[Dict[str, Any]]:
     if seen is None:
         return None
-    return dict(id=seen.id, status=seen.state.get("Status"), image=(seen.attrs.get("Config") or {}).get("Image"),
+    return dict(id=seen.id, status=seen.state.get("Status"), image=seen.config.get("Image"),
                 config_hash=seen.labels.get(LABEL_HASH))
 
 
