@@ -35,11 +35,12 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     CgroupBackend, CgroupLimits, HostCgroups, backend_for, check_parent_form, detect_host, foreign_processes,
     split_limits)
-from ansible_collections.podkit.docker.plugins.module_utils._docker import (
-    LOG_TAIL, STOP_TIMEOUT, Container, DockerError, check_foreign, check_image_mounts, image_id, inspect_listed,
-    list_pod_containers,
-    claim_create_args, member_create_args, pull_image, runtime_context, runtime_value, sandbox_create_args,
+from ansible_collections.podkit.docker.plugins.module_utils._create import (
+    check_image_mounts, claim_create_args, member_create_args, runtime_context, runtime_value, sandbox_create_args,
     volume_create_args)
+from ansible_collections.podkit.docker.plugins.module_utils._docker import (
+    LOG_TAIL, STOP_TIMEOUT, Container, DockerError, check_foreign, image_id, inspect_listed, list_pod_containers,
+    pull_image)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import container_summary, pod_facts
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     UNLIMITED, CgroupLimits, HostCgroups, check_parent_form, default_parent, limits_from, validate_name)
-from ansible_collections.podkit.docker.plugins.module_utils._docker import port_text
+from ansible_collections.podkit.docker.plugins.module_utils._create import port_text
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._probes import probe_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._restart import engine_policy, rules_manifest

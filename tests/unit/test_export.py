@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils import _export
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups, changed_fields
-from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args, sandbox_create_args
+from ansible_collections.podkit.docker.plugins.module_utils._create import member_create_args, sandbox_create_args
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import group_containers
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_HASH, LABEL_SANDBOX_ID

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args
+from ansible_collections.podkit.docker.plugins.module_utils._create import member_create_args
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._expand import expand, expand_env

@@ -649,7 +649,7 @@ def _with_image_volume(volume, mount=None):
 
 def test_image_volume_is_a_read_only_image_mount():
     from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
-    from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args
+    from ansible_collections.podkit.docker.plugins.module_utils._create import member_create_args
     from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
     pod = pod_spec_from_manifest(_with_image_volume({"image": {"reference": "example.org/models:v2",
                                                                "pullPolicy": "IfNotPresent"}}, {"subPath": "llm"}))
@@ -676,7 +676,7 @@ def test_image_volume_fields_podkit_cannot_honour_are_named(volume, expected):
 
 
 def test_image_mounts_need_engine_28():
-    from ansible_collections.podkit.docker.plugins.module_utils._docker import check_image_mounts
+    from ansible_collections.podkit.docker.plugins.module_utils._create import check_image_mounts
     mounts = [("containers[app]", [dict(type="image", source="models:v2", target="/models", read_only=True)])]
     with pytest.raises(PodkitError) as caught:
         check_image_mounts({"Version": "20.10.24+dfsg1", "ApiVersion": "1.41"}, mounts)
@@ -694,7 +694,7 @@ def test_image_volume_exports_as_an_image_volume():
     as an image volume whose mount parses to the same configuration hash."""
     from ansible_collections.podkit.docker.plugins.module_utils import _export
     from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
-    from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args
+    from ansible_collections.podkit.docker.plugins.module_utils._create import member_create_args
     from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
     host = HostCgroups(version=1, driver="cgroupfs")
     pod = pod_spec_from_manifest(_with_image_volume({"image": {"reference": "models:v2"}}, {"subPath": "llm"}))

@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
-from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args, volume_create_args
+from ansible_collections.podkit.docker.plugins.module_utils._create import member_create_args, volume_create_args
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import PodState, plan_pod
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest
