@@ -19,12 +19,11 @@ from ansible_collections.podkit.docker.plugins.module_utils._envsource import RE
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._expand import expand_env, expand_list
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_CLAIM, LABEL_POD, LABEL_PRE_STOP
+from ansible_collections.podkit.docker.plugins.module_utils._restart import DOCKER_RESTART
 
 if TYPE_CHECKING:
     from ansible_collections.podkit.docker.plugins.module_utils._spec import PortMapping
 
-# Kubernetes restart policies as Docker restart policies.
-DOCKER_RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 # The sandbox comes back with the daemon unless a user stopped it.
 SANDBOX_RESTART = "unless-stopped"
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    DEFAULT_PERIOD_US, MIN_SHARES, UNLIMITED, changed_fields, default_parent, weight_to_shares)
+    MIN_SHARES, UNLIMITED, changed_fields, default_parent, quota_millicores, shares_millicores, weight_to_shares)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import Container
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
@@ -46,13 +46,13 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, parse_fields)
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu, parse_memory
 from ansible_collections.podkit.docker.plugins.module_utils._probes import net_handler_manifest
+from ansible_collections.podkit.docker.plugins.module_utils._restart import KUBERNETES_RESTART
 from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     DEFAULT_SANDBOX_IMAGE, PodSpec, pod_resources, pod_spec_from_manifest, qos_class)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import SECRETS_ROOT, VOLUMES_ROOT
-from ansible_collections.podkit.docker.plugins.module_utils._wanted import adopted_fields, pod_cgroup_limits, want_pod
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import differing_fields, pod_cgroup_limits, want_pod
 
-_RESTART = {"always": "Always", "unless-stopped": "Always", "on-failure": "OnFailure", "no": "Never", "": "Never"}
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _KEY = re.compile(r"[^-._a-zA-Z0-9]")
 # A label key Kubernetes takes as a label: [prefix/]name, the name at most 63 characters.
@@ -327,7 +327,7 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
     for _key, role, attrs in members:
         sidecar = (Container(attrs).labels.get(LABEL_SIDECAR) or "").isdigit()
         if role != ROLE_INIT and not sidecar and _own_restart(attrs) is None:
-            policies.add(_RESTART.get(((Container(attrs).host_config.get("RestartPolicy") or {}).get("Name") or ""), "Always"))
+            policies.add(KUBERNETES_RESTART.get(((Container(attrs).host_config.get("RestartPolicy") or {}).get("Name") or ""), "Always"))
         if Container(attrs).config.get("StopTimeout") is not None:
             graces.add(int(Container(attrs).config["StopTimeout"]))
     if not observed.managed and policies == {"Never"}:
@@ -480,7 +480,7 @@ def _origin(attrs: Dict[str, Any]) -> Dict[str, Any]:
 def _own_restart(attrs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """A member's own restartPolicy (and restartPolicyRules) as its origin label recorded them, or None."""
     restart = _origin(attrs).get("restart")
-    if isinstance(restart, dict) and restart.get("policy") in _RESTART.values() and isinstance(restart.get("rules", []), list):
+    if isinstance(restart, dict) and restart.get("policy") in KUBERNETES_RESTART.values() and isinstance(restart.get("rules", []), list):
         return restart
     return None
 
@@ -769,21 +769,17 @@ def _resources(attrs: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]
     reservation = host.get("MemoryReservation") or 0
     if reservation and reservation != memory:
         requests["memory"] = format_bytes(reservation)
-    cpu = 0
-    if host.get("NanoCpus"):
-        cpu = host["NanoCpus"] // 1000000
-    elif (host.get("CpuQuota") or 0) > 0:
-        cpu = host["CpuQuota"] * 1000 // (host.get("CpuPeriod") or 100000)
+    cpu = quota_millicores(host.get("CpuQuota"), host.get("CpuPeriod"), host.get("NanoCpus")) or 0
     if cpu:
         limits["cpu"] = format_cpu(cpu)
     shares = host.get("CpuShares") or 0
-    if shares > 2:
-        millis = -(-shares * 1000 // 1024)
+    if shares > MIN_SHARES:
+        millis = shares_millicores(shares)
         if millis * 1024 // 1000 != shares:
             out.warnings.append("%s: cpu shares %d match no CPU request exactly; %s is given." % (where, shares, format_cpu(millis)))
         if millis != cpu:
             requests["cpu"] = format_cpu(millis)
-    elif shares == 2 and cpu:
+    elif shares == MIN_SHARES and cpu:
         # The kubelet's minimum: no request, though a limit would make the request default to it.
         requests["cpu"] = "1m"
     result: Dict[str, Any] = {}
@@ -900,7 +896,7 @@ def _describe(limits: Dict[str, Any]) -> str:
         return value is not None and value != UNLIMITED
     memory, quota = limits.get("memory_bytes"), limits.get("cpu_quota_us")
     parts = ["memory %s" % (format_bytes(memory) if finite(memory) else "unlimited"),
-             "cpu %s" % (format_cpu(quota * 1000 // (limits.get("cpu_period_us") or DEFAULT_PERIOD_US))
+             "cpu %s" % (format_cpu(quota_millicores(quota, limits.get("cpu_period_us")) or 0)
                          if finite(quota) else "unlimited")]
     for key in ("cpu_shares", "cpu_weight"):
         if limits.get(key) is not None:
@@ -941,10 +937,9 @@ def _pod_level_resources(limits: Dict[str, Any], version: int, containers: PodSp
     result: Dict[str, Dict[str, str]] = {}
     memory = limits.get("memory_bytes")
     memory = memory if memory and memory < (1 << 62) else None
-    quota, period = limits.get("cpu_quota_us"), limits.get("cpu_period_us") or DEFAULT_PERIOD_US
-    cpu_limit = quota * 1000 // period if quota and quota > 0 else None
+    cpu_limit = quota_millicores(limits.get("cpu_quota_us"), limits.get("cpu_period_us"))
     shares = weight_to_shares(limits.get("cpu_weight") or 0) if version == 2 else limits.get("cpu_shares") or 0
-    cpu_request = -(-shares * 1000 // 1024) if shares > MIN_SHARES else None
+    cpu_request = shares_millicores(shares) if shares > MIN_SHARES else None
     if cpu_request is None and cpu_limit is not None:
         cpu_request = 1     # the least request: else it defaults to the limit, and the limit's shares
     # What the API server holds pod-level resources to: no container's limit above the pod's, the pod's
@@ -1066,12 +1061,10 @@ def verify(export: Export, observed: Observed, host: Any) -> List[str]:
         seen["sandbox"] = observed.sandbox
     result = []
     for key, attrs in sorted(seen.items()):
-        recorded = _recorded(attrs)
-        if key not in wanted or not recorded:
+        if key not in wanted or not _recorded(attrs):
             continue
-        fields = wanted[key].hashes()[1]
-        adopted = adopted_fields(ROLE_SANDBOX if key == "sandbox" else ROLE_MEMBER, Container(attrs).labels)
-        differ = sorted(f for f in set(fields) | set(recorded) if fields.get(f) != recorded.get(f) and f not in adopted)
+        differ = differing_fields(ROLE_SANDBOX if key == "sandbox" else ROLE_MEMBER, wanted[key].hashes()[1],
+                                  Container(attrs).labels)
         if differ:
             result.append("%s: the manifest does not give back what podkit applied (%s); applying it recreates this"
                           " container." % ("sandbox" if key == "sandbox" else "containers[%s]" % key, ", ".join(differ)))

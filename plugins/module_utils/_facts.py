@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    backend_for, cgroup_dirs_for_pid, detect_host, kubelet_shares, read_limits, read_usage, shares_to_weight)
+    DEFAULT_PERIOD_US, MIN_SHARES, backend_for, cgroup_dirs_for_pid, detect_host, kubelet_shares, quota_millicores, read_limits,
+    read_usage, shares_to_weight)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import Container, DockerError, inspect_listed, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import MissingLibrary, PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
@@ -226,14 +227,7 @@ def _owner(attrs, resolve):
 
 
 def _cpu_limit_millis(host_config: Dict[str, Any]) -> Optional[int]:
-    nano = host_config.get("NanoCpus") or 0
-    if nano > 0:
-        return nano // 1000000
-    quota = host_config.get("CpuQuota") or 0
-    period = host_config.get("CpuPeriod") or 100000
-    if quota > 0:
-        return quota * 1000 // period
-    return None
+    return quota_millicores(host_config.get("CpuQuota"), host_config.get("CpuPeriod"), host_config.get("NanoCpus"))
 
 
 def qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) -> str:
@@ -259,7 +253,7 @@ def qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) 
         memory_request = host_config.get("MemoryReservation") or 0
         cpu = _cpu_limit_millis(host_config)
         shares = host_config.get("CpuShares") or 0
-        cpu_request = shares > 2
+        cpu_request = shares > MIN_SHARES
         if memory or memory_request or cpu or cpu_request:
             anything = True
         if not memory or not cpu:
@@ -343,7 +337,7 @@ def _configured_limits(host_config: Dict[str, Any], version: int) -> Dict[str, O
     period = host_config.get("CpuPeriod") or 0
     if nano:
         # Docker turns --cpus into a quota over a 100ms period.
-        period = 100000
+        period = DEFAULT_PERIOD_US
         quota = nano * period // 1000000000
     limits = dict(memory_bytes=host_config.get("Memory") or None,
                   cpu_quota_us=quota or None,

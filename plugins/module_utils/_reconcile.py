@@ -61,7 +61,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._spec import (
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
     apply_fs_group, fill_runtime, observed_digest, pod_files_exist, remove_pod_files, root_owned, write_volume)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
-    RUNNING_STATES, CgroupTarget, PodWanted, Wanted, adopted_fields, cgroup_parent, check_pod, want_member, want_pod,
+    RUNNING_STATES, CgroupTarget, PodWanted, Wanted, cgroup_parent, check_pod, differing_fields, want_member, want_pod,
     want_removal, want_sandbox)
 
 NS_WORDS = {"net": "network", "ipc": "IPC", "pid": "PID"}
@@ -948,11 +948,9 @@ def config_changes(wanted: Wanted, seen: Seen) -> List[str]:
     if seen.labels.get(LABEL_HASH) == digest:
         return []
     before = parse_fields(seen.labels.get(LABEL_FIELDS))
-    changed = sorted(k for k in set(fields) | set(before) if fields.get(k) != before.get(k))
-    if not changed:
-        return ["labels"]
-    adopted = adopted_fields(wanted.role, seen.labels)
-    return [k for k in changed if k not in adopted]
+    if all(fields.get(k) == before.get(k) for k in set(fields) | set(before)):
+        return ["labels"]       # the hash differs, no field does
+    return differing_fields(wanted.role, fields, seen.labels)
 
 
 def stop_timeout(seen: Seen) -> int:

@@ -103,3 +103,11 @@ def test_rules_on_init_containers_and_sidecars_are_refused_naming_why():
     with pytest.raises(PodkitError, match=r"initContainers\[0\].restartPolicyRules: podkit runs an init container once"):
         pod_spec_from_manifest(manifest)
     assert parse_rules(None, "x", False) == []
+
+
+def test_one_restart_table_both_ways():
+    from ansible_collections.podkit.docker.plugins.module_utils._restart import DOCKER_RESTART, KUBERNETES_RESTART
+    for kubernetes, docker in DOCKER_RESTART.items():
+        assert KUBERNETES_RESTART[docker] == kubernetes
+    # The sandbox's policy and no policy at all, read back as Kubernetes names them.
+    assert (KUBERNETES_RESTART["unless-stopped"], KUBERNETES_RESTART[""]) == ("Always", "Never")
