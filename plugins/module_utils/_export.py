@@ -44,8 +44,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._errors import Podki
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP, LABEL_QOS,
     LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, parse_fields)
+from ansible_collections.podkit.docker.plugins.module_utils._lifecycle import hook_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu, parse_memory
-from ansible_collections.podkit.docker.plugins.module_utils._probes import net_handler_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._restart import KUBERNETES_RESTART
 from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
@@ -431,16 +431,9 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
         lifecycle["stopSignal"] = signal if signal.startswith("SIG") else "SIG" + signal
     for hook_key, hook in (("postStart", origin.get("post_start")),
                            ("preStop", _json(Container(attrs).labels.get(LABEL_PRE_STOP)))):
-        if isinstance(hook, dict) and "exec" in hook:
-            lifecycle[hook_key] = {"exec": {"command": list(hook["exec"])}}
-        elif isinstance(hook, dict) and "sleep" in hook:
-            lifecycle[hook_key] = {"sleep": {"seconds": int(hook["sleep"])}}
-        elif isinstance(hook, dict) and any(isinstance(hook.get(k), dict) for k in ("httpGet", "tcpSocket")):
-            kind = "httpGet" if isinstance(hook.get("httpGet"), dict) else "tcpSocket"
-            headers = [(str(h[0]), str(h[1])) for h in hook[kind].get("headers") or []
-                       if isinstance(h, (list, tuple)) and len(h) == 2]
-            lifecycle[hook_key] = net_handler_manifest(kind, hook[kind].get("port"), hook[kind].get("path") or "/",
-                                                       headers)
+        handler = hook_manifest(hook)
+        if handler is not None:
+            lifecycle[hook_key] = handler
         elif hook:
             out.warnings.append("%s: its %s hook %r has no form podkit gives back." % (where, hook_key, hook))
     if lifecycle:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -47,9 +46,10 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CLAIM, LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_PRE_STOP, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
     LABEL_SIDECAR,
     ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
+from ansible_collections.podkit.docker.plugins.module_utils._lifecycle import Hooks
 from ansible_collections.podkit.docker.plugins.module_utils._lock import PodLock, pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
-from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request, wait_started
+from ansible_collections.podkit.docker.plugins.module_utils._probes import wait_started
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
 from ansible_collections.podkit.docker.plugins.module_utils._restart import recorded_restarts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
@@ -1097,63 +1097,17 @@ class Applier:
         hook = json.loads(seen.labels.get(LABEL_PRE_STOP) or "null")
         started = time.time()
         if hook and seen.running:
-            # As the kubelet: whatever the hook gives, the container is then stopped.
-            if "sleep" in hook:
-                time.sleep(min(hook["sleep"], grace))
-            elif "exec" in hook:
-                self.run_hook(seen.id, seen.name, "preStop", hook["exec"], grace)
-            else:
-                self.net_hook(int(seen.state.get("Pid") or 0), hook, grace)
+            Hooks(self.api).pre_stop(seen.id, seen.name, seen.pid, hook, grace)
         remaining = max(0, int(grace - (time.time() - started)))
         self._call("stopping container %s" % seen.name, self.api.stop, seen.id, timeout=remaining)
-
-    def run_hook(self, container_id: str, name: str, hook: str, command: List[str], timeout: float) -> Optional[int]:
-        """Run a lifecycle hook's command in the container; its exit code, None when it outlived ``timeout``."""
-        exec_id = self._call("%s hook of %s" % (hook, name), self.api.exec_create, container_id, command)["Id"]
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                self.api.exec_start(exec_id)
-            except DockerError:
-                pass
-            done.set()
-        threading.Thread(target=run, daemon=True).start()
-        if not done.wait(timeout):
-            return None
-        return self._call("%s hook of %s" % (hook, name), self.api.exec_inspect, exec_id).get("ExitCode")
-
-    @staticmethod
-    def net_hook(pid: int, hook: Dict[str, Any], timeout: float) -> Tuple[bool, str]:
-        """An httpGet or tcpSocket hook, made from the host inside the network namespace of the
-        container's process ``pid`` (the pod's), to its localhost."""
-        kind = next(iter(hook))
-        body = hook[kind]
-        return netns_request(pid, kind, body["port"], body.get("path") or "/",
-                             [tuple(h) for h in body.get("headers") or []], timeout)
 
     def start(self, key: str, container_id: str, name: str) -> None:
         self._call("starting container %s" % name, self.api.start, container_id)
         self.touched[key] = container_id
         hook = self.post_start.get(container_id)
         if hook is not None:
-            if "sleep" in hook[1]:
-                time.sleep(hook[1]["sleep"])
-                return
-            if "exec" not in hook[1]:
-                pid = Container(self.inspect(container_id)).pid
-                ok, said = self.net_hook(pid, hook[1], self.wait_timeout)
-                if not ok:
-                    kind = next(iter(hook[1]))
-                    raise PodkitError("container %s: its postStart hook %s to port %s failed (%s); fix "
-                                      "lifecycle.postStart.%s, or what the container serves there."
-                                      % (hook[0], kind, hook[1][kind]["port"], said, kind))
-                return
-            code = self.run_hook(container_id, name, "postStart", hook[1]["exec"], self.wait_timeout)
-            if code != 0:
-                raise PodkitError("container %s: its postStart hook %s (%s); fix lifecycle.postStart.exec.command."
-                                  % (hook[0], "did not finish within wait_timeout" if code is None
-                                     else "failed with exit code %s" % code, " ".join(hook[1]["exec"])))
+            Hooks(self.api).post_start(hook[0], container_id, name, hook[1], lambda: Container(self.inspect(container_id)).pid,
+                                       self.wait_timeout)
 
     def inspect(self, container_id: str) -> Dict[str, Any]:
         return self._call("inspecting container %s" % container_id[:12], self.api.inspect_container, container_id)
