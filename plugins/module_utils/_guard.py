@@ -39,13 +39,11 @@ systemd). The guard is the kubelet's sync loop in small:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import queue
 import signal
 import sys
-import tempfile
 import threading
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
@@ -60,7 +58,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._reconcile import co
 from ansible_collections.podkit.docker.plugins.module_utils._record import (
     read_record, record_path, recorded_for, recorded_pods, state_dir)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params, running_containers
-from ansible_collections.podkit.docker.plugins.module_utils._status import STATUS_FILE
+from ansible_collections.podkit.docker.plugins.module_utils._status import write_guard_status
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import RUNNING_STATES
 
 # The collection's version (galaxy.yml), set by `make release`; podkit-guard reports it.
@@ -473,12 +471,7 @@ class Guard:
                                          containers=m.containers))
                               for pod, m in self.pods.items() if m.containers))
         try:
-            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=".guard.", dir=self.state_dir)
-            with os.fdopen(handle, "w") as stream:
-                json.dump(body, stream, sort_keys=True)
-            os.chmod(temporary, 0o644)
-            os.rename(temporary, os.path.join(self.state_dir, STATUS_FILE))
+            write_guard_status(body, self.state_dir)
         except OSError as exc:
             log.warning("cannot write the guard's status in %s: %s", self.state_dir, exc)
 
