@@ -230,7 +230,7 @@ def _cpu_limit_millis(host_config: Dict[str, Any]) -> Optional[int]:
     return quota_millicores(host_config.get("CpuQuota"), host_config.get("CpuPeriod"), host_config.get("NanoCpus"))
 
 
-def qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) -> str:
+def observed_qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) -> str:
     """The pod's Kubernetes QoS class.
 
     The ``io.podkit.qos-class`` label, set by the pod module from the spec, wins. Otherwise
@@ -463,7 +463,7 @@ def pod_entry(group: PodGroup, host: Any, host_ns: Optional[Dict[str, int]] = No
     entry = dict(
         name=group.name,
         managed=group.managed,
-        qos_class=qos_class(group.sandbox, members),
+        qos_class=observed_qos_class(group.sandbox, members),
         cgroup=pod_cgroup(parent, host, [d for d in running if d]),
         sandbox=sandbox,
         containers=containers,
@@ -568,7 +568,7 @@ def _query_error(expression: str, exc: Exception) -> PodkitError:
 # The picture (pure)
 
 
-def format_bytes(value: Optional[int]) -> str:
+def format_size(value: Optional[int]) -> str:
     if value is None:
         return "-"
     for unit, size in (("Gi", GIB), ("Mi", MIB), ("Ki", KIB)):
@@ -584,7 +584,7 @@ def format_limits(limits: Optional[Dict[str, Optional[int]]], version: int = 1) 
     limits = limits or {}
     parts = []
     if limits.get("memory_bytes") is not None:
-        parts.append("memory=%s" % format_bytes(limits["memory_bytes"]))
+        parts.append("memory=%s" % format_size(limits["memory_bytes"]))
     quota, period = limits.get("cpu_quota_us"), limits.get("cpu_period_us")
     if quota is not None and period:
         millis = quota * 1000 // period
@@ -658,7 +658,7 @@ def render_pod(pod: Dict[str, Any], guarded: bool = False) -> List[str]:
         text = "cgroup %s: %s" % (cgroup.get("name"), format_limits(cgroup.get("limits")) or "no limits")
         used = (cgroup.get("usage") or {}).get("memory_bytes")
         if used is not None:
-            text += ", memory used %s" % format_bytes(used)
+            text += ", memory used %s" % format_size(used)
     else:
         text = "cgroup parent: none (the containers are in Docker's default cgroup)"
     lines.append("└─" + text)

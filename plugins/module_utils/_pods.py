@@ -48,13 +48,12 @@ from ansible_collections.podkit.docker.plugins.module_utils._configdata import l
 from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
-from ansible_collections.podkit.docker.plugins.module_utils._podoptions import POD_OPTIONS as OPTION_TABLE
+from ansible_collections.podkit.docker.plugins.module_utils._podoptions import POD_OPTIONS
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
-    PodState, _host as detect_host, converge_pod, observe_pods, parse_pod)
+    PodState, converge_pod, host_cgroups, observe_pods, parse_pod)
 from ansible_collections.podkit.docker.plugins.module_utils._record import read_record, recorded_for, recorded_pods
-from ansible_collections.podkit.docker.plugins.module_utils._spec import PodSpec, generated_name, pod_spec_from_params
-from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values as pod_secrets
-from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
+from ansible_collections.podkit.docker.plugins.module_utils._spec import (
+    PodSpec, generated_name, pod_spec_from_params, secret_values, validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
     converge_workloads, is_workload_manifest, resolve_workloads, workload_actions, workload_pod_names, workload_result)
 
@@ -62,7 +61,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
 SHARED_OPTIONS = ("sandbox_image", "pull", "validate", "remove_claims", "seccomp_profile_root", "wait", "wait_timeout",
                   "docker_host", "timeout")
 # The pod module's options an entry may carry (besides manifest_file, read here): the one table's.
-POD_OPTIONS = tuple(n for n in OPTION_TABLE if n != "manifest_file") + tuple(n for n in SHARED_OPTIONS if n not in OPTION_TABLE)
+ENTRY_OPTIONS = tuple(n for n in POD_OPTIONS if n != "manifest_file") + tuple(n for n in SHARED_OPTIONS if n not in POD_OPTIONS)
 DEFAULT_PARALLEL = 4
 
 
@@ -127,7 +126,7 @@ def _manifest_name(manifest: Any) -> Optional[str]:
 
 def merge_entry(shared: Dict[str, Any], entry: Dict[str, Any]) -> Dict[str, Any]:
     """The pod module's parameters for one entry: the entry's own values, else the module-level ones."""
-    params = dict((key, entry.get(key)) for key in POD_OPTIONS)
+    params = dict((key, entry.get(key)) for key in ENTRY_OPTIONS)
     for key in SHARED_OPTIONS:
         if params.get(key) is None:
             params[key] = shared.get(key)
@@ -219,12 +218,12 @@ def prepare_pods(params: Dict[str, Any]) -> Dict[str, Any]:
     return dict(entries=entries, workloads=workloads)
 
 
-def secret_values(params: Dict[str, Any]) -> List[str]:
+def entries_secret_values(params: Dict[str, Any]) -> List[str]:
     """Values of env variables marked secret in any entry, before anything is parsed."""
     found = []
     for raw in params.get("pods") or []:
         if isinstance(raw, dict):
-            found.extend(pod_secrets(raw))
+            found.extend(secret_values(raw))
     return found
 
 
@@ -465,7 +464,7 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
             states = observe_pods(client, [e.name for e in here], summaries) if here else {}
             for entry in here:
                 entry.observed = states[entry.name]
-            host = detect_host(client) if here else None
+            host = host_cgroups(client) if here else None
         except PodkitError as error:
             if not refused:
                 raise

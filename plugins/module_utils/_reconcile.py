@@ -132,7 +132,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
             secrets.update(container.env[k] for k in container.secret_env if container.env.get(k))
         secrets.update(secret_parts(spec.pull_auths))
     pod = spec.name if spec is not None else _pod_name(params)
-    host = host or _host(client)
+    host = host or host_cgroups(client)
     backend = backend_for(host)
     if state_name in RUNNING_STATES:
         wanted = want_pod(spec, host, params.get("cgroup_parent"), params.get("cgroup_limits") or "derived")
@@ -153,14 +153,14 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         if observed is not None and not still_current(client, observed):
             observed = None
         state = observe(client, pod, wanted, backend, observed)
-        lock.keep = state.has_containers()
+        lock.keep_while(state.has_containers())
         plan = plan_pod(wanted, state, state_name)
         check_foreign(client.api, pod, plan.created_names())
         containers = [s.attrs for s in state.all_containers(extra=False)]
         if plan and not check_mode:
             applier = Applier(client, pod, state, backend, params.get("wait_timeout") or 60)
             applier.pull_auths = wanted.pull_auths if wanted is not None else {}
-            lock.keep = state_name != "absent"
+            lock.keep_while(False, state_name)      # absent removes every container
             try:
                 applier.run(plan, start=state_name != "stopped")
                 if params.get("wait", True) and state_name not in ("absent", "stopped"):
@@ -212,13 +212,13 @@ def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff
     state_name = params.get("state") or "present"
     wanted = None
     if state_name not in ("absent", "stopped"):
-        host = _host(client)
+        host = host_cgroups(client)
         wanted = want_sandbox(spec, cgroup_parent(host, spec.pod, spec.cgroup_parent))
     with pod_lock(spec.pod) as lock:
         if not check_mode and wanted is not None and wanted.pull == "always":
             refresh_images(client.api, [wanted.image])
         state = observe(client, spec.pod, PodWanted(pod=spec.pod, sandbox=wanted) if wanted else None)
-        lock.keep = state.has_containers()
+        lock.keep_while(state.has_containers())
         planner = Planner(state)
         planner.sandbox(wanted, state_name)
         plan = planner.plan
@@ -227,7 +227,7 @@ def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff
         if plan and not check_mode:
             applier = Applier(client, spec.pod, state)
             # Removing the sandbox leaves the lock only to members still there.
-            lock.keep = state_name != "absent" or bool(state.containers or state.extra)
+            lock.keep_while(bool(state.containers or state.extra), state_name)
             applier.run(plan, start=state_name != "stopped")
             attrs = applier.inspect(applier.sandbox.id) if applier.sandbox else None
         result = dict(sandbox=container_summary(attrs))
@@ -257,7 +257,7 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
         if running and not check_mode and spec.pull == "always":
             refresh_images(client.api, [spec.image])
         state = observe(client, pod)
-        lock.keep = state.has_containers()
+        lock.keep_while(state.has_containers())
         sandbox = state.sandbox
         if not running:
             wanted = Wanted(key=spec.name, role=ROLE_MEMBER, name=member_name(pod, spec.name), image=spec.image,
@@ -286,9 +286,8 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
         attrs = seen.attrs if seen else None
         if plan and not check_mode:
             applier = Applier(client, pod, state, wait_timeout=params.get("wait_timeout") or 60)
-            lock.keep = state_name != "absent" or PodState(
-                pod, state.sandbox, dict((k, v) for k, v in state.containers.items() if k != spec.name),
-                state.extra).has_containers()
+            lock.keep_while(PodState(pod, state.sandbox, dict((k, v) for k, v in state.containers.items() if k != spec.name),
+                                     state.extra).has_containers(), state_name)
             applier.run(plan)
             new_id = applier.touched.get(spec.name)
             attrs = None if spec.name in applier.removed else applier.inspect(new_id) if new_id else attrs
@@ -1037,8 +1036,10 @@ class Applier:
         """Each member's create (its old container removed first) and start in a thread of its own:
         the engine works on all of them at once instead of waiting on one call after the other.
 
-        The threads share the client (the SDK's connection pool serves concurrent calls); each
-        member's steps stay in order, and the first failure in plan order is raised once all ended.
+        The threads share the client for these few independent calls: its urllib3 connection pool is
+        thread-safe, though requests does not promise that of a whole Session, which is why the pods
+        module, whose workers live for a whole run, gives each worker a client of its own (_pods.Clients).
+        Each member's steps stay in order, and the first failure in plan order is raised once all ended.
         """
         def one(action: Action) -> None:
             self.do_create(action, start)
@@ -1354,7 +1355,7 @@ def _check_engine(client: Any, wanted: PodWanted) -> None:
         check_image_mounts(version, mounts)
 
 
-def _host(client: Any) -> HostCgroups:
+def host_cgroups(client: Any) -> HostCgroups:
     try:
         return detect_host(client.info())
     except DockerError as exc:
