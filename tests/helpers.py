@@ -39,16 +39,15 @@ def unique_name(prefix="t", length=8):
     return name
 
 
-def _ensure_link():
+def use_collection():
+    """Make the checkout importable as ansible_collections.podkit.docker..., as on a host: the link
+    build/collections/ansible_collections/podkit/docker (what `make setup` makes) and sys.path. Called
+    by conftest.py (and the benchmarks) before anything imports the collection, not on import."""
     LINK.parent.mkdir(parents=True, exist_ok=True)
     if not LINK.is_symlink():
         LINK.symlink_to(TOP)
-
-
-_ensure_link()
-# Importable as ansible_collections.podkit.docker... from the tests, as on a host.
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+    if str(COLLECTIONS) not in sys.path:
+        sys.path.insert(0, str(COLLECTIONS))
 
 
 def ansible_env(**extra):
