@@ -1115,7 +1115,7 @@ class Applier:
 
     def _sandbox_seen(self, container_id: str) -> None:
         attrs = self.final[container_id] = self.inspect(container_id)
-        pid = attrs["State"].get("Pid")
+        pid = Container(attrs).pid
         self.sandbox = Seen(attrs, read_namespaces(pid) if pid else {})
 
     # One method per action kind.
@@ -1279,14 +1279,15 @@ class Applier:
             while True:
                 attrs = self.inspect(container_id)
                 self.final[container_id] = attrs
-                state = attrs["State"]
-                if state.get("Running") and not state.get("Restarting"):
+                seen = Container(attrs)
+                state = seen.state
+                if seen.running:
                     break
                 rules = self.restart_rules.get(key)
                 if rules and not state.get("Running") and not state.get("Restarting") and recorded_restarts(
-                        rules, state.get("ExitCode")):
+                        rules, seen.exit_code):
                     time.sleep(0.5)
-                    self.start(key, container_id, (attrs.get("Name") or key).lstrip("/"))
+                    self.start(key, container_id, seen.name)
                     continue
                 if not state.get("Running") and not state.get("Restarting") and state.get("ExitCode") == 0:
                     break   # completed (restart policy Never/OnFailure)
