@@ -9,6 +9,7 @@ import os
 import pathlib
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -122,6 +123,20 @@ def remove_pod_leftovers(client, pod):
             pass
     for root in ("/run/podkit/volumes", "/run/podkit/secrets"):
         shutil.rmtree(os.path.join(root, pod), ignore_errors=True)
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 nothing listens on now (the kernel's pick), for a pod to publish."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def exec_out(client, name, cmd):
+    """What ``cmd`` prints in container ``name`` (docker exec); it must succeed."""
+    code, output = client.containers.get(name).exec_run(cmd)
+    assert code == 0, (name, cmd, output)
+    return output.decode()
 
 
 def hierarchies():
