@@ -19,9 +19,10 @@ sys.path[:0] = [str(TOP / "tests"), str(TOP / "tests" / "integration")]
 
 import docker  # noqa: E402
 
-from helpers import remove_pod_leftovers  # noqa: E402
-from reliability.guard import MEMBERS, GuardProcess, free_port, kill_pause, pod_whole, wait_for, web_pod  # noqa: E402
+from helpers import free_port, remove_pod_leftovers, use_collection  # noqa: E402
+from reliability.guard import MEMBERS, GuardProcess, kill_pause, pod_whole, wait_for, web_pod  # noqa: E402
 
+use_collection()
 PODS = 10
 FAULTS = 10
 IDLE_S = 60

@@ -6,19 +6,26 @@ every test pod gets a unique name and is removed afterwards with its containers
 and cgroup directories, whatever the test did.
 """
 
+import json
+import os
 import pathlib
 import sys
 import time
-import uuid
 
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from helpers import (  # noqa: E402
-    BUSYBOX_IMAGE, DOCKER_HOST, LABEL_POD, PAUSE_IMAGE, STATE_DIR, ModuleRunner, export_pod, export_pods,
-    remove_pod_leftovers, round_trip_many)
-from ansible_collections.podkit.docker.plugins.module_utils._record import read_record  # noqa: E402
+    BUSYBOX_IMAGE, DOCKER_HOST, HOST_STATE_DIR, LABEL_POD, NAMES_MADE, PAUSE_IMAGE, STATE_DIR, ModuleRunner, export_pod,
+    export_pods, remove_pod_leftovers, round_trip_many, unique_name, use_collection)
+
+use_collection()
+from ansible_collections.podkit.docker.plugins.module_utils._record import read_record  # noqa: E402  pylint: disable=wrong-import-position
+
+# The test process records where its module runs do: a test that calls converge_pod in process (test_pods)
+# recorded its pods in the host's /var/lib/podkit, where a podkit-guard started later would bring them back.
+os.environ["PODKIT_STATE_DIR"] = str(STATE_DIR)
 
 # What the round trip of the pods tests leave did (issue 17): pods, seconds, and the pods left out with why.
 ROUND_TRIPS = {"pods": 0, "seconds": 0.0, "module_runs": 0, "left_out": {}, "exported_only": {}}
@@ -184,7 +191,7 @@ def _timed(function, *args, **kwargs):
 @pytest.fixture
 def pod_name(request, docker_client):
     """A pod name no other test uses; everything of it is removed afterwards (after the round trip)."""
-    name = "t" + uuid.uuid4().hex[:8]
+    name = unique_name()
     remove_pod_leftovers(docker_client, name)
     yield name
     waiting = False
@@ -201,7 +208,7 @@ def pod_names(request, docker_client):
     names = []
 
     def make():
-        names.append("t" + uuid.uuid4().hex[:8])
+        names.append(unique_name())
         return names[-1]
 
     yield make
@@ -233,13 +240,13 @@ _SESSION_START = None
 
 def pytest_sessionstart(session):
     global _SESSION_START  # pylint: disable=global-statement
-    import time
     _SESSION_START = int(time.time()) - 1
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Fail the run if anything during it made the engine pull an image: tests never pull."""
-    import time
+    """Fail the run if a test left a container or a record of a pod it named, or if anything made the
+    engine pull an image: tests never pull."""
+    _fail_on_leftovers(session)
     if _SESSION_START is None:
         return
     try:
@@ -252,10 +259,51 @@ def pytest_sessionfinish(session, exitstatus):
     # An attempted pull cannot leave the host: scripts/start-dockerd.sh points the
     # engine's proxy at a closed loopback port. A pull that succeeded shows here, except
     # those from the private registry the pull tests run on loopback (tests/registry.py).
-    from registry import is_loopback_pull
+    from registry import is_loopback_pull  # pylint: disable=import-outside-toplevel
     events = [e for e in events if not is_loopback_pull(e.get("id", ""))]
     if events:
         names = sorted({e.get("id", "?") for e in events})
         session.config.get_terminal_writer().line(
             "ERROR: the tests made the engine pull images: %s" % names, red=True)
+        session.exitstatus = 1
+
+
+def _made_here(pod):
+    """Whether ``pod`` is (or is a replica of a workload) named by this session's tests."""
+    return any(name in pod for name in NAMES_MADE)
+
+
+def leftovers(client):
+    """What is left of the pods this session's tests named: containers, and records where a guard would
+    find them (the tests' state directory and the host's). Each is removed too, and named."""
+    left = []
+    for directory in (STATE_DIR / "pods", HOST_STATE_DIR / "pods", STATE_DIR / "workloads"):
+        for record in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            if _made_here(record.name[:-len(".json")]):
+                left.append("record %s" % record)
+                record.unlink()
+    if client is not None:
+        for container in client.containers.list(all=True):
+            if _made_here(container.labels.get(LABEL_POD) or container.name):
+                left.append("container %s" % container.name)
+                remove_pod_leftovers(client, container.labels.get(LABEL_POD) or container.name.split("_")[0])
+    return left
+
+
+def _fail_on_leftovers(session):
+    if not NAMES_MADE:
+        return
+    try:
+        import docker  # pylint: disable=import-outside-toplevel
+        client = docker.DockerClient(base_url=DOCKER_HOST, version="auto")
+    except Exception:  # pylint: disable=broad-except
+        client = None   # no engine: the records are still checked
+    try:
+        left = leftovers(client)
+    finally:
+        if client is not None:
+            client.close()
+    if left:
+        session.config.get_terminal_writer().line(
+            "ERROR: the tests left what they made (removed now): %s" % json.dumps(left), red=True)
         session.exitstatus = 1

@@ -9,8 +9,10 @@ import os
 import pathlib
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import uuid
 
 TOP = pathlib.Path(__file__).resolve().parent.parent
 COLLECTIONS = TOP / "build" / "collections"
@@ -22,20 +24,31 @@ PAUSE_IMAGE = "podkit/pause:latest"
 BUSYBOX_IMAGE = "podkit/busybox:latest"
 LABEL_POD = "io.podkit.pod"
 # Where the pod module records applied specs during tests: never the host's /var/lib/podkit, whose
-# records a podkit-guard on this machine would act on.
-STATE_DIR = TOP / "build" / "podkit-state"
+# records a podkit-guard on this machine would act on. conftest.py points PODKIT_STATE_DIR at it for the
+# test process itself too (a test that calls converge_pod in process records as a module run does).
+STATE_DIR = pathlib.Path(os.environ.get("PODKIT_STATE_DIR") or TOP / "build" / "podkit-state")
+HOST_STATE_DIR = pathlib.Path("/var/lib/podkit")
+# Every pod or workload name the tests made up (unique_name): the session-end check in conftest.py fails the
+# run if a container or a record of one of them is left.
+NAMES_MADE = []
 
 
-def _ensure_link():
+def unique_name(prefix="t", length=8):
+    """A name no other test (nor another run on this engine) uses, remembered for the session-end check."""
+    name = prefix + uuid.uuid4().hex[:length]
+    NAMES_MADE.append(name)
+    return name
+
+
+def use_collection():
+    """Make the checkout importable as ansible_collections.podkit.docker..., as on a host: the link
+    build/collections/ansible_collections/podkit/docker (what `make setup` makes) and sys.path. Called
+    by conftest.py (and the benchmarks) before anything imports the collection, not on import."""
     LINK.parent.mkdir(parents=True, exist_ok=True)
     if not LINK.is_symlink():
         LINK.symlink_to(TOP)
-
-
-_ensure_link()
-# Importable as ansible_collections.podkit.docker... from the tests, as on a host.
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+    if str(COLLECTIONS) not in sys.path:
+        sys.path.insert(0, str(COLLECTIONS))
 
 
 def ansible_env(**extra):
@@ -87,7 +100,8 @@ class ModuleRunner:
 
 
 def remove_pod_leftovers(client, pod):
-    """Remove every container of ``pod`` (labelled, or named ``<pod>_*`` by a test) and its cgroups."""
+    """Remove every container of ``pod`` (labelled, or named ``<pod>_*`` by a test), its cgroups and its
+    record (a podkit-guard reading the records would bring the pod back)."""
     seen = set()
     for container in client.containers.list(all=True, filters={"label": "%s=%s" % (LABEL_POD, pod)}):
         seen.add(container.id)
@@ -102,12 +116,27 @@ def remove_pod_leftovers(client, pod):
             os.rmdir(path)
         except OSError:
             pass
-    try:
-        os.unlink("/run/podkit/%s.lock" % pod)
-    except FileNotFoundError:
-        pass
+    for path in ("/run/podkit/%s.lock" % pod, STATE_DIR / "pods" / ("%s.json" % pod)):
+        try:
+            os.unlink(str(path))
+        except FileNotFoundError:
+            pass
     for root in ("/run/podkit/volumes", "/run/podkit/secrets"):
         shutil.rmtree(os.path.join(root, pod), ignore_errors=True)
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 nothing listens on now (the kernel's pick), for a pod to publish."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def exec_out(client, name, cmd):
+    """What ``cmd`` prints in container ``name`` (docker exec); it must succeed."""
+    code, output = client.containers.get(name).exec_run(cmd)
+    assert code == 0, (name, cmd, output)
+    return output.decode()
 
 
 def hierarchies():

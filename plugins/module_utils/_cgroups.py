@@ -127,6 +127,11 @@ def kubelet_shares(millicores: int) -> int:
     return max(MIN_SHARES, min(MAX_SHARES, shares))
 
 
+def shares_millicores(shares: int) -> int:
+    """The least CPU request whose ``kubelet_shares`` are ``shares``: the way back from cpu.shares."""
+    return -(-shares * 1000 // 1024)
+
+
 def shares_to_weight(shares: int) -> int:
     """cpu.weight (v2) for cpu.shares (v1), the conversion runc and the kubelet use."""
     shares = max(MIN_SHARES, min(MAX_SHARES, int(shares)))
@@ -145,6 +150,16 @@ def cpu_quota(millicores: int, period: int = DEFAULT_PERIOD_US) -> int:
     """CFS quota in µs over ``period`` for a CPU limit in millicores (kubelet: at least 1000)."""
     quota = millicores * period // 1000
     return max(MIN_QUOTA_US, quota)
+
+
+def quota_millicores(quota: Optional[int], period: Optional[int] = None, nano_cpus: Optional[int] = None) -> Optional[int]:
+    """The CPU limit in millicores behind a CFS ``quota`` over ``period`` µs (none: the default period),
+    ``cpu_quota``'s way back; Docker's NanoCpus, when set, win. None for no limit (no or a negative quota)."""
+    if nano_cpus and nano_cpus > 0:
+        return nano_cpus // 1000000
+    if quota and quota > 0:
+        return quota * 1000 // (period or DEFAULT_PERIOD_US)
+    return None
 
 
 def limits_from(memory_bytes: Optional[int] = None, cpu_millis: Optional[int] = None,

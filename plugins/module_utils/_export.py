@@ -37,21 +37,22 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    DEFAULT_PERIOD_US, MIN_SHARES, UNLIMITED, changed_fields, default_parent, weight_to_shares)
+    MIN_SHARES, UNLIMITED, changed_fields, default_parent, quota_millicores, shares_millicores, weight_to_shares)
+from ansible_collections.podkit.docker.plugins.module_utils._docker import Container
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_POD, LABEL_PREFIX, LABEL_PRE_STOP, LABEL_QOS,
     LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, config_hashes, parse_fields)
+from ansible_collections.podkit.docker.plugins.module_utils._lifecycle import hook_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._quantity import format_bytes, format_cpu, parse_memory
-from ansible_collections.podkit.docker.plugins.module_utils._probes import net_handler_manifest
+from ansible_collections.podkit.docker.plugins.module_utils._restart import KUBERNETES_RESTART
 from ansible_collections.podkit.docker.plugins.module_utils._security import SECCOMP_ROOT
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     DEFAULT_SANDBOX_IMAGE, PodSpec, pod_resources, pod_spec_from_manifest, qos_class)
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import SECRETS_ROOT, VOLUMES_ROOT
-from ansible_collections.podkit.docker.plugins.module_utils._wanted import adopted_fields, pod_cgroup_limits, want_pod
+from ansible_collections.podkit.docker.plugins.module_utils._wanted import differing_fields, pod_cgroup_limits, want_pod
 
-_RESTART = {"always": "Always", "unless-stopped": "Always", "on-failure": "OnFailure", "no": "Never", "": "Never"}
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _KEY = re.compile(r"[^-._a-zA-Z0-9]")
 # A label key Kubernetes takes as a label: [prefix/]name, the name at most 63 characters.
@@ -89,24 +90,12 @@ class Observed:
 # Small readers
 
 
-def _config(attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    return (attrs or {}).get("Config") or {}
-
-
-def _host(attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    return (attrs or {}).get("HostConfig") or {}
-
-
-def _labels(attrs: Optional[Dict[str, Any]]) -> Dict[str, str]:
-    return _config(attrs).get("Labels") or {}
-
-
 def _field_hash(value: Any) -> str:
     return config_hashes({"x": value})[1]["x"]
 
 
 def _recorded(attrs: Dict[str, Any]) -> Dict[str, str]:
-    return parse_fields(_labels(attrs).get(LABEL_FIELDS))
+    return parse_fields(Container(attrs).labels.get(LABEL_FIELDS))
 
 
 def _pick(candidates: List[Any], recorded: Optional[str]) -> Any:
@@ -161,8 +150,8 @@ def export_pod(observed: Observed, secrets: bool = False) -> Export:
     init, regular = [], []
     for key, role, attrs in members:
         container = _container(observed, name, key, attrs, volumes, extra, secret_env, objects, secrets, out)
-        if role == ROLE_INIT or (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit():
-            if (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit():
+        if role == ROLE_INIT or (Container(attrs).labels.get(LABEL_SIDECAR) or "").isdigit():
+            if (Container(attrs).labels.get(LABEL_SIDECAR) or "").isdigit():
                 container["restartPolicy"] = "Always"
             init.append(container)
         else:
@@ -190,8 +179,8 @@ def export_pod(observed: Observed, secrets: bool = False) -> Export:
 
 def _metadata(observed: Observed, metadata: Dict[str, Any], out: Export) -> None:
     sandbox = observed.sandbox
-    labels = dict((k, v) for k, v in _labels(sandbox).items() if not k.startswith(LABEL_PREFIX))
-    image_labels = (observed.images.get(_config(sandbox).get("Image") or "") or {}).get("Labels") or {}
+    labels = dict((k, v) for k, v in Container(sandbox).labels.items() if not k.startswith(LABEL_PREFIX))
+    image_labels = (observed.images.get(Container(sandbox).config.get("Image") or "") or {}).get("Labels") or {}
     labels = dict((k, v) for k, v in labels.items() if image_labels.get(k) != v)
     if not labels:
         pass
@@ -209,7 +198,7 @@ def _metadata(observed: Observed, metadata: Dict[str, Any], out: Export) -> None
             metadata["annotations"] = notes
     else:
         metadata["annotations"] = labels
-    namespace = _labels(sandbox).get(LABEL_NAMESPACE)
+    namespace = Container(sandbox).labels.get(LABEL_NAMESPACE)
     if namespace:
         metadata["namespace"] = namespace
 
@@ -242,15 +231,15 @@ def _ordered(observed: Observed, out: Export) -> List[Tuple[str, str, Dict[str, 
     for key, role, attrs in observed.members:
         if role == ROLE_SANDBOX:
             continue
-        if observed.managed and LABEL_POD not in _labels(attrs):
+        if observed.managed and LABEL_POD not in Container(attrs).labels:
             out.warnings.append("containers: %s joined the pod's namespaces without podkit's labels; left out."
-                                % (attrs.get("Name") or "").lstrip("/"))
+                                % Container(attrs).name)
             continue
         result.append((key if observed.managed else dns_name(key), role if role in (ROLE_INIT, ROLE_MEMBER) else ROLE_MEMBER,
                        attrs))
 
     def first(item):
-        return item[1] == ROLE_INIT or (_labels(item[2]).get(LABEL_SIDECAR) or "").isdigit()
+        return item[1] == ROLE_INIT or (Container(item[2]).labels.get(LABEL_SIDECAR) or "").isdigit()
     # Init containers and sidecars in the order they were created (that is the order they ran in).
     init = sorted((m for m in result if first(m)), key=lambda m: m[2].get("Created") or "")
     rest = sorted((m for m in result if not first(m)), key=lambda m: m[0])
@@ -262,7 +251,7 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
     if sandbox is None:
         out.warnings.append("sandbox: the pod has no sandbox; its hostname, ports and DNS are not known.")
         return
-    config, host = _config(sandbox), _host(sandbox)
+    config, host = Container(sandbox).config, Container(sandbox).host_config
     recorded = _recorded(sandbox)
     network = host.get("NetworkMode") or "bridge"
     if network == "host":
@@ -311,9 +300,9 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
     # The members say it (pod_container chose per member): the pod shares its PID namespace when every
     # member joined the sandbox's (with hostPID they join the host's through it: that is not sharing).
     # Without a member, the sandbox's label says it.
-    joined = [key for key, _r, a in members if (_host(a).get("PidMode") or "").startswith("container:")]
+    joined = [key for key, _r, a in members if (Container(a).host_config.get("PidMode") or "").startswith("container:")]
     if not members:
-        share_pid = _labels(sandbox).get(LABEL_SHARE_PID) == "true"
+        share_pid = Container(sandbox).labels.get(LABEL_SHARE_PID) == "true"
     else:
         share_pid = host.get("PidMode") != "host" and len(joined) == len(members)
         if joined and not share_pid and host.get("PidMode") != "host":
@@ -336,11 +325,11 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
     policies = set()
     graces = set()
     for _key, role, attrs in members:
-        sidecar = (_labels(attrs).get(LABEL_SIDECAR) or "").isdigit()
+        sidecar = (Container(attrs).labels.get(LABEL_SIDECAR) or "").isdigit()
         if role != ROLE_INIT and not sidecar and _own_restart(attrs) is None:
-            policies.add(_RESTART.get(((_host(attrs).get("RestartPolicy") or {}).get("Name") or ""), "Always"))
-        if _config(attrs).get("StopTimeout") is not None:
-            graces.add(int(_config(attrs)["StopTimeout"]))
+            policies.add(KUBERNETES_RESTART.get(((Container(attrs).host_config.get("RestartPolicy") or {}).get("Name") or ""), "Always"))
+        if Container(attrs).config.get("StopTimeout") is not None:
+            graces.add(int(Container(attrs).config["StopTimeout"]))
     if not observed.managed and policies == {"Never"}:
         # docker run's default (no restart policy, often --rm): what a Pod calls Never.
         pass
@@ -356,7 +345,7 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
             out.warnings.append("spec.terminationGracePeriodSeconds: the members' stop timeouts differ (%s); the"
                                 " longest is given." % ", ".join(str(g) for g in sorted(graces)))
         spec["terminationGracePeriodSeconds"] = max(graces)
-    groups = [tuple(_host(a).get("GroupAdd") or ()) for _k, _r, a in members]
+    groups = [tuple(Container(a).host_config.get("GroupAdd") or ()) for _k, _r, a in members]
     if groups and any(groups):
         first = groups[0]
         if any(g != first for g in groups):
@@ -371,7 +360,7 @@ def _pod_level(observed: Observed, name: str, spec: Dict[str, Any], members: Lis
 
 def _ports(sandbox: Dict[str, Any]) -> List[Dict[str, Any]]:
     result = []
-    for key, bindings in sorted((_host(sandbox).get("PortBindings") or {}).items()):
+    for key, bindings in sorted((Container(sandbox).host_config.get("PortBindings") or {}).items()):
         number, _sep, proto = key.partition("/")
         for binding in bindings or []:
             port: Dict[str, Any] = {"containerPort": int(number)}
@@ -388,14 +377,14 @@ def _ports(sandbox: Dict[str, Any]) -> List[Dict[str, Any]]:
 def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], volumes: Dict[str, Dict[str, Any]],
                extra: List[Dict[str, Any]], secret_env: Dict[str, Dict[str, str]], objects: _Objects, secrets: bool,
                out: Export) -> Dict[str, Any]:
-    config, host = _config(attrs), _host(attrs)
+    config, host = Container(attrs).config, Container(attrs).host_config
     image_ref = config.get("Image") or attrs.get("Image") or ""
     image = observed.images.get(image_ref) or {}
     recorded = _recorded(attrs)
     origin = _origin(attrs)
     templates = origin.get("templates") or {}
     where = "containers[%s]" % key
-    if observed.managed and LABEL_ORIGIN not in _labels(attrs):
+    if observed.managed and LABEL_ORIGIN not in Container(attrs).labels:
         out.warnings.append("%s: made by a podkit that did not record io.podkit.origin: env values taken from"
                             " Secrets are given as plain values, $(VAR) references expanded; re-create the"
                             " container (state: restarted does not) to have them recorded." % where)
@@ -441,17 +430,10 @@ def _container(observed: Observed, pod: str, key: str, attrs: Dict[str, Any], vo
     if signal and signal != image.get("StopSignal"):
         lifecycle["stopSignal"] = signal if signal.startswith("SIG") else "SIG" + signal
     for hook_key, hook in (("postStart", origin.get("post_start")),
-                           ("preStop", _json(_labels(attrs).get(LABEL_PRE_STOP)))):
-        if isinstance(hook, dict) and "exec" in hook:
-            lifecycle[hook_key] = {"exec": {"command": list(hook["exec"])}}
-        elif isinstance(hook, dict) and "sleep" in hook:
-            lifecycle[hook_key] = {"sleep": {"seconds": int(hook["sleep"])}}
-        elif isinstance(hook, dict) and any(isinstance(hook.get(k), dict) for k in ("httpGet", "tcpSocket")):
-            kind = "httpGet" if isinstance(hook.get("httpGet"), dict) else "tcpSocket"
-            headers = [(str(h[0]), str(h[1])) for h in hook[kind].get("headers") or []
-                       if isinstance(h, (list, tuple)) and len(h) == 2]
-            lifecycle[hook_key] = net_handler_manifest(kind, hook[kind].get("port"), hook[kind].get("path") or "/",
-                                                       headers)
+                           ("preStop", _json(Container(attrs).labels.get(LABEL_PRE_STOP)))):
+        handler = hook_manifest(hook)
+        if handler is not None:
+            lifecycle[hook_key] = handler
         elif hook:
             out.warnings.append("%s: its %s hook %r has no form podkit gives back." % (where, hook_key, hook))
     if lifecycle:
@@ -484,14 +466,14 @@ def _json(text: Optional[str]) -> Any:
 
 
 def _origin(attrs: Dict[str, Any]) -> Dict[str, Any]:
-    value = _json(_labels(attrs).get(LABEL_ORIGIN))
+    value = _json(Container(attrs).labels.get(LABEL_ORIGIN))
     return value if isinstance(value, dict) else {}
 
 
 def _own_restart(attrs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """A member's own restartPolicy (and restartPolicyRules) as its origin label recorded them, or None."""
     restart = _origin(attrs).get("restart")
-    if isinstance(restart, dict) and restart.get("policy") in _RESTART.values() and isinstance(restart.get("rules", []), list):
+    if isinstance(restart, dict) and restart.get("policy") in KUBERNETES_RESTART.values() and isinstance(restart.get("rules", []), list):
         return restart
     return None
 
@@ -592,7 +574,7 @@ def _env(attrs: Dict[str, Any], image: Dict[str, Any], recorded: Dict[str, str],
     equal to the image's), the ConfigMap and Secret keys a variable was taken from as references to them,
     other Secret values as references to a Secret of the container's, fieldRef sources and $(VAR) texts
     restored."""
-    pairs = _env_pairs(_config(attrs).get("Env"))
+    pairs = _env_pairs(Container(attrs).config.get("Env"))
     image_pairs = set(_env_pairs(image.get("Env")))
     fields = origin.get("fields") or {}
     templates = (origin.get("templates") or {}).get("env") or {}
@@ -638,7 +620,7 @@ def _field_source(marker: str, container: str) -> Dict[str, Any]:
 def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[str, Any], volumes: Dict[str, Dict[str, Any]],
             extra: List[Dict[str, Any]], objects: _Objects, secrets: bool, out: Export, where: str) -> List[Dict[str, Any]]:
     result = []
-    for bind in _host(attrs).get("Binds") or []:
+    for bind in Container(attrs).host_config.get("Binds") or []:
         parts = bind.split(":")
         source, target = parts[0], parts[1] if len(parts) > 1 else ""
         options = parts[2].split(",") if len(parts) > 2 else []
@@ -653,7 +635,7 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[st
             name = _named_volume(observed, source, volumes, out, where)
         mount = dict(name=name, **mount)
         result.append(mount)
-    for item in _host(attrs).get("Mounts") or []:
+    for item in Container(attrs).host_config.get("Mounts") or []:
         if item.get("Type") == "image":
             # An image volume (Engine 28.0 and later): its name is not kept, the image reference names it.
             name = "image-" + dns_name(item.get("Source") or "")[:57].strip("-")
@@ -662,9 +644,9 @@ def _mounts(observed: Observed, pod: str, attrs: Dict[str, Any], origin: Dict[st
             if (item.get("ImageOptions") or {}).get("Subpath"):
                 mount["subPath"] = item["ImageOptions"]["Subpath"]
             result.append(mount)
-    for item in attrs.get("Mounts") or []:
+    for item in Container(attrs).mounts:
         if item.get("Type") == "volume" and not any((b.split(":")[1:2] or [""])[0] == item.get("Destination")
-                                                    for b in _host(attrs).get("Binds") or []):
+                                                    for b in Container(attrs).host_config.get("Binds") or []):
             out.warnings.append("%s: the image's anonymous volume at %s has no Kubernetes form; left out."
                                 % (where, item.get("Destination")))
     return result
@@ -771,7 +753,7 @@ def _named_volume(observed: Observed, source: str, volumes: Dict[str, Dict[str, 
 
 
 def _resources(attrs: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]:
-    host = _host(attrs)
+    host = Container(attrs).host_config
     limits: Dict[str, str] = {}
     requests: Dict[str, str] = {}
     memory = host.get("Memory") or 0
@@ -780,21 +762,17 @@ def _resources(attrs: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]
     reservation = host.get("MemoryReservation") or 0
     if reservation and reservation != memory:
         requests["memory"] = format_bytes(reservation)
-    cpu = 0
-    if host.get("NanoCpus"):
-        cpu = host["NanoCpus"] // 1000000
-    elif (host.get("CpuQuota") or 0) > 0:
-        cpu = host["CpuQuota"] * 1000 // (host.get("CpuPeriod") or 100000)
+    cpu = quota_millicores(host.get("CpuQuota"), host.get("CpuPeriod"), host.get("NanoCpus")) or 0
     if cpu:
         limits["cpu"] = format_cpu(cpu)
     shares = host.get("CpuShares") or 0
-    if shares > 2:
-        millis = -(-shares * 1000 // 1024)
+    if shares > MIN_SHARES:
+        millis = shares_millicores(shares)
         if millis * 1024 // 1000 != shares:
             out.warnings.append("%s: cpu shares %d match no CPU request exactly; %s is given." % (where, shares, format_cpu(millis)))
         if millis != cpu:
             requests["cpu"] = format_cpu(millis)
-    elif shares == 2 and cpu:
+    elif shares == MIN_SHARES and cpu:
         # The kubelet's minimum: no request, though a limit would make the request default to it.
         requests["cpu"] = "1m"
     result: Dict[str, Any] = {}
@@ -806,7 +784,7 @@ def _resources(attrs: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]
 
 
 def _security(attrs: Dict[str, Any], image: Dict[str, Any], origin: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]:
-    config, host = _config(attrs), _host(attrs)
+    config, host = Container(attrs).config, Container(attrs).host_config
     result: Dict[str, Any] = {}
     user = config.get("User") or ""
     if user and user != (image.get("User") or ""):
@@ -853,7 +831,7 @@ def _security(attrs: Dict[str, Any], image: Dict[str, Any], origin: Dict[str, An
             result["appArmorProfile"] = {"type": "Unconfined"}
         elif kind == "apparmor" and value:
             result["appArmorProfile"] = {"type": "Localhost", "localhostProfile": value}
-        elif kind == "label" and value == "disable" and _labels(attrs).get(LABEL_POD):
+        elif kind == "label" and value == "disable" and Container(attrs).labels.get(LABEL_POD):
             continue    # Docker's own addition beside host namespaces; podkit never asks for it
         else:
             out.warnings.append("%s: the security option %r has no Kubernetes form podkit maps."
@@ -872,14 +850,14 @@ def _pod_cgroup(observed: Observed, name: str, spec: Dict[str, Any], out: Export
        are), with a warning naming both sets of limits: a cluster would derive its own.
     """
     limits = observed.pod_limits
-    if not limits or observed.sandbox is None or not _host(observed.sandbox).get("CgroupParent"):
+    if not limits or observed.sandbox is None or not Container(observed.sandbox).host_config.get("CgroupParent"):
         return  # no cgroup of the pod's own: the containers sit in Docker's default parent
     containers = _resources_pod(name, spec, None)
     if containers is None:
         return
     derived = pod_cgroup_limits(containers, observed.cgroup_version)
     # The class the pod was run in (the sandbox's label): the export must give the same one back.
-    recorded_qos = _labels(observed.sandbox).get(LABEL_QOS)
+    recorded_qos = Container(observed.sandbox).labels.get(LABEL_QOS)
     same_limits = not changed_fields(derived, limits)
     if same_limits and qos_class(containers) == (recorded_qos or qos_class(containers)):
         return
@@ -911,7 +889,7 @@ def _describe(limits: Dict[str, Any]) -> str:
         return value is not None and value != UNLIMITED
     memory, quota = limits.get("memory_bytes"), limits.get("cpu_quota_us")
     parts = ["memory %s" % (format_bytes(memory) if finite(memory) else "unlimited"),
-             "cpu %s" % (format_cpu(quota * 1000 // (limits.get("cpu_period_us") or DEFAULT_PERIOD_US))
+             "cpu %s" % (format_cpu(quota_millicores(quota, limits.get("cpu_period_us")) or 0)
                          if finite(quota) else "unlimited")]
     for key in ("cpu_shares", "cpu_weight"):
         if limits.get(key) is not None:
@@ -922,7 +900,7 @@ def _describe(limits: Dict[str, Any]) -> str:
 def _stopped(observed: Observed, out: Export) -> None:
     """``state: stopped`` in the options when nothing of the pod runs: applied back, it stays stopped."""
     everything = ([observed.sandbox] if observed.sandbox else []) + [a for _k, _r, a in observed.members]
-    if observed.sandbox is None or any((a.get("State") or {}).get("Running") for a in everything):
+    if observed.sandbox is None or any(Container(a).state.get("Running") for a in everything):
         return
     out.options["state"] = "stopped"
     out.warnings.append("the pod is stopped: the pod module keeps it so with state: stopped; a cluster would run it.")
@@ -952,10 +930,9 @@ def _pod_level_resources(limits: Dict[str, Any], version: int, containers: PodSp
     result: Dict[str, Dict[str, str]] = {}
     memory = limits.get("memory_bytes")
     memory = memory if memory and memory < (1 << 62) else None
-    quota, period = limits.get("cpu_quota_us"), limits.get("cpu_period_us") or DEFAULT_PERIOD_US
-    cpu_limit = quota * 1000 // period if quota and quota > 0 else None
+    cpu_limit = quota_millicores(limits.get("cpu_quota_us"), limits.get("cpu_period_us"))
     shares = weight_to_shares(limits.get("cpu_weight") or 0) if version == 2 else limits.get("cpu_shares") or 0
-    cpu_request = -(-shares * 1000 // 1024) if shares > MIN_SHARES else None
+    cpu_request = shares_millicores(shares) if shares > MIN_SHARES else None
     if cpu_request is None and cpu_limit is not None:
         cpu_request = 1     # the least request: else it defaults to the limit, and the limit's shares
     # What the API server holds pod-level resources to: no container's limit above the pod's, the pod's
@@ -1034,13 +1011,13 @@ def observe(client: Any, group: Any, entry: Dict[str, Any], host: Any) -> Observ
                         cgroup_version=host.version)
     everything = ([group.sandbox] if group.sandbox else []) + [attrs for _k, _r, attrs in group.members]
     for attrs in everything:
-        ref = _config(attrs).get("Image") or ""
+        ref = Container(attrs).config.get("Image") or ""
         if ref and ref not in observed.images:
             try:
                 observed.images[ref] = client.api.inspect_image(ref).get("Config") or {}
             except Exception:  # pylint: disable=broad-except  # an image removed since: compared with nothing
                 observed.images[ref] = {}
-        for bind in _host(attrs).get("Binds") or []:
+        for bind in Container(attrs).host_config.get("Binds") or []:
             source = bind.split(":")[0]
             if source.startswith("/"):
                 for root in (VOLUMES_ROOT, SECRETS_ROOT):
@@ -1072,17 +1049,15 @@ def verify(export: Export, observed: Observed, host: Any) -> List[str]:
         wanted = want_pod(spec, host).by_key()
     except PodkitError as exc:
         return ["the manifest does not apply as it is: %s" % exc]
-    seen = dict((_labels(a).get(LABEL_CONTAINER) or k, a) for k, _r, a in observed.members)
+    seen = dict((Container(a).labels.get(LABEL_CONTAINER) or k, a) for k, _r, a in observed.members)
     if observed.sandbox is not None:
         seen["sandbox"] = observed.sandbox
     result = []
     for key, attrs in sorted(seen.items()):
-        recorded = _recorded(attrs)
-        if key not in wanted or not recorded:
+        if key not in wanted or not _recorded(attrs):
             continue
-        fields = wanted[key].hashes()[1]
-        adopted = adopted_fields(ROLE_SANDBOX if key == "sandbox" else ROLE_MEMBER, _labels(attrs))
-        differ = sorted(f for f in set(fields) | set(recorded) if fields.get(f) != recorded.get(f) and f not in adopted)
+        differ = differing_fields(ROLE_SANDBOX if key == "sandbox" else ROLE_MEMBER, wanted[key].hashes()[1],
+                                  Container(attrs).labels)
         if differ:
             result.append("%s: the manifest does not give back what podkit applied (%s); applying it recreates this"
                           " container." % ("sandbox" if key == "sandbox" else "containers[%s]" % key, ", ".join(differ)))

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    backend_for, cgroup_dirs_for_pid, detect_host, kubelet_shares, read_limits, read_usage, shares_to_weight)
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
+    DEFAULT_PERIOD_US, MIN_SHARES, backend_for, cgroup_dirs_for_pid, detect_host, kubelet_shares, quota_millicores, read_limits,
+    read_usage, shares_to_weight)
+from ansible_collections.podkit.docker.plugins.module_utils._docker import Container, DockerError, inspect_listed, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import MissingLibrary, PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_POD, LABEL_QOS, LABEL_ROLE, QOS_CLASSES, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
@@ -74,35 +75,13 @@ def list_containers(client: Any, names: Optional[List[str]] = None,
                     include_unmanaged: bool = False) -> List[Dict[str, Any]]:
     """Inspect data of the containers that may belong to a pod in ``names`` (None: every pod).
 
-    One list call; only the containers that can belong to a wanted pod are inspected
-    (the list answer lacks HostConfig, so they must be). Containers removed between the
-    two calls are skipped.
+    One list call; only the containers that can belong to a wanted pod are inspected.
     """
-    filters = None if include_unmanaged else {"label": LABEL_POD}
-    try:
-        summaries = client.api.containers(all=True, filters=filters)
-    except DockerError as exc:
-        raise PodkitError("docker_host: listing containers failed: %s" % exc)
     wanted = set(names) if names else None
-    result = []
-    for summary in summaries:
-        labels = summary.get("Labels") or {}
-        pod = labels.get(LABEL_POD)
-        # Unmanaged groups are named after a container only known after grouping; keep them all.
-        if wanted is not None and pod is not None and pod not in wanted:
-            continue
-        try:
-            result.append(client.api.inspect_container(summary["Id"]))
-        except DockerError as exc:
-            if getattr(exc, "status_code", None) == 404:
-                continue
-            raise PodkitError("docker_host: inspecting container %s failed: %s" % (summary["Id"][:12], exc))
-    return result
-
-
-def _attrs(container: Any) -> Dict[str, Any]:
-    """Inspect data from an SDK Container model or the dict itself."""
-    return getattr(container, "attrs", container)
+    # Unmanaged groups are named after a container only known after grouping; keep them all.
+    summaries = [s for s in list_pod_containers(client.api, include_unmanaged=include_unmanaged)
+                 if wanted is None or (s.get("Labels") or {}).get(LABEL_POD) in wanted | {None}]
+    return inspect_listed(client.api, summaries)
 
 
 # ---------------------------------------------------------------------------
@@ -119,21 +98,9 @@ class PodGroup:
     members: List[Any] = field(default_factory=list)
 
 
-def container_name(attrs: Dict[str, Any]) -> str:
-    return (attrs.get("Name") or "").lstrip("/") or attrs.get("Id", "")[:12]
-
-
-def _labels(attrs: Dict[str, Any]) -> Dict[str, str]:
-    return (attrs.get("Config") or {}).get("Labels") or {}
-
-
-def _running(attrs: Dict[str, Any]) -> bool:
-    return bool((attrs.get("State") or {}).get("Running"))
-
-
 def joined(attrs: Dict[str, Any]) -> Dict[str, str]:
     """{namespace type: reference} for every ``container:<ref>`` mode of a container."""
-    host_config = attrs.get("HostConfig") or {}
+    host_config = Container(attrs).host_config
     result = {}
     for ns, key in JOIN_MODES:
         mode = host_config.get(key) or ""
@@ -144,7 +111,7 @@ def joined(attrs: Dict[str, Any]) -> Dict[str, str]:
 
 def _resolver(containers: List[Dict[str, Any]]) -> Any:
     by_id = dict((c["Id"], c) for c in containers)
-    by_name = dict((container_name(c), c) for c in containers)
+    by_name = dict((Container(c).name, c) for c in containers)
 
     def resolve(ref):
         # Docker stores the id it resolved, but accepts names and id prefixes on the CLI.
@@ -158,7 +125,7 @@ def _resolver(containers: List[Dict[str, Any]]) -> Any:
 
 def _pick_sandbox(candidates: List[Dict[str, Any]]) -> Dict[str, Any]:
     # During a recreation two sandboxes may exist for a moment: the running, newest one counts.
-    return sorted(candidates, key=lambda c: (_running(c), c.get("Created") or ""))[-1]
+    return sorted(candidates, key=lambda c: (bool(Container(c).state.get("Running")), c.get("Created") or ""))[-1]
 
 
 def group_containers(containers: List[Any], include_unmanaged: bool = False) -> Dict[str, PodGroup]:
@@ -170,11 +137,11 @@ def group_containers(containers: List[Any], include_unmanaged: bool = False) -> 
     owning the namespaces, the article's ``foo_sandbox``); one that joins a podkit pod's
     container is reported in that pod with the role ``unmanaged``.
     """
-    containers = [_attrs(c) for c in containers]
+    containers = [getattr(c, "attrs", c) for c in containers]     # an SDK model or the dict
     pods: Dict[str, PodGroup] = {}
     sandboxes: Dict[str, List[Dict[str, Any]]] = {}
     for attrs in containers:
-        labels = _labels(attrs)
+        labels = Container(attrs).labels
         pod = labels.get(LABEL_POD)
         if pod is None:
             continue
@@ -183,14 +150,14 @@ def group_containers(containers: List[Any], include_unmanaged: bool = False) -> 
         if role == ROLE_SANDBOX:
             sandboxes.setdefault(pod, []).append(attrs)
             continue
-        key = labels.get(LABEL_CONTAINER) or _strip_prefix(container_name(attrs), pod)
+        key = labels.get(LABEL_CONTAINER) or _strip_prefix(Container(attrs).name, pod)
         group.members.append((key, role, attrs))
     for pod, candidates in sandboxes.items():
         chosen = _pick_sandbox(candidates)
         pods[pod].sandbox = chosen
         for other in candidates:
             if other is not chosen:
-                pods[pod].members.append((container_name(other), ROLE_SANDBOX, other))
+                pods[pod].members.append((Container(other).name, ROLE_SANDBOX, other))
     if include_unmanaged:
         _group_unmanaged(containers, pods)
     for group in pods.values():
@@ -213,26 +180,26 @@ def _member_order(member):
 def _group_unmanaged(containers: List[Dict[str, Any]], pods: Dict[str, PodGroup]) -> None:
     resolve = _resolver(containers)
     for attrs in containers:
-        if LABEL_POD in _labels(attrs) or not joined(attrs):
+        if LABEL_POD in Container(attrs).labels or not joined(attrs):
             continue
         root, ref = _owner(attrs, resolve)
         if root is None:
             # The owner is gone (removed while this one stayed): a pod named after the reference.
             name = ref[:12]
             group = pods.setdefault(name, PodGroup(name=name, managed=False))
-        elif LABEL_POD in _labels(root):
-            group = pods.setdefault(_labels(root)[LABEL_POD], PodGroup(name=_labels(root)[LABEL_POD], managed=True))
-            group.members.append((container_name(attrs), ROLE_UNMANAGED, attrs))
+        elif LABEL_POD in Container(root).labels:
+            group = pods.setdefault(Container(root).labels[LABEL_POD], PodGroup(name=Container(root).labels[LABEL_POD], managed=True))
+            group.members.append((Container(attrs).name, ROLE_UNMANAGED, attrs))
             continue
         else:
-            name = container_name(root)
+            name = Container(root).name
             group = pods.get(name)
             if group is None or group.managed:
                 # A podkit pod may not share a name with a hand-made one; podkit's wins the key.
                 if group is not None:
                     name = "%s (unmanaged)" % name
                 group = pods.setdefault(name, PodGroup(name=name, managed=False, sandbox=root))
-        group.members.append((container_name(attrs), ROLE_MEMBER, attrs))
+        group.members.append((Container(attrs).name, ROLE_MEMBER, attrs))
 
 
 def _owner(attrs, resolve):
@@ -260,17 +227,10 @@ def _owner(attrs, resolve):
 
 
 def _cpu_limit_millis(host_config: Dict[str, Any]) -> Optional[int]:
-    nano = host_config.get("NanoCpus") or 0
-    if nano > 0:
-        return nano // 1000000
-    quota = host_config.get("CpuQuota") or 0
-    period = host_config.get("CpuPeriod") or 100000
-    if quota > 0:
-        return quota * 1000 // period
-    return None
+    return quota_millicores(host_config.get("CpuQuota"), host_config.get("CpuPeriod"), host_config.get("NanoCpus"))
 
 
-def qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) -> str:
+def observed_qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) -> str:
     """The pod's Kubernetes QoS class.
 
     The ``io.podkit.qos-class`` label, set by the pod module from the spec, wins. Otherwise
@@ -280,7 +240,7 @@ def qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) 
     does not count, as the kubelet ignores the pause container.
     """
     for attrs in [sandbox] + list(members):
-        label = _labels(attrs).get(LABEL_QOS) if attrs else None
+        label = Container(attrs).labels.get(LABEL_QOS) if attrs else None
         if label in QOS_CLASSES:
             return label
     if not members:
@@ -288,12 +248,12 @@ def qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) 
     anything = False
     guaranteed = True
     for attrs in members:
-        host_config = attrs.get("HostConfig") or {}
+        host_config = Container(attrs).host_config
         memory = host_config.get("Memory") or 0
         memory_request = host_config.get("MemoryReservation") or 0
         cpu = _cpu_limit_millis(host_config)
         shares = host_config.get("CpuShares") or 0
-        cpu_request = shares > 2
+        cpu_request = shares > MIN_SHARES
         if memory or memory_request or cpu or cpu_request:
             anything = True
         if not memory or not cpu:
@@ -310,10 +270,6 @@ def qos_class(sandbox: Optional[Dict[str, Any]], members: List[Dict[str, Any]]) 
 
 # ---------------------------------------------------------------------------
 # Reading the kernel
-
-
-def _status(attrs: Dict[str, Any]) -> str:
-    return (attrs.get("State") or {}).get("Status") or "unknown"
 
 
 def read_processes(dirs: Dict[str, str], main_pid: int = 0) -> List[Dict[str, Any]]:
@@ -381,7 +337,7 @@ def _configured_limits(host_config: Dict[str, Any], version: int) -> Dict[str, O
     period = host_config.get("CpuPeriod") or 0
     if nano:
         # Docker turns --cpus into a quota over a 100ms period.
-        period = 100000
+        period = DEFAULT_PERIOD_US
         quota = nano * period // 1000000000
     limits = dict(memory_bytes=host_config.get("Memory") or None,
                   cpu_quota_us=quota or None,
@@ -398,21 +354,21 @@ def _configured_limits(host_config: Dict[str, Any], version: int) -> Dict[str, O
 def container_entry(attrs: Dict[str, Any], host: Any, role: str, sandbox_ns: Optional[Dict[str, int]] = None,
                     host_ns: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
     """One container as the facts report it; a stopped or vanishing one keeps its status."""
-    state = attrs.get("State") or {}
-    pid = int(state.get("Pid") or 0)
-    status = _status(attrs)
+    container = Container(attrs)
+    pid = container.pid
+    status = container.status
     entry = dict(
         id=attrs.get("Id"),
-        name=container_name(attrs),
+        name=container.name,
         role=role,
-        image=(attrs.get("Config") or {}).get("Image") or attrs.get("Image"),
+        image=container.config.get("Image") or container.image_id,
         status=status,
         pid=pid,
-        exit_code=state.get("ExitCode"),
+        exit_code=container.exit_code,
         restart_count=int(attrs.get("RestartCount") or 0),
         namespaces={},
         cgroup_paths={},
-        limits=_configured_limits(attrs.get("HostConfig") or {}, host.version),
+        limits=_configured_limits(container.host_config, host.version),
         usage=dict(memory_bytes=None),
         processes=[],
     )
@@ -440,11 +396,11 @@ def container_summary(attrs: Optional[Dict[str, Any]],
     """A container as pod_sandbox and pod_container return it: the head of ``container_entry``."""
     if attrs is None:
         return None
-    state = attrs.get("State") or {}
-    pid = int(state.get("Pid") or 0)
+    container = Container(attrs)
+    pid = container.pid
     namespaces = read_namespaces(pid) if pid else {}
-    result = dict(id=attrs["Id"], name=container_name(attrs), pid=pid, status=state.get("Status"),
-                  image=(attrs.get("Config") or {}).get("Image"), image_id=attrs.get("Image"), namespaces=namespaces)
+    result = dict(id=attrs["Id"], name=container.name, pid=pid, status=container.state.get("Status"),
+                  image=container.config.get("Image"), image_id=container.image_id, namespaces=namespaces)
     if sandbox_ns is not None:
         result["shared_with_sandbox"] = [ns for ns in ("net", "ipc", "pid", "uts")
                                          if ns in namespaces and namespaces[ns] == sandbox_ns.get(ns)]
@@ -501,18 +457,18 @@ def pod_entry(group: PodGroup, host: Any, host_ns: Optional[Dict[str, int]] = No
     for key, role, attrs in group.members:
         containers[key] = container_entry(attrs, host, role, sandbox_ns, host_ns)
     parent_owner = group.sandbox if group.sandbox is not None else (group.members[0][2] if group.members else {})
-    parent = (parent_owner.get("HostConfig") or {}).get("CgroupParent") or ""
+    parent = Container(parent_owner).host_config.get("CgroupParent") or ""
     running = [e.pop("cgroup_dirs", None) for e in [sandbox] + list(containers.values()) if e]
     members = [attrs for _key, role, attrs in group.members if role in (ROLE_MEMBER, ROLE_INIT)]
     entry = dict(
         name=group.name,
         managed=group.managed,
-        qos_class=qos_class(group.sandbox, members),
+        qos_class=observed_qos_class(group.sandbox, members),
         cgroup=pod_cgroup(parent, host, [d for d in running if d]),
         sandbox=sandbox,
         containers=containers,
     )
-    namespace = _labels(group.sandbox).get(LABEL_NAMESPACE) if group.sandbox else None
+    namespace = Container(group.sandbox).labels.get(LABEL_NAMESPACE) if group.sandbox else None
     if namespace:
         # Only pods whose manifest gave metadata.namespace carry it.
         entry["namespace"] = namespace
@@ -582,7 +538,7 @@ def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool, _diff: 
     result = dict(ansible_facts=dict(podkit_host=host, podkit_pods=pods), tree=render_tree(pods, host))
     if not params.get("name"):
         # The workloads above the pods (_workloadfacts): their records joined with the pods' owner labels.
-        labels = dict((name, _labels(g.sandbox)) for name, g in groups.items() if g.sandbox is not None)
+        labels = dict((name, Container(g.sandbox).labels) for name, g in groups.items() if g.sandbox is not None)
         workloads = workload_facts(pods, labels, read_workload_records())
         result["ansible_facts"]["podkit_workloads"] = workloads
         result["tree"].extend(workload_lines(workloads))
@@ -612,7 +568,7 @@ def _query_error(expression: str, exc: Exception) -> PodkitError:
 # The picture (pure)
 
 
-def format_bytes(value: Optional[int]) -> str:
+def format_size(value: Optional[int]) -> str:
     if value is None:
         return "-"
     for unit, size in (("Gi", GIB), ("Mi", MIB), ("Ki", KIB)):
@@ -628,7 +584,7 @@ def format_limits(limits: Optional[Dict[str, Optional[int]]], version: int = 1) 
     limits = limits or {}
     parts = []
     if limits.get("memory_bytes") is not None:
-        parts.append("memory=%s" % format_bytes(limits["memory_bytes"]))
+        parts.append("memory=%s" % format_size(limits["memory_bytes"]))
     quota, period = limits.get("cpu_quota_us"), limits.get("cpu_period_us")
     if quota is not None and period:
         millis = quota * 1000 // period
@@ -702,7 +658,7 @@ def render_pod(pod: Dict[str, Any], guarded: bool = False) -> List[str]:
         text = "cgroup %s: %s" % (cgroup.get("name"), format_limits(cgroup.get("limits")) or "no limits")
         used = (cgroup.get("usage") or {}).get("memory_bytes")
         if used is not None:
-            text += ", memory used %s" % format_bytes(used)
+            text += ", memory used %s" % format_size(used)
     else:
         text = "cgroup parent: none (the containers are in Docker's default cgroup)"
     lines.append("└─" + text)

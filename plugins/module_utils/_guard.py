@@ -42,14 +42,11 @@ systemd). The guard is the kubelet's sync loop in small:
 from __future__ import annotations
 
 import argparse
-import calendar
-import json
 import logging
 import os
 import queue
 import signal
 import sys
-import tempfile
 import threading
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
@@ -59,15 +56,14 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import DEFAU
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import JobRun
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_ROLE, ROLE_SANDBOX,
-    member_name, sandbox_name)
+    LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_ROLE, ROLE_SANDBOX)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
-from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, run_probe
+from ansible_collections.podkit.docker.plugins.module_utils._probes import Prober, ProbeState
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._record import (
     read_record, record_path, recorded_for, recorded_pods, state_dir)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params, running_containers
-from ansible_collections.podkit.docker.plugins.module_utils._status import STATUS_FILE
+from ansible_collections.podkit.docker.plugins.module_utils._status import write_guard_status
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import RUNNING_STATES
 from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
     delete_workload_record, read_workload_records, workload_key, write_workload_record)
@@ -165,6 +161,7 @@ class Guard:
         self.syncs = 0
         self.cron = CronKeeper(self.state_dir, self.cron_run, self.cron_save, self.cron_remove)
         self.next_cron = 0.0
+        self.prober = Prober(lambda: self.client.api, backoff_delay, BACKOFF_RESET, log)
 
     # -- the loop
 
@@ -381,103 +378,9 @@ class Guard:
 
     def probe_pod(self, pod: str, memory: PodRecord) -> bool:
         spec = self._spec(pod, memory)
-        if spec is None or not any(c.probes for c in running_containers(spec)):
+        if spec is None:
             return False
-        api = self.client.api
-        now = time.time()
-        changed = False
-        for key, held in list(memory.restarts.items()):
-            if held.get("start_at") and held["start_at"] <= now:
-                held["start_at"] = None
-                try:
-                    api.start(held["id"])
-                    log.info("repair pod=%s container=%s action=start reason=crash-loop backoff over trigger=probe",
-                             pod, key)
-                except DockerError as exc:
-                    log.warning("pod=%s container=%s start after backoff failed: %s", pod, key, exc)
-        sandbox = inspect_quiet(api, sandbox_name(pod))
-        sandbox_pid = int(((sandbox or {}).get("State") or {}).get("Pid") or 0)
-        # Native sidecars are probed as the members are: startup gates the others, liveness restarts the
-        # sidecar, readiness counts toward the pod's (Kubernetes' prober treats restartable init containers so).
-        for container in running_containers(spec):
-            if not container.probes:
-                continue
-            attrs = inspect_quiet(api, member_name(pod, container.name))
-            state = (attrs or {}).get("State") or {}
-            entry = memory.containers.setdefault(container.name, dict(repairs=0))
-            if not state.get("Running"):
-                if entry.get("ready") is not False:
-                    entry["ready"] = False
-                    changed = True
-                continue
-            instance = "%s@%s" % (attrs["Id"], state.get("StartedAt"))
-            started = _started(state.get("StartedAt")) or now
-            startup = self._probe_state(memory, container.name, instance, container.probes.get("startupProbe"), started)
-            if startup is not None and startup.ok is not True:
-                kinds = ["startupProbe"]
-            else:
-                kinds = [k for k in ("livenessProbe", "readinessProbe") if k in container.probes]
-            if "readinessProbe" not in container.probes:
-                ready = startup is None or startup.ok is True
-                if entry.get("ready") != ready:
-                    entry["ready"], changed = ready, True
-            for kind in kinds:
-                probe_state = self._probe_state(memory, container.name, instance, container.probes[kind], started)
-                if probe_state.next_run > now:
-                    continue
-                success, message = run_probe(probe_state.probe, api, attrs["Id"], sandbox_pid)
-                verdict = probe_state.record(success, message)
-                entry["last_probe"] = probe_state.last
-                if not success:
-                    log.info("probe pod=%s container=%s probe=%s failed (%d/%d): %s", pod, container.name, kind,
-                             probe_state.failures, probe_state.probe.failure_threshold, message)
-                if kind == "readinessProbe" and verdict is not None:
-                    entry["ready"], entry["ready_id"], changed = verdict, attrs["Id"], True
-                    log.info("pod=%s container=%s ready=%s", pod, container.name, verdict)
-                if kind in ("livenessProbe", "startupProbe") and verdict is False:
-                    self.restart_failed(pod, memory, container.name, attrs["Id"], "%s failed: %s" % (kind, message))
-                    changed = True
-                    break
-        return changed
-
-    @staticmethod
-    def _probe_state(memory: PodRecord, key: str, instance: str, probe: Any, started: float) -> Optional[ProbeState]:
-        if probe is None:
-            return None
-        slot = (key, instance, probe.kind)
-        if slot not in memory.probes:
-            for old in [s for s in memory.probes if s[0] == key and s[1] != instance]:
-                del memory.probes[old]      # a new instance of the container starts its probes afresh
-            memory.probes[slot] = ProbeState(probe, started)
-        return memory.probes[slot]
-
-    def restart_failed(self, pod: str, memory: PodRecord, key: str, container_id: str, reason: str) -> None:
-        """Restart a container its probe failed, as the kubelet does: at once the first time, then after
-        the crash-loop backoff (stopped meanwhile, and the pod's repairs held so none starts it early)."""
-        now = time.time()
-        held = memory.restarts.setdefault(key, dict(count=0, last=0.0, start_at=None, id=container_id))
-        if now - held["last"] > BACKOFF_RESET:
-            held["count"] = 0
-        delay = backoff_delay(held["count"])
-        held.update(count=held["count"] + 1, last=now, id=container_id)
-        entry = memory.containers.setdefault(key, dict(repairs=0))
-        entry["repairs"] += 1
-        entry["ready"] = False
-        api = self.client.api
-        try:
-            if delay:
-                api.stop(container_id, timeout=1)
-                held["start_at"] = now + delay
-                memory.not_before = max(memory.not_before, now + delay + 1)
-                action = "stop, start in %ds (crash-loop backoff)" % delay
-            else:
-                api.restart(container_id, timeout=1)
-                action = "restart"
-        except DockerError as exc:
-            log.warning("pod=%s container=%s restart after a failed probe failed: %s", pod, key, exc)
-            return
-        entry["last_repair"] = dict(time=now, action=action, reason=reason, trigger="probe")
-        log.info("repair pod=%s container=%s action=%s reason=%s trigger=probe", pod, key, action, reason)
+        return self.prober.probe_pod(pod, memory, running_containers(spec))
 
     # -- CronJobs (_cronjobs): their Jobs run by the Job controller the pods module runs (_jobs)
 
@@ -546,32 +449,9 @@ class Guard:
                                          containers=m.containers))
                               for pod, m in self.pods.items() if m.containers))
         try:
-            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=".guard.", dir=self.state_dir)
-            with os.fdopen(handle, "w") as stream:
-                json.dump(body, stream, sort_keys=True)
-            os.chmod(temporary, 0o644)
-            os.rename(temporary, os.path.join(self.state_dir, STATUS_FILE))
+            write_guard_status(body, self.state_dir)
         except OSError as exc:
             log.warning("cannot write the guard's status in %s: %s", self.state_dir, exc)
-
-
-def inspect_quiet(api: Any, name: str) -> Optional[Dict[str, Any]]:
-    try:
-        return api.inspect_container(name)
-    except DockerError:
-        return None
-
-
-def _started(text: Optional[str]) -> Optional[float]:
-    """Docker's StartedAt (RFC 3339, nanoseconds) as seconds since the epoch."""
-    if not text or text.startswith("0001"):
-        return None
-    try:
-        head = text.split(".")[0].rstrip("Z")
-        return calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return None
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -23,6 +23,11 @@ class PodLock:
         self.path = path
         self.keep = True
 
+    def keep_while(self, containers: bool, state: str = "absent") -> None:
+        """The one rule for the lock file: it outlives the run while the pod has ``containers`` (observed,
+        or left after the plan's removals), or when the run leaves the pod in any ``state`` but absent."""
+        self.keep = containers or state != "absent"
+
 
 @contextmanager
 def pod_lock(pod: str, lock_dir: str = LOCK_DIR) -> Iterator[PodLock]:

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The options of one pod, declared once: the pod module's argument spec, and each entry's of the pods module.
 
-Their documentation is one doc fragment too (doc_fragments/pod_options.py); ansible-test's
-validate-modules holds the two to each other. Pure; no third-party import.
+ansible-test's validate-modules holds the pod module's documentation to its argument spec; the pods
+module's entry suboptions and the pods role's podkit_pods_definitions (meta/argument_specs.yml) are held
+to this table by tests/unit/test_option_docs.py. Pure; no third-party import.
 """
 
 from __future__ import annotations

@@ -48,13 +48,12 @@ from ansible_collections.podkit.docker.plugins.module_utils._configdata import l
 from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
-from ansible_collections.podkit.docker.plugins.module_utils._podoptions import POD_OPTIONS as OPTION_TABLE
+from ansible_collections.podkit.docker.plugins.module_utils._podoptions import POD_OPTIONS
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
-    PodState, _host as detect_host, converge_pod, observe_pods, parse_pod)
+    PodState, converge_pod, host_cgroups, observe_pods, parse_pod)
 from ansible_collections.podkit.docker.plugins.module_utils._record import read_record, recorded_for, recorded_pods
-from ansible_collections.podkit.docker.plugins.module_utils._spec import PodSpec, generated_name, pod_spec_from_params
-from ansible_collections.podkit.docker.plugins.module_utils._spec import secret_values as pod_secrets
-from ansible_collections.podkit.docker.plugins.module_utils._spec import validate_pod_name
+from ansible_collections.podkit.docker.plugins.module_utils._spec import (
+    PodSpec, generated_name, pod_spec_from_params, secret_values, validate_pod_name)
 from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
     converge_workloads, is_workload_manifest, resolve_workloads, workload_actions, workload_pod_names, workload_result)
 
@@ -62,7 +61,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
 SHARED_OPTIONS = ("sandbox_image", "pull", "validate", "remove_claims", "seccomp_profile_root", "wait", "wait_timeout",
                   "docker_host", "timeout")
 # The pod module's options an entry may carry (besides manifest_file, read here): the one table's.
-POD_OPTIONS = tuple(n for n in OPTION_TABLE if n != "manifest_file") + tuple(n for n in SHARED_OPTIONS if n not in OPTION_TABLE)
+ENTRY_OPTIONS = tuple(n for n in POD_OPTIONS if n != "manifest_file") + tuple(n for n in SHARED_OPTIONS if n not in POD_OPTIONS)
 DEFAULT_PARALLEL = 4
 
 
@@ -127,7 +126,7 @@ def _manifest_name(manifest: Any) -> Optional[str]:
 
 def merge_entry(shared: Dict[str, Any], entry: Dict[str, Any]) -> Dict[str, Any]:
     """The pod module's parameters for one entry: the entry's own values, else the module-level ones."""
-    params = dict((key, entry.get(key)) for key in POD_OPTIONS)
+    params = dict((key, entry.get(key)) for key in ENTRY_OPTIONS)
     for key in SHARED_OPTIONS:
         if params.get(key) is None:
             params[key] = shared.get(key)
@@ -223,12 +222,12 @@ def prepare_pods(params: Dict[str, Any]) -> Dict[str, Any]:
     return dict(entries=entries, workloads=workloads)
 
 
-def secret_values(params: Dict[str, Any]) -> List[str]:
+def entries_secret_values(params: Dict[str, Any]) -> List[str]:
     """Values of env variables marked secret in any entry, before anything is parsed."""
     found = []
     for raw in params.get("pods") or []:
         if isinstance(raw, dict):
-            found.extend(pod_secrets(raw))
+            found.extend(secret_values(raw))
     return found
 
 
@@ -436,6 +435,44 @@ def failure_message(outcomes: List[Outcome]) -> Optional[str]:
         " | ".join("%s: %s" % (o.entry.where, o.error) for o in failed))
 
 
+def observe_and_converge(client: Any, params: Dict[str, Any], entries: List[Entry], workloads: List[Any],
+                         check_mode: bool, diff: bool, parallel: int, selector: Any,
+                         pattern: Optional[Pattern[str]]) -> Tuple[List[Outcome], List[Any]]:
+    """(outcomes of the entries, outcomes of the workloads): the host observed once, then every entry
+    converged ``parallel`` at a time, then the workloads, whose replicas converge as entries do.
+
+    The one observation: every podkit container of the host in one list call, the pods to prune from it
+    (narrowed by ``selector`` and ``pattern``), and the slices of the pods on this daemon (an entry may name
+    another docker_host: that pod observes itself). With no engine to observe with, the refused entries
+    still fail with their own errors, first (the others with the engine's)."""
+    refused = [e for e in entries if e.refused is not None]
+    try:
+        summaries = list_pod_containers(client.api)
+        if params.get("prune"):
+            found = set(podkit_pod_names(summaries, selector)) | set(recorded_pod_names(params["docker_host"], selector))
+            # A listed workload is one entry: its pods, whatever their names, are listed.
+            found -= workload_pod_names(workloads, summaries, recorded_pods())
+            entries = entries + prune_entries(sorted(found), entries, params, pattern)
+        here = [e for e in entries if e.params["docker_host"] == params["docker_host"] and e.refused is None]
+        states = observe_pods(client, [e.name for e in here], summaries) if here else {}
+        for entry in here:
+            entry.observed = states[entry.name]
+        host = host_cgroups(client) if here else None
+    except PodkitError as error:
+        if not refused:
+            raise
+        return [refused_outcome(e, error) for e in entries], []
+    known = (params["docker_host"], getattr(client.api, "api_version", None))
+    outcomes = run_all(entries, check_mode, diff, parallel, host=host, known=known)
+
+    def converge_replicas(items):
+        done = run_all([Entry(index=None, name=pod, params=p) for pod, p in items], check_mode, diff, parallel,
+                       host=host, known=known)
+        return dict((o.entry.name, (o.result, o.error)) for o in done)
+
+    return outcomes, converge_workloads(client.api, workloads, summaries, check_mode, converge_replicas)
+
+
 def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
                   secrets: Optional[set] = None, entries: Optional[List[Entry]] = None,
                   workloads: Optional[List[Any]] = None) -> Dict[str, Any]:
@@ -451,42 +488,11 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
     parallel = check_parallel(params.get("parallel"))
     selector = params.get("prune_selector")
     pattern = prune_pattern(params.get("prune_pattern"))
-    refused = [e for e in entries if e.refused is not None]
-    if len(refused) == len(entries) and not workloads and not params.get("prune"):
-        outcomes = [refused_outcome(e) for e in entries]
-        workload_outcomes = []
+    if all(e.refused is not None for e in entries) and not workloads and not params.get("prune"):
+        outcomes, workload_outcomes = [refused_outcome(e) for e in entries], []
     else:
-        try:
-            # The one observation: every podkit container of the host in one list call, the pods to
-            # prune from it, and the slices of the pods on this daemon (an entry may name another
-            # docker_host: that pod observes itself).
-            summaries = list_pod_containers(client.api)
-            if params.get("prune"):
-                found = set(podkit_pod_names(summaries, selector)) | set(recorded_pod_names(params["docker_host"], selector))
-                # A listed workload is one entry: its pods, whatever their names, are listed.
-                found -= workload_pod_names(workloads, summaries, recorded_pods())
-                entries = entries + prune_entries(sorted(found), entries, params, pattern)
-            here = [e for e in entries if e.params["docker_host"] == params["docker_host"] and e.refused is None]
-            states = observe_pods(client, [e.name for e in here], summaries) if here else {}
-            for entry in here:
-                entry.observed = states[entry.name]
-            host = detect_host(client) if here else None
-        except PodkitError as error:
-            if not refused:
-                raise
-            # No engine to observe with: the refused entries still fail with their own errors, first.
-            outcomes = [refused_outcome(e, error) for e in entries]
-            workload_outcomes = []
-        else:
-            known = (params["docker_host"], getattr(client.api, "api_version", None))
-            outcomes = run_all(entries, check_mode, diff, parallel, host=host, known=known)
-
-            def converge_replicas(items):
-                done = run_all([Entry(index=None, name=pod, params=p) for pod, p in items], check_mode, diff, parallel,
-                               host=host, known=known)
-                return dict((o.entry.name, (o.result, o.error)) for o in done)
-
-            workload_outcomes = converge_workloads(client.api, workloads, summaries, check_mode, converge_replicas)
+        outcomes, workload_outcomes = observe_and_converge(client, params, entries, workloads, check_mode, diff,
+                                                           parallel, selector, pattern)
     for outcome in outcomes:
         if secrets is not None:
             secrets.update(outcome.secrets)

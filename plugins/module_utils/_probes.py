@@ -21,9 +21,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ansible_collections.podkit.docker.plugins.module_utils._docker import Container, DockerError
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._labels import member_name, sandbox_name
 
 PROBE_FIELDS = ("livenessProbe", "readinessProbe", "startupProbe")
 _COMMON = ("initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold")
@@ -293,3 +295,127 @@ def wait_started(probe: Probe, api: Any, container_id: str, sandbox_pid: int, ti
             return verdict, message
         if clock() - started > timeout:
             return False, message
+
+
+def inspect_quiet(api: Any, name: str) -> Optional[Container]:
+    """The container, or None for one the engine does not show now (whatever it answers)."""
+    try:
+        return Container(api.inspect_container(name))
+    except DockerError:
+        return None
+
+
+class Prober:
+    """The probes of the guard's pods, run as the kubelet's prober manager runs them: each due probe of
+    each running container that has probes; a startup probe gates liveness and readiness; a liveness
+    (or startup) probe that fails restarts the container, at once the first time, then after the
+    crash-loop backoff (``backoff``, the count reset after ``backoff_reset`` seconds without one);
+    readiness is kept for pod_facts. ``api_of`` gives the engine's client of the moment (the guard
+    reconnects), ``log`` the guard's logger."""
+
+    def __init__(self, api_of: Callable[[], Any], backoff: Callable[[int], float], backoff_reset: float,
+                 log: Any) -> None:
+        self.api_of = api_of
+        self.backoff = backoff
+        self.backoff_reset = backoff_reset
+        self.log = log
+
+    def probe_pod(self, pod: str, memory: Any, containers: List[Any]) -> bool:
+        """Run the due probes of ``pod``'s running ``containers`` (ContainerSpec); True when what the guard
+        reports of it changed. ``memory`` is the guard's record of the pod (containers, probes, restarts)."""
+        if not any(c.probes for c in containers):
+            return False
+        api = self.api_of()
+        now = time.time()
+        changed = False
+        for key, held in list(memory.restarts.items()):
+            if held.get("start_at") and held["start_at"] <= now:
+                held["start_at"] = None
+                try:
+                    api.start(held["id"])
+                    self.log.info("repair pod=%s container=%s action=start reason=crash-loop backoff over trigger=probe",
+                                  pod, key)
+                except DockerError as exc:
+                    self.log.warning("pod=%s container=%s start after backoff failed: %s", pod, key, exc)
+        sandbox = inspect_quiet(api, sandbox_name(pod))
+        sandbox_pid = sandbox.pid if sandbox is not None else 0
+        # Native sidecars are probed as the members are: startup gates the others, liveness restarts the
+        # sidecar, readiness counts toward the pod's (Kubernetes' prober treats restartable init containers so).
+        for container in containers:
+            if not container.probes:
+                continue
+            seen = inspect_quiet(api, member_name(pod, container.name))
+            entry = memory.containers.setdefault(container.name, dict(repairs=0))
+            if seen is None or not seen.state.get("Running"):
+                if entry.get("ready") is not False:
+                    entry["ready"] = False
+                    changed = True
+                continue
+            instance = "%s@%s" % (seen.id, seen.state.get("StartedAt"))
+            started = seen.started // 1000000000 or now
+            startup = self._probe_state(memory, container.name, instance, container.probes.get("startupProbe"), started)
+            if startup is not None and startup.ok is not True:
+                kinds = ["startupProbe"]
+            else:
+                kinds = [k for k in ("livenessProbe", "readinessProbe") if k in container.probes]
+            if "readinessProbe" not in container.probes:
+                ready = startup is None or startup.ok is True
+                if entry.get("ready") != ready:
+                    entry["ready"], changed = ready, True
+            for kind in kinds:
+                probe_state = self._probe_state(memory, container.name, instance, container.probes[kind], started)
+                if probe_state.next_run > now:
+                    continue
+                success, message = run_probe(probe_state.probe, api, seen.id, sandbox_pid)
+                verdict = probe_state.record(success, message)
+                entry["last_probe"] = probe_state.last
+                if not success:
+                    self.log.info("probe pod=%s container=%s probe=%s failed (%d/%d): %s", pod, container.name, kind,
+                                  probe_state.failures, probe_state.probe.failure_threshold, message)
+                if kind == "readinessProbe" and verdict is not None:
+                    entry["ready"], entry["ready_id"], changed = verdict, seen.id, True
+                    self.log.info("pod=%s container=%s ready=%s", pod, container.name, verdict)
+                if kind in ("livenessProbe", "startupProbe") and verdict is False:
+                    self.restart_failed(pod, memory, container.name, seen.id, "%s failed: %s" % (kind, message))
+                    changed = True
+                    break
+        return changed
+
+    @staticmethod
+    def _probe_state(memory: Any, key: str, instance: str, probe: Any, started: float) -> Optional[ProbeState]:
+        if probe is None:
+            return None
+        slot = (key, instance, probe.kind)
+        if slot not in memory.probes:
+            for old in [s for s in memory.probes if s[0] == key and s[1] != instance]:
+                del memory.probes[old]      # a new instance of the container starts its probes afresh
+            memory.probes[slot] = ProbeState(probe, started)
+        return memory.probes[slot]
+
+    def restart_failed(self, pod: str, memory: Any, key: str, container_id: str, reason: str) -> None:
+        """Restart a container its probe failed, as the kubelet does: at once the first time, then after
+        the crash-loop backoff (stopped meanwhile, and the pod's repairs held so none starts it early)."""
+        now = time.time()
+        held = memory.restarts.setdefault(key, dict(count=0, last=0.0, start_at=None, id=container_id))
+        if now - held["last"] > self.backoff_reset:
+            held["count"] = 0
+        delay = self.backoff(held["count"])
+        held.update(count=held["count"] + 1, last=now, id=container_id)
+        entry = memory.containers.setdefault(key, dict(repairs=0))
+        entry["repairs"] += 1
+        entry["ready"] = False
+        api = self.api_of()
+        try:
+            if delay:
+                api.stop(container_id, timeout=1)
+                held["start_at"] = now + delay
+                memory.not_before = max(memory.not_before, now + delay + 1)
+                action = "stop, start in %ds (crash-loop backoff)" % delay
+            else:
+                api.restart(container_id, timeout=1)
+                action = "restart"
+        except DockerError as exc:
+            self.log.warning("pod=%s container=%s restart after a failed probe failed: %s", pod, key, exc)
+            return
+        entry["last_repair"] = dict(time=now, action=action, reason=reason, trigger="probe")
+        self.log.info("repair pod=%s container=%s action=%s reason=%s trigger=probe", pod, key, action, reason)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -35,19 +34,22 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     CgroupBackend, CgroupLimits, HostCgroups, backend_for, check_parent_form, detect_host, foreign_processes,
     split_limits)
-from ansible_collections.podkit.docker.plugins.module_utils._docker import (
-    LOG_TAIL, STOP_TIMEOUT, DockerError, check_foreign, check_image_mounts, image_id, inspect_or_none, list_pod_containers,
-    claim_create_args, member_create_args, pull_image, runtime_context, runtime_value, sandbox_create_args,
+from ansible_collections.podkit.docker.plugins.module_utils._create import (
+    check_image_mounts, claim_create_args, member_create_args, runtime_context, runtime_value, sandbox_create_args,
     volume_create_args)
+from ansible_collections.podkit.docker.plugins.module_utils._docker import (
+    LOG_TAIL, STOP_TIMEOUT, Container, DockerError, check_foreign, image_id, inspect_listed, list_pod_containers,
+    pull_image)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import container_summary, pod_facts
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CLAIM, LABEL_CONTAINER, LABEL_FIELDS, LABEL_HASH, LABEL_POD, LABEL_ROLE, LABEL_PRE_STOP, LABEL_SANDBOX_ID, LABEL_SHARE_PID,
     LABEL_SIDECAR,
     ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX, member_name, parse_fields, sandbox_name, volume_name)
+from ansible_collections.podkit.docker.plugins.module_utils._lifecycle import Hooks
 from ansible_collections.podkit.docker.plugins.module_utils._lock import PodLock, pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import read_cmdline, read_namespaces
-from ansible_collections.podkit.docker.plugins.module_utils._probes import netns_request, wait_started
+from ansible_collections.podkit.docker.plugins.module_utils._probes import wait_started
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, secret_parts
 from ansible_collections.podkit.docker.plugins.module_utils._restart import recorded_restarts
 from ansible_collections.podkit.docker.plugins.module_utils._security import check_non_root
@@ -59,7 +61,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._spec import (
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
     apply_fs_group, fill_runtime, observed_digest, pod_files_exist, remove_pod_files, root_owned, write_volume)
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
-    RUNNING_STATES, CgroupTarget, PodWanted, Wanted, adopted_fields, cgroup_parent, check_pod, want_member, want_pod,
+    RUNNING_STATES, CgroupTarget, PodWanted, Wanted, cgroup_parent, check_pod, differing_fields, want_member, want_pod,
     want_removal, want_sandbox)
 
 NS_WORDS = {"net": "network", "ipc": "IPC", "pid": "PID"}
@@ -130,7 +132,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
             secrets.update(container.env[k] for k in container.secret_env if container.env.get(k))
         secrets.update(secret_parts(spec.pull_auths))
     pod = spec.name if spec is not None else _pod_name(params)
-    host = host or _host(client)
+    host = host or host_cgroups(client)
     backend = backend_for(host)
     if state_name in RUNNING_STATES:
         wanted = want_pod(spec, host, params.get("cgroup_parent"), params.get("cgroup_limits") or "derived")
@@ -151,14 +153,14 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         if observed is not None and not still_current(client, observed):
             observed = None
         state = observe(client, pod, wanted, backend, observed)
-        lock.keep = state.has_containers()
+        lock.keep_while(state.has_containers())
         plan = plan_pod(wanted, state, state_name)
         check_foreign(client.api, pod, plan.created_names())
         containers = [s.attrs for s in state.all_containers(extra=False)]
         if plan and not check_mode:
             applier = Applier(client, pod, state, backend, params.get("wait_timeout") or 60)
             applier.pull_auths = wanted.pull_auths if wanted is not None else {}
-            lock.keep = state_name != "absent"
+            lock.keep_while(False, state_name)      # absent removes every container
             try:
                 applier.run(plan, start=state_name != "stopped")
                 if params.get("wait", True) and state_name not in ("absent", "stopped"):
@@ -210,13 +212,13 @@ def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff
     state_name = params.get("state") or "present"
     wanted = None
     if state_name not in ("absent", "stopped"):
-        host = _host(client)
+        host = host_cgroups(client)
         wanted = want_sandbox(spec, cgroup_parent(host, spec.pod, spec.cgroup_parent))
     with pod_lock(spec.pod) as lock:
         if not check_mode and wanted is not None and wanted.pull == "always":
             refresh_images(client.api, [wanted.image])
         state = observe(client, spec.pod, PodWanted(pod=spec.pod, sandbox=wanted) if wanted else None)
-        lock.keep = state.has_containers()
+        lock.keep_while(state.has_containers())
         planner = Planner(state)
         planner.sandbox(wanted, state_name)
         plan = planner.plan
@@ -225,7 +227,7 @@ def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff
         if plan and not check_mode:
             applier = Applier(client, spec.pod, state)
             # Removing the sandbox leaves the lock only to members still there.
-            lock.keep = state_name != "absent" or bool(state.containers or state.extra)
+            lock.keep_while(bool(state.containers or state.extra), state_name)
             applier.run(plan, start=state_name != "stopped")
             attrs = applier.inspect(applier.sandbox.id) if applier.sandbox else None
         result = dict(sandbox=container_summary(attrs))
@@ -255,7 +257,7 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
         if running and not check_mode and spec.pull == "always":
             refresh_images(client.api, [spec.image])
         state = observe(client, pod)
-        lock.keep = state.has_containers()
+        lock.keep_while(state.has_containers())
         sandbox = state.sandbox
         if not running:
             wanted = Wanted(key=spec.name, role=ROLE_MEMBER, name=member_name(pod, spec.name), image=spec.image,
@@ -273,7 +275,7 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
                                   "podkit.docker.pod_sandbox state=started first." % (pod, sandbox.name))
             share = spec.share or (("net", "ipc", "pid") if sandbox.labels.get(LABEL_SHARE_PID) == "true"
                                    else ("net", "ipc"))
-            parent = (sandbox.attrs.get("HostConfig") or {}).get("CgroupParent") or ""
+            parent = sandbox.host_config.get("CgroupParent") or ""
             wanted = want_member(pod, spec, volumes, parent, share=share)
         used = [m.volume for m in spec.mounts]
         if running:
@@ -284,9 +286,8 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
         attrs = seen.attrs if seen else None
         if plan and not check_mode:
             applier = Applier(client, pod, state, wait_timeout=params.get("wait_timeout") or 60)
-            lock.keep = state_name != "absent" or PodState(
-                pod, state.sandbox, dict((k, v) for k, v in state.containers.items() if k != spec.name),
-                state.extra).has_containers()
+            lock.keep_while(PodState(pod, state.sandbox, dict((k, v) for k, v in state.containers.items() if k != spec.name),
+                                     state.extra).has_containers(), state_name)
             applier.run(plan)
             new_id = applier.touched.get(spec.name)
             attrs = None if spec.name in applier.removed else applier.inspect(new_id) if new_id else attrs
@@ -299,42 +300,9 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
 
 
 @dataclass
-class Seen:
-    """A container of the pod as Docker and the kernel see it."""
-    attrs: Dict[str, Any]
+class Seen(Container):
+    """A container of the pod as Docker (the ``Container`` view of its inspect data) and the kernel see it."""
     namespaces: Dict[str, int] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return self.attrs["Id"]
-
-    @property
-    def name(self) -> str:
-        return (self.attrs.get("Name") or "").lstrip("/")
-
-    @property
-    def labels(self) -> Dict[str, str]:
-        return (self.attrs.get("Config") or {}).get("Labels") or {}
-
-    @property
-    def state(self) -> Dict[str, Any]:
-        return self.attrs.get("State") or {}
-
-    @property
-    def running(self) -> bool:
-        return bool(self.state.get("Running")) and not self.state.get("Restarting")
-
-    @property
-    def pid(self) -> int:
-        return int(self.state.get("Pid") or 0)
-
-    @property
-    def exit_code(self) -> Optional[int]:
-        return self.state.get("ExitCode")
-
-    @property
-    def image_id(self) -> Optional[str]:
-        return self.attrs.get("Image")
 
 
 @dataclass
@@ -388,14 +356,13 @@ def observe_pods(client: Any, names: Optional[Sequence[str]] = None,
     if summaries is None:
         summaries = list_pod_containers(client.api, names[0] if names is not None and len(names) == 1 else None)
     states = dict((name, PodState(pod=name)) for name in (names or ()))
-    for summary in summaries:
+
+    def ours(summary: Dict[str, Any]) -> bool:
         pod = (summary.get("Labels") or {}).get(LABEL_POD)
-        if pod is None or (wanted is not None and pod not in wanted):
-            continue
-        attrs = inspect_or_none(client.api, summary["Id"])
-        if attrs is None:
-            continue    # removed between the two calls
-        _sort_into(states.setdefault(pod, PodState(pod=pod)), Seen(attrs))
+        return pod is not None and (wanted is None or pod in wanted)
+    for attrs in inspect_listed(client.api, [s for s in summaries if ours(s)]):
+        seen = Seen(attrs)
+        _sort_into(states.setdefault(seen.labels[LABEL_POD], PodState(pod=seen.labels[LABEL_POD])), seen)
     return states
 
 
@@ -465,7 +432,7 @@ def observe_more(client: Any, state: PodState, wanted: PodWanted, backend: Optio
     if backend is not None and wanted.cgroup is not None:
         target = wanted.cgroup
         if target.parent is None:
-            given = (state.sandbox.attrs.get("HostConfig") or {}).get("CgroupParent") if state.sandbox else None
+            given = state.sandbox.host_config.get("CgroupParent") if state.sandbox else None
             target = CgroupTarget(cgroup_parent(backend.host, state.pod, given))
         state.cgroup = observe_cgroup(backend, state, target)
 
@@ -495,7 +462,7 @@ def observe_claim_users(api: Any, state: PodState) -> Dict[str, List[str]]:
     mine = dict((s.id, s) for s in state.all_containers())
     mounted = set()
     for seen in mine.values():
-        for mount in seen.attrs.get("Mounts") or []:
+        for mount in seen.mounts:
             if mount.get("Type") == "volume" and mount.get("Name"):
                 mounted.add(mount["Name"])
     if not mounted:
@@ -908,7 +875,7 @@ class Planner:
                 reason = self.recreate_reason(wanted, seen)
                 sandbox = self.state.sandbox
                 if reason is None and sandbox is not None and \
-                        _timestamp(sandbox.state.get("StartedAt")) > _timestamp(seen.state.get("StartedAt")):
+                        sandbox.started > seen.started:
                     # An exited init container has no namespaces to compare: its start time tells
                     # that the sandbox was restarted after it ran.
                     reason = "sandbox restarted"
@@ -980,24 +947,15 @@ def config_changes(wanted: Wanted, seen: Seen) -> List[str]:
     if seen.labels.get(LABEL_HASH) == digest:
         return []
     before = parse_fields(seen.labels.get(LABEL_FIELDS))
-    changed = sorted(k for k in set(fields) | set(before) if fields.get(k) != before.get(k))
-    if not changed:
-        return ["labels"]
-    adopted = adopted_fields(wanted.role, seen.labels)
-    return [k for k in changed if k not in adopted]
+    if all(fields.get(k) == before.get(k) for k in set(fields) | set(before)):
+        return ["labels"]       # the hash differs, no field does
+    return differing_fields(wanted.role, fields, seen.labels)
 
 
 def stop_timeout(seen: Seen) -> int:
     """The container's own stop timeout (terminationGracePeriodSeconds), else podkit's default."""
-    value = (seen.attrs.get("Config") or {}).get("StopTimeout")
+    value = seen.config.get("StopTimeout")
     return int(value) if value is not None else STOP_TIMEOUT
-
-
-def _timestamp(text: Optional[str]) -> Tuple[str, int]:
-    """Docker's RFC 3339 time (nanoseconds, trailing zeros trimmed) as a sortable pair."""
-    text = (text or "").rstrip("Z")
-    whole, _sep, fraction = text.partition(".")
-    return whole, int((fraction + "000000000")[:9] or 0)
 
 
 # ---------------------------------------------------------------------------
@@ -1078,8 +1036,10 @@ class Applier:
         """Each member's create (its old container removed first) and start in a thread of its own:
         the engine works on all of them at once instead of waiting on one call after the other.
 
-        The threads share the client (the SDK's connection pool serves concurrent calls); each
-        member's steps stay in order, and the first failure in plan order is raised once all ended.
+        The threads share the client for these few independent calls: its urllib3 connection pool is
+        thread-safe, though requests does not promise that of a whole Session, which is why the pods
+        module, whose workers live for a whole run, gives each worker a client of its own (_pods.Clients).
+        Each member's steps stay in order, and the first failure in plan order is raised once all ended.
         """
         def one(action: Action) -> None:
             self.do_create(action, start)
@@ -1138,70 +1098,24 @@ class Applier:
         hook = json.loads(seen.labels.get(LABEL_PRE_STOP) or "null")
         started = time.time()
         if hook and seen.running:
-            # As the kubelet: whatever the hook gives, the container is then stopped.
-            if "sleep" in hook:
-                time.sleep(min(hook["sleep"], grace))
-            elif "exec" in hook:
-                self.run_hook(seen.id, seen.name, "preStop", hook["exec"], grace)
-            else:
-                self.net_hook(int(seen.state.get("Pid") or 0), hook, grace)
+            Hooks(self.api).pre_stop(seen.id, seen.name, seen.pid, hook, grace)
         remaining = max(0, int(grace - (time.time() - started)))
         self._call("stopping container %s" % seen.name, self.api.stop, seen.id, timeout=remaining)
-
-    def run_hook(self, container_id: str, name: str, hook: str, command: List[str], timeout: float) -> Optional[int]:
-        """Run a lifecycle hook's command in the container; its exit code, None when it outlived ``timeout``."""
-        exec_id = self._call("%s hook of %s" % (hook, name), self.api.exec_create, container_id, command)["Id"]
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                self.api.exec_start(exec_id)
-            except DockerError:
-                pass
-            done.set()
-        threading.Thread(target=run, daemon=True).start()
-        if not done.wait(timeout):
-            return None
-        return self._call("%s hook of %s" % (hook, name), self.api.exec_inspect, exec_id).get("ExitCode")
-
-    @staticmethod
-    def net_hook(pid: int, hook: Dict[str, Any], timeout: float) -> Tuple[bool, str]:
-        """An httpGet or tcpSocket hook, made from the host inside the network namespace of the
-        container's process ``pid`` (the pod's), to its localhost."""
-        kind = next(iter(hook))
-        body = hook[kind]
-        return netns_request(pid, kind, body["port"], body.get("path") or "/",
-                             [tuple(h) for h in body.get("headers") or []], timeout)
 
     def start(self, key: str, container_id: str, name: str) -> None:
         self._call("starting container %s" % name, self.api.start, container_id)
         self.touched[key] = container_id
         hook = self.post_start.get(container_id)
         if hook is not None:
-            if "sleep" in hook[1]:
-                time.sleep(hook[1]["sleep"])
-                return
-            if "exec" not in hook[1]:
-                pid = int((self.inspect(container_id).get("State") or {}).get("Pid") or 0)
-                ok, said = self.net_hook(pid, hook[1], self.wait_timeout)
-                if not ok:
-                    kind = next(iter(hook[1]))
-                    raise PodkitError("container %s: its postStart hook %s to port %s failed (%s); fix "
-                                      "lifecycle.postStart.%s, or what the container serves there."
-                                      % (hook[0], kind, hook[1][kind]["port"], said, kind))
-                return
-            code = self.run_hook(container_id, name, "postStart", hook[1]["exec"], self.wait_timeout)
-            if code != 0:
-                raise PodkitError("container %s: its postStart hook %s (%s); fix lifecycle.postStart.exec.command."
-                                  % (hook[0], "did not finish within wait_timeout" if code is None
-                                     else "failed with exit code %s" % code, " ".join(hook[1]["exec"])))
+            Hooks(self.api).post_start(hook[0], container_id, name, hook[1], lambda: Container(self.inspect(container_id)).pid,
+                                       self.wait_timeout)
 
     def inspect(self, container_id: str) -> Dict[str, Any]:
         return self._call("inspecting container %s" % container_id[:12], self.api.inspect_container, container_id)
 
     def _sandbox_seen(self, container_id: str) -> None:
         attrs = self.final[container_id] = self.inspect(container_id)
-        pid = attrs["State"].get("Pid")
+        pid = Container(attrs).pid
         self.sandbox = Seen(attrs, read_namespaces(pid) if pid else {})
 
     # One method per action kind.
@@ -1276,7 +1190,7 @@ class Applier:
         if wanted.startup is None:
             return
         sandbox = self._call("inspect sandbox", self.api.inspect_container, self.sandbox_id())
-        sandbox_pid = int((sandbox.get("State") or {}).get("Pid") or 0)
+        sandbox_pid = Container(sandbox).pid
         started, message = wait_started(wanted.startup, self.api, container_id, sandbox_pid, self.wait_timeout)
         if not started:
             raise PodkitError("initContainers[%s].startupProbe: the native sidecar did not start (%s); the containers"
@@ -1365,14 +1279,15 @@ class Applier:
             while True:
                 attrs = self.inspect(container_id)
                 self.final[container_id] = attrs
-                state = attrs["State"]
-                if state.get("Running") and not state.get("Restarting"):
+                seen = Container(attrs)
+                state = seen.state
+                if seen.running:
                     break
                 rules = self.restart_rules.get(key)
                 if rules and not state.get("Running") and not state.get("Restarting") and recorded_restarts(
-                        rules, state.get("ExitCode")):
+                        rules, seen.exit_code):
                     time.sleep(0.5)
-                    self.start(key, container_id, (attrs.get("Name") or key).lstrip("/"))
+                    self.start(key, container_id, seen.name)
                     continue
                 if not state.get("Running") and not state.get("Restarting") and state.get("ExitCode") == 0:
                     break   # completed (restart policy Never/OnFailure)
@@ -1391,7 +1306,7 @@ class Applier:
 def describe(seen: Optional[Seen]) -> Optional[Dict[str, Any]]:
     if seen is None:
         return None
-    return dict(id=seen.id, status=seen.state.get("Status"), image=(seen.attrs.get("Config") or {}).get("Image"),
+    return dict(id=seen.id, status=seen.state.get("Status"), image=seen.config.get("Image"),
                 config_hash=seen.labels.get(LABEL_HASH))
 
 
@@ -1441,7 +1356,7 @@ def _check_engine(client: Any, wanted: PodWanted) -> None:
         check_image_mounts(version, mounts)
 
 
-def _host(client: Any) -> HostCgroups:
+def host_cgroups(client: Any) -> HostCgroups:
     try:
         return detect_host(client.info())
     except DockerError as exc:

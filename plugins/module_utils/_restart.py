@@ -23,6 +23,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 
+# Kubernetes' restart policies as Docker's, and Docker's read back (the sandbox's unless-stopped, and no
+# policy at all, as Kubernetes would name them): the one table of both directions.
+DOCKER_RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
+KUBERNETES_RESTART = dict([(docker, kube) for kube, docker in DOCKER_RESTART.items()], **{"unless-stopped": "Always", "": "Never"})
+
 RULE_OPERATORS = ("In", "NotIn")
 # A process's exit status is one byte (a signal gives 128 + its number), as the kubelet reads it.
 EXIT_CODES = range(256)

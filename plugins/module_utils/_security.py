@@ -30,7 +30,8 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, check_fields
-from ansible_collections.podkit.docker.plugins.module_utils._probes import named_ports, parse_net_handler
+from ansible_collections.podkit.docker.plugins.module_utils._lifecycle import parse_hook
+from ansible_collections.podkit.docker.plugins.module_utils._probes import named_ports
 
 POD_SECURITY_FIELDS = ("runAsUser", "runAsGroup", "runAsNonRoot", "supplementalGroups", "fsGroup", "sysctls",
                        "seccompProfile", "appArmorProfile", "fsGroupChangePolicy", "supplementalGroupsPolicy")
@@ -216,7 +217,7 @@ def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any
     lifecycle = check_fields(item.get("lifecycle"), ("stopSignal", "postStart", "preStop"), path + ".lifecycle")
     for hook, key in (("postStart", "post_start"), ("preStop", "pre_stop")):
         if lifecycle.get(hook) is not None:
-            result[key] = _hook(lifecycle[hook], "%s.lifecycle.%s" % (path, hook), named_ports(item))
+            result[key] = parse_hook(lifecycle[hook], "%s.lifecycle.%s" % (path, hook), named_ports(item))
     signal = lifecycle.get("stopSignal")
     if signal is not None:
         if signal not in _SIGNALS:
@@ -225,32 +226,6 @@ def container_security(item: Dict[str, Any], path: str, inherited: Dict[str, Any
     if grace is not None:
         result["stop_timeout"] = grace
     return result
-
-
-def _hook(handler: Any, where: str, ports: Dict[str, int]) -> Dict[str, Any]:
-    """A postStart/preStop handler: exec (run in the container), sleep (podkit waits), or httpGet and
-    tcpSocket (made by podkit from the host inside the pod's network namespace, to its localhost, as
-    podkit-guard makes its probes)."""
-    handler = check_fields(handler, ("exec", "sleep", "httpGet", "tcpSocket"), where)
-    if len(handler) != 1:
-        raise PodkitError("%s: give exactly one of exec, sleep, httpGet or tcpSocket." % where)
-    if "exec" in handler:
-        command = check_fields(handler["exec"], ("command",), where + ".exec").get("command")
-        if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
-            raise PodkitError("%s.exec.command must be a non-empty list of strings." % where)
-        return {"exec": list(command)}
-    if "sleep" in handler:
-        seconds = check_fields(handler["sleep"], ("seconds",), where + ".sleep").get("seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
-            raise PodkitError("%s.sleep.seconds must be a number of seconds." % where)
-        return {"sleep": seconds}
-    kind = next(iter(handler))
-    body = handler[kind]
-    if not isinstance(body, dict):
-        raise PodkitError("%s.%s must be a mapping, got %s." % (where, kind, type(body).__name__))
-    port, path, headers = parse_net_handler(kind, body, "%s.%s" % (where, kind), ports)
-    return {kind: dict(port=port, path=path, headers=[list(h) for h in headers])} if kind == "httpGet" else \
-        {kind: dict(port=port)}
 
 
 def load_seccomp(security: Dict[str, Any], root: str) -> Optional[str]:

@@ -12,11 +12,9 @@ Quantities are already parsed here: memory in bytes, CPU in millicores.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import json
 import re
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 
@@ -1160,23 +1158,3 @@ def pod_resources(pod: PodSpec) -> Resources:
             if value is not None:
                 setattr(derived, attribute, value)
     return derived
-
-
-def _plain(obj):
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return dict((f.name, _plain(getattr(obj, f.name))) for f in fields(obj))
-    if isinstance(obj, dict):
-        return dict((str(k), _plain(v)) for k, v in obj.items())
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
-
-
-def config_hash(obj: object) -> str:
-    """A stable short hash of ``obj`` (dataclasses, dicts, lists, scalars) for io.podkit.config-hash.
-
-    sha256 over canonical JSON (sorted keys, no whitespace); 16 hex characters are plenty to tell
-    two configurations of one container apart.
-    """
-    text = json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

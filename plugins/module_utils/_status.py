@@ -4,14 +4,15 @@
 """What podkit-guard reports, as pod_facts shows it: the guard (running, version, last sync) and,
 per container, ready, restart count, last probe result and the last repair with its reason.
 
-The guard writes ``<state dir>/guard.json`` (``_guard.Guard.write_status``); this file only
-reads it, so pod_facts needs nothing of the guard's code.
+The guard writes ``<state dir>/guard.json`` with ``write_guard_status`` and pod_facts reads it with
+``read_guard_status``: the file's one home, so pod_facts needs nothing of the guard's code.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from typing import Any, Dict, Optional
 
@@ -19,6 +20,18 @@ from ansible_collections.podkit.docker.plugins.module_utils._errors import Podki
 from ansible_collections.podkit.docker.plugins.module_utils._record import state_dir
 
 STATUS_FILE = "guard.json"
+
+
+def write_guard_status(body: Dict[str, Any], given: Optional[str] = None) -> None:
+    """Write the guard's status (0644) atomically, a temporary file renamed, so a reader never sees
+    half of it. OSError as the filesystem gives it."""
+    directory = state_dir(given)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".guard.", dir=directory)
+    with os.fdopen(handle, "w") as stream:
+        json.dump(body, stream, sort_keys=True)
+    os.chmod(temporary, 0o644)
+    os.rename(temporary, os.path.join(directory, STATUS_FILE))
 
 
 def read_guard_status(given: Optional[str] = None) -> Optional[Dict[str, Any]]:

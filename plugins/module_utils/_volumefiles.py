@@ -194,7 +194,7 @@ def has_runtime(files: Files) -> bool:
 
 
 def fill_runtime(files: Files, value: Callable[[str], str]) -> Files:
-    """The files with each runtime marker replaced by ``value(source)`` (_docker.runtime_value)."""
+    """The files with each runtime marker replaced by ``value(source)`` (_create.runtime_value)."""
     prefix = RUNTIME.encode("utf-8")
     return dict((name, (value(content[len(prefix):].decode("utf-8")).encode("utf-8") if content.startswith(prefix)
                         else content, mode)) for name, (content, mode) in files.items())
@@ -204,7 +204,7 @@ def _metadata_field(path: Any, metadata: Dict[str, Any]) -> Optional[str]:
     if path in ("metadata.name", "metadata.namespace"):
         return str(metadata[path.split(".")[1]])
     if path == "metadata.uid":
-        # Made of the sandbox's ID (_docker.runtime_context), as env's fieldRef has it.
+        # Made of the sandbox's ID (_create.runtime_context), as env's fieldRef has it.
         return runtime_marker(path)
     if path in ("metadata.labels", "metadata.annotations"):
         table = metadata[path.split(".")[1]]

@@ -18,15 +18,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
     UNLIMITED, CgroupLimits, HostCgroups, check_parent_form, default_parent, limits_from, validate_name)
-from ansible_collections.podkit.docker.plugins.module_utils._docker import port_text
+from ansible_collections.podkit.docker.plugins.module_utils._create import port_text
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._probes import probe_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._restart import engine_policy, rules_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import (
     digest, has_runtime, host_dir, volume_files, whole_sources)
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER, ROLE_SANDBOX,
-    config_hashes, container_labels, member_name, sandbox_name, volume_name)
+    LABEL_FIELDS, LABEL_NAMESPACE, LABEL_ORIGIN, LABEL_QOS, LABEL_SHARE_PID, LABEL_SIDECAR, ROLE_INIT, ROLE_MEMBER,
+    ROLE_SANDBOX, config_hashes, container_labels, member_name, parse_fields, sandbox_name, volume_name)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     CGROUP_LIMITS, ContainerSpec, Mount, PodSpec, SandboxSpec, Volume, pod_level_set, pod_resource_amounts, pod_resources, qos_class)
 
@@ -216,6 +216,15 @@ def adopted_fields(role: str, labels: Mapping[str, str]) -> Tuple[str, ...]:
     if role == ROLE_SANDBOX and LABEL_QOS not in labels:
         return ("qos_class", "share_pid")
     return ()
+
+
+def differing_fields(role: str, fields: Mapping[str, str], labels: Mapping[str, str]) -> List[str]:
+    """The top-level configuration fields whose hashes (``fields``, of a wanted configuration) differ from
+    those recorded in a container's ``labels`` (io.podkit.fields), but for the ones the container is taken
+    over without (``adopted_fields``); sorted. The one comparison of the planner and of the export's check."""
+    recorded = parse_fields(labels.get(LABEL_FIELDS))
+    adopted = adopted_fields(role, labels)
+    return sorted(k for k in set(fields) | set(recorded) if fields.get(k) != recorded.get(k) and k not in adopted)
 
 
 def want_owned(spec: PodSpec) -> Dict[str, OwnedVolume]:

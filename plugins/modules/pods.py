@@ -311,7 +311,7 @@ actions:
 
 from ansible_collections.podkit.docker.plugins.module_utils._podoptions import entry_argument_spec, shared_argument_spec
 from ansible_collections.podkit.docker.plugins.module_utils._pods import (
-    DEFAULT_PARALLEL, SHARED_OPTIONS, converge_pods, prepare_pods, secret_values)
+    DEFAULT_PARALLEL, SHARED_OPTIONS, converge_pods, entries_secret_values, prepare_pods)
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 
 
@@ -328,7 +328,7 @@ def main():
         converge_pods, dict(changed=False, pods={}, actions=[]),
         # Values of env variables marked secret in any entry: masked in the invocation log and in
         # everything the module returns, even when the call is refused before a pod is parsed.
-        find_secrets=secret_values,
+        find_secrets=entries_secret_values,
         # Every entry is checked before the engine is reached; an entry refused there fails with its own
         # error even when no engine answers (and when every entry is refused, none is asked).
         prepare=prepare_pods, connect_when_needed=True,

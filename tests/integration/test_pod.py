@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ansible_env, cgroup_dirs, container_pid, ns_inode, proc_cgroup
+from helpers import (
+    BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ansible_env, cgroup_dirs, container_pid, exec_out, ns_inode, proc_cgroup)
 
 CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
 MEMORY_ROOT = CGROUP_ROOT / "memory"
@@ -49,12 +50,6 @@ def deploy(run_module, manifest, check=False, expect_fail=False, **extra):
 def ids(client, pod):
     return dict((c.labels["io.podkit.container"], c.id)
                 for c in client.containers.list(all=True, filters={"label": "io.podkit.pod=" + pod}))
-
-
-def exec_out(client, name, cmd):
-    code, output = client.containers.get(name).exec_run(cmd)
-    assert code == 0, (name, cmd, output)
-    return output.decode()
 
 
 def labelled(client, pod):

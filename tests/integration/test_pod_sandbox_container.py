@@ -7,7 +7,7 @@ and the cgroup files, not only on what the modules return.
 
 import pathlib
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, container_pid, ns_inode, proc_cgroup
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, container_pid, exec_out, ns_inode, proc_cgroup
 
 MEMORY_ROOT = pathlib.Path("/sys/fs/cgroup/memory")
 HTTPD = ["sh", "-c", "mkdir -p /www && echo hello-from-app > /www/index.html && exec httpd -f -p 80 -h /www"]
@@ -33,12 +33,6 @@ def article_pod(run_module, pod, check=False, sidecar_env=None):
 
 def ids(client, pod):
     return dict((n, client.containers.get("%s_%s" % (pod, n)).id) for n in ("sandbox", "app", "sidecar"))
-
-
-def exec_out(client, name, cmd):
-    code, output = client.containers.get(name).exec_run(cmd)
-    assert code == 0, (name, cmd, output)
-    return output.decode()
 
 
 def test_article_pod_shares_net_and_ipc_and_lives_under_the_pod_cgroup(docker_client, run_module, pod_name):

@@ -8,13 +8,12 @@ change, and Docker must still show the very containers the old code started.
 
 import io
 import pathlib
-import socket
 import subprocess
 import tarfile
 
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ModuleRunner
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, TOP, ModuleRunner, free_port
 
 PREVIOUS = "adddfb5"
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM INT; sleep 3600 & wait"]
@@ -35,12 +34,6 @@ def previous_runner(tmp_path_factory):
         archive.extractall(target)
     assert (target / "plugins" / "module_utils" / "_reconcile.py").is_file()
     return ModuleRunner(collections=root)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def native_pod(pod, host_dir):

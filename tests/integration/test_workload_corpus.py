@@ -9,12 +9,11 @@ name suffixed, so the corpus never meets another test's pods.
 """
 
 import pathlib
-import uuid
 
 import pytest
 import yaml
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, remove_pod_leftovers
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, remove_pod_leftovers, unique_name
 from test_workloads import forget_workloads
 
 CORPUS = pathlib.Path(__file__).resolve().parent.parent / "workload-corpus"
@@ -58,7 +57,7 @@ def test_corpus_is_large_enough():
 
 @pytest.mark.no_roundtrip("the workload corpus's replicas are removed by the test itself")
 def test_workload_corpus_converges_reruns_as_a_no_op_and_rolls_out_a_changed_image(run_module, docker_client):
-    namespace = "wc" + uuid.uuid4().hex[:6]
+    namespace = unique_name("wc", 6)
     suffix = "-" + namespace
     docker_client.images.get(BUSYBOX_IMAGE).tag(ROLLOUT_TAG)
 

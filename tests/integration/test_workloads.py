@@ -8,12 +8,11 @@ round-tripped like any pod (export, apply back as a no-op): a replica is a Pod.
 
 import threading
 import time
-import uuid
 
 import pytest
 
 from conftest import ROUND_TRIPS, round_trip_left_pod, round_trip_waiting
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, ns_inode, remove_pod_leftovers, warning_text
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, ns_inode, remove_pod_leftovers, unique_name, warning_text
 
 OWNER_NAME = "io.podkit.owner-name"
 
@@ -21,7 +20,7 @@ OWNER_NAME = "io.podkit.owner-name"
 @pytest.fixture
 def workload_name(request, docker_client):
     """A workload name no other test uses; all its pods, records and claims are removed afterwards."""
-    name = "w" + uuid.uuid4().hex[:7]
+    name = unique_name("w", 7)
     yield name
     pods = owned(docker_client, name)
     try:

@@ -379,3 +379,17 @@ def test_v2_parent_made_by_a_concurrent_run_is_no_error(tmp_path, monkeypatch):
     monkeypatch.setattr(cg.os.path, "isdir", lambda path: False if path == str(tmp_path / "podkit") else real_isdir(path))
     cg.V2Backend(host)._enable_controllers("/podkit/pod-a")
     assert (tmp_path / "podkit" / "pod-a").is_dir()
+
+
+def test_the_way_back_from_shares_and_quota_gives_the_millicores_the_kubelet_arithmetic_took():
+    from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
+        cpu_quota, kubelet_shares, quota_millicores, shares_millicores)
+    for millicores in (1, 2, 3, 100, 250, 333, 500, 1000, 1500, 64000):
+        assert kubelet_shares(shares_millicores(kubelet_shares(millicores))) == kubelet_shares(millicores)
+        if millicores >= 10:    # cpu_quota's floor is 1000 µs: 10m over the default period
+            assert quota_millicores(cpu_quota(millicores)) == millicores
+    assert shares_millicores(1024) == 1000 and shares_millicores(256) == 250
+    assert quota_millicores(50000, 200000) == 250
+    assert quota_millicores(-1) is None and quota_millicores(None) is None and quota_millicores(0) is None
+    # Docker's --cpus (NanoCpus) wins over a quota.
+    assert quota_millicores(50000, None, 1500000000) == 1500

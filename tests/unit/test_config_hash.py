@@ -7,12 +7,11 @@ commit adddfb5 and must never be regenerated to make a refactoring pass. A delib
 the hashed configuration needs a changelog entry saying every pod is recreated.
 """
 
-from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_member, want_pod, want_sandbox
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     container_spec_from_params, pod_spec_from_params, sandbox_spec_from_params)
 
-HOST = HostCgroups(version=1, driver="cgroupfs")
+from unithost import HOST
 
 PARENT = "/podkit/pod-golden"
 

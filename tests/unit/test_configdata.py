@@ -4,14 +4,14 @@ import base64
 
 import pytest
 
-from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import secret_texts
-from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args
+from ansible_collections.podkit.docker.plugins.module_utils._create import member_create_args
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
 
-HOST = HostCgroups(version=1, driver="cgroupfs")
+from unithost import HOST
+
 PASSWORD = "hunter2-very-secret"
 
 TEXT = """

@@ -4,7 +4,7 @@ import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import ConfigSet
-from ansible_collections.podkit.docker.plugins.module_utils._docker import runtime_context, runtime_value
+from ansible_collections.podkit.docker.plugins.module_utils._create import runtime_context, runtime_value
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import resolve_resource, resource_ref
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest

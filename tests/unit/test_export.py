@@ -11,15 +11,16 @@ import json
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils import _export
-from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups, changed_fields
-from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args, sandbox_create_args
+from ansible_collections.podkit.docker.plugins.module_utils._cgroups import changed_fields
+from ansible_collections.podkit.docker.plugins.module_utils._create import member_create_args, sandbox_create_args
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import group_containers
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_HASH, LABEL_SANDBOX_ID
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest, qos_class
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import pod_cgroup_limits, want_pod
 
-HOST = HostCgroups(version=1, driver="cgroupfs")
+from unithost import HOST
+
 IMAGE = {"Env": ["PATH=/bin:/usr/bin"], "Cmd": ["sh"], "Entrypoint": None, "WorkingDir": "", "User": "",
          "Labels": None}
 RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}

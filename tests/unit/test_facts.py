@@ -155,17 +155,17 @@ def member(**host_config):
     ([member(CpuShares=512)], "Burstable"),
 ])
 def test_qos_class_from_docker_settings(members, expected):
-    assert _facts.qos_class(podkit("foo", "sandbox"), members) == expected
+    assert _facts.observed_qos_class(podkit("foo", "sandbox"), members) == expected
 
 
 def test_qos_label_wins():
     sandbox = podkit("foo", "sandbox")
     sandbox["Config"]["Labels"]["io.podkit.qos-class"] = "Guaranteed"
-    assert _facts.qos_class(sandbox, [member()]) == "Guaranteed"
+    assert _facts.observed_qos_class(sandbox, [member()]) == "Guaranteed"
 
 
 def test_sandbox_limits_do_not_count():
-    assert _facts.qos_class(podkit("foo", "sandbox", Memory=1 << 30, NanoCpus=10 ** 9), [member()]) == "BestEffort"
+    assert _facts.observed_qos_class(podkit("foo", "sandbox", Memory=1 << 30, NanoCpus=10 ** 9), [member()]) == "BestEffort"
 
 
 # ---------------------------------------------------------------------------

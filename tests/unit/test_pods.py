@@ -8,8 +8,8 @@ import pytest
 from ansible_collections.podkit.docker.plugins.module_utils import _pods, _record
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._pods import (
-    Entry, Outcome, check_selector, diffs, failure_message, flatten, merge_entry, pod_result, pod_warnings, podkit_pod_names,
-    prune_entries, resolve_entries, run_all, secret_values, selector_filters)
+    Entry, Outcome, check_selector, diffs, entries_secret_values, failure_message, flatten, merge_entry, pod_result, pod_warnings,
+    podkit_pod_names, prune_entries, resolve_entries, run_all, selector_filters)
 
 SHARED = dict(sandbox_image="podkit/pause:latest", pull="never", wait=True, wait_timeout=60,
               docker_host="unix:///var/run/docker.sock", timeout=60)
@@ -234,7 +234,7 @@ def test_one_diff_per_changed_pod_headed_by_its_name():
 
 
 def test_secret_values_of_every_entry_are_found_before_parsing():
-    found = secret_values(params(
+    found = entries_secret_values(params(
         dict(name="a", containers=[{"name": "app", "env": [{"name": "T", "value": "s1", "secret": True},
                                                            {"name": "P", "value": "plain"}]}]),
         dict(name="b", init_containers=[{"name": "i", "secret_env": {"K": "s2"}}]),
@@ -299,10 +299,10 @@ def test_one_table_of_pod_options_serves_pod_and_pods():
     """pod's argument spec and each pods entry's come from one table (_podoptions); _pods merges exactly them."""
     from ansible_collections.podkit.docker.plugins.module_utils._podoptions import (
         entry_argument_spec, pod_argument_spec, shared_argument_spec)
-    from ansible_collections.podkit.docker.plugins.module_utils._pods import POD_OPTIONS, SHARED_OPTIONS
+    from ansible_collections.podkit.docker.plugins.module_utils._pods import ENTRY_OPTIONS, SHARED_OPTIONS
     pod, entry = pod_argument_spec(), entry_argument_spec()
     # rerun: an entry's own, for a Job (the pod module runs no Job).
-    assert set(entry) == set(POD_OPTIONS) | {"manifest_file", "rerun"}
+    assert set(entry) == set(ENTRY_OPTIONS) | {"manifest_file", "rerun"}
     assert set(pod) | {"docker_host", "timeout", "rerun"} == set(entry)
     for name, spec in pod.items():
         assert dict(spec, default=None) == dict(entry[name], default=None), name

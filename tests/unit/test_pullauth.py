@@ -9,13 +9,12 @@ import json
 
 import pytest
 
-from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._pullauth import auth_for, registry_of, secret_parts
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
 
-HOST = HostCgroups(version=1, driver="cgroupfs")
+from unithost import HOST
 
 
 def docs(config, secret_type="kubernetes.io/dockerconfigjson", key=".dockerconfigjson", pull_secret="regcred"):

@@ -3,11 +3,11 @@
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import UNLIMITED, CgroupLimits, split_limits
-from ansible_collections.podkit.docker.plugins.module_utils._docker import split_image_ref
+from ansible_collections.podkit.docker.plugins.module_utils._docker import docker_time, split_image_ref
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD, LABEL_SANDBOX_ID
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
-    Action, CgroupRemoval, CgroupState, CgroupWrite, Plan, Planner, PodState, Seen, VolumeRemoval, _timestamp,
+    Action, CgroupRemoval, CgroupState, CgroupWrite, Plan, Planner, PodState, Seen, VolumeRemoval,
     config_changes, plan_pod)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     ContainerSpec, PortMapping, Resources, SandboxSpec, Volume, secret_values)
@@ -218,8 +218,15 @@ def test_split_image_ref():
 
 
 def test_timestamps_compare_with_trimmed_nanoseconds():
-    assert _timestamp("2026-11-24T21:01:02.12Z") > _timestamp("2026-11-24T21:01:02.1Z")
-    assert _timestamp("2026-11-24T21:01:03Z") > _timestamp("2026-11-24T21:01:02.999999999Z")
+    assert docker_time("2026-11-24T21:01:02.12Z") > docker_time("2026-11-24T21:01:02.1Z")
+    assert docker_time("2026-11-24T21:01:03Z") > docker_time("2026-11-24T21:01:02.999999999Z")
+    assert docker_time("2026-11-24T21:01:02.5Z") == 1795554062 * 10 ** 9 + 500000000
+
+
+def test_docker_zero_time_and_no_time_are_never_started():
+    assert docker_time("0001-01-01T00:00:00Z") == docker_time(None) == docker_time("") == 0
+    assert docker_time("yesterday") == 0
+    assert Seen({"State": {"StartedAt": "0001-01-01T00:00:00Z"}}).started == 0
 
 
 def test_init_reruns_when_the_sandbox_started_after_it():

@@ -2,14 +2,13 @@
 
 import pytest
 
-from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import Planner, Seen
 from ansible_collections.podkit.docker.plugins.module_utils._restart import engine_policy, parse_rules, restarts
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
 
-HOST = HostCgroups(version=1, driver="cgroupfs")
+from unithost import HOST
 
 
 def rule(operator, *values):
@@ -103,3 +102,11 @@ def test_rules_on_init_containers_and_sidecars_are_refused_naming_why():
     with pytest.raises(PodkitError, match=r"initContainers\[0\].restartPolicyRules: podkit runs an init container once"):
         pod_spec_from_manifest(manifest)
     assert parse_rules(None, "x", False) == []
+
+
+def test_one_restart_table_both_ways():
+    from ansible_collections.podkit.docker.plugins.module_utils._restart import DOCKER_RESTART, KUBERNETES_RESTART
+    for kubernetes, docker in DOCKER_RESTART.items():
+        assert KUBERNETES_RESTART[docker] == kubernetes
+    # The sandbox's policy and no policy at all, read back as Kubernetes names them.
+    assert (KUBERNETES_RESTART["unless-stopped"], KUBERNETES_RESTART[""]) == ("Always", "Never")

@@ -2,13 +2,12 @@
 
 import pytest
 
-from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import PodState, Seen, plan_pod
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
 
-HOST = HostCgroups(version=1, driver="cgroupfs")
+from unithost import HOST
 
 
 def manifest(policy="Always"):

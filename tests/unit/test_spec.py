@@ -7,13 +7,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
-    DEFAULT_SANDBOX_IMAGE, ContainerSpec, PodSpec, PortMapping, Resources, SandboxSpec, config_hash, parse_port,
+    DEFAULT_SANDBOX_IMAGE, ContainerSpec, PodSpec, PortMapping, Resources, SandboxSpec, parse_port,
     pod_resources, pod_spec_from_manifest, pod_spec_from_params, qos_class, validate_pod_name)
 
 MI = 1024 ** 2
@@ -560,22 +559,6 @@ def test_invalid_pod_names(name):
     assert fails(validate_pod_name, name, "pods[3].name").startswith("pods[3].name: ")
 
 
-def test_config_hash_is_stable_and_sensitive():
-    pod = pod_spec_from_manifest(ARTICLE)
-    same = pod_spec_from_manifest(ARTICLE)
-    assert config_hash(pod) == config_hash(same)
-    assert len(config_hash(pod)) == 16 and int(config_hash(pod), 16) >= 0
-    changed = copy.deepcopy(pod)
-    changed.containers[0].env["A"] = "1"
-    assert config_hash(changed) != config_hash(pod)
-    assert config_hash({"b": 1, "a": [1, 2]}) == config_hash({"a": [1, 2], "b": 1})
-    assert config_hash({"a": (1, 2)}) == config_hash({"a": [1, 2]})
-    assert config_hash({"a": 1}) != config_hash({"a": "1"})
-    # Pinned: the hash ends up in container labels, so it must not change between runs or Python versions.
-    assert config_hash({"image": "podkit/busybox", "env": {"A": "1"}}) == __import__("hashlib").sha256(
-        b'{"env":{"A":"1"},"image":"podkit/busybox"}').hexdigest()[:16]
-
-
 def test_native_secret_env_as_a_dict():
     pod = pod_spec_from_params(params(containers=[container(env={"A": "1"}, secret_env={"TOKEN": "s3cret", "PW": 7})]))
     app = pod.containers[0]
@@ -649,7 +632,7 @@ def _with_image_volume(volume, mount=None):
 
 def test_image_volume_is_a_read_only_image_mount():
     from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
-    from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args
+    from ansible_collections.podkit.docker.plugins.module_utils._create import member_create_args
     from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
     pod = pod_spec_from_manifest(_with_image_volume({"image": {"reference": "example.org/models:v2",
                                                                "pullPolicy": "IfNotPresent"}}, {"subPath": "llm"}))
@@ -676,7 +659,7 @@ def test_image_volume_fields_podkit_cannot_honour_are_named(volume, expected):
 
 
 def test_image_mounts_need_engine_28():
-    from ansible_collections.podkit.docker.plugins.module_utils._docker import check_image_mounts
+    from ansible_collections.podkit.docker.plugins.module_utils._create import check_image_mounts
     mounts = [("containers[app]", [dict(type="image", source="models:v2", target="/models", read_only=True)])]
     with pytest.raises(PodkitError) as caught:
         check_image_mounts({"Version": "20.10.24+dfsg1", "ApiVersion": "1.41"}, mounts)
@@ -694,7 +677,7 @@ def test_image_volume_exports_as_an_image_volume():
     as an image volume whose mount parses to the same configuration hash."""
     from ansible_collections.podkit.docker.plugins.module_utils import _export
     from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
-    from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args
+    from ansible_collections.podkit.docker.plugins.module_utils._create import member_create_args
     from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod
     host = HostCgroups(version=1, driver="cgroupfs")
     pod = pod_spec_from_manifest(_with_image_volume({"image": {"reference": "models:v2"}}, {"subPath": "llm"}))

@@ -6,8 +6,7 @@ import stat
 
 import pytest
 
-from ansible_collections.podkit.docker.plugins.module_utils._cgroups import HostCgroups
-from ansible_collections.podkit.docker.plugins.module_utils._docker import member_create_args, volume_create_args
+from ansible_collections.podkit.docker.plugins.module_utils._create import member_create_args, volume_create_args
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import PodState, plan_pod
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_manifest
@@ -16,7 +15,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._volumefiles import 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import ConfigSet
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import want_pod, want_removal
 
-HOST = HostCgroups(version=1, driver="cgroupfs")
+from unithost import HOST
 
 
 def manifest(context=None, volumes=None, mounts=None, container_context=None):

@@ -12,6 +12,8 @@ import os
 
 import pytest
 
+from .guard import GuardProcess
+
 CATEGORIES = (
     ("faults", "faults survived"),
     ("bad_input", "bad inputs refused"),
@@ -121,3 +123,15 @@ def pod_names(pod_names):  # pylint: disable=redefined-outer-name
     yield make
     for pod in made:
         _drop_lock(pod)
+
+
+@pytest.fixture
+def guard(tmp_path, pod_name, pod_names):  # pylint: disable=unused-argument
+    """A podkit-guard of the test's own (its records in the test's directory), stopped at the end.
+
+    Asks for the pod fixtures so that it is stopped before they remove the pods: a running guard
+    would rebuild a recorded pod as the fixture removes it."""
+    process = GuardProcess(tmp_path / "state")
+    process.state_dir.mkdir(mode=0o700)
+    yield process
+    process.stop()

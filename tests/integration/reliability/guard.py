@@ -104,12 +104,6 @@ class GuardProcess:
             return ""
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def pod_whole(client, pod, members):
     """True when the sandbox and every member run and each member is in the sandbox's net and ipc
     namespaces, as /proc says."""

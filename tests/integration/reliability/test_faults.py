@@ -159,26 +159,11 @@ def test_run_killed_while_an_init_container_runs_then_run_again(run_module, dock
     assert not again["changed"] and again["actions"] == [], again["actions"]
 
 
-def test_run_killed_as_the_sandbox_appears_then_run_again(run_module, docker_client, pod_name):
+@pytest.mark.parametrize("appears", ["sandbox", "app"], ids=["as-the-sandbox-appears", "as-the-first-member-appears"])
+def test_run_killed_as_a_container_appears_then_run_again(run_module, docker_client, pod_name, appears):
     run = Background("pod", basic_pod(pod_name))
     try:
-        _wait_for_container(docker_client, "%s_sandbox" % pod_name, run)
-    finally:
-        if run.running():
-            run.kill()
-    result = run_module("pod", **basic_pod(pod_name))
-    assert not result.get("failed")
-    assert_converged(docker_client, pod_name)
-    names = sorted(c.name for c in pod_containers(docker_client, pod_name))
-    assert names == sorted("%s_%s" % (pod_name, k) for k in ("sandbox",) + MEMBERS), names
-    again = run_module("pod", **basic_pod(pod_name))
-    assert not again["changed"] and again["actions"] == [], again["actions"]
-
-
-def test_run_killed_as_the_first_member_appears_then_run_again(run_module, docker_client, pod_name):
-    run = Background("pod", basic_pod(pod_name))
-    try:
-        _wait_for_container(docker_client, "%s_app" % pod_name, run)
+        _wait_for_container(docker_client, "%s_%s" % (pod_name, appears), run)
     finally:
         if run.running():
             run.kill()

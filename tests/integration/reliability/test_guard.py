@@ -11,23 +11,13 @@ import uuid
 
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, free_port
 
-from .guard import MEMBERS, SLEEP, GuardProcess, answers, free_port, kill_pause, pod_whole, wait_for, web_pod
+from .guard import MEMBERS, SLEEP, answers, kill_pause, pod_whole, wait_for, web_pod
 
 pytestmark = pytest.mark.reliability("faults")
 
 REPAIR_S = 5
-
-
-@pytest.fixture
-def guard(tmp_path, pod_name, pod_names):  # pylint: disable=unused-argument
-    # Asks for the pod fixtures so that it is stopped before they remove the pods: a running guard
-    # would rebuild a recorded pod as the fixture removes it.
-    process = GuardProcess(tmp_path / "state")
-    process.state_dir.mkdir(mode=0o700)
-    yield process
-    process.stop()
 
 
 def _deploy(guard, docker_client, pod):

@@ -12,22 +12,12 @@ import pytest
 
 from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE
 
-from .guard import GuardProcess, wait_for
+from .guard import wait_for
 
 pytestmark = pytest.mark.reliability("faults")
 
 # httpd serves /www; /www/healthz exists until the test removes it.
 HTTPD = ["sh", "-c", "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www"]
-
-
-@pytest.fixture
-def guard(tmp_path, pod_name, pod_names):  # pylint: disable=unused-argument
-    # Asks for the pod fixtures so that it is stopped before they remove the pods: a running guard
-    # would rebuild a recorded pod as the fixture removes it.
-    process = GuardProcess(tmp_path / "state")
-    process.state_dir.mkdir(mode=0o700)
-    yield process
-    process.stop()
 
 
 def probe(path, **extra):
