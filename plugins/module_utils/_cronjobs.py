@@ -38,6 +38,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ansible_collections.podkit.docker.plugins.module_utils._cron import (
     UTC, Schedule, from_iso, history_to_remove, iso, job_name, missed_runs, next_run, parse_schedule, too_late)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._jobs import flag, whole
 from ansible_collections.podkit.docker.plugins.module_utils._record import state_dir
 
 CRONJOB_SPEC_FIELDS = ("schedule", "timeZone", "startingDeadlineSeconds", "concurrencyPolicy", "suspend",
@@ -88,12 +89,6 @@ class CronJob:
                     docs=self.docs, params=dict((k, self.params.get(k)) for k in KEPT_PARAMS))
 
 
-def _whole(value: Any, where: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PodkitError("%s: %r must be a whole number of at least %d." % (where, value, minimum))
-    return value
-
-
 def parse_cronjob(doc: Dict[str, Any], where: str, name: str, namespace: str, configs: List[Dict[str, Any]],
                   params: Dict[str, Any], check_job: Callable[[Dict[str, Any], str], Any]) -> CronJob:
     """A CronJob document, checked field by field; ``check_job`` parses its jobTemplate as a Job (so a bad
@@ -114,14 +109,11 @@ def parse_cronjob(doc: Dict[str, Any], where: str, name: str, namespace: str, co
     if cron.policy not in POLICIES:
         raise PodkitError("%s.spec.concurrencyPolicy: %r is not one of %s." % (where, cron.policy, ", ".join(POLICIES)))
     if spec.get("startingDeadlineSeconds") is not None:
-        cron.deadline = _whole(spec["startingDeadlineSeconds"], where + ".spec.startingDeadlineSeconds")
-    suspend = spec.get("suspend")
-    if suspend is not None and not isinstance(suspend, bool):
-        raise PodkitError("%s.spec.suspend: %r must be true or false." % (where, suspend))
-    cron.suspend = bool(suspend)
+        cron.deadline = whole(spec["startingDeadlineSeconds"], where + ".spec.startingDeadlineSeconds")
+    cron.suspend = flag(spec.get("suspend"), where + ".spec.suspend")
     for key, attr in (("successfulJobsHistoryLimit", "keep_successful"), ("failedJobsHistoryLimit", "keep_failed")):
         if spec.get(key) is not None:
-            setattr(cron, attr, _whole(spec[key], "%s.spec.%s" % (where, key)))
+            setattr(cron, attr, whole(spec[key], "%s.spec.%s" % (where, key)))
     template = spec.get("jobTemplate")
     if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
         raise PodkitError("%s.spec.jobTemplate.spec is required: the spec of the Job each run makes." % where)

@@ -167,10 +167,18 @@ def _epoch(text: Optional[str]) -> Optional[float]:
 # 1. parse
 
 
-def _whole(value: Any, where: str, minimum: int = 0) -> int:
+def whole(value: Any, where: str, minimum: int = 0) -> int:
+    """An integer field of a Job or CronJob spec, at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise PodkitError("%s: %r must be a whole number of at least %d." % (where, value, minimum))
     return value
+
+
+def flag(value: Any, where: str) -> bool:
+    """A boolean field of a Job or CronJob spec (``suspend``): absent is false."""
+    if value is not None and not isinstance(value, bool):
+        raise PodkitError("%s: %r must be true or false." % (where, value))
+    return bool(value)
 
 
 def job_spec_hash(spec: Dict[str, Any]) -> str:
@@ -203,9 +211,9 @@ def parse_job(spec: Dict[str, Any], template: Dict[str, Any], where: str, rerun:
     job.indexed = mode == "Indexed"
     completions, parallelism = spec.get("completions"), spec.get("parallelism")
     if completions is not None:
-        completions = _whole(completions, where + ".completions")
+        completions = whole(completions, where + ".completions")
     if parallelism is not None:
-        parallelism = _whole(parallelism, where + ".parallelism")
+        parallelism = whole(parallelism, where + ".parallelism")
     # SetDefaults_Job: neither given: 1 and 1; only parallelism: a work queue (no completions).
     if completions is None and parallelism is None:
         completions = 1
@@ -217,22 +225,19 @@ def parse_job(spec: Dict[str, Any], template: Dict[str, Any], where: str, rerun:
         if not job.indexed:
             raise PodkitError("%s.backoffLimitPerIndex: only for completionMode: Indexed (as the API server says)."
                               % where)
-        job.backoff_per_index = _whole(spec["backoffLimitPerIndex"], where + ".backoffLimitPerIndex")
+        job.backoff_per_index = whole(spec["backoffLimitPerIndex"], where + ".backoffLimitPerIndex")
         job.backoff_limit = MAX_INT32
     if spec.get("maxFailedIndexes") is not None:
         if job.backoff_per_index is None:
             raise PodkitError("%s.maxFailedIndexes: only with backoffLimitPerIndex (as the API server says)." % where)
-        job.max_failed_indexes = _whole(spec["maxFailedIndexes"], where + ".maxFailedIndexes")
+        job.max_failed_indexes = whole(spec["maxFailedIndexes"], where + ".maxFailedIndexes")
     if spec.get("backoffLimit") is not None:
-        job.backoff_limit = _whole(spec["backoffLimit"], where + ".backoffLimit")
+        job.backoff_limit = whole(spec["backoffLimit"], where + ".backoffLimit")
     if spec.get("activeDeadlineSeconds") is not None:
-        job.deadline = _whole(spec["activeDeadlineSeconds"], where + ".activeDeadlineSeconds", 1)
+        job.deadline = whole(spec["activeDeadlineSeconds"], where + ".activeDeadlineSeconds", 1)
     if spec.get("ttlSecondsAfterFinished") is not None:
-        job.ttl = _whole(spec["ttlSecondsAfterFinished"], where + ".ttlSecondsAfterFinished")
-    suspend = spec.get("suspend")
-    if suspend is not None and not isinstance(suspend, bool):
-        raise PodkitError("%s.suspend: %r must be true or false." % (where, suspend))
-    job.suspend = bool(suspend)
+        job.ttl = whole(spec["ttlSecondsAfterFinished"], where + ".ttlSecondsAfterFinished")
+    job.suspend = flag(spec.get("suspend"), where + ".suspend")
     replacement = spec.get("podReplacementPolicy")
     if replacement not in (None, "TerminatingOrFailed", "Failed"):
         raise PodkitError("%s.podReplacementPolicy: %r is not one of TerminatingOrFailed, Failed." % (where, replacement))
