@@ -68,6 +68,12 @@ class ConfigSet:
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob")
 
 
+def is_workload_manifest(manifest: Any) -> bool:
+    """Whether a manifest (one document or a list of them) holds a workload for _workloads."""
+    docs = manifest if isinstance(manifest, list) else [manifest]
+    return any(isinstance(d, dict) and d.get("kind") in WORKLOAD_KINDS for d in docs)
+
+
 def workload_refused(where: str, kind: Any) -> str:
     return ("%s.kind: %s is a workload (its pods are replicas of spec.template); the pod module deploys one Pod. Give"
             " the file to podkit.docker.pods (an entry's manifest or manifest_file), which runs its replicas."

@@ -34,8 +34,6 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     ROLE_UNMANAGED)
 from ansible_collections.podkit.docker.plugins.module_utils._namespaces import (
     SHAREABLE, read_cmdline, read_namespaces, read_proc_cgroup)
-from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
-    read_workload_records, workload_facts, workload_lines)
 from ansible_collections.podkit.docker.plugins.module_utils._status import (
     annotate, container_suffix, guard_line, read_guard_status)
 
@@ -538,6 +536,10 @@ def facts_result(client: Any, params: Dict[str, Any], _check_mode: bool, _diff: 
     result = dict(ansible_facts=dict(podkit_host=host, podkit_pods=pods), tree=render_tree(pods, host))
     if not params.get("name"):
         # The workloads above the pods (_workloadfacts): their records joined with the pods' owner labels.
+        # Imported here, as only pod_facts gets here: the modules that converge pods (which import this file
+        # for container_summary and pod_facts) then never compile the workload layer on the host (issue 27).
+        from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
+            read_workload_records, workload_facts, workload_lines)
         labels = dict((name, Container(g.sandbox).labels) for name, g in groups.items() if g.sandbox is not None)
         workloads = workload_facts(pods, labels, read_workload_records())
         result["ansible_facts"]["podkit_workloads"] = workloads

@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Pattern, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._configdata import load_documents, missing_pod
+from ansible_collections.podkit.docker.plugins.module_utils._configdata import is_workload_manifest, load_documents, missing_pod
 from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
@@ -54,8 +54,6 @@ from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
 from ansible_collections.podkit.docker.plugins.module_utils._record import read_record, recorded_for, recorded_pods
 from ansible_collections.podkit.docker.plugins.module_utils._spec import (
     PodSpec, generated_name, pod_spec_from_params, secret_values, validate_pod_name)
-from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
-    converge_workloads, is_workload_manifest, resolve_workloads, workload_actions, workload_pod_names, workload_result)
 
 # Given once at the module level, overridden by an entry's own value.
 SHARED_OPTIONS = ("sandbox_image", "pull", "validate", "remove_claims", "seccomp_profile_root", "wait", "wait_timeout",
@@ -213,7 +211,13 @@ def prepare_pods(params: Dict[str, Any]) -> Dict[str, Any]:
     prune_pattern(params.get("prune_pattern"))
     raw_workloads: List[Any] = []
     entries = resolve_entries(params, workloads=raw_workloads)
-    workloads = resolve_workloads(raw_workloads, [e.name for e in entries])
+    workloads = []
+    if raw_workloads:
+        # The workload layer (and Jobs, CronJobs, Services under it) is imported only by a call that holds
+        # workloads: a call of Pods alone never compiles it (the host compiles what it imports from the
+        # AnsiballZ zip on every run; issue 27).
+        from ansible_collections.podkit.docker.plugins.module_utils._workloads import resolve_workloads
+        workloads = resolve_workloads(raw_workloads, [e.name for e in entries])
     for entry in entries:
         try:
             entry.spec = parse_pod(entry.params)
@@ -450,8 +454,10 @@ def observe_and_converge(client: Any, params: Dict[str, Any], entries: List[Entr
         summaries = list_pod_containers(client.api)
         if params.get("prune"):
             found = set(podkit_pod_names(summaries, selector)) | set(recorded_pod_names(params["docker_host"], selector))
-            # A listed workload is one entry: its pods, whatever their names, are listed.
-            found -= workload_pod_names(workloads, summaries, recorded_pods())
+            if workloads:
+                # A listed workload is one entry: its pods, whatever their names, are listed.
+                from ansible_collections.podkit.docker.plugins.module_utils._workloads import workload_pod_names
+                found -= workload_pod_names(workloads, summaries, recorded_pods())
             entries = entries + prune_entries(sorted(found), entries, params, pattern)
         here = [e for e in entries if e.params["docker_host"] == params["docker_host"] and e.refused is None]
         states = observe_pods(client, [e.name for e in here], summaries) if here else {}
@@ -470,6 +476,9 @@ def observe_and_converge(client: Any, params: Dict[str, Any], entries: List[Entr
                        host=host, known=known)
         return dict((o.entry.name, (o.result, o.error)) for o in done)
 
+    if not workloads:
+        return outcomes, []
+    from ansible_collections.podkit.docker.plugins.module_utils._workloads import converge_workloads
     return outcomes, converge_workloads(client.api, workloads, summaries, check_mode, converge_replicas)
 
 
@@ -502,6 +511,7 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
         actions=flatten(outcomes),
     )
     if workloads:
+        from ansible_collections.podkit.docker.plugins.module_utils._workloads import workload_actions, workload_result
         result["workloads"] = dict((w.workload.key, workload_result(w)) for w in workload_outcomes)
         result["actions"] += workload_actions(workload_outcomes)
         for outcome in workload_outcomes:

@@ -156,11 +156,6 @@ class Step:
 # 1. parse
 
 
-def is_workload_manifest(manifest: Any) -> bool:
-    docs = manifest if isinstance(manifest, list) else [manifest]
-    return any(isinstance(d, dict) and d.get("kind") in WORKLOAD_KINDS for d in docs)
-
-
 def _int(value: Any, where: str, minimum: int = 0, default: Optional[int] = None) -> int:
     if value is None and default is not None:
         return default
