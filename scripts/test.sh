@@ -37,6 +37,14 @@ stages=(lint sanity galaxy-importer docs unit "${core_stages[@]}" integration mo
 # reliability-disruptive stops and starts the host's dockerd (the VM's two-host test uses it), so
 # it comes after the VM stage.
 beside=(vm)
+# The integration files whose tests mostly wait (podkit-guard's loops and resyncs, a Job's backoff, rollouts
+# gated on readiness): a pytest process of their own runs them beside the rest of the integration stage.
+# Each process is a whole pytest session (its own round trip and its own check that nothing it named is
+# left); the tests share only the engine, where every name is unique to its test.
+waiting_tests=(tests/integration/test_jobs.py tests/integration/test_guard_role.py tests/integration/test_workloads.py
+               tests/integration/test_workload_corpus.py tests/integration/reliability/test_guard.py
+               tests/integration/reliability/test_guard_probes.py tests/integration/reliability/test_teardown.py
+               tests/integration/reliability/test_faults.py tests/integration/reliability/test_concurrency.py)
 # The status run.sh --can-boot (or any stage's check) returns for "cannot run here".
 cannot_run=77
 
@@ -95,6 +103,24 @@ own_core_stage() {
     fi
 }
 
+# The integration stage: the waiting tests in a pytest process beside the rest (their output follows).
+waiting_pid=
+integration_stage() {
+    local ignore=() test rc_rest rc_waiting
+    for test in "${waiting_tests[@]}"; do ignore+=(--ignore "$test"); done
+    "$bin/pytest" -q "${waiting_tests[@]}" --junitxml "$reports/integration-waiting.xml" \
+        >"$reports/integration-waiting.log" 2>&1 &
+    waiting_pid=$!
+    "$bin/pytest" -q tests/integration "${ignore[@]}" --junitxml "$reports/integration.xml"
+    rc_rest=$?
+    wait "$waiting_pid"
+    rc_waiting=$?
+    waiting_pid=
+    echo "--- integration: ${waiting_tests[*]}, run beside the rest (exit $rc_waiting)"
+    cat "$reports/integration-waiting.log"
+    [ $rc_rest -eq 0 ] && [ $rc_waiting -eq 0 ]
+}
+
 # Runs stage $1.
 run_stage() {
     case $1 in
@@ -107,7 +133,7 @@ run_stage() {
         # The docs site built offline, its lint, and its front page checked in headless Chromium.
         docs) make -s --no-print-directory docs ;;
         unit) "$bin/pytest" -q tests/unit --junitxml "$reports/unit.xml" ;;
-        integration) "$bin/pytest" -q tests/integration --junitxml "$reports/integration.xml" ;;
+        integration) integration_stage ;;
         molecule) "$bin/molecule" test --all ;;
         # Tests that stop and start the shared dockerd (marked `disruptive`) run alone, after
         # every other stage that uses the engine; the integration stage deselects them (and says so).
@@ -159,14 +185,15 @@ checked() {
     fi
 }
 
-# Records stage $1's outcome from its status $2 and start time $3.
+# Records stage $1's outcome from its status $2, start time $3 and end time $4 (default: now).
 finished() {
+    local took=$((${4:-$SECONDS} - $3))
     if [ "$2" -eq 0 ]; then
         outcome[$1]=ok
-        line "$1" "$(printf 'ok      %5ds' $((SECONDS - $3)))"
+        line "$1" "$(printf 'ok      %5ds' "$took")"
     else
         outcome[$1]=failed
-        line "$1" "$(printf 'FAILED  %5ds' $((SECONDS - $3)))"
+        line "$1" "$(printf 'FAILED  %5ds' "$took")"
         failed=1
     fi
 }
@@ -180,7 +207,8 @@ for name in "${beside[@]}"; do
     mark=${#summary[@]}
     if checked "$name"; then
         beside_start[$name]=$SECONDS
-        run_stage "$name" >"$reports/$name.log" 2>&1 </dev/null &
+        # Its own end is written down: the summary gives the time it took, not the time until it was waited for.
+        { run_stage "$name"; rc=$?; echo "$SECONDS" >"$reports/$name.end"; exit $rc; } >"$reports/$name.log" 2>&1 </dev/null &
         beside_pid[$name]=$!
     else
         beside_line[$name]=${summary[$mark]}
@@ -193,7 +221,7 @@ done
 # shellcheck disable=SC2317  # the EXIT trap calls it
 stop_beside() {
     local pid
-    for pid in "${beside_pid[@]}"; do
+    for pid in "${beside_pid[@]}" ${waiting_pid:+"$waiting_pid"}; do
         pkill -TERM -P "$pid" 2>/dev/null
         kill "$pid" 2>/dev/null
     done
@@ -216,7 +244,9 @@ for name in "${stages[@]}"; do
         rc=$?
         cat "$reports/$name.log"
         unset "beside_pid[$name]"
-        finished "$name" $rc "${beside_start[$name]}"
+        ended=$(cat "$reports/$name.end" 2>/dev/null) || ended=$SECONDS
+        echo "=== $name ended $((SECONDS - ended))s before it was waited for"
+        finished "$name" $rc "${beside_start[$name]}" "$ended"
         continue
     fi
     echo

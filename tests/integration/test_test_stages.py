@@ -87,3 +87,16 @@ def test_an_unknown_stage_is_refused_with_the_list(tmp_path, ci):
     assert rc == 2, out
     assert "no stage named 'no-such-stage'; the stages are: " + " ".join(STAGES) in out, out
     assert "=== vm" not in out, out
+
+
+def test_the_waiting_integration_tests_are_files_that_exist_and_run_beside_the_rest_once():
+    """The integration stage runs `waiting_tests` in a pytest process of their own and leaves them out of
+    the other (--ignore): a file renamed away from the list would run twice, or a name left behind not at all."""
+    text = SCRIPT.read_text()
+    listed = re.search(r"^waiting_tests=\((.*?)\)", text, re.M | re.S).group(1).split()
+    assert listed, "no waiting tests listed"
+    for path in listed:
+        assert (TOP / path).is_file(), path
+        assert "pytest.mark.disruptive" not in (TOP / path).read_text(), "%s stops dockerd: not beside other tests" % path
+    assert len(set(listed)) == len(listed)
+    assert 'for test in "${waiting_tests[@]}"; do ignore+=(--ignore "$test"); done' in text
