@@ -1,0 +1,85 @@
+"""podkit-guard keeps a Deployment's replica count (issue 24): a replica removed behind podkit's back, every
+container of it, comes back under its own name and revision with no playbook run, as the ReplicaSet
+controller would make one anew, and a replica's member removed comes back as any pod's member does. Read
+from Docker and /proc, never from the module's word. The guard is scoped to the test's own record directory."""
+
+import pytest
+
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ns_inode, remove_pod_leftovers, unique_name
+
+from .guard import wait_for
+
+pytestmark = pytest.mark.reliability("faults")
+
+OWNER_NAME = "io.podkit.owner-name"
+REPLICAS = 3
+BACK_S = 30
+
+
+def replicas(client, name):
+    """{pod: (revision, sandbox pid, member pid)} of the workload's pods whose sandbox and member run."""
+    found = {}
+    for sandbox in client.containers.list(filters={"label": "%s=%s" % (OWNER_NAME, name)}):
+        pod = sandbox.labels["io.podkit.pod"]
+        members = client.containers.list(filters={"label": ["io.podkit.pod=%s" % pod, "io.podkit.role=member"]})
+        if len(members) == 1:
+            found[pod] = (sandbox.labels["io.podkit.revision"], sandbox.attrs["State"]["Pid"], members[0].attrs["State"]["Pid"])
+    return found
+
+
+def shares_sandbox_namespaces(found):
+    return all(ns_inode(member, ns) == ns_inode(sandbox, ns)
+               for _revision, sandbox, member in found.values() for ns in ("net", "ipc"))
+
+
+@pytest.fixture
+def deployment(docker_client, guard):
+    """A Deployment of REPLICAS pods converged through the guard's directory; its pods removed at the end,
+    after the guard (which asked for them) has stopped."""
+    name = unique_name("w", 7)
+    doc = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+           "spec": {"replicas": REPLICAS, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                                 "spec": {"containers": [{"name": "app", "image": BUSYBOX_IMAGE,
+                                                          "command": ["sleep", "3600"]}]}}}}
+    result = guard.module("pods", sandbox_image=PAUSE_IMAGE, pull="never", pods=[{"manifest": [doc]}])
+    assert result["changed"]
+    yield name
+    guard.stop()
+    for sandbox in docker_client.containers.list(all=True, filters={"label": "%s=%s" % (OWNER_NAME, name)}):
+        remove_pod_leftovers(docker_client, sandbox.labels["io.podkit.pod"])
+    for network in docker_client.networks.list(names=["podkit-%s" % name]):
+        network.remove()
+
+
+def test_a_replica_removed_whole_comes_back_under_its_name_with_no_playbook_run(docker_client, guard, deployment):
+    before = replicas(docker_client, deployment)
+    assert len(before) == REPLICAS and shares_sandbox_namespaces(before), before
+    guard.start()
+    gone = sorted(before)[1]
+    for container in docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=%s" % gone}):
+        container.remove(force=True)
+    assert gone not in replicas(docker_client, deployment)
+    took = wait_for(lambda: len(replicas(docker_client, deployment)) == REPLICAS, BACK_S)
+    assert took is not None, "replica %s not back within %ss; guard log:\n%s" % (gone, BACK_S, guard.log_text())
+    after = replicas(docker_client, deployment)
+    assert sorted(after) == sorted(before), "the same names, none added: %s" % after
+    assert after[gone][0] == before[gone][0], "the same revision"
+    assert after[gone][1:] != before[gone][1:], "new processes: the replica was made anew"
+    assert shares_sandbox_namespaces(after)
+    # The other replicas were left alone: the same processes.
+    assert all(after[pod] == before[pod] for pod in before if pod != gone)
+    assert "repair pod=%s" % gone in guard.log_text()
+
+
+def test_a_replica_s_member_removed_comes_back_in_its_sandbox(docker_client, guard, deployment):
+    before = replicas(docker_client, deployment)
+    guard.start()
+    pod = sorted(before)[0]
+    docker_client.containers.get("%s_app" % pod).remove(force=True)
+    took = wait_for(lambda: len(replicas(docker_client, deployment)) == REPLICAS, BACK_S)
+    assert took is not None, "member of %s not back within %ss; guard log:\n%s" % (pod, BACK_S, guard.log_text())
+    after = replicas(docker_client, deployment)
+    assert after[pod][1] == before[pod][1], "the sandbox kept"
+    assert after[pod][2] != before[pod][2]
+    assert shares_sandbox_namespaces(after)
