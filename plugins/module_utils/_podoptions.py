@@ -67,6 +67,8 @@ def entry_argument_spec() -> Dict[str, Dict[str, Any]]:
     spec["state"]["default"] = POD_DEFAULTS["state"]
     # Only an entry holding a Job (_jobs): whether a finished Job runs again.
     spec["rerun"] = dict(type="str", choices=["changed", "always", "never"])
+    # Only an entry holding a Deployment, StatefulSet or DaemonSet (_workloads): undo its template's rollout.
+    spec["rollback"] = dict(type="bool", default=False)
     spec.update((name, dict(value)) for name, value in _ENTRY_DOCKER.items())
     return spec
 

@@ -163,11 +163,15 @@ def resolve_entries(params: Dict[str, Any], read_text: Callable[[str], str] = _r
                 merged["manifest"] = _load_manifest(merged["manifest"], where + ".manifest")
             if workloads is not None and is_workload_manifest(merged.get("manifest")):
                 merged["rerun"] = raw.get("rerun")
+                merged["rollback"] = bool(raw.get("rollback"))
                 workloads.append((index, merged))
                 continue
             if raw.get("rerun") is not None:
                 raise PodkitError("%s.rerun: only for an entry whose manifest holds a Job (whether a finished Job runs"
                                   " again); leave it out here." % where)
+            if raw.get("rollback"):
+                raise PodkitError("%s.rollback: only for an entry whose manifest holds a Deployment, StatefulSet or"
+                                  " DaemonSet (a Pod has no rollout to undo); leave it out here." % where)
             name = merged.get("name")
             from_manifest = _manifest_name(merged.get("manifest"))
             if name is None and from_manifest is None:

@@ -57,9 +57,11 @@ def read_workload_records(given: Optional[str] = None) -> Dict[str, Dict[str, An
 
 def write_workload_record(kind: str, name: str, namespace: str, replicas: int, revision: str,
                           history: Optional[int] = None, given: Optional[str] = None,
-                          job: Optional[Dict[str, Any]] = None) -> None:
+                          job: Optional[Dict[str, Any]] = None, template: Optional[Dict[str, Any]] = None) -> None:
     """Record what a workload wants, its revision first, then the revisions before it (revisionHistoryLimit);
-    for a Job, its status (_jobs.JobStatus): whether it finished, for the next run and pod_facts."""
+    for a Job, its status (_jobs.JobStatus): whether it finished, for the next run and pod_facts. With
+    ``template`` (a Deployment's, StatefulSet's, DaemonSet's), ``templates`` keeps each kept revision's template
+    and the revision it replaced when it last became the current one: what ``rollback`` goes back to."""
     path = _path(namespace, kind, name, given)
     previous: Dict[str, Any] = {}
     try:
@@ -73,6 +75,14 @@ def write_workload_record(kind: str, name: str, namespace: str, replicas: int, r
                 revisions=revisions[:limit + 1])
     if job is not None:
         body["job"] = job
+    if template is not None:
+        templates = dict(previous.get("templates") or {})
+        before = previous.get("revision")
+        if before != revision or revision not in templates:
+            # Each time a revision becomes the current one, the one it replaced is what undoing it goes back to
+            # (kubectl rollout undo: the revision before the latest); the first recorded one replaced none.
+            templates[revision] = dict(template=template, previous=before if before != revision else None)
+        body["templates"] = dict((r, templates[r]) for r in body["revisions"] if r in templates)
     if body == previous:
         return
     try:

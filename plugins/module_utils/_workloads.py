@@ -62,6 +62,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._services import (
 
 SIDE_KINDS = ("ConfigMap", "Secret", "PersistentVolumeClaim", "Service")
 DEFAULT_NAMESPACE = "default"
+# The kinds `kubectl rollout undo` takes: each keeps its templates' revisions (revisionHistoryLimit).
+ROLLBACK_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 # Kubernetes' defaults (apps/v1 SetDefaults_Deployment): 25% / 25%, 600 s, 10 revisions.
 DEFAULT_SURGE = "25%"
 DEFAULT_UNAVAILABLE = "25%"
@@ -309,6 +311,10 @@ def parse_workload(doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]
     if not isinstance(name, str) or not name:
         raise PodkitError("%s.metadata.name is required." % where)
     namespace = metadata.get("namespace") or DEFAULT_NAMESPACE
+    if params.get("rollback") and kind not in ROLLBACK_KINDS:
+        raise PodkitError("%s: rollback undoes the rollout of a %s; a %s has none to undo (nor does kubectl rollout"
+                          " undo take one), so leave rollback out." % (where, ", ".join(ROLLBACK_KINDS), kind))
+    params = dict((k, v) for k, v in params.items() if k != "rollback")
     if kind == "Job":
         return _parse_job_workload(doc, where, name, namespace, configs, params)
     if kind == "CronJob":
@@ -345,6 +351,37 @@ def parse_workload(doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]
         raise PodkitError("%s.metadata.name: %r makes pod names such as %r, longer than 63 characters; give the %s a"
                           " shorter name." % (where, name, name_check, kind))
     return workload
+
+
+def rolled_back(workload: Workload, doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]],
+                params: Dict[str, Any], records: Dict[str, Dict[str, Any]], option: str) -> Workload:
+    """``rollback: true``: the workload of ``doc`` with the template that the manifest's template replaced on this
+    host (the record's ``templates``: each revision's template and the revision it replaced when it last became
+    the current one), as ``kubectl rollout undo`` run right after the manifest was applied. Read from the record alone,
+    before the engine is reached; the same answer on every run, so a rollback run again is a no-op. ``option``
+    names the entry's rollback option in errors."""
+    record = records.get(workload_key(workload.namespace, workload.kind, workload.name)) or {}
+    templates = record.get("templates") or {}
+    this = templates.get(workload.revision)
+    if not isinstance(this, dict):
+        raise PodkitError("%s: the template of %s (%s, revision %s) was never applied on this host, so it replaced no"
+                          " revision to roll back to; apply it first, or leave rollback out."
+                          % (option, workload.key, where, workload.revision[:10]))
+    previous = templates.get(this.get("previous") or "")
+    if not isinstance(previous, dict) or not isinstance(previous.get("template"), dict):
+        raise PodkitError("%s: %s has no recorded revision before %s (the first one applied here, or one that"
+                          " revisionHistoryLimit no longer keeps); leave rollback out."
+                          % (option, workload.key, workload.revision[:10]))
+    back = copy.deepcopy(doc)
+    back["spec"]["template"] = copy.deepcopy(previous["template"])
+    result = parse_workload(back, where, configs, dict(params, rollback=False))
+    if result.revision != this["previous"]:
+        raise PodkitError("%s: the record of %s holds a template whose revision is %s, not %s (changed by hand?);"
+                          " leave rollback out." % (option, workload.key, result.revision[:10], this["previous"][:10]))
+    result.warnings = workload.warnings + result.warnings + [
+        "%s: rolled back to revision %s, the one the manifest's template (revision %s) replaced on this host (rollback:"
+        " true); leave rollback out to roll forward again." % (workload.key, result.revision[:10], workload.revision[:10])]
+    return result
 
 
 def _parse_job_workload(doc: Dict[str, Any], where: str, name: str, namespace: str, configs: List[Dict[str, Any]],
@@ -932,6 +969,7 @@ def resolve_workloads(raw: List[Tuple[int, Dict[str, Any]]], pod_names: Sequence
     PodkitError naming every problem, before anything is touched."""
     problems, workloads, seen = [], [], {}
     services: List[Service] = []
+    records: Optional[Dict[str, Dict[str, Any]]] = None     # read once, when an entry rolls back
     for index, merged in raw:
         where = "pods[%d]" % index
         try:
@@ -944,6 +982,9 @@ def resolve_workloads(raw: List[Tuple[int, Dict[str, Any]]], pod_names: Sequence
             found, configs, warnings = split_workload_documents(docs, where + ".manifest", services)
             for n, (place, doc) in enumerate(found):
                 workload = parse_workload(doc, place, configs, merged)
+                if merged.get("rollback") and merged.get("state") != "absent":
+                    records = read_workload_records() if records is None else records
+                    workload = rolled_back(workload, doc, place, configs, merged, records, where + ".rollback")
                 if n == 0:
                     workload.warnings = warnings + workload.warnings
                 key = (workload.namespace, workload.key)
@@ -1007,7 +1048,7 @@ def converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dict
                 delete_workload_record(workload.kind, workload.name, workload.namespace)
             elif workload.job is None:
                 write_workload_record(workload.kind, workload.name, workload.namespace, workload.replicas,
-                                      workload.revision, workload.history)
+                                      workload.revision, workload.history, template=workload.template)
     if any(w.services for w in workloads):
         for outcome in outcomes:
             if outcome.error is None and outcome.workload.params.get("state") != "absent" and outcome.workload.job is None \

@@ -107,6 +107,19 @@ options:
             this is V(changed) or V(always) (its pods are then removed and it starts again).
         type: str
         choices: [changed, always, never]
+      rollback:
+        description:
+          - Only for an entry holding a C(Deployment), C(StatefulSet) or C(DaemonSet) - converge the revision that the
+            manifest's template replaced on this host, as C(kubectl rollout undo) right after that template was applied.
+            Its pods are replaced by the strategy's rules (C(maxSurge), C(maxUnavailable), readiness), under their
+            previous template, while the entry's ConfigMaps and Secrets stay as given.
+          - The revisions come from the workload's record on the host, which keeps the templates of as many revisions
+            as C(revisionHistoryLimit) (default 10). A template never applied here, or one with no revision before it,
+            fails naming the field, before the engine is reached.
+          - Idempotent - a second run with V(true) and the same manifest stays on the previous revision. To roll
+            forward again, leave this out (or set V(false)); to stay back for good, put the old template in the file.
+        type: bool
+        default: false
       containers:
         description:
           - The pod's containers, as M(podkit.docker.pod)'s O(podkit.docker.pod#module:containers) (C(secret=true) env

@@ -122,6 +122,36 @@ def test_deployment_scales_1_5_2_touching_only_the_pods_that_come_or_go(run_modu
     assert "workload Deployment/%s: 2/2 ready, 2 updated, revision %s" % (workload_name, view["revision"]) in facts["tree"]
 
 
+def test_rollback_undoes_the_last_rollout_as_kubectl_rollout_undo_and_stays_back_on_a_second_run(
+        run_module, docker_client, workload_name):
+    """rollback: true with the manifest of revision 2 converges revision 1 (the template revision 2 replaced),
+    by the strategy's rules, with the file as it is; a second such run changes nothing; without it, forward again.
+    Each revision is read from Docker's labels and from the release the pods' own processes were given."""
+    v1 = [deployment(workload_name, 2, tag="1")]
+    v2 = [deployment(workload_name, 2, tag="2")]
+    apply(run_module, v1)
+    revision_1 = set(running_pods(docker_client, workload_name).values())
+    apply(run_module, v2)
+    revision_2 = set(running_pods(docker_client, workload_name).values())
+    assert len(revision_1) == len(revision_2) == 1 and revision_1 != revision_2
+
+    def releases():
+        return sorted(docker_client.containers.get(pod + "_web").exec_run(["sh", "-c", "echo $RELEASE"]).output.decode().strip()
+                      for pod in running_pods(docker_client, workload_name))
+
+    predicted = run_module("pods", check=True, sandbox_image=PAUSE_IMAGE, pull="never",
+                           pods=[{"manifest": v2, "rollback": True}])["workloads"]
+    result = run_module("pods", sandbox_image=PAUSE_IMAGE, pull="never", pods=[{"manifest": v2, "rollback": True}])
+    assert result["workloads"] == predicted, "check mode predicts the steps a real run takes"
+    assert set(running_pods(docker_client, workload_name).values()) == revision_1
+    assert releases() == ["1", "1"]
+    assert any("rolled back to revision" in warning_text(w) for w in result.get("warnings") or []), result.get("warnings")
+    again = run_module("pods", sandbox_image=PAUSE_IMAGE, pull="never", pods=[{"manifest": v2, "rollback": True}])
+    assert again["changed"] is False and not again["actions"]
+    apply(run_module, v2)
+    assert set(running_pods(docker_client, workload_name).values()) == revision_2 and releases() == ["2", "2"]
+
+
 def sample(client, name, stop, samples):
     while not stop.is_set():
         containers = client.api.containers(all=True, filters={"label": "io.podkit.pod"})

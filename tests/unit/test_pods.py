@@ -77,6 +77,14 @@ def test_a_name_given_twice_is_refused_naming_both_entries():
     assert "Nothing was changed" in caught.value.msg
 
 
+def test_rollback_on_a_pod_entry_is_refused_naming_the_field():
+    with pytest.raises(PodkitError) as caught:
+        resolve_entries(params(dict(name="a"), dict(manifest=manifest("b"), rollback=True)))
+    assert "pods[1].rollback: only for an entry whose manifest holds a Deployment, StatefulSet or DaemonSet" \
+        in caught.value.msg
+    assert [e.name for e in resolve_entries(params(dict(name="a", rollback=False)))] == ["a"]
+
+
 def test_every_bad_entry_is_named_in_one_error():
     with pytest.raises(PodkitError) as caught:
         resolve_entries(params(
@@ -301,12 +309,12 @@ def test_one_table_of_pod_options_serves_pod_and_pods():
         entry_argument_spec, pod_argument_spec, shared_argument_spec)
     from ansible_collections.podkit.docker.plugins.module_utils._pods import ENTRY_OPTIONS, SHARED_OPTIONS
     pod, entry = pod_argument_spec(), entry_argument_spec()
-    # rerun: an entry's own, for a Job (the pod module runs no Job).
-    assert set(entry) == set(ENTRY_OPTIONS) | {"manifest_file", "rerun"}
-    assert set(pod) | {"docker_host", "timeout", "rerun"} == set(entry)
+    # rerun and rollback: an entry's own, for a Job and for a rollout (the pod module runs neither).
+    assert set(entry) == set(ENTRY_OPTIONS) | {"manifest_file", "rerun", "rollback"}
+    assert set(pod) | {"docker_host", "timeout", "rerun", "rollback"} == set(entry)
     for name, spec in pod.items():
         assert dict(spec, default=None) == dict(entry[name], default=None), name
-    assert [n for n, s in entry.items() if "default" in s] == ["state"]
+    assert [n for n, s in entry.items() if "default" in s] == ["state", "rollback"]
     shared = shared_argument_spec(SHARED_OPTIONS)
     assert set(shared) == set(SHARED_OPTIONS) - {"docker_host", "timeout"}
     assert all(shared[n] == pod[n] for n in shared)

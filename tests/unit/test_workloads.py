@@ -3,8 +3,9 @@
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
+from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import read_workload_records, write_workload_record
 from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
-    Replica, parse_workload, plan_workload, replica_manifest, resolve_fenceposts, scaled_value)
+    Replica, parse_workload, plan_workload, replica_manifest, resolve_fenceposts, resolve_workloads, scaled_value)
 
 
 def deployment(replicas=3, strategy=None, image="podkit/busybox:latest", kind="Deployment", **spec):
@@ -205,3 +206,68 @@ def test_a_steady_workload_with_a_pod_not_ready_is_not_waited_for():
         observed = replicas_of(workload, workload.revision, 2)
         observed[0].ready = False
         assert plan_workload(workload, observed) == []
+
+
+def apply_record(workload):
+    """What the pods module records once it converged ``workload`` (converge_workloads)."""
+    write_workload_record(workload.kind, workload.name, workload.namespace, workload.replicas, workload.revision,
+                          workload.history, template=workload.template)
+
+
+def resolve(doc, rollback=True):
+    return resolve_workloads([(0, dict(manifest=[doc], state="present", rollback=rollback))], [])[0]
+
+
+def test_rollback_goes_to_the_revision_the_manifest_replaced_and_stays_there(tmp_path, monkeypatch):
+    """kubectl rollout undo: back to the revision before the latest. Run again with the same manifest, the same
+    answer (idempotent, as an Ansible task must be); without rollback, forward again."""
+    monkeypatch.setenv("PODKIT_STATE_DIR", str(tmp_path))
+    v1, v2 = deployment(image="podkit/busybox:1"), deployment(image="podkit/busybox:2")
+    apply_record(parse(v1))
+    apply_record(parse(v2))
+    back = resolve(v2)
+    assert back.revision == parse(v1).revision
+    assert back.template["spec"]["containers"][0]["image"] == "podkit/busybox:1"
+    assert "rolled back to revision %s" % back.revision[:10] in back.warnings[-1]
+    assert back.params.get("rollback") is None, "not a pod option: never reaches a replica's parameters"
+    apply_record(back)
+    assert resolve(v2).revision == back.revision, "a second rollback run stays on the previous revision"
+    assert resolve(v2, rollback=False).revision == parse(v2).revision
+
+
+def test_rollback_is_refused_naming_the_field_when_there_is_nothing_to_go_back_to(tmp_path, monkeypatch):
+    monkeypatch.setenv("PODKIT_STATE_DIR", str(tmp_path))
+    v1, v2 = deployment(image="podkit/busybox:1"), deployment(image="podkit/busybox:2")
+    with pytest.raises(PodkitError) as error:
+        resolve(v1)
+    assert "pods[0].rollback: the template of Deployment/web" in error.value.msg and "never applied" in error.value.msg
+    apply_record(parse(v1))
+    with pytest.raises(PodkitError) as error:
+        resolve(v1)
+    assert "pods[0].rollback: Deployment/web has no recorded revision before" in error.value.msg
+    with pytest.raises(PodkitError) as error:
+        resolve(v2)
+    assert "never applied" in error.value.msg
+
+
+def test_the_record_keeps_as_many_templates_as_revision_history_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("PODKIT_STATE_DIR", str(tmp_path))
+    for tag in range(4):
+        apply_record(parse(deployment(image="podkit/busybox:%d" % tag, revisionHistoryLimit=1)))
+    (record,) = read_workload_records().values()
+    assert len(record["revisions"]) == 2 and sorted(record["templates"]) == sorted(record["revisions"])
+    assert record["templates"][record["revisions"][0]]["previous"] == record["revisions"][1]
+    with pytest.raises(PodkitError) as error:      # its parent's parent was dropped: one step back only
+        resolve(deployment(image="podkit/busybox:2", revisionHistoryLimit=1))
+    assert "no recorded revision before" in error.value.msg
+
+
+@pytest.mark.parametrize("kind", ["ReplicaSet", "Job"])
+def test_rollback_of_a_kind_without_rollouts_is_refused_naming_the_field(kind):
+    doc = deployment(kind=kind) if kind == "ReplicaSet" else {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "app", "image": "x"}]}}}}
+    with pytest.raises(PodkitError) as error:
+        resolve(doc)
+    assert "pods[0].manifest[0]: rollback undoes the rollout of a Deployment, StatefulSet, DaemonSet; a %s" % kind \
+        in error.value.msg

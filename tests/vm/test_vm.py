@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from conftest import TOP, VM_HOST
+from helpers import STATE_DIR, remove_pod_leftovers, unique_name
 
 POD = "foo"  # the article's pod, as inventory/group_vars/podkit_hosts.yml defines it
 POD_MEMORY = 402653184  # app 256Mi + sidecar 128Mi: the kubelet's pod limit
@@ -252,9 +253,35 @@ def test_cgroup_parent_writes_updates_in_place_and_removes_a_slice(vm, converged
     assert not vm.module("podkit.docker.cgroup_parent", name=name, state="absent")["changed"]
 
 
-def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm, pod_name, docker_client):
-    """site.yml on both hosts at once, then pod_facts on each (tests/vm/both-hosts.yml)."""
-    pods = [{
+@pytest.fixture
+def daemonset_name(docker_client):
+    """A DaemonSet name no other test uses; its pod on this host (and its workload record) removed afterwards."""
+    name = unique_name("d", 7)
+    yield name
+    for sandbox in docker_client.containers.list(all=True, filters={"label": "io.podkit.owner-name=%s" % name}):
+        remove_pod_leftovers(docker_client, sandbox.labels["io.podkit.pod"])
+    for record in (STATE_DIR / "workloads").glob("*%s*" % name) if (STATE_DIR / "workloads").is_dir() else ():
+        record.unlink()
+    for network in docker_client.networks.list(names=["podkit-%s" % name]):
+        network.remove()
+
+
+def daemonset_pods_in_vm(vm, name):
+    """{pod: sandbox running?} of the DaemonSet's pods in the VM, from its Docker."""
+    out = vm.out("docker ps -a --filter label=io.podkit.owner-name=%s --filter label=io.podkit.role=sandbox "
+                 "--format '{{.Label \"io.podkit.pod\"}} {{.State}}'" % name)
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm, pod_name, docker_client, daemonset_name):
+    """site.yml on both hosts at once, then pod_facts on each (tests/vm/both-hosts.yml). The same run's DaemonSet
+    lands once on each host (issue 24: one pod on each host the play runs on)."""
+    daemonset = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": daemonset_name},
+                 "spec": {"selector": {"matchLabels": {"app": daemonset_name}},
+                          "template": {"metadata": {"labels": {"app": daemonset_name}},
+                                       "spec": {"containers": [{"name": "agent", "image": "podkit/busybox:latest",
+                                                                "command": ["sleep", "3650d"]}]}}}}
+    pods = [{"manifest": daemonset, "pull": "never"}, {
         "name": pod_name,
         "pull": "never",
         "containers": [
@@ -284,6 +311,14 @@ def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm,
     assert memory_line.rstrip().split(":", 2)[2].startswith("/podkit/pod-%s/" % pod_name)
     remote_app = Member(vm, "%s_app" % pod_name)
     assert remote_app.cgroup.rsplit("/", 2)[1] == "podkit-pod_%s.slice" % pod_name
+
+    # The DaemonSet: exactly one pod on each host, running, read from each host's Docker.
+    here = [c for c in docker_client.containers.list(all=True, filters={"label": [
+        "io.podkit.owner-name=%s" % daemonset_name, "io.podkit.role=sandbox"]})]
+    assert [c.status for c in here] == ["running"], [(c.name, c.status) for c in here]
+    there = daemonset_pods_in_vm(vm, daemonset_name)
+    assert list(there.values()) == ["running"], there
+    assert list(there) == [here[0].labels["io.podkit.pod"]], "the same template, the same pod name on each host"
 
 
 def _pod_whole_in_vm(vm, pod):
