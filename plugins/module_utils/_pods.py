@@ -527,7 +527,11 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
     if warnings:
         result["warnings"] = warnings
     if diff:
-        result["diff"] = diffs(outcomes)
+        result["diff"] = diffs(outcomes) + [
+            dict(pod_out["diff"], before_header="pod %s (%s)" % (pod, w.workload.key),
+                 after_header="pod %s (%s)" % (pod, w.workload.key))
+            for w in workload_outcomes for pod, pod_out in sorted(w.pods.items())
+            if pod_out.get("diff") and pod_out.get("actions")]
     msg = failure_message(outcomes)
     failed_workloads = [w.error for w in workload_outcomes if w.error]
     if failed_workloads:

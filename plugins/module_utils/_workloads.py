@@ -927,6 +927,9 @@ def _run(outcome: WorkloadOutcome, items: List[Tuple[str, Dict[str, Any]]], conv
         if previous is not None:
             result = dict(result, actions=list(previous.get("actions") or []) + list(result.get("actions") or []),
                           changed=bool(previous.get("changed") or result.get("changed")))
+            if previous.get("diff") and result.get("diff"):
+                # --diff of a pod replaced in place: what it was before the first step, what it is after the last.
+                result["diff"] = dict(before=previous["diff"].get("before"), after=result["diff"].get("after"))
         outcome.pods[pod] = result
         if error is not None:
             failed.append("%s: %s" % (pod, error))

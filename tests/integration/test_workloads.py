@@ -141,8 +141,20 @@ def test_rollback_undoes_the_last_rollout_as_kubectl_rollout_undo_and_stays_back
 
     predicted = run_module("pods", check=True, sandbox_image=PAUSE_IMAGE, pull="never",
                            pods=[{"manifest": v2, "rollback": True}])["workloads"]
-    result = run_module("pods", sandbox_image=PAUSE_IMAGE, pull="never", pods=[{"manifest": v2, "rollback": True}])
+    before = sorted(running_pods(docker_client, workload_name))
+    ids = dict((pod, docker_client.containers.get(pod + "_web").id) for pod in before)
+    result = run_module("pods", diff=True, sandbox_image=PAUSE_IMAGE, pull="never", pods=[{"manifest": v2, "rollback": True}])
     assert result["workloads"] == predicted, "check mode predicts the steps a real run takes"
+    # --diff: one per replica that came or went, headed by the pod and its workload.
+    after = sorted(running_pods(docker_client, workload_name))
+    headers = sorted(d["before_header"] for d in result["diff"])
+    assert headers == sorted("pod %s (Deployment/%s)" % (pod, workload_name) for pod in before + after), headers
+    for shown in result["diff"]:
+        pod = shown["before_header"].split()[1]
+        if pod in after:      # made under revision 1's template
+            assert shown["before"]["web"] is None and shown["after"]["web"]["config"]["env"] == {"RELEASE": "1"}, shown
+        else:                 # revision 2's, removed
+            assert shown["before"]["web"]["id"] == ids[pod] and shown["after"]["web"] is None, shown
     assert set(running_pods(docker_client, workload_name).values()) == revision_1
     assert releases() == ["1", "1"]
     assert any("rolled back to revision" in warning_text(w) for w in result.get("warnings") or []), result.get("warnings")
