@@ -47,7 +47,8 @@ from typing import Any, Callable, Dict, List, Optional, Pattern, Tuple
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import is_workload_manifest, load_documents, missing_pod
 from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
-from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD
+from ansible_collections.podkit.docker.plugins.module_utils._labels import (
+    LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD)
 from ansible_collections.podkit.docker.plugins.module_utils._podoptions import POD_OPTIONS
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
     PodState, converge_pod, host_cgroups, observe_pods, parse_pod)
@@ -298,6 +299,23 @@ def prune_pattern(text: Optional[str]) -> Optional[Pattern[str]]:
                           "every unlisted pod." % (text, exc))
 
 
+def forget_pruned_workloads(summaries: List[Dict[str, Any]], pruned: List[str], workloads: List[Any]) -> None:
+    """The record of a workload that the call does not list (pod_facts' podkit_workloads) goes with the last of its
+    pods, once prune removed them: no workload is reported with replicas wanted and none left."""
+    owners: Dict[Tuple[str, str, str], set] = {}
+    for summary in summaries:
+        labels = summary.get("Labels") or {}
+        if labels.get(LABEL_OWNER_KIND) and labels.get(LABEL_OWNER_NAME) and labels.get(LABEL_POD):
+            key = (labels.get(LABEL_NAMESPACE) or "default", labels[LABEL_OWNER_KIND], labels[LABEL_OWNER_NAME])
+            owners.setdefault(key, set()).add(labels[LABEL_POD])
+    listed = set((w.namespace, w.kind, w.name) for w in workloads)
+    gone = [key for key, pods in owners.items() if key not in listed and pods and pods <= set(pruned)]
+    if gone:
+        from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import delete_workload_record
+        for namespace, kind, name in gone:
+            delete_workload_record(kind, name, namespace)
+
+
 def prune_entries(observed_pods: List[str], entries: List[Entry], shared: Dict[str, Any],
                   pattern: Optional[Pattern[str]] = None,
                   record_of: Callable[[str], Optional[Dict[str, Any]]] = read_record) -> List[Entry]:
@@ -474,6 +492,9 @@ def observe_and_converge(client: Any, params: Dict[str, Any], entries: List[Entr
         return [refused_outcome(e, error) for e in entries], []
     known = (params["docker_host"], getattr(client.api, "api_version", None))
     outcomes = run_all(entries, check_mode, diff, parallel, host=host, known=known)
+    if not check_mode:
+        forget_pruned_workloads(summaries, [o.entry.name for o in outcomes if o.entry.index is None and o.error is None],
+                                workloads)
 
     def converge_replicas(items):
         done = run_all([Entry(index=None, name=pod, params=p) for pod, p in items], check_mode, diff, parallel,

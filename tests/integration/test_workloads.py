@@ -297,9 +297,14 @@ def test_prune_treats_a_workload_as_one_entry(run_module, docker_client, workloa
                         pods=[{"manifest": [dep]}, {"manifest": other}])
     assert not any(p.get("pruned") for p in result["pods"].values())
     assert len(owned(docker_client, workload_name)) == 2
+    key = "Deployment/%s" % workload_name
+    assert key in run_module("pod_facts")["ansible_facts"]["podkit_workloads"]
     run_module("pods", sandbox_image=PAUSE_IMAGE, pull="never", prune=True, prune_selector=selector,
                pods=[{"manifest": other}])
     assert owned(docker_client, workload_name) == [], "the workload no longer listed: its pods are pruned"
+    # Its record went with its last pod: pod_facts reports no workload with replicas wanted and none left.
+    assert key not in run_module("pod_facts")["ansible_facts"]["podkit_workloads"]
+    assert not list((STATE_DIR / "workloads").glob("*.%s.json" % workload_name))
 
 
 def test_pod_module_given_a_workload_points_to_pods(run_module, workload_name):
