@@ -17,7 +17,7 @@ export ANSIBLE_ROLES_PATH := $(TOP)/roles
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: demo test setup host engine venv core-venvs images collection sanity-tree lint sanity unit integration molecule test-vm docs bench build importer ee-context release-changelog release clean
+.PHONY: demo test setup host engine venv core-venvs images collection sanity-tree lint sanity unit integration molecule test-vm docs bench bench-workloads build importer ee-context release-changelog release clean
 
 ## make demo: set up this host and run the main job on localhost
 demo: setup
@@ -81,6 +81,10 @@ docs: venv collection
 
 bench: setup
 	$(BIN)/python $(TOP)/benchmarks/run.py
+
+## bench-workloads: a 10-replica Deployment against docker-compose --scale (benchmarks/results/workloads.md)
+bench-workloads: setup
+	$(BIN)/python $(TOP)/benchmarks/workload_bench.py
 
 ## build: the collection tarball, in build/
 build: venv
