@@ -59,7 +59,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_ROLE, ROLE_SANDBOX)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._probes import Prober, ProbeState
-from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import Action, converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._record import (
     read_record, record_path, recorded_for, recorded_pods, state_dir)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params, running_containers
@@ -114,20 +114,6 @@ def backoff_delay(repairs: int) -> float:
     if repairs <= 0:
         return 0.0
     return min(BACKOFF_FIRST * (2 ** (repairs - 1)), BACKOFF_MAX)
-
-
-def repair_lines(actions: List[str]) -> List[Tuple[str, str, str]]:
-    """(container, action, reason) of each line ``converge_pod`` reports in ``actions``."""
-    found = []
-    for line in actions:
-        head, _sep, reason = line.partition(": ")
-        words = head.split()
-        kind = words[0] if words else ""
-        target = " ".join(words[1:])
-        if kind == "run" and target.startswith("init "):
-            target = target[len("init "):]
-        found.append((target, kind, reason))
-    return found
 
 
 class PodRecord:
@@ -312,7 +298,8 @@ class Guard:
                     lock.keep = params is not None      # removed by state absent meanwhile: no lock file left
                     return True     # a stopped pod stays stopped
                 run = dict(params, state="present", wait=False, docker_host=self.docker_host, timeout=self.timeout)
-                result = converge_pod(self.client, run, False, record=False, held=lock)
+                applied: List[Action] = []
+                converge_pod(self.client, run, False, record=False, held=lock, applied=applied)
         except Exception as exc:  # pylint: disable=broad-except
             # PodkitError or DockerError (an image gone, a port taken), or the engine going away
             # mid-converge as whatever the SDK raises: tried again, backed off as the kubelet backs
@@ -324,11 +311,16 @@ class Guard:
             memory.not_before = time.time() + delay
             return False
         memory.failures = 0
-        if not result.get("changed"):
+        if not applied:
             return True
         now = time.time()
         crashed = False
-        for container, kind, reason in repair_lines(result.get("actions") or []):
+        for action in applied:      # the steps converge_pod applied, as data (Action), in plan order
+            container, kind, reason = action.container, action.kind, action.reason
+            if container is None:
+                # A step on no container (the cgroup, a volume, files, a pull): logged, counted against none.
+                log.info("repair pod=%s step=%s trigger=%s", pod, action, why)
+                continue
             log.info("repair pod=%s container=%s action=%s reason=%s trigger=%s",
                      pod, container, kind, reason or "-", why)
             entry = memory.containers.setdefault(container, dict(repairs=0))

@@ -92,7 +92,8 @@ def prepare_pod(params: Dict[str, Any]) -> Dict[str, Any]:
 def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
                  secrets: Optional[set] = None, observed: Optional[PodState] = None,
                  host: Optional[HostCgroups] = None,
-                 record: bool = True, held: Optional[PodLock] = None, spec: Optional[PodSpec] = None) -> Dict[str, Any]:
+                 record: bool = True, held: Optional[PodLock] = None, spec: Optional[PodSpec] = None,
+                 applied: Optional[List[Action]] = None) -> Dict[str, Any]:
     """podkit.docker.pod: one pod brought to its spec in one reconcile cycle.
 
     1. Parse the parameters into a PodSpec (``parse_pod``), unless the caller did (``spec``, from
@@ -122,7 +123,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
        working towards a spec it could not yet reach; an apply refused before anything changed
        (bad input, a foreign name, no permission) reports its own error, not the record's.
     10. Outside the lock: members with a readiness probe until podkit-guard reports them ready.
-    11. Report: the pod as pod_facts reads it, ``actions``, and the diff.
+    11. Report: the pod as pod_facts reads it, ``actions``, and the diff. ``applied`` (a list) receives the
+       plan's actions once they are applied, as data (podkit-guard logs each repair from them).
     """
     state_name = params.get("state") or "present"
     if spec is None:
@@ -169,6 +171,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
                 if recording and state_name != "absent":
                     keep_record(pod, params)
                 raise
+            if applied is not None:
+                applied.extend(plan.actions)
             containers = applier.final_containers() if state_name != "absent" else None
             if record and params.get("wait", True) and state_name in RUNNING_STATES and containers and any(
                     "readinessProbe" in c.probes for c in running_containers(spec)):
@@ -520,6 +524,8 @@ def refresh_images(api: Any, refs: Sequence[str], auths: Optional[Dict[str, Dict
 
 
 ActionKind = Literal["pull", "cgroup", "volume", "files", "ownership", "create", "recreate", "start", "stop", "restart", "remove", "run"]
+# The kinds of step that always act on a container ("remove" does when it removes no volume, files or cgroup).
+CONTAINER_KINDS = ("create", "recreate", "start", "stop", "restart", "run")
 
 
 @dataclass
@@ -575,6 +581,14 @@ class Action:
         else:
             text = "%s %s" % (self.kind, self.target)
         return text + (": " + self.reason if self.reason else "")
+
+    @property
+    def container(self) -> Optional[str]:
+        """The container the step acts on (its name in the pod, ``sandbox``, or a duplicate's Docker name); None
+        for a step on no container (an image, the cgroup, a volume, files)."""
+        if self.kind in CONTAINER_KINDS or self.kind == "remove" and self.value is None:
+            return self.target
+        return None
 
 
 @dataclass

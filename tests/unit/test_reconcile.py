@@ -146,6 +146,25 @@ def test_stopped_and_absent_states():
     assert plan_pod(PodWanted(pod=POD, removal=True), empty, "absent") == Plan()
 
 
+def test_each_step_names_its_container_or_none():
+    """What podkit-guard logs and counts per container of a repair (converge_pod's ``applied``): read from the
+    plan's steps, never parsed back from their text."""
+    state = running_pod()
+    state.containers["setup"] = seen(wanted_member(name="setup"), "i" * 64, "sha256:b", running=False)
+    state.extra.append(seen(wanted_member(name="app"), "d" * 64, "sha256:b"))
+    state.volumes = {"foo_data": {LABEL_POD: POD}}
+    state.cgroup = CgroupState(PARENT, exists=True)
+    removal = plan_pod(PodWanted(pod=POD, removal=True), state, "absent")
+    assert [(a.container, a.kind) for a in removal] == [
+        ("app", "remove"), ("setup", "remove"), ("foo_app", "remove"), ("sandbox", "remove"),
+        (None, "remove"), (None, "remove")]
+    steps = [Action("run", "setup", "sandbox restarted"), Action("start", "sandbox", "not running"),
+             Action("cgroup", PARENT, value=CgroupWrite(PARENT, CgroupLimits())), Action("pull", "busybox"),
+             Action("volume", "foo_data", "emptyDir data"), Action("files", "files of volume conf")]
+    assert [a.container for a in steps] == ["setup", "sandbox", None, None, None, None]
+    assert str(steps[0]) == "run init setup: sandbox restarted"      # the actions line is unchanged
+
+
 def test_a_whole_pod_plan_is_data_with_its_values():
     limits = CgroupLimits(memory_bytes=268435456, cpu_quota_us=UNLIMITED, cpu_shares=2)
     sandbox = wanted_sandbox()
