@@ -5,6 +5,8 @@
 ``Container`` view of inspect data. What a wanted container becomes in Docker's terms is ``_create``'s;
 this module imports nothing of podkit's but ``_errors`` and ``_labels``.
 
+Events (``follow_events``, for podkit-guard) come on a client of their own.
+
 Two ways to reach the engine stand side by side, as community.docker's ``_common.py`` and
 ``_common_api.py`` stand on its ``_util.py``:
 
@@ -28,7 +30,7 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
@@ -100,6 +102,15 @@ class SdkApi:
             self._api = docker.APIClient(base_url=docker_host, timeout=timeout, version=api_version or "auto")
         except self._errors as exc:
             raise no_daemon(docker_host, exc)
+
+    def events(self, filters: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
+        """The engine's events matching ``filters`` (decoded) as they happen, until the engine ends the
+        stream; a failure while it is read is a DockerError too. The stream holds its connection."""
+        try:
+            for event in self._api.events(decode=True, filters=filters):
+                yield event
+        except self._errors as exc:
+            raise DockerError(_explain(exc), getattr(exc, "status_code", None))
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._api, name)
@@ -240,6 +251,19 @@ def connect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = 60, read_only
             raise no_daemon(docker_host, exc)
         return DockerClient(api)
     return DockerClient(SdkApi(docker_host, timeout, api_version))
+
+
+def follow_events(docker_host: str, timeout: int, filters: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
+    """Docker's events matching ``filters`` as they happen, on a client of their own (a stream holds its
+    connection as long as it is read: the caller's client stays free for its calls); ends when the engine
+    ends the stream, and closes the client when the reader stops. PodkitError when no engine answers,
+    DockerError when the stream breaks."""
+    api = SdkApi(docker_host, timeout)
+    try:
+        for event in api.events(filters):
+            yield event
+    finally:
+        api.close()
 
 
 class LazyClient(DockerClient):

@@ -52,7 +52,8 @@ import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import CronKeeper
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DEFAULT_DOCKER_HOST, DockerError, connect
+from ansible_collections.podkit.docker.plugins.module_utils._docker import (
+    DEFAULT_DOCKER_HOST, DockerError, connect, follow_events)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import JobRun
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
@@ -182,10 +183,7 @@ class Guard:
 
         def follow() -> None:
             try:
-                import docker  # pylint: disable=import-outside-toplevel
-                api = docker.APIClient(base_url=self.docker_host, version="auto", timeout=self.timeout)
-                stream = api.events(decode=True, filters={"type": "container", "label": [LABEL_POD]})
-                for event in stream:
+                for event in follow_events(self.docker_host, self.timeout, {"type": "container", "label": [LABEL_POD]}):
                     self.events.put(("event", event))
                     if self.stopping.is_set() or self.client is not client:
                         break
