@@ -290,11 +290,10 @@ class Guard:
             return True         # no record: not ours (or removed by state absent); its lock is not taken
         memory = self.pods.setdefault(pod, PodRecord())
         try:
-            with pod_lock(pod) as lock:
+            with pod_lock(pod, self.client.api) as lock:
                 params = self.record(pod)
                 if params is None or (params.get("state") or "present") not in RUNNING_STATES:
-                    lock.keep = params is not None      # removed by state absent meanwhile: no lock file left
-                    return True     # a stopped pod stays stopped
+                    return True     # removed by state absent meanwhile, or a stopped pod: it stays so
                 run = dict(params, state="present", wait=False, docker_host=self.docker_host, timeout=self.timeout)
                 applied: List[Action] = []
                 converge_pod(self.client, run, False, record=False, held=lock, applied=applied)

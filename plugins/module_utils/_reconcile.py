@@ -147,7 +147,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         _check_engine(client, wanted)
     probed: Dict[str, str] = {}
     recording = record and not check_mode
-    with (nullcontext(held) if held is not None else pod_lock(pod)) as lock:
+    with nullcontext(held) if held is not None else pod_lock(pod, client.api):
         if recording and state_name == "absent":
             delete_record(pod)
         if not check_mode and wanted is not None:
@@ -155,14 +155,12 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         if observed is not None and not still_current(client, observed):
             observed = None
         state = observe(client, pod, wanted, backend, observed)
-        lock.keep_while(state.has_containers())
         plan = plan_pod(wanted, state, state_name)
         check_foreign(client.api, pod, plan.created_names())
         containers = [s.attrs for s in state.all_containers(extra=False)]
         if plan and not check_mode:
             applier = Applier(client, pod, state, backend, params.get("wait_timeout") or 60)
             applier.pull_auths = wanted.pull_auths if wanted is not None else {}
-            lock.keep_while(False, state_name)      # absent removes every container
             try:
                 applier.run(plan, start=state_name != "stopped")
                 if params.get("wait", True) and state_name not in ("absent", "stopped"):
@@ -218,11 +216,10 @@ def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff
     if state_name not in ("absent", "stopped"):
         host = host_cgroups(client)
         wanted = want_sandbox(spec, cgroup_parent(host, spec.pod, spec.cgroup_parent))
-    with pod_lock(spec.pod) as lock:
+    with pod_lock(spec.pod, client.api):
         if not check_mode and wanted is not None and wanted.pull == "always":
             refresh_images(client.api, [wanted.image])
         state = observe(client, spec.pod, PodWanted(pod=spec.pod, sandbox=wanted) if wanted else None)
-        lock.keep_while(state.has_containers())
         planner = Planner(state)
         planner.sandbox(wanted, state_name)
         plan = planner.plan
@@ -230,8 +227,6 @@ def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff
         attrs = state.sandbox.attrs if state.sandbox else None
         if plan and not check_mode:
             applier = Applier(client, spec.pod, state)
-            # Removing the sandbox leaves the lock only to members still there.
-            lock.keep_while(bool(state.containers or state.extra), state_name)
             applier.run(plan, start=state_name != "stopped")
             attrs = applier.inspect(applier.sandbox.id) if applier.sandbox else None
         result = dict(sandbox=container_summary(attrs))
@@ -256,12 +251,11 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
     state_name = params.get("state") or "present"
     spec, volumes = parsed or prepare_container(params)["parsed"]
     pod = params["pod"]
-    with pod_lock(pod) as lock:
+    with pod_lock(pod, client.api):
         running = state_name in RUNNING_STATES
         if running and not check_mode and spec.pull == "always":
             refresh_images(client.api, [spec.image])
         state = observe(client, pod)
-        lock.keep_while(state.has_containers())
         sandbox = state.sandbox
         if not running:
             wanted = Wanted(key=spec.name, role=ROLE_MEMBER, name=member_name(pod, spec.name), image=spec.image,
@@ -290,8 +284,6 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
         attrs = seen.attrs if seen else None
         if plan and not check_mode:
             applier = Applier(client, pod, state, wait_timeout=params.get("wait_timeout") or 60)
-            lock.keep_while(PodState(pod, state.sandbox, dict((k, v) for k, v in state.containers.items() if k != spec.name),
-                                     state.extra).has_containers(), state_name)
             applier.run(plan)
             new_id = applier.touched.get(spec.name)
             attrs = None if spec.name in applier.removed else applier.inspect(new_id) if new_id else attrs
