@@ -55,9 +55,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import Cro
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
     DEFAULT_DOCKER_HOST, DockerError, connect, follow_events)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
-from ansible_collections.podkit.docker.plugins.module_utils._jobs import JobRun
-from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_ROLE, ROLE_SANDBOX)
+from ansible_collections.podkit.docker.plugins.module_utils._jobs import JobRun, job_pods
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_CONTAINER, LABEL_POD, LABEL_ROLE
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._probes import Prober, ProbeState
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import Action, converge_pod
@@ -408,12 +407,7 @@ class Guard:
 
     def cron_remove(self, api: Any, record: Dict[str, Any], job: str) -> None:
         """A CronJob's Job gone: its pods removed as state: absent removes them, its record forgotten."""
-        pods = []
-        for summary in api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, job)}):
-            labels = summary.get("Labels") or {}
-            if labels.get(LABEL_OWNER_KIND) == "Job" and labels.get(LABEL_ROLE) == ROLE_SANDBOX and \
-                    (labels.get(LABEL_NAMESPACE) or "default") == record["namespace"]:
-                pods.append(labels[LABEL_POD])
+        pods = job_pods(api, job, record["namespace"])
         params = dict(record.get("params") or {}, state="absent", manifest=None, record=False)
         self.converge_items([(pod, dict(params, name=pod)) for pod in pods])
         delete_workload_record("Job", job, record["namespace"], self.state_dir)

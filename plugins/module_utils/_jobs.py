@@ -454,16 +454,28 @@ def ttl_expired(job: JobSpec, status: JobStatus, now: float) -> bool:
 # 3. observe
 
 
+def owned_sandboxes(api: Any, kind: str, name: str, namespace: str) -> List[Dict[str, Any]]:
+    """List summaries of the sandboxes of the pods that ``kind``/``name`` in ``namespace`` owns (their owner labels)."""
+    found = []
+    for summary in api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, name)}):
+        labels = summary.get("Labels") or {}
+        if labels.get(LABEL_OWNER_KIND) == kind and labels.get(LABEL_ROLE) == ROLE_SANDBOX and \
+                (labels.get(LABEL_NAMESPACE) or "default") == namespace:
+            found.append(dict(summary, Labels=labels))
+    return found
+
+
+def job_pods(api: Any, job: str, namespace: str) -> List[str]:
+    """The names of Job ``job``'s pods on the engine, sorted."""
+    return sorted(summary["Labels"][LABEL_POD] for summary in owned_sandboxes(api, "Job", job, namespace))
+
+
 def observe_job(api: Any, owner: Dict[str, str], namespace: str, cache: Dict[str, Dict[str, Any]]) -> List[JobPod]:
     """The Job's pods on the engine (its sandboxes' owner labels), each one's phase from its containers. ``cache``
     keeps the inspection of containers that ended (they do not change)."""
-    summaries = api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, owner[LABEL_OWNER_NAME])})
     pods: Dict[str, Dict[str, Any]] = {}
-    for summary in summaries:
-        labels = summary.get("Labels") or {}
-        if (labels.get(LABEL_OWNER_KIND) != owner[LABEL_OWNER_KIND] or labels.get(LABEL_ROLE) != ROLE_SANDBOX
-                or (labels.get(LABEL_NAMESPACE) or "default") != namespace):
-            continue
+    for summary in owned_sandboxes(api, owner[LABEL_OWNER_KIND], owner[LABEL_OWNER_NAME], namespace):
+        labels = summary["Labels"]
         pods[labels[LABEL_POD]] = dict(sandbox=summary, labels=labels, containers=[])
     if not pods:
         return []

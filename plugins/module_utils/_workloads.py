@@ -44,12 +44,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import WORKLOAD_KINDS
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
+from ansible_collections.podkit.docker.plugins.module_utils._docker import (
+    Container, DockerError, inspect_or_none, list_pod_containers)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import (
     CronJob, cron_facts, delete_cronjob, parse_cronjob, read_cronjobs, write_cronjob)
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
-    JobRun, JobSpec, job_spec_hash, job_summary, parse_job, run_jobs)
+    JobRun, JobSpec, job_pods, job_spec_hash, job_summary, parse_job, run_jobs)
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_REVISION, LABEL_ROLE,
     ROLE_MEMBER, ROLE_SANDBOX)
@@ -718,7 +719,7 @@ class ReadinessGate:
     def check(self, pod: str, observing: bool = False) -> Tuple[bool, str]:
         """(Ready, why not). ``observing``: a pod found running before this run, whose probes run at once and
         whose minReadySeconds is taken as gone by (so check mode, which runs the same probes, plans alike)."""
-        containers = self.api.containers(all=True, filters={"label": "%s=%s" % (LABEL_POD, pod)})
+        containers = list_pod_containers(self.api, pod)
         sandbox = [c for c in containers if (c.get("Labels") or {}).get(LABEL_ROLE) == ROLE_SANDBOX]
         members = [c for c in containers if (c.get("Labels") or {}).get(LABEL_ROLE) == ROLE_MEMBER]
         if not sandbox or sandbox[0].get("State") != "running":
@@ -739,7 +740,7 @@ class ReadinessGate:
                 if observing:
                     state.next_run = now
             if state.ok is not True and now >= state.next_run:
-                sandbox_pid = (self.api.inspect_container(sandbox[0]["Id"]).get("State") or {}).get("Pid") or 0
+                sandbox_pid = Container(inspect_or_none(self.api, sandbox[0]["Id"])).pid
                 success, message = run_probe(probe, self.api, member["Id"], sandbox_pid)
                 state.record(success, message, now)
             if state.ok is not True:
@@ -1036,7 +1037,7 @@ def _converge_cronjob(api: Any, workload: Workload, check_mode: bool, converge: 
             # The record first, so that the guard starts nothing more while the Jobs' pods go.
             delete_cronjob(workload.namespace, workload.name)
         for job in jobs:
-            pods = _job_sandboxes(api, job, workload.namespace)
+            pods = job_pods(api, job, workload.namespace)
             if pods:
                 outcome.steps.append(Step("remove", pods, "Job %s of %s" % (job, workload.key)))
                 if not check_mode:
@@ -1060,16 +1061,6 @@ def _converge_cronjob(api: Any, workload: Workload, check_mode: bool, converge: 
             write_cronjob(cron)
     outcome.job = cron_facts(record, known.get(workload.name, (None, {}))[1] or {})
     return outcome
-
-
-def _job_sandboxes(api: Any, job: str, namespace: str) -> List[str]:
-    found = []
-    for summary in api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, job)}):
-        labels = summary.get("Labels") or {}
-        if labels.get(LABEL_OWNER_KIND) == "Job" and labels.get(LABEL_ROLE) == ROLE_SANDBOX and \
-                (labels.get(LABEL_NAMESPACE) or DEFAULT_NAMESPACE) == namespace:
-            found.append(labels[LABEL_POD])
-    return sorted(found)
 
 
 def _converge_jobs(api: Any, jobs: List[Workload], check_mode: bool, converge: Converge) -> List[WorkloadOutcome]:
@@ -1108,7 +1099,7 @@ def _sync_network(api: Any, outcome: WorkloadOutcome, check_mode: bool) -> None:
         labels = dict((str(k), str(v)) for k, v in (workload.template["metadata"].get("labels") or {}).items())
         for pod in outcome.final_pods():
             sandbox = "%s_sandbox" % pod
-            attrs = _inspect(api, sandbox)
+            attrs = inspect_or_none(api, sandbox)
             ready = True if attrs is None else outcome.gate.check(pod, observing=True)[0]
             stateful = (pod, workload.service_name) if workload.stateful and workload.service_name else None
             aliases = wanted_aliases(labels, workload.namespace, ready, workload.services, stateful)
@@ -1121,10 +1112,3 @@ def _sync_network(api: Any, outcome: WorkloadOutcome, check_mode: bool) -> None:
         outcome.error = "%s: %s" % (workload.key, exc.msg)
     except DockerError as exc:
         outcome.error = "%s: the Service names on network %s: %s" % (workload.key, network_name(workload.namespace), exc)
-
-
-def _inspect(api: Any, name: str) -> Optional[Dict[str, Any]]:
-    try:
-        return api.inspect_container(name)
-    except DockerError:
-        return None
