@@ -292,7 +292,8 @@ class LazyClient(DockerClient):
 
 def docker_time(text: Optional[str]) -> int:
     """Docker's RFC 3339 time (UTC, nanoseconds with trailing zeros trimmed) as nanoseconds since the
-    epoch; 0 for none, for Docker's zero time (0001-01-01: never started) and for what does not parse."""
+    epoch; 0 for none, for Docker's zero time (0001-01-01: never started) and for what does not parse.
+    The one timestamp parser: the times podkit writes itself (Job and CronJob status) are read with it too."""
     whole, _sep, fraction = (text or "").rstrip("Z").partition(".")
     if not whole or whole.startswith("0001"):
         return 0

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError, docker_time
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_JOB_INDEX, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD,
@@ -155,12 +155,9 @@ def _iso(value: Optional[float]) -> Optional[str]:
 
 
 def _epoch(text: Optional[str]) -> Optional[float]:
-    if not text:
-        return None
-    try:
-        return float(time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
-    except (ValueError, TypeError):
-        return None
+    """An RFC 3339 time (a status time written by ``_iso``, Docker's FinishedAt) as epoch seconds; None: none."""
+    nanos = docker_time(text)
+    return nanos / 1e9 if nanos else None
 
 
 # ---------------------------------------------------------------------------
@@ -527,7 +524,7 @@ def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Dict[st
         if state.get("Status") == "exited" and not state.get("Restarting"):
             pod.exit_codes[container] = int(state.get("ExitCode") or 0)
             if summary in members:
-                ended.append(_finished_at(state.get("FinishedAt")))
+                ended.append(_epoch(state.get("FinishedAt")))
     failed_init = any(pod.exit_codes.get((s.get("Labels") or {}).get(LABEL_CONTAINER), 0) != 0 for s in inits)
     if members and len(ended) == len(members):
         failed = any(pod.exit_codes.get((s.get("Labels") or {}).get(LABEL_CONTAINER) or s["Id"][:12], 0) != 0
@@ -544,21 +541,6 @@ def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Dict[st
         sandbox = item["sandbox"]
         pod.sandbox_running = sandbox["Id"] if sandbox.get("State") == "running" else None
     return pod
-
-
-def _finished_at(text: Optional[str]) -> Optional[float]:
-    """Docker's FinishedAt (RFC 3339 with nanoseconds) as epoch seconds."""
-    if not text or text.startswith("0001"):
-        return None
-    try:
-        seconds = time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
-    except ValueError:
-        return None
-    fraction = 0.0
-    if len(text) > 19 and text[19] == ".":
-        digits = "".join(ch for ch in text[20:29] if ch.isdigit())
-        fraction = float("0." + digits) if digits else 0.0
-    return float(time.mktime(seconds) - time.timezone) + fraction
 
 
 def failed_pod_lines(api: Any, pods: Sequence[JobPod], limit: int = 3) -> str:
