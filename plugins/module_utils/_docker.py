@@ -290,6 +290,14 @@ class LazyClient(DockerClient):
 # Reads shared by the reconcile cycle
 
 
+def engine_call(what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+    """``func(*args, **kwargs)``, an engine call; its DockerError as a PodkitError saying ``what`` failed."""
+    try:
+        return func(*args, **kwargs)
+    except DockerError as exc:
+        raise PodkitError("%s failed: %s" % (what, exc))
+
+
 def docker_time(text: Optional[str]) -> int:
     """Docker's RFC 3339 time (UTC, nanoseconds with trailing zeros trimmed) as nanoseconds since the
     epoch; 0 for none, for Docker's zero time (0001-01-01: never started) and for what does not parse.

@@ -38,7 +38,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._create import (
     check_image_mounts, claim_create_args, member_create_args, runtime_context, runtime_value, sandbox_create_args,
     volume_create_args)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
-    LOG_TAIL, STOP_TIMEOUT, Container, DockerError, check_foreign, image_id, inspect_listed, list_pod_containers,
+    LOG_TAIL, STOP_TIMEOUT, Container, DockerError, check_foreign, engine_call, image_id, inspect_listed, list_pod_containers,
     pull_image)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import container_summary, pod_facts
@@ -1005,12 +1005,6 @@ class Applier:
                               "podkit.docker.pod)." % (self.pod, sandbox_name(self.pod)))
         return self.sandbox.id
 
-    def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except DockerError as exc:
-            raise PodkitError("%s failed: %s" % (what, exc))
-
     def run(self, plan: Plan, start: bool = True) -> None:
         """Apply the actions in plan order; members created in a row (the plan puts them after the
         sandbox runs, the volumes and the init containers) are created and started together."""
@@ -1069,11 +1063,11 @@ class Applier:
             context: Optional[Dict[str, Any]] = None
             if wanted.config.get("env_fields"):
                 context = runtime_context(self.sandbox.attrs if self.sandbox else None,
-                                          self._call("docker info", self.api.info))
+                                          engine_call("docker info", self.api.info))
             security = wanted.config.get("security") or {}
             if security.get("non_root") or security.get("group") is not None:
                 # runAsNonRoot and runAsGroup alone need the image's user.
-                image = self._call("inspect image %s" % wanted.image, self.api.inspect_image, wanted.image)
+                image = engine_call("inspect image %s" % wanted.image, self.api.inspect_image, wanted.image)
                 image_user = (image.get("Config") or {}).get("User") or ""
                 check_non_root(security, image_user, "containers[%s]" % wanted.key)
                 context = dict(context or {}, image_user=image_user)
@@ -1085,8 +1079,8 @@ class Applier:
                                               wanted.labels_for(self.pod, {LABEL_SANDBOX_ID: sandbox_id}), sandbox_id,
                                               context)
         what = "creating the sandbox %s" if wanted.role == ROLE_SANDBOX else "creating container %s"
-        host_config = self._call(what % wanted.name, self.api.create_host_config, **host)
-        new_id = self._call(what % wanted.name, self.api.create_container, host_config=host_config, **create)["Id"]
+        host_config = engine_call(what % wanted.name, self.api.create_host_config, **host)
+        new_id = engine_call(what % wanted.name, self.api.create_container, host_config=host_config, **create)["Id"]
         post_start = (wanted.config.get("security") or {}).get("post_start")
         if post_start:
             self.post_start[new_id] = (wanted.key, post_start)
@@ -1096,7 +1090,7 @@ class Applier:
         if seen.labels.get(LABEL_PRE_STOP) and seen.running:
             # Graceful, as the kubelet kills: the preStop hook, then the stop signal, within the grace period.
             self.stop(seen)
-        self._call("removing container %s" % seen.name, self.api.remove_container, seen.id, force=True)
+        engine_call("removing container %s" % seen.name, self.api.remove_container, seen.id, force=True)
 
     def stop(self, seen: Seen) -> None:
         """Stop a container: its preStop hook first, all within its grace period (stop timeout)."""
@@ -1106,10 +1100,10 @@ class Applier:
         if hook and seen.running:
             Hooks(self.api).pre_stop(seen.id, seen.name, seen.pid, hook, grace)
         remaining = max(0, int(grace - (time.time() - started)))
-        self._call("stopping container %s" % seen.name, self.api.stop, seen.id, timeout=remaining)
+        engine_call("stopping container %s" % seen.name, self.api.stop, seen.id, timeout=remaining)
 
     def start(self, key: str, container_id: str, name: str) -> None:
-        self._call("starting container %s" % name, self.api.start, container_id)
+        engine_call("starting container %s" % name, self.api.start, container_id)
         self.touched[key] = container_id
         hook = self.post_start.get(container_id)
         if hook is not None:
@@ -1117,7 +1111,7 @@ class Applier:
                                        self.wait_timeout)
 
     def inspect(self, container_id: str) -> Dict[str, Any]:
-        return self._call("inspecting container %s" % container_id[:12], self.api.inspect_container, container_id)
+        return engine_call("inspecting container %s" % container_id[:12], self.api.inspect_container, container_id)
 
     def _sandbox_seen(self, container_id: str) -> None:
         attrs = self.final[container_id] = self.inspect(container_id)
@@ -1140,7 +1134,7 @@ class Applier:
         files = action.value
         content, stamp = files.files, ""
         if files.runtime:
-            context = runtime_context(self.sandbox.attrs if self.sandbox else None, self._call("docker info", self.api.info))
+            context = runtime_context(self.sandbox.attrs if self.sandbox else None, engine_call("docker info", self.api.info))
             content = fill_runtime(files.files, lambda source: runtime_value(source, context))
             stamp = self.sandbox.id if self.sandbox else ""
         try:
@@ -1150,8 +1144,8 @@ class Applier:
 
     def do_ownership(self, action: Action, _start: bool) -> None:
         item = action.value
-        mountpoint = self._call("inspecting volume %s" % item.docker_name, self.api.inspect_volume,
-                                item.docker_name).get("Mountpoint")
+        mountpoint = engine_call("inspecting volume %s" % item.docker_name, self.api.inspect_volume,
+                                 item.docker_name).get("Mountpoint")
         try:
             apply_fs_group(mountpoint, item.group, item.read_only)
         except (OSError, TypeError) as exc:
@@ -1159,7 +1153,7 @@ class Applier:
                               % (item.group, item.docker_name, mountpoint, exc))
 
     def do_volume(self, action: Action, _start: bool) -> None:
-        self._call("creating volume %s" % action.value["name"], self.api.create_volume, **action.value)
+        engine_call("creating volume %s" % action.value["name"], self.api.create_volume, **action.value)
 
     def do_create(self, action: Action, start: bool) -> None:
         wanted = action.wanted
@@ -1195,7 +1189,7 @@ class Applier:
         wait_timeout, fails the run naming the sidecar (podkit-guard, from the pod's record, goes on)."""
         if wanted.startup is None:
             return
-        sandbox = self._call("inspect sandbox", self.api.inspect_container, self.sandbox_id())
+        sandbox = engine_call("inspect sandbox", self.api.inspect_container, self.sandbox_id())
         sandbox_pid = Container(sandbox).pid
         started, message = wait_started(wanted.startup, self.api, container_id, sandbox_pid, self.wait_timeout)
         if not started:
@@ -1205,8 +1199,8 @@ class Applier:
     def do_restart(self, action: Action, _start: bool) -> None:
         if action.seen.labels.get(LABEL_PRE_STOP):
             self.stop(action.seen)
-        self._call("restarting container %s" % action.seen.name, self.api.restart, action.seen.id,
-                   timeout=stop_timeout(action.seen))
+        engine_call("restarting container %s" % action.seen.name, self.api.restart, action.seen.id,
+                    timeout=stop_timeout(action.seen))
         self.touched[action.target] = action.seen.id
         if action.target == "sandbox":
             self._sandbox_seen(action.seen.id)
@@ -1217,7 +1211,7 @@ class Applier:
 
     def do_remove(self, action: Action, _start: bool) -> None:
         if isinstance(action.value, VolumeRemoval):
-            self._call("removing %s" % action.value.name, self.api.remove_volume, action.value.name, force=True)
+            engine_call("removing %s" % action.value.name, self.api.remove_volume, action.value.name, force=True)
             return
         if isinstance(action.value, CgroupRemoval):
             self._backend().remove(action.value.parent, False)

@@ -323,14 +323,8 @@ def parse_workload(doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]
         raise PodkitError("%s: rerun is for a Job (whether a finished Job runs again); a %s converges on every run, so"
                           " leave rerun out." % (where, kind))
     spec = _mapping(doc.get("spec"), where + ".spec", _SPEC_FIELDS[kind])
-    template = _mapping(spec.get("template"), where + ".spec.template", ("metadata", "spec"))
-    if not template.get("spec"):
-        raise PodkitError("%s.spec.template.spec is required: the pods' spec." % where)
-    tmeta = _mapping(template.get("metadata"), where + ".spec.template.metadata", _METADATA_FIELDS)
-    labels = tmeta.get("labels") or {}
+    template, labels = _template(spec, where)
     _check_selector(spec.get("selector"), labels, where + ".spec.selector")
-    template = copy.deepcopy(template)
-    template["metadata"] = dict((k, v) for k, v in tmeta.items() if k in ("labels", "annotations"))
     workload = Workload(kind=kind, name=name, namespace=namespace, where=where, template=template,
                         revision=template_revision(template), docs=list(configs), params=dict(params))
     workload.min_ready = _int(spec.get("minReadySeconds"), where + ".spec.minReadySeconds", default=0)
@@ -353,6 +347,18 @@ def parse_workload(doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]
     return workload
 
 
+def _template(spec: Dict[str, Any], where: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(a copy of the pod template, with only the labels and annotations of its metadata; its labels) of a
+    workload's spec, checked as far as the template's own fields."""
+    template = _mapping(spec.get("template"), where + ".spec.template", ("metadata", "spec"))
+    if not template.get("spec"):
+        raise PodkitError("%s.spec.template.spec is required: the pods' spec." % where)
+    tmeta = _mapping(template.get("metadata"), where + ".spec.template.metadata", _METADATA_FIELDS)
+    template = copy.deepcopy(template)
+    template["metadata"] = dict((k, v) for k, v in tmeta.items() if k in ("labels", "annotations"))
+    return template, tmeta.get("labels") or {}
+
+
 def _parse_job_workload(doc: Dict[str, Any], where: str, name: str, namespace: str, configs: List[Dict[str, Any]],
                         params: Dict[str, Any]) -> Workload:
     """A Job: its template as any workload's (selector optional: the Job controller makes its own), its run rules
@@ -361,15 +367,9 @@ def _parse_job_workload(doc: Dict[str, Any], where: str, name: str, namespace: s
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         raise PodkitError("%s.spec must be a mapping with template." % where)
-    template = _mapping(spec.get("template"), where + ".spec.template", ("metadata", "spec"))
-    if not template.get("spec"):
-        raise PodkitError("%s.spec.template.spec is required: the pods' spec." % where)
-    tmeta = _mapping(template.get("metadata"), where + ".spec.template.metadata", _METADATA_FIELDS)
-    labels = tmeta.get("labels") or {}
+    template, labels = _template(spec, where)
     if spec.get("selector") is not None and spec.get("manualSelector"):
         _check_selector(spec.get("selector"), labels, where + ".spec.selector")
-    template = copy.deepcopy(template)
-    template["metadata"] = dict((k, v) for k, v in tmeta.items() if k in ("labels", "annotations"))
     job = parse_job(spec, template, where + ".spec", params.get("rerun"))
     workload = Workload(kind="Job", name=name, namespace=namespace, where=where, template=template,
                         revision=job_spec_hash(spec), docs=list(configs), params=dict(params), job=job,
