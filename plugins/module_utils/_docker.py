@@ -67,6 +67,14 @@ def no_daemon(docker_host: str, exc: Exception) -> PodkitError:
         "(systemctl start docker, or dockerd) or point docker_host at its socket." % (docker_host, exc))
 
 
+def engine_call(what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+    """``func(*args, **kwargs)``, an engine call; its DockerError as a PodkitError saying ``what`` failed."""
+    try:
+        return func(*args, **kwargs)
+    except DockerError as exc:
+        raise PodkitError("%s failed: %s" % (what, exc))
+
+
 # ---------------------------------------------------------------------------
 # The SDK path
 
@@ -288,14 +296,6 @@ class LazyClient(DockerClient):
 
 # ---------------------------------------------------------------------------
 # Reads shared by the reconcile cycle
-
-
-def engine_call(what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-    """``func(*args, **kwargs)``, an engine call; its DockerError as a PodkitError saying ``what`` failed."""
-    try:
-        return func(*args, **kwargs)
-    except DockerError as exc:
-        raise PodkitError("%s failed: %s" % (what, exc))
 
 
 def docker_time(text: Optional[str]) -> int:
