@@ -376,6 +376,16 @@ class Container:
     def image_id(self) -> Optional[str]:
         return self.attrs.get("Image")
 
+    @property
+    def restart_count(self) -> int:
+        """Docker's own restarts of it (its restart policy), since it was created."""
+        return int(self.attrs.get("RestartCount") or 0)
+
+    @property
+    def networks(self) -> Dict[str, Dict[str, Any]]:
+        """{network name: its endpoint (IPAddress, Gateway, Aliases...)}."""
+        return (self.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+
 
 def list_pod_containers(api: Any, pod: Optional[str] = None, include_unmanaged: bool = False) -> List[Dict[str, Any]]:
     """Summaries of the containers labelled for ``pod`` (None: for any pod; ``include_unmanaged``: every

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError, docker_time
+from ansible_collections.podkit.docker.plugins.module_utils._docker import Container, DockerError, docker_time
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_JOB_INDEX, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD,
@@ -467,7 +467,7 @@ def job_pods(api: Any, job: str, namespace: str) -> List[str]:
     return sorted(summary["Labels"][LABEL_POD] for summary in owned_sandboxes(api, "Job", job, namespace))
 
 
-def observe_job(api: Any, owner: Dict[str, str], namespace: str, cache: Dict[str, Dict[str, Any]]) -> List[JobPod]:
+def observe_job(api: Any, owner: Dict[str, str], namespace: str, cache: Dict[str, Container]) -> List[JobPod]:
     """The Job's pods on the engine (its sandboxes' owner labels), each one's phase from its containers. ``cache``
     keeps the inspection of containers that ended (they do not change)."""
     pods: Dict[str, Dict[str, Any]] = {}
@@ -486,20 +486,20 @@ def observe_job(api: Any, owner: Dict[str, str], namespace: str, cache: Dict[str
     return sorted(found, key=lambda p: p.serial)
 
 
-def _inspect(api: Any, container_id: str, cache: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+def _inspect(api: Any, container_id: str, cache: Dict[str, Container]) -> Container:
+    """The container (an empty view when the engine does not show it); one that ended is kept in ``cache``."""
     if container_id in cache:
         return cache[container_id]
     try:
-        attrs = api.inspect_container(container_id)
+        seen = Container(api.inspect_container(container_id))
     except DockerError:
-        return {}
-    state = attrs.get("State") or {}
-    if not state.get("Running") and not state.get("Restarting") and state.get("Status") == "exited":
-        cache[container_id] = attrs
-    return attrs
+        return Container({})
+    if seen.status == "exited" and not seen.state.get("Restarting"):
+        cache[container_id] = seen
+    return seen
 
 
-def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Dict[str, Any]]) -> JobPod:
+def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Container]) -> JobPod:
     labels = item["labels"]
     tail = name.rsplit("-", 1)[-1]
     index = labels.get(LABEL_JOB_INDEX)
@@ -517,10 +517,10 @@ def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Dict[st
             inits.append(summary)
     ended = []
     for summary in members + inits:
-        attrs = _inspect(api, summary["Id"], cache)
-        state = attrs.get("State") or {}
+        seen = _inspect(api, summary["Id"], cache)
+        state = seen.state
         container = (summary.get("Labels") or {}).get(LABEL_CONTAINER) or summary["Id"][:12]
-        pod.restarts += int(attrs.get("RestartCount") or 0)
+        pod.restarts += seen.restart_count
         if state.get("Status") == "exited" and not state.get("Restarting"):
             pod.exit_codes[container] = int(state.get("ExitCode") or 0)
             if summary in members:
@@ -614,7 +614,7 @@ class JobRun:
         self.check_mode = check_mode
         self.converge = converge
         self.clock = clock
-        self.cache: Dict[str, Dict[str, Any]] = {}
+        self.cache: Dict[str, Container] = {}
         self.steps: List[Tuple[str, List[str], str]] = []
         self.pods: Dict[str, Dict[str, Any]] = {}
         self.removed: List[str] = []

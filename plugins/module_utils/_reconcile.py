@@ -195,7 +195,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
 def _probed_ids(spec: Any, containers: List[Dict[str, Any]]) -> Dict[str, str]:
     """{name in the pod: container ID} of the members and native sidecars with a readiness probe (a
     sidecar's readiness counts toward the pod's, as in Kubernetes)."""
-    ids = dict((((c.get("Config") or {}).get("Labels") or {}).get(LABEL_CONTAINER), c["Id"]) for c in containers)
+    ids = dict((view.labels.get(LABEL_CONTAINER), view.id) for view in map(Container, containers))
     return dict((c.name, ids[c.name]) for c in running_containers(spec) if "readinessProbe" in c.probes and c.name in ids)
 
 

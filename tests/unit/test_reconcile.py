@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import UNLIMITED, CgroupLimits, split_limits
-from ansible_collections.podkit.docker.plugins.module_utils._docker import docker_time, split_image_ref
+from ansible_collections.podkit.docker.plugins.module_utils._docker import Container, docker_time, split_image_ref
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD, LABEL_SANDBOX_ID
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
@@ -228,6 +228,20 @@ def test_secret_env_is_masked_and_hash_still_sees_it():
     assert first.masked_config()["env"] == {"TOKEN": "********"}
     assert first.hashes()[0] != second.hashes()[0]
     assert "s3cret" not in repr(first.masked_config())
+
+
+def test_the_container_view_reads_inspect_data_and_nothing_is_none():
+    attrs = {"Id": "c" * 64, "Name": "/foo_app", "RestartCount": 3,
+             "Config": {"Labels": {LABEL_POD: POD}, "Hostname": "foo"}, "HostConfig": {"NetworkMode": "host"},
+             "State": {"Running": True, "Restarting": False, "Pid": 42, "StartedAt": "2026-01-01T00:00:01.5Z"},
+             "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}}}
+    view = Container(attrs)
+    assert (view.name, view.labels, view.running, view.pid, view.restart_count) == ("foo_app", {LABEL_POD: POD}, True, 42, 3)
+    assert view.started == 1767225601500000000 and view.networks["bridge"]["IPAddress"] == "172.17.0.2"
+    assert view.host_config["NetworkMode"] == "host" and view.config["Hostname"] == "foo"
+    empty = Container(None)
+    assert (empty.name, empty.labels, empty.networks, empty.restart_count, empty.started, empty.running) == \
+        ("", {}, {}, 0, 0, False)
 
 
 def test_split_image_ref():
