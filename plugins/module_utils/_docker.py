@@ -115,8 +115,7 @@ class SdkApi:
         """The engine's events matching ``filters`` (decoded) as they happen, until the engine ends the
         stream; a failure while it is read is a DockerError too. The stream holds its connection."""
         try:
-            for event in self._api.events(decode=True, filters=filters):
-                yield event
+            yield from self._api.events(decode=True, filters=filters)
         except self._errors as exc:
             raise DockerError(_explain(exc), getattr(exc, "status_code", None))
 
@@ -268,8 +267,7 @@ def follow_events(docker_host: str, timeout: int, filters: Dict[str, Any]) -> It
     DockerError when the stream breaks."""
     api = SdkApi(docker_host, timeout)
     try:
-        for event in api.events(filters):
-            yield event
+        yield from api.events(filters)
     finally:
         api.close()
 
