@@ -170,6 +170,12 @@ def ns_inode(pid, ns):
     return int(link.split("[", 1)[1].rstrip("]"))
 
 
+def proc_environ(pid):
+    """{name: value} of the environment of ``pid`` as the kernel holds it (/proc/<pid>/environ)."""
+    with open("/proc/%d/environ" % pid, "rb") as handle:
+        return dict(item.split("=", 1) for item in handle.read().decode().split("\0") if "=" in item)
+
+
 def proc_cgroup(pid):
     """{controller: path} from /proc/<pid>/cgroup, parsed here independently of podkit."""
     result = {}
@@ -209,6 +215,11 @@ def validate_manifest(documents):
             raise AssertionError("%s %s does not validate against the Kubernetes %s schema: %s at %s\n%s" % (
                 document.get("kind"), (document.get("metadata") or {}).get("name"), KUBERNETES_SCHEMA,
                 exc.message, "/".join(str(p) for p in exc.path), json.dumps(document, indent=1)))
+
+
+def converge_manifest(run_module, manifest, **extra):
+    """The pod module on ``manifest`` (a Pod, or a list of documents), with the local pause image, never pulling."""
+    return run_module("pod", manifest=manifest, sandbox_image=PAUSE_IMAGE, pull="never", **extra)
 
 
 def export_pod(run_module, pod, include_unmanaged=False, required=True):

@@ -117,6 +117,25 @@ options:
     default: 60
 """
 
+    # The pod's hostname and DNS, which its sandbox holds (pod, pod_sandbox; pod_sandbox adds its defaults).
+    HOSTNAME_DNS = r"""
+options:
+  hostname:
+    description:
+      - The pod's hostname. Default the pod name.
+    type: str
+  dns:
+    description:
+      - DNS servers of the pod.
+    type: list
+    elements: str
+  dns_search:
+    description:
+      - DNS search domains of the pod.
+    type: list
+    elements: str
+"""
+
     # Attributes of a module that changes state through the reconcile cycle.
     ATTRIBUTES = r"""
 attributes:

@@ -15,6 +15,7 @@ import json
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import DEFAULT_PERIOD_US, cpu_quota, kubelet_shares
+from ansible_collections.podkit.docker.plugins.module_utils._docker import Container
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX, resource_value
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._expand import expand_env, expand_list
@@ -226,14 +227,14 @@ def volume_create_args(pod: str, name: str, medium: str, size_limit: Optional[in
 def runtime_context(sandbox: Optional[Dict[str, Any]], info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """What only the running pod knows, from its sandbox's inspect data and ``docker info``: the
     values of fieldRef paths and the host's capacity (resourceFieldRef of a limit not set)."""
-    attrs = sandbox or {}
-    settings = attrs.get("NetworkSettings") or {}
-    networks = list((settings.get("Networks") or {}).values())
+    seen = Container(sandbox)
+    settings = seen.attrs.get("NetworkSettings") or {}
+    networks = list(seen.networks.values())
     pod_ip = settings.get("IPAddress") or (networks[0].get("IPAddress") if networks else "") or ""
     host_ip = settings.get("Gateway") or (networks[0].get("Gateway") if networks else "") or ""
-    if (attrs.get("HostConfig") or {}).get("NetworkMode") == "host":
+    if seen.host_config.get("NetworkMode") == "host":
         pod_ip = host_ip = "127.0.0.1"
-    sandbox_id = attrs.get("Id") or ""
+    sandbox_id = seen.id
     # A pod's uid lives as long as its sandbox: a UUID made of the sandbox's ID.
     uid = "%s-%s-%s-%s-%s" % (sandbox_id[0:8], sandbox_id[8:12], sandbox_id[12:16], sandbox_id[16:20],
                               sandbox_id[20:32]) if len(sandbox_id) >= 32 else sandbox_id

@@ -22,6 +22,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any, FrozenSet, List, Optional, Tuple
 
+from ansible_collections.podkit.docker.plugins.module_utils._docker import docker_time
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 
 DESCRIPTORS = {
@@ -184,12 +185,9 @@ def iso(moment: Optional[datetime.datetime]) -> Optional[str]:
 
 
 def from_iso(text: Optional[str]) -> Optional[datetime.datetime]:
-    if not text:
-        return None
-    try:
-        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+    """A time ``iso`` wrote, back (to the second); None for none or what does not parse."""
+    nanos = docker_time(text)
+    return datetime.datetime.fromtimestamp(nanos // 1000000000, UTC) if nanos else None
 
 
 def history_to_remove(finished: List[Tuple[str, datetime.datetime, bool]], successful: int, failed: int) -> List[str]:

@@ -5,6 +5,8 @@
 ``Container`` view of inspect data. What a wanted container becomes in Docker's terms is ``_create``'s;
 this module imports nothing of podkit's but ``_errors`` and ``_labels``.
 
+Events (``follow_events``, for podkit-guard) come on a client of their own.
+
 Two ways to reach the engine stand side by side, as community.docker's ``_common.py`` and
 ``_common_api.py`` stand on its ``_util.py``:
 
@@ -28,7 +30,7 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
@@ -63,6 +65,14 @@ def no_daemon(docker_host: str, exc: Exception) -> PodkitError:
     return PodkitError(
         "docker_host: no Docker daemon answers at %s (%s). Start the engine "
         "(systemctl start docker, or dockerd) or point docker_host at its socket." % (docker_host, exc))
+
+
+def engine_call(what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+    """``func(*args, **kwargs)``, an engine call; its DockerError as a PodkitError saying ``what`` failed."""
+    try:
+        return func(*args, **kwargs)
+    except DockerError as exc:
+        raise PodkitError("%s failed: %s" % (what, exc))
 
 
 # ---------------------------------------------------------------------------
@@ -100,6 +110,14 @@ class SdkApi:
             self._api = docker.APIClient(base_url=docker_host, timeout=timeout, version=api_version or "auto")
         except self._errors as exc:
             raise no_daemon(docker_host, exc)
+
+    def events(self, filters: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
+        """The engine's events matching ``filters`` (decoded) as they happen, until the engine ends the
+        stream; a failure while it is read is a DockerError too. The stream holds its connection."""
+        try:
+            yield from self._api.events(decode=True, filters=filters)
+        except self._errors as exc:
+            raise DockerError(_explain(exc), getattr(exc, "status_code", None))
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._api, name)
@@ -242,6 +260,18 @@ def connect(docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = 60, read_only
     return DockerClient(SdkApi(docker_host, timeout, api_version))
 
 
+def follow_events(docker_host: str, timeout: int, filters: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
+    """Docker's events matching ``filters`` as they happen, on a client of their own (a stream holds its
+    connection as long as it is read: the caller's client stays free for its calls); ends when the engine
+    ends the stream, and closes the client when the reader stops. PodkitError when no engine answers,
+    DockerError when the stream breaks."""
+    api = SdkApi(docker_host, timeout)
+    try:
+        yield from api.events(filters)
+    finally:
+        api.close()
+
+
 class LazyClient(DockerClient):
     """A client that connects (``connect``) when first used, for a caller that decides itself whether it
     needs the engine at all, and what to report when none answers."""
@@ -268,7 +298,8 @@ class LazyClient(DockerClient):
 
 def docker_time(text: Optional[str]) -> int:
     """Docker's RFC 3339 time (UTC, nanoseconds with trailing zeros trimmed) as nanoseconds since the
-    epoch; 0 for none, for Docker's zero time (0001-01-01: never started) and for what does not parse."""
+    epoch; 0 for none, for Docker's zero time (0001-01-01: never started) and for what does not parse.
+    The one timestamp parser: the times podkit writes itself (Job and CronJob status) are read with it too."""
     whole, _sep, fraction = (text or "").rstrip("Z").partition(".")
     if not whole or whole.startswith("0001"):
         return 0
@@ -342,6 +373,16 @@ class Container:
     @property
     def image_id(self) -> Optional[str]:
         return self.attrs.get("Image")
+
+    @property
+    def restart_count(self) -> int:
+        """Docker's own restarts of it (its restart policy), since it was created."""
+        return int(self.attrs.get("RestartCount") or 0)
+
+    @property
+    def networks(self) -> Dict[str, Dict[str, Any]]:
+        """{network name: its endpoint (IPAddress, Gateway, Aliases...)}."""
+        return (self.attrs.get("NetworkSettings") or {}).get("Networks") or {}
 
 
 def list_pod_containers(api: Any, pod: Optional[str] = None, include_unmanaged: bool = False) -> List[Dict[str, Any]]:

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import (
-    MIN_SHARES, UNLIMITED, changed_fields, default_parent, quota_millicores, shares_millicores, weight_to_shares)
+    MIN_SHARES, UNLIMITED, changed_fields, default_parent, kubelet_shares, quota_millicores, shares_millicores,
+    weight_to_shares)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import Container
 from ansible_collections.podkit.docker.plugins.module_utils._envsource import RESOURCE_PREFIX
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
@@ -768,7 +769,7 @@ def _resources(attrs: Dict[str, Any], out: Export, where: str) -> Dict[str, Any]
     shares = host.get("CpuShares") or 0
     if shares > MIN_SHARES:
         millis = shares_millicores(shares)
-        if millis * 1024 // 1000 != shares:
+        if kubelet_shares(millis) != shares:
             out.warnings.append("%s: cpu shares %d match no CPU request exactly; %s is given." % (where, shares, format_cpu(millis)))
         if millis != cpu:
             requests["cpu"] = format_cpu(millis)

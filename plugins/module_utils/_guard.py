@@ -52,14 +52,14 @@ import time
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import CronKeeper
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DEFAULT_DOCKER_HOST, DockerError, connect
+from ansible_collections.podkit.docker.plugins.module_utils._docker import (
+    DEFAULT_DOCKER_HOST, DockerError, connect, follow_events)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
-from ansible_collections.podkit.docker.plugins.module_utils._jobs import JobRun
-from ansible_collections.podkit.docker.plugins.module_utils._labels import (
-    LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_ROLE, ROLE_SANDBOX)
+from ansible_collections.podkit.docker.plugins.module_utils._jobs import JobRun, job_pods
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_CONTAINER, LABEL_POD, LABEL_ROLE
 from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._probes import Prober, ProbeState
-from ansible_collections.podkit.docker.plugins.module_utils._reconcile import converge_pod
+from ansible_collections.podkit.docker.plugins.module_utils._reconcile import Action, converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._record import (
     read_record, record_path, recorded_for, recorded_pods, state_dir)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params, running_containers
@@ -114,20 +114,6 @@ def backoff_delay(repairs: int) -> float:
     if repairs <= 0:
         return 0.0
     return min(BACKOFF_FIRST * (2 ** (repairs - 1)), BACKOFF_MAX)
-
-
-def repair_lines(actions: List[str]) -> List[Tuple[str, str, str]]:
-    """(container, action, reason) of each line ``converge_pod`` reports in ``actions``."""
-    found = []
-    for line in actions:
-        head, _sep, reason = line.partition(": ")
-        words = head.split()
-        kind = words[0] if words else ""
-        target = " ".join(words[1:])
-        if kind == "run" and target.startswith("init "):
-            target = target[len("init "):]
-        found.append((target, kind, reason))
-    return found
 
 
 class PodRecord:
@@ -196,10 +182,7 @@ class Guard:
 
         def follow() -> None:
             try:
-                import docker  # pylint: disable=import-outside-toplevel
-                api = docker.APIClient(base_url=self.docker_host, version="auto", timeout=self.timeout)
-                stream = api.events(decode=True, filters={"type": "container", "label": [LABEL_POD]})
-                for event in stream:
+                for event in follow_events(self.docker_host, self.timeout, {"type": "container", "label": [LABEL_POD]}):
                     self.events.put(("event", event))
                     if self.stopping.is_set() or self.client is not client:
                         break
@@ -306,13 +289,13 @@ class Guard:
             return True         # no record: not ours (or removed by state absent); its lock is not taken
         memory = self.pods.setdefault(pod, PodRecord())
         try:
-            with pod_lock(pod) as lock:
+            with pod_lock(pod, self.client.api) as lock:
                 params = self.record(pod)
                 if params is None or (params.get("state") or "present") not in RUNNING_STATES:
-                    lock.keep = params is not None      # removed by state absent meanwhile: no lock file left
-                    return True     # a stopped pod stays stopped
+                    return True     # removed by state absent meanwhile, or a stopped pod: it stays so
                 run = dict(params, state="present", wait=False, docker_host=self.docker_host, timeout=self.timeout)
-                result = converge_pod(self.client, run, False, record=False, held=lock)
+                applied: List[Action] = []
+                converge_pod(self.client, run, False, record=False, held=lock, applied=applied)
         except Exception as exc:  # pylint: disable=broad-except
             # PodkitError or DockerError (an image gone, a port taken), or the engine going away
             # mid-converge as whatever the SDK raises: tried again, backed off as the kubelet backs
@@ -324,11 +307,16 @@ class Guard:
             memory.not_before = time.time() + delay
             return False
         memory.failures = 0
-        if not result.get("changed"):
+        if not applied:
             return True
         now = time.time()
         crashed = False
-        for container, kind, reason in repair_lines(result.get("actions") or []):
+        for action in applied:      # the steps converge_pod applied, as data (Action), in plan order
+            container, kind, reason = action.container, action.kind, action.reason
+            if container is None:
+                # A step on no container (the cgroup, a volume, files, a pull): logged, counted against none.
+                log.info("repair pod=%s step=%s trigger=%s", pod, action, why)
+                continue
             log.info("repair pod=%s container=%s action=%s reason=%s trigger=%s",
                      pod, container, kind, reason or "-", why)
             entry = memory.containers.setdefault(container, dict(repairs=0))
@@ -419,12 +407,7 @@ class Guard:
 
     def cron_remove(self, api: Any, record: Dict[str, Any], job: str) -> None:
         """A CronJob's Job gone: its pods removed as state: absent removes them, its record forgotten."""
-        pods = []
-        for summary in api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, job)}):
-            labels = summary.get("Labels") or {}
-            if labels.get(LABEL_OWNER_KIND) == "Job" and labels.get(LABEL_ROLE) == ROLE_SANDBOX and \
-                    (labels.get(LABEL_NAMESPACE) or "default") == record["namespace"]:
-                pods.append(labels[LABEL_POD])
+        pods = job_pods(api, job, record["namespace"])
         params = dict(record.get("params") or {}, state="absent", manifest=None, record=False)
         self.converge_items([(pod, dict(params, name=pod)) for pod in pods])
         delete_workload_record("Job", job, record["namespace"], self.state_dir)

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
+from ansible_collections.podkit.docker.plugins.module_utils._docker import Container, DockerError, docker_time
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_JOB_INDEX, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD,
@@ -155,12 +155,9 @@ def _iso(value: Optional[float]) -> Optional[str]:
 
 
 def _epoch(text: Optional[str]) -> Optional[float]:
-    if not text:
-        return None
-    try:
-        return float(time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
-    except (ValueError, TypeError):
-        return None
+    """An RFC 3339 time (a status time written by ``_iso``, Docker's FinishedAt) as epoch seconds; None: none."""
+    nanos = docker_time(text)
+    return nanos / 1e9 if nanos else None
 
 
 # ---------------------------------------------------------------------------
@@ -454,16 +451,28 @@ def ttl_expired(job: JobSpec, status: JobStatus, now: float) -> bool:
 # 3. observe
 
 
-def observe_job(api: Any, owner: Dict[str, str], namespace: str, cache: Dict[str, Dict[str, Any]]) -> List[JobPod]:
+def owned_sandboxes(api: Any, kind: str, name: str, namespace: str) -> List[Dict[str, Any]]:
+    """List summaries of the sandboxes of the pods that ``kind``/``name`` in ``namespace`` owns (their owner labels)."""
+    found = []
+    for summary in api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, name)}):
+        labels = summary.get("Labels") or {}
+        if labels.get(LABEL_OWNER_KIND) == kind and labels.get(LABEL_ROLE) == ROLE_SANDBOX and \
+                (labels.get(LABEL_NAMESPACE) or "default") == namespace:
+            found.append(dict(summary, Labels=labels))
+    return found
+
+
+def job_pods(api: Any, job: str, namespace: str) -> List[str]:
+    """The names of Job ``job``'s pods on the engine, sorted."""
+    return sorted(summary["Labels"][LABEL_POD] for summary in owned_sandboxes(api, "Job", job, namespace))
+
+
+def observe_job(api: Any, owner: Dict[str, str], namespace: str, cache: Dict[str, Container]) -> List[JobPod]:
     """The Job's pods on the engine (its sandboxes' owner labels), each one's phase from its containers. ``cache``
     keeps the inspection of containers that ended (they do not change)."""
-    summaries = api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, owner[LABEL_OWNER_NAME])})
     pods: Dict[str, Dict[str, Any]] = {}
-    for summary in summaries:
-        labels = summary.get("Labels") or {}
-        if (labels.get(LABEL_OWNER_KIND) != owner[LABEL_OWNER_KIND] or labels.get(LABEL_ROLE) != ROLE_SANDBOX
-                or (labels.get(LABEL_NAMESPACE) or "default") != namespace):
-            continue
+    for summary in owned_sandboxes(api, owner[LABEL_OWNER_KIND], owner[LABEL_OWNER_NAME], namespace):
+        labels = summary["Labels"]
         pods[labels[LABEL_POD]] = dict(sandbox=summary, labels=labels, containers=[])
     if not pods:
         return []
@@ -477,20 +486,20 @@ def observe_job(api: Any, owner: Dict[str, str], namespace: str, cache: Dict[str
     return sorted(found, key=lambda p: p.serial)
 
 
-def _inspect(api: Any, container_id: str, cache: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+def _inspect(api: Any, container_id: str, cache: Dict[str, Container]) -> Container:
+    """The container (an empty view when the engine does not show it); one that ended is kept in ``cache``."""
     if container_id in cache:
         return cache[container_id]
     try:
-        attrs = api.inspect_container(container_id)
+        seen = Container(api.inspect_container(container_id))
     except DockerError:
-        return {}
-    state = attrs.get("State") or {}
-    if not state.get("Running") and not state.get("Restarting") and state.get("Status") == "exited":
-        cache[container_id] = attrs
-    return attrs
+        return Container({})
+    if seen.status == "exited" and not seen.state.get("Restarting"):
+        cache[container_id] = seen
+    return seen
 
 
-def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Dict[str, Any]]) -> JobPod:
+def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Container]) -> JobPod:
     labels = item["labels"]
     tail = name.rsplit("-", 1)[-1]
     index = labels.get(LABEL_JOB_INDEX)
@@ -508,14 +517,14 @@ def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Dict[st
             inits.append(summary)
     ended = []
     for summary in members + inits:
-        attrs = _inspect(api, summary["Id"], cache)
-        state = attrs.get("State") or {}
+        seen = _inspect(api, summary["Id"], cache)
+        state = seen.state
         container = (summary.get("Labels") or {}).get(LABEL_CONTAINER) or summary["Id"][:12]
-        pod.restarts += int(attrs.get("RestartCount") or 0)
+        pod.restarts += seen.restart_count
         if state.get("Status") == "exited" and not state.get("Restarting"):
             pod.exit_codes[container] = int(state.get("ExitCode") or 0)
             if summary in members:
-                ended.append(_finished_at(state.get("FinishedAt")))
+                ended.append(_epoch(state.get("FinishedAt")))
     failed_init = any(pod.exit_codes.get((s.get("Labels") or {}).get(LABEL_CONTAINER), 0) != 0 for s in inits)
     if members and len(ended) == len(members):
         failed = any(pod.exit_codes.get((s.get("Labels") or {}).get(LABEL_CONTAINER) or s["Id"][:12], 0) != 0
@@ -532,21 +541,6 @@ def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Dict[st
         sandbox = item["sandbox"]
         pod.sandbox_running = sandbox["Id"] if sandbox.get("State") == "running" else None
     return pod
-
-
-def _finished_at(text: Optional[str]) -> Optional[float]:
-    """Docker's FinishedAt (RFC 3339 with nanoseconds) as epoch seconds."""
-    if not text or text.startswith("0001"):
-        return None
-    try:
-        seconds = time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
-    except ValueError:
-        return None
-    fraction = 0.0
-    if len(text) > 19 and text[19] == ".":
-        digits = "".join(ch for ch in text[20:29] if ch.isdigit())
-        fraction = float("0." + digits) if digits else 0.0
-    return float(time.mktime(seconds) - time.timezone) + fraction
 
 
 def failed_pod_lines(api: Any, pods: Sequence[JobPod], limit: int = 3) -> str:
@@ -620,7 +614,7 @@ class JobRun:
         self.check_mode = check_mode
         self.converge = converge
         self.clock = clock
-        self.cache: Dict[str, Dict[str, Any]] = {}
+        self.cache: Dict[str, Container] = {}
         self.steps: List[Tuple[str, List[str], str]] = []
         self.pods: Dict[str, Dict[str, Any]] = {}
         self.removed: List[str] = []

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError, engine_call
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError, check_fields
 from ansible_collections.podkit.docker.plugins.module_utils._probes import (
     net_handler_manifest, netns_request, parse_net_handler)
@@ -57,12 +57,6 @@ class Hooks:
     def __init__(self, api: Any) -> None:
         self.api = api
 
-    def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except DockerError as exc:
-            raise PodkitError("%s failed: %s" % (what, exc))
-
     def post_start(self, key: str, container_id: str, name: str, hook: Dict[str, Any], pid_of: Callable[[], int],
                    timeout: float) -> None:
         """Run container ``key``'s postStart ``hook`` once it started; PodkitError naming the field when it
@@ -95,7 +89,7 @@ class Hooks:
 
     def exec(self, container_id: str, name: str, hook: str, command: List[str], timeout: float) -> Optional[int]:
         """Run a hook's command in the container; its exit code, None when it outlived ``timeout``."""
-        exec_id = self._call("%s hook of %s" % (hook, name), self.api.exec_create, container_id, command)["Id"]
+        exec_id = engine_call("%s hook of %s" % (hook, name), self.api.exec_create, container_id, command)["Id"]
         done = threading.Event()
 
         def run() -> None:
@@ -107,7 +101,7 @@ class Hooks:
         threading.Thread(target=run, daemon=True).start()
         if not done.wait(timeout):
             return None
-        return self._call("%s hook of %s" % (hook, name), self.api.exec_inspect, exec_id).get("ExitCode")
+        return engine_call("%s hook of %s" % (hook, name), self.api.exec_inspect, exec_id).get("ExitCode")
 
     @staticmethod
     def net(pid: int, hook: Dict[str, Any], timeout: float) -> Tuple[bool, str]:

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: podkit.docker contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The host lock that serialises runs on one pod: flock on /run/podkit/<pod>.lock."""
+"""The host lock that serialises runs on one pod: flock on /run/podkit/<pod>.lock, its file kept while the pod
+has a container."""
 
 from __future__ import annotations
 
@@ -9,33 +10,37 @@ import errno
 import fcntl
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
+from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError, list_pod_containers
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 
 LOCK_DIR = "/run/podkit"
 
 
 class PodLock:
-    """A held pod lock. ``keep`` False: the lock file is removed on release (the pod has nothing)."""
+    """A held pod lock (a caller that holds one hands it on, so the run under it does not lock again)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.keep = True
 
-    def keep_while(self, containers: bool, state: str = "absent") -> None:
-        """The one rule for the lock file: it outlives the run while the pod has ``containers`` (observed,
-        or left after the plan's removals), or when the run leaves the pod in any ``state`` but absent."""
-        self.keep = containers or state != "absent"
+
+def keep_lock_file(api: Any, pod: str) -> bool:
+    """The one rule for the lock file, asked of the engine as the lock is released: it outlives the run
+    while the pod has any container. So neither a removed pod, nor a refused first run, nor a guard that
+    found the pod's record gone leaves a lock file behind. An engine that does not answer: kept."""
+    try:
+        return bool(list_pod_containers(api, pod))
+    except (PodkitError, DockerError):
+        return True
 
 
 @contextmanager
-def pod_lock(pod: str, lock_dir: str = LOCK_DIR) -> Iterator[PodLock]:
-    """Serialise runs on one pod on this host.
+def pod_lock(pod: str, api: Any, lock_dir: str = LOCK_DIR) -> Iterator[PodLock]:
+    """Serialise runs on one pod on this host; ``api`` is the engine asked on release whether the
+    pod has a container left (``keep_lock_file``).
 
-    Yields a PodLock: a run that leaves the pod without any container sets ``keep`` to False,
-    so neither a removed pod nor a refused first run leaves a lock file behind. A run waiting
-    on a file removed meanwhile notices (another inode at the path) and locks the new file.
+    A run waiting on a file removed meanwhile notices (another inode at the path) and locks the new file.
     """
     try:
         os.makedirs(lock_dir, exist_ok=True)
@@ -61,11 +66,10 @@ def pod_lock(pod: str, lock_dir: str = LOCK_DIR) -> Iterator[PodLock]:
         if same:
             break
         handle.close()
-    lock = PodLock(path)
     try:
-        yield lock
+        yield PodLock(path)
     finally:
-        if not lock.keep:
+        if not keep_lock_file(api, pod):
             try:
                 os.unlink(path)
             except OSError:

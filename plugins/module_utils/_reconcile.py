@@ -38,7 +38,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._create import (
     check_image_mounts, claim_create_args, member_create_args, runtime_context, runtime_value, sandbox_create_args,
     volume_create_args)
 from ansible_collections.podkit.docker.plugins.module_utils._docker import (
-    LOG_TAIL, STOP_TIMEOUT, Container, DockerError, check_foreign, image_id, inspect_listed, list_pod_containers,
+    LOG_TAIL, STOP_TIMEOUT, Container, DockerError, check_foreign, engine_call, image_id, inspect_listed, list_pod_containers,
     pull_image)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._facts import container_summary, pod_facts
@@ -92,7 +92,8 @@ def prepare_pod(params: Dict[str, Any]) -> Dict[str, Any]:
 def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
                  secrets: Optional[set] = None, observed: Optional[PodState] = None,
                  host: Optional[HostCgroups] = None,
-                 record: bool = True, held: Optional[PodLock] = None, spec: Optional[PodSpec] = None) -> Dict[str, Any]:
+                 record: bool = True, held: Optional[PodLock] = None, spec: Optional[PodSpec] = None,
+                 applied: Optional[List[Action]] = None) -> Dict[str, Any]:
     """podkit.docker.pod: one pod brought to its spec in one reconcile cycle.
 
     1. Parse the parameters into a PodSpec (``parse_pod``), unless the caller did (``spec``, from
@@ -122,7 +123,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
        working towards a spec it could not yet reach; an apply refused before anything changed
        (bad input, a foreign name, no permission) reports its own error, not the record's.
     10. Outside the lock: members with a readiness probe until podkit-guard reports them ready.
-    11. Report: the pod as pod_facts reads it, ``actions``, and the diff.
+    11. Report: the pod as pod_facts reads it, ``actions``, and the diff. ``applied`` (a list) receives the
+       plan's actions once they are applied, as data (podkit-guard logs each repair from them).
     """
     state_name = params.get("state") or "present"
     if spec is None:
@@ -145,7 +147,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         _check_engine(client, wanted)
     probed: Dict[str, str] = {}
     recording = record and not check_mode
-    with (nullcontext(held) if held is not None else pod_lock(pod)) as lock:
+    with nullcontext(held) if held is not None else pod_lock(pod, client.api):
         if recording and state_name == "absent":
             delete_record(pod)
         if not check_mode and wanted is not None:
@@ -153,14 +155,12 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
         if observed is not None and not still_current(client, observed):
             observed = None
         state = observe(client, pod, wanted, backend, observed)
-        lock.keep_while(state.has_containers())
         plan = plan_pod(wanted, state, state_name)
         check_foreign(client.api, pod, plan.created_names())
         containers = [s.attrs for s in state.all_containers(extra=False)]
         if plan and not check_mode:
             applier = Applier(client, pod, state, backend, params.get("wait_timeout") or 60)
             applier.pull_auths = wanted.pull_auths if wanted is not None else {}
-            lock.keep_while(False, state_name)      # absent removes every container
             try:
                 applier.run(plan, start=state_name != "stopped")
                 if params.get("wait", True) and state_name not in ("absent", "stopped"):
@@ -169,6 +169,8 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
                 if recording and state_name != "absent":
                     keep_record(pod, params)
                 raise
+            if applied is not None:
+                applied.extend(plan.actions)
             containers = applier.final_containers() if state_name != "absent" else None
             if record and params.get("wait", True) and state_name in RUNNING_STATES and containers and any(
                     "readinessProbe" in c.probes for c in running_containers(spec)):
@@ -193,7 +195,7 @@ def converge_pod(client: Any, params: Dict[str, Any], check_mode: bool, diff: bo
 def _probed_ids(spec: Any, containers: List[Dict[str, Any]]) -> Dict[str, str]:
     """{name in the pod: container ID} of the members and native sidecars with a readiness probe (a
     sidecar's readiness counts toward the pod's, as in Kubernetes)."""
-    ids = dict((((c.get("Config") or {}).get("Labels") or {}).get(LABEL_CONTAINER), c["Id"]) for c in containers)
+    ids = dict((view.labels.get(LABEL_CONTAINER), view.id) for view in map(Container, containers))
     return dict((c.name, ids[c.name]) for c in running_containers(spec) if "readinessProbe" in c.probes and c.name in ids)
 
 
@@ -214,11 +216,10 @@ def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff
     if state_name not in ("absent", "stopped"):
         host = host_cgroups(client)
         wanted = want_sandbox(spec, cgroup_parent(host, spec.pod, spec.cgroup_parent))
-    with pod_lock(spec.pod) as lock:
+    with pod_lock(spec.pod, client.api):
         if not check_mode and wanted is not None and wanted.pull == "always":
             refresh_images(client.api, [wanted.image])
         state = observe(client, spec.pod, PodWanted(pod=spec.pod, sandbox=wanted) if wanted else None)
-        lock.keep_while(state.has_containers())
         planner = Planner(state)
         planner.sandbox(wanted, state_name)
         plan = planner.plan
@@ -226,8 +227,6 @@ def converge_sandbox(client: Any, params: Dict[str, Any], check_mode: bool, diff
         attrs = state.sandbox.attrs if state.sandbox else None
         if plan and not check_mode:
             applier = Applier(client, spec.pod, state)
-            # Removing the sandbox leaves the lock only to members still there.
-            lock.keep_while(bool(state.containers or state.extra), state_name)
             applier.run(plan, start=state_name != "stopped")
             attrs = applier.inspect(applier.sandbox.id) if applier.sandbox else None
         result = dict(sandbox=container_summary(attrs))
@@ -252,12 +251,11 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
     state_name = params.get("state") or "present"
     spec, volumes = parsed or prepare_container(params)["parsed"]
     pod = params["pod"]
-    with pod_lock(pod) as lock:
+    with pod_lock(pod, client.api):
         running = state_name in RUNNING_STATES
         if running and not check_mode and spec.pull == "always":
             refresh_images(client.api, [spec.image])
         state = observe(client, pod)
-        lock.keep_while(state.has_containers())
         sandbox = state.sandbox
         if not running:
             wanted = Wanted(key=spec.name, role=ROLE_MEMBER, name=member_name(pod, spec.name), image=spec.image,
@@ -286,8 +284,6 @@ def converge_container(client: Any, params: Dict[str, Any], check_mode: bool, di
         attrs = seen.attrs if seen else None
         if plan and not check_mode:
             applier = Applier(client, pod, state, wait_timeout=params.get("wait_timeout") or 60)
-            lock.keep_while(PodState(pod, state.sandbox, dict((k, v) for k, v in state.containers.items() if k != spec.name),
-                                     state.extra).has_containers(), state_name)
             applier.run(plan)
             new_id = applier.touched.get(spec.name)
             attrs = None if spec.name in applier.removed else applier.inspect(new_id) if new_id else attrs
@@ -520,6 +516,8 @@ def refresh_images(api: Any, refs: Sequence[str], auths: Optional[Dict[str, Dict
 
 
 ActionKind = Literal["pull", "cgroup", "volume", "files", "ownership", "create", "recreate", "start", "stop", "restart", "remove", "run"]
+# The kinds of step that always act on a container ("remove" does when it removes no volume, files or cgroup).
+CONTAINER_KINDS = ("create", "recreate", "start", "stop", "restart", "run")
 
 
 @dataclass
@@ -575,6 +573,14 @@ class Action:
         else:
             text = "%s %s" % (self.kind, self.target)
         return text + (": " + self.reason if self.reason else "")
+
+    @property
+    def container(self) -> Optional[str]:
+        """The container the step acts on (its name in the pod, ``sandbox``, or a duplicate's Docker name); None
+        for a step on no container (an image, the cgroup, a volume, files)."""
+        if self.kind in CONTAINER_KINDS or self.kind == "remove" and self.value is None:
+            return self.target
+        return None
 
 
 @dataclass
@@ -999,12 +1005,6 @@ class Applier:
                               "podkit.docker.pod)." % (self.pod, sandbox_name(self.pod)))
         return self.sandbox.id
 
-    def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except DockerError as exc:
-            raise PodkitError("%s failed: %s" % (what, exc))
-
     def run(self, plan: Plan, start: bool = True) -> None:
         """Apply the actions in plan order; members created in a row (the plan puts them after the
         sandbox runs, the volumes and the init containers) are created and started together."""
@@ -1063,11 +1063,11 @@ class Applier:
             context: Optional[Dict[str, Any]] = None
             if wanted.config.get("env_fields"):
                 context = runtime_context(self.sandbox.attrs if self.sandbox else None,
-                                          self._call("docker info", self.api.info))
+                                          engine_call("docker info", self.api.info))
             security = wanted.config.get("security") or {}
             if security.get("non_root") or security.get("group") is not None:
                 # runAsNonRoot and runAsGroup alone need the image's user.
-                image = self._call("inspect image %s" % wanted.image, self.api.inspect_image, wanted.image)
+                image = engine_call("inspect image %s" % wanted.image, self.api.inspect_image, wanted.image)
                 image_user = (image.get("Config") or {}).get("User") or ""
                 check_non_root(security, image_user, "containers[%s]" % wanted.key)
                 context = dict(context or {}, image_user=image_user)
@@ -1079,8 +1079,8 @@ class Applier:
                                               wanted.labels_for(self.pod, {LABEL_SANDBOX_ID: sandbox_id}), sandbox_id,
                                               context)
         what = "creating the sandbox %s" if wanted.role == ROLE_SANDBOX else "creating container %s"
-        host_config = self._call(what % wanted.name, self.api.create_host_config, **host)
-        new_id = self._call(what % wanted.name, self.api.create_container, host_config=host_config, **create)["Id"]
+        host_config = engine_call(what % wanted.name, self.api.create_host_config, **host)
+        new_id = engine_call(what % wanted.name, self.api.create_container, host_config=host_config, **create)["Id"]
         post_start = (wanted.config.get("security") or {}).get("post_start")
         if post_start:
             self.post_start[new_id] = (wanted.key, post_start)
@@ -1090,7 +1090,7 @@ class Applier:
         if seen.labels.get(LABEL_PRE_STOP) and seen.running:
             # Graceful, as the kubelet kills: the preStop hook, then the stop signal, within the grace period.
             self.stop(seen)
-        self._call("removing container %s" % seen.name, self.api.remove_container, seen.id, force=True)
+        engine_call("removing container %s" % seen.name, self.api.remove_container, seen.id, force=True)
 
     def stop(self, seen: Seen) -> None:
         """Stop a container: its preStop hook first, all within its grace period (stop timeout)."""
@@ -1100,10 +1100,10 @@ class Applier:
         if hook and seen.running:
             Hooks(self.api).pre_stop(seen.id, seen.name, seen.pid, hook, grace)
         remaining = max(0, int(grace - (time.time() - started)))
-        self._call("stopping container %s" % seen.name, self.api.stop, seen.id, timeout=remaining)
+        engine_call("stopping container %s" % seen.name, self.api.stop, seen.id, timeout=remaining)
 
     def start(self, key: str, container_id: str, name: str) -> None:
-        self._call("starting container %s" % name, self.api.start, container_id)
+        engine_call("starting container %s" % name, self.api.start, container_id)
         self.touched[key] = container_id
         hook = self.post_start.get(container_id)
         if hook is not None:
@@ -1111,7 +1111,7 @@ class Applier:
                                        self.wait_timeout)
 
     def inspect(self, container_id: str) -> Dict[str, Any]:
-        return self._call("inspecting container %s" % container_id[:12], self.api.inspect_container, container_id)
+        return engine_call("inspecting container %s" % container_id[:12], self.api.inspect_container, container_id)
 
     def _sandbox_seen(self, container_id: str) -> None:
         attrs = self.final[container_id] = self.inspect(container_id)
@@ -1134,7 +1134,7 @@ class Applier:
         files = action.value
         content, stamp = files.files, ""
         if files.runtime:
-            context = runtime_context(self.sandbox.attrs if self.sandbox else None, self._call("docker info", self.api.info))
+            context = runtime_context(self.sandbox.attrs if self.sandbox else None, engine_call("docker info", self.api.info))
             content = fill_runtime(files.files, lambda source: runtime_value(source, context))
             stamp = self.sandbox.id if self.sandbox else ""
         try:
@@ -1144,8 +1144,8 @@ class Applier:
 
     def do_ownership(self, action: Action, _start: bool) -> None:
         item = action.value
-        mountpoint = self._call("inspecting volume %s" % item.docker_name, self.api.inspect_volume,
-                                item.docker_name).get("Mountpoint")
+        mountpoint = engine_call("inspecting volume %s" % item.docker_name, self.api.inspect_volume,
+                                 item.docker_name).get("Mountpoint")
         try:
             apply_fs_group(mountpoint, item.group, item.read_only)
         except (OSError, TypeError) as exc:
@@ -1153,7 +1153,7 @@ class Applier:
                               % (item.group, item.docker_name, mountpoint, exc))
 
     def do_volume(self, action: Action, _start: bool) -> None:
-        self._call("creating volume %s" % action.value["name"], self.api.create_volume, **action.value)
+        engine_call("creating volume %s" % action.value["name"], self.api.create_volume, **action.value)
 
     def do_create(self, action: Action, start: bool) -> None:
         wanted = action.wanted
@@ -1189,7 +1189,7 @@ class Applier:
         wait_timeout, fails the run naming the sidecar (podkit-guard, from the pod's record, goes on)."""
         if wanted.startup is None:
             return
-        sandbox = self._call("inspect sandbox", self.api.inspect_container, self.sandbox_id())
+        sandbox = engine_call("inspect sandbox", self.api.inspect_container, self.sandbox_id())
         sandbox_pid = Container(sandbox).pid
         started, message = wait_started(wanted.startup, self.api, container_id, sandbox_pid, self.wait_timeout)
         if not started:
@@ -1199,8 +1199,8 @@ class Applier:
     def do_restart(self, action: Action, _start: bool) -> None:
         if action.seen.labels.get(LABEL_PRE_STOP):
             self.stop(action.seen)
-        self._call("restarting container %s" % action.seen.name, self.api.restart, action.seen.id,
-                   timeout=stop_timeout(action.seen))
+        engine_call("restarting container %s" % action.seen.name, self.api.restart, action.seen.id,
+                    timeout=stop_timeout(action.seen))
         self.touched[action.target] = action.seen.id
         if action.target == "sandbox":
             self._sandbox_seen(action.seen.id)
@@ -1211,7 +1211,7 @@ class Applier:
 
     def do_remove(self, action: Action, _start: bool) -> None:
         if isinstance(action.value, VolumeRemoval):
-            self._call("removing %s" % action.value.name, self.api.remove_volume, action.value.name, force=True)
+            engine_call("removing %s" % action.value.name, self.api.remove_volume, action.value.name, force=True)
             return
         if isinstance(action.value, CgroupRemoval):
             self._backend().remove(action.value.parent, False)

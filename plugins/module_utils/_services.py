@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.podkit.docker.plugins.module_utils._docker import Container
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_NETWORK
 
@@ -106,10 +107,11 @@ def wanted_aliases(pod_labels: Dict[str, str], namespace: str, ready: bool, serv
 def observed_aliases(attrs: Dict[str, Any], network: str) -> Optional[List[str]]:
     """The aliases a sandbox has on ``network`` (Docker adds the container's short ID and its hostname: not
     ours to compare), or None when it is not on it."""
-    networks = ((attrs.get("NetworkSettings") or {}).get("Networks")) or {}
+    sandbox = Container(attrs)
+    networks = sandbox.networks
     if network not in networks:
         return None
-    docker_own = ((attrs.get("Id") or "")[:12], (attrs.get("Config") or {}).get("Hostname"))
+    docker_own = (sandbox.id[:12], sandbox.config.get("Hostname"))
     return [a for a in (networks[network].get("Aliases") or []) if a not in docker_own]
 
 

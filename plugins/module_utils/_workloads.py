@@ -44,12 +44,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import WORKLOAD_KINDS
-from ansible_collections.podkit.docker.plugins.module_utils._docker import DockerError
+from ansible_collections.podkit.docker.plugins.module_utils._docker import (
+    Container, DockerError, inspect_or_none, list_pod_containers)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import (
     CronJob, cron_facts, delete_cronjob, parse_cronjob, read_cronjobs, write_cronjob)
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
-    JobRun, JobSpec, job_spec_hash, job_summary, parse_job, run_jobs)
+    JobRun, JobSpec, job_pods, job_spec_hash, job_summary, parse_job, run_jobs)
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_REVISION, LABEL_ROLE,
     ROLE_MEMBER, ROLE_SANDBOX)
@@ -323,14 +324,8 @@ def parse_workload(doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]
         raise PodkitError("%s: rerun is for a Job (whether a finished Job runs again); a %s converges on every run, so"
                           " leave rerun out." % (where, kind))
     spec = _mapping(doc.get("spec"), where + ".spec", _SPEC_FIELDS[kind])
-    template = _mapping(spec.get("template"), where + ".spec.template", ("metadata", "spec"))
-    if not template.get("spec"):
-        raise PodkitError("%s.spec.template.spec is required: the pods' spec." % where)
-    tmeta = _mapping(template.get("metadata"), where + ".spec.template.metadata", _METADATA_FIELDS)
-    labels = tmeta.get("labels") or {}
+    template, labels = _template(spec, where)
     _check_selector(spec.get("selector"), labels, where + ".spec.selector")
-    template = copy.deepcopy(template)
-    template["metadata"] = dict((k, v) for k, v in tmeta.items() if k in ("labels", "annotations"))
     workload = Workload(kind=kind, name=name, namespace=namespace, where=where, template=template,
                         revision=template_revision(template), docs=list(configs), params=dict(params))
     workload.min_ready = _int(spec.get("minReadySeconds"), where + ".spec.minReadySeconds", default=0)
@@ -384,6 +379,18 @@ def rolled_back(workload: Workload, doc: Dict[str, Any], where: str, configs: Li
     return result
 
 
+def _template(spec: Dict[str, Any], where: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(a copy of the pod template, with only the labels and annotations of its metadata; its labels) of a
+    workload's spec, checked as far as the template's own fields."""
+    template = _mapping(spec.get("template"), where + ".spec.template", ("metadata", "spec"))
+    if not template.get("spec"):
+        raise PodkitError("%s.spec.template.spec is required: the pods' spec." % where)
+    tmeta = _mapping(template.get("metadata"), where + ".spec.template.metadata", _METADATA_FIELDS)
+    template = copy.deepcopy(template)
+    template["metadata"] = dict((k, v) for k, v in tmeta.items() if k in ("labels", "annotations"))
+    return template, tmeta.get("labels") or {}
+
+
 def _parse_job_workload(doc: Dict[str, Any], where: str, name: str, namespace: str, configs: List[Dict[str, Any]],
                         params: Dict[str, Any]) -> Workload:
     """A Job: its template as any workload's (selector optional: the Job controller makes its own), its run rules
@@ -392,15 +399,9 @@ def _parse_job_workload(doc: Dict[str, Any], where: str, name: str, namespace: s
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         raise PodkitError("%s.spec must be a mapping with template." % where)
-    template = _mapping(spec.get("template"), where + ".spec.template", ("metadata", "spec"))
-    if not template.get("spec"):
-        raise PodkitError("%s.spec.template.spec is required: the pods' spec." % where)
-    tmeta = _mapping(template.get("metadata"), where + ".spec.template.metadata", _METADATA_FIELDS)
-    labels = tmeta.get("labels") or {}
+    template, labels = _template(spec, where)
     if spec.get("selector") is not None and spec.get("manualSelector"):
         _check_selector(spec.get("selector"), labels, where + ".spec.selector")
-    template = copy.deepcopy(template)
-    template["metadata"] = dict((k, v) for k, v in tmeta.items() if k in ("labels", "annotations"))
     job = parse_job(spec, template, where + ".spec", params.get("rerun"))
     workload = Workload(kind="Job", name=name, namespace=namespace, where=where, template=template,
                         revision=job_spec_hash(spec), docs=list(configs), params=dict(params), job=job,
@@ -750,7 +751,7 @@ class ReadinessGate:
     def check(self, pod: str, observing: bool = False) -> Tuple[bool, str]:
         """(Ready, why not). ``observing``: a pod found running before this run, whose probes run at once and
         whose minReadySeconds is taken as gone by (so check mode, which runs the same probes, plans alike)."""
-        containers = self.api.containers(all=True, filters={"label": "%s=%s" % (LABEL_POD, pod)})
+        containers = list_pod_containers(self.api, pod)
         sandbox = [c for c in containers if (c.get("Labels") or {}).get(LABEL_ROLE) == ROLE_SANDBOX]
         members = [c for c in containers if (c.get("Labels") or {}).get(LABEL_ROLE) == ROLE_MEMBER]
         if not sandbox or sandbox[0].get("State") != "running":
@@ -771,7 +772,7 @@ class ReadinessGate:
                 if observing:
                     state.next_run = now
             if state.ok is not True and now >= state.next_run:
-                sandbox_pid = (self.api.inspect_container(sandbox[0]["Id"]).get("State") or {}).get("Pid") or 0
+                sandbox_pid = Container(inspect_or_none(self.api, sandbox[0]["Id"])).pid
                 success, message = run_probe(probe, self.api, member["Id"], sandbox_pid)
                 state.record(success, message, now)
             if state.ok is not True:
@@ -1075,7 +1076,7 @@ def _converge_cronjob(api: Any, workload: Workload, check_mode: bool, converge: 
             # The record first, so that the guard starts nothing more while the Jobs' pods go.
             delete_cronjob(workload.namespace, workload.name)
         for job in jobs:
-            pods = _job_sandboxes(api, job, workload.namespace)
+            pods = job_pods(api, job, workload.namespace)
             if pods:
                 outcome.steps.append(Step("remove", pods, "Job %s of %s" % (job, workload.key)))
                 if not check_mode:
@@ -1099,16 +1100,6 @@ def _converge_cronjob(api: Any, workload: Workload, check_mode: bool, converge: 
             write_cronjob(cron)
     outcome.job = cron_facts(record, known.get(workload.name, (None, {}))[1] or {})
     return outcome
-
-
-def _job_sandboxes(api: Any, job: str, namespace: str) -> List[str]:
-    found = []
-    for summary in api.containers(all=True, filters={"label": "%s=%s" % (LABEL_OWNER_NAME, job)}):
-        labels = summary.get("Labels") or {}
-        if labels.get(LABEL_OWNER_KIND) == "Job" and labels.get(LABEL_ROLE) == ROLE_SANDBOX and \
-                (labels.get(LABEL_NAMESPACE) or DEFAULT_NAMESPACE) == namespace:
-            found.append(labels[LABEL_POD])
-    return sorted(found)
 
 
 def _converge_jobs(api: Any, jobs: List[Workload], check_mode: bool, converge: Converge) -> List[WorkloadOutcome]:
@@ -1147,7 +1138,7 @@ def _sync_network(api: Any, outcome: WorkloadOutcome, check_mode: bool) -> None:
         labels = dict((str(k), str(v)) for k, v in (workload.template["metadata"].get("labels") or {}).items())
         for pod in outcome.final_pods():
             sandbox = "%s_sandbox" % pod
-            attrs = _inspect(api, sandbox)
+            attrs = inspect_or_none(api, sandbox)
             ready = True if attrs is None else outcome.gate.check(pod, observing=True)[0]
             stateful = (pod, workload.service_name) if workload.stateful and workload.service_name else None
             aliases = wanted_aliases(labels, workload.namespace, ready, workload.services, stateful)
@@ -1160,10 +1151,3 @@ def _sync_network(api: Any, outcome: WorkloadOutcome, check_mode: bool) -> None:
         outcome.error = "%s: %s" % (workload.key, exc.msg)
     except DockerError as exc:
         outcome.error = "%s: the Service names on network %s: %s" % (workload.key, network_name(workload.namespace), exc)
-
-
-def _inspect(api: Any, name: str) -> Optional[Dict[str, Any]]:
-    try:
-        return api.inspect_container(name)
-    except DockerError:
-        return None

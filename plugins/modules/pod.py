@@ -190,24 +190,10 @@ options:
     description:
       - Members join the sandbox's PID namespace (they see the pause process as PID 1).
     type: bool
-  hostname:
-    description:
-      - The pod's hostname. Default the pod name.
-    type: str
   ports:
     description:
       - Ports published on the pod, C([host_ip:]host_port:container_port[/proto]), besides the containers'
         C(hostPort) entries.
-    type: list
-    elements: str
-  dns:
-    description:
-      - DNS servers of the pod.
-    type: list
-    elements: str
-  dns_search:
-    description:
-      - DNS search domains of the pod.
     type: list
     elements: str
   host_aliases:
@@ -247,6 +233,7 @@ options:
     default: derived
 extends_documentation_fragment:
   - podkit.docker.docker
+  - podkit.docker.docker.hostname_dns
   - podkit.docker.docker.validate
   - podkit.docker.docker.pod_run
   - podkit.docker.docker.attributes

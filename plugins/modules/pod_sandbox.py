@@ -46,10 +46,6 @@ options:
       - Default C(/podkit/pod-<pod>) with Docker's cgroupfs driver, C(podkit-pod_<pod>.slice) with the
         systemd driver.
     type: str
-  hostname:
-    description:
-      - The pod's hostname. Default the pod name.
-    type: str
   ports:
     description:
       - Ports published on the pod, C([host_ip:]host_port:container_port[/proto]).
@@ -57,16 +53,10 @@ options:
     elements: str
     default: []
   dns:
-    description:
-      - DNS servers of the pod.
-    type: list
-    elements: str
+    # Described in podkit.docker.docker.hostname_dns.
     default: []
   dns_search:
-    description:
-      - DNS search domains of the pod.
-    type: list
-    elements: str
+    # Described in podkit.docker.docker.hostname_dns.
     default: []
   extra_hosts:
     description:
@@ -100,6 +90,7 @@ options:
     default: present
 extends_documentation_fragment:
   - podkit.docker.docker
+  - podkit.docker.docker.hostname_dns
   - podkit.docker.docker.attributes
   - podkit.docker.docker.pull
 seealso:

@@ -5,7 +5,7 @@ Containers are told apart by their Docker IDs and start times; env is read from 
 
 import copy
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, converge_manifest, proc_environ
 
 SLEEP = ["sleep", "3600"]
 
@@ -35,50 +35,41 @@ def state(client, pod):
     return found
 
 
-def environ(pid):
-    with open("/proc/%d/environ" % pid, "rb") as handle:
-        return dict(i.split("=", 1) for i in handle.read().decode().split("\0") if "=" in i)
-
-
-def converge(run_module, docs, **extra):
-    return run_module("pod", manifest=docs, sandbox_image=PAUSE_IMAGE, pull="never", **extra)
-
-
 def test_a_changed_key_restarts_only_its_consumers(run_module, docker_client, pod_name):
-    converge(run_module, manifest(pod_name))
+    converge_manifest(run_module, manifest(pod_name))
     before = state(docker_client, pod_name)
-    assert environ(before["painter"][2])["COLOUR"] == "blue"
-    assert environ(before["logger"][2])["LOG_level"] == "debug"
-    assert converge(run_module, manifest(pod_name))["changed"] is False
+    assert proc_environ(before["painter"][2])["COLOUR"] == "blue"
+    assert proc_environ(before["logger"][2])["LOG_level"] == "debug"
+    assert converge_manifest(run_module, manifest(pod_name))["changed"] is False
 
-    check = converge(run_module, manifest(pod_name, colour="green"), check=True)
+    check = converge_manifest(run_module, manifest(pod_name, colour="green"), check=True)
     assert check["actions"] == ["recreate painter: config changed (env)"], check["actions"]
     assert state(docker_client, pod_name) == before
-    result = converge(run_module, manifest(pod_name, colour="green"))
+    result = converge_manifest(run_module, manifest(pod_name, colour="green"))
     assert result["actions"] == ["recreate painter: config changed (env)"], result["actions"]
     after = state(docker_client, pod_name)
     assert after["painter"][0] != before["painter"][0]
     for other in ("sandbox", "logger", "db", "bystander"):
         assert after[other][:2] == before[other][:2], other
-    assert environ(after["painter"][2])["COLOUR"] == "green"
+    assert proc_environ(after["painter"][2])["COLOUR"] == "green"
 
-    result = converge(run_module, manifest(pod_name, colour="green", level="warn"))
+    result = converge_manifest(run_module, manifest(pod_name, colour="green", level="warn"))
     assert result["actions"] == ["recreate logger: config changed (env)"], result["actions"]
     final = state(docker_client, pod_name)
-    assert environ(final["logger"][2])["LOG_level"] == "warn"
+    assert proc_environ(final["logger"][2])["LOG_level"] == "warn"
     for other in ("sandbox", "painter", "db", "bystander"):
         assert final[other][:2] == after[other][:2], other
 
-    result = converge(run_module, manifest(pod_name, colour="green", level="warn", password="second"), diff=True)
+    result = converge_manifest(run_module, manifest(pod_name, colour="green", level="warn", password="second"), diff=True)
     assert result["actions"] == ["recreate db: config changed (env)"], result["actions"]
     assert "second" not in repr(result) and "first-password" not in repr(result)
-    assert environ(state(docker_client, pod_name)["db"][2])["PASSWORD"] == "second"
+    assert proc_environ(state(docker_client, pod_name)["db"][2])["PASSWORD"] == "second"
 
 
 def test_a_missing_config_map_is_named(run_module, docker_client, pod_name):
     docs = copy.deepcopy(manifest(pod_name))
     del docs[0]
-    result = converge(run_module, docs, expect_fail=True)
+    result = converge_manifest(run_module, docs, expect_fail=True)
     assert "the ConfigMap 'looks' is not given" in result["msg"], result["msg"]
     assert not docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=" + pod_name})
 
@@ -89,7 +80,7 @@ def test_manifest_file(run_module, docker_client, pod_name, tmp_path):
     path.write_text(yaml.safe_dump_all(manifest(pod_name)))
     result = run_module("pod", manifest_file=str(path), sandbox_image=PAUSE_IMAGE, pull="never")
     assert result["changed"] and "first-password" not in repr(result)
-    assert environ(state(docker_client, pod_name)["painter"][2])["COLOUR"] == "blue"
+    assert proc_environ(state(docker_client, pod_name)["painter"][2])["COLOUR"] == "blue"
 
 
 def files_manifest(pod, colour="blue", password="first-password"):
@@ -114,24 +105,24 @@ def in_container(pid, path):
 
 def test_a_changed_key_in_a_volume_restarts_only_its_consumers(run_module, docker_client, pod_name):
     import os
-    converge(run_module, files_manifest(pod_name))
+    converge_manifest(run_module, files_manifest(pod_name))
     before = state(docker_client, pod_name)
     assert in_container(before["reader"][2], "/etc/looks/colour") == "blue"
     assert in_container(before["vault"][2], "/etc/db/password") == "first-password"
-    assert converge(run_module, files_manifest(pod_name))["changed"] is False
+    assert converge_manifest(run_module, files_manifest(pod_name))["changed"] is False
 
-    check = converge(run_module, files_manifest(pod_name, colour="red"), check=True)
+    check = converge_manifest(run_module, files_manifest(pod_name, colour="red"), check=True)
     assert check["actions"] == ["write files of volume looks: content changed",
                                 "recreate reader: config changed (volume_content)"], check["actions"]
     assert in_container(before["reader"][2], "/etc/looks/colour") == "blue"     # check mode wrote nothing
-    result = converge(run_module, files_manifest(pod_name, colour="red"))
+    result = converge_manifest(run_module, files_manifest(pod_name, colour="red"))
     assert result["actions"] == check["actions"]
     after = state(docker_client, pod_name)
     assert in_container(after["reader"][2], "/etc/looks/colour") == "red"
     for other in ("sandbox", "vault", "bystander"):
         assert after[other][:2] == before[other][:2], other
 
-    result = converge(run_module, files_manifest(pod_name, colour="red", password="second"), diff=True)
+    result = converge_manifest(run_module, files_manifest(pod_name, colour="red", password="second"), diff=True)
     assert result["actions"] == ["write files of volume db: content changed",
                                  "recreate vault: config changed (volume_content)"], result["actions"]
     assert "second" not in repr(result)
@@ -161,12 +152,12 @@ def test_image_pull_secret_lookup_and_refusals(run_module, docker_client, pod_na
     Secret's credentials would serve, a pull policy of Never refuses naming the image, a missing Secret
     is named. The credentials never show."""
     password = "pull-pw-%s" % pod_name
-    check = converge(run_module, pull_secret_docs(pod_name, password), check=True)
+    check = converge_manifest(run_module, pull_secret_docs(pod_name, password), check=True)
     assert "pull registry.example.invalid/team/app:1.0: not on the host" in check["actions"], check["actions"]
     assert password not in repr(check)
-    refused = converge(run_module, pull_secret_docs(pod_name, password, policy="Never"), expect_fail=True)
+    refused = converge_manifest(run_module, pull_secret_docs(pod_name, password, policy="Never"), expect_fail=True)
     assert "registry.example.invalid/team/app:1.0 is not on the host and pull is never" in refused["msg"]
     assert password not in repr(refused)
-    missing = converge(run_module, pull_secret_docs(pod_name, password, secret="other"), expect_fail=True)
+    missing = converge_manifest(run_module, pull_secret_docs(pod_name, password, secret="other"), expect_fail=True)
     assert "spec.imagePullSecrets[0].name: the Secret 'other' is not given" in missing["msg"]
     assert not docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=" + pod_name})

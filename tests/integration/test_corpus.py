@@ -21,7 +21,7 @@ import pathlib
 import pytest
 import yaml
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ModuleRunner, export_pod, warning_text
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ModuleRunner, export_pod, proc_environ, warning_text
 
 CORPUS = pathlib.Path(__file__).resolve().parent.parent / "corpus"
 
@@ -90,10 +90,6 @@ def read(path):
         return handle.read()
 
 
-def environ(pid):
-    return dict(item.split("=", 1) for item in read("/proc/%d/environ" % pid).decode().split("\0") if "=" in item)
-
-
 def mountinfo(pid):
     """{mount point: (options, fs type, super options)} as the kernel reports the process's mounts."""
     mounts = {}
@@ -114,7 +110,7 @@ def in_container(pid, path):
 
 
 def check_downward_env(pods, pod_name, sandbox, client):
-    env = environ(pods["test-container"])
+    env = proc_environ(pods["test-container"])
     info = client.info()
     settings = sandbox.attrs["NetworkSettings"]
     assert env["MY_POD_NAME"] == pod_name and env["MY_POD_NAMESPACE"] == "demo"
@@ -126,7 +122,7 @@ def check_downward_env(pods, pod_name, sandbox, client):
 
 
 def check_resources_env(pods, pod_name, sandbox, client):
-    assert environ(pods["unlimited"])["HOST_CPUS"] == str(client.info()["NCPU"])
+    assert proc_environ(pods["unlimited"])["HOST_CPUS"] == str(client.info()["NCPU"])
 
 
 def file_mode(pid, path):
@@ -514,7 +510,7 @@ def converge_and_check(path, docs, pod, pod_name, run_module, docker_client):
             assert mount["mountPath"] in mounts, (mount, sorted(mounts))
             if mount.get("readOnly"):
                 assert "ro" in mounts[mount["mountPath"]][0].split(",")
-        env = environ(pid)
+        env = proc_environ(pid)
         for item in container.get("env") or []:
             if "value" in item and "$" not in str(item["value"]):
                 assert env.get(item["name"]) == str(item["value"]), item

@@ -7,7 +7,7 @@ Docker ID; a limit not set with the host's CPU count; a changed sandbox gives a 
 
 import os
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, proc_environ
 
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 
@@ -48,11 +48,6 @@ def podinfo(pid, name):
         return handle.read()
 
 
-def environ(pid):
-    with open("/proc/%d/environ" % pid, "rb") as handle:
-        return dict(i.split("=", 1) for i in handle.read().decode().split("\0") if "=" in i)
-
-
 def uid_of(sandbox_id):
     return "-".join((sandbox_id[0:8], sandbox_id[8:12], sandbox_id[12:16], sandbox_id[16:20], sandbox_id[20:32]))
 
@@ -64,7 +59,7 @@ def test_uid_and_resources_in_a_downward_volume(run_module, docker_client, pod_n
     pid = pid_of(docker_client, pod_name + "_app")
     sandbox = docker_client.containers.get(pod_name + "_sandbox")
     uid = podinfo(pid, "uid")
-    assert uid == uid_of(sandbox.id) == environ(pid)["MY_UID"], (uid, environ(pid).get("MY_UID"))
+    assert uid == uid_of(sandbox.id) == proc_environ(pid)["MY_UID"], (uid, proc_environ(pid).get("MY_UID"))
     # limits.cpu not set on app: the host's allocatable CPUs (default divisor 1, rounded up).
     assert podinfo(pid, "cpu_limit") == str(os.cpu_count())
     assert podinfo(pid, "cpu_limit_m") == "1500"

@@ -12,7 +12,7 @@ import stat
 
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, remove_pod_leftovers
+from helpers import BUSYBOX_IMAGE, converge_manifest, remove_pod_leftovers
 
 GROUP = 2000
 WRITE = ("for d in /scratch /mem /claim; do touch $d/made-by-app; done; "
@@ -56,10 +56,6 @@ def claim(docker_client, pod_name):
             volume.remove(force=True)
 
 
-def converge(run_module, docs, **extra):
-    return run_module("pod", manifest=docs, sandbox_image=PAUSE_IMAGE, pull="never", **extra)
-
-
 def app_pid(client, pod):
     return client.containers.get(pod + "_app").attrs["State"]["Pid"]
 
@@ -89,15 +85,15 @@ def mode_and_gid(pid, path):
 
 def test_fs_group_owns_every_volume_but_host_path(run_module, docker_client, pod_name, claim, tmp_path):
     docs = manifest(pod_name, claim, tmp_path)
-    check = converge(run_module, docs, check=True)
+    check = converge_manifest(run_module, docs, check=True)
     assert "set group 2000 on volume %s_scratch: new volume" % pod_name in check["actions"], check["actions"]
     assert "set group 2000 on volume %s: new volume" % claim in check["actions"], check["actions"]
-    first = converge(run_module, docs)
+    first = converge_manifest(run_module, docs)
     assert first["actions"] == check["actions"]
     # The ownership goes before the container that mounts the volume starts.
     assert first["actions"].index("set group 2000 on volume %s: new volume" % claim) < \
         first["actions"].index("create app")
-    assert converge(run_module, docs)["changed"] is False
+    assert converge_manifest(run_module, docs)["changed"] is False
 
     pid = app_pid(docker_client, pod_name)
     assert str(GROUP) in status_groups(pid)
@@ -126,12 +122,12 @@ def test_fs_group_owns_every_volume_but_host_path(run_module, docker_client, pod
 
 
 def test_change_policy_always_and_on_root_mismatch(run_module, docker_client, pod_name, claim, tmp_path):
-    converge(run_module, manifest(pod_name, claim, tmp_path))
+    converge_manifest(run_module, manifest(pod_name, claim, tmp_path))
     pid = app_pid(docker_client, pod_name)
     wait_for(pid, "/scratch/made-by-app")
     os.chown("/proc/%d/root/scratch/made-by-app" % pid, -1, 0)
     # Always: the recreated consumer has the volume walked again.
-    result = converge(run_module, manifest(pod_name, claim, tmp_path, mode="two"))
+    result = converge_manifest(run_module, manifest(pod_name, claim, tmp_path, mode="two"))
     assert "set group 2000 on volume %s_scratch: fsGroupChangePolicy Always, app starts" % pod_name \
         in result["actions"], result["actions"]
     pid = app_pid(docker_client, pod_name)
@@ -139,21 +135,21 @@ def test_change_policy_always_and_on_root_mismatch(run_module, docker_client, po
 
     # OnRootMismatch: the root is owned, so a recreated consumer leaves the files as they are...
     os.chown("/proc/%d/root/scratch/made-by-app" % pid, -1, 0)
-    result = converge(run_module, manifest(pod_name, claim, tmp_path, policy="OnRootMismatch", mode="three"))
+    result = converge_manifest(run_module, manifest(pod_name, claim, tmp_path, policy="OnRootMismatch", mode="three"))
     assert not [a for a in result["actions"] if a.startswith("set group")], result["actions"]
     pid = app_pid(docker_client, pod_name)
     assert lstat_in(pid, "/scratch/made-by-app").st_gid == 0
     # ...until the root is not owned: then the whole volume is.
     os.chown("/proc/%d/root/scratch" % pid, -1, 0)
-    result = converge(run_module, manifest(pod_name, claim, tmp_path, policy="OnRootMismatch", mode="three"))
+    result = converge_manifest(run_module, manifest(pod_name, claim, tmp_path, policy="OnRootMismatch", mode="three"))
     assert result["actions"] == ["set group 2000 on volume %s_scratch: not owned by the group" % pod_name]
     assert mode_and_gid(pid, "/scratch") == (0o2775, GROUP)
     assert lstat_in(pid, "/scratch/made-by-app").st_gid == GROUP
-    assert converge(run_module, manifest(pod_name, claim, tmp_path, policy="OnRootMismatch",
-                                         mode="three"))["changed"] is False
+    assert converge_manifest(run_module, manifest(pod_name, claim, tmp_path, policy="OnRootMismatch",
+                                                  mode="three"))["changed"] is False
 
 
 def test_bad_change_policy_is_named(run_module, pod_name, claim, tmp_path):
-    result = converge(run_module, manifest(pod_name, claim, tmp_path, policy="Sometimes"), expect_fail=True)
+    result = converge_manifest(run_module, manifest(pod_name, claim, tmp_path, policy="Sometimes"), expect_fail=True)
     assert "spec.securityContext.fsGroupChangePolicy: 'Sometimes' is not one of Always, OnRootMismatch" \
         in result["msg"], result["msg"]

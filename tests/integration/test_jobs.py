@@ -265,10 +265,12 @@ def cron_jobs(client, name):
     """{Job name: [its pods]} of a CronJob's Jobs (<cronjob>-<minutes since the epoch>), from Docker."""
     found = {}
     labels = ["io.podkit.owner-kind=Job", "io.podkit.role=sandbox"]
-    for sandbox in client.containers.list(all=True, filters={"label": labels}):
-        owner = sandbox.labels[OWNER_NAME]
+    # The list's summaries, not containers.list (which inspects each): a Job pod of another test removed
+    # between the two calls would fail the inspect.
+    for sandbox in client.api.containers(all=True, filters={"label": labels}):
+        owner = sandbox["Labels"][OWNER_NAME]
         if owner.startswith(name + "-") and owner[len(name) + 1:].isdigit():
-            found.setdefault(owner, []).append(sandbox.labels["io.podkit.pod"])
+            found.setdefault(owner, []).append(sandbox["Labels"]["io.podkit.pod"])
     return found
 
 
@@ -278,8 +280,8 @@ def stamp_of(minute):
 
 def running_jobs(client, name):
     """The CronJob's Jobs with a main container running now."""
-    running = client.containers.list(filters={"label": ["io.podkit.role=member", "io.podkit.container=main"]})
-    pods = set(c.labels["io.podkit.pod"] for c in running)
+    running = client.api.containers(filters={"label": ["io.podkit.role=member", "io.podkit.container=main"]})
+    pods = set(c["Labels"]["io.podkit.pod"] for c in running)
     return sorted(job for job, mine in cron_jobs(client, name).items() if pods & set(mine))
 
 

@@ -231,6 +231,7 @@ def test_concurrent_playbooks_on_a_new_pod_leave_one_of_each(docker_client, pod_
 def test_absent_leaves_no_container_and_no_cgroup(docker_client, run_module, pod_name):
     deploy(run_module, article_manifest(pod_name))
     assert cgroup_dirs(pod_name)
+    assert os.path.exists("/run/podkit/%s.lock" % pod_name)     # kept while the pod has a container
     checked = run_module("pod", check=True, name=pod_name, state="absent")
     assert checked["changed"] and len(labelled(docker_client, pod_name)) == 3
     result = run_module("pod", name=pod_name, state="absent")

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, remove_pod_leftovers
+from helpers import BUSYBOX_IMAGE, converge_manifest, remove_pod_leftovers
 from registry import USER, Registry, remove_image
 
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
@@ -49,10 +49,6 @@ def docs(pod, ref, registry, password, with_secret=True, as_auth=False):
     ]
 
 
-def converge(run_module, manifest, **extra):
-    return run_module("pod", manifest=manifest, sandbox_image=PAUSE_IMAGE, pull="never", **extra)
-
-
 def local_id(client, ref):
     import docker
     try:
@@ -64,10 +60,10 @@ def local_id(client, ref):
 def test_the_pods_secret_gives_the_pull_its_credentials(run_module, docker_client, pod_name, registry, pushed):
     assert local_id(docker_client, pushed) is None
     manifest = docs(pod_name, pushed, registry, registry.password)
-    check = converge(run_module, manifest, check=True)
+    check = converge_manifest(run_module, manifest, check=True)
     assert "pull %s: not on the host" % pushed in check["actions"], check["actions"]
     assert local_id(docker_client, pushed) is None      # check mode pulled nothing
-    result = converge(run_module, manifest, diff=True)
+    result = converge_manifest(run_module, manifest, diff=True)
     assert result["actions"] == check["actions"]
     assert registry.password not in json.dumps(result)
     # The pulled image is the busybox image that was pushed (same content, same ID) and runs.
@@ -76,25 +72,25 @@ def test_the_pods_secret_gives_the_pull_its_credentials(run_module, docker_clien
     assert attrs["State"]["Running"] and attrs["Config"]["Image"] == pushed
     with open("/proc/%d/cmdline" % attrs["State"]["Pid"], "rb") as handle:
         assert handle.read().split(b"\0")[:2] == [b"sh", b"-c"]
-    assert converge(run_module, manifest)["changed"] is False
+    assert converge_manifest(run_module, manifest)["changed"] is False
 
     # The legacy auth form (base64 user:password) works too, for a pull the policy Always asks for.
     remove_pod_leftovers(docker_client, pod_name)
     remove_image(docker_client, pushed)
     manifest = docs(pod_name, pushed, registry, registry.password, as_auth=True)
-    result = converge(run_module, manifest)
+    result = converge_manifest(run_module, manifest)
     assert "pull %s: not on the host" % pushed in result["actions"] and registry.password not in json.dumps(result)
 
 
 def test_a_pull_without_or_with_wrong_credentials_names_the_field(run_module, docker_client, pod_name, registry,
                                                                   pushed):
-    bare = converge(run_module, docs(pod_name, pushed, registry, registry.password, with_secret=False),
-                    expect_fail=True)
+    bare = converge_manifest(run_module, docs(pod_name, pushed, registry, registry.password, with_secret=False),
+                             expect_fail=True)
     assert ("containers[0].image: image %s: the registry %s refused the pull without credentials"
             % (pushed, registry.address)) in bare["msg"], bare["msg"]
     assert "spec.imagePullSecrets" in bare["msg"]
     wrong_password = "wrong-%s" % registry.password
-    wrong = converge(run_module, docs(pod_name, pushed, registry, wrong_password), expect_fail=True)
+    wrong = converge_manifest(run_module, docs(pod_name, pushed, registry, wrong_password), expect_fail=True)
     assert ("containers[0].image: image %s: pulling it with the credentials of spec.imagePullSecrets[0] (Secret "
             "'regcred') for registry %s failed" % (pushed, registry.address)) in wrong["msg"], wrong["msg"]
     assert wrong_password not in json.dumps(wrong) and registry.password not in json.dumps(wrong)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, remove_pod_leftovers
+from helpers import BUSYBOX_IMAGE, converge_manifest, remove_pod_leftovers
 
 COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
 
@@ -35,18 +35,14 @@ def exists(client, name):
     return any(v.name == name for v in client.volumes.list(filters={"name": name}))
 
 
-def converge(run_module, manifest, **extra):
-    return run_module("pod", manifest=manifest, sandbox_image=PAUSE_IMAGE, pull="never", **extra)
-
-
 def test_claims_outlive_the_pod_unless_remove_claims(run_module, docker_client, pod_names, volumes):
     first, second = pod_names(), pod_names()
     volumes.pods = [first, second]
     own, shared, foreign = first + "-own", first + "-shared", first + "-foreign"
     volumes.extend([own, shared, foreign])
     docker_client.volumes.create(foreign)       # the user's own volume: no podkit label
-    converge(run_module, pod(first, own, shared, foreign))
-    converge(run_module, pod(second, shared))
+    converge_manifest(run_module, pod(first, own, shared, foreign))
+    converge_manifest(run_module, pod(second, shared))
     for name in (own, shared):
         assert docker_client.volumes.get(name).attrs["Labels"] == {"io.podkit.claim": name}
 
@@ -54,7 +50,7 @@ def test_claims_outlive_the_pod_unless_remove_claims(run_module, docker_client, 
     run_module("pod", name=first, state="absent")
     assert all(exists(docker_client, n) for n in (own, shared, foreign))
 
-    converge(run_module, pod(first, own, shared, foreign))
+    converge_manifest(run_module, pod(first, own, shared, foreign))
     check = run_module("pod", name=first, state="absent", remove_claims=True, check=True)
     assert "remove claim volume %s: remove_claims" % own in check["actions"], check["actions"]
     assert exists(docker_client, own)

@@ -6,7 +6,7 @@ import datetime
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils._cron import (
-    history_to_remove, job_name, missed_runs, next_run, parse_schedule, too_late)
+    from_iso, history_to_remove, iso, job_name, missed_runs, next_run, parse_schedule, too_late)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 
 UTC = datetime.timezone.utc
@@ -100,3 +100,8 @@ def test_history_keeps_the_newest_of_each_kind():
     assert sorted(history_to_remove(finished, 1, 1)) == ["j1", "j2", "j3"]
     assert history_to_remove(finished, 3, 2) == []
     assert sorted(history_to_remove(finished, 0, 0)) == ["j1", "j2", "j3", "j4", "j5"]
+
+
+def test_times_written_are_read_back_in_utc():
+    moment = datetime.datetime(2026, 12, 4, 3, 0, 59, tzinfo=datetime.timezone.utc)
+    assert from_iso(iso(moment)) == moment and from_iso(None) is None and from_iso("yesterday") is None

@@ -1,5 +1,5 @@
-"""podkit-guard's pure parts: the pod records (files and modes), the crash-loop backoff, reading
-converge_pod's actions and Docker's events."""
+"""podkit-guard's pure parts: the pod records (files and modes), the crash-loop backoff and Docker's events.
+What the guard logs of a repair is read from the plan's steps as data (test_reconcile: the container of a step)."""
 
 import json
 import os
@@ -69,13 +69,6 @@ def test_record_refused_names_the_fix(tmp_path):
 def test_crash_loop_backoff(restarts, delay):
     """After the n-th restart in a row, the next waits 10 s doubling to 300 s (the first: none)."""
     assert _guard.backoff_delay(restarts) == delay
-
-
-def test_repair_lines():
-    assert _guard.repair_lines(["recreate app: stale network namespace", "create sidecar", "start sandbox: not running",
-                                "run init setup: sandbox restarted", "create cgroup /podkit/pod-web"]) == [
-        ("app", "recreate", "stale network namespace"), ("sidecar", "create", ""), ("sandbox", "start", "not running"),
-        ("setup", "run", "sandbox restarted"), ("cgroup /podkit/pod-web", "create", "")]
 
 
 def test_events_name_the_pod():

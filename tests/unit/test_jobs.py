@@ -227,3 +227,11 @@ def test_rerun_is_only_for_a_job():
     with pytest.raises(PodkitError) as error:
         resolve_workloads([(0, dict(manifest=[deployment], state="present", rerun="always"))], [])
     assert "rerun is for a Job" in error.value.msg
+
+
+def test_job_status_times_round_trip_through_the_one_timestamp_parser():
+    """Status times written as RFC 3339 are read back by _docker.docker_time, the parser of Docker's times."""
+    status = JobStatus(spec_hash="h", start_time=1767225600.0, completion_time=1767225661.0)
+    again = JobStatus.from_dict(status.as_dict())
+    assert (again.start_time, again.completion_time) == (1767225600.0, 1767225661.0)
+    assert JobStatus.from_dict(dict(start_time="not a time")).start_time is None

@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils._cgroups import UNLIMITED, CgroupLimits, split_limits
-from ansible_collections.podkit.docker.plugins.module_utils._docker import docker_time, split_image_ref
+from ansible_collections.podkit.docker.plugins.module_utils._docker import Container, docker_time, split_image_ref
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_POD, LABEL_SANDBOX_ID
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import (
@@ -146,6 +146,25 @@ def test_stopped_and_absent_states():
     assert plan_pod(PodWanted(pod=POD, removal=True), empty, "absent") == Plan()
 
 
+def test_each_step_names_its_container_or_none():
+    """What podkit-guard logs and counts per container of a repair (converge_pod's ``applied``): read from the
+    plan's steps, never parsed back from their text."""
+    state = running_pod()
+    state.containers["setup"] = seen(wanted_member(name="setup"), "i" * 64, "sha256:b", running=False)
+    state.extra.append(seen(wanted_member(name="app"), "d" * 64, "sha256:b"))
+    state.volumes = {"foo_data": {LABEL_POD: POD}}
+    state.cgroup = CgroupState(PARENT, exists=True)
+    removal = plan_pod(PodWanted(pod=POD, removal=True), state, "absent")
+    assert [(a.container, a.kind) for a in removal] == [
+        ("app", "remove"), ("setup", "remove"), ("foo_app", "remove"), ("sandbox", "remove"),
+        (None, "remove"), (None, "remove")]
+    steps = [Action("run", "setup", "sandbox restarted"), Action("start", "sandbox", "not running"),
+             Action("cgroup", PARENT, value=CgroupWrite(PARENT, CgroupLimits())), Action("pull", "busybox"),
+             Action("volume", "foo_data", "emptyDir data"), Action("files", "files of volume conf")]
+    assert [a.container for a in steps] == ["setup", "sandbox", None, None, None, None]
+    assert str(steps[0]) == "run init setup: sandbox restarted"      # the actions line is unchanged
+
+
 def test_a_whole_pod_plan_is_data_with_its_values():
     limits = CgroupLimits(memory_bytes=268435456, cpu_quota_us=UNLIMITED, cpu_shares=2)
     sandbox = wanted_sandbox()
@@ -209,6 +228,20 @@ def test_secret_env_is_masked_and_hash_still_sees_it():
     assert first.masked_config()["env"] == {"TOKEN": "********"}
     assert first.hashes()[0] != second.hashes()[0]
     assert "s3cret" not in repr(first.masked_config())
+
+
+def test_the_container_view_reads_inspect_data_and_nothing_is_none():
+    attrs = {"Id": "c" * 64, "Name": "/foo_app", "RestartCount": 3,
+             "Config": {"Labels": {LABEL_POD: POD}, "Hostname": "foo"}, "HostConfig": {"NetworkMode": "host"},
+             "State": {"Running": True, "Restarting": False, "Pid": 42, "StartedAt": "2026-01-01T00:00:01.5Z"},
+             "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}}}
+    view = Container(attrs)
+    assert (view.name, view.labels, view.running, view.pid, view.restart_count) == ("foo_app", {LABEL_POD: POD}, True, 42, 3)
+    assert view.started == 1767225601500000000 and view.networks["bridge"]["IPAddress"] == "172.17.0.2"
+    assert view.host_config["NetworkMode"] == "host" and view.config["Hostname"] == "foo"
+    empty = Container(None)
+    assert (empty.name, empty.labels, empty.networks, empty.restart_count, empty.started, empty.running) == \
+        ("", {}, {}, 0, 0, False)
 
 
 def test_split_image_ref():
