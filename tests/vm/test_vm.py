@@ -313,8 +313,8 @@ def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm,
     assert remote_app.cgroup.rsplit("/", 2)[1] == "podkit-pod_%s.slice" % pod_name
 
     # The DaemonSet: exactly one pod on each host, running, read from each host's Docker.
-    here = [c for c in docker_client.containers.list(all=True, filters={"label": [
-        "io.podkit.owner-name=%s" % daemonset_name, "io.podkit.role=sandbox"]})]
+    here = docker_client.containers.list(all=True, filters={"label": [
+        "io.podkit.owner-name=%s" % daemonset_name, "io.podkit.role=sandbox"]})
     assert [c.status for c in here] == ["running"], [(c.name, c.status) for c in here]
     there = daemonset_pods_in_vm(vm, daemonset_name)
     assert list(there.values()) == ["running"], there
