@@ -254,7 +254,9 @@ def test_the_record_keeps_as_many_templates_as_revision_history_limit(tmp_path, 
     monkeypatch.setenv("PODKIT_STATE_DIR", str(tmp_path))
     for tag in range(4):
         apply_record(parse(deployment(image="podkit/busybox:%d" % tag, revisionHistoryLimit=1)))
-    (record,) = read_workload_records().values()
+    records = list(read_workload_records().values())
+    assert len(records) == 1
+    record = records[0]
     assert len(record["revisions"]) == 2 and sorted(record["templates"]) == sorted(record["revisions"])
     assert record["templates"][record["revisions"][0]]["previous"] == record["revisions"][1]
     with pytest.raises(PodkitError) as error:      # its parent's parent was dropped: one step back only
