@@ -99,6 +99,7 @@ class JobPod:
     exit_codes: Dict[str, int] = field(default_factory=dict)      # container -> exit code, for those that ended
     finished: Optional[float] = None          # when its last main container ended
     restarts: int = 0                         # restarts of its containers (OnFailure)
+    start_errors: Dict[str, str] = field(default_factory=dict)    # container -> the engine's error: never started
     sidecars_running: List[str] = field(default_factory=list)     # containers (ids) to stop once it finished
     sandbox_running: Optional[str] = None     # the sandbox id while it runs
 
@@ -516,7 +517,26 @@ def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Dict[st
             pod.exit_codes[container] = int(state.get("ExitCode") or 0)
             if summary in members:
                 ended.append(_finished_at(state.get("FinishedAt")))
+        elif state.get("Status") == "created" and state.get("Error"):
+            # The engine could not start it (a command not in the image, a bad mount): the kubelet's StartError,
+            # a terminated container with exit code 128 that fails the pod. Docker's own code (127: not found)
+            # is kept when it gives one.
+            pod.exit_codes[container] = int(state.get("ExitCode") or 0) or 128
+            pod.start_errors[container] = str(state["Error"])
+            # It never ran, so it never finished: the failure is dated by its creation, which the next tick
+            # reads alike (the backoff counts from it).
+            if summary.get("Created"):
+                ended.append(float(summary["Created"]))
     failed_init = any(pod.exit_codes.get((s.get("Labels") or {}).get(LABEL_CONTAINER), 0) != 0 for s in inits)
+    if pod.start_errors:
+        # A pod one of whose containers never started has failed: the containers that did start are stopped
+        # with its sandbox (the kubelet runs them on; here the pod is counted at once, as a failed pod).
+        pod.phase = "Failed"
+        pod.finished = max((e for e in ended if e is not None), default=None) or time.time()
+        pod.sidecars_running = [s["Id"] for s in members + sidecars if s.get("State") in ("running", "restarting")]
+        sandbox = item["sandbox"]
+        pod.sandbox_running = sandbox["Id"] if sandbox.get("State") == "running" else None
+        return pod
     if members and len(ended) == len(members):
         failed = any(pod.exit_codes.get((s.get("Labels") or {}).get(LABEL_CONTAINER) or s["Id"][:12], 0) != 0
                      for s in members)
@@ -562,6 +582,9 @@ def failed_pod_lines(api: Any, pods: Sequence[JobPod], limit: int = 3) -> str:
                 text = api.logs("%s_%s" % (pod.name, container), tail=LOG_LINES).decode("utf-8", "replace").strip()
             except DockerError:
                 text = ""
+            if container in pod.start_errors:
+                logs.append("%s could not start (exit code %d): %s" % (container, code, pod.start_errors[container]))
+                continue
             logs.append("%s exited %d%s" % (container, code, (": " + " / ".join(text.splitlines())) if text else ""))
         parts.append("%s: %s" % (pod.name, "; ".join(logs) or "failed"))
     return " | ".join(parts)
@@ -743,11 +766,20 @@ class JobRun:
                 result = dict(result, actions=list(previous.get("actions") or []) + list(result.get("actions") or []),
                               changed=True)
             self.pods[pod] = result
-            if error is not None:
+            if error is not None and not self._never_started(pod):
                 failed.append("%s: %s" % (pod, error))
         if failed and self.error is None:
             self.error = "%s: %s" % (self.workload.key, " | ".join(failed))
             self.done = True
+
+    def _never_started(self, pod: str) -> bool:
+        """Whether ``pod`` was made and a container of it could not be started: a failed pod of the Job, counted
+        against backoffLimit (or its podFailurePolicy) on the next tick, not an error of this run."""
+        if self.check_mode:
+            return False
+        found = [p for p in observe_job(self.api, self.workload.owner(), self.workload.namespace, self.cache)
+                 if p.name == pod]
+        return bool(found) and bool(found[0].start_errors)
 
     def record_body(self) -> Optional[Dict[str, Any]]:
         return self.status.as_dict() if self.status is not None else None
