@@ -796,7 +796,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
                   "hostname": "spec.hostname", "dns": "spec.dnsConfig.nameservers",
                   "dns_search": "spec.dnsConfig.searches", "host_aliases": "spec.hostAliases"}, ctx)
     pod.configs = configs
-    pod.pull_auths = pull_auths(spec.get("imagePullSecrets"), configs)
+    missing_pull_secrets: List[str] = []
+    pod.pull_auths = pull_auths(spec.get("imagePullSecrets"), configs, warnings=missing_pull_secrets)
     _resolve_resource_refs(pod)
     inherited, host = pod_security(spec.get("securityContext"), spec)
     pod.sandbox.host = host
@@ -824,7 +825,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
                              " the pod, which nothing does on one host; medium: Memory gives a tmpfs of that size"))
     pod.namespace = namespace
     pod.annotations = dict((str(k), _string(v, "metadata.annotations.%s" % k) or "") for k, v in annotations.items())
-    pod.warnings = judge(hostless, validate) + [w for c in pod.init_containers + pod.containers for w in c.warnings]
+    pod.warnings = judge(hostless, validate) + [w for c in pod.init_containers + pod.containers for w in c.warnings] + \
+        missing_pull_secrets
     if named_by_generate:
         pod.warnings.insert(0, "metadata.generateName: the pod is named %r, generateName without its trailing '-'; the"
                             " API server would add a random suffix on every create, podkit keeps this one stable name"
