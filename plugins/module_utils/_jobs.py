@@ -382,15 +382,23 @@ def plan_job(job: JobSpec, status: JobStatus, pods: Sequence[JobPod], now: float
         return _finish(plan, "Complete", ("Completed", "%d succeeded" % new.succeeded), active, now)
     wanted = _wanted(job, new, active)
     if wanted:
-        in_a_row, last = failures_in_a_row(pods)
-        due = (last or now) + backoff_delay(in_a_row) if in_a_row else now
-        if due > now:
-            plan.due = due
-        else:
-            serial = max([p.serial for p in pods] + [-1]) + 1
-            for index in wanted:
-                plan.create.append((pod_name(serial), index))
-                serial += 1
+        serial = max([p.serial for p in pods] + [-1]) + 1
+        dues = []
+        for index in wanted:
+            # With backoffLimitPerIndex the delay counts the index's own failures (KEP-3850; the controller's
+            # getRemainingTimePerIndex): a failing index does not hold the others back. Else the Job's.
+            counted_pods = [p for p in pods if p.index == index] if job.backoff_per_index is not None else pods
+            in_a_row, last = failures_in_a_row(counted_pods)
+            due = (last or now) + backoff_delay(in_a_row) if in_a_row else now
+            if due > now:
+                dues.append(due)
+                if job.backoff_per_index is None:
+                    break
+                continue
+            plan.create.append((pod_name(serial), index))
+            serial += 1
+        if dues:
+            plan.due = min(dues)
     new.active = len(active) + len(plan.create)
     return plan
 

@@ -287,3 +287,18 @@ def test_a_start_error_without_an_exit_code_is_counted_as_128():
     api.states["m1"] = dict(Status="created", ExitCode=0, Error="error mounting /nowhere")
     (found,) = observe_job(api, {"io.podkit.owner-kind": "Job", "io.podkit.owner-name": "pi"}, "default", {})
     assert found.phase == "Failed" and found.exit_codes == {"main": 128}
+
+
+def test_with_backoff_limit_per_index_the_backoff_counts_the_index_s_own_failures():
+    """KEP-3850 (the controller's getRemainingTimePerIndex): an index retries 10 s after its own last failure,
+    doubling with its own failures; an index that never failed starts at once, whatever the others did."""
+    job = parse(completionMode="Indexed", completions=3, parallelism=3, backoffLimitPerIndex=2)
+    pods = [pod(0, "Failed", 0, finished=990), pod(1, "Failed", 0, finished=995), pod(2, "Failed", 1, finished=998)]
+    result = plan(job, pods, now=1000)
+    # Index 2 never failed: made now. Index 0 (2 failures, the last at 995) is due at 1015; index 1 at 1008.
+    assert result.create == [("x-abc123-3", 2)] and result.due == 1008
+    assert plan(job, pods, now=1009).create == [("x-abc123-3", 1), ("x-abc123-4", 2)]
+    # Without backoffLimitPerIndex, the Job's failures in a row hold every new pod back.
+    whole = parse(completionMode="Indexed", completions=3, parallelism=3, backoffLimit=6)
+    held = plan(whole, pods, now=1000)
+    assert held.create == [] and held.due == 998 + 40
