@@ -724,12 +724,13 @@ class JobRun:
             names = [n for n, _i in plan.create]
             reason = ", ".join("index %d" % i for _n, i in plan.create if i is not None) or "completions"
             self.steps.append(("create", names, reason))
-            if not self.check_mode:
-                items = [(n, self.params(n, i)) for n, i in plan.create]
-                if batch is not None:
-                    batch.append((self, items))
-                else:
-                    self.take_results(self.converge(items))
+            # In check mode too: the pods' own check run plans them from the template with the file's ConfigMaps
+            # and Secrets, so what the real run would refuse (a missing key, an image) is refused here as well.
+            items = [(n, self.params(n, i)) for n, i in plan.create]
+            if batch is not None:
+                batch.append((self, items))
+            else:
+                self.take_results(self.converge(items))
         self.status = plan.status
         if self.check_mode:
             self.done = True

@@ -240,6 +240,23 @@ def test_job_without_wait_then_rerun_rules(run_module, docker_client, job_prefix
     assert not record.exists()
 
 
+def test_check_mode_refuses_what_the_real_run_would_naming_the_field(run_module, docker_client, job_prefix):
+    """A Job's pods are planned from its template in check mode too: a ConfigMap key the file does not hold (a
+    real file's job_action against its ConfigMap's job-action) is refused there, naming the field, before any
+    run, and nothing is made."""
+    name = job_prefix + "-key"
+    doc = job(name, "echo $ACTION")
+    doc["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "ACTION", "valueFrom": {"configMapKeyRef": {"name": name + "-settings", "key": "job_action"}}}]
+    settings = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name + "-settings"},
+                "data": {"job-action": "rotate"}}
+    refused = run_module("pods", check=True, expect_fail=True, sandbox_image=PAUSE_IMAGE, pull="never",
+                         pods=[{"manifest": [settings, doc]}])
+    assert ("spec.containers[0].env[0].valueFrom.configMapKeyRef.key: the ConfigMap '%s-settings' has no key "
+            "'job_action'" % name) in refused["msg"]
+    assert job_pods(docker_client, name) == {}
+
+
 def test_job_corpus_runs_to_completion_and_reruns_as_a_no_op(run_module, docker_client, job_prefix):
     """Our own Job files (tests/workload-corpus/job-*.manifest), in one call: each completes (the suspended one
     stays suspended with no pod), then the same call changes nothing."""
