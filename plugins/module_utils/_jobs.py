@@ -99,6 +99,7 @@ class JobPod:
     exit_codes: Dict[str, int] = field(default_factory=dict)      # container -> exit code, for those that ended
     finished: Optional[float] = None          # when its last main container ended
     restarts: int = 0                         # restarts of its containers (OnFailure)
+    start_errors: Dict[str, str] = field(default_factory=dict)    # container -> the engine's error: never started
     sidecars_running: List[str] = field(default_factory=list)     # containers (ids) to stop once it finished
     sandbox_running: Optional[str] = None     # the sandbox id while it runs
 
@@ -378,15 +379,23 @@ def plan_job(job: JobSpec, status: JobStatus, pods: Sequence[JobPod], now: float
         return _finish(plan, "Complete", ("Completed", "%d succeeded" % new.succeeded), active, now)
     wanted = _wanted(job, new, active)
     if wanted:
-        in_a_row, last = failures_in_a_row(pods)
-        due = (last or now) + backoff_delay(in_a_row) if in_a_row else now
-        if due > now:
-            plan.due = due
-        else:
-            serial = max([p.serial for p in pods] + [-1]) + 1
-            for index in wanted:
-                plan.create.append((pod_name(serial), index))
-                serial += 1
+        serial = max([p.serial for p in pods] + [-1]) + 1
+        dues = []
+        for index in wanted:
+            # With backoffLimitPerIndex the delay counts the index's own failures (KEP-3850; the controller's
+            # getRemainingTimePerIndex): a failing index does not hold the others back. Else the Job's.
+            counted_pods = [p for p in pods if p.index == index] if job.backoff_per_index is not None else pods
+            in_a_row, last = failures_in_a_row(counted_pods)
+            due = (last or now) + backoff_delay(in_a_row) if in_a_row else now
+            if due > now:
+                dues.append(due)
+                if job.backoff_per_index is None:
+                    break
+                continue
+            plan.create.append((pod_name(serial), index))
+            serial += 1
+        if dues:
+            plan.due = min(dues)
     new.active = len(active) + len(plan.create)
     return plan
 
@@ -525,7 +534,26 @@ def _job_pod(api: Any, name: str, item: Dict[str, Any], cache: Dict[str, Contain
             pod.exit_codes[container] = int(state.get("ExitCode") or 0)
             if summary in members:
                 ended.append(_epoch(state.get("FinishedAt")))
+        elif state.get("Status") == "created" and state.get("Error"):
+            # The engine could not start it (a command not in the image, a bad mount): the kubelet's StartError,
+            # a terminated container with exit code 128 that fails the pod. Docker's own code (127: not found)
+            # is kept when it gives one.
+            pod.exit_codes[container] = int(state.get("ExitCode") or 0) or 128
+            pod.start_errors[container] = str(state["Error"])
+            # It never ran, so it never finished: the failure is dated by its creation, which the next tick
+            # reads alike (the backoff counts from it).
+            if summary.get("Created"):
+                ended.append(float(summary["Created"]))
     failed_init = any(pod.exit_codes.get((s.get("Labels") or {}).get(LABEL_CONTAINER), 0) != 0 for s in inits)
+    if pod.start_errors:
+        # A pod one of whose containers never started has failed: the containers that did start are stopped
+        # with its sandbox (the kubelet runs them on; here the pod is counted at once, as a failed pod).
+        pod.phase = "Failed"
+        pod.finished = max((e for e in ended if e is not None), default=None) or time.time()
+        pod.sidecars_running = [s["Id"] for s in members + sidecars if s.get("State") in ("running", "restarting")]
+        sandbox = item["sandbox"]
+        pod.sandbox_running = sandbox["Id"] if sandbox.get("State") == "running" else None
+        return pod
     if members and len(ended) == len(members):
         failed = any(pod.exit_codes.get((s.get("Labels") or {}).get(LABEL_CONTAINER) or s["Id"][:12], 0) != 0
                      for s in members)
@@ -556,6 +584,9 @@ def failed_pod_lines(api: Any, pods: Sequence[JobPod], limit: int = 3) -> str:
                 text = api.logs("%s_%s" % (pod.name, container), tail=LOG_LINES).decode("utf-8", "replace").strip()
             except DockerError:
                 text = ""
+            if container in pod.start_errors:
+                logs.append("%s could not start (exit code %d): %s" % (container, code, pod.start_errors[container]))
+                continue
             logs.append("%s exited %d%s" % (container, code, (": " + " / ".join(text.splitlines())) if text else ""))
         parts.append("%s: %s" % (pod.name, "; ".join(logs) or "failed"))
     return " | ".join(parts)
@@ -687,12 +718,13 @@ class JobRun:
             names = [n for n, _i in plan.create]
             reason = ", ".join("index %d" % i for _n, i in plan.create if i is not None) or "completions"
             self.steps.append(("create", names, reason))
-            if not self.check_mode:
-                items = [(n, self.params(n, i)) for n, i in plan.create]
-                if batch is not None:
-                    batch.append((self, items))
-                else:
-                    self.take_results(self.converge(items))
+            # In check mode too: the pods' own check run plans them from the template with the file's ConfigMaps
+            # and Secrets, so what the real run would refuse (a missing key, an image) is refused here as well.
+            items = [(n, self.params(n, i)) for n, i in plan.create]
+            if batch is not None:
+                batch.append((self, items))
+            else:
+                self.take_results(self.converge(items))
         self.status = plan.status
         if self.check_mode:
             self.done = True
@@ -737,11 +769,20 @@ class JobRun:
                 result = dict(result, actions=list(previous.get("actions") or []) + list(result.get("actions") or []),
                               changed=True)
             self.pods[pod] = result
-            if error is not None:
+            if error is not None and not self._never_started(pod):
                 failed.append("%s: %s" % (pod, error))
         if failed and self.error is None:
             self.error = "%s: %s" % (self.workload.key, " | ".join(failed))
             self.done = True
+
+    def _never_started(self, pod: str) -> bool:
+        """Whether ``pod`` was made and a container of it could not be started: a failed pod of the Job, counted
+        against backoffLimit (or its podFailurePolicy) on the next tick, not an error of this run."""
+        if self.check_mode:
+            return False
+        found = [p for p in observe_job(self.api, self.workload.owner(), self.workload.namespace, self.cache)
+                 if p.name == pod]
+        return bool(found) and bool(found[0].start_errors)
 
     def record_body(self) -> Optional[Dict[str, Any]]:
         return self.status.as_dict() if self.status is not None else None

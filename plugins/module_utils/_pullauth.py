@@ -38,8 +38,13 @@ def _host(key: str) -> str:
     return DOCKER_HUB if host in _HUB_ALIASES else host
 
 
-def pull_auths(refs: Any, configs: Any, where: str = "spec.imagePullSecrets") -> Dict[str, Dict[str, str]]:
-    """{registry host: {username, password, serveraddress}} from the Secrets ``refs`` names."""
+def pull_auths(refs: Any, configs: Any, where: str = "spec.imagePullSecrets",
+               warnings: Optional[List[str]] = None) -> Dict[str, Dict[str, str]]:
+    """{registry host: {username, password, serveraddress}} from the Secrets ``refs`` names. A Secret that is not
+    given is named in ``warnings`` and the pulls go on without it, as the kubelet goes on ("Unable to retrieve
+    some image pull secrets; attempting to pull the image may not succeed", getPullSecretsForPod in
+    pkg/kubelet/kubelet_pods.go): such Secrets are made apart from the files (kubectl create secret
+    docker-registry), and an image already on the host needs none. Without ``warnings`` it is an error."""
     if refs is None:
         return {}
     if not isinstance(refs, list):
@@ -49,7 +54,11 @@ def pull_auths(refs: Any, configs: Any, where: str = "spec.imagePullSecrets") ->
         path = "%s[%d]" % (where, index)
         if not isinstance(ref, dict) or set(ref) != {"name"} or not isinstance(ref["name"], str):
             raise PodkitError("%s must be {name: <Secret>}." % path)
-        secret = configs.find("Secret", ref["name"], False, path + ".name")
+        secret = configs.find("Secret", ref["name"], warnings is not None, path + ".name")
+        if secret is None:
+            warnings.append("%s.name: the Secret %r is not given; the images are pulled without its credentials"
+                            " (an image already on the host needs none)" % (path, ref["name"]))
+            continue
         for registry, auth in _auths(secret, path).items():
             # Where the credentials came from, for a failed pull's message (never sent to Docker).
             auth["source"] = "%s (Secret %r)" % (path, secret.name)

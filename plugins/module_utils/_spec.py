@@ -445,7 +445,7 @@ def _parse_container(item: object, path: str, kubernetes: bool, init: bool, pod_
             " give them to a container of spec.containers")))
     restart_rules = parse_rules(item.get("restartPolicyRules"), path + ".restartPolicyRules", own_policy is not None)
     name = _validate_container_name(item.get("name"), path + ".name")
-    image = _string(item.get("image"), path + ".image", required=True)
+    image = _image_reference(_string(item.get("image"), path + ".image", required=True), path + ".image")
     for camel, snake in (("workingDir", "working_dir"), ("volumeMounts", "volume_mounts"), ("imagePullPolicy", "pull")):
         if camel in item and snake in item:
             raise PodkitError("%s: give either %s or %s, not both." % (path, camel, snake))
@@ -584,6 +584,23 @@ def _parse_volumes(value, path, kubernetes):
                 size = parse_memory(empty["sizeLimit"], where + ".emptyDir.sizeLimit", kubernetes=kubernetes, minimum=1)
             volumes.append(Volume(name=name, kind="emptyDir", medium=medium, size_limit=size))
     return volumes
+
+
+# An image reference as Docker reads it (the grammar of distribution/reference, regexp.go): [domain/]path[:tag][@digest],
+# path components lowercase. The API server takes any string; the kubelet then fails the pod with InvalidImageName:
+# here the field is named before the engine is reached.
+_REF_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_REF_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])" \
+    r"(?::[0-9]+)?"
+_IMAGE_REFERENCE = re.compile(r"^(?:%s/)?%s(?:/%s)*(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
+                              r":[0-9a-fA-F]{32,})?$" % (_REF_DOMAIN, _REF_COMPONENT, _REF_COMPONENT))
+
+
+def _image_reference(image: str, where: str) -> str:
+    if not _IMAGE_REFERENCE.match(image) or len(image.split("@")[0].rsplit(":", 1)[0]) > 255:
+        raise PodkitError("%s: %r is not an image reference Docker can read ([registry/]name[:tag][@digest], the name"
+                          " in lowercase); the kubelet would fail the pod with InvalidImageName." % (where, image))
+    return image
 
 
 def _image_volume(name: str, source: object, where: str) -> Volume:
@@ -796,7 +813,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
                   "hostname": "spec.hostname", "dns": "spec.dnsConfig.nameservers",
                   "dns_search": "spec.dnsConfig.searches", "host_aliases": "spec.hostAliases"}, ctx)
     pod.configs = configs
-    pod.pull_auths = pull_auths(spec.get("imagePullSecrets"), configs)
+    missing_pull_secrets: List[str] = []
+    pod.pull_auths = pull_auths(spec.get("imagePullSecrets"), configs, warnings=missing_pull_secrets)
     _resolve_resource_refs(pod)
     inherited, host = pod_security(spec.get("securityContext"), spec)
     pod.sandbox.host = host
@@ -824,7 +842,8 @@ def pod_spec_from_manifest(manifest: object, name: Optional[str] = None, cgroup_
                              " the pod, which nothing does on one host; medium: Memory gives a tmpfs of that size"))
     pod.namespace = namespace
     pod.annotations = dict((str(k), _string(v, "metadata.annotations.%s" % k) or "") for k, v in annotations.items())
-    pod.warnings = judge(hostless, validate) + [w for c in pod.init_containers + pod.containers for w in c.warnings]
+    pod.warnings = judge(hostless, validate) + [w for c in pod.init_containers + pod.containers for w in c.warnings] + \
+        missing_pull_secrets
     if named_by_generate:
         pod.warnings.insert(0, "metadata.generateName: the pod is named %r, generateName without its trailing '-'; the"
                             " API server would add a random suffix on every create, podkit keeps this one stable name"

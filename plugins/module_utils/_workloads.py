@@ -81,6 +81,19 @@ _SPEC_FIELDS = {
     "DaemonSet": ("selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"),
 }
 API_VERSIONS = {"Job": "batch/v1", "CronJob": "batch/v1"}
+# Objects of the cluster around the workloads that files keep beside them (kubectl apply -f takes the whole file)
+# and that have nothing to do on one Docker host without an API server: accepted, each named in a warning.
+NOTHING_TO_MAKE = {
+    "Namespace": "the namespace is a label of the pods and a network of their Services, made with the workloads",
+    "ServiceAccount": "there is no API server on one host: pods get no service account token",
+    "Role": "there is no API server on one host: nothing to authorize",
+    "ClusterRole": "there is no API server on one host: nothing to authorize",
+    "RoleBinding": "there is no API server on one host: nothing to authorize",
+    "ClusterRoleBinding": "there is no API server on one host: nothing to authorize",
+    "StorageClass": "a claim is a local Docker volume",
+    "PersistentVolume": "a claim is a local Docker volume, made when a pod first mounts it",
+    "PodDisruptionBudget": "one host evicts no pod",
+}
 GUARD_NEEDED = ("%s: a CronJob's schedule is kept by podkit-guard, which does not run on this host (%s); install and"
                 " start it with the podkit.docker.host role (podkit_host_guard: true), or run the jobTemplate as a Job"
                 " from a timer.")
@@ -290,10 +303,15 @@ def split_workload_documents(docs: List[Any], where: str, services: List[Service
             services.append(parse_service(doc, place))
         elif kind == "Pod":
             raise PodkitError("%s.kind: a Pod beside a workload; give the Pod its own entry of pods." % place)
+        elif kind in NOTHING_TO_MAKE:
+            warnings.append("%s.kind: %s %s is not made: %s" % (
+                place, kind, ((doc.get("metadata") or {}) if isinstance(doc.get("metadata"), dict) else {}).get("name"),
+                NOTHING_TO_MAKE[kind]))
         else:
             raise PodkitError("%s.kind: %r is not supported; a workload file holds Deployments, ReplicaSets, StatefulSets,"
-                              " DaemonSets, Jobs and the ConfigMaps, Secrets, PersistentVolumeClaims and Services they use."
-                              % (place, kind))
+                              " DaemonSets, Jobs, CronJobs and the ConfigMaps, Secrets, PersistentVolumeClaims and Services"
+                              " they use (%s beside them are accepted and named in a warning: nothing to make on one host)."
+                              % (place, kind, ", ".join(sorted(NOTHING_TO_MAKE))))
     return workloads, configs, warnings
 
 

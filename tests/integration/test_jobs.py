@@ -99,9 +99,13 @@ def test_jobs_run_side_by_side_to_completion_retries_deadline_indexes_and_sideca
     """One call, six Jobs at once: completions 5 within parallelism 2; a failing Job stopped after backoffLimit 2
     with gaps of 10 s then 20 s (the Job controller's backoff); Indexed 3 seeing each index once; a Job stopped at
     activeDeadlineSeconds; a Job whose native sidecar is stopped once its main container ended; a Job that
-    podFailurePolicy fails at its first exit code 42. Then the same call again: the finished ones are no-ops."""
-    many, failing, indexed, deadline, sidecar, policy = ("%s-%s" % (job_prefix, n) for n in (
-        "many", "fail", "idx", "late", "side", "pol"))
+    podFailurePolicy fails at its first exit code 42; a Job whose command is not in its image (a migration's
+    `python manage.py` on the wrong image), each pod failed as the kubelet's StartError until backoffLimit 1.
+    Then the same call again: the finished ones are no-ops."""
+    many, failing, indexed, deadline, sidecar, policy, missing = ("%s-%s" % (job_prefix, n) for n in (
+        "many", "fail", "idx", "late", "side", "pol", "miss"))
+    not_in_image = job(missing, "unused", backoffLimit=1)
+    not_in_image["spec"]["template"]["spec"]["containers"][0]["command"] = ["python3", "manage.py", "migrate"]
     docs = [
         job(many, "sleep 1", completions=5, parallelism=2),
         job(failing, "echo broken input $HOSTNAME; exit 3", backoffLimit=2),
@@ -112,6 +116,7 @@ def test_jobs_run_side_by_side_to_completion_retries_deadline_indexes_and_sideca
                                                   "command": ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]}]),
         job(policy, "exit 42", backoffLimit=5, podFailurePolicy={"rules": [
             {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}}]}),
+        not_in_image,
     ]
     started = time.time()
     with Sampler(docker_client, many) as sampler:
@@ -166,6 +171,18 @@ def test_jobs_run_side_by_side_to_completion_retries_deadline_indexes_and_sideca
     # podFailurePolicy FailJob on 42: one pod, no retry although backoffLimit is 5.
     assert len(job_pods(docker_client, policy)) == 1
 
+    # A command not in the image: Docker could not start the container (it stays "created", exit code 127);
+    # each such pod counted failed, its sandbox stopped, a retry after the 10 s backoff, then backoffLimit 1.
+    assert "Job/%s failed (BackoffLimitExceeded" % missing in result["msg"]
+    assert "main could not start (exit code 127)" in result["msg"] and "python3" in result["msg"]
+    pods = sorted(job_pods(docker_client, missing), key=lambda p: int(p.rsplit("-", 1)[1]))
+    assert len(pods) == 2
+    for pod in pods:
+        state = member(docker_client, pod).attrs["State"]
+        assert (state["Status"], state["ExitCode"]) == ("created", 127) and "python3" in state["Error"]
+        assert docker_client.containers.get(pod + "_sandbox").status == "exited"
+    assert jobs["Job/%s" % missing]["job"]["failed"] == 2
+
     # Side by side: every pod of `many` ran during the failing Job's backoff, before its last retry started.
     last_retry = stamp(states[-1]["StartedAt"])
     assert all(stamp(member(docker_client, p).attrs["State"]["FinishedAt"]) < last_retry
@@ -183,8 +200,9 @@ def test_jobs_run_side_by_side_to_completion_retries_deadline_indexes_and_sideca
     assert again["changed"] is False and again["actions"] == []
     assert all("finished (Complete)" in w["job"]["skipped"] for w in again["workloads"].values())
     assert dict((p, member(docker_client, p).id) for p in job_pods(docker_client, many)) == before
-    failed_again = apply(run_module, docs[1:2], expect_fail=True)
-    assert failed_again["changed"] is False and "BackoffLimitExceeded" in failed_again["msg"]
+    failed_again = apply(run_module, docs[1:2] + docs[6:7], expect_fail=True)
+    assert failed_again["changed"] is False and failed_again["msg"].count("BackoffLimitExceeded") == 2
+    assert len(job_pods(docker_client, missing)) == 2
 
 
 def test_job_without_wait_then_rerun_rules(run_module, docker_client, job_prefix):
@@ -220,6 +238,23 @@ def test_job_without_wait_then_rerun_rules(run_module, docker_client, job_prefix
     run_module("pods", sandbox_image=PAUSE_IMAGE, pull="never",
                pods=[{"manifest": [job(name, "echo two", ttlSecondsAfterFinished=0)], "state": "absent"}])
     assert not record.exists()
+
+
+def test_check_mode_refuses_what_the_real_run_would_naming_the_field(run_module, docker_client, job_prefix):
+    """A Job's pods are planned from its template in check mode too: a ConfigMap key the file does not hold (a
+    real file's job_action against its ConfigMap's job-action) is refused there, naming the field, before any
+    run, and nothing is made."""
+    name = job_prefix + "-key"
+    doc = job(name, "echo $ACTION")
+    doc["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "ACTION", "valueFrom": {"configMapKeyRef": {"name": name + "-settings", "key": "job_action"}}}]
+    settings = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name + "-settings"},
+                "data": {"job-action": "rotate"}}
+    refused = run_module("pods", check=True, expect_fail=True, sandbox_image=PAUSE_IMAGE, pull="never",
+                         pods=[{"manifest": [settings, doc]}])
+    assert ("spec.containers[0].env[0].valueFrom.configMapKeyRef.key: the ConfigMap '%s-settings' has no key "
+            "'job_action'" % name) in refused["msg"]
+    assert job_pods(docker_client, name) == {}
 
 
 def test_job_corpus_runs_to_completion_and_reruns_as_a_no_op(run_module, docker_client, job_prefix):

@@ -4,8 +4,8 @@ import pytest
 
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
-    INDEX_ANNOTATION, JobPod, JobStatus, backoff_delay, failures_in_a_row, job_spec_hash, parse_job, plan_job,
-    pod_manifest, ttl_expired)
+    INDEX_ANNOTATION, JobPod, JobStatus, backoff_delay, failed_pod_lines, failures_in_a_row, job_spec_hash, observe_job,
+    parse_job, plan_job, pod_manifest, ttl_expired)
 from ansible_collections.podkit.docker.plugins.module_utils._workloads import resolve_workloads
 
 TEMPLATE = {"metadata": {"labels": {"app": "x"}},
@@ -235,3 +235,78 @@ def test_job_status_times_round_trip_through_the_one_timestamp_parser():
     again = JobStatus.from_dict(status.as_dict())
     assert (again.start_time, again.completion_time) == (1767225600.0, 1767225661.0)
     assert JobStatus.from_dict(dict(start_time="not a time")).start_time is None
+
+
+class EngineWithAPodThatNeverStarted:
+    """What Docker answers for one Job pod whose member ``main`` could not be started (its command is not in the
+    image: State created, ExitCode 127, Error set) beside a member ``side`` that runs."""
+
+    ERROR = 'exec: "perl": executable file not found in $PATH: unknown'
+
+    def __init__(self):
+        owner = {"io.podkit.owner-kind": "Job", "io.podkit.owner-name": "pi", "io.podkit.namespace": "default"}
+        pod = {"io.podkit.pod": "pi-abc123-0"}
+        self.summaries = [
+            dict(Id="sb", State="running", Labels=dict(owner, **dict(pod, **{"io.podkit.role": "sandbox"}))),
+            dict(Id="m1", State="created", Created=950,
+                 Labels=dict(pod, **{"io.podkit.role": "member", "io.podkit.container": "main"})),
+            dict(Id="m2", State="running", Labels=dict(pod, **{"io.podkit.role": "member", "io.podkit.container": "side"})),
+        ]
+        self.states = {"m1": dict(Status="created", ExitCode=127, Error=self.ERROR),
+                       "m2": dict(Status="running", Running=True, ExitCode=0)}
+
+    def containers(self, all=True, filters=None):  # pylint: disable=redefined-builtin,unused-argument
+        label = (filters or {}).get("label", "")
+        if label.startswith("io.podkit.owner-name="):
+            return [s for s in self.summaries if s["Labels"].get("io.podkit.owner-name") == label.split("=", 1)[1]]
+        return list(self.summaries)
+
+    def inspect_container(self, container_id):
+        return {"State": self.states[container_id], "RestartCount": 0}
+
+    def logs(self, name, tail=None):  # pylint: disable=unused-argument
+        return b""
+
+
+def test_a_container_that_could_not_start_fails_its_pod_as_the_kubelets_start_error():
+    """Kubernetes counts a container that cannot be started (StartError, a terminated state with exit code 128;
+    Docker gives 127 for a command not found) as a failed pod of the Job, against backoffLimit, instead of a pod
+    that runs for ever: the running member and the sandbox are stopped with it."""
+    api = EngineWithAPodThatNeverStarted()
+    owner = {"io.podkit.owner-kind": "Job", "io.podkit.owner-name": "pi"}
+    (found,) = observe_job(api, owner, "default", {})
+    assert found.phase == "Failed"
+    assert found.exit_codes == {"main": 127}
+    assert found.start_errors == {"main": api.ERROR}
+    assert found.sidecars_running == ["m2"] and found.sandbox_running == "sb"
+    # Dated by its creation (it never ran), so the backoff runs from there on every tick: the retry is due
+    # 10 s later, not pushed back each time the pod is observed.
+    assert found.finished == 950
+    assert "main could not start (exit code 127): " + api.ERROR in failed_pod_lines(api, [found])
+    # Counted as any failed pod: backoffLimit 0 fails the Job at this first failure.
+    assert plan(parse(backoffLimit=0), [found]).status.phase == "Failed"
+    retry = plan(parse(backoffLimit=3), [found], now=955.0)
+    assert retry.create == [] and retry.due == 960
+    assert plan(parse(backoffLimit=3), [found], now=961.0).create == [("x-abc123-1", None)]
+
+
+def test_a_start_error_without_an_exit_code_is_counted_as_128():
+    api = EngineWithAPodThatNeverStarted()
+    api.states["m1"] = dict(Status="created", ExitCode=0, Error="error mounting /nowhere")
+    (found,) = observe_job(api, {"io.podkit.owner-kind": "Job", "io.podkit.owner-name": "pi"}, "default", {})
+    assert found.phase == "Failed" and found.exit_codes == {"main": 128}
+
+
+def test_with_backoff_limit_per_index_the_backoff_counts_the_index_s_own_failures():
+    """KEP-3850 (the controller's getRemainingTimePerIndex): an index retries 10 s after its own last failure,
+    doubling with its own failures; an index that never failed starts at once, whatever the others did."""
+    job = parse(completionMode="Indexed", completions=3, parallelism=3, backoffLimitPerIndex=2)
+    pods = [pod(0, "Failed", 0, finished=990), pod(1, "Failed", 0, finished=995), pod(2, "Failed", 1, finished=998)]
+    result = plan(job, pods, now=1000)
+    # Index 2 never failed: made now. Index 0 (2 failures, the last at 995) is due at 1015; index 1 at 1008.
+    assert result.create == [("x-abc123-3", 2)] and result.due == 1008
+    assert plan(job, pods, now=1009).create == [("x-abc123-3", 1), ("x-abc123-4", 2)]
+    # Without backoffLimitPerIndex, the Job's failures in a row hold every new pod back.
+    whole = parse(completionMode="Indexed", completions=3, parallelism=3, backoffLimit=6)
+    held = plan(whole, pods, now=1000)
+    assert held.create == [] and held.due == 998 + 40

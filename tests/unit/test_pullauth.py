@@ -50,9 +50,17 @@ def test_credentials_by_registry():
     assert "s3cr3t-pw" not in repr([w.config for w in wanted.containers()])   # never hashed
 
 
+def test_a_pull_secret_not_given_is_named_in_a_warning_and_the_pulls_go_on_without_it():
+    """The kubelet goes on without a pull secret it cannot find (getPullSecretsForPod: "Unable to retrieve some
+    image pull secrets ... attempting to pull the image may not succeed"); such Secrets are made apart from the
+    application's files, so a file naming one is not refused for it."""
+    pod = pod_spec_from_manifest(docs(CONFIG, pull_secret="other"))
+    assert pod.pull_auths == {}
+    assert ("spec.imagePullSecrets[0].name: the Secret 'other' is not given; the images are pulled without its"
+            " credentials") in " ".join(pod.warnings)
+
+
 def test_refusals_name_the_secret():
-    with pytest.raises(PodkitError, match=r"spec.imagePullSecrets\[0\].name: the Secret 'other' is not given"):
-        pod_spec_from_manifest(docs(CONFIG, pull_secret="other"))
     with pytest.raises(PodkitError, match="has neither .dockerconfigjson nor .dockercfg"):
         pod_spec_from_manifest(docs(CONFIG, secret_type="Opaque", key="config"))
 

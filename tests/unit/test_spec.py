@@ -692,3 +692,22 @@ def test_image_volume_exports_as_an_image_volume():
     manifest["spec"]["volumes"] = list(volumes.values())
     manifest["spec"]["containers"][0]["volumeMounts"] = mounts
     assert want_pod(pod_spec_from_manifest(manifest), host).members[0].hashes() == member.hashes()
+
+
+@pytest.mark.parametrize("image", ["gcr.io/google-samples/microservices-demo/redis:alpine:v0.3.6",
+                                   "<region name>/<tenancy name>/oci-utility-job:latest", "Nginx:1.25", "nginx:"])
+def test_an_image_reference_docker_cannot_read_is_refused_naming_the_field(image):
+    """The API server takes any string for image and the kubelet fails the pod with InvalidImageName; podkit names
+    the field before the engine is reached (real files hold such references: a doubled tag, a placeholder)."""
+    with pytest.raises(PodkitError) as caught:
+        pod_spec_from_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                                "spec": {"containers": [{"name": "app", "image": image}]}})
+    assert caught.value.msg.startswith("spec.containers[0].image: %r is not an image reference Docker can read" % image)
+
+
+@pytest.mark.parametrize("image", ["nginx", "registry.k8s.io/nginx-slim:0.24", "192.168.4.30:5000/team/app:latest",
+                                   "localhost:5000/a/b", "quay.io/x/y:1.0@sha256:" + "b" * 64, "a__b/c-d.e:V1_x"])
+def test_image_references_docker_reads_are_taken(image):
+    pod = pod_spec_from_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                                  "spec": {"containers": [{"name": "app", "image": image}]}})
+    assert pod.containers[0].image == image

@@ -273,3 +273,27 @@ def test_rollback_of_a_kind_without_rollouts_is_refused_naming_the_field(kind):
         resolve(doc)
     assert "pods[0].manifest[0]: rollback undoes the rollout of a Deployment, StatefulSet, DaemonSet; a %s" % kind \
         in error.value.msg
+
+
+def test_cluster_objects_beside_a_workload_are_accepted_and_each_named_in_a_warning():
+    """Files kept for `kubectl apply -f` hold the Namespace, ServiceAccount and RBAC objects of their workload:
+    nothing to make on one host without an API server, so accepted, each named (never dropped in silence)."""
+    docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "collector", "namespace": "shop"}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "reader"},
+             "rules": []},
+            deployment(replicas=1)]
+    (workload,) = resolve_workloads([(0, {"manifest": docs, "state": "present"})], [])
+    assert workload.key == "Deployment/web"
+    warned = " ".join(workload.warnings)
+    assert "pods[0].manifest[0].kind: Namespace shop is not made" in warned
+    assert "pods[0].manifest[1].kind: ServiceAccount collector is not made: there is no API server" in warned
+    assert "pods[0].manifest[2].kind: ClusterRole reader is not made" in warned
+
+
+def test_an_object_podkit_cannot_stand_for_is_refused_naming_its_kind():
+    docs = [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "deny"}},
+            deployment(replicas=1)]
+    with pytest.raises(PodkitError) as caught:
+        resolve_workloads([(0, {"manifest": docs, "state": "present"})], [])
+    assert "pods[0].manifest[0].kind: 'NetworkPolicy' is not supported" in caught.value.msg
