@@ -568,7 +568,7 @@ def counts(outcomes):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("directory", type=pathlib.Path)
     parser.add_argument("--sources", type=pathlib.Path, help="tab-separated: file, repo, path, commit")
     parser.add_argument("--output", type=pathlib.Path, help="a Markdown report (default: print only)")
