@@ -80,6 +80,11 @@ _SPEC_FIELDS = {
                     "persistentVolumeClaimRetentionPolicy"),
     "DaemonSet": ("selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"),
 }
+# Removed API versions read as their v1 where both have the same fields and defaults, each named in a warning
+# (removed in the Kubernetes release given). batch/v1beta1 CronJob: SetDefaults_CronJob in both gives
+# concurrencyPolicy Allow, suspend false and history limits 3 and 1. The apps/v1beta1, apps/v1beta2 and
+# extensions/v1beta1 workloads are not: their selector, strategy and history defaults differ from apps/v1.
+SAME_AS_V1 = {"CronJob": {"batch/v1beta1": "1.25"}}
 API_VERSIONS = {"Job": "batch/v1", "CronJob": "batch/v1"}
 # Objects of the cluster around the workloads that files keep beside them (kubectl apply -f takes the whole file)
 # and that have nothing to do on one Docker host without an API server: accepted, each named in a warning.
@@ -287,7 +292,11 @@ def split_workload_documents(docs: List[Any], where: str, services: List[Service
         kind = doc.get("kind")
         if kind in WORKLOAD_KINDS:
             version = API_VERSIONS.get(kind, "apps/v1")
-            if doc.get("apiVersion") != version:
+            if doc.get("apiVersion") in SAME_AS_V1.get(kind, ()):
+                warnings.append("%s.apiVersion: %s was removed in Kubernetes %s; read as %s, whose fields and defaults"
+                                " it shares (a current cluster refuses it: change it to %s)."
+                                % (place, doc["apiVersion"], SAME_AS_V1[kind][doc["apiVersion"]], version, version))
+            elif doc.get("apiVersion") != version:
                 raise PodkitError("%s.apiVersion: %r is not supported for a %s; podkit reads %s."
                                   % (place, doc.get("apiVersion"), kind, version))
             workloads.append((place, doc))

@@ -218,6 +218,22 @@ def test_a_job_needs_batch_v1_and_a_cronjob_its_job_template_checked_as_a_job():
     assert "apiVersion: 'apps/v1' is not supported for a Job; podkit reads batch/v1" in error.value.msg
 
 
+def test_a_batch_v1beta1_cronjob_is_read_as_batch_v1_with_a_warning_and_a_v1beta1_job_is_refused():
+    """batch/v1beta1 CronJob (removed in Kubernetes 1.25) has batch/v1's fields and defaults (SetDefaults_CronJob:
+    Allow, not suspended, history limits 3 and 1): read as batch/v1, the version named in a warning."""
+    old = {"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "c"},
+           "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": spec()}}}
+    (workload,) = resolve_workloads([(0, dict(manifest=[old], state="present"))], [])
+    new = dict(old, apiVersion="batch/v1")
+    (same,) = resolve_workloads([(0, dict(manifest=[new], state="present"))], [])
+    assert workload.revision == same.revision and workload.cron.record() == same.cron.record()
+    assert any("pods[0].manifest[0].apiVersion: batch/v1beta1 was removed in Kubernetes 1.25; read as batch/v1" in w
+               for w in workload.warnings), workload.warnings
+    with pytest.raises(PodkitError) as error:
+        resolve_workloads([(0, dict(manifest=[dict(job_doc(), apiVersion="batch/v1beta1")], state="present"))], [])
+    assert "apiVersion: 'batch/v1beta1' is not supported for a Job; podkit reads batch/v1" in error.value.msg
+
+
 def test_rerun_is_only_for_a_job():
     (job,) = resolve_workloads([(0, dict(manifest=[job_doc()], state="present", rerun="always"))], [])
     assert job.job.rerun == "always" and job.revision == job_spec_hash(spec())
