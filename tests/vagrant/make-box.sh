@@ -88,7 +88,7 @@ build() {
 
     log "wheels of requirements.txt (for the box's pip, which has no index)"
     "$top/.venv/bin/pip" wheel --quiet --wheel-dir "$work/wheels" --requirement "$top/requirements.txt" \
-        --constraint "$top/constraints.txt"
+        --constraint "$top/constraints.txt" >"$work/pip.log" 2>&1 || { cat "$work/pip.log" >&2; return 1; }
 
     log "the disk's filesystem (recipe ${disk_dir##*/}), mounted to add what a box needs"
     cp --sparse=always "$disk_dir/base.img" "$work/root.img"
