@@ -135,7 +135,10 @@ EOF
     # label, and the kernel's symlinks (/vmlinuz, /initrd.img) follow kernel updates.
     echo 'LABEL=podkit-root / ext4 rw,errors=remount-ro 0 1' >"$root/etc/fstab"
     sed -i 's/^update_initramfs=.*/update_initramfs=yes/' "$root/etc/initramfs-tools/update-initramfs.conf"
-    [ -e "$root/vmlinuz" ] && [ -e "$root/initrd.img" ] || { log "the disk has no /vmlinuz or /initrd.img link"; return 1; }
+    if [ ! -e "$root/vmlinuz" ] || [ ! -e "$root/initrd.img" ]; then
+        log "the disk has no /vmlinuz or /initrd.img link"
+        return 1
+    fi
     install -d "$root/boot/grub"
     cp -r "$root/usr/lib/grub/i386-pc" "$root/boot/grub/"
     cat >"$root/boot/grub/grub.cfg" <<'EOF'
@@ -162,7 +165,8 @@ EOF
     loops=()
 
     log "a partitioned disk: MBR with GRUB, the filesystem from 1 MiB on"
-    local fs_bytes=$(stat -c %s "$work/root.img")
+    local fs_bytes
+    fs_bytes=$(stat -c %s "$work/root.img")
     truncate -s $((fs_bytes + 1024 * 1024)) "$work/disk.img"
     echo 'start=2048, type=83, bootable' | sfdisk -q "$work/disk.img"
     dd if="$work/boot.img" of="$work/disk.img" bs=440 count=1 conv=notrunc status=none

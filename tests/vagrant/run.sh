@@ -25,7 +25,6 @@ packages=(vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libv
 commands=(vagrant libvirtd virtlogd virsh dnsmasq qemu-system-x86_64 qemu-img iptables ip sfdisk ssh)
 need_mem_mib=$((3 * 1024))
 need_disk_mib=$((4 * 1024))
-boot_timeout=${PODKIT_VAGRANT_BOOT_TIMEOUT:-900}
 whole_timeout=${PODKIT_VAGRANT_WHOLE_TIMEOUT:-120}
 pod=foo  # the article's pod (inventory/group_vars/podkit_hosts.yml)
 cannot_run=77
@@ -134,6 +133,8 @@ stop_pid() {
 cleanup() {
     local rc=$? left=()
     trap - EXIT
+    set +e  # every step runs, whatever one of them says
+    close_ssh
     if [ -n "$libvirtd_pid" ] && kill -0 "$libvirtd_pid" 2>/dev/null; then
         [ -d "$VAGRANT_DOTFILE_PATH" ] && { vagrant_ destroy -f >/dev/null 2>&1 || true; }
         local d n
@@ -145,9 +146,13 @@ cleanup() {
     stop_pid "$libvirtd_pid"
     stop_pid "$virtlogd_pid"
     if [ -n "$holder" ]; then
-        local pids
-        pids=$(ip netns pids "$ns" 2>/dev/null | grep -vx "$holder" | tr '\n' ' ') || pids=
-        [ -z "$pids" ] || left+=("processes in $ns: $pids ($(ps -o comm= -p "${pids// /,}" 2>/dev/null | tr '\n' ' '))")
+        # Whatever still runs in the namespace was started by this run: named as left behind, then ended.
+        local pid
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do
+            [ "$pid" = "$holder" ] && continue
+            left+=("process $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) in $ns")
+            stop_pid "$pid"
+        done
         stop_pid "$holder"
     fi
     ip netns del "$ns" 2>/dev/null || true
@@ -210,7 +215,10 @@ for _ in $(seq 60); do
 done
 virtlogd_pid=$(cat "$run_dir/virtlogd.pid" 2>/dev/null) || true
 libvirtd_pid=$(cat "$run_dir/libvirtd.pid" 2>/dev/null) || true
-[ -n "$libvirtd_pid" ] && in_ns virsh uri >/dev/null || { tail -n 20 "$state/log/libvirtd.log" >&2 || true; fail "libvirtd did not answer"; }
+if [ -z "$libvirtd_pid" ] || ! in_ns virsh uri >/dev/null; then
+    tail -n 20 "$state/log/libvirtd.log" >&2 || true
+    fail "libvirtd did not answer"
+fi
 
 t0=$SECONDS
 log "vagrant up --provider libvirt (boot, then site.yml)"
@@ -222,6 +230,15 @@ grep -qE '^docker-host +: ok=[0-9]+ +changed=[1-9][0-9]* +unreachable=0 +failed=
     fail "the first provision did not run site.yml to a change without failure (see the recap above)"
 
 vagrant_ ssh-config >"$run_dir/vagrant-ssh.conf"
+# Ends the run's ssh master connection (each boot has its own).
+close_ssh() {
+    local socket
+    for socket in "$run_dir"/cm-*; do
+        [ -S "$socket" ] && in_ns ssh -o ControlPath="$socket" -O exit docker-host >/dev/null 2>&1
+        rm -f "$socket"
+    done
+    return 0
+}
 in_vm() {
     in_ns ssh -F "$run_dir/vagrant-ssh.conf" -o ControlMaster=auto -o ControlPath="$run_dir/cm-%C" -o ControlPersist=120 \
         -o ConnectTimeout=20 docker-host "$@"
@@ -249,12 +266,12 @@ log "second vagrant provision ($provision_time): $recap"
 member_state() { in_vm "sudo docker inspect -f '{{.Name}} {{.Id}} {{.State.StartedAt}}' ${pod}_sandbox ${pod}_app"; }
 before=$(member_state)
 boot_before=$(in_vm cat /proc/sys/kernel/random/boot_id)
-in_vm "systemctl is-enabled podkit-guard && sudo systemctl stop podkit-guard && sudo docker rm -f ${pod}_sidecar >/dev/null"
+in_vm "systemctl is-enabled -q podkit-guard && sudo systemctl stop podkit-guard && sudo docker rm -f ${pod}_sidecar >/dev/null"
+close_ssh  # its connection would not outlive the reboot
 t0=$SECONDS
 vagrant_ reload >"$run_dir/reload.log" 2>&1 || { tail -n 60 "$run_dir/reload.log" >&2; fail "vagrant reload failed"; }
 reload_time=$(took "$t0")
 vagrant_ ssh-config >"$run_dir/vagrant-ssh.conf"
-rm -f "$run_dir"/cm-*  # the old master connection died with the old boot
 boot_after=$(in_vm cat /proc/sys/kernel/random/boot_id)
 [ "$boot_after" != "$boot_before" ] || fail "vagrant reload did not reboot the box"
 whole_script="set -e; s=\$(sudo docker inspect -f '{{.State.Running}} {{.State.Pid}}' ${pod}_sandbox); set -- \$s; [ \"\$1\" = true ]; sp=\$2;
@@ -271,16 +288,17 @@ done
 log "vagrant reload ($reload_time): new boot, pod $pod whole $((SECONDS - t0))s after ssh answered"
 after=$(member_state)
 while read -r name id started; do
-    read -r name2 id2 started2 <<<"$(grep "^$name " <<<"$after")"
+    read -r _ id2 started2 <<<"$(grep "^$name " <<<"$after")"
     [ "$id2" = "$id" ] || fail "$name is a new container after the reload ($id -> $id2): the pod was recreated, not restarted"
     [ "$started2" != "$started" ] || fail "$name was not restarted in the new boot (StartedAt $started)"
     log "  $name: same container ${id:0:12}, started $started -> $started2"
 done <<<"$before"
 [ "$(in_vm "sudo docker exec ${pod}_sidecar wget -qO- http://127.0.0.1:80/")" = "hello from pod $pod" ] ||
     fail "the pod does not answer after the reload"
-in_vm "sudo journalctl -b -u podkit-guard --no-pager -o cat | grep -i ${pod}_sidecar | tail -3 | sed 's/^/  guard: /'" || true
+in_vm "sudo journalctl -b -u podkit-guard --no-pager -o cat | tail -n 3 | sed 's/^/  guard log: /'" || true
 in_vm "systemctl is-active podkit-guard" >/dev/null || fail "podkit-guard is not active after the reload"
 
+close_ssh
 t0=$SECONDS
 vagrant_ destroy -f >"$run_dir/destroy.log" 2>&1 || { cat "$run_dir/destroy.log" >&2; fail "vagrant destroy failed"; }
 log "vagrant destroy -f: $(took "$t0")"
