@@ -44,8 +44,11 @@ can_run() {
     command -v losetup >/dev/null && losetup -f >/dev/null 2>&1 || why+=("no free loop device (losetup -f)")
     local reasons
     reasons=$("$top/tests/vm/run.sh" --can-boot) || why+=("the disk cannot be built: ${reasons//$'\n'/; }")
-    command -v vagrant >/dev/null || apt-cache policy vagrant 2>/dev/null | grep -q 'Candidate: [0-9]' ||
-        why+=("vagrant is neither installed nor installable")
+    if ! command -v vagrant >/dev/null; then
+        local policy
+        policy=$(apt-cache policy vagrant 2>/dev/null) || policy=
+        [[ $policy == *"Candidate: "[0-9]* ]] || why+=("vagrant is neither installed nor installable")
+    fi
     [ ${#why[@]} -eq 0 ]
 }
 
@@ -200,7 +203,7 @@ EOF
     log "box built in $(took "$t0"): $(du -h "$box" | cut -f1)"
 }
 
-vagrant_key=$(find /usr/share/rubygems-integration /usr/lib/ruby /opt/vagrant -path "*/keys/vagrant.pub" 2>/dev/null | head -n 1) || true
+vagrant_key=$(find /usr/share/rubygems-integration /usr/lib/ruby /opt/vagrant -path "*/keys/vagrant.pub" -print -quit 2>/dev/null) || true
 [ -n "$vagrant_key" ] || { log "Vagrant's insecure public key (keys/vagrant.pub) is not where vagrant is installed"; exit 1; }
 
 mkdir -p "$cache_root"
