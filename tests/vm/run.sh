@@ -7,6 +7,8 @@
 #                               is missing is part of the run, not of this check); otherwise print
 #                               each reason on a line of its own and exit 77
 #   tests/vm/run.sh --shell     boot it and wait (prints the ssh command); stopped on Ctrl-C
+#   tests/vm/run.sh --image     build the disk if its recipe changed, print the directory holding it
+#                               (tests/vagrant/make-box.sh makes the Vagrant box of this very disk)
 #
 # The disk is built by build-image.sh and cached under $PODKIT_VM_CACHE (default
 # /var/cache/podkit-vm/<hash of build-image.sh>/), so it is rebuilt only when its
@@ -202,10 +204,16 @@ case "${1:-}" in
         can_boot || { printf '%s\n' "${why[@]}"; exit $cannot_boot; }
         exit 0
         ;;
+    --image)
+        can_boot || { printf 'vm: cannot build the disk here: %s\n' "${why[@]}" >&2; exit $cannot_boot; }
+        install_tools
+        image
+        exit 0
+        ;;
     --shell | "")
         ;;
     *)
-        echo "usage: $0 [--can-boot|--shell]" >&2
+        echo "usage: $0 [--can-boot|--shell|--image]" >&2
         exit 2
         ;;
 esac
