@@ -86,6 +86,11 @@ TARGET_FLAT = 1.2  # per-container cost at the largest N at most this times the 
 # A measurement that began or ended with the 1-minute load average above this is no quiet figure:
 # the same run moved 2x with load on this 2-core machine (issue 27).
 QUIET_LOAD = 1.5
+# Before each measurement the run waits, at most this long, for the 1-minute load average to fall to QUIET_LOAD:
+# the work of the measurement before it (300 containers started at N=100 lift it to 15-20) must not count as
+# another's. A measurement is quiet when the load before it was; the load after it is recorded too, but it holds
+# the measurement's own work (a CPU-bound ansible-playbook on 2 cores lifts it by itself).
+SETTLE_SECONDS = 240
 
 # One task, one module call for the host (as the pods role makes it); bench_entries are the
 # pods (a name and the two members below each), written beside bench_pods by measure().
@@ -328,7 +333,7 @@ class Bench:
         pods = self.pods(tool, n, rep)
         prefix = pods[0].rsplit("-", 1)[0] + "-"
         tag = "%s-n%d-r%d" % (tool, n, rep)
-        result = {"tool": tool, "n": n, "rep": rep, "pods": len(pods), "load_before": load_1min()}
+        result = {"tool": tool, "n": n, "rep": rep, "pods": len(pods), "load_before": settle()}
         (self.work / ("%s.json" % tag)).write_text(json.dumps({"bench_pods": pods, "bench_entries": podkit_entries(pods)}))
         try:
             for phase in PHASES[tool]:
@@ -430,7 +435,7 @@ def summarise(results, ns):
                 reps = [r for r in results if r["tool"] == tool and r["n"] == n and phase in r]
                 values = [r[phase] for r in reps]
                 if values:
-                    loads = [r.get(k) for r in reps for k in ("load_before", "load_after")]
+                    loads = [r.get("load_before") for r in reps]
                     summary[(tool, phase, n)] = dict(median=statistics.median(values), min=min(values),
                                                      max=max(values), reps=len(values), values=values,
                                                      # None: a run from before loads were recorded
@@ -591,13 +596,15 @@ def report(meta, results, ns, errors, out=RESULTS):
                for r in results if r.get("noop_changed") or r.get("noop_recreated")]
     lines += ["", "No-op re-runs: %s." % ("; ".join(changed) if changed else
                                           "every tool changed and recreated nothing (checked: container IDs, PLAY RECAP)")]
-    loads = [r.get(k) for r in results for k in ("load_before", "load_after")]
-    recorded = [x for x in loads if x is not None]
-    lines += ["", "Load average (1 min) before and after each measurement: %s; a ratio or target whose figures "
-              "ran above %.1f is marked, and such a target is not judged." % (
-                  "not recorded (a run from before issue 27)" if not recorded else "%.2f to %.2f, %d of %d above %.1f" % (
-                      min(recorded), max(recorded), sum(1 for x in recorded if x > QUIET_LOAD), len(recorded), QUIET_LOAD),
-                  QUIET_LOAD)]
+    before = [r.get("load_before") for r in results if r.get("load_before") is not None]
+    after = [r.get("load_after") for r in results if r.get("load_after") is not None]
+    lines += ["", "Load average (1 min) before each measurement, once the run had waited (at most %d s) for the one "
+              "before it to die down: %s; a ratio or target resting on a measurement that began above %.1f is marked, "
+              "and such a target is not judged. After each measurement (its own work included): %s." % (
+                  SETTLE_SECONDS,
+                  "not recorded (a run from before issue 27)" if not before else "%.2f to %.2f, %d of %d above %.1f" % (
+                      min(before), max(before), sum(1 for x in before if x > QUIET_LOAD), len(before), QUIET_LOAD),
+                  QUIET_LOAD, "not recorded" if not after else "%.2f to %.2f" % (min(after), max(after)))]
     lines += ["", "## Targets (issue 27)", ""]
     for met, text in targets(summary, results, ns):
         lines.append("- %s %s" % ({True: "MET", False: "MISSED", None: "n/a"}[met], text))
@@ -652,6 +659,17 @@ def load():
         return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
+
+
+def settle(limit=SETTLE_SECONDS):
+    """The 1-minute load average once it fell to QUIET_LOAD, or after ``limit`` seconds (then above it: the
+    measurement is marked not quiet). None when it cannot be read."""
+    deadline = time.monotonic() + limit
+    load_now = load_1min()
+    while load_now is not None and load_now > QUIET_LOAD and time.monotonic() < deadline:
+        time.sleep(5)
+        load_now = load_1min()
+    return load_now
 
 
 def load_1min():
@@ -745,26 +763,27 @@ def main(argv=None):
                 except BenchError as exc:
                     errors.append("warm-up: %s" % exc)
                     log("bench: %s" % exc)
-        for rep in range(1, args.reps + 1):
-            for n in args.ns:
-                if rep > reps_for(n, args.reps, args.large_reps):
+        # Every repetition of the small N first, then the large ones: N=100's load must not sit under N=10's figures.
+        rounds = [(rep, n) for n in args.ns if n < LARGE_N for rep in range(1, args.reps + 1)]
+        rounds.sort()
+        rounds += [(rep, n) for n in args.ns if n >= LARGE_N for rep in range(1, reps_for(n, args.reps, args.large_reps) + 1)]
+        for rep, n in rounds:
+            # Rotate who goes first, so no tool always runs right after another's cleanup.
+            order = tools[(rep - 1) % len(tools):] + tools[:(rep - 1) % len(tools)]
+            if n >= LARGE_N and args.large_tools:
+                order = [tool for tool in order if tool in args.large_tools]
+            for tool in order:
+                try:
+                    result = bench.measure(tool, n, rep)
+                except BenchError as exc:
+                    errors.append(str(exc))
+                    log("bench: %s" % exc)
                     continue
-                # Rotate who goes first, so no tool always runs right after another's cleanup.
-                order = tools[(rep - 1) % len(tools):] + tools[:(rep - 1) % len(tools)]
-                if n >= LARGE_N and args.large_tools:
-                    order = [tool for tool in order if tool in args.large_tools]
-                for tool in order:
-                    try:
-                        result = bench.measure(tool, n, rep)
-                    except BenchError as exc:
-                        errors.append(str(exc))
-                        log("bench: %s" % exc)
-                        continue
-                    results.append(result)
-                    # Written as it goes: a run stopped half-way still leaves its figures.
-                    raw_file.write_text(json.dumps(dict(meta=meta, results=results, errors=errors, ns=args.ns), indent=1))
-                    log("bench: rep %d N=%-3d %-8s %s" % (rep, n, tool, "  ".join(
-                        "%s %.2fs" % (p, result[p]) for p in PHASES[tool] if p in result)))
+                results.append(result)
+                # Written as it goes: a run stopped half-way still leaves its figures.
+                raw_file.write_text(json.dumps(dict(meta=meta, results=results, errors=errors, ns=args.ns), indent=1))
+                log("bench: rep %d N=%-3d %-8s %s" % (rep, n, tool, "  ".join(
+                    "%s %.2fs" % (p, result[p]) for p in PHASES[tool] if p in result)))
     except KeyboardInterrupt:
         errors.append("interrupted: the table holds the repetitions finished before")
         log("bench: interrupted; reporting what was measured")

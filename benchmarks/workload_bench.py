@@ -15,8 +15,8 @@ maxUnavailable 25%, rounded as Kubernetes rounds them: 3 and 2), each replica a 
 member. docker-compose (Debian's, 1.29) is `up -d --scale web=10` of a compose file holding the same
 container; an update recreates the containers, with no readiness or surge to bound it. The two do not
 make the same thing (a replica is two containers under podkit, one under compose): the table says so.
-The load average before and after each measurement is recorded, and a figure taken above
-run.QUIET_LOAD is marked. Results: benchmarks/results/workloads.md (and raw/ beside run.py's).
+The load average before each measurement is recorded (after waiting, as run.py does, for the one
+before to die down), and a figure taken above run.QUIET_LOAD is marked. Results: benchmarks/results/workloads.md (and raw/ beside run.py's).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -142,7 +142,7 @@ class WorkloadBench:
 
     def measure(self, tool, rep):
         name = "%s-%s%d" % (self.run_id, tool[0], rep)
-        result = dict(tool=tool, rep=rep, load_before=bench_run.load_1min())
+        result = dict(tool=tool, rep=rep, load_before=bench_run.settle())
         try:
             result["cold"] = self.step(tool, name, "r1")
             present, ready = serving(tool, name)
@@ -193,13 +193,14 @@ def report(results, meta):
             return "%d (%d–%d)" % (statistics.median(values), min(values), max(values))
         return "%.2f s (%.2f–%.2f)" % (statistics.median(values), min(values), max(values))
 
-    loads = [r[k] for r in results for k in ("load_before", "load_after") if r.get(k) is not None]
+    loads = [r["load_before"] for r in results if r.get("load_before") is not None]
     worst = max(loads) if loads else None
     quiet = "" if worst is None or worst <= bench_run.QUIET_LOAD else " (above %.1f: not a quiet figure)" % bench_run.QUIET_LOAD
     lines = [
         "# A 10-replica Deployment: podkit against docker-compose --scale",
         "",
-        "Run `python benchmarks/workload_bench.py --reps %d` on %s UTC; load (1 min) before and after each measurement "
+        "Run `python benchmarks/workload_bench.py --reps %d` on %s UTC; load (1 min) before each measurement (the run "
+        "waits for the one before to die down, as run.py does) "
         "%s, the highest %s%s." % (
             meta["reps"], meta["started"], " ".join("%.2f" % x for x in loads), "?" if worst is None else "%.2f" % worst, quiet),
         "",
