@@ -283,10 +283,10 @@ def leftovers(client):
                 left.append("record %s" % record)
                 record.unlink()
     if client is not None:
-        for container in client.containers.list(all=True):
-            if _made_here(container.labels.get(LABEL_POD) or container.name):
-                left.append("container %s" % container.name)
-                remove_pod_leftovers(client, container.labels.get(LABEL_POD) or container.name.split("_")[0])
+        for name, labels in listed_containers(client):
+            if _made_here(labels.get(LABEL_POD) or name):
+                left.append("container %s" % name)
+                remove_pod_leftovers(client, labels.get(LABEL_POD) or name.split("_")[0])
     return left
 
 

@@ -99,6 +99,16 @@ class ModuleRunner:
         return result
 
 
+def listed_containers(client, filters=None):
+    """``(name, labels)`` of every container the engine lists, from the list call alone.
+
+    ``client.containers.list`` inspects each listed container in turn; a container another
+    pytest process removes in between (the integration stage runs two beside each other) made
+    it raise NotFound. The list answer already holds the names and labels a sweep needs."""
+    return [(c["Names"][0].lstrip("/") if c.get("Names") else c["Id"][:12], c.get("Labels") or {})
+            for c in client.api.containers(all=True, filters=filters or {})]
+
+
 def remove_pod_leftovers(client, pod):
     """Remove every container of ``pod`` (labelled, or named ``<pod>_*`` by a test), its cgroups and its
     record (a podkit-guard reading the records would bring the pod back)."""

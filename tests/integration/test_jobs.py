@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import ROUND_TRIPS
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, remove_pod_leftovers
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, listed_containers, remove_pod_leftovers
 
 OWNER_NAME = "io.podkit.owner-name"
 CORPUS = sorted((pathlib.Path(__file__).resolve().parent.parent / "workload-corpus").glob("job-*.manifest"))
@@ -33,9 +33,9 @@ def job_prefix(request, docker_client):
     yield prefix
     ROUND_TRIPS["left_out"].setdefault("a Job's pods (finished: exited containers, a stopped sandbox)", []).append(
         request.node.nodeid)
-    for sandbox in docker_client.containers.list(all=True, filters={"label": "io.podkit.role=sandbox"}):
-        if sandbox.labels.get(OWNER_NAME, "").startswith(prefix):
-            remove_pod_leftovers(docker_client, sandbox.labels["io.podkit.pod"])
+    for _name, labels in listed_containers(docker_client, {"label": "io.podkit.role=sandbox"}):
+        if labels.get(OWNER_NAME, "").startswith(prefix):
+            remove_pod_leftovers(docker_client, labels["io.podkit.pod"])
     directory = STATE_DIR / "workloads"
     for record in (directory.iterdir() if directory.is_dir() else []):
         if (".Job.%s" % prefix) in record.name:
