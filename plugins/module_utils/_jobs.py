@@ -43,7 +43,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._labels import (
 
 JOB_SPEC_FIELDS = ("parallelism", "completions", "completionMode", "backoffLimit", "backoffLimitPerIndex",
                    "maxFailedIndexes", "activeDeadlineSeconds", "podFailurePolicy", "ttlSecondsAfterFinished",
-                   "suspend", "selector", "manualSelector", "template", "podReplacementPolicy", "managedBy")
+                   "suspend", "selector", "manualSelector", "template", "podReplacementPolicy", "managedBy",
+                   "successPolicy")
 # batch/v1 SetDefaults_Job: backoffLimit 6 (the largest int32 when backoffLimitPerIndex is given).
 DEFAULT_BACKOFF_LIMIT = 6
 MAX_INT32 = 2147483647
@@ -58,6 +59,8 @@ INDEX_ENV = "JOB_COMPLETION_INDEX"
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 RERUN_CHOICES = ("changed", "always", "never")
 POLICY_ACTIONS = ("FailJob", "Ignore", "Count", "FailIndex")
+# batch/v1 validation of successPolicy (pkg/apis/batch/validation): 1 to 20 rules.
+MAX_SUCCESS_RULES = 20
 TICK = 0.5
 LOG_LINES = 5
 
@@ -70,6 +73,14 @@ class FailureRule:
     operator: Optional[str] = None
     values: Tuple[int, ...] = ()
     container: Optional[str] = None
+
+
+@dataclass
+class SuccessRule:
+    """One rule of successPolicy (KEP-3998, GA in Kubernetes 1.33): the indexes that count (None: all of them)
+    and how many of those must have succeeded (None: every one named)."""
+    indexes: Optional[Tuple[int, ...]] = None
+    count: Optional[int] = None
 
 
 @dataclass
@@ -86,6 +97,7 @@ class JobSpec:
     suspend: bool = False
     on_failure: bool = False                  # the template's restartPolicy is OnFailure (else Never)
     rules: List[FailureRule] = field(default_factory=list)
+    success: List[SuccessRule] = field(default_factory=list)
     rerun: str = "changed"
 
 
@@ -244,7 +256,74 @@ def parse_job(spec: Dict[str, Any], template: Dict[str, Any], where: str, rerun:
         raise PodkitError("%s.managedBy: %r names another controller; podkit runs the Job itself (remove managedBy)."
                           % (where, managed))
     job.rules = _failure_policy(spec.get("podFailurePolicy"), where + ".podFailurePolicy", job)
+    job.success = _success_policy(spec.get("successPolicy"), where + ".successPolicy", job)
     return job
+
+
+def index_set(text: Any, completions: int, where: str) -> Tuple[int, ...]:
+    """An index list as the Job API writes it (``"0,2-3"``: ascending, non-overlapping intervals within
+    0..completions-1, as batch/v1 validation requires of succeededIndexes) as the indexes it holds."""
+    if not isinstance(text, str) or not text.strip():
+        raise PodkitError("%s: %r; give indexes as intervals, like \"0,2-3\"." % (where, text))
+    found: List[int] = []
+    for part in text.split(","):
+        bounds = part.strip().split("-")
+        if len(bounds) > 2 or not all(b.strip().isdigit() for b in bounds):
+            raise PodkitError("%s: %r is not an index or an interval like 2-3 (in %r)." % (where, part, text))
+        first, last = int(bounds[0]), int(bounds[-1])
+        if last < first:
+            raise PodkitError("%s: the interval %r runs backwards (in %r)." % (where, part.strip(), text))
+        if found and first <= found[-1]:
+            raise PodkitError("%s: %r overlaps or comes before the interval ahead of it; list intervals in ascending"
+                              " order without overlap (in %r)." % (where, part.strip(), text))
+        if last >= completions:
+            raise PodkitError("%s: index %d is past completions - 1 = %d (in %r)." % (where, last, completions - 1, text))
+        found.extend(range(first, last + 1))
+    return tuple(found)
+
+
+def _success_policy(value: Any, where: str, job: JobSpec) -> List[SuccessRule]:
+    if value is None:
+        return []
+    if not job.indexed:
+        raise PodkitError("%s: only for completionMode: Indexed (as the API server says)." % where)
+    rules = value.get("rules") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or set(value) - {"rules"} or not isinstance(rules, list) or not rules:
+        raise PodkitError("%s: give rules, a list of {succeededIndexes, succeededCount}." % where)
+    if len(rules) > MAX_SUCCESS_RULES:
+        raise PodkitError("%s.rules: %d rules; the API server allows at most %d." % (where, len(rules), MAX_SUCCESS_RULES))
+    completions = job.completions or 0
+    found = []
+    for i, rule in enumerate(rules):
+        place = "%s.rules[%d]" % (where, i)
+        if not isinstance(rule, dict) or set(rule) - {"succeededIndexes", "succeededCount"} or not rule:
+            raise PodkitError("%s: give succeededIndexes, succeededCount or both." % place)
+        success = SuccessRule()
+        if rule.get("succeededIndexes") is not None:
+            success.indexes = index_set(rule["succeededIndexes"], completions, place + ".succeededIndexes")
+        if rule.get("succeededCount") is not None:
+            success.count = whole(rule["succeededCount"], place + ".succeededCount", 1)
+            most = completions if success.indexes is None else len(success.indexes)
+            if success.count > most:
+                raise PodkitError("%s.succeededCount: %d is more than the %d indexes it counts (%s); the API server"
+                                  " refuses it." % (place, success.count, most, "succeededIndexes"
+                                                    if success.indexes is not None else "completions"))
+        if success.indexes is None and success.count is None:
+            raise PodkitError("%s: give succeededIndexes, succeededCount or both." % place)
+        found.append(success)
+    return found
+
+
+def success_rule_met(rules: Sequence[SuccessRule], completed: Sequence[int]) -> Optional[int]:
+    """The place of the first successPolicy rule the completed indexes meet, or None (the Job controller's
+    matchSuccessPolicy: rules in order; with succeededIndexes only those indexes count)."""
+    done = set(completed)
+    for place, rule in enumerate(rules):
+        counted = done if rule.indexes is None else done & set(rule.indexes)
+        wanted = rule.count if rule.count is not None else len(rule.indexes or ())
+        if len(counted) >= wanted:
+            return place
+    return None
 
 
 def _failure_policy(value: Any, where: str, job: JobSpec) -> List[FailureRule]:
@@ -373,6 +452,12 @@ def plan_job(job: JobSpec, status: JobStatus, pods: Sequence[JobPod], now: float
         failed_job = ("DeadlineExceeded", "active for longer than activeDeadlineSeconds %d" % job.deadline)
     if failed_job is not None:
         return _finish(plan, "Failed", failed_job, active, now)
+    met = success_rule_met(job.success, new.completed_indexes) if job.success else None
+    if met is not None:
+        # SuccessCriteriaMet, then Complete: the lingering pods are removed, failed indexes or not (the Job
+        # controller checks the success policy after the failure rules, before completions).
+        return _finish(plan, "Complete", ("SuccessPolicy", "successPolicy.rules[%d] met: indexes %s succeeded"
+                                          % (met, new.completed_indexes)), active, now)
     if _complete(job, new, active):
         if new.failed_indexes:
             return _finish(plan, "Failed", ("FailedIndexes", "indexes %s failed" % new.failed_indexes), active, now)

@@ -42,7 +42,8 @@ description:
     C(parallelism), C(completionMode=Indexed) (C(JOB_COMPLETION_INDEX) and the
     C(batch.kubernetes.io/job-completion-index) annotation), C(backoffLimit) and C(backoffLimitPerIndex) with the
     failure backoff (10 s doubling, capped at 6 minutes), C(activeDeadlineSeconds), C(podFailurePolicy) on exit
-    codes, C(ttlSecondsAfterFinished), C(suspend); a native sidecar is stopped once the main containers finished.
+    codes, C(successPolicy) (an Indexed Job completes once a rule is met; its running pods are removed),
+    C(ttlSecondsAfterFinished), C(suspend); a native sidecar is stopped once the main containers finished.
     With O(wait) (the default) the task waits until every Job of the call finished (they run side by side, up to
     O(wait_timeout)) and fails naming a failed Job's pods, their exit codes and last log lines; without it, each run
     advances the Job by one step. A finished Job is not run again (see O(pods[].rerun)); its pods are kept for their

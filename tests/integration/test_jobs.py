@@ -240,6 +240,43 @@ def test_job_without_wait_then_rerun_rules(run_module, docker_client, job_prefix
     assert not record.exists()
 
 
+def sleeping(token):
+    """Pids of the processes whose command line is ``sleep <token>``, from /proc."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes() == b"sleep\0%d\0" % token:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_success_policy_completes_a_leader_worker_job_and_removes_the_workers(run_module, docker_client, job_prefix):
+    """successPolicy (KEP-3998, GA in Kubernetes 1.33): index 0, the leader, exits 0 while the workers would run
+    for ten minutes; the rule succeededIndexes "0" completes the Job (reason SuccessPolicy) and the lingering
+    workers are removed: their processes gone from the kernel, their containers from Docker. Then a no-op."""
+    name = job_prefix + "-lead"
+    token = 600 + int(job_prefix[1:], 16) % 97
+    command = 'if [ "$JOB_COMPLETION_INDEX" = 0 ]; then sleep 3; exit 0; fi; exec sleep %d' % token
+    doc = job(name, command, completionMode="Indexed", completions=3, parallelism=3,
+              successPolicy={"rules": [{"succeededIndexes": "0"}]})
+    first = apply(run_module, [doc], wait=False)
+    pods = job_pods(docker_client, name)
+    assert sorted(labels[INDEX] for labels in pods.values()) == ["0", "1", "2"]
+    assert len(sleeping(token)) == 2, "the two workers run their sleep"
+    assert first["workloads"]["Job/%s" % name]["job"]["phase"] == "Running"
+    done = apply(run_module, [doc])["workloads"]["Job/%s" % name]["job"]
+    assert (done["phase"], done["reason"]) == ("Complete", "SuccessPolicy"), done
+    assert done["completed_indexes"] == [0]
+    assert sleeping(token) == [], "the workers' processes are gone"
+    left = job_pods(docker_client, name)
+    assert [labels[INDEX] for labels in left.values()] == ["0"], "only the leader's pod stays, for its logs"
+    (leader,) = left
+    assert member(docker_client, leader).attrs["State"]["ExitCode"] == 0
+    assert apply(run_module, [doc])["changed"] is False
+
+
 def test_check_mode_refuses_what_the_real_run_would_naming_the_field(run_module, docker_client, job_prefix):
     """A Job's pods are planned from its template in check mode too: a ConfigMap key the file does not hold (a
     real file's job_action against its ConfigMap's job-action) is refused there, naming the field, before any

@@ -5,7 +5,7 @@ import pytest
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
     INDEX_ANNOTATION, JobPod, JobStatus, backoff_delay, failed_pod_lines, failures_in_a_row, job_spec_hash, observe_job,
-    parse_job, plan_job, pod_manifest, ttl_expired)
+    parse_job, plan_job, pod_manifest, success_rule_met, ttl_expired)
 from ansible_collections.podkit.docker.plugins.module_utils._workloads import resolve_workloads
 
 TEMPLATE = {"metadata": {"labels": {"app": "x"}},
@@ -59,7 +59,27 @@ def test_defaults_are_batch_v1s():
     (dict(backoffLimit=-1), "spec.backoffLimit: -1 must be a whole number"),
     (dict(activeDeadlineSeconds=0), "spec.activeDeadlineSeconds: 0 must be a whole number of at least 1"),
     (dict(backoffLimitPerIndex=1), "spec.backoffLimitPerIndex: only for completionMode: Indexed"),
-    (dict(successPolicy={}), "spec.successPolicy: not a Job field podkit reads"),
+    (dict(successPolicy={"rules": [{"succeededCount": 1}]}), "spec.successPolicy: only for completionMode: Indexed"),
+    (dict(completionMode="Indexed", completions=4, successPolicy={}), "spec.successPolicy: give rules"),
+    (dict(completionMode="Indexed", completions=4, successPolicy={"rules": [{}]}),
+     "spec.successPolicy.rules[0]: give succeededIndexes, succeededCount or both"),
+    (dict(completionMode="Indexed", completions=4, successPolicy={"rules": [{"succeededIndexes": "1-4"}]}),
+     "rules[0].succeededIndexes: index 4 is past completions - 1 = 3"),
+    (dict(completionMode="Indexed", completions=4, successPolicy={"rules": [{"succeededIndexes": "2,0-1"}]}),
+     "rules[0].succeededIndexes: '0-1' overlaps or comes before"),
+    (dict(completionMode="Indexed", completions=4, successPolicy={"rules": [{"succeededIndexes": "3-1"}]}),
+     "the interval '3-1' runs backwards"),
+    (dict(completionMode="Indexed", completions=4, successPolicy={"rules": [{"succeededIndexes": "a"}]}),
+     "rules[0].succeededIndexes: 'a' is not an index"),
+    (dict(completionMode="Indexed", completions=4,
+          successPolicy={"rules": [{"succeededIndexes": "0,2", "succeededCount": 3}]}),
+     "rules[0].succeededCount: 3 is more than the 2 indexes it counts (succeededIndexes)"),
+    (dict(completionMode="Indexed", completions=4, successPolicy={"rules": [{"succeededCount": 0}]}),
+     "rules[0].succeededCount: 0 must be a whole number of at least 1"),
+    (dict(completionMode="Indexed", completions=4, successPolicy={"rules": [{"succeededCount": 1}] * 21}),
+     "spec.successPolicy.rules: 21 rules; the API server allows at most 20"),
+    (dict(completionMode="Indexed", completions=4, successPolicy={"rules": [{"succeededCount": 1, "x": 1}]}),
+     "spec.successPolicy.rules[0]: give succeededIndexes, succeededCount or both"),
     (dict(managedBy="example.com/queue"), "spec.managedBy: 'example.com/queue' names another controller"),
     (dict(podFailurePolicy={"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [1]}}]}),
      "rules[0].action: FailIndex needs backoffLimitPerIndex"),
@@ -126,6 +146,47 @@ def test_backoff_limit_per_index_and_max_failed_indexes():
     assert result.status.reason == "FailedIndexes"
     pods = [pod(0, "Failed", 0, finished=1), pod(1, "Failed", 1, finished=1)]
     assert plan(job, pods, now=100).status.reason == "MaxFailedIndexesExceeded"
+
+
+def test_success_rule_is_met_as_match_success_policy_counts():
+    # The API's own example (SuccessPolicyRule.succeededCount): indexes "1-4", count 3, completed 1, 3, 5: not met,
+    # only 1 and 3 count.
+    job = parse(completionMode="Indexed", completions=6, successPolicy={"rules": [
+        {"succeededIndexes": "1-4", "succeededCount": 3}, {"succeededIndexes": "0,5"}, {"succeededCount": 4}]})
+    assert success_rule_met(job.success, [1, 3, 5]) is None
+    assert success_rule_met(job.success, [1, 3, 4]) == 0
+    assert success_rule_met(job.success, [0, 5]) == 1        # succeededIndexes alone: every one named
+    assert success_rule_met(job.success, [0, 1, 2, 5]) == 1  # rules in order: the first met decides
+    assert success_rule_met(job.success, [1, 2, 3, 5]) == 0
+    assert success_rule_met(job.success, [0, 1, 2, 3]) == 0
+    counted = parse(completionMode="Indexed", completions=3, successPolicy={"rules": [{"succeededCount": 2}]})
+    assert success_rule_met(counted.success, [1]) is None      # succeededCount alone: any indexes
+    assert success_rule_met(counted.success, [0, 2]) == 0
+
+
+def test_a_met_success_policy_completes_the_job_and_removes_the_lingering_pods():
+    # KEP-3998 (GA 1.33): SuccessCriteriaMet, then Complete; the pods still running are removed.
+    job = parse(completionMode="Indexed", completions=4, parallelism=4, successPolicy={"rules": [
+        {"succeededIndexes": "0,2-3", "succeededCount": 1}]})
+    pods = [pod(0, "Failed", 0, finished=1), pod(1, "Running", 1), pod(2, "Succeeded", 2, finished=2), pod(3, "Running", 3)]
+    result = plan(job, pods, now=100)
+    assert (result.status.phase, result.status.reason) == ("Complete", "SuccessPolicy")
+    assert "successPolicy.rules[0] met" in result.status.message
+    assert sorted(result.remove) == ["x-abc123-1", "x-abc123-3"] and not result.create
+    # Not met yet: the failed index is retried as without the policy.
+    pods = [pod(0, "Failed", 0, finished=1), pod(1, "Succeeded", 1, finished=2), pod(2, "Running", 2), pod(3, "Running", 3)]
+    result = plan(job, pods, now=100)
+    assert result.status.phase == "Running" and [i for _n, i in result.create] == [0]
+    # The failure rules come first: past backoffLimit the Job fails even if a later success would meet the policy.
+    job = parse(completionMode="Indexed", completions=4, parallelism=4, backoffLimit=0, successPolicy={"rules": [
+        {"succeededIndexes": "2"}]})
+    pods = [pod(0, "Failed", 0, finished=1), pod(1, "Running", 1), pod(2, "Succeeded", 2, finished=2)]
+    assert plan(job, pods, now=100).status.reason == "BackoffLimitExceeded"
+
+
+def test_a_spec_without_success_policy_hashes_as_before():
+    # Adding successPolicy to what podkit reads changes no recorded Job's hash (the Job is not rerun on upgrade).
+    assert job_spec_hash(spec(completions=2)) == job_spec_hash(dict(template=TEMPLATE, completions=2))
 
 
 def test_pod_failure_policy_ignore_failjob_and_count():
