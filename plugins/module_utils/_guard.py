@@ -57,7 +57,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import (
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import JobRun, job_pods
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_CONTAINER, LABEL_POD, LABEL_ROLE
-from ansible_collections.podkit.docker.plugins.module_utils._lock import pod_lock
+from ansible_collections.podkit.docker.plugins.module_utils._lock import job_lock, pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._probes import Prober, ProbeState
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import Action, converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._record import (
@@ -67,7 +67,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._status import write
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import RUNNING_STATES
 from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
     delete_workload_record, read_workload_records, workload_key, write_workload_record)
-from ansible_collections.podkit.docker.plugins.module_utils._workloads import parse_workload
+from ansible_collections.podkit.docker.plugins.module_utils._workloads import follow_job, parse_workload
 
 # The collection's version (galaxy.yml), set by `make release`; podkit-guard reports it.
 VERSION = "1.0.0"
@@ -377,13 +377,36 @@ class Guard:
         if now < self.next_cron or self.client is None:
             return
         self.next_cron = now + CRON_TICK
-        try:
-            self.cron.tick(self.client.api)
-        except (PodkitError, DockerError, OSError) as exc:
-            log.warning("cronjobs: %s", getattr(exc, "msg", exc))
-        except Exception:  # pylint: disable=broad-except
-            # A bug in keeping schedules must not stop the guard keeping the pods whole.
-            log.exception("cronjobs: unexpected error")
+        for what, step in (("cronjobs", lambda: self.cron.tick(self.client.api)), ("jobs", self.follow_jobs)):
+            try:
+                step()
+            except (PodkitError, DockerError, OSError) as exc:
+                log.warning("%s: %s", what, getattr(exc, "msg", exc))
+            except Exception:  # pylint: disable=broad-except
+                # A bug in keeping schedules or Jobs must not stop the guard keeping the pods whole.
+                log.exception("%s: unexpected error", what)
+
+    def follow_jobs(self) -> None:
+        """The Jobs module runs left going (``wait: false``, or past ``wait_timeout``), and the pods a finished
+        Job's ``ttlSecondsAfterFinished`` removes: one step each (_workloads.follow_job), under the Job's lock;
+        one a pods run holds is that run's."""
+        for key, record in read_workload_records(self.state_dir).items():
+            if record.get("kind") != "Job" or not isinstance(record.get("follow"), dict):
+                continue
+            with job_lock(record["namespace"], record["name"], blocking=False) as held:
+                # Read again under the lock: the run that held it may have finished or changed the Job.
+                record = read_workload_records(self.state_dir).get(key) if held else None
+                if record is None or not isinstance(record.get("follow"), dict):
+                    continue
+                before = (record.get("job") or {}).get("phase")
+                run = follow_job(self.client.api, record, self.converge_items, self.state_dir)
+                if run is None:
+                    continue
+                for op, pods, reason in run.steps:
+                    log.info("job=%s %s %s (%s)", key, op, ",".join(pods), reason)
+                if run.status is not None and run.status.phase != before:
+                    log.info("job=%s %s%s", key, run.status.phase,
+                             " (%s: %s)" % (run.status.reason, run.status.message) if run.status.reason else "")
 
     def cron_run(self, api: Any, record: Dict[str, Any], job: str) -> JobRun:
         """The JobRun of one of a CronJob's Jobs: its jobTemplate named ``job``, started from its record."""

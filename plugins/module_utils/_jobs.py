@@ -873,6 +873,17 @@ class JobRun:
         return self.status.as_dict() if self.status is not None else None
 
 
+def still_to_drive(run: JobRun) -> bool:
+    """Whether podkit-guard should go on with the Job after this run: it is still running (``wait: false``, or
+    past ``wait_timeout``), or it finished and ``ttlSecondsAfterFinished`` has pods left to remove."""
+    status = run.status
+    if status is None or run.check_mode:
+        return False
+    if status.phase == "Running":
+        return True
+    return status.finished and run.job.ttl is not None and any(p.name not in run.removed for p in run.observed)
+
+
 def run_jobs(runs: List[JobRun], wait: Callable[[JobRun], bool], timeout: Callable[[JobRun], int],
              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
              save: Optional[Callable[[JobRun], None]] = None) -> None:
@@ -899,7 +910,8 @@ def run_jobs(runs: List[JobRun], wait: Callable[[JobRun], bool], timeout: Callab
             if clock() - started >= timeout(run):
                 run.done = True
                 run.error = ("%s is still running after wait_timeout (%ds): %d active, %d succeeded, %d failed; its pods"
-                             " go on, and the next run continues the Job (raise wait_timeout to wait longer)."
+                             " go on, and podkit-guard (where it runs) or the next run continues the Job (raise"
+                             " wait_timeout to wait longer)."
                              % (run.workload.key, timeout(run), run.status.active, run.status.succeeded,
                                 run.status.failed))
                 continue

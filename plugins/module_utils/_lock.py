@@ -42,30 +42,8 @@ def pod_lock(pod: str, api: Any, lock_dir: str = LOCK_DIR) -> Iterator[PodLock]:
 
     A run waiting on a file removed meanwhile notices (another inode at the path) and locks the new file.
     """
-    try:
-        os.makedirs(lock_dir, exist_ok=True)
-    except OSError as exc:
-        raise PodkitError("cannot create %s for the pod lock: %s; run the module as root (become: true)."
-                          % (lock_dir, exc.strerror))
     path = os.path.join(lock_dir, "%s.lock" % pod)
-    while True:
-        try:
-            handle = open(path, "a")
-        except OSError as exc:
-            raise PodkitError("cannot open the pod lock %s: %s. podkit serialises runs on a pod through it; run "
-                              "the module as root (become: true), as it also writes the cgroup filesystem."
-                              % (path, exc.strerror))
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        # The file may have been removed (state absent) while we waited: lock the new one then.
-        try:
-            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                raise
-            same = False
-        if same:
-            break
-        handle.close()
+    handle = _flock(path, "pod", blocking=True)
     try:
         yield PodLock(path)
     finally:
@@ -74,4 +52,49 @@ def pod_lock(pod: str, api: Any, lock_dir: str = LOCK_DIR) -> Iterator[PodLock]:
                 os.unlink(path)
             except OSError:
                 pass    # gone already, or not ours to remove (a lock file made for another user)
+        handle.close()
+
+
+@contextmanager
+def job_lock(namespace: str, name: str, blocking: bool = True, lock_dir: str = LOCK_DIR) -> Iterator[bool]:
+    """Serialise the drivers of one Job on this host: a pods module run holds it while it ticks the Job
+    (waiting for it), podkit-guard only tries (``blocking=False``: yields False when a run holds it, and
+    leaves the Job to that run). The file stays: it is a few bytes, and removing it would race the next
+    driver."""
+    handle = _flock(os.path.join(lock_dir, "jobs", "%s.%s.lock" % (namespace, name)), "Job", blocking)
+    try:
+        yield handle is not None
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _flock(path: str, what: str, blocking: bool) -> Any:
+    """The open, exclusively locked file at ``path`` (None: held elsewhere and ``blocking`` false). A
+    file removed while we waited is noticed (another inode at the path) and the new one locked."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError as exc:
+        raise PodkitError("cannot create %s for the %s lock: %s; run the module as root (become: true)."
+                          % (os.path.dirname(path), what, exc.strerror))
+    while True:
+        try:
+            handle = open(path, "a")
+        except OSError as exc:
+            raise PodkitError("cannot open the %s lock %s: %s. podkit serialises runs on a %s through it; run "
+                              "the module as root (become: true), as it also writes the cgroup filesystem."
+                              % (what, path, exc.strerror, what))
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            same = False
+        if same:
+            return handle
         handle.close()

@@ -34,6 +34,7 @@ its schedule (_cronjobs); a host where the guard does not run refuses it.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -50,10 +51,11 @@ from ansible_collections.podkit.docker.plugins.module_utils._errors import Podki
 from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import (
     CronJob, cron_facts, delete_cronjob, parse_cronjob, read_cronjobs, write_cronjob)
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
-    JobRun, JobSpec, job_pods, job_spec_hash, job_summary, parse_job, run_jobs)
+    JobRun, JobSpec, job_pods, job_spec_hash, job_summary, parse_job, run_jobs, still_to_drive)
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_REVISION, LABEL_ROLE,
     ROLE_MEMBER, ROLE_SANDBOX)
+from ansible_collections.podkit.docker.plugins.module_utils._lock import job_lock
 from ansible_collections.podkit.docker.plugins.module_utils._status import read_guard_status
 from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, parse_probes, run_probe
 from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
@@ -134,6 +136,7 @@ class Workload:
     history: Optional[int] = None                              # revisionHistoryLimit
     job: Optional[JobSpec] = None                              # a Job's run-to-completion rules (_jobs)
     cron: Optional[CronJob] = None                             # a CronJob, kept by podkit-guard (_cronjobs)
+    source: Optional[Dict[str, Any]] = None                    # a Job's spec as given (podkit-guard follows it)
 
     @property
     def key(self) -> str:
@@ -433,7 +436,7 @@ def _parse_job_workload(doc: Dict[str, Any], where: str, name: str, namespace: s
     workload = Workload(kind="Job", name=name, namespace=namespace, where=where, template=template,
                         revision=job_spec_hash(spec), docs=list(configs), params=dict(params), job=job,
                         replicas=job.completions if job.completions is not None else job.parallelism,
-                        strategy="None")
+                        strategy="None", source=copy.deepcopy(spec))
     if doc.get("status") is not None:
         workload.warnings.append("%s.status: written by a cluster, not read" % where)
     saved, workload.replicas = workload.replicas, job.parallelism
@@ -1064,6 +1067,18 @@ def converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dict
                        converge: Converge) -> List[WorkloadOutcome]:
     """Every workload, one after the other (each one's pods in parallel through ``converge``), then the Jobs of the
     call together (_jobs: ticked side by side until each finished, or once without wait)."""
+    with contextlib.ExitStack() as held:
+        if not check_mode:
+            # podkit-guard goes on driving a Job between runs (follow_job); while this run drives or removes one,
+            # the guard leaves it alone.
+            for workload in workloads:
+                if workload.job is not None:
+                    held.enter_context(job_lock(workload.namespace, workload.name))
+        return _converge_workloads(api, workloads, summaries, check_mode, converge)
+
+
+def _converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dict[str, Any]], check_mode: bool,
+                        converge: Converge) -> List[WorkloadOutcome]:
     jobs = [w for w in workloads if w.job is not None and w.params.get("state") != "absent"]
     crons = [w for w in workloads if w.cron is not None]
     outcomes = [converge_workload(api, w, summaries, check_mode, converge, absent=w.params.get("state") == "absent")
@@ -1138,19 +1153,57 @@ def _converge_jobs(api: Any, jobs: List[Workload], check_mode: bool, converge: C
     def save(run: JobRun) -> None:
         if not check_mode and run.status is not None:
             w = run.workload
-            write_workload_record(w.kind, w.name, w.namespace, w.replicas, w.revision, 0, job=run.record_body())
+            write_workload_record(w.kind, w.name, w.namespace, w.replicas, w.revision, 0, job=run.record_body(),
+                                  follow=job_follow(w) if still_to_drive(run) else None)
 
     run_jobs(runs, wait=lambda run: bool(run.workload.params.get("wait", True)),
              timeout=lambda run: int(run.workload.params.get("wait_timeout") or 60), save=save)
     outcomes = []
     for run in runs:
         save(run)
+    for run in runs:
         outcome = WorkloadOutcome(workload=run.workload, observed=[p.name for p in run.observed],
                                   steps=[Step(op, pods, reason) for op, pods, reason in run.steps], pods=run.pods,
                                   error=run.error, removed=list(run.removed))
         outcome.job = job_summary(run)
         outcomes.append(outcome)
     return outcomes
+
+
+def job_follow(workload: Workload) -> Dict[str, Any]:
+    """What podkit-guard needs to go on driving a Job between runs (``follow_job``): its spec as given (its
+    revision is that spec's hash, so the guard's Job is the same Job), the documents and the options its pods
+    are made with."""
+    return dict(spec=workload.source, docs=list(workload.docs), params=cronjob_params(workload.params))
+
+
+def follow_job(api: Any, record: Dict[str, Any], converge: Converge, given: Optional[str] = None) -> Optional[JobRun]:
+    """One step of a recorded Job that no module run drives now (podkit-guard, about once a second, under the
+    Job's lock): a Job left running (``wait: false``, or past ``wait_timeout``) goes on as Kubernetes' Job
+    controller would take it, and a finished one's ``ttlSecondsAfterFinished`` removes its pods when it expires.
+    The record (in the state directory ``given``) is written back, without ``follow`` once nothing is left to
+    do. None: nothing to follow."""
+    follow = record.get("follow")
+    if not isinstance(follow, dict) or not isinstance(follow.get("spec"), dict):
+        return None
+    metadata = {"name": record["name"]}
+    if record["namespace"] != DEFAULT_NAMESPACE:
+        metadata["namespace"] = record["namespace"]
+    doc = {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": follow["spec"]}
+    params = dict(follow.get("params") or {}, state="present", wait=False)
+    workload = parse_workload(doc, "%s (podkit-guard)" % workload_key(record["namespace"], "Job", record["name"]),
+                              list(follow.get("docs") or []), params)
+    if workload.revision != record.get("revision"):
+        return None     # the record was written for another spec: only a module run decides a rerun
+    run = JobRun(api, workload, False, converge, record)
+    run.start()
+    if not run.done:
+        run.tick()
+    if run.status is not None:
+        write_workload_record("Job", workload.name, workload.namespace, workload.replicas, workload.revision, 0,
+                              given, job=run.record_body(),
+                              follow=job_follow(workload) if still_to_drive(run) else None)
+    return run
 
 
 def _sync_network(api: Any, outcome: WorkloadOutcome, check_mode: bool) -> None:

@@ -45,9 +45,11 @@ description:
     codes, C(successPolicy) (an Indexed Job completes once a rule is met; its running pods are removed),
     C(ttlSecondsAfterFinished), C(suspend); a native sidecar is stopped once the main containers finished.
     With O(wait) (the default) the task waits until every Job of the call finished (they run side by side, up to
-    O(wait_timeout)) and fails naming a failed Job's pods, their exit codes and last log lines; without it, each run
-    advances the Job by one step. A finished Job is not run again (see O(pods[].rerun)); its pods are kept for their
-    logs until C(ttlSecondsAfterFinished) (checked on each run). Job pods are not kept by podkit-guard. In check
+    O(wait_timeout)) and fails naming a failed Job's pods, their exit codes and last log lines; without it, the run
+    makes the first pods and returns, and podkit-guard goes on with the Job between runs (where no guard runs, each
+    run advances it by one step). A finished Job is not run again (see O(pods[].rerun)); its pods are kept for their
+    logs until C(ttlSecondsAfterFinished) (removed by podkit-guard when it expires, else by the next run). A
+    finished Job pod is never started again. In check
     mode a Job shows its next step only (the pods it would make now, or the old pods a rerun removes first) - the
     later ones depend on how its pods end.
   - A C(CronJob) (batch/v1) is checked (C(schedule) in cron syntax with C(@hourly) and the like, C(timeZone), its

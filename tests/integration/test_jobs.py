@@ -453,3 +453,60 @@ def test_cronjobs_under_the_guard_policies_history_and_one_catch_up(tmp_path, do
         assert not (state / "cronjobs" / ("default.%s.json" % names["replace"])).exists()
     finally:
         guard.stop()
+
+
+def test_a_job_left_running_goes_on_under_the_guard_until_its_ttl_and_never_has_two_drivers(
+        tmp_path, docker_client, job_prefix):
+    """wait: false returns after the Job's first pod; with no module run after it, podkit-guard takes the Job on
+    as Kubernetes' Job controller would (three completions, one at a time), then removes its pods when
+    ttlSecondsAfterFinished expires, and stops following it. A second Job given wait: false and straight after
+    wait: true is driven by that run alone while it runs (the Job's lock): exactly its completions are made."""
+    from reliability.guard import GuardProcess
+    state = tmp_path / "state"
+    state.mkdir()
+    guard = GuardProcess(state, resync=60)
+    alone, both = job_prefix + "-alone", job_prefix + "-both"
+    left = job(alone, "sleep 1; echo done", completions=3, ttlSecondsAfterFinished=4)
+    shared = job(both, "sleep 1; echo done", completions=4, parallelism=2)
+
+    def apply_one(doc, **extra):
+        return guard.module("pods", sandbox_image=PAUSE_IMAGE, pull="never", pods=[{"manifest": [doc]}], **extra)
+
+    def record(name):
+        return json.loads((state / "workloads" / ("default.Job.%s.json" % name)).read_text())
+
+    guard.start()
+    try:
+        first = apply_one(left, wait=False)["workloads"]["Job/%s" % alone]["job"]
+        assert (first["phase"], first["active"]) == ("Running", 1)
+        assert "follow" in record(alone), "the record holds what the guard needs to go on"
+        deadline = time.time() + 90
+        most = 0
+        while time.time() < deadline and record(alone)["job"]["phase"] != "Complete":
+            running = docker_client.api.containers(filters={"status": "running", "label": [
+                "%s=%s" % (OWNER_NAME, alone), "io.podkit.role=member"]})
+            most = max(most, len(running))
+            time.sleep(0.3)
+        done = record(alone)["job"]
+        assert (done["phase"], done["succeeded"]) == ("Complete", 3), guard.log_text()
+        assert most <= 1, "parallelism 1 held while the guard drove the Job"
+        pods = job_pods(docker_client, alone)
+        assert len(pods) == 3 and all(member(docker_client, p).attrs["State"]["ExitCode"] == 0 for p in pods)
+        assert "job=Job/%s Complete" % alone in guard.log_text()
+        # ttlSecondsAfterFinished 4: the guard removes the pods once it expired, and then stops following.
+        deadline = time.time() + 30
+        while time.time() < deadline and job_pods(docker_client, alone):
+            time.sleep(0.5)
+        assert job_pods(docker_client, alone) == {}, guard.log_text()
+        assert "follow" not in record(alone) and record(alone)["job"]["phase"] == "Complete"
+        assert apply_one(left, wait=False)["changed"] is False
+
+        # Two drivers never at once: the module run holds the Job's lock while it waits.
+        apply_one(shared, wait=False)
+        result = apply_one(shared)["workloads"]["Job/%s" % both]["job"]
+        assert (result["phase"], result["succeeded"]) == ("Complete", 4)
+        pods = job_pods(docker_client, both)
+        assert len(pods) == 4, "exactly the Job's completions were made, by one driver at a time: %s" % sorted(pods)
+        assert "follow" not in record(both)
+    finally:
+        guard.stop()

@@ -5,7 +5,8 @@ import pytest
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
     INDEX_ANNOTATION, JobPod, JobStatus, backoff_delay, failed_pod_lines, failures_in_a_row, job_spec_hash, observe_job,
-    parse_job, plan_job, pod_manifest, success_rule_met, ttl_expired)
+    parse_job, plan_job, pod_manifest, still_to_drive, success_rule_met, ttl_expired)
+from ansible_collections.podkit.docker.plugins.module_utils._lock import job_lock
 from ansible_collections.podkit.docker.plugins.module_utils._workloads import resolve_workloads
 
 TEMPLATE = {"metadata": {"labels": {"app": "x"}},
@@ -387,3 +388,40 @@ def test_with_backoff_limit_per_index_the_backoff_counts_the_index_s_own_failure
     whole = parse(completionMode="Indexed", completions=3, parallelism=3, backoffLimit=6)
     held = plan(whole, pods, now=1000)
     assert held.create == [] and held.due == 998 + 40
+
+
+class _Run:
+    """What still_to_drive reads of a JobRun."""
+
+    def __init__(self, phase, ttl=None, observed=(), removed=(), check_mode=False):
+        self.status = JobStatus(spec_hash="h", phase=phase)
+        self.job = parse(ttlSecondsAfterFinished=ttl) if ttl is not None else parse()
+        self.observed = [pod(i, "Succeeded", finished=1) for i in range(len(observed))]
+        for p, name in zip(self.observed, observed):
+            p.name = name
+        self.removed = list(removed)
+        self.check_mode = check_mode
+
+
+@pytest.mark.parametrize("run, follow", [
+    (_Run("Running"), True),                                       # wait: false, or past wait_timeout
+    (_Run("Running", check_mode=True), False),                     # check mode records nothing
+    (_Run("Complete"), False),                                     # finished, no TTL: nothing left to do
+    (_Run("Failed", ttl=30, observed=["a"]), True),                # its TTL has pods to remove
+    (_Run("Complete", ttl=30, observed=["a"], removed=["a"]), False),  # removed already
+    (_Run("Suspended"), False),                                    # only a changed spec starts it again
+])
+def test_the_guard_follows_a_job_while_it_runs_or_its_ttl_has_pods_to_remove(run, follow):
+    assert still_to_drive(run) is follow
+
+
+def test_the_job_lock_is_held_by_one_driver_and_only_tried_by_the_guard(tmp_path):
+    with job_lock("default", "x", lock_dir=str(tmp_path)) as run_holds:
+        assert run_holds is True
+        with job_lock("default", "x", blocking=False, lock_dir=str(tmp_path)) as guard_holds:
+            assert guard_holds is False
+        with job_lock("default", "y", blocking=False, lock_dir=str(tmp_path)) as other:
+            assert other is True
+    with job_lock("default", "x", blocking=False, lock_dir=str(tmp_path)) as guard_holds:
+        assert guard_holds is True
+    assert (tmp_path / "jobs" / "default.x.lock").is_file()
