@@ -18,7 +18,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from helpers import (  # noqa: E402
     BUSYBOX_IMAGE, DOCKER_HOST, HOST_STATE_DIR, LABEL_POD, NAMES_MADE, PAUSE_IMAGE, STATE_DIR, ModuleRunner, export_pod,
-    export_pods, remove_pod_leftovers, round_trip_many, unique_name, use_collection)
+    export_pods, listed_containers, remove_pod_leftovers, round_trip_many, unique_name, use_collection)
 
 use_collection()
 from ansible_collections.podkit.docker.plugins.module_utils._record import read_record  # noqa: E402  pylint: disable=wrong-import-position
