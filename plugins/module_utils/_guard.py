@@ -56,12 +56,16 @@ from ansible_collections.podkit.docker.plugins.module_utils._docker import (
     DEFAULT_DOCKER_HOST, DockerError, connect, follow_events)
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import JobRun, job_pods
-from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_CONTAINER, LABEL_POD, LABEL_ROLE
+from ansible_collections.podkit.docker.plugins.module_utils._labels import (
+    LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_ROLE, ROLE_MEMBER,
+    ROLE_SANDBOX)
 from ansible_collections.podkit.docker.plugins.module_utils._lock import job_lock, pod_lock
 from ansible_collections.podkit.docker.plugins.module_utils._probes import Prober, ProbeState
 from ansible_collections.podkit.docker.plugins.module_utils._reconcile import Action, converge_pod
 from ansible_collections.podkit.docker.plugins.module_utils._record import (
     read_record, record_path, recorded_for, recorded_pods, state_dir)
+from ansible_collections.podkit.docker.plugins.module_utils._services import (
+    apply_attach, ensure_network, network_name, plan_network, services_of, wanted_aliases)
 from ansible_collections.podkit.docker.plugins.module_utils._spec import pod_spec_from_params, running_containers
 from ansible_collections.podkit.docker.plugins.module_utils._status import write_guard_status
 from ansible_collections.podkit.docker.plugins.module_utils._wanted import RUNNING_STATES
@@ -83,6 +87,9 @@ PING_TIMEOUT = 3
 RETRY_SECONDS = 1.0
 PROBE_TICK = 0.5
 CRON_TICK = 1.0
+# A workload pod's Service names are compared with Docker's at least this often, even when nothing the guard
+# sees changed (a pods run may have set them meanwhile).
+ALIAS_RESYNC = 15.0
 BACKOFF_FIRST = 10.0
 BACKOFF_MAX = 300.0
 BACKOFF_RESET = 600.0
@@ -147,6 +154,7 @@ class Guard:
         self.syncs = 0
         self.cron = CronKeeper(self.state_dir, self.cron_run, self.cron_save, self.cron_remove)
         self.next_cron = 0.0
+        self.aliases: Dict[str, Tuple[Tuple[str, Tuple[str, ...]], float]] = {}   # pod -> (sandbox, names), when
         self.prober = Prober(lambda: self.client.api, backoff_delay, BACKOFF_RESET, log)
 
     # -- the loop
@@ -377,7 +385,8 @@ class Guard:
         if now < self.next_cron or self.client is None:
             return
         self.next_cron = now + CRON_TICK
-        for what, step in (("cronjobs", lambda: self.cron.tick(self.client.api)), ("jobs", self.follow_jobs)):
+        for what, step in (("cronjobs", lambda: self.cron.tick(self.client.api)), ("jobs", self.follow_jobs),
+                           ("services", self.keep_aliases)):
             try:
                 step()
             except (PodkitError, DockerError, OSError) as exc:
@@ -385,6 +394,71 @@ class Guard:
             except Exception:  # pylint: disable=broad-except
                 # A bug in keeping schedules or Jobs must not stop the guard keeping the pods whole.
                 log.exception("%s: unexpected error", what)
+
+    def keep_aliases(self) -> None:
+        """Each workload pod's Service names on its namespace's network (_services), as its readiness changes
+        between pods runs: a pod that stops being Ready leaves the names, one Ready again (or brought back by a
+        repair, on a new sandbox) joins them. Readiness is the guard's own probes' verdict; a pod whose probe
+        has given none yet is left as the last run set it."""
+        records = [r for r in read_workload_records(self.state_dir).values() if isinstance(r.get("network"), dict)]
+        if not records:
+            return
+        api = self.client.api
+        by_pod: Dict[str, List[Dict[str, Any]]] = {}
+        for summary in api.containers(all=True, filters={"label": LABEL_POD}):
+            labels = summary.get("Labels") or {}
+            by_pod.setdefault(labels[LABEL_POD], []).append(dict(summary, Labels=labels))
+        now = time.time()
+        for record in records:
+            kept, namespace = record["network"], record["namespace"]
+            network = network_name(namespace)
+            services = services_of(kept)
+            for pod, containers in sorted(by_pod.items()):
+                sandbox = next((c for c in containers if c["Labels"].get(LABEL_ROLE) == ROLE_SANDBOX), None)
+                if sandbox is None or sandbox.get("State") != "running" or \
+                        sandbox["Labels"].get(LABEL_OWNER_KIND) != record["kind"] or \
+                        sandbox["Labels"].get(LABEL_OWNER_NAME) != record["name"] or \
+                        (sandbox["Labels"].get(LABEL_NAMESPACE) or "default") != namespace:
+                    continue
+                ready = self.pod_ready(pod, containers)
+                if ready is None:
+                    continue
+                stateful = (pod, kept["service_name"]) if kept.get("service_name") else None
+                wanted = wanted_aliases(kept.get("labels") or {}, namespace, ready, services, stateful)
+                seen = (sandbox["Id"], tuple(sorted(wanted)))
+                memo = self.aliases.get(pod)
+                if memo is not None and memo[0] == seen and now - memo[1] < ALIAS_RESYNC:
+                    continue
+                attaches = plan_network([(pod, sandbox["Id"], api.inspect_container(sandbox["Id"]), wanted)], network)
+                if attaches:
+                    ensure_network(api, namespace, False)
+                for attach in attaches:
+                    apply_attach(api, attach)
+                    log.info("pod=%s %s (ready=%s)", pod, attach, ready)
+                self.aliases[pod] = (seen, now)
+
+    def pod_ready(self, pod: str, containers: List[Dict[str, Any]]) -> Optional[bool]:
+        """Whether the pod is Ready as the guard sees it: every member running, and each one with a readiness
+        probe judged Ready by the guard's prober in its current instance (a restarted container is not Ready
+        until its probe says so, as the kubelet has it). None: a probe has given no verdict yet."""
+        members = dict((c["Labels"].get(LABEL_CONTAINER), c) for c in containers
+                       if c["Labels"].get(LABEL_ROLE) == ROLE_MEMBER)
+        if not members or any(c.get("State") != "running" for c in members.values()):
+            return False
+        memory = self.pods.get(pod)
+        spec = self._spec(pod, memory) if memory is not None else None
+        if spec is None:
+            return None
+        for container in running_containers(spec):
+            if not set(container.probes or {}) & {"readinessProbe", "startupProbe"}:
+                continue
+            entry = memory.containers.get(container.name) or {}
+            if entry.get("ready") is None:
+                return None
+            member = members.get(container.name)
+            if member is None or not entry["ready"] or entry.get("ready_id") not in (None, member["Id"]):
+                return False
+        return True
 
     def follow_jobs(self) -> None:
         """The Jobs module runs left going (``wait: false``, or past ``wait_timeout``), and the pods a finished

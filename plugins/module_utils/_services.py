@@ -89,6 +89,19 @@ def parse_service(doc: Dict[str, Any], where: str) -> Service:
     return service
 
 
+def network_record(labels: Dict[str, str], services: List[Service], service_name: Optional[str]) -> Dict[str, Any]:
+    """What podkit-guard keeps of a workload's place on its namespace's network (``keep_aliases``): its pods'
+    labels, the Services of its pods call and a StatefulSet's serviceName."""
+    return dict(labels=dict(labels), service_name=service_name,
+                services=[dict(name=s.name, namespace=s.namespace, selector=dict(s.selector),
+                               not_ready_too=s.not_ready_too) for s in services])
+
+
+def services_of(record: Dict[str, Any]) -> List[Service]:
+    return [Service(name=s["name"], namespace=s["namespace"], selector=dict(s.get("selector") or {}),
+                    not_ready_too=bool(s.get("not_ready_too"))) for s in record.get("services") or []]
+
+
 def wanted_aliases(pod_labels: Dict[str, str], namespace: str, ready: bool, services: List[Service],
                    stateful: Optional[Tuple[str, str]] = None) -> List[str]:
     """The aliases of one pod: every selecting Service's names while Ready (or when it publishes not-Ready

@@ -58,13 +58,14 @@ def read_workload_records(given: Optional[str] = None) -> Dict[str, Dict[str, An
 def write_workload_record(kind: str, name: str, namespace: str, replicas: int, revision: str,
                           history: Optional[int] = None, given: Optional[str] = None,
                           job: Optional[Dict[str, Any]] = None, template: Optional[Dict[str, Any]] = None,
-                          follow: Optional[Dict[str, Any]] = None) -> None:
+                          follow: Optional[Dict[str, Any]] = None, network: Optional[Dict[str, Any]] = None) -> None:
     """Record what a workload wants, its revision first, then the revisions before it (revisionHistoryLimit);
     for a Job, its status (_jobs.JobStatus): whether it finished, for the next run and pod_facts. With
     ``template`` (a Deployment's, StatefulSet's, DaemonSet's), ``templates`` keeps each kept revision's template
     and the revision it replaced when it last became the current one: what ``rollback`` goes back to. With
     ``follow`` (a Job podkit-guard goes on driving: its spec, the documents and options its pods are made
-    with), the guard finds what it needs to continue it between runs."""
+    with), the guard finds what it needs to continue it between runs; with ``network`` (_services.network_record),
+    what it needs to keep the pods' Service names as their readiness changes."""
     path = _path(namespace, kind, name, given)
     previous: Dict[str, Any] = {}
     try:
@@ -80,6 +81,8 @@ def write_workload_record(kind: str, name: str, namespace: str, replicas: int, r
         body["job"] = job
     if follow is not None:
         body["follow"] = follow
+    if network is not None:
+        body["network"] = network
     if template is not None:
         templates = dict(previous.get("templates") or {})
         before = previous.get("revision")

@@ -61,7 +61,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._probes import Probe
 from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
     delete_workload_record, read_workload_records, workload_key, write_workload_record)
 from ansible_collections.podkit.docker.plugins.module_utils._services import (
-    Service, apply_attach, ensure_network, network_name, parse_service, plan_network, wanted_aliases)
+    Service, apply_attach, ensure_network, network_name, network_record, parse_service, plan_network, wanted_aliases)
 
 SIDE_KINDS = ("ConfigMap", "Secret", "PersistentVolumeClaim", "Service")
 DEFAULT_NAMESPACE = "default"
@@ -1093,8 +1093,13 @@ def _converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dic
             if workload.params.get("state") == "absent":
                 delete_workload_record(workload.kind, workload.name, workload.namespace)
             elif workload.job is None:
+                network = None
+                if workload.services:
+                    labels = dict((str(k), str(v)) for k, v in (workload.template["metadata"].get("labels") or {}).items())
+                    network = network_record(labels, workload.services,
+                                             workload.service_name if workload.stateful else None)
                 write_workload_record(workload.kind, workload.name, workload.namespace, workload.replicas,
-                                      workload.revision, workload.history, template=workload.template)
+                                      workload.revision, workload.history, template=workload.template, network=network)
     if any(w.services for w in workloads):
         for outcome in outcomes:
             if outcome.error is None and outcome.workload.params.get("state") != "absent" and outcome.workload.job is None \

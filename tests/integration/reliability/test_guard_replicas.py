@@ -3,6 +3,7 @@ container of it, comes back under its own name and revision with no playbook run
 controller would make one anew, and a replica's member removed comes back as any pod's member does. Read
 from Docker and /proc, never from the module's word. The guard is scoped to the test's own record directory."""
 
+import docker
 import pytest
 
 from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ns_inode, remove_pod_leftovers, unique_name
@@ -83,3 +84,78 @@ def test_a_replica_s_member_removed_comes_back_in_its_sandbox(docker_client, gua
     assert after[pod][1] == before[pod][1], "the sandbox kept"
     assert after[pod][2] != before[pod][2]
     assert shares_sandbox_namespaces(after)
+
+
+def lookup(client, container, name):
+    """The addresses Docker's DNS (127.0.0.11) gives ``name`` inside ``container``'s network namespace: resolving
+    is the proof, no connection is made to a bridge address."""
+    out = client.containers.get(container).exec_run(["nslookup", name, "127.0.0.11"]).output.decode()
+    answer = out.split("Name:", 1)[1] if "Name:" in out else ""
+    return sorted(line.split()[-1] for line in answer.splitlines() if line.strip().startswith("Address"))
+
+
+def address(client, pod, network):
+    return client.api.inspect_container(pod + "_sandbox")["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+def test_the_guard_keeps_a_service_name_on_exactly_the_ready_replicas_between_runs(docker_client, guard):
+    """With no playbook run after the first: a replica whose readiness probe starts failing leaves the Service's
+    name, and joins it again once it passes; a replica removed whole comes back on a new sandbox and answers to
+    the name again. Read from Docker's DNS inside another pod's network namespace."""
+    name = unique_name("ws", 7)
+    network = "podkit-%s" % name
+    readiness = {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 1}
+    web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": name},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                                 "spec": {"containers": [{"name": "app", "image": BUSYBOX_IMAGE, "readinessProbe": readiness,
+                                                          "command": ["sh", "-c", "touch /tmp/ready; exec sleep 3600"]}]}}}}
+    asker = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name + "c", "namespace": name},
+             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name + "c"}},
+                      "template": {"metadata": {"labels": {"app": name + "c"}},
+                                   "spec": {"containers": [{"name": "app", "image": BUSYBOX_IMAGE,
+                                                            "command": ["sleep", "3600"]}]}}}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": name},
+               "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}}
+    try:
+        guard.start()
+        result = guard.module("pods", sandbox_image=PAUSE_IMAGE, pull="never", pods=[{"manifest": [web, asker, service]}])
+        assert result["changed"]
+        pods = sorted(sandbox.labels["io.podkit.pod"] for sandbox in docker_client.containers.list(
+            filters={"label": "%s=%s" % (OWNER_NAME, name)}))
+        (client_pod,) = [s.labels["io.podkit.pod"] for s in docker_client.containers.list(
+            filters={"label": "%s=%s" % (OWNER_NAME, name + "c")})]
+        ask = client_pod + "_app"
+        both = sorted(address(docker_client, pod, network) for pod in pods)
+        assert lookup(docker_client, ask, "web") == both
+        # Replica 0 stops being Ready: the guard takes it out of the name; the other still answers to it.
+        docker_client.containers.get(pods[0] + "_app").exec_run(["rm", "/tmp/ready"])
+        only = [address(docker_client, pods[1], network)]
+        took = wait_for(lambda: lookup(docker_client, ask, "web") == only, BACK_S, step=0.5)
+        assert took is not None, "not out of the name; guard log:\n%s" % guard.log_text()
+        assert lookup(docker_client, ask, "web.%s" % name) == only
+        assert "pod=%s reconnect %s to network %s as (no alias) (ready=False)" % (pods[0], pods[0], network) \
+            in guard.log_text()
+        # Ready again: back in the name.
+        docker_client.containers.get(pods[0] + "_app").exec_run(["touch", "/tmp/ready"])
+        took = wait_for(lambda: lookup(docker_client, ask, "web") == both, BACK_S, step=0.5)
+        assert took is not None, "not back in the name; guard log:\n%s" % guard.log_text()
+        # Replica 1 removed whole: the guard makes it anew, on a new sandbox, and gives it the name once Ready.
+        for container in docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=%s" % pods[1]}):
+            container.remove(force=True)
+
+        def back():
+            try:
+                now = sorted(address(docker_client, pod, network) for pod in pods)
+            except (KeyError, docker.errors.NotFound):
+                return False
+            return lookup(docker_client, ask, "web") == now
+        took = wait_for(back, BACK_S, step=0.5)
+        assert took is not None, "the new replica not in the name; guard log:\n%s" % guard.log_text()
+        assert "repair pod=%s" % pods[1] in guard.log_text()
+    finally:
+        guard.stop()
+        for sandbox in docker_client.containers.list(all=True, filters={"label": "io.podkit.namespace=%s" % name}):
+            remove_pod_leftovers(docker_client, sandbox.labels["io.podkit.pod"])
+        for found in docker_client.networks.list(names=[network]):
+            found.remove()
