@@ -337,3 +337,11 @@ def play(tmp_path, roles, variables, expect_fail=False, name="play", host_vars=N
     else:
         assert proc.returncode == 0 and recap["failed"] == 0, out
     return out, recap
+
+
+def lookup(client, container, name):
+    """The addresses Docker's DNS (127.0.0.11) gives ``name`` inside ``container``'s network namespace: resolving
+    is the proof, no connection is made to a bridge address."""
+    out = client.containers.get(container).exec_run(["nslookup", name, "127.0.0.11"]).output.decode()
+    answer = out.split("Name:", 1)[1] if "Name:" in out else ""
+    return sorted(line.split()[-1] for line in answer.splitlines() if line.strip().startswith("Address"))

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from conftest import ROUND_TRIPS, round_trip_left_pod, round_trip_waiting
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, ns_inode, remove_pod_leftovers, unique_name, warning_text
+from helpers import (
+    BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, lookup, ns_inode, remove_pod_leftovers, unique_name, warning_text)
 
 OWNER_NAME = "io.podkit.owner-name"
 
@@ -310,13 +311,6 @@ def test_prune_treats_a_workload_as_one_entry(run_module, docker_client, workloa
 def test_pod_module_given_a_workload_points_to_pods(run_module, workload_name):
     result = run_module("pod", expect_fail=True, manifest=deployment(workload_name, 1))
     assert "manifest.kind: Deployment is a workload" in result["msg"] and "podkit.docker.pods" in result["msg"]
-
-
-def lookup(client, container, name):
-    """The addresses Docker's DNS (127.0.0.11) gives ``name`` inside ``container``'s network namespace."""
-    out = client.containers.get(container).exec_run(["nslookup", name, "127.0.0.11"]).output.decode()
-    answer = out.split("Name:", 1)[1] if "Name:" in out else ""
-    return sorted(line.split()[-1] for line in answer.splitlines() if line.strip().startswith("Address"))
 
 
 def test_a_service_name_resolves_to_exactly_the_ready_replicas(run_module, docker_client, workload_name):

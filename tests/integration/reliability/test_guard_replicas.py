@@ -6,7 +6,7 @@ from Docker and /proc, never from the module's word. The guard is scoped to the 
 import docker
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, ns_inode, remove_pod_leftovers, unique_name
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, lookup, ns_inode, remove_pod_leftovers, unique_name
 
 from .guard import wait_for
 
@@ -85,13 +85,6 @@ def test_a_replica_s_member_removed_comes_back_in_its_sandbox(docker_client, gua
     assert after[pod][2] != before[pod][2]
     assert shares_sandbox_namespaces(after)
 
-
-def lookup(client, container, name):
-    """The addresses Docker's DNS (127.0.0.11) gives ``name`` inside ``container``'s network namespace: resolving
-    is the proof, no connection is made to a bridge address."""
-    out = client.containers.get(container).exec_run(["nslookup", name, "127.0.0.11"]).output.decode()
-    answer = out.split("Name:", 1)[1] if "Name:" in out else ""
-    return sorted(line.split()[-1] for line in answer.splitlines() if line.strip().startswith("Address"))
 
 
 def address(client, pod, network):
