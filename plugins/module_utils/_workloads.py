@@ -51,7 +51,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._errors import Podki
 from ansible_collections.podkit.docker.plugins.module_utils._cronjobs import (
     CronJob, cron_facts, delete_cronjob, parse_cronjob, read_cronjobs, write_cronjob)
 from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
-    JobRun, JobSpec, job_pods, job_spec_hash, job_summary, parse_job, run_jobs, still_to_drive)
+    MAX_INT32, JobRun, JobSpec, job_pods, job_spec_hash, job_summary, parse_job, run_jobs, still_to_drive)
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_REVISION, LABEL_ROLE,
     ROLE_MEMBER, ROLE_SANDBOX)
@@ -84,9 +84,21 @@ _SPEC_FIELDS = {
 }
 # Removed API versions read as their v1 where both have the same fields and defaults, each named in a warning
 # (removed in the Kubernetes release given). batch/v1beta1 CronJob: SetDefaults_CronJob in both gives
-# concurrencyPolicy Allow, suspend false and history limits 3 and 1. The apps/v1beta1, apps/v1beta2 and
-# extensions/v1beta1 workloads are not: their selector, strategy and history defaults differ from apps/v1.
-SAME_AS_V1 = {"CronJob": {"batch/v1beta1": "1.25"}}
+# concurrencyPolicy Allow, suspend false and history limits 3 and 1. apps/v1beta2 (pkg/apis/apps/v1beta2/
+# defaults.go) defaults as apps/v1 does, its selector required as there.
+SAME_AS_V1 = {"CronJob": {"batch/v1beta1": "1.25"},
+              "Deployment": {"apps/v1beta2": "1.16"}, "StatefulSet": {"apps/v1beta2": "1.16"},
+              "DaemonSet": {"apps/v1beta2": "1.16"}, "ReplicaSet": {"apps/v1beta2": "1.16"}}
+# The workload versions removed in Kubernetes 1.16 whose defaults differ from apps/v1, read as apps/v1 with their
+# own defaults written in (pkg/apis/extensions/v1beta1/defaults.go, pkg/apis/apps/v1beta1/defaults.go): every
+# one defaults the selector to the template's labels; beyond that, what each sets where apps/v1 sets otherwise.
+OLD_DEFAULTS = {
+    ("extensions/v1beta1", "Deployment"): dict(surge=1, unavailable=1, history=MAX_INT32, deadline=MAX_INT32),
+    ("extensions/v1beta1", "DaemonSet"): dict(update="OnDelete"),
+    ("extensions/v1beta1", "ReplicaSet"): {},
+    ("apps/v1beta1", "Deployment"): dict(history=2),
+    ("apps/v1beta1", "StatefulSet"): dict(update="OnDelete"),
+}
 API_VERSIONS = {"Job": "batch/v1", "CronJob": "batch/v1"}
 # Objects of the cluster around the workloads that files keep beside them (kubectl apply -f takes the whole file)
 # and that have nothing to do on one Docker host without an API server: accepted, each named in a warning.
@@ -295,7 +307,10 @@ def split_workload_documents(docs: List[Any], where: str, services: List[Service
         kind = doc.get("kind")
         if kind in WORKLOAD_KINDS:
             version = API_VERSIONS.get(kind, "apps/v1")
-            if doc.get("apiVersion") in SAME_AS_V1.get(kind, ()):
+            if (doc.get("apiVersion"), kind) in OLD_DEFAULTS:
+                doc, said = as_apps_v1(doc, place)
+                warnings.append(said)
+            elif doc.get("apiVersion") in SAME_AS_V1.get(kind, ()):
                 warnings.append("%s.apiVersion: %s was removed in Kubernetes %s; read as %s, whose fields and defaults"
                                 " it shares (a current cluster refuses it: change it to %s)."
                                 % (place, doc["apiVersion"], SAME_AS_V1[kind][doc["apiVersion"]], version, version))
@@ -325,6 +340,45 @@ def split_workload_documents(docs: List[Any], where: str, services: List[Service
                               " they use (%s beside them are accepted and named in a warning: nothing to make on one host)."
                               % (place, kind, ", ".join(sorted(NOTHING_TO_MAKE))))
     return workloads, configs, warnings
+
+
+def as_apps_v1(doc: Dict[str, Any], place: str) -> Tuple[Dict[str, Any], str]:
+    """A workload of a version removed in Kubernetes 1.16 (OLD_DEFAULTS) as apps/v1, its version's defaults
+    written into a copy where the document leaves them out, and the warning that names them."""
+    version, kind = doc.get("apiVersion"), doc["kind"]
+    old = OLD_DEFAULTS[(version, kind)]
+    doc = copy.deepcopy(doc)
+    spec = doc.get("spec")
+    written = []
+    if isinstance(spec, dict):
+        template = spec.get("template")
+        labels = ((template or {}).get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+        if spec.get("selector") is None and isinstance(labels, dict) and labels:
+            spec["selector"] = {"matchLabels": dict(labels)}
+            written.append("selector: the template's labels")
+        if "update" in old and isinstance(spec.get("updateStrategy") or {}, dict) and \
+                not (spec.get("updateStrategy") or {}).get("type"):
+            spec["updateStrategy"] = dict(spec.get("updateStrategy") or {}, type=old["update"])
+            written.append("updateStrategy.type: %s" % old["update"])
+        strategy = spec.get("strategy") if spec.get("strategy") is not None else {}
+        if "surge" in old and isinstance(strategy, dict) and strategy.get("type") in (None, "RollingUpdate"):
+            rolling = strategy.get("rollingUpdate") if strategy.get("rollingUpdate") is not None else {}
+            if isinstance(rolling, dict):
+                for key, value in (("maxSurge", old["surge"]), ("maxUnavailable", old["unavailable"])):
+                    if rolling.get(key) is None:
+                        rolling[key] = value
+                        written.append("strategy.rollingUpdate.%s: %s" % (key, value))
+                spec["strategy"] = dict(strategy, rollingUpdate=rolling)
+        for key, field_name, text in (("history", "revisionHistoryLimit", "every revision kept"),
+                                      ("deadline", "progressDeadlineSeconds", "no deadline: wait_timeout bounds the"
+                                       " wait")):
+            if key in old and spec.get(field_name) is None:
+                spec[field_name] = old[key]
+                written.append("%s: %s" % (field_name, text if old[key] == MAX_INT32 else old[key]))
+    doc["apiVersion"] = "apps/v1"
+    return doc, ("%s.apiVersion: %s was removed in Kubernetes 1.16; read as apps/v1 with the %s defaults of %s (%s); a"
+                 " current cluster refuses it: change it to apps/v1 and write those fields"
+                 % (place, version, kind, version, "; ".join(written) or "none that differ here"))
 
 
 def parse_workload(doc: Dict[str, Any], where: str, configs: List[Dict[str, Any]],
@@ -830,7 +884,8 @@ class ReadinessGate:
             if not why:
                 return
             if self.clock() >= deadline:
-                seconds = self.workload.deadline if self.workload.kind == "Deployment" else None
+                seconds = self.workload.deadline if deadline_seconds(self.workload) == self.workload.deadline and \
+                    self.workload.kind == "Deployment" else None
                 raise PodkitError("%s: %s did not become Ready within %s; the pods of the previous revision that were "
                                   "still serving are left running. Why: %s" % (
                                       self.workload.key, ", ".join(sorted(why)),
@@ -845,8 +900,9 @@ class ReadinessGate:
 
 def deadline_seconds(workload: Workload) -> int:
     """How long a rollout may go without its new pods becoming Ready: progressDeadlineSeconds for a
-    Deployment (Kubernetes' own), the entry's wait_timeout for the others (Kubernetes has no deadline there)."""
-    if workload.kind == "Deployment":
+    Deployment (Kubernetes' own), the entry's wait_timeout for the others (Kubernetes has no deadline there)
+    and for a Deployment whose deadline is the largest int32 (Kubernetes' "no deadline")."""
+    if workload.kind == "Deployment" and workload.deadline < MAX_INT32:
         return workload.deadline
     return int(workload.params.get("wait_timeout") or 60)
 

@@ -5,7 +5,8 @@ import pytest
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import read_workload_records, write_workload_record
 from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
-    Replica, parse_workload, plan_workload, replica_manifest, resolve_fenceposts, resolve_workloads, scaled_value)
+    Replica, deadline_seconds, parse_workload, plan_workload, replica_manifest, resolve_fenceposts, resolve_workloads,
+    scaled_value)
 
 
 def deployment(replicas=3, strategy=None, image="podkit/busybox:latest", kind="Deployment", **spec):
@@ -297,3 +298,65 @@ def test_an_object_podkit_cannot_stand_for_is_refused_naming_its_kind():
     with pytest.raises(PodkitError) as caught:
         resolve_workloads([(0, {"manifest": docs, "state": "present"})], [])
     assert "pods[0].manifest[0].kind: 'NetworkPolicy' is not supported" in caught.value.msg
+
+
+def old(version, kind, **spec):
+    """A workload of a version removed in Kubernetes 1.16, written as such files were: no selector."""
+    doc = deployment(kind=kind, **spec)
+    doc["apiVersion"] = version
+    del doc["spec"]["selector"]
+    if kind == "StatefulSet":
+        doc["spec"]["serviceName"] = "web"
+    return doc
+
+
+def resolved(doc):
+    (workload,) = resolve_workloads([(0, {"manifest": [doc], "state": "present"})], [])
+    return workload
+
+
+def test_an_extensions_v1beta1_deployment_keeps_its_own_defaults():
+    """pkg/apis/extensions/v1beta1/defaults.go SetDefaults_Deployment: the selector from the template's labels,
+    maxSurge 1 and maxUnavailable 1 (25% in apps/v1), no revisionHistoryLimit and no progressDeadlineSeconds."""
+    workload = resolved(old("extensions/v1beta1", "Deployment", replicas=8))
+    assert (workload.max_surge, workload.max_unavailable) == (1, 1)      # apps/v1's 25% of 8 would be (2, 2)
+    assert workload.history == 2147483647 and workload.deadline == 2147483647
+    assert deadline_seconds(workload) == 60, "no deadline: the entry's wait_timeout bounds the wait"
+    (said,) = [w for w in workload.warnings if "apiVersion" in w]
+    assert "pods[0].manifest[0].apiVersion: extensions/v1beta1 was removed in Kubernetes 1.16" in said
+    assert "selector: the template's labels" in said and "strategy.rollingUpdate.maxSurge: 1" in said
+    assert "change it to apps/v1 and write those fields" in said
+    # What the file gives is kept: only the left-out fields take the old defaults.
+    given = resolved(old("extensions/v1beta1", "Deployment", replicas=8, progressDeadlineSeconds=30,
+                         strategy={"rollingUpdate": {"maxSurge": "50%"}}))
+    assert (given.max_surge, given.max_unavailable, given.deadline) == (4, 1, 30)
+    assert deadline_seconds(given) == 30
+
+
+def test_the_other_removed_workload_versions_take_their_own_defaults():
+    daemon = resolved(old("extensions/v1beta1", "DaemonSet"))
+    assert daemon.strategy == "OnDelete"                                   # apps/v1: RollingUpdate
+    assert resolved(old("extensions/v1beta1", "ReplicaSet", replicas=2)).replicas == 2
+    web = resolved(old("apps/v1beta1", "Deployment", replicas=4))
+    assert (web.max_surge, web.max_unavailable, web.history, web.deadline) == (1, 1, 2, 600)
+    assert resolved(old("apps/v1beta1", "StatefulSet")).strategy == "OnDelete"
+    # apps/v1beta2 defaults as apps/v1 does, and requires its selector as apps/v1 does.
+    beta2 = deployment(replicas=4)
+    beta2["apiVersion"] = "apps/v1beta2"
+    workload = resolved(beta2)
+    assert (workload.max_surge, workload.max_unavailable, workload.history) == (1, 1, None)
+    assert any("apps/v1beta2 was removed in Kubernetes 1.16" in w for w in workload.warnings)
+
+
+def test_an_old_version_changes_no_revision():
+    """The same template under extensions/v1beta1 and apps/v1 is the same revision: moving a file to apps/v1
+    rolls no pod."""
+    new = deployment(replicas=2)
+    assert resolved(old("extensions/v1beta1", "Deployment", replicas=2)).revision == parse(new).revision
+
+
+def test_a_removed_field_of_an_old_version_is_named():
+    doc = old("extensions/v1beta1", "Deployment", rollbackTo={"revision": 1})
+    with pytest.raises(PodkitError) as caught:
+        resolved(doc)
+    assert "rollbackTo" in caught.value.msg
