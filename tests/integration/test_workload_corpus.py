@@ -21,6 +21,8 @@ CORPUS = pathlib.Path(__file__).resolve().parent.parent / "workload-corpus"
 FILES = sorted(p for p in CORPUS.glob("*.manifest") if not p.name.startswith(("job-", "cronjob-")))
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 ROLLOUT_TAG = "podkit/busybox:workload-corpus-rollout"
+# The versions removed in Kubernetes 1.16 whose update strategy defaulted to OnDelete (their defaults.go).
+OLD_ON_DELETE = {("extensions/v1beta1", "DaemonSet"), ("apps/v1beta1", "StatefulSet")}
 
 
 def load(path, namespace, suffix, image):
@@ -42,6 +44,8 @@ def expected_updated(doc):
     replicas = 1 if doc["kind"] == "DaemonSet" else spec.get("replicas", 1)
     strategy = spec.get("updateStrategy") or spec.get("strategy") or {}
     if doc["kind"] == "ReplicaSet" or strategy.get("type") == "OnDelete":
+        return 0
+    if strategy.get("type") is None and (doc["apiVersion"], doc["kind"]) in OLD_ON_DELETE:
         return 0
     return replicas - ((strategy.get("rollingUpdate") or {}).get("partition") or 0)
 
@@ -76,6 +80,11 @@ def test_workload_corpus_converges_reruns_as_a_no_op_and_rolls_out_a_changed_ima
         for obj in ("Namespace reporting", "ServiceAccount report-reader", "ClusterRole report-reader",
                     "ClusterRoleBinding report-reader"):
             assert "kind: %s is not made" % obj in warned, warned
+        # The workloads of versions Kubernetes removed in 1.16 are read as apps/v1 with their own defaults, named.
+        assert "apiVersion: extensions/v1beta1 was removed in Kubernetes 1.16; read as apps/v1 with the Deployment" \
+            " defaults of extensions/v1beta1 (selector: the template's labels; strategy.rollingUpdate.maxSurge: 1;" \
+            in warned, warned
+        assert "apiVersion: apps/v1beta2 was removed in Kubernetes 1.16" in warned, warned
         wanted = dict(("%s/%s" % (d["kind"], d["metadata"]["name"]), d) for e in entries(BUSYBOX_IMAGE)
                       for d in e["manifest"] if d["kind"] in WORKLOAD_KINDS)
         assert sorted(first["workloads"]) == sorted(wanted)
