@@ -274,14 +274,18 @@ def _made_here(pod):
 
 
 def leftovers(client):
-    """What is left of the pods this session's tests named: containers, and records where a guard would
-    find them (the tests' state directory and the host's). Each is removed too, and named."""
+    """What is left of the pods this session's tests named: containers, records where a guard would find
+    them (the tests' state directory and the host's) and lock files. Each is removed too, and named."""
     left = []
     for directory in (STATE_DIR / "pods", HOST_STATE_DIR / "pods", STATE_DIR / "workloads"):
         for record in sorted(directory.glob("*.json")) if directory.is_dir() else []:
             if _made_here(record.name[:-len(".json")]):
                 left.append("record %s" % record)
                 record.unlink()
+    for lock in sorted(pathlib.Path("/run/podkit").glob("*.lock")):
+        if _made_here(lock.name[:-len(".lock")]):
+            left.append("lock file %s" % lock)
+            lock.unlink()
     if client is not None:
         for name, labels in listed_containers(client):
             if _made_here(labels.get(LABEL_POD) or name):

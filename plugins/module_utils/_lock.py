@@ -55,13 +55,17 @@ def pod_lock(pod: str, api: Any, lock_dir: str = LOCK_DIR) -> Iterator[PodLock]:
         handle.close()
 
 
+def job_lock_path(namespace: str, name: str, lock_dir: str = LOCK_DIR) -> str:
+    return os.path.join(lock_dir, "jobs", "%s.%s.lock" % (namespace, name))
+
+
 @contextmanager
 def job_lock(namespace: str, name: str, blocking: bool = True, lock_dir: str = LOCK_DIR) -> Iterator[bool]:
     """Serialise the drivers of one Job on this host: a pods module run holds it while it ticks the Job
     (waiting for it), podkit-guard only tries (``blocking=False``: yields False when a run holds it, and
-    leaves the Job to that run). The file stays: it is a few bytes, and removing it would race the next
-    driver."""
-    handle = _flock(os.path.join(lock_dir, "jobs", "%s.%s.lock" % (namespace, name)), "Job", blocking)
+    leaves the Job to that run). The file stays while the Job is recorded; the run that forgets the Job
+    (state: absent) removes it while it holds it (a driver waiting on it then locks a new file)."""
+    handle = _flock(job_lock_path(namespace, name, lock_dir), "Job", blocking)
     try:
         yield handle is not None
     finally:

@@ -39,6 +39,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ from ansible_collections.podkit.docker.plugins.module_utils._jobs import (
 from ansible_collections.podkit.docker.plugins.module_utils._labels import (
     LABEL_CONTAINER, LABEL_NAMESPACE, LABEL_OWNER_KIND, LABEL_OWNER_NAME, LABEL_POD, LABEL_REVISION, LABEL_ROLE,
     ROLE_MEMBER, ROLE_SANDBOX)
-from ansible_collections.podkit.docker.plugins.module_utils._lock import job_lock
+from ansible_collections.podkit.docker.plugins.module_utils._lock import job_lock, job_lock_path
 from ansible_collections.podkit.docker.plugins.module_utils._status import read_guard_status
 from ansible_collections.podkit.docker.plugins.module_utils._probes import ProbeState, parse_probes, run_probe
 from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
@@ -1130,7 +1131,14 @@ def converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dict
             for workload in workloads:
                 if workload.job is not None:
                     held.enter_context(job_lock(workload.namespace, workload.name))
-        return _converge_workloads(api, workloads, summaries, check_mode, converge)
+        outcomes = _converge_workloads(api, workloads, summaries, check_mode, converge)
+        for workload in workloads:
+            if not check_mode and workload.job is not None and workload.params.get("state") == "absent":
+                try:
+                    os.unlink(job_lock_path(workload.namespace, workload.name))
+                except OSError:
+                    pass    # never made (the Job never ran here), or gone
+        return outcomes
 
 
 def _converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dict[str, Any]], check_mode: bool,

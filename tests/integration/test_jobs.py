@@ -40,6 +40,8 @@ def job_prefix(request, docker_client):
     for record in (directory.iterdir() if directory.is_dir() else []):
         if (".Job.%s" % prefix) in record.name:
             record.unlink()
+    for lock in pathlib.Path("/run/podkit/jobs").glob("*.%s*.lock" % prefix):
+        lock.unlink()
 
 
 def job(name, command, restart="Never", init=None, **spec):
@@ -57,9 +59,9 @@ def apply(run_module, docs, check=False, expect_fail=False, **extra):
 
 
 def job_pods(client, name):
-    """{pod: sandbox labels} of the Job's pods, from Docker."""
-    return dict((c.labels["io.podkit.pod"], c.labels) for c in client.containers.list(
-        all=True, filters={"label": ["%s=%s" % (OWNER_NAME, name), "io.podkit.role=sandbox"]}))
+    """{pod: sandbox labels} of the Job's pods, from Docker's list alone (a guard may remove them meanwhile)."""
+    return dict((labels["io.podkit.pod"], labels) for _name, labels in listed_containers(
+        client, {"label": ["%s=%s" % (OWNER_NAME, name), "io.podkit.role=sandbox"]}))
 
 
 def member(client, pod, name="main"):
@@ -234,10 +236,11 @@ def test_job_without_wait_then_rerun_rules(run_module, docker_client, job_prefix
     assert apply(run_module, [job(name, "echo two", ttlSecondsAfterFinished=0)])["changed"] is False
     # state: absent forgets the Job: its record goes, so the same file would run it again.
     record = STATE_DIR / "workloads" / ("default.Job.%s.json" % name)
-    assert record.is_file()
+    lock = pathlib.Path("/run/podkit/jobs/default.%s.lock" % name)
+    assert record.is_file() and lock.is_file()
     run_module("pods", sandbox_image=PAUSE_IMAGE, pull="never",
                pods=[{"manifest": [job(name, "echo two", ttlSecondsAfterFinished=0)], "state": "absent"}])
-    assert not record.exists()
+    assert not record.exists() and not lock.exists(), "the Job forgotten: its record and its lock file go"
 
 
 def sleeping(token):
@@ -256,7 +259,7 @@ def test_success_policy_completes_a_leader_worker_job_and_removes_the_workers(ru
     """successPolicy (KEP-3998, GA in Kubernetes 1.33): index 0, the leader, exits 0 while the workers would run
     for ten minutes; the rule succeededIndexes "0" completes the Job (reason SuccessPolicy) and the lingering
     workers are removed: their processes gone from the kernel, their containers from Docker. Then a no-op."""
-    name = job_prefix + "-lead"
+    name = job_prefix + "-chief"
     token = 600 + int(job_prefix[1:], 16) % 97
     command = 'if [ "$JOB_COMPLETION_INDEX" = 0 ]; then sleep 3; exit 0; fi; exec sleep %d' % token
     doc = job(name, command, completionMode="Indexed", completions=3, parallelism=3,

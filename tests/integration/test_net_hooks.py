@@ -1,6 +1,6 @@
 """httpGet and tcpSocket lifecycle hooks, made by the module from the host inside the pod's network
 namespace to its localhost (as podkit-guard makes its probes): the image needs no client and
-nothing is published. The web container serves a CGI script that writes down each request it
+nothing is published. A native sidecar serves a CGI script that writes down each request it
 gets (method, URI, the X-Hook header) to a hostPath directory the test reads."""
 
 import socket
@@ -34,17 +34,24 @@ def _host_port_closed(port):
 
 
 def test_http_and_tcp_hooks_reach_the_pods_localhost(run_module, docker_client, pod_name, tmp_path):
+    """The server the hooks call is a native sidecar whose startupProbe gates the containers after it (as the
+    kubelet starts them), so it listens before any hook runs: a hook at a server of its own container's would
+    race that server's start, in Kubernetes as here."""
     www = _site(tmp_path)
     manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod_name}, "spec": {
         "terminationGracePeriodSeconds": 5,
         "volumes": [{"name": "www", "hostPath": {"path": str(www)}}],
-        "containers": [
-            {"name": "web", "image": BUSYBOX_IMAGE, "command": ["httpd", "-f", "-p", str(PORT), "-h", "/www"],
-             "ports": [{"name": "web", "containerPort": PORT}],
+        "initContainers": [
+            {"name": "www", "image": BUSYBOX_IMAGE, "restartPolicy": "Always",
+             "command": ["httpd", "-f", "-p", str(PORT), "-h", "/www"],
              "volumeMounts": [{"name": "www", "mountPath": "/www"}],
+             "startupProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1, "failureThreshold": 30}}],
+        "containers": [
+            {"name": "web", "image": BUSYBOX_IMAGE, "command": ["sleep", "3600"],
+             "ports": [{"name": "web", "containerPort": PORT}],
              "lifecycle": {"postStart": _http_hook("post-start"), "preStop": _http_hook("pre-stop")}},
-            {"name": "sidecar", "image": BUSYBOX_IMAGE, "command": ["httpd", "-f", "-p", "9100", "-h", "/tmp"],
-             "lifecycle": {"postStart": {"tcpSocket": {"port": 9100}}}}]}}
+            {"name": "sidecar", "image": BUSYBOX_IMAGE, "command": ["sleep", "3600"],
+             "lifecycle": {"postStart": {"tcpSocket": {"port": PORT}}}}]}}
     args = dict(manifest=manifest, sandbox_image=PAUSE_IMAGE, pull="never")
     assert _host_port_closed(PORT), "something on the host listens on 127.0.0.1:%d; the test needs it free" % PORT
     run_module("pod", **args)

@@ -7,7 +7,7 @@ and the cgroup files, not only on what the modules return.
 
 import pathlib
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, container_pid, exec_out, ns_inode, proc_cgroup
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, container_pid, exec_out, ns_inode, proc_cgroup, remove_pod_leftovers
 
 MEMORY_ROOT = pathlib.Path("/sys/fs/cgroup/memory")
 HTTPD = ["sh", "-c", "mkdir -p /www && echo hello-from-app > /www/index.html && exec httpd -f -p 80 -h /www"]
@@ -81,8 +81,7 @@ def test_shared_pid_namespace_shows_pause_as_pid_1(docker_client, run_module, po
         result = member(run_module, other, "m", SLEEP, "64Mi")
         assert exec_out(docker_client, other + "_m", ["cat", "/proc/1/cmdline"]).rstrip("\0") == "/pause"
     finally:
-        for container in docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=" + other}):
-            container.remove(force=True)
+        remove_pod_leftovers(docker_client, other)     # its containers, and its lock file and cgroups with them
 
 
 def test_second_run_is_unchanged_and_env_change_recreates_only_the_sidecar(docker_client, run_module, pod_name):

@@ -86,7 +86,6 @@ def test_a_replica_s_member_removed_comes_back_in_its_sandbox(docker_client, gua
     assert shares_sandbox_namespaces(after)
 
 
-
 def address(client, pod, network):
     return client.api.inspect_container(pod + "_sandbox")["NetworkSettings"]["Networks"][network]["IPAddress"]
 
