@@ -67,6 +67,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._wanted import (
 NS_WORDS = {"net": "network", "ipc": "IPC", "pid": "PID"}
 # Members of one pod created and started at once.
 MEMBER_THREADS = 8
+# A member whose restart rules podkit keeps counts as running once it has run this long (wait_running).
+RULES_SETTLE = 1.0
 
 
 def parse_pod(params: Dict[str, Any]) -> Optional[PodSpec]:
@@ -1272,18 +1274,28 @@ class Applier:
     def wait_running(self, keys: List[str], timeout: int) -> None:
         """Return when the started members run; fail with the log tail of one that does not. A member
         whose restart rules restart the exit code it ended with is started again meanwhile (where the
-        engine's restart policy could not say them), as podkit-guard does between runs."""
+        engine's restart policy could not say them), as podkit-guard does between runs; such a member
+        counts as running once it has run for RULES_SETTLE seconds, so one that exits on a code its rules
+        restart right after it was seen running is restarted by this run, not left for the next."""
         deadline = time.time() + timeout
         for key in keys:
             container_id = self.touched[key]
+            rules = self.restart_rules.get(key)
+            running_since = None
             while True:
                 attrs = self.inspect(container_id)
                 self.final[container_id] = attrs
                 seen = Container(attrs)
                 state = seen.state
                 if seen.running:
-                    break
-                rules = self.restart_rules.get(key)
+                    if not rules:
+                        break
+                    running_since = running_since or time.time()
+                    if time.time() - running_since >= RULES_SETTLE or time.time() > deadline:
+                        break
+                    time.sleep(0.2)
+                    continue
+                running_since = None
                 if rules and not state.get("Running") and not state.get("Restarting") and recorded_restarts(
                         rules, seen.exit_code):
                     time.sleep(0.5)

@@ -255,6 +255,29 @@ def test_stopped_then_started(docker_client, run_module, pod_name):
     assert "hello-from-app" in exec_out(docker_client, pod_name + "_sidecar", ["wget", "-qO-", "http://localhost:80/"])
 
 
+def test_a_member_its_rules_restart_is_restarted_by_the_run_even_after_it_was_seen_running(
+        docker_client, run_module, pod_name):
+    """KEP-5307 restart rules that Docker cannot say (exit 42 only) are kept by podkit: a member that runs a
+    moment, long enough to be seen running, then exits 42 is started again by the same run, so the next run
+    is a no-op (CI once caught the corpus pod between its start and its exit)."""
+    step = ["sh", "-c", "if [ -e /state/done ]; then exec sleep 3650d; fi; touch /state/done; sleep 0.4; exit 42"]
+    manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod_name}, "spec": {
+        "restartPolicy": "Never",
+        "volumes": [{"name": "state", "emptyDir": {}}],
+        "containers": [{"name": "step", "image": BUSYBOX_IMAGE, "command": step, "restartPolicy": "Never",
+                        "restartPolicyRules": [{"action": "Restart",
+                                                "exitCodes": {"operator": "In", "values": [42]}}],
+                        "volumeMounts": [{"name": "state", "mountPath": "/state"}]}]}}
+    deploy(run_module, manifest)
+    container = docker_client.containers.get(pod_name + "_step")
+    assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no")
+    assert container.attrs["State"]["Running"], container.attrs["State"]
+    # The second instance runs: its command is the sleep the first one's marker leads to.
+    assert pathlib.Path("/proc/%d/cmdline" % container_pid(docker_client, pod_name + "_step")).read_bytes().startswith(
+        b"sleep\0")
+    assert deploy(run_module, manifest)["changed"] is False
+
+
 def test_secret_env_never_shown(docker_client, run_module, pod_name):
     result = run_module("pod", name=pod_name, sandbox_image=PAUSE_IMAGE, pull="never", diff=True, containers=[
         {"name": "app", "image": BUSYBOX_IMAGE, "command": ["sleep", "3650d"],
