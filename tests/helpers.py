@@ -4,14 +4,18 @@ Read independently of podkit's module_utils, so that a test never trusts podkit 
 Fixtures live in conftest.py and stand on these.
 """
 
+import http.client
 import json
 import os
 import pathlib
+import random
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 
 TOP = pathlib.Path(__file__).resolve().parent.parent
@@ -345,3 +349,42 @@ def lookup(client, container, name):
     out = client.containers.get(container).exec_run(["nslookup", name, "127.0.0.11"]).output.decode()
     answer = out.split("Name:", 1)[1] if "Name:" in out else ""
     return sorted(line.split()[-1] for line in answer.splitlines() if line.strip().startswith("Address"))
+
+
+def tcp_listeners(port):
+    """The local addresses the kernel has a TCP socket listening on ``port`` at (/proc/net/tcp and tcp6)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as stream:
+            for line in stream.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:
+                    found.append(address)
+    return found
+
+
+def free_node_port():
+    """A port of Kubernetes' nodePort range (30000-32767) nothing on this host listens on or holds."""
+    for _attempt in range(50):
+        port = random.randint(30000, 32767)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if not tcp_listeners(port):
+            return port
+    raise AssertionError("no free port in 30000-32767")
+
+
+def http_get_local(port, path="/index.html"):
+    """An HTTP GET to a port published on 127.0.0.1 (never a bridge address): (status, body), or (None, why)
+    for a connection that failed."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as answer:
+            return answer.status, answer.read().decode().strip()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except (OSError, http.client.HTTPException) as error:
+        return None, str(error)

@@ -42,7 +42,7 @@ import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Pattern, Tuple
+from typing import Any, Callable, Dict, List, Optional, Pattern, Sequence, Tuple
 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import is_workload_manifest, load_documents, missing_pod
 from ansible_collections.podkit.docker.plugins.module_utils._docker import connect, list_pod_containers
@@ -62,6 +62,8 @@ SHARED_OPTIONS = ("sandbox_image", "pull", "validate", "remove_claims", "seccomp
 # The pod module's options an entry may carry (besides manifest_file, read here): the one table's.
 ENTRY_OPTIONS = tuple(n for n in POD_OPTIONS if n != "manifest_file") + tuple(n for n in SHARED_OPTIONS if n not in POD_OPTIONS)
 DEFAULT_PARALLEL = 4
+# The image of a published Service's proxy pod: busybox's sh and nc (the host role builds it).
+DEFAULT_PROXY_IMAGE = "podkit/busybox:latest"
 
 
 @dataclass
@@ -214,21 +216,30 @@ def prepare_pods(params: Dict[str, Any]) -> Dict[str, Any]:
     check_parallel(params.get("parallel"))
     check_selector(params.get("prune_selector"))
     prune_pattern(params.get("prune_pattern"))
+    addresses = params.get("nodeport_addresses") or []
     raw_workloads: List[Any] = []
     entries = resolve_entries(params, workloads=raw_workloads)
-    workloads = []
-    if raw_workloads:
+    workloads, publications = [], []
+    if addresses or raw_workloads:
         # The workload layer (and Jobs, CronJobs, Services under it) is imported only by a call that holds
         # workloads: a call of Pods alone never compiles it (the host compiles what it imports from the
         # AnsiballZ zip on every run; issue 27).
+        from ansible_collections.podkit.docker.plugins.module_utils._services import check_addresses, plan_publications
+        addresses = check_addresses(addresses)
+    if raw_workloads:
         from ansible_collections.podkit.docker.plugins.module_utils._workloads import resolve_workloads
         workloads = resolve_workloads(raw_workloads, [e.name for e in entries])
+        if workloads:
+            templates = [(w.namespace, w.template) for w in workloads if w.job is None and w.cron is None]
+            publications, warnings = plan_publications(workloads[0].services, templates, addresses,
+                                                       params.get("service_proxy_image") or DEFAULT_PROXY_IMAGE)
+            workloads[0].warnings.extend(warnings)
     for entry in entries:
         try:
             entry.spec = parse_pod(entry.params)
         except PodkitError as error:
             entry.refused = error
-    return dict(entries=entries, workloads=workloads)
+    return dict(entries=entries, workloads=workloads, publications=publications)
 
 
 def entries_secret_values(params: Dict[str, Any]) -> List[str]:
@@ -463,9 +474,11 @@ def failure_message(outcomes: List[Outcome]) -> Optional[str]:
 
 def observe_and_converge(client: Any, params: Dict[str, Any], entries: List[Entry], workloads: List[Any],
                          check_mode: bool, diff: bool, parallel: int, selector: Any,
-                         pattern: Optional[Pattern[str]]) -> Tuple[List[Outcome], List[Any]]:
-    """(outcomes of the entries, outcomes of the workloads): the host observed once, then every entry
-    converged ``parallel`` at a time, then the workloads, whose replicas converge as entries do.
+                         pattern: Optional[Pattern[str]],
+                         publications: Sequence[Any] = ()) -> Tuple[List[Outcome], List[Any], List[Any]]:
+    """(outcomes of the entries, of the workloads, of the published Services): the host observed once, then
+    every entry converged ``parallel`` at a time, then the workloads, whose replicas converge as entries do, then
+    the proxy pods of the Services published on the host (_services.Publication).
 
     The one observation: every podkit container of the host in one list call, the pods to prune from it
     (narrowed by ``selector`` and ``pattern``), and the slices of the pods on this daemon (an entry may name
@@ -478,8 +491,11 @@ def observe_and_converge(client: Any, params: Dict[str, Any], entries: List[Entr
             found = set(podkit_pod_names(summaries, selector)) | set(recorded_pod_names(params["docker_host"], selector))
             if workloads:
                 # A listed workload is one entry: its pods, whatever their names, are listed.
-                from ansible_collections.podkit.docker.plugins.module_utils._workloads import workload_pod_names
+                from ansible_collections.podkit.docker.plugins.module_utils._workloads import (
+                    proxy_pod_names, workload_pod_names)
                 found -= workload_pod_names(workloads, summaries, recorded_pods())
+                # A listed Service's proxy pod is its Service's to keep or remove (publish_services).
+                found -= proxy_pod_names(list(publications), summaries)
             entries = entries + prune_entries(sorted(found), entries, params, pattern)
         here = [e for e in entries if e.params["docker_host"] == params["docker_host"] and e.refused is None]
         states = observe_pods(client, [e.name for e in here], summaries) if here else {}
@@ -489,7 +505,7 @@ def observe_and_converge(client: Any, params: Dict[str, Any], entries: List[Entr
     except PodkitError as error:
         if not refused:
             raise
-        return [refused_outcome(e, error) for e in entries], []
+        return [refused_outcome(e, error) for e in entries], [], []
     known = (params["docker_host"], getattr(client.api, "api_version", None))
     outcomes = run_all(entries, check_mode, diff, parallel, host=host, known=known)
     if not check_mode:
@@ -502,14 +518,17 @@ def observe_and_converge(client: Any, params: Dict[str, Any], entries: List[Entr
         return dict((o.entry.name, (o.result, o.error)) for o in done)
 
     if not workloads:
-        return outcomes, []
-    from ansible_collections.podkit.docker.plugins.module_utils._workloads import converge_workloads
-    return outcomes, converge_workloads(client.api, workloads, summaries, check_mode, converge_replicas)
+        return outcomes, [], []
+    from ansible_collections.podkit.docker.plugins.module_utils._workloads import converge_workloads, publish_services
+    workload_outcomes = converge_workloads(client.api, workloads, summaries, check_mode, converge_replicas)
+    planned = [text for w in workload_outcomes for text in w.network]
+    return outcomes, workload_outcomes, publish_services(client.api, list(publications), summaries, check_mode,
+                                                         converge_replicas, planned)
 
 
 def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: bool = False,
                   secrets: Optional[set] = None, entries: Optional[List[Entry]] = None,
-                  workloads: Optional[List[Any]] = None) -> Dict[str, Any]:
+                  workloads: Optional[List[Any]] = None, publications: Optional[List[Any]] = None) -> Dict[str, Any]:
     """podkit.docker.pods: the module's result; a PodkitError naming each pod that failed (with the
     result in its details) when any did. ``secrets`` receives every pod's secret values. ``entries``
     and ``workloads`` come from ``prepare_pods``, which the module ran before the engine was reached;
@@ -517,21 +536,22 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
     used."""
     if entries is None:
         prepared = prepare_pods(params)
-        entries, workloads = prepared["entries"], prepared["workloads"]
+        entries, workloads, publications = prepared["entries"], prepared["workloads"], prepared["publications"]
     workloads = workloads or []
     parallel = check_parallel(params.get("parallel"))
     selector = params.get("prune_selector")
     pattern = prune_pattern(params.get("prune_pattern"))
     if all(e.refused is not None for e in entries) and not workloads and not params.get("prune"):
-        outcomes, workload_outcomes = [refused_outcome(e) for e in entries], []
+        outcomes, workload_outcomes, published = [refused_outcome(e) for e in entries], [], []
     else:
-        outcomes, workload_outcomes = observe_and_converge(client, params, entries, workloads, check_mode, diff,
-                                                           parallel, selector, pattern)
+        outcomes, workload_outcomes, published = observe_and_converge(
+            client, params, entries, workloads, check_mode, diff, parallel, selector, pattern, publications or ())
     for outcome in outcomes:
         if secrets is not None:
             secrets.update(outcome.secrets)
     result: Dict[str, Any] = dict(
-        changed=any(o.result.get("changed") for o in outcomes) or any(w.changed for w in workload_outcomes),
+        changed=any(o.result.get("changed") for o in outcomes) or any(w.changed for w in workload_outcomes) or any(
+            p.changed for p in published),
         pods=dict((o.entry.name, pod_result(o)) for o in outcomes),
         actions=flatten(outcomes),
     )
@@ -544,6 +564,16 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
                 result["pods"][pod] = dict(changed=bool(pod_out.get("changed")), actions=list(pod_out.get("actions") or []),
                                            pod=pod_out.get("pod"), owner=outcome.workload.key,
                                            state="absent" if pod in outcome.removed else "present")
+    if published:
+        from ansible_collections.podkit.docker.plugins.module_utils._workloads import publication_result
+        result["services"] = dict((p.publication.service.key, publication_result(p)) for p in published)
+        for outcome in published:
+            result["actions"] += ["Service/%s: %s" % (outcome.publication.service.key, a) for a in outcome.actions]
+            if outcome.pod is not None:
+                result["pods"][outcome.publication.pod] = dict(
+                    changed=bool(outcome.pod.get("changed")), actions=list(outcome.pod.get("actions") or []),
+                    pod=outcome.pod.get("pod"), owner="Service/%s" % outcome.publication.service.name,
+                    state="absent" if outcome.publication.remove else "present")
     warnings = pod_warnings(outcomes) + [text for w in workloads for text in w.warnings]
     if warnings:
         result["warnings"] = warnings
@@ -554,7 +584,7 @@ def converge_pods(client: Any, params: Dict[str, Any], check_mode: bool, diff: b
             for w in workload_outcomes for pod, pod_out in sorted(w.pods.items())
             if pod_out.get("diff") and pod_out.get("actions")]
     msg = failure_message(outcomes)
-    failed_workloads = [w.error for w in workload_outcomes if w.error]
+    failed_workloads = [w.error for w in workload_outcomes if w.error] + [p.error for p in published if p.error]
     if failed_workloads:
         msg = " | ".join(([msg] if msg else []) + failed_workloads)
     if msg:

@@ -62,7 +62,8 @@ from ansible_collections.podkit.docker.plugins.module_utils._probes import Probe
 from ansible_collections.podkit.docker.plugins.module_utils._workloadfacts import (
     delete_workload_record, read_workload_records, workload_key, write_workload_record)
 from ansible_collections.podkit.docker.plugins.module_utils._services import (
-    Service, apply_attach, ensure_network, network_name, network_record, parse_service, plan_network, wanted_aliases)
+    Publication, Service, apply_attach, ensure_network, network_name, network_record, parse_service, plan_network,
+    wanted_aliases)
 
 SIDE_KINDS = ("ConfigMap", "Secret", "PersistentVolumeClaim", "Service")
 DEFAULT_NAMESPACE = "default"
@@ -1070,7 +1071,11 @@ def resolve_workloads(raw: List[Tuple[int, Dict[str, Any]]], pod_names: Sequence
             if merged.get("state") not in ("present", "absent"):
                 raise PodkitError("%s.state: %r is not for a workload; give present or absent." % (where, merged.get("state")))
             docs = merged["manifest"] if isinstance(merged["manifest"], list) else [merged["manifest"]]
+            before = len(services)
             found, configs, warnings = split_workload_documents(docs, where + ".manifest", services)
+            for service in services[before:]:
+                # A published Service's proxy pod is made with its entry's options (_services.Publication).
+                service.params, service.absent = merged, merged.get("state") == "absent"
             for n, (place, doc) in enumerate(found):
                 workload = parse_workload(doc, place, configs, merged)
                 if merged.get("rollback") and merged.get("state") != "absent":
@@ -1170,6 +1175,105 @@ def _converge_workloads(api: Any, workloads: List[Workload], summaries: List[Dic
                     and outcome.workload.cron is None:
                 _sync_network(api, outcome, check_mode)
     return outcomes
+
+
+@dataclass
+class PublicationOutcome:
+    """What publishing one Service gave: its proxy pod's result and the steps around it."""
+    publication: Publication
+    actions: List[str] = field(default_factory=list)
+    pod: Optional[Dict[str, Any]] = None        # the proxy pod's result, as the pod module returns it
+    error: Optional[str] = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.actions)
+
+
+def publish_services(api: Any, publications: List[Publication], summaries: List[Dict[str, Any]], check_mode: bool,
+                     converge: Converge, planned: Sequence[str] = ()) -> List[PublicationOutcome]:
+    """Each published Service's proxy pod (_services.plan_publications) converged as any pod, then on its
+    namespace's network with no name of its own, and recorded (kind Service) for podkit-guard, which keeps it
+    there, and for pod_facts; the proxy pod of a Service no longer published removed. A pod of that name that is
+    not the Service's proxy (its sandbox's owner is not Service/<name>) is never touched. ``planned``: the
+    workloads' network steps, so that a network they made (or, in check mode, would make) is not said twice."""
+    sandboxes = _sandbox_labels(summaries)
+    outcomes = []
+    for publication in publications:
+        service, pod = publication.service, publication.pod
+        outcome = PublicationOutcome(publication)
+        labels = sandboxes.get(pod)
+        ours = _proxy_of(service, labels)
+        if publication.remove:
+            if ours:
+                outcomes.append(outcome)
+                params = dict(service.params, name=pod, state="absent", manifest=None, manifest_file=None)
+                _publish_step(outcome, converge([(pod, params)])[pod])
+                if not check_mode and outcome.error is None:
+                    delete_workload_record("Service", service.name, service.namespace)
+            continue
+        outcomes.append(outcome)
+        if labels is not None and not ours:
+            outcome.error = ("Service %s: pod %s is not its proxy (its sandbox names no owner Service/%s); podkit leaves"
+                             " it alone: remove or rename that pod to publish the Service." % (service.key, pod, service.name))
+            continue
+        revision = publication.revision()
+        params = dict(service.params, name=pod, state="present", manifest=publication.manifest(), manifest_file=None,
+                      owner={LABEL_OWNER_KIND: "Service", LABEL_OWNER_NAME: service.name, LABEL_REVISION: revision})
+        _publish_step(outcome, converge([(pod, params)])[pod])
+        if outcome.error is not None:
+            continue
+        try:
+            made = ensure_network(api, service.namespace, check_mode)
+            if made and made not in planned:
+                outcome.actions.append(made)
+            attrs = inspect_or_none(api, "%s_sandbox" % pod)
+            outcome.actions.extend(_attach(api, [(pod, "%s_sandbox" % pod, attrs or {}, [])], service.namespace,
+                                           check_mode))
+        except PodkitError as exc:
+            outcome.error = "Service %s: %s" % (service.key, exc.msg)
+        except DockerError as exc:
+            outcome.error = "Service %s: its proxy pod on network %s: %s" % (service.key, network_name(service.namespace), exc)
+        if not check_mode and outcome.error is None:
+            write_workload_record("Service", service.name, service.namespace, 1, revision, 0,
+                                  network=network_record({}, [], None))
+    return outcomes
+
+
+def _sandbox_labels(summaries: List[Dict[str, Any]]) -> Dict[str, Dict[str, str]]:
+    return dict(((s.get("Labels") or {}).get(LABEL_POD), s.get("Labels") or {}) for s in summaries
+                if (s.get("Labels") or {}).get(LABEL_ROLE) == ROLE_SANDBOX)
+
+
+def _proxy_of(service: Service, labels: Optional[Dict[str, str]]) -> bool:
+    """Whether a pod's sandbox labels make it ``service``'s proxy pod."""
+    return labels is not None and labels.get(LABEL_OWNER_KIND) == "Service" and \
+        labels.get(LABEL_OWNER_NAME) == service.name and (labels.get(LABEL_NAMESPACE) or "default") == service.namespace
+
+
+def proxy_pod_names(publications: List[Publication], summaries: List[Dict[str, Any]]) -> set:
+    """The proxy pods the call's Services decide on (publish_services): prune leaves them to their Service."""
+    sandboxes = _sandbox_labels(summaries)
+    return set(p.pod for p in publications if not p.remove or _proxy_of(p.service, sandboxes.get(p.pod)))
+
+
+def _publish_step(outcome: PublicationOutcome, answer: Tuple[Dict[str, Any], Optional[str]]) -> None:
+    result, error = answer
+    outcome.pod = result
+    outcome.actions.extend("%s: %s" % (outcome.publication.pod, a) for a in result.get("actions") or [])
+    if error is not None:
+        outcome.error = "Service %s: %s: %s" % (outcome.publication.service.key, outcome.publication.pod, error)
+
+
+def publication_result(outcome: PublicationOutcome) -> Dict[str, Any]:
+    """The pods module's ``services`` entry of one published (or unpublished) Service."""
+    publication = outcome.publication
+    item = dict(namespace=publication.service.namespace, name=publication.service.name, type=publication.service.kind,
+                pod=publication.pod, state="absent" if publication.remove else "present",
+                published=publication.lines(), changed=outcome.changed, actions=list(outcome.actions))
+    if outcome.error is not None:
+        item.update(failed=True, msg=outcome.error)
+    return item
 
 
 def _converge_cronjob(api: Any, workload: Workload, check_mode: bool, converge: Converge) -> WorkloadOutcome:
@@ -1275,6 +1379,18 @@ def follow_job(api: Any, record: Dict[str, Any], converge: Converge, given: Opti
     return run
 
 
+def _attach(api: Any, items: List[Tuple[str, str, Dict[str, Any], List[str]]], namespace: str,
+            check_mode: bool) -> List[str]:
+    """The connections ``items`` (_services.plan_network's) need on the namespace's network, made unless in check
+    mode; what was (or would be) done, a line each."""
+    done = []
+    for attach in plan_network(items, network_name(namespace)):
+        if not check_mode:
+            apply_attach(api, attach)
+        done.append(str(attach))
+    return done
+
+
 def _sync_network(api: Any, outcome: WorkloadOutcome, check_mode: bool) -> None:
     """The workload's pods on their namespace's network, with the names of the Services selecting them while
     they are Ready (_services). In check mode a pod the plan creates counts as Ready, as the plan assumes."""
@@ -1292,10 +1408,7 @@ def _sync_network(api: Any, outcome: WorkloadOutcome, check_mode: bool) -> None:
             stateful = (pod, workload.service_name) if workload.stateful and workload.service_name else None
             aliases = wanted_aliases(labels, workload.namespace, ready, workload.services, stateful)
             items.append((pod, sandbox, attrs or {}, aliases))
-        for attach in plan_network(items, network_name(workload.namespace)):
-            if not check_mode:
-                apply_attach(api, attach)
-            outcome.network.append(str(attach))
+        outcome.network.extend(_attach(api, items, workload.namespace, check_mode))
     except PodkitError as exc:
         outcome.error = "%s: %s" % (workload.key, exc.msg)
     except DockerError as exc:

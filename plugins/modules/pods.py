@@ -59,8 +59,10 @@ description:
     C(successfulJobsHistoryLimit) and C(failedJobsHistoryLimit). On a host where podkit-guard does not run, the
     entry fails saying so. C(state=absent) forgets the schedule and removes its Jobs' pods.
   - Services give the Ready pods they select their name and C(<name>.<namespace>) on a network C(podkit-<namespace>)
-    podkit makes; C(NodePort) and C(LoadBalancer) are named in warnings and never published. C(hostPort) with more
-    than one replica is refused. See the README's section on workloads for what one host does differently.
+    podkit makes. A C(NodePort) or C(LoadBalancer) Service is published on the host only on the addresses
+    O(nodeport_addresses) names (none by default - a warning names each such Service), by a proxy pod
+    C(svclb-<name>) that forwards each connection to the Service's Ready pods. C(hostPort) with more than one
+    replica is refused. See the README's section on workloads for what one host does differently.
   - Check mode and C(--diff) work per pod from the same plan as a real run - RV(actions) in check mode are the
     actions a real run then performs.
   - Like M(podkit.docker.pod), it records each pod it converges for podkit-guard (root-only, under
@@ -255,6 +257,30 @@ options:
       - The default suits a small host; more mostly adds contention in the Docker daemon.
     type: int
     default: 4
+  nodeport_addresses:
+    description:
+      - The host's addresses on which the C(NodePort) and C(LoadBalancer) Services of O(pods) are published, as
+        kube-proxy's C(--nodeport-addresses) (addresses here, not ranges). Empty (the default), no Service is
+        published on the host, so nothing listens on C(0.0.0.0) unless you name it.
+      - A C(NodePort) Service is published on each C(spec.ports[].nodePort); one that names none gets a port from
+        30000-32767 chosen from its namespace, name and port (the same on every run; RV(services) shows it). A
+        C(LoadBalancer) Service is published on its C(port), as k3s' servicelb does on a node.
+      - Each published Service gets a proxy pod C(svclb-<name>) (C(svclb-<namespace>-<name>) outside C(default)),
+        made with its entry's options, owned by the Service (C(io.podkit.owner-kind=Service)) and kept whole by
+        podkit-guard like any pod. Its busybox C(nc) accepts a connection on the published port and opens one to the
+        Service's name on the C(targetPort), which answers with the Ready pods only. TCP only - a UDP or SCTP port is
+        named in a warning.
+      - A Service no longer published (its type changed, its entry C(state=absent), or this option emptied) has its
+        proxy pod removed; one no entry holds any more is removed by O(prune) like any pod.
+    type: list
+    elements: str
+    default: []
+  service_proxy_image:
+    description:
+      - The image of the proxy pods of O(nodeport_addresses) - one with busybox's C(sh) and C(nc), such as the one
+        the host role builds (its C(podkit_host_build_demo_images)). Pulled as O(pull) says.
+    type: str
+    default: podkit/busybox:latest
 extends_documentation_fragment:
   - podkit.docker.docker
   - podkit.docker.docker.validate
@@ -317,6 +343,19 @@ workloads:
            "replicas": 2, "changed": true, "pods": ["web-5c3a02-0"],
            "steps": ["create web-5c3a02-0 (revision 5c3a02e36d)", "wait until Ready: web-5c3a02-0",
                      "remove web-2418a9-1 (old revision)"]}}
+services:
+  description:
+    - The C(NodePort) and C(LoadBalancer) Services of the call that O(nodeport_addresses) publishes, and those whose
+      proxy pod this run removed, keyed C(<namespace>/<name>) - C(namespace), C(name), C(type), C(pod) (the proxy
+      pod), C(state) (V(present) or V(absent)), C(published) (C(address:port -> name.namespace:targetPort) lines),
+      C(changed), C(actions); C(failed) and C(msg) when it could not be published.
+    - The proxy pod is also in RV(pods), with C(owner) C(Service/<name>).
+  returned: when O(pods) holds a workload and a Service to publish or unpublish
+  type: dict
+  sample: {"default/web": {"namespace": "default", "name": "web", "type": "NodePort", "pod": "svclb-web",
+           "state": "present", "published": ["127.0.0.1:30080 -> web.default:8080"], "changed": true,
+           "actions": ["svclb-web: create sandbox", "svclb-web: create proxy",
+                       "connect svclb-web to network podkit-default as (no alias)"]}}
 actions:
   description: Every pod's actions, each prefixed by the pod's name, pod after pod in the order of O(pods).
   returned: always
@@ -327,7 +366,7 @@ actions:
 
 from ansible_collections.podkit.docker.plugins.module_utils._podoptions import entry_argument_spec, shared_argument_spec
 from ansible_collections.podkit.docker.plugins.module_utils._pods import (
-    DEFAULT_PARALLEL, SHARED_OPTIONS, converge_pods, entries_secret_values, prepare_pods)
+    DEFAULT_PARALLEL, DEFAULT_PROXY_IMAGE, SHARED_OPTIONS, converge_pods, entries_secret_values, prepare_pods)
 from ansible_collections.podkit.docker.plugins.module_utils._runner import run_module
 
 
@@ -339,6 +378,8 @@ def main():
             prune_selector=dict(type="dict"),
             prune_pattern=dict(type="str"),
             parallel=dict(type="int", default=DEFAULT_PARALLEL),
+            nodeport_addresses=dict(type="list", elements="str", default=[]),
+            service_proxy_image=dict(type="str", default=DEFAULT_PROXY_IMAGE),
             **shared_argument_spec(SHARED_OPTIONS)
         ),
         converge_pods, dict(changed=False, pods={}, actions=[]),

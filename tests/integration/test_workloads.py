@@ -13,7 +13,8 @@ import pytest
 
 from conftest import ROUND_TRIPS, round_trip_left_pod, round_trip_waiting
 from helpers import (
-    BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, lookup, ns_inode, remove_pod_leftovers, unique_name, warning_text)
+    BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, free_node_port, http_get_local, lookup, ns_inode, remove_pod_leftovers,
+    tcp_listeners, unique_name, warning_text)
 
 OWNER_NAME = "io.podkit.owner-name"
 
@@ -306,6 +307,50 @@ def test_prune_treats_a_workload_as_one_entry(run_module, docker_client, workloa
     # Its record went with its last pod: pod_facts reports no workload with replicas wanted and none left.
     assert key not in run_module("pod_facts")["ansible_facts"]["podkit_workloads"]
     assert not list((STATE_DIR / "workloads").glob("*.%s.json" % workload_name))
+
+
+def test_a_nodeport_service_is_published_only_where_named_and_forwards_to_the_ready_replicas(
+        run_module, docker_client, workload_name):
+    """nodeport_addresses names 127.0.0.1: the Service's nodePort answers there (traffic only to 127.0.0.1) and
+    on no other address (the kernel's listening sockets and Docker's port bindings say so); a replica that stops
+    being Ready stops getting connections; emptying the option takes the proxy pod away."""
+    namespace, port = workload_name, free_node_port()
+    readiness = {"exec": {"command": ["test", "-f", "/tmp/index.html"]}, "periodSeconds": 1}
+    web = deployment(workload_name, 2, readiness=readiness)
+    web["metadata"]["namespace"] = namespace
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": workload_name, "namespace": namespace},
+               "spec": {"type": "NodePort", "selector": {"app": workload_name},
+                        "ports": [{"port": 80, "targetPort": 8080, "nodePort": port}]}}
+    docs, key, proxy = [web, service], "%s/%s" % (namespace, workload_name), "svclb-%s-%s" % (namespace, workload_name)
+    plan = apply(run_module, docs, check=True, nodeport_addresses=["127.0.0.1"])
+    result = apply(run_module, docs, nodeport_addresses=["127.0.0.1"])
+    published = result["services"][key]
+    assert published["published"] == ["127.0.0.1:%d -> %s.%s:8080" % (port, workload_name, namespace)]
+    assert published["actions"] == plan["services"][key]["actions"] and published["changed"] is True
+    assert result["pods"][proxy]["owner"] == "Service/%s" % workload_name
+    sandbox = docker_client.api.inspect_container(proxy + "_sandbox")
+    assert sandbox["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    assert sandbox["Config"]["Labels"]["io.podkit.owner-kind"] == "Service"
+    assert "podkit-%s" % namespace in sandbox["NetworkSettings"]["Networks"]
+    assert not [a for a in tcp_listeners(port) if a.strip("0") == ""], "nothing listens on 0.0.0.0 or ::"
+    deadline = time.monotonic() + 20        # the proxy's nc listens a moment after its container started
+    while http_get_local(port) != (200, "1") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [http_get_local(port) for _request in range(6)] == [(200, "1")] * 6
+    assert apply(run_module, docs, nodeport_addresses=["127.0.0.1"])["changed"] is False
+    # One replica stops being Ready: once a run takes it out of the name, no connection reaches it (its httpd
+    # would answer 404 now); ten in a row, where DNS's spread would send about half there.
+    replicas = [p for p in owned(docker_client, workload_name) if p != proxy]
+    docker_client.containers.get(replicas[0] + "_web").exec_run(["rm", "/tmp/index.html"])
+    apply(run_module, docs, nodeport_addresses=["127.0.0.1"])
+    assert [http_get_local(port) for _request in range(10)] == [(200, "1")] * 10
+    # The option emptied: the Service is named in a warning and its proxy pod goes.
+    result = apply(run_module, docs)
+    assert result["services"][key]["state"] == "absent" and result["services"][key]["changed"] is True
+    assert any("spec.type: NodePort is not published on the host" in warning_text(w) for w in result["warnings"])
+    assert not docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=" + proxy})
+    assert tcp_listeners(port) == []
+    assert apply(run_module, docs)["changed"] is False
 
 
 def test_pod_module_given_a_workload_points_to_pods(run_module, workload_name):

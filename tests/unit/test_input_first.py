@@ -89,7 +89,9 @@ def test_prepare_pods_keeps_each_refused_entry_with_its_error_and_parses_the_oth
 
 
 @pytest.mark.parametrize("options,named", [(dict(parallel=0), "parallel"), (dict(prune_pattern="("), "prune_pattern"),
-                                           (dict(prune_selector={"a=b": "c"}), "prune_selector")])
+                                           (dict(prune_selector={"a=b": "c"}), "prune_selector"),
+                                           (dict(nodeport_addresses=["localhost"]), "nodeport_addresses[0]"),
+                                           (dict(nodeport_addresses=["127.0.0.1", "127.0.0.1"]), "nodeport_addresses")])
 def test_prepare_pods_refuses_the_calls_own_options(options, named):
     with pytest.raises(PodkitError) as error:
         prepare_pods(dict(pods=[], **options))

@@ -6,7 +6,8 @@ from Docker and /proc, never from the module's word. The guard is scoped to the 
 import docker
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, lookup, ns_inode, remove_pod_leftovers, unique_name
+from helpers import (
+    BUSYBOX_IMAGE, PAUSE_IMAGE, free_node_port, http_get_local, lookup, ns_inode, remove_pod_leftovers, unique_name)
 
 from .guard import wait_for
 
@@ -86,6 +87,14 @@ def test_a_replica_s_member_removed_comes_back_in_its_sandbox(docker_client, gua
     assert shares_sandbox_namespaces(after)
 
 
+def remove_namespace(client, namespace):
+    """Every pod of ``namespace`` (its sandboxes' label) and its network."""
+    for sandbox in client.containers.list(all=True, filters={"label": "io.podkit.namespace=%s" % namespace}):
+        remove_pod_leftovers(client, sandbox.labels["io.podkit.pod"])
+    for found in client.networks.list(names=["podkit-%s" % namespace]):
+        found.remove()
+
+
 def address(client, pod, network):
     return client.api.inspect_container(pod + "_sandbox")["NetworkSettings"]["Networks"][network]["IPAddress"]
 
@@ -147,7 +156,43 @@ def test_the_guard_keeps_a_service_name_on_exactly_the_ready_replicas_between_ru
         assert "repair pod=%s" % pods[1] in guard.log_text()
     finally:
         guard.stop()
-        for sandbox in docker_client.containers.list(all=True, filters={"label": "io.podkit.namespace=%s" % name}):
-            remove_pod_leftovers(docker_client, sandbox.labels["io.podkit.pod"])
-        for found in docker_client.networks.list(names=[network]):
-            found.remove()
+        remove_namespace(docker_client, name)
+
+
+def test_the_guard_brings_a_published_service_s_proxy_pod_back_on_its_network(docker_client, guard):
+    """A NodePort Service's proxy pod removed whole behind podkit's back: with no playbook run, the guard makes
+    it anew and puts it back on the namespace's network, and the nodePort on 127.0.0.1 answers again (traffic
+    only to 127.0.0.1)."""
+    name, port = unique_name("wp", 7), free_node_port()
+    network, proxy = "podkit-%s" % name, "svclb-%s-web" % name
+    web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": name},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                                 "spec": {"containers": [{"name": "app", "image": BUSYBOX_IMAGE, "command": [
+                                     "sh", "-c", "echo up > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"]}]}}}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": name},
+               "spec": {"type": "NodePort", "selector": {"app": name},
+                        "ports": [{"port": 80, "targetPort": 8080, "nodePort": port}]}}
+    try:
+        guard.start()
+        guard.module("pods", sandbox_image=PAUSE_IMAGE, pull="never", nodeport_addresses=["127.0.0.1"],
+                     pods=[{"manifest": [web, service]}])
+        assert wait_for(lambda: http_get_local(port) == (200, "up"), BACK_S, step=0.5) is not None
+        first = docker_client.containers.get(proxy + "_sandbox").id
+        for container in docker_client.containers.list(all=True, filters={"label": "io.podkit.pod=%s" % proxy}):
+            container.remove(force=True)
+        assert http_get_local(port)[0] is None
+
+        def back():
+            try:
+                sandbox = docker_client.api.inspect_container(proxy + "_sandbox")
+            except docker.errors.NotFound:
+                return False
+            return sandbox["Id"] != first and network in sandbox["NetworkSettings"]["Networks"] and \
+                http_get_local(port) == (200, "up")
+        assert wait_for(back, BACK_S, step=0.5) is not None, guard.log_text()
+        assert "repair pod=%s" % proxy in guard.log_text()
+        assert "pod=%s connect %s to network %s as (no alias)" % (proxy, proxy, network) in guard.log_text()
+    finally:
+        guard.stop()
+        remove_namespace(docker_client, name)
