@@ -141,9 +141,23 @@ def remove_pod_leftovers(client, pod):
 
 def free_port():
     """A TCP port of 127.0.0.1 nothing listens on now (the kernel's pick), for a pod to publish."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count):
+    """``count`` distinct TCP ports of 127.0.0.1 nothing listens on now. The sockets are held until all are
+    picked: ports picked one after the other can repeat (the kernel may hand a just-closed port out again; among
+    48 picks that happens a few times in a hundred), and two pods publishing one port cannot both start."""
+    sockets = []
+    try:
+        for _index in range(count):
+            sock = socket.socket()
+            sockets.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def exec_out(client, name, cmd):

@@ -17,7 +17,7 @@ import time
 import docker
 import pytest
 
-from helpers import DOCKER_HOST, free_port
+from helpers import DOCKER_HOST, free_ports
 
 from .guard import GuardProcess, answers, pod_whole, wait_for, web_pod
 from .test_disruptive import _start_dockerd, _stop_dockerd
@@ -35,10 +35,11 @@ MEMBERS = ("web", "sidecar", "helper")
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) podkit-guard\[\d+\] \w+ (.*)$")
 
 
-def slow_sandbox_pod(pod, port):
-    """web_pod with a third member and eleven more published ports."""
+def slow_sandbox_pod(pod, port, extra_ports):
+    """web_pod with a third member and eleven more published ports (``extra_ports``, distinct from every other
+    port of the test: free_ports)."""
     args = web_pod(pod, port)
-    args["ports"] += ["127.0.0.1:%d:%d" % (free_port(), 9000 + k) for k in range(EXTRA_PORTS)]
+    args["ports"] += ["127.0.0.1:%d:%d" % (host, 9000 + k) for k, host in enumerate(extra_ports)]
     args["containers"].append(dict(args["containers"][1], name="helper"))
     return args
 
@@ -101,9 +102,10 @@ def _quiet(guard, still_s=2.0, timeout=20):
 def test_dockerd_restart_repaired_by_the_guard(tmp_path, pod_names):
     guard = GuardProcess(tmp_path / "state")
     guard.state_dir.mkdir(mode=0o700)
-    pods = {pod_names(): free_port() for _index in range(PODS)}
+    ports = free_ports(PODS * (1 + EXTRA_PORTS))
+    pods = dict((pod_names(), ports.pop()) for _index in range(PODS))
     for pod, port in pods.items():
-        guard.module("pod", **slow_sandbox_pod(pod, port))
+        guard.module("pod", **slow_sandbox_pod(pod, port, [ports.pop() for _k in range(EXTRA_PORTS)]))
     guard.start()
     try:
         for attempt in range(1, ATTEMPTS + 1):
