@@ -51,8 +51,10 @@ def test_failing_liveness_restarts_with_growing_gaps(guard, docker_client, pod_n
         time.sleep(0.2)
     assert len(restarts) == 3, "restarts seen: %d; guard log:\n%s" % (len(restarts), guard.log_text())
     gaps = [b - a for a, b in zip(restarts, restarts[1:])]
-    # First restart at once, then 10 s of backoff, then 20 s: each gap longer than the one before.
-    assert gaps[0] >= 9 and gaps[1] >= gaps[0] + 8, (gaps, guard.log_text())
+    # First restart at once, then 10 s of backoff, then 20 s (the kubelet's crash-loop backoff: 10 s, doubling).
+    # Each gap is its backoff plus the probe's detection, which load lengthens: the backoffs are lower bounds, and
+    # the difference between gaps is not held (a loaded CI run once saw 12.6 s then 20.6 s).
+    assert gaps[0] >= 9 and gaps[1] >= 19 and gaps[1] > gaps[0], (gaps, guard.log_text())
     assert "reason=livenessProbe failed: GET /healthz: HTTP/1.1 404" in guard.log_text()
     facts = guard.module("pod_facts", name=[pod_name])
     entry = facts["ansible_facts"]["podkit_pods"][pod_name]["containers"]["web"]
