@@ -43,7 +43,7 @@ can_run() {
     [ "$(id -u)" = 0 ] || why+=("building the box mounts its disk: needs root")
     command -v losetup >/dev/null && losetup -f >/dev/null 2>&1 || why+=("no free loop device (losetup -f)")
     local reasons
-    reasons=$("$top/tests/vm/run.sh" --can-boot) || why+=("the disk cannot be built: ${reasons//$'\n'/; }")
+    reasons=$("$top/tests/vm/run.sh" --can-build) || why+=("the disk cannot be built: ${reasons//$'\n'/; }")
     if ! command -v vagrant >/dev/null; then
         local policy
         policy=$(apt-cache policy vagrant 2>/dev/null) || policy=

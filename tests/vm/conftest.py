@@ -1,8 +1,10 @@
-"""The bed of the Debian 12 VM test: a VM that tests/vm/run.sh booted, reached over SSH.
+"""The bed of the Debian 12 VM test: the box tests/vm/run.sh booted with `vagrant up`, reached over SSH.
 
 run.sh boots the VM and passes where it listens (PODKIT_VM_SSH_PORT, PODKIT_VM_SSH_KEY,
-PODKIT_VM_RUN_DIR). Without them there is no VM, and these tests are not collected at
-all: they never pass, skip or fail by accident in another stage's pytest run.
+PODKIT_VM_RUN_DIR), vagrant for it (PODKIT_VM_VAGRANT: the run's network namespace entered)
+and the log of the `vagrant up` that provisioned it (PODKIT_VM_UP_LOG). Without them there is
+no VM, and these tests are not collected at all: they never pass, skip or fail by accident in
+another stage's pytest run.
 """
 
 import json
@@ -19,11 +21,10 @@ import pytest
 
 TOP = pathlib.Path(__file__).resolve().parent.parent.parent
 HERE = pathlib.Path(__file__).resolve().parent
-VM_HOST = "debian12"
+VM_HOST = "docker-host"  # the Vagrantfile's machine: its provisioner's inventory names it so too
 # The virtual environment the host role makes on Debian (PEP 668 forbids pip in
 # the system Python); ad-hoc module runs use it, as playbooks/facts.yml does.
 VM_PYTHON = os.environ.get("PODKIT_VM_PYTHON", "/opt/podkit/venv/bin/python")
-VM_WHEELS = "/var/cache/podkit-wheels"
 
 if not os.environ.get("PODKIT_VM_SSH_PORT"):
     collect_ignore_glob = ["test_*.py"]  # pylint: disable=invalid-name
@@ -49,7 +50,9 @@ class VM:
 
     def _write_inventory(self):
         # The VM joins the project's group podkit_hosts, so inventory/group_vars applies
-        # to it as to localhost when both inventories are given.
+        # to it as to localhost when both inventories are given. No network beyond the
+        # run's namespace: what the host role would fetch the box already holds
+        # (tests/vagrant/make-box.sh), as on an air-gapped host.
         host = {
             "ansible_host": "127.0.0.1",
             "ansible_port": self.port,
@@ -57,36 +60,8 @@ class VM:
             "ansible_ssh_private_key_file": self.key,
             "ansible_ssh_common_args": " ".join(shlex.quote(o) for o in self.ssh_options),
             "ansible_python_interpreter": "/usr/bin/python3",
-            # The VM reaches Debian's mirror (plain HTTP) through qemu's user network,
-            # but HTTPS out of it meets this workplace's TLS interception, which the VM
-            # does not trust: what the host role installs with pip comes from wheels
-            # the test copies in (provide_wheels), the role's path for air-gapped hosts.
-            "podkit_host_pip_extra_args": "--no-index --find-links %s" % VM_WHEELS,
         }
         self.inventory.write_text(json.dumps({"podkit_hosts": {"hosts": {VM_HOST: host}}}, indent=2))
-
-    def provide_wheels(self):
-        """Wheels of the modules' libraries (requirements.txt), made here with this host's pip, copied into the VM.
-
-        Wheels, not sdists: cgroupspy ships only an sdist, and building it in the VM
-        would need setuptools from an index the VM cannot use. Both Pythons are 3.11.
-        """
-        wheels = self.run_dir / "wheels"
-        pip = os.path.join(os.path.dirname(sys.executable), "pip")
-        subprocess.run([pip, "wheel", "--quiet", "--wheel-dir", str(wheels), "--requirement", str(TOP / "requirements.txt"),
-                        "--constraint", str(TOP / "constraints.txt")], check=True, timeout=600, capture_output=True)
-        tar = subprocess.Popen(["tar", "-C", str(wheels), "-cf", "-", "."], stdout=subprocess.PIPE)
-        try:
-            self.ssh_stdin("mkdir -p %s && tar -C %s -xf -" % (VM_WHEELS, VM_WHEELS), tar.stdout)
-        finally:
-            tar.stdout.close()
-            tar.wait()
-
-    def ssh_stdin(self, command, stdin):
-        proc = subprocess.run(
-            ["ssh", "-i", self.key, "-p", str(self.port)] + self.ssh_options + self.control_options + ["root@127.0.0.1", command],
-            stdin=stdin, capture_output=True, text=True, timeout=600, check=False)
-        assert proc.returncode == 0, "in the VM, `%s` exited %s: %s" % (command, proc.returncode, proc.stderr)
 
     def ssh(self, command, check=True, timeout=600):
         """Run ``command`` (a shell string) as root in the VM."""
@@ -152,6 +127,10 @@ class VM:
         for inventory in inventories:
             argv += ["-i", str(inventory)]
         return PlaybookRun(self._run(argv + [str(playbook)] + list(args), name))
+
+    def vagrant(self, *args):
+        """vagrant for this VM (``provision``, ``reload``), in the run's network namespace."""
+        return self._run([os.environ["PODKIT_VM_VAGRANT"]] + list(args), "vagrant-" + args[0])
 
     def module(self, module, check=False, **args):
         """One module on the VM (ad hoc), with the interpreter the host role set up; returns its result."""
