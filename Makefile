@@ -17,7 +17,7 @@ export ANSIBLE_ROLES_PATH := $(TOP)/roles
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: demo test setup host engine venv core-venvs images collection sanity-tree lint sanity unit integration molecule test-vm box vagrant-test docs bench bench-workloads build importer ee-context release-changelog release clean
+.PHONY: demo test setup host engine venv core-venvs images collection sanity-tree lint sanity unit integration molecule test-vm box docs bench bench-workloads build importer ee-context release-changelog release clean
 
 ## make demo: set up this host and run the main job on localhost
 demo: setup
@@ -71,16 +71,13 @@ integration: setup
 molecule: setup
 	cd $(TOP) && $(BIN)/molecule test --all
 
+## test-vm: the Debian 12 VM test: make box, vagrant up (site.yml), tests/vm, vagrant destroy (tests/vm/run.sh)
 test-vm: setup
 	$(TOP)/tests/vm/run.sh
 
 ## box: the VM test's Debian 12 disk made a libvirt Vagrant box and added as podkit/debian12 (cached by recipe)
 box: venv
 	$(TOP)/tests/vagrant/make-box.sh
-
-## vagrant-test: vagrant up, provision again, reload and destroy, inside a network namespace (tests/vagrant/run.sh)
-vagrant-test: setup
-	$(TOP)/tests/vagrant/run.sh
 
 ## docs: the docs site built offline by antsibull-docs (build/docs/site/build/html), its docs lint, and its
 ## front page opened in headless Chromium (screenshot: build/docs/index.png)
