@@ -38,6 +38,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ansible_collections.podkit.docker.plugins.module_utils._docker import Container
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_NETWORK
+from ansible_collections.podkit.docker.plugins.module_utils._spec import port_number
 
 _SERVICE_FIELDS = ("selector", "ports", "type", "clusterIP", "clusterIPs", "sessionAffinity", "publishNotReadyAddresses",
                    "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy", "externalTrafficPolicy")
@@ -137,12 +138,6 @@ def parse_service(doc: Dict[str, Any], where: str) -> Service:
     return service
 
 
-def _port_number(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise PodkitError("%s: %r must be a port number from 1 to 65535." % (where, value))
-    return value
-
-
 def parse_ports(value: Any, where: str) -> List[ServicePort]:
     """A NodePort or LoadBalancer Service's ``spec.ports``, checked as the API server checks them."""
     if not isinstance(value, list) or not value:
@@ -153,7 +148,7 @@ def parse_ports(value: Any, where: str) -> List[ServicePort]:
         place = "%s[%d]" % (where, index)
         if not isinstance(item, dict):
             raise PodkitError("%s must be a mapping (port, targetPort, nodePort, protocol, name)." % place)
-        port = _port_number(item.get("port"), place + ".port")
+        port = port_number(item.get("port"), place + ".port", strings=False)
         target = item.get("targetPort", port)
         if isinstance(target, str) and target.isdigit():
             target = int(target)
@@ -161,10 +156,10 @@ def parse_ports(value: Any, where: str) -> List[ServicePort]:
             if not target:
                 raise PodkitError("%s.targetPort: give a port number or the name of a container's port." % place)
         else:
-            target = _port_number(target, place + ".targetPort")
+            target = port_number(target, place + ".targetPort", strings=False)
         node_port = item.get("nodePort")
         if node_port is not None:
-            node_port = _port_number(node_port, place + ".nodePort")
+            node_port = port_number(node_port, place + ".nodePort", strings=False)
         protocol = item.get("protocol") or "TCP"
         if protocol not in ("TCP", "UDP", "SCTP"):
             raise PodkitError("%s.protocol: %r is not a protocol; give TCP, UDP or SCTP." % (place, protocol))

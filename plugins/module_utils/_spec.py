@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import (
@@ -301,22 +301,26 @@ def parse_port(text: object, field: str) -> PortMapping:
         host_ip, parts = parts[0], parts[1:]
     if len(parts) != 2:
         raise bad("host and container port are both required")
-    host_port = _port_number(parts[0], field, bad)
-    container_port = _port_number(parts[1], field, bad)
+    host_port = port_number(parts[0], field, bad)
+    container_port = port_number(parts[1], field, bad)
     if host_ip:
         _check_ip(host_ip, field)
     return PortMapping(container_port=container_port, host_port=host_port, host_ip=host_ip, protocol=protocol)
 
 
-def _port_number(value, field, bad=None):
+def port_number(value: Any, field: str, bad: Optional[Callable[[str], PodkitError]] = None, strings: bool = True) -> int:
+    """A port, 1-65535: an integer or a string of digits. ``strings`` false takes an integer only, for a
+    Service's port and nodePort (int32 in the Kubernetes API), and keeps the words _services always gave."""
     number = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif strings and isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
     if number is None or not 1 <= number <= 65535:
         if bad is not None:
             raise bad("%r is not a port number 1-65535" % (value,))
+        if not strings:
+            raise PodkitError("%s: %r must be a port number from 1 to 65535." % (field, value))
         raise PodkitError("%s: %r is not a port number; use an integer from 1 to 65535." % (field, value))
     return number
 
@@ -408,10 +412,10 @@ def _parse_container_port(item, path, kubernetes):
     check_fields(item, _PORT_FIELDS, path)
     if item.get("containerPort") is None:
         raise PodkitError("%s.containerPort is required." % path)
-    container_port = _port_number(item.get("containerPort"), path + ".containerPort")
+    container_port = port_number(item.get("containerPort"), path + ".containerPort")
     host_port = None
     if item.get("hostPort") not in (None, 0):
-        host_port = _port_number(item.get("hostPort"), path + ".hostPort")
+        host_port = port_number(item.get("hostPort"), path + ".hostPort")
     host_ip = _string(item.get("hostIP"), path + ".hostIP") or ""
     if host_ip:
         _check_ip(host_ip, path + ".hostIP")

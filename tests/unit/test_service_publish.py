@@ -85,6 +85,7 @@ def test_udp_is_named_not_published_and_a_service_of_only_udp_publishes_nothing(
 @pytest.mark.parametrize("ports,named", [
     ([], "spec.ports: a NodePort or LoadBalancer Service needs at least one port"),
     ([{"port": 0}], "spec.ports[0].port: 0 must be a port number"),
+    ([{"port": "80"}], "spec.ports[0].port: '80' must be a port number"),
     ([{"port": 80, "nodePort": 70000}], "spec.ports[0].nodePort: 70000 must be a port number"),
     ([{"port": 80, "protocol": "HTTP"}], "spec.ports[0].protocol: 'HTTP' is not a protocol"),
 ])
