@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ansible_collections.podkit.docker.plugins.module_utils._docker import Container
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
 from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_NETWORK
-from ansible_collections.podkit.docker.plugins.module_utils._spec import port_number
+from ansible_collections.podkit.docker.plugins.module_utils._spec import check_ip, port_number
 
 _SERVICE_FIELDS = ("selector", "ports", "type", "clusterIP", "clusterIPs", "sessionAffinity", "publishNotReadyAddresses",
                    "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy", "externalTrafficPolicy")
@@ -171,11 +171,11 @@ def check_addresses(value: Any) -> List[str]:
     """The pods module's ``nodeport_addresses``, each an IP address (before the engine is reached)."""
     addresses = []
     for index, item in enumerate(value or []):
-        try:
-            addresses.append(str(ipaddress.ip_address(str(item))))
-        except ValueError:
-            raise PodkitError("nodeport_addresses[%d]: %r is not an IP address; give the host's addresses to publish"
-                              " NodePort and LoadBalancer Services on, such as 127.0.0.1." % (index, item))
+        text = check_ip(str(item), "nodeport_addresses[%d]" % index,
+                        "give the host's addresses to publish NodePort and LoadBalancer Services on, such as 127.0.0.1")
+        # One spelling an address (::0:1 is ::1): an address given twice is seen, and the proxy pod's hostIP and
+        # revision do not follow how it was written.
+        addresses.append(str(ipaddress.ip_address(text)))
     if len(set(addresses)) != len(addresses):
         raise PodkitError("nodeport_addresses: %s names an address twice; give each once." % ", ".join(addresses))
     return addresses

@@ -304,7 +304,7 @@ def parse_port(text: object, field: str) -> PortMapping:
     host_port = port_number(parts[0], field, bad)
     container_port = port_number(parts[1], field, bad)
     if host_ip:
-        _check_ip(host_ip, field)
+        check_ip(host_ip, field)
     return PortMapping(container_port=container_port, host_port=host_port, host_ip=host_ip, protocol=protocol)
 
 
@@ -325,11 +325,12 @@ def port_number(value: Any, field: str, bad: Optional[Callable[[str], PodkitErro
     return number
 
 
-def _check_ip(text, field):
+def check_ip(text: str, field: str, advice: str = "") -> str:
+    """``text`` when it is an IP address, as written; else a PodkitError, with ``advice`` after the reason."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
-        raise PodkitError("%s: %r is not an IP address." % (field, text))
+        raise PodkitError("%s: %r is not an IP address%s." % (field, text, "; " + advice if advice else ""))
     return text
 
 
@@ -418,7 +419,7 @@ def _parse_container_port(item, path, kubernetes):
         host_port = port_number(item.get("hostPort"), path + ".hostPort")
     host_ip = _string(item.get("hostIP"), path + ".hostIP") or ""
     if host_ip:
-        _check_ip(host_ip, path + ".hostIP")
+        check_ip(host_ip, path + ".hostIP")
     protocol = (_string(item.get("protocol"), path + ".protocol") or "TCP").lower()
     if protocol not in _PROTOCOLS:
         raise PodkitError("%s.protocol: %r is not supported; use TCP, UDP or SCTP." % (path, item.get("protocol")))
@@ -651,7 +652,7 @@ def _parse_host_aliases(value, path):
     for i, item in enumerate(items):
         where = "%s[%d]" % (path, i)
         check_fields(item, ("ip", "hostnames"), where)
-        ip = _check_ip(_string(item.get("ip"), where + ".ip", required=True), where + ".ip")
+        ip = check_ip(_string(item.get("ip"), where + ".ip", required=True), where + ".ip")
         for j, host in enumerate(_string_list(item.get("hostnames"), where + ".hostnames")):
             if hosts.get(host, ip) != ip:
                 raise PodkitError("%s.hostnames[%d]: %r is already mapped to %s." % (where, j, host, hosts[host]))
@@ -969,7 +970,7 @@ def _build(params: dict, containers: object, init_containers: object, volumes: o
         cgroup_parent=params.get("cgroup_parent"),
         hostname=_check_hostname(params.get("hostname"), where("hostname")),
         ports=[parse_port(p, "ports[%d]" % i) for i, p in enumerate(_list(params.get("ports"), "ports"))],
-        dns=[_check_ip(_string(d, "%s[%d]" % (where("dns"), i), required=True), "%s[%d]" % (where("dns"), i))
+        dns=[check_ip(_string(d, "%s[%d]" % (where("dns"), i), required=True), "%s[%d]" % (where("dns"), i))
              for i, d in enumerate(_list(params.get("dns"), where("dns")))],
         dns_search=_string_list(params.get("dns_search"), where("dns_search")),
         dns_options=_string_list(params.get("dns_options"), "dns_options"),

@@ -100,7 +100,7 @@ def test_a_cluster_ip_service_reads_no_ports_as_before():
 
 def test_addresses_are_checked_and_the_proxy_pod_is_named_by_namespace():
     assert check_addresses(["127.0.0.1", "::1"]) == ["127.0.0.1", "::1"]
-    with pytest.raises(PodkitError, match=r"nodeport_addresses\[1\]: 'eth0' is not an IP address"):
+    with pytest.raises(PodkitError, match=r"nodeport_addresses\[1\]: 'eth0' is not an IP address; give the host's"):
         check_addresses(["127.0.0.1", "eth0"])
     assert proxy_pod_name(service()) == "svclb-web"
     assert proxy_pod_name(service(namespace="shop")) == "svclb-shop-web"
