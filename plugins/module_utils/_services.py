@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ansible_collections.podkit.docker.plugins.module_utils._docker import Container
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
-from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_NETWORK
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_NETWORK, digest
 from ansible_collections.podkit.docker.plugins.module_utils._spec import check_ip, port_number
 
 _SERVICE_FIELDS = ("selector", "ports", "type", "clusterIP", "clusterIPs", "sessionAffinity", "publishNotReadyAddresses",
@@ -231,8 +230,7 @@ class Publication:
         return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": {"containers": [container]}}
 
     def revision(self) -> str:
-        text = json.dumps(self.manifest(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+        return digest(self.manifest())[:10]
 
 
 def _named_target(service: Service, port: ServicePort, templates: List[Tuple[str, Dict[str, Any]]]) -> int:
