@@ -140,8 +140,8 @@ def parse_service(doc: Dict[str, Any], where: str) -> Service:
 def parse_ports(value: Any, where: str) -> List[ServicePort]:
     """A NodePort or LoadBalancer Service's ``spec.ports``, checked as the API server checks them."""
     if not isinstance(value, list) or not value:
-        raise PodkitError("%s: a %s Service needs at least one port (port, and targetPort when the pods listen on"
-                          " another)." % (where, "NodePort or LoadBalancer"))
+        raise PodkitError("%s: a NodePort or LoadBalancer Service needs at least one port (port, and targetPort when"
+                          " the pods listen on another)." % where)
     ports = []
     for index, item in enumerate(value):
         place = "%s[%d]" % (where, index)
