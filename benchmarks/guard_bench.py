@@ -19,8 +19,8 @@ sys.path[:0] = [str(TOP / "tests"), str(TOP / "tests" / "integration")]
 
 import docker  # noqa: E402
 
-from helpers import free_port, remove_pod_leftovers, use_collection  # noqa: E402
-from reliability.guard import MEMBERS, GuardProcess, kill_pause, pod_whole, wait_for, web_pod  # noqa: E402
+from helpers import free_port, remove_pod_leftovers, use_collection, wait_for  # noqa: E402
+from reliability.guard import MEMBERS, GuardProcess, kill_pause, pod_whole, web_pod  # noqa: E402
 
 use_collection()
 PODS = 10

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -402,3 +403,13 @@ def http_get_local(port, path="/index.html"):
         return error.code, ""
     except (OSError, http.client.HTTPException) as error:
         return None, str(error)
+
+
+def wait_for(predicate, timeout, step=0.05):
+    """Seconds until ``predicate()`` held, or None when it did not within ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(step)
+    return None

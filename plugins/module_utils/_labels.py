@@ -74,14 +74,16 @@ def volume_name(pod: str, volume: str) -> str:
     return "%s_%s" % (pod, volume)
 
 
-def _digest(value: Any) -> str:
+def digest(value: Any) -> str:
+    """The SHA-256 (hex) of ``value`` as sorted-key, compact JSON: the configuration hashes are cut from it, so its
+    bytes must never change."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 def config_hashes(config: Mapping[str, Any]) -> Tuple[str, Dict[str, str]]:
     """(io.podkit.config-hash, {field: hash}) of a canonical configuration."""
-    fields = dict((k, _digest(v)[:8]) for k, v in sorted(config.items()))
-    return _digest(dict(config))[:16], fields
+    fields = dict((k, digest(v)[:8]) for k, v in sorted(config.items()))
+    return digest(dict(config))[:16], fields
 
 
 def parse_fields(text: Optional[str]) -> Dict[str, str]:
@@ -97,9 +99,9 @@ def parse_fields(text: Optional[str]) -> Dict[str, str]:
 def container_labels(pod: str, role: str, key: str, config: Mapping[str, Any], extra: Mapping[str, str]) -> Dict[str, str]:
     """The labels a container is created with: the user's (``config["labels"]``), ``extra``, then
     podkit's own, which win."""
-    digest, fields = config_hashes(config)
+    config_hash, fields = config_hashes(config)
     labels = dict(config.get("labels") or {})
     labels.update(extra)
     labels.update({LABEL_POD: pod, LABEL_ROLE: role, LABEL_CONTAINER: key,
-                   LABEL_HASH: digest, LABEL_FIELDS: ",".join("%s=%s" % kv for kv in sorted(fields.items()))})
+                   LABEL_HASH: config_hash, LABEL_FIELDS: ",".join("%s=%s" % kv for kv in sorted(fields.items()))})
     return labels

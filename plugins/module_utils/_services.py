@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ansible_collections.podkit.docker.plugins.module_utils._docker import Container
 from ansible_collections.podkit.docker.plugins.module_utils._errors import PodkitError
-from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_NETWORK
+from ansible_collections.podkit.docker.plugins.module_utils._labels import LABEL_NETWORK, digest
+from ansible_collections.podkit.docker.plugins.module_utils._spec import check_ip, port_number
 
 _SERVICE_FIELDS = ("selector", "ports", "type", "clusterIP", "clusterIPs", "sessionAffinity", "publishNotReadyAddresses",
                    "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy", "externalTrafficPolicy")
@@ -137,23 +137,17 @@ def parse_service(doc: Dict[str, Any], where: str) -> Service:
     return service
 
 
-def _port_number(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise PodkitError("%s: %r must be a port number from 1 to 65535." % (where, value))
-    return value
-
-
 def parse_ports(value: Any, where: str) -> List[ServicePort]:
     """A NodePort or LoadBalancer Service's ``spec.ports``, checked as the API server checks them."""
     if not isinstance(value, list) or not value:
-        raise PodkitError("%s: a %s Service needs at least one port (port, and targetPort when the pods listen on"
-                          " another)." % (where, "NodePort or LoadBalancer"))
+        raise PodkitError("%s: a NodePort or LoadBalancer Service needs at least one port (port, and targetPort when"
+                          " the pods listen on another)." % where)
     ports = []
     for index, item in enumerate(value):
         place = "%s[%d]" % (where, index)
         if not isinstance(item, dict):
             raise PodkitError("%s must be a mapping (port, targetPort, nodePort, protocol, name)." % place)
-        port = _port_number(item.get("port"), place + ".port")
+        port = port_number(item.get("port"), place + ".port", strings=False)
         target = item.get("targetPort", port)
         if isinstance(target, str) and target.isdigit():
             target = int(target)
@@ -161,10 +155,10 @@ def parse_ports(value: Any, where: str) -> List[ServicePort]:
             if not target:
                 raise PodkitError("%s.targetPort: give a port number or the name of a container's port." % place)
         else:
-            target = _port_number(target, place + ".targetPort")
+            target = port_number(target, place + ".targetPort", strings=False)
         node_port = item.get("nodePort")
         if node_port is not None:
-            node_port = _port_number(node_port, place + ".nodePort")
+            node_port = port_number(node_port, place + ".nodePort", strings=False)
         protocol = item.get("protocol") or "TCP"
         if protocol not in ("TCP", "UDP", "SCTP"):
             raise PodkitError("%s.protocol: %r is not a protocol; give TCP, UDP or SCTP." % (place, protocol))
@@ -176,11 +170,11 @@ def check_addresses(value: Any) -> List[str]:
     """The pods module's ``nodeport_addresses``, each an IP address (before the engine is reached)."""
     addresses = []
     for index, item in enumerate(value or []):
-        try:
-            addresses.append(str(ipaddress.ip_address(str(item))))
-        except ValueError:
-            raise PodkitError("nodeport_addresses[%d]: %r is not an IP address; give the host's addresses to publish"
-                              " NodePort and LoadBalancer Services on, such as 127.0.0.1." % (index, item))
+        text = check_ip(str(item), "nodeport_addresses[%d]" % index,
+                        "give the host's addresses to publish NodePort and LoadBalancer Services on, such as 127.0.0.1")
+        # One spelling an address (::0:1 is ::1): an address given twice is seen, and the proxy pod's hostIP and
+        # revision do not follow how it was written.
+        addresses.append(str(ipaddress.ip_address(text)))
     if len(set(addresses)) != len(addresses):
         raise PodkitError("nodeport_addresses: %s names an address twice; give each once." % ", ".join(addresses))
     return addresses
@@ -236,8 +230,7 @@ class Publication:
         return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": {"containers": [container]}}
 
     def revision(self) -> str:
-        text = json.dumps(self.manifest(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+        return digest(self.manifest())[:10]
 
 
 def _named_target(service: Service, port: ServicePort, templates: List[Tuple[str, Dict[str, Any]]]) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 from ansible_collections.podkit.docker.plugins.module_utils._configdata import (
@@ -301,31 +301,36 @@ def parse_port(text: object, field: str) -> PortMapping:
         host_ip, parts = parts[0], parts[1:]
     if len(parts) != 2:
         raise bad("host and container port are both required")
-    host_port = _port_number(parts[0], field, bad)
-    container_port = _port_number(parts[1], field, bad)
+    host_port = port_number(parts[0], field, bad)
+    container_port = port_number(parts[1], field, bad)
     if host_ip:
-        _check_ip(host_ip, field)
+        check_ip(host_ip, field)
     return PortMapping(container_port=container_port, host_port=host_port, host_ip=host_ip, protocol=protocol)
 
 
-def _port_number(value, field, bad=None):
+def port_number(value: Any, field: str, bad: Optional[Callable[[str], PodkitError]] = None, strings: bool = True) -> int:
+    """A port, 1-65535: an integer or a string of digits. ``strings`` false takes an integer only, for a
+    Service's port and nodePort (int32 in the Kubernetes API), and keeps the words _services always gave."""
     number = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif strings and isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
     if number is None or not 1 <= number <= 65535:
         if bad is not None:
             raise bad("%r is not a port number 1-65535" % (value,))
+        if not strings:
+            raise PodkitError("%s: %r must be a port number from 1 to 65535." % (field, value))
         raise PodkitError("%s: %r is not a port number; use an integer from 1 to 65535." % (field, value))
     return number
 
 
-def _check_ip(text, field):
+def check_ip(text: str, field: str, advice: str = "") -> str:
+    """``text`` when it is an IP address, as written; else a PodkitError, with ``advice`` after the reason."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
-        raise PodkitError("%s: %r is not an IP address." % (field, text))
+        raise PodkitError("%s: %r is not an IP address%s." % (field, text, "; " + advice if advice else ""))
     return text
 
 
@@ -408,13 +413,13 @@ def _parse_container_port(item, path, kubernetes):
     check_fields(item, _PORT_FIELDS, path)
     if item.get("containerPort") is None:
         raise PodkitError("%s.containerPort is required." % path)
-    container_port = _port_number(item.get("containerPort"), path + ".containerPort")
+    container_port = port_number(item.get("containerPort"), path + ".containerPort")
     host_port = None
     if item.get("hostPort") not in (None, 0):
-        host_port = _port_number(item.get("hostPort"), path + ".hostPort")
+        host_port = port_number(item.get("hostPort"), path + ".hostPort")
     host_ip = _string(item.get("hostIP"), path + ".hostIP") or ""
     if host_ip:
-        _check_ip(host_ip, path + ".hostIP")
+        check_ip(host_ip, path + ".hostIP")
     protocol = (_string(item.get("protocol"), path + ".protocol") or "TCP").lower()
     if protocol not in _PROTOCOLS:
         raise PodkitError("%s.protocol: %r is not supported; use TCP, UDP or SCTP." % (path, item.get("protocol")))
@@ -647,7 +652,7 @@ def _parse_host_aliases(value, path):
     for i, item in enumerate(items):
         where = "%s[%d]" % (path, i)
         check_fields(item, ("ip", "hostnames"), where)
-        ip = _check_ip(_string(item.get("ip"), where + ".ip", required=True), where + ".ip")
+        ip = check_ip(_string(item.get("ip"), where + ".ip", required=True), where + ".ip")
         for j, host in enumerate(_string_list(item.get("hostnames"), where + ".hostnames")):
             if hosts.get(host, ip) != ip:
                 raise PodkitError("%s.hostnames[%d]: %r is already mapped to %s." % (where, j, host, hosts[host]))
@@ -965,7 +970,7 @@ def _build(params: dict, containers: object, init_containers: object, volumes: o
         cgroup_parent=params.get("cgroup_parent"),
         hostname=_check_hostname(params.get("hostname"), where("hostname")),
         ports=[parse_port(p, "ports[%d]" % i) for i, p in enumerate(_list(params.get("ports"), "ports"))],
-        dns=[_check_ip(_string(d, "%s[%d]" % (where("dns"), i), required=True), "%s[%d]" % (where("dns"), i))
+        dns=[check_ip(_string(d, "%s[%d]" % (where("dns"), i), required=True), "%s[%d]" % (where("dns"), i))
              for i, d in enumerate(_list(params.get("dns"), where("dns")))],
         dns_search=_string_list(params.get("dns_search"), where("dns_search")),
         dns_options=_string_list(params.get("dns_options"), "dns_options"),

@@ -8,8 +8,8 @@ import time
 
 from test_roles import HOST_VARS, play
 
-from helpers import free_port
-from reliability.guard import MEMBERS, GuardProcess, pod_whole, wait_for, web_pod
+from helpers import free_port, wait_for
+from reliability.guard import MEMBERS, GuardProcess, pod_whole, web_pod
 
 
 def test_host_role_runs_a_supervised_guard_and_stops_it(tmp_path, docker_client, pod_name):

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROUND_TRIPS, round_trip_left_pod, round_trip_waiting
 from helpers import (
     BUSYBOX_IMAGE, PAUSE_IMAGE, STATE_DIR, free_node_port, http_get_local, lookup, ns_inode, remove_pod_leftovers,
-    tcp_listeners, unique_name, warning_text)
+    tcp_listeners, unique_name, wait_for, warning_text)
 
 OWNER_NAME = "io.podkit.owner-name"
 
@@ -333,9 +333,8 @@ def test_a_nodeport_service_is_published_only_where_named_and_forwards_to_the_re
     assert sandbox["Config"]["Labels"]["io.podkit.owner-kind"] == "Service"
     assert "podkit-%s" % namespace in sandbox["NetworkSettings"]["Networks"]
     assert not [a for a in tcp_listeners(port) if a.strip("0") == ""], "nothing listens on 0.0.0.0 or ::"
-    deadline = time.monotonic() + 20        # the proxy's nc listens a moment after its container started
-    while http_get_local(port) != (200, "1") and time.monotonic() < deadline:
-        time.sleep(0.5)
+    # The proxy's nc listens a moment after its container started; the six requests below are the check.
+    wait_for(lambda: http_get_local(port) == (200, "1"), 20, step=0.5)
     assert [http_get_local(port) for _request in range(6)] == [(200, "1")] * 6
     assert apply(run_module, docs, nodeport_addresses=["127.0.0.1"])["changed"] is False
     # One replica stops being Ready: once a run takes it out of the name, no connection reaches it (its httpd

@@ -85,6 +85,7 @@ def test_udp_is_named_not_published_and_a_service_of_only_udp_publishes_nothing(
 @pytest.mark.parametrize("ports,named", [
     ([], "spec.ports: a NodePort or LoadBalancer Service needs at least one port"),
     ([{"port": 0}], "spec.ports[0].port: 0 must be a port number"),
+    ([{"port": "80"}], "spec.ports[0].port: '80' must be a port number"),
     ([{"port": 80, "nodePort": 70000}], "spec.ports[0].nodePort: 70000 must be a port number"),
     ([{"port": 80, "protocol": "HTTP"}], "spec.ports[0].protocol: 'HTTP' is not a protocol"),
 ])
@@ -99,7 +100,7 @@ def test_a_cluster_ip_service_reads_no_ports_as_before():
 
 def test_addresses_are_checked_and_the_proxy_pod_is_named_by_namespace():
     assert check_addresses(["127.0.0.1", "::1"]) == ["127.0.0.1", "::1"]
-    with pytest.raises(PodkitError, match=r"nodeport_addresses\[1\]: 'eth0' is not an IP address"):
+    with pytest.raises(PodkitError, match=r"nodeport_addresses\[1\]: 'eth0' is not an IP address; give the host's"):
         check_addresses(["127.0.0.1", "eth0"])
     assert proxy_pod_name(service()) == "svclb-web"
     assert proxy_pod_name(service(namespace="shop")) == "svclb-shop-web"
@@ -117,3 +118,17 @@ def test_two_published_services_whose_proxy_pods_would_share_a_name_are_refused_
     with pytest.raises(PodkitError, match="would be named svclb-a-b like that of Service default/a-b"):
         plan([one, two])
     assert len(plan([service("a-b", kind="ClusterIP"), service("b", kind="ClusterIP", namespace="a")])[0]) == 2
+
+
+def test_the_proxy_pods_revision_is_the_same_from_release_to_release():
+    """The revision is recorded on the proxy pod's sandbox (io.podkit.revision) and in the Service's record: the
+    same Service must keep it. Both values were computed before the hash was _labels.digest's."""
+    doc = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web", "tier": "front"}},
+           "spec": {"type": "NodePort", "selector": {"app": "web"},
+                    "ports": [{"port": 80, "targetPort": "http", "nodePort": 30080}, {"port": 443, "targetPort": 8443}]}}
+    (publication,), _warnings = plan([parse_service(doc, WHERE)], addresses=("127.0.0.1", "::1"),
+                                     templates=[("shop", template(ports=[{"name": "http", "containerPort": 9000}]))])
+    assert publication.forwards == [(80, 30080, 9000), (443, 30379, 8443)]
+    assert publication.revision() == "17512d5ad8"
+    assert plan([service()])[0][0].revision() == "52c45200c6"

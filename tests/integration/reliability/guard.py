@@ -135,16 +135,6 @@ def answers(port):
         return False
 
 
-def wait_for(predicate, timeout, step=0.05):
-    """Seconds until ``predicate()`` held, or None when it did not within ``timeout``."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(step)
-    return None
-
-
 def kill_pause(client, pod):
     """SIGKILL the sandbox's pause process, as the kernel's OOM killer or a stray kill would."""
     pid = client.containers.get("%s_sandbox" % pod).attrs["State"]["Pid"]

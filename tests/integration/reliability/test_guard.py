@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, free_port
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, free_port, wait_for
 
-from .guard import MEMBERS, SLEEP, answers, kill_pause, pod_whole, wait_for, web_pod
+from .guard import MEMBERS, SLEEP, answers, kill_pause, pod_whole, web_pod
 
 pytestmark = pytest.mark.reliability("faults")
 

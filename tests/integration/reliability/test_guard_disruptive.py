@@ -17,9 +17,9 @@ import time
 import docker
 import pytest
 
-from helpers import DOCKER_HOST, free_ports
+from helpers import DOCKER_HOST, free_ports, wait_for
 
-from .guard import GuardProcess, answers, pod_whole, wait_for, web_pod
+from .guard import GuardProcess, answers, pod_whole, web_pod
 from .test_disruptive import _start_dockerd, _stop_dockerd
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.reliability("faults")]

@@ -10,9 +10,7 @@ import time
 
 import pytest
 
-from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE
-
-from .guard import wait_for
+from helpers import BUSYBOX_IMAGE, PAUSE_IMAGE, wait_for
 
 pytestmark = pytest.mark.reliability("faults")
 

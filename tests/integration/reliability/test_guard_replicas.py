@@ -7,9 +7,8 @@ import docker
 import pytest
 
 from helpers import (
-    BUSYBOX_IMAGE, PAUSE_IMAGE, free_node_port, http_get_local, lookup, ns_inode, remove_pod_leftovers, unique_name)
-
-from .guard import wait_for
+    BUSYBOX_IMAGE, PAUSE_IMAGE, free_node_port, http_get_local, lookup, ns_inode, remove_pod_leftovers, unique_name,
+    wait_for)
 
 pytestmark = pytest.mark.reliability("faults")
 
