@@ -63,11 +63,11 @@ class VM:
         }
         self.inventory.write_text(json.dumps({"podkit_hosts": {"hosts": {VM_HOST: host}}}, indent=2))
 
-    def ssh(self, command, check=True, timeout=600):
-        """Run ``command`` (a shell string) as root in the VM."""
+    def ssh(self, command, check=True, timeout=600, stdin=None):
+        """Run ``command`` (a shell string) as root in the VM (``stdin``: a file it reads)."""
         proc = subprocess.run(
             ["ssh", "-i", self.key, "-p", str(self.port)] + self.ssh_options + self.control_options + ["root@127.0.0.1", command],
-            capture_output=True, text=True, timeout=timeout, check=False)
+            stdin=stdin, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError("in the VM, `%s` exited %s:\n%s%s" % (command, proc.returncode, proc.stdout, proc.stderr))
         return proc

@@ -3,13 +3,15 @@
 The tests run in file order against one VM, the README's Vagrant playground: run.sh boots
 the box with `vagrant up`, whose provisioner runs site.yml, making it a pod host with the
 article's pod `foo`. The kernel (/proc, /sys/fs/cgroup) and systemd are then asked what
-they made of it; site.yml again, and `vagrant provision` again, must change nothing;
+they made of it; site.yml again, by `vagrant provision`, must change nothing;
 cgroup_parent is driven on the VM directly; one ansible-playbook run converges localhost
 (cgroup v1, cgroupfs) and the VM together; last, `vagrant reload` reboots it and
 podkit-guard alone makes the pod whole. (run.sh then runs `vagrant destroy -f` and checks
 that nothing of the run is left.)
 """
 
+import gzip
+import hashlib
 import json
 import os
 import re
@@ -26,12 +28,9 @@ POD = "foo"  # the article's pod, as inventory/group_vars/podkit_hosts.yml defin
 POD_MEMORY = 402653184  # app 256Mi + sidecar 128Mi: the kubelet's pod limit
 MEMBER_MEMORY = {"app": 268435456, "sidecar": 134217728}
 INVENTORY = TOP / "inventory"
-SITE = TOP / "playbooks" / "site.yml"
-
-
-def site(vm, *args, name="site"):
-    """playbooks/site.yml against the VM only, with the project's inventory (group_vars) plus the VM's."""
-    return vm.playbook(SITE, "--limit", VM_HOST, *args, inventories=[INVENTORY, vm.inventory], name=name)
+# What the box adds to the disk (tests/vagrant/make-box.sh) so that site.yml needs no repository.
+BOX_PACKAGES = ("cgroup-tools", "busybox-static")
+LOCAL_REPO = "/var/cache/podkit-test-repo"
 
 
 def inode(link):
@@ -170,21 +169,15 @@ def test_pod_facts_report_cgroup_v2_the_systemd_driver_paths_and_limits(vm, pod)
         assert any(str(p).endswith(pod[name].cgroup) for p in paths), (paths, pod[name].cgroup)
 
 
-def test_a_second_site_run_changes_nothing(vm, pod):  # pylint: disable=redefined-outer-name
-    result = site(vm, name="site-second")
+def test_a_second_site_run_by_vagrant_provision_changes_nothing(vm, pod):  # pylint: disable=redefined-outer-name
+    """`vagrant provision` again: site.yml through Vagrant's own inventory and ssh, as a user runs it. (The
+    two-host test below runs site.yml a third time, through the test's inventory, with the VM converged.)"""
+    result = PlaybookRun(vm.vagrant("provision"))
     result.assert_ok(VM_HOST)
     assert result.stats[VM_HOST]["changed"] == 0, result.changed_tasks(VM_HOST)
     # Nothing was recreated behind the back of `changed`.
     assert Member(vm, "%s_app" % POD).id == pod["app"].id
     assert Member(vm, "%s_sandbox" % POD).id == pod["sandbox"].id
-
-
-def test_a_second_vagrant_provision_changes_nothing(vm, pod):  # pylint: disable=redefined-outer-name
-    """`vagrant provision` again: site.yml through Vagrant's own inventory and ssh, as a user runs it."""
-    result = PlaybookRun(vm.vagrant("provision"))
-    result.assert_ok(VM_HOST)
-    assert result.stats[VM_HOST]["changed"] == 0, result.changed_tasks(VM_HOST)
-    assert Member(vm, "%s_app" % POD).id == pod["app"].id
 
 
 def test_the_pod_exported_under_systemd_applies_back_as_a_no_op(vm, pod):  # pylint: disable=redefined-outer-name
@@ -267,6 +260,47 @@ def test_cgroup_parent_writes_updates_in_place_and_removes_a_slice(vm, converged
     assert not vm.module("podkit.docker.cgroup_parent", name=name, state="absent")["changed"]
 
 
+def _apt_installs(vm):
+    """The apt history's transactions that installed something, oldest first."""
+    history = vm.out("cat /var/log/apt/history.log").split("\n\n")
+    return [entry for entry in history if re.search(r"^Install: ", entry, re.M)]
+
+
+@pytest.fixture
+def box_packages_removed(vm, tmp_path):
+    """The packages the box adds, removed from the VM, so the next site.yml run must find them missing and install
+    them: the host role's apt path, which the box otherwise spares it. The VM has no network (the run's namespace), so
+    they come from a local repository of this host's .debs of them (Debian 12 too); the VM's own sources are set
+    aside meanwhile and put back afterwards. Returns the number of install transactions before."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    download = ["apt-get", "download"] + list(BOX_PACKAGES)
+    if subprocess.run(download, cwd=str(repo), capture_output=True, timeout=300, check=False).returncode != 0:
+        subprocess.run([str(TOP / "scripts" / "apt-get.sh"), "update", "-qq"], capture_output=True, timeout=600, check=True)
+        subprocess.run(download, cwd=str(repo), capture_output=True, timeout=300, check=True)
+    entries = []
+    for downloaded in sorted(repo.glob("*.deb")):
+        deb = downloaded.rename(repo / (downloaded.name.split("_")[0] + ".deb"))  # no epoch's %3a in the name apt fetches
+        control = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True).stdout.rstrip("\n")
+        data = deb.read_bytes()
+        entries.append("%s\nFilename: ./%s\nSize: %d\nSHA256: %s\n" % (control, deb.name, len(data), hashlib.sha256(data).hexdigest()))
+    assert len(entries) == len(BOX_PACKAGES), sorted(repo.iterdir())
+    (repo / "Packages.gz").write_bytes(gzip.compress("\n".join(entries).encode()))
+    archive = tmp_path / "repo.tar"
+    subprocess.run(["tar", "-C", str(repo), "-cf", str(archive), "."], check=True)
+    with open(str(archive), "rb") as handle:
+        vm.ssh("mkdir -p %s && tar -C %s -xf -" % (LOCAL_REPO, LOCAL_REPO), stdin=handle)
+    vm.ssh("mv /etc/apt/sources.list /etc/apt/sources.list.podkit-test && "
+           "echo 'deb [trusted=yes] file:%s ./' >/etc/apt/sources.list.d/podkit-test.list && "
+           "DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq %s >/dev/null" % (LOCAL_REPO, " ".join(BOX_PACKAGES)))
+    for package in BOX_PACKAGES:
+        assert vm.out("dpkg-query -W -f='${db:Status-Abbrev}' %s" % package).strip() != "ii", package
+    before = len(_apt_installs(vm))
+    yield before
+    vm.ssh("mv /etc/apt/sources.list.podkit-test /etc/apt/sources.list; rm -rf /etc/apt/sources.list.d/podkit-test.list %s" % LOCAL_REPO,
+           check=False)
+
+
 @pytest.fixture
 def daemonset_name(docker_client):
     """A DaemonSet name no other test uses; its pod on this host (and its workload record) removed afterwards."""
@@ -287,9 +321,11 @@ def daemonset_pods_in_vm(vm, name):
     return dict(line.split() for line in out.splitlines() if line.strip())
 
 
-def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm, pod_name, docker_client, daemonset_name):
+def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm, pod_name, docker_client, daemonset_name,
+                                                                             box_packages_removed):  # pylint: disable=redefined-outer-name
     """site.yml on both hosts at once, then pod_facts on each (tests/vm/both-hosts.yml). The same run's DaemonSet
-    lands once on each host (issue 24: one pod on each host the play runs on)."""
+    lands once on each host (issue 24: one pod on each host the play runs on). In the VM, the run finds the box's
+    two packages missing (box_packages_removed) and installs them in one apt transaction."""
     daemonset = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": daemonset_name},
                  "spec": {"selector": {"matchLabels": {"app": daemonset_name}},
                           "template": {"metadata": {"labels": {"app": daemonset_name}},
@@ -317,6 +353,15 @@ def test_one_run_converges_localhost_and_the_vm_each_in_its_own_cgroup_world(vm,
     result.assert_ok("localhost", VM_HOST)
     for line in ("localhost: cgroup v1, cgroupfs", "%s: cgroup v2, systemd" % VM_HOST):
         assert line in result.stdout, result.stdout[-3000:]
+
+    # The host role's apt path: what was missing, installed in one transaction (each one more costs minutes
+    # under TCG), found by its own check rather than by apt.
+    installs = _apt_installs(vm)
+    assert len(installs) == box_packages_removed + 1, installs[box_packages_removed:]
+    for package in BOX_PACKAGES:
+        assert re.search(r"^Install: (.*, )?%s:" % re.escape(package), installs[-1], re.M), (package, installs[-1])
+        assert vm.out("dpkg-query -W -f='${db:Status-Abbrev}' %s" % package).strip() == "ii", package
+    assert "podkit.docker.host : Install the missing packages" in result.changed_tasks(VM_HOST), result.changed_tasks(VM_HOST)
 
     # What each kernel says: a v1 memory hierarchy path here, a slice there.
     local_app = docker_client.containers.get("%s_app" % pod_name)
