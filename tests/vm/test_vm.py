@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 from conftest import TOP, VM_HOST, PlaybookRun
-from helpers import STATE_DIR, remove_pod_leftovers, unique_name
+from helpers import STATE_DIR, remove_pod_leftovers, unique_name, wait_for
 
 POD = "foo"  # the article's pod, as inventory/group_vars/podkit_hosts.yml defines it
 POD_MEMORY = 402653184  # app 256Mi + sidecar 128Mi: the kubelet's pod limit
@@ -87,9 +87,8 @@ def test_vagrant_up_provisions_the_box_offline_under_systemd_with_cgroup_v2(vm, 
     # namespace could not reach. So the box's transaction is the only one in the history.
     preinstalled = set(vm.out("cat /etc/podkit-vm-preinstalled").split(","))
     assert [p for p in wanted if p not in preinstalled] == list(BOX_PACKAGES), preinstalled
-    history = vm.out("cat /var/log/apt/history.log").split("\n\n")
-    installs = [entry for entry in history if re.search(r"^Install: ", entry, re.M)]
-    assert len(installs) == 1 and "grub-pc-bin" in installs[0], history
+    installs = _apt_installs(vm)
+    assert len(installs) == 1 and "grub-pc-bin" in installs[0], installs
     for package in BOX_PACKAGES:
         assert re.search(r"^Install: (.*, )?%s:" % re.escape(package), installs[0], re.M), (package, installs[0])
     # The article's check: the sidecar reaches the app over the pod's own localhost.
@@ -441,11 +440,8 @@ def test_vagrant_reload_leaves_the_pod_whole_within_60s_of_sshd_with_no_ansible_
     assert answered is not None, "sshd answered Vagrant after the reload, but not on the forwarded port within 120 s"
     assert proc.stdout.strip() != boot_id, "vagrant reload did not reboot the box"
     whole = None
-    while time.monotonic() - answered < 60:
-        if _pod_whole_in_vm(vm, POD):
-            whole = time.monotonic() - answered
-            break
-        time.sleep(1)
+    if wait_for(lambda: _pod_whole_in_vm(vm, POD), 60 - (time.monotonic() - answered), step=1) is not None:
+        whole = time.monotonic() - answered
     log = vm.ssh("journalctl -b -u podkit-guard -u docker --no-pager -o short-precise | tail -60", check=False).stdout
     assert whole is not None, "pod %s not whole within 60 s of sshd answering; journal:\n%s" % (POD, log)
     assert vm.out("systemctl is-active podkit-guard") == "active"
