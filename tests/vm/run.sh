@@ -250,20 +250,25 @@ boot_vagrant() {
     # The VM is destroyed at the end: its disk need not survive a crash of this host, so the guest's flushes
     # (dpkg's, containerd's, journald's) are not waited for, as the qemu boot (--shell) does.
     export PODKIT_VAGRANT_DISK_CACHE=${PODKIT_VAGRANT_DISK_CACHE:-unsafe}
-    # $PODKIT_VM_VAGRANT: vagrant for this run's VM, for the tests (vagrant provision, vagrant reload).
-    # After an up or a reload the forward follows the VM's address, should DHCP have given another.
+    # $PODKIT_VM_VAGRANT: vagrant for this run's VM, for this script and the tests (vagrant provision, vagrant
+    # reload), and for a person in a kept run directory: the environment above, written out once. After an up or
+    # a reload it writes vagrant ssh-config to vagrant-ssh.conf and the VM's address to vm-address, which the
+    # forward follows, should DHCP have given another.
+    local var exports=""
+    for var in VAGRANT_CWD VAGRANT_DOTFILE_PATH VAGRANT_DEFAULT_PROVIDER VAGRANT_CHECKPOINT_DISABLE LIBVIRT_DEFAULT_URI \
+        PODKIT_VAGRANT_SERIAL_LOG PODKIT_VAGRANT_LIBVIRT_DRIVER PODKIT_VAGRANT_DISK_CACHE ANSIBLE_FORCE_COLOR ANSIBLE_NOCOLOR; do
+        exports+="export $var=$(printf %q "${!var}")"$'\n'
+    done
     cat >"$run_dir/vagrant" <<WRAPPER
 #!/bin/sh
 # vagrant for the VM of run $run_dir, in its network namespace (tests/vm/run.sh).
-export VAGRANT_CWD='$top' VAGRANT_DOTFILE_PATH='$VAGRANT_DOTFILE_PATH' VAGRANT_DEFAULT_PROVIDER=libvirt
-export VAGRANT_CHECKPOINT_DISABLE=1 LIBVIRT_DEFAULT_URI='$LIBVIRT_DEFAULT_URI' PODKIT_VAGRANT_SERIAL_LOG='$PODKIT_VAGRANT_SERIAL_LOG'
-export PODKIT_VAGRANT_LIBVIRT_DRIVER='$PODKIT_VAGRANT_LIBVIRT_DRIVER' PODKIT_VAGRANT_DISK_CACHE='$PODKIT_VAGRANT_DISK_CACHE'
-export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+$exports
 in_ns() { nsenter --target $ns_holder --mount --net "\$@"; }
 in_ns vagrant "\$@" || exit
 case \$1 in
     up | reload)
-        address=\$(in_ns vagrant ssh-config | awk '\$1 == "HostName" { print \$2 }')
+        in_ns vagrant ssh-config >'$run_dir/vagrant-ssh.conf' || exit
+        address=\$(awk '\$1 == "HostName" { print \$2 }' '$run_dir/vagrant-ssh.conf')
         [ -z "\$address" ] || echo "\$address" >'$run_dir/vm-address' ;;
 esac
 WRAPPER
@@ -271,7 +276,7 @@ WRAPPER
 
     local t0=$SECONDS
     log "vagrant up --provider libvirt: the box booted (TCG, 2 CPUs, 2 GiB), then site.yml provisions it"
-    if ! ns_vagrant up --provider libvirt >"$run_dir/up.log" 2>&1; then
+    if ! "$run_dir/vagrant" up --provider libvirt >"$run_dir/up.log" 2>&1; then
         tail -n 80 "$run_dir/up.log" >&2
         log "vagrant up failed" >&2
         return 1
@@ -280,9 +285,7 @@ WRAPPER
     log "vagrant up: $(took "$t0")"
 
     local address
-    ns_vagrant ssh-config >"$run_dir/vagrant-ssh.conf"
-    address=$(awk '$1 == "HostName" { print $2 }' "$run_dir/vagrant-ssh.conf")
-    [ -n "$address" ] || { log "vagrant ssh-config named no HostName" >&2; return 1; }
+    address=$(cat "$run_dir/vm-address" 2>/dev/null) || { log "vagrant ssh-config named no HostName" >&2; return 1; }
     # Root's key is the run's: the tests and their Ansible work as root, as on any pod host.
     ns_exec ssh -F "$run_dir/vagrant-ssh.conf" docker-host \
         'sudo install -D -m 0600 /dev/stdin /root/.ssh/authorized_keys' <"$run_dir/id_ed25519.pub"
