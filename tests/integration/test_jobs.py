@@ -495,7 +495,7 @@ def test_a_job_left_running_goes_on_under_the_guard_until_its_ttl_and_never_has_
         assert most <= 1, "parallelism 1 held while the guard drove the Job"
         pods = job_pods(docker_client, alone)
         assert len(pods) == 3 and all(member(docker_client, p).attrs["State"]["ExitCode"] == 0 for p in pods)
-        assert "job=Job/%s Complete" % alone in guard.log_text()
+        assert guard.logged("job=Job/%s Complete" % alone), guard.log_text()
         # ttlSecondsAfterFinished 4: the guard removes the pods once it expired, and then stops following.
         deadline = time.time() + 30
         while time.time() < deadline and job_pods(docker_client, alone):

@@ -11,7 +11,7 @@ import time
 
 import docker
 
-from helpers import BUSYBOX_IMAGE, COLLECTIONS, PAUSE_IMAGE, TOP, ModuleRunner, ns_inode
+from helpers import BUSYBOX_IMAGE, COLLECTIONS, PAUSE_IMAGE, TOP, ModuleRunner, ns_inode, wait_for
 
 SCRIPT = TOP / "roles" / "host" / "files" / "podkit-guard.sh"
 HTTPD = ["sh", "-c", "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www"]
@@ -102,6 +102,12 @@ class GuardProcess:
             return self.log.read_text()
         except OSError:
             return ""
+
+    def logged(self, text, timeout=10):
+        """True once ``text`` is in the log. The guard logs a repair, a network change or a Job's new phase
+        after making it, so a test that saw the effect in Docker or a record can read the log a moment
+        before the line is written (seen once in CI: a replica back, its "repair" line not yet there)."""
+        return wait_for(lambda: text in self.log_text(), timeout, step=0.1) is not None
 
 
 def pod_whole(client, pod, members):

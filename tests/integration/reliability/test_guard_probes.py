@@ -53,7 +53,7 @@ def test_failing_liveness_restarts_with_growing_gaps(guard, docker_client, pod_n
     # Each gap is its backoff plus the probe's detection, which load lengthens: the backoffs are lower bounds, and
     # the difference between gaps is not held (a loaded CI run once saw 12.6 s then 20.6 s).
     assert gaps[0] >= 9 and gaps[1] >= 19 and gaps[1] > gaps[0], (gaps, guard.log_text())
-    assert "reason=livenessProbe failed: GET /healthz: HTTP/1.1 404" in guard.log_text()
+    assert guard.logged("reason=livenessProbe failed: GET /healthz: HTTP/1.1 404"), guard.log_text()
     facts = guard.module("pod_facts", name=[pod_name])
     entry = facts["ansible_facts"]["podkit_pods"][pod_name]["containers"]["web"]
     assert entry["restart_count"] >= 3 and entry["last_repair"]["trigger"] == "probe", entry

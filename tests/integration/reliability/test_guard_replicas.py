@@ -70,7 +70,7 @@ def test_a_replica_removed_whole_comes_back_under_its_name_with_no_playbook_run(
     assert shares_sandbox_namespaces(after)
     # The other replicas were left alone: the same processes.
     assert all(after[pod] == before[pod] for pod in before if pod != gone)
-    assert "repair pod=%s" % gone in guard.log_text()
+    assert guard.logged("repair pod=%s" % gone), guard.log_text()
 
 
 def test_a_replica_s_member_removed_comes_back_in_its_sandbox(docker_client, guard, deployment):
@@ -134,8 +134,8 @@ def test_the_guard_keeps_a_service_name_on_exactly_the_ready_replicas_between_ru
         took = wait_for(lambda: lookup(docker_client, ask, "web") == only, BACK_S, step=0.5)
         assert took is not None, "not out of the name; guard log:\n%s" % guard.log_text()
         assert lookup(docker_client, ask, "web.%s" % name) == only
-        assert "pod=%s reconnect %s to network %s as (no alias) (ready=False)" % (pods[0], pods[0], network) \
-            in guard.log_text()
+        assert guard.logged("pod=%s reconnect %s to network %s as (no alias) (ready=False)" % (pods[0], pods[0], network)), \
+            guard.log_text()
         # Ready again: back in the name.
         docker_client.containers.get(pods[0] + "_app").exec_run(["touch", "/tmp/ready"])
         took = wait_for(lambda: lookup(docker_client, ask, "web") == both, BACK_S, step=0.5)
@@ -152,7 +152,7 @@ def test_the_guard_keeps_a_service_name_on_exactly_the_ready_replicas_between_ru
             return lookup(docker_client, ask, "web") == now
         took = wait_for(back, BACK_S, step=0.5)
         assert took is not None, "the new replica not in the name; guard log:\n%s" % guard.log_text()
-        assert "repair pod=%s" % pods[1] in guard.log_text()
+        assert guard.logged("repair pod=%s" % pods[1]), guard.log_text()
     finally:
         guard.stop()
         remove_namespace(docker_client, name)
@@ -190,8 +190,8 @@ def test_the_guard_brings_a_published_service_s_proxy_pod_back_on_its_network(do
             return sandbox["Id"] != first and network in sandbox["NetworkSettings"]["Networks"] and \
                 http_get_local(port) == (200, "up")
         assert wait_for(back, BACK_S, step=0.5) is not None, guard.log_text()
-        assert "repair pod=%s" % proxy in guard.log_text()
-        assert "pod=%s connect %s to network %s as (no alias)" % (proxy, proxy, network) in guard.log_text()
+        assert guard.logged("repair pod=%s" % proxy), guard.log_text()
+        assert guard.logged("pod=%s connect %s to network %s as (no alias)" % (proxy, proxy, network)), guard.log_text()
     finally:
         guard.stop()
         remove_namespace(docker_client, name)
