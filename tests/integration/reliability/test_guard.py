@@ -29,12 +29,6 @@ def _deploy(guard, docker_client, pod):
     return port
 
 
-def _assert_logged(guard, text):
-    """The guard logs a repair once converge_pod has returned, which may be after the pod is whole."""
-    assert wait_for(lambda: text in guard.log_text(), 10) is not None, "%r not in the guard log:\n%s" % (
-        text, guard.log_text())
-
-
 def _assert_repaired(guard, docker_client, pod, port, fault):
     took = wait_for(lambda: pod_whole(docker_client, pod, MEMBERS) and answers(port), REPAIR_S)
     assert took is not None, "pod %s not whole within %ss after %s; guard log:\n%s" % (
@@ -49,7 +43,8 @@ def test_sandbox_restarted(guard, docker_client, pod_name):
     sandbox.restart(timeout=1)
     assert docker_client.containers.get(sandbox.id).attrs["State"]["Pid"] != old
     _assert_repaired(guard, docker_client, pod_name, port, "docker restart of the sandbox")
-    _assert_logged(guard, "repair pod=%s container=web action=recreate reason=stale network namespace" % pod_name)
+    assert guard.logged("repair pod=%s container=web action=recreate reason=stale network namespace" % pod_name), \
+        guard.log_text()
 
 
 def test_pause_killed(guard, docker_client, pod_name):
@@ -62,7 +57,7 @@ def test_member_removed(guard, docker_client, pod_name):
     port = _deploy(guard, docker_client, pod_name)
     docker_client.containers.get("%s_web" % pod_name).remove(force=True)
     _assert_repaired(guard, docker_client, pod_name, port, "docker rm -f of a member")
-    _assert_logged(guard, "repair pod=%s container=web action=create" % pod_name)
+    assert guard.logged("repair pod=%s container=web action=create" % pod_name), guard.log_text()
 
 
 def test_guard_killed_comes_back_and_resyncs(guard, docker_client, pod_name):
